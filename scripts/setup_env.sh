@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Create (or reuse) the project's virtual environment in .venv and install the library with the
+# extras named in $1 (default: none). torch is pinned to the CPU wheel first, because an unpinned
+# torch requirement pulls a multi-GB CUDA build. Override with TORCH_SPEC="torch==X".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-}"
+py="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$py" -m venv .venv
+fi
+pip=".venv/bin/python -m pip"
+$pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
+.venv/bin/python -c "import torch" 2>/dev/null || $pip install -q --disable-pip-version-check "${TORCH_SPEC:-torch==2.13.0}"
+if [ -n "$extras" ]; then
+  $pip install -q --disable-pip-version-check -e ".[$extras]"
+else
+  $pip install -q --disable-pip-version-check -e .
+fi

@@ -1,0 +1,29 @@
+"""The result of an explanation: maps, what was explained, and how (provenance for the user and the scene)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Explanation:
+    heatmap: np.ndarray  # float32 (N, *spatial) in [0, 1], 1 = most important
+    raw: np.ndarray  # float32 (N, *spatial), before normalisation
+    target: list  # class explained per sample (None for a callable target)
+    scores: np.ndarray  # the model's output for the unperturbed input
+    method: str = ""
+    layers: list = field(default_factory=list)
+    options: dict = field(default_factory=dict)
+    extras: dict = field(default_factory=dict)  # method-specific arrays (attributions, per-class maps)
+    warnings: list = field(default_factory=list)
+    passes: dict = field(default_factory=dict)  # {"forward": rows evaluated, "backward": backward passes}
+    seconds: float = 0.0
+
+    @property
+    def target_scores(self) -> list:
+        """The explained class's output value per sample (classification outputs)."""
+        if self.scores.ndim != 2:
+            return [None] * len(self.target)
+        return [float(self.scores[i, t]) if t is not None else None for i, t in enumerate(self.target)]

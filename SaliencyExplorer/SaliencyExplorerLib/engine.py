@@ -105,13 +105,14 @@ def explain(model: nn.Module, x, method: str = "gradcam", layers=None, target=No
             if isinstance(out, MethodOutput):
                 extras = out.extras if not axes else extras
                 out = out.map
-            out = upsample(out.detach().float(), x.shape[2:])
+            out = out.detach().float()
+            if relu:  # rectify at the method's own resolution, as the CAM papers do, then interpolate
+                out = out.clamp_min(0)
+            out = upsample(out, x.shape[2:])
             maps.append(torch.flip(out, [a + 1 for a in axes]) if axes else out)
             runs.append(run)
         raw = torch.stack(maps).mean(0)
     first = runs[0]
-    if relu:
-        raw = raw.clamp_min(0)
     heatmap = normalise(raw)
     warnings = list(itertools.chain.from_iterable(r.warnings for r in runs))
     if bool((heatmap.flatten(1).amax(1) == 0).any()):

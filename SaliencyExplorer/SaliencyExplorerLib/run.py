@@ -100,7 +100,10 @@ class ExplainRun:
             for module in self.model.modules():
                 if not list(module.children()):
                     handles.append(module.register_forward_hook(hook))
-            self.forward()
+            with torch.no_grad():
+                output = self._call_model(self.x)
+            if self.clean_output is None:
+                self._set_clean_output(output)
         finally:
             for handle in handles:
                 handle.remove()
@@ -158,7 +161,8 @@ class ExplainRun:
     # --- many passes ---------------------------------------------------------------------------------
     def per_sample_bytes(self) -> int:
         """Rough working memory of one forward pass of one sample (largest activation x 4 + input)."""
-        self.ensure_target()
+        if not self._max_activation_bytes:
+            self._profile_forward()
         sample = self.x[0].numel() * self.x.element_size()
         return 4 * max(self._max_activation_bytes, sample) + 2 * sample
 

@@ -1,0 +1,43 @@
+"""Score-CAM (Wang et al. 2020): each channel, scaled to [0, 1] and upsampled, masks the input; the
+channel's weight is the softmax over channels of the target's probability on that masked input.
+
+Follows torchcam's formulation (normalise, then upsample), so results agree with it. Masks are built
+batch by batch into one reused buffer: never one input-sized copy per channel at once.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..maps import upsample
+from . import register
+from .perturbed_cam import PerturbedCamMethod
+
+
+def _unit_range(maps: torch.Tensor) -> torch.Tensor:
+    """Per map, min-max to [0, 1]; a constant map becomes 0."""
+    flat = maps.flatten(1)
+    lo = flat.min(1, keepdim=True).values
+    span = flat.max(1, keepdim=True).values - lo
+    return torch.where(span > 0, (flat - lo) / span.clamp_min(1e-12), torch.zeros_like(flat)).reshape(maps.shape)
+
+
+@register
+class ScoreCAM(PerturbedCamMethod):
+    name = "scorecam"
+    summary = "Score-CAM: channels weighted by the score of the input masked with each channel"
+
+    def channel_weights(self, run, sample, activation, channels, batch_size, progress):
+        x = run.x[sample]
+        buffer = torch.empty((batch_size, *x.shape), dtype=x.dtype, device=x.device)
+        scores = []
+        for batch in self.batches(channels, batch_size):
+            masks = upsample(_unit_range(activation[batch]), run.spatial_shape)  # (b, *spatial)
+            chunk = buffer[: len(batch)]
+            torch.mul(x.unsqueeze(0), masks.unsqueeze(1), out=chunk)
+            with torch.no_grad():
+                output = run.forward(chunk)
+            rows = torch.full((len(batch),), sample, device=output.device)
+            scores.append(run.score(output, rows, probability=True).float())
+            progress.advance(len(batch))
+        return torch.softmax(torch.cat(scores), dim=0)

@@ -1,0 +1,15 @@
+"""How far to trust a heatmap: faithfulness (deletion/insertion), model randomisation, localisation.
+
+All functions work on the model's own grid: a model, an input tensor (N, C, *spatial), a map (N, *spatial)
+and a target, so they apply to any explanation, from this library or elsewhere.
+"""
+
+from .faithfulness import FaithfulnessResult, deletion_curve, faithfulness, insertion_curve
+from .localisation import energy_fraction, pointing_game
+from .ranks import spearman
+from .sanity import SanityResult, randomisable_layers, sanity_check
+
+__all__ = [
+    "FaithfulnessResult", "SanityResult", "deletion_curve", "energy_fraction", "faithfulness",
+    "insertion_curve", "pointing_game", "randomisable_layers", "sanity_check", "spearman",
+]

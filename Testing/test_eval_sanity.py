@@ -1,0 +1,108 @@
+"""Cascading randomisation: Grad-CAM of a trained CNN must change, a model-blind map must be flagged."""
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from SaliencyExplorerLib.errors import SaliencyError
+from SaliencyExplorerLib.evaluation import randomisable_layers, sanity_check, spearman
+
+
+def _data(n, gen):
+    x = 0.1 * torch.rand(n, 1, 24, 24, generator=gen)
+    y = torch.randint(0, 2, (n,), generator=gen)
+    for i in range(n):
+        r, c = (int(torch.randint(2, 16, (1,), generator=gen)), int(torch.randint(0, 18, (1,), generator=gen)))
+        if y[i]:
+            x[i, 0, r:r + 5, c:c + 4] += 1.0
+    return x, y
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A tiny CNN trained (~1 s) to say whether a bright box is present; a sample with a box."""
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2))
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    for _ in range(60):
+        x, y = _data(32, gen)
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    x, y = _data(16, gen)
+    sample = x[y == 1][:1]
+    assert int(model(sample).argmax()) == 1, "the tiny model failed to learn; the test needs a trained model"
+    return model, sample
+
+
+def _state_bytes(model):
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    return buffer.getvalue()
+
+
+def test_layers_are_listed_in_forward_order_and_randomised_from_the_top(trained):
+    model, x = trained
+    assert randomisable_layers(model, x) == ["0", "2", "6"]
+    res = sanity_check(model, x, method="gradcam", relu=False)
+    assert res.layers == ["6", "2", "0"]
+
+
+def test_gradcam_map_changes_under_randomisation_and_the_model_is_untouched(trained):
+    model, x = trained
+    before = _state_bytes(model)
+    grads = [p.grad for p in model.parameters()]
+    res = sanity_check(model, x, method="gradcam", relu=False)
+    assert abs(res.final_correlation) < 0.3
+    assert not res.flagged
+    assert _state_bytes(model) == before
+    assert all(p.grad is g for p, g in zip(model.parameters(), grads))
+    out = res.to_dict()
+    assert [entry["layer"] for entry in out["layers"]] == ["6", "2", "0"]
+    assert out["flagged"] is False
+
+
+def test_a_map_that_ignores_the_model_is_flagged(trained):
+    model, x = trained
+    calls = []
+
+    def input_itself(m, xx, target):
+        calls.append(target)
+        return xx[:, 0].numpy()
+
+    res = sanity_check(model, x, explain_fn=input_itself, mode="cascade")
+    assert res.correlations == [pytest.approx(1.0)] * 3
+    assert res.flagged
+    assert len(calls) == 4  # original + one per layer
+    assert sanity_check(model, x, explain_fn=input_itself, mode="independent").flagged
+
+
+def test_independent_mode_and_max_layers(trained):
+    model, x = trained
+    res = sanity_check(model, x, method="gradcam", relu=False, mode="independent", max_layers=2)
+    assert res.layers == ["6", "2"] and len(res.correlations) == 2
+
+
+def test_spearman_matches_hand_values_with_ties():
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    # ranks a = (1.5, 1.5, 3, 4), b = (1, 2, 3, 4): Pearson of the ranks by hand = 0.9486833
+    assert spearman([5, 5, 7, 9], [1, 2, 3, 4]) == pytest.approx(0.9486833, abs=1e-6)
+    assert spearman([1, 1, 1], [1, 2, 3]) == 0.0
+    assert np.isnan(spearman([1, 1, 1], [2, 2, 2]))
+
+
+def test_bad_sanity_inputs(trained):
+    model, x = trained
+    with pytest.raises(SaliencyError, match="mode"):
+        sanity_check(model, x, mode="sideways")
+    with pytest.raises(SaliencyError, match="No layer named 'head'"):
+        sanity_check(model, x, layers=["head"])
+    with pytest.raises(SaliencyError, match="shape"):
+        sanity_check(model, x, explain_fn=lambda m, xx, t: np.zeros((3, 3)))

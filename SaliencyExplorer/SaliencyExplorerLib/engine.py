@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import time
+import weakref
 
 import numpy as np
 import torch
@@ -49,9 +50,16 @@ def prepare_input(x, model: nn.Module) -> torch.Tensor:
     return x.detach().to(_model_device(model)).clone()
 
 
+# Default layer per model and input shape: finding it costs one traced forward pass, so it is found once.
+_DEFAULT_LAYERS: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
+
+
 def _default_layers(model, x, layer_output):
-    infos = trace_layers(model, x[:1], layer_output)
-    name = default_layer_name(infos)
+    key = (tuple(x.shape[1:]), layer_output, tuple(n for n, _ in model.named_modules()))
+    cache = _DEFAULT_LAYERS.setdefault(model, {})
+    if key not in cache:
+        cache[key] = default_layer_name(trace_layers(model, x[:1], layer_output))
+    name = cache[key]
     if name is None:
         raise SaliencyError(
             "The model has no layer with spatial output to take a CAM from. Choose a gradient or "

@@ -1,0 +1,123 @@
+"""Guided backpropagation (Springenberg et al. 2015) and Guided Grad-CAM (Selvaraju et al. 2017).
+
+Why forward hooks that swap in a guided autograd function rather than editing modules: the user's
+model is never changed (no module replaced, no `inplace` flag flipped), in-place ReLUs keep working,
+and removing the hooks in `finally` restores the model exactly even when the forward fails.
+ReLUs called as functions (`F.relu`, `torch.relu`) have no module to hook: they are counted and
+reported in a warning, because the map is then only partly guided.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from ..maps import upsample
+from . import get_method, register
+from .base import MethodOutput
+from .gradient_base import GradientMethod, check_reduce, clean_gradients, reduce_channels
+
+
+class GuidedReLU(torch.autograd.Function):
+    """Forward: ReLU. Backward: only positive gradients, only where the ReLU was active."""
+
+    @staticmethod
+    def forward(ctx, x):
+        out = x.clamp_min(0)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad.clamp_min(0) * (out > 0).to(grad.dtype)
+
+
+_RELU_CALLS = {F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_}
+
+
+class _ReluCounter(TorchFunctionMode):
+    """Counts every ReLU call (module or functional); nested calls inside one are not seen twice."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in _RELU_CALLS:
+            self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+@contextlib.contextmanager
+def guided_relus(model: nn.Module):
+    """While active, every `nn.ReLU` module's output passes through `GuidedReLU`; yields a report dict."""
+    report = {"guided": 0, "all": 0}
+
+    def hook(module, inputs, output):
+        report["guided"] += 1
+        return GuidedReLU.apply(output)
+
+    handles = []
+    counter = _ReluCounter()
+    try:
+        for module in model.modules():
+            if isinstance(module, nn.ReLU):
+                handles.append(module.register_forward_hook(hook))
+        with counter:
+            yield report
+    finally:
+        for handle in handles:
+            handle.remove()
+        report["all"] = counter.count
+
+
+def guided_gradients(run) -> torch.Tensor:
+    """Guided gradients at the clean input (N, C, *spatial), with a warning for unguided ReLUs."""
+    with guided_relus(run.model) as report:
+        grads = clean_gradients(run)
+    unguided = report["all"] - report["guided"]
+    if report["guided"] == 0:
+        run.warnings.append(
+            "The model has no nn.ReLU module that ran, so nothing could be guided: the map is the plain "
+            "gradient. Guided backprop needs ReLUs as modules (nn.ReLU), not functional relu calls."
+        )
+    elif unguided > 0:
+        run.warnings.append(
+            f"{unguided} functional relu call(s) (F.relu/torch.relu) could not be guided; only the "
+            f"{report['guided']} nn.ReLU module call(s) were. Use nn.ReLU modules for a fully guided map."
+        )
+    return grads
+
+
+@register
+class GuidedBackprop(GradientMethod):
+    name = "guided-backprop"
+    summary = "Guided backprop: only positive gradients through active ReLUs (sharp, class-weak)"
+    options = {"reduce": "abs"}
+
+    def compute(self, run):
+        how = check_reduce(run.options["reduce"])
+        grads = guided_gradients(run)
+        return MethodOutput(reduce_channels(grads, how), {"attributions": grads})
+
+
+@register
+class GuidedGradCAM(GradientMethod):
+    """Guided backprop's voxel detail gated by Grad-CAM's class-discriminative (rectified) region."""
+
+    name = "guided-gradcam"
+    summary = "Guided Grad-CAM: guided backprop x Grad-CAM at the target layer"
+    uses_layers = True
+    options = {"reduce": "abs"}
+
+    def compute(self, run):
+        how = check_reduce(run.options["reduce"])
+        cam = get_method("gradcam")().compute(run)  # plain gradients: before any ReLU is guided
+        cam = upsample(cam.detach().clamp_min(0), run.spatial_shape)
+        attributions = guided_gradients(run) * cam.unsqueeze(1)
+        return MethodOutput(reduce_channels(attributions, how), {"attributions": attributions, "gradcam": cam})

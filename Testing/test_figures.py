@@ -95,12 +95,16 @@ def test_gif_frame_count_size_and_hottest_frame(tmp_path):
     image, heat = blob_volume(shape=(9, 12, 10), peak=(6, 3, 8))
     path = figures.save_gif(tmp_path / "a.gif", image, heat, axis=0, zoom=2, cmap="gray", alpha=1.0)
     with Image.open(path) as gif:
-        assert gif.n_frames == 9 and gif.size == (20, 24)
+        assert gif.n_frames == 9 and gif.size == (20, 24 + 12)  # 12-pixel slice-number band
         peaks = []
         for frame in range(gif.n_frames):
             gif.seek(frame)
-            peaks.append(np.asarray(gif.convert("L")).max())
+            peaks.append(np.asarray(gif.convert("L"))[:24].max())
     assert int(np.argmax(peaks)) == 6
+    # identical empty slices stay separate frames thanks to the band
+    blank = figures.encode_gif(figures.gif_frames(np.zeros((5, 8, 8)), np.zeros((5, 8, 8)), zoom=4))
+    with Image.open(io.BytesIO(blank)) as gif:
+        assert gif.n_frames == 5
     every = figures.gif_frames(image, heat, axis=1, every=4)
     assert len(every) == 3  # slices 1, 5, 9 of 12 (centred)
     flat = figures.gif_frames(image[0], heat[0])

@@ -175,7 +175,7 @@ def _label(tile: np.ndarray, text: str) -> np.ndarray:
     from PIL import Image, ImageDraw
 
     picture = Image.fromarray(tile)
-    ImageDraw.Draw(picture).text((2, 1), text, fill=(255, 255, 255))
+    ImageDraw.Draw(picture).text((2, 0), text, fill=(255, 255, 255))
     return np.asarray(picture)
 
 
@@ -246,11 +246,25 @@ def slice_overlay(image, heatmap, axis: int = 0, index: int | None = None, color
     return _with_colorbar(picture, overlay) if colorbar else picture
 
 
-def gif_frames(image, heatmap, axis: int = 0, every: int = 1, **style) -> list[np.ndarray]:
-    """The frames of an animation through the volume: every n-th slice along `axis` (one for 2D)."""
+def _with_index_band(frame: np.ndarray, text: str, height: int = 12) -> np.ndarray:
+    """The frame above a black band naming its slice; this also keeps every frame distinct, which
+    matters because Pillow merges identical consecutive GIF frames (empty slices) into one."""
+    band = _label(np.zeros((height, frame.shape[1], 3), np.uint8), text)
+    return np.concatenate([frame, band], axis=0)
+
+
+def gif_frames(image, heatmap, axis: int = 0, every: int = 1, labels: bool = True, **style) -> list[np.ndarray]:
+    """The frames of an animation through the volume: every n-th slice along `axis` (one for 2D).
+
+    With `labels`, a 12-pixel band under each 3D frame says "slice/count" (one frame per slice is then
+    guaranteed); without it, identical neighbouring slices become one longer frame."""
     overlay = Overlay(image, heatmap, make_style(style))
-    indices = montage_indices(overlay.count(axis), every, limit=10**9)
-    return [overlay.slice_rgb(axis, i) for i in indices]
+    count = overlay.count(axis)
+    indices = montage_indices(count, every, limit=10**9)
+    frames = [overlay.slice_rgb(axis, i) for i in indices]
+    if labels and overlay.heat.ndim == 3:
+        frames = [_with_index_band(f, f"{i}/{count}") for f, i in zip(frames, indices)]
+    return frames
 
 
 def save_png(path, picture: np.ndarray) -> str:
@@ -286,9 +300,10 @@ def save_slice(path, image, heatmap, **options) -> str:
     return save_png(path, slice_overlay(image, heatmap, **options))
 
 
-def save_gif(path, image, heatmap, axis: int = 0, every: int = 1, duration_ms: int = 100, **style) -> str:
+def save_gif(path, image, heatmap, axis: int = 0, every: int = 1, duration_ms: int = 100, labels: bool = True,
+             **style) -> str:
     """An animated GIF stepping through the volume along `axis`; returns the path."""
-    data = encode_gif(gif_frames(image, heatmap, axis=axis, every=every, **style), duration_ms)
+    data = encode_gif(gif_frames(image, heatmap, axis=axis, every=every, labels=labels, **style), duration_ms)
     with open(path, "wb") as handle:
         handle.write(data)
     return str(path)

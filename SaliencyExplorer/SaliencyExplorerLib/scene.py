@@ -60,7 +60,7 @@ def write_heatmap(source, heatmap, output_node=None, *, name=None, color_map="In
     label map and/or segmentation of ``heatmap >= threshold``. Returns the heatmap node.
     """
     check_source(source)
-    array = heatmap if isinstance(heatmap, np.ndarray) else volume_node.array_for_node(heatmap, source)
+    array = volume_node.array_for_node(heatmap, source) if hasattr(heatmap, "GetSize") else np.asarray(heatmap)
     dims = source.GetImageData().GetDimensions()
     if array.shape != (dims[2], dims[1], dims[0]):
         raise SaliencyError(f"heatmap array shape {array.shape} is not the volume's (k, j, i) shape "

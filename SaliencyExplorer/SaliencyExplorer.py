@@ -1,0 +1,352 @@
+"""SaliencyExplorer: where did a PyTorch model look? Heatmaps in patient space, as Slicer volumes.
+
+The module is a thin shell: the panel shows what ``SaliencyExplorerLib`` decides (``panel``), the logic
+calls the library (``slicer_logic``, ``scene``, ``worker``). Nothing heavy is imported at file scope:
+torch and the engine load only after the user picked a model and agreed to install PyTorch if needed.
+"""
+
+import logging
+import pathlib
+from typing import Annotated
+
+import vtk
+
+import slicer
+from slicer.i18n import tr as _
+from slicer.i18n import translate
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
+                                           ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
+from slicer.util import VTKObservationMixin
+
+from slicer import vtkMRMLScalarVolumeNode
+
+COLOR_MAPS = ["Inferno", "Viridis", "Magma", "Plasma", "Iron", "Rainbow", "Grey"]
+DEVICES = ["auto", "cpu", "cuda", "mps"]
+POLL_MS = 200
+
+
+class SaliencyExplorer(ScriptedLoadableModule):
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = _("Saliency Explorer")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "Analysis")]
+        self.parent.dependencies = []
+        self.parent.contributors = ["SaliencyExplorer contributors"]
+        self.parent.helpText = _("""
+Shows where a PyTorch model looked: Grad-CAM and other saliency heatmaps of 2D/3D models, mapped back
+exactly onto the input volume (same grid, same transform) as a colour overlay.<br>
+<b>Usage:</b> pick the input volume, the model file (and its model card), the target layer (the default is
+preselected), the method and the class to explain, then Apply. The computation runs in a background
+process (Apply becomes Cancel). The heatmap volume appears beside the input, shown over it in the slice views.
+From the Python console: <code>from SaliencyExplorerLib import explain_volume_node</code>.
+See the <a href="https://github.com/SaliencyExplorer/SlicerSaliencyExplorer/blob/main/docs/slicer.md">documentation</a>.
+""")
+        self.parent.acknowledgementText = _("""
+Built on 3D Slicer, PyTorch (through the SlicerPyTorch extension) and SimpleITK. CAM methods follow the
+published papers; the module's shape follows Slicer's scripted-module template.
+""")
+
+
+@parameterNodeWrapper
+class SaliencyExplorerParameterNode:
+    """The panel's choices, saved with the scene. layer/method/target are filled by the widget."""
+
+    inputVolume: vtkMRMLScalarVolumeNode
+    modelPath: pathlib.Path
+    cardPath: pathlib.Path
+    layer: str = ""
+    method: str = "gradcam"
+    target: str = ""
+    methodOptions: str = ""
+    batchSize: Annotated[int, WithinRange(0, 512)] = 0
+    device: Annotated[str, Choice(DEVICES)] = "auto"
+    outputVolume: vtkMRMLScalarVolumeNode
+    colorMap: Annotated[str, Choice(COLOR_MAPS)] = "Inferno"
+    threshold: Annotated[float, WithinRange(0.0, 1.0)] = 0.2
+    opacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.5
+    makeLabelMap: bool = False
+    makeSegmentation: bool = False
+
+
+class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    def __init__(self, parent=None) -> None:
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._worker = None
+        self._runState = None
+        self._timer = None
+
+    def setup(self) -> None:
+        ScriptedLoadableModuleWidget.setup(self)
+        import qt
+
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/SaliencyExplorer.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.logic = SaliencyExplorerLogic()
+        self._timer = qt.QTimer()
+        self._timer.setInterval(POLL_MS)
+        self._timer.connect("timeout()", self.onPoll)
+
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.modelPathLineEdit.connect("currentPathChanged(QString)", self.onModelChanged)
+        self.ui.cardPathLineEdit.connect("currentPathChanged(QString)", self.onModelChanged)
+        self.ui.layerComboBox.connect("currentIndexChanged(int)", self.onChoiceChanged)
+        self.ui.methodComboBox.connect("currentIndexChanged(int)", self.onChoiceChanged)
+        self.ui.targetComboBox.connect("currentIndexChanged(int)", self.onChoiceChanged)
+        self.ui.progressBar.hide()
+        self.initializeParameterNode()
+
+    def cleanup(self) -> None:
+        self.removeObservers()
+        if self._worker:
+            self._worker.cancel()
+
+    def enter(self) -> None:
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self) -> None:
+        self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.inputVolume:
+            first = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+            if first and not first.IsA("vtkMRMLLabelMapVolumeNode"):
+                self._parameterNode.inputVolume = first
+
+    def setParameterNode(self, inputParameterNode) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+            self._checkCanApply()
+
+    def _checkCanApply(self, caller=None, event=None) -> None:
+        from SaliencyExplorerLib import panel
+
+        if self._worker:  # while running the button is Cancel
+            return
+        ok, why = panel.can_apply(self._parameterNode and self._parameterNode.inputVolume,
+                                  self._parameterNode and self._parameterNode.modelPath)
+        self.ui.applyButton.enabled = ok
+        self.ui.applyButton.toolTip = _(why)
+
+    def onModelChanged(self, _path=None) -> None:
+        """Fill the layer, method and class lists from the model (needs torch: asks to install it)."""
+        from SaliencyExplorerLib import panel
+
+        model = panel.path_or_none(self.ui.modelPathLineEdit.currentPath)
+        if not model:
+            return
+        with slicer.util.tryWithErrorDisplay(_("Could not read the model."), waitCursor=True):
+            if not self.logic.ensureTorch():
+                self.ui.statusLabel.text = _("PyTorch is needed: install it (PyTorch extension), then pick the model again.")
+                return
+            listing = self.logic.modelChoices(model, panel.path_or_none(self.ui.cardPathLineEdit.currentPath))
+            self._fill(self.ui.layerComboBox, listing["layers"], listing["defaultLayer"])
+            self._fill(self.ui.methodComboBox, [(m, m) for m in listing["methods"]], listing["methods"].index("gradcam")
+                       if "gradcam" in listing["methods"] else 0)
+            self._fill(self.ui.targetComboBox, listing["targets"], 0)
+            self.ui.statusLabel.text = listing["summary"]
+
+    @staticmethod
+    def _fill(combo, entries, index) -> None:
+        combo.clear()
+        for label, value in entries:
+            combo.addItem(label, value)
+        combo.currentIndex = index
+
+    def onChoiceChanged(self, _index=None) -> None:
+        if not self._parameterNode:
+            return
+        self._parameterNode.layer = self.ui.layerComboBox.currentData or ""
+        self._parameterNode.method = self.ui.methodComboBox.currentText or "gradcam"
+        self._parameterNode.target = self.ui.targetComboBox.currentText or ""
+
+    def onApplyButton(self) -> None:
+        if self._worker:  # the button is Cancel
+            self._worker.cancel()
+            return
+        with slicer.util.tryWithErrorDisplay(_("Failed to start the explanation."), waitCursor=True):
+            if not self.logic.ensureTorch():
+                raise ValueError(_("PyTorch is not installed: install the PyTorch extension, or accept the install."))
+            from SaliencyExplorerLib import panel
+
+            self._worker = self.logic.startBackground(self._parameterNode)
+            self._runState = panel.RunState()
+            self.ui.applyButton.text = _("Cancel")
+            self.ui.progressBar.value = 0
+            self.ui.progressBar.show()
+            self.ui.statusLabel.text = self._runState.status
+            self._timer.start()
+
+    def onPoll(self) -> None:
+        events = self._worker.poll()
+        for kind, value in events:
+            if kind == "log":
+                logging.info(value)
+        state = self._runState.update(events, cancelled=self._worker.cancelled)
+        self.ui.progressBar.value = state.percent
+        self.ui.statusLabel.text = state.status
+        if state.state == "running" or not any(kind == "exit" for kind, _ in events):
+            return
+        self._timer.stop()
+        worker, self._worker = self._worker, None
+        self.ui.applyButton.text = _("Apply")
+        self.ui.progressBar.hide()
+        self._checkCanApply()
+        if state.state == "done":
+            with slicer.util.tryWithErrorDisplay(_("Failed to add the heatmap to the scene."), waitCursor=True):
+                self._parameterNode.outputVolume = self.logic.finishBackground(worker, self._parameterNode)
+        elif state.state == "error":
+            slicer.util.errorDisplay(_("The explanation failed: ") + state.message)
+
+
+class SaliencyExplorerLogic(ScriptedLoadableModuleLogic):
+    """MRML glue for the panel and the console; the work is in SaliencyExplorerLib."""
+
+    def __init__(self) -> None:
+        ScriptedLoadableModuleLogic.__init__(self)
+
+    def getParameterNode(self):
+        return SaliencyExplorerParameterNode(super().getParameterNode())
+
+    @staticmethod
+    def ensureTorch(askConfirmation=True) -> bool:
+        """True when torch is importable; otherwise offer to install it through the PyTorch extension."""
+        try:
+            import torch  # noqa: F401
+
+            return True
+        except ImportError:
+            pass
+        try:
+            import PyTorchUtils
+        except ImportError as exc:
+            raise ValueError(_("This module needs the PyTorch extension: install 'PyTorch' from the Extensions "
+                               "Manager and restart Slicer.")) from exc
+        torchLogic = PyTorchUtils.PyTorchUtilsLogic()
+        if not torchLogic.torchInstalled():
+            if askConfirmation and not slicer.util.confirmOkCancelDisplay(
+                    _("Saliency Explorer needs PyTorch. Download and install it now (about 1-3 GB)?")):
+                return False
+            if torchLogic.installTorch(askConfirmation=False, torchVersionRequirement=">=2.1") is None:
+                return False
+        return True
+
+    @staticmethod
+    def modelChoices(modelPath, cardPath=None) -> dict:
+        from SaliencyExplorerLib import panel
+
+        return panel.model_choices(modelPath, cardPath)
+
+    def _arguments(self, p) -> dict:
+        from SaliencyExplorerLib import panel
+
+        options = panel.run_options(p.methodOptions, p.batchSize, p.device)
+        return dict(card=panel.path_or_none(p.cardPath), method=p.method or "gradcam", layers=p.layer or None,
+                    target=panel.target_value(p.target), **options)
+
+    def process(self, p, showResult=True):
+        """In-process run (console, tests): returns the heatmap node."""
+        from SaliencyExplorerLib import panel, scene, slicer_logic
+
+        node = slicer_logic.explain_volume_node(
+            p.inputVolume, panel.path_or_none(p.modelPath), output_node=p.outputVolume, color_map=p.colorMap,
+            threshold=p.threshold, label_map=p.makeLabelMap, segmentation=p.makeSegmentation, **self._arguments(p))
+        if showResult:
+            scene.show_in_slice_views(p.inputVolume, node, p.opacity)
+        return node
+
+    def startBackground(self, p):
+        """Start the worker process with Slicer's own Python; returns it (poll it, cancel it)."""
+        import shutil
+
+        from SaliencyExplorerLib import panel, slicer_logic
+
+        if not p.inputVolume:
+            raise ValueError(_("Select an input volume."))
+        return slicer_logic.start_background(p.inputVolume, panel.path_or_none(p.modelPath),
+                                             python=shutil.which("PythonSlicer"), **self._arguments(p))
+
+    def finishBackground(self, worker, p, showResult=True):
+        from SaliencyExplorerLib import scene, slicer_logic
+
+        node = slicer_logic.finish_background(worker, p.inputVolume, output_node=p.outputVolume, color_map=p.colorMap,
+                                              threshold=p.threshold, label_map=p.makeLabelMap,
+                                              segmentation=p.makeSegmentation)
+        if showResult:
+            scene.show_in_slice_views(p.inputVolume, node, p.opacity)
+        return node
+
+
+class SaliencyExplorerTest(ScriptedLoadableModuleTest):
+    """In-Slicer tests on synthetic data (no download): the same MRML checks as the pytest suite."""
+
+    def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        self.setUp()
+        self.test_heatmap_node_geometry_and_display()
+        self.setUp()
+        self.test_bad_input_leaves_scene_unchanged()
+
+    def _phantom(self):
+        from SaliencyExplorerLib import phantoms, volume_node
+
+        image, mask = phantoms.make_phantom(size=(40, 36, 14), spacing=(0.9, 1.1, 3.0),
+                                            direction=phantoms.rotation_direction((18, -12, 25)),
+                                            lesion_center_lps=(8.0, -6.0, 4.0), lesion_radius_mm=6.0)
+        return volume_node.add_volume_from_image(slicer.mrmlScene, image, "phantom"), image, mask
+
+    def test_heatmap_node_geometry_and_display(self):
+        import numpy as np
+
+        from SaliencyExplorerLib import phantoms, scene, volume_node
+
+        source, image, mask = self._phantom()
+        center = phantoms.lesion_center_of(image, mask)
+        points = phantoms.voxel_points_lps(image.GetSize(), image.GetSpacing(), image.GetOrigin(), image.GetDirection())
+        heat = np.exp(-np.sum((points - center) ** 2, axis=-1) / 32.0).astype(np.float32)
+        out = scene.write_heatmap(source, heat, threshold=0.3, label_map=True)
+        self.assertEqual(slicer.modules.volumes.logic().CompareVolumeGeometry(out, source), "")
+        peak = np.unravel_index(np.argmax(volume_node.node_array(out)), heat.shape)
+        peak_ras = volume_node.ijk_to_world_ras(out, peak[::-1])
+        self.assertLess(np.linalg.norm(peak_ras - center * [-1, -1, 1]), 6.0)
+        self.assertAlmostEqual(out.GetDisplayNode().GetLowerThreshold(), 0.3)
+        self.assertEqual(int(volume_node.node_array(out.GetNodeReference(scene.LABEL_MAP_ROLE)).sum()),
+                         int((heat >= 0.3).sum()))
+        self.delayDisplay("Heatmap node test passed")
+
+    def test_bad_input_leaves_scene_unchanged(self):
+        from SaliencyExplorerLib import scene
+        from SaliencyExplorerLib.errors import SaliencyError
+
+        source, _image, _mask = self._phantom()
+        count = slicer.mrmlScene.GetNumberOfNodes()
+        with self.assertRaises(SaliencyError):
+            scene.write_heatmap(source, [[0.0]], output_node=source)
+        self.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), count)
+        self.delayDisplay("Bad input test passed")

@@ -1,0 +1,18 @@
+"""``worker JOB.json``: run one job written by the Slicer module (see ``worker.py`` for the protocol)."""
+
+from __future__ import annotations
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "worker", help="run a background job written by the Slicer module (progress lines on stdout)",
+        description="Run one explanation job: reads JOB.json and its volume, prints SALIENCY-* progress lines, "
+                    "writes heatmap.nrrd and result.json next to it. Used by the Slicer panel's Apply.")
+    parser.add_argument("job", help="path of the job.json file")
+    parser.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    from ..worker import run_job  # noqa: PLC0415
+
+    return run_job(args.job)

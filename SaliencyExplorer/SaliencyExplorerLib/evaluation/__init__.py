@@ -7,9 +7,11 @@ and a target, so they apply to any explanation, from this library or elsewhere.
 from .faithfulness import FaithfulnessResult, deletion_curve, faithfulness, insertion_curve
 from .localisation import energy_fraction, pointing_game
 from .ranks import spearman
+from .report import evaluate_explanation, json_safe, localisation_report
 from .sanity import SanityResult, randomisable_layers, sanity_check
 
 __all__ = [
-    "FaithfulnessResult", "SanityResult", "deletion_curve", "energy_fraction", "faithfulness",
+    "FaithfulnessResult", "SanityResult", "deletion_curve", "energy_fraction", "evaluate_explanation",
+    "faithfulness", "json_safe", "localisation_report",
     "insertion_curve", "pointing_game", "randomisable_layers", "sanity_check", "spearman",
 ]

@@ -76,7 +76,7 @@ def centered_origin(size, spacing, direction, center_lps=None) -> tuple:
 
 def make_phantom(
     size=(48, 48, 32),
-    spacing=(1.0, 1.0, 1.0),
+    spacing=None,
     origin=None,
     direction=None,
     lesion_center_lps=None,
@@ -88,6 +88,7 @@ def make_phantom(
 ):
     """A CT-like phantom: air, a body ellipsoid, a spherical lesion, Gaussian noise.
 
+    - ``spacing`` default: 1 mm along every axis.
     - ``origin`` default: the grid is centred on the physical point 0 (so the same phantom in two
       geometries overlaps in patient space).
     - ``direction`` default: identity (LPS axes).
@@ -101,7 +102,7 @@ def make_phantom(
     """
     dim = len(size)
     size = tuple(int(n) for n in size)
-    spacing = tuple(float(s) for s in spacing)
+    spacing = (1.0,) * dim if spacing is None else tuple(float(s) for s in spacing)
     if len(spacing) != dim:
         raise ValueError(f"spacing {spacing} must have {dim} values like size {size}")
     if direction is None:

@@ -1,5 +1,8 @@
 """Score-CAM (Wang et al. 2020): each channel, scaled to [0, 1] and upsampled, masks the input; the
-channel's weight is the softmax over channels of the target's probability on that masked input.
+channel's weight is the softmax over channels of the target's score on that masked input: the class
+logit (as torchcam >= 0.4 and pytorch-grad-cam do; probabilities in [0, 1] would make the weights
+nearly uniform), or the mean probability over the region for segmentation targets (a sum of logits
+over a region would make the softmax one-hot).
 
 Follows torchcam's formulation (normalise, then upsample), so results agree with it. Masks are built
 batch by batch into one reused buffer: never one input-sized copy per channel at once.
@@ -10,6 +13,7 @@ from __future__ import annotations
 import torch
 
 from ..maps import upsample
+from ..targets import ClassTarget
 from . import register
 from .perturbed_cam import PerturbedCamMethod
 
@@ -30,6 +34,7 @@ class ScoreCAM(PerturbedCamMethod):
     def channel_weights(self, run, sample, activation, channels, batch_size, progress):
         x = run.x[sample]
         buffer = torch.empty((batch_size, *x.shape), dtype=x.dtype, device=x.device)
+        probability = not isinstance(run.target, ClassTarget)
         scores = []
         for batch in self.batches(channels, batch_size):
             masks = upsample(_unit_range(activation[batch]), run.spatial_shape)  # (b, *spatial)
@@ -38,6 +43,6 @@ class ScoreCAM(PerturbedCamMethod):
             with torch.no_grad():
                 output = run.forward(chunk)
             rows = torch.full((len(batch),), sample, device=output.device)
-            scores.append(run.score(output, rows, probability=True).float())
+            scores.append(run.score(output, rows, probability=probability).float())
             progress.advance(len(batch))
         return torch.softmax(torch.cat(scores), dim=0)

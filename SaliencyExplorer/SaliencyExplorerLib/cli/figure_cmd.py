@@ -1,0 +1,150 @@
+"""`figure`: a PNG montage, a single-slice PNG or an animated GIF of a heatmap file over its image file.
+
+The heatmap is brought onto the image's grid through physical space when the grids differ, then both are
+turned to LPI order (axial slices with anterior up and patient left on the right, coronal and sagittal
+with superior up), so the pictures look the way radiologists expect whatever the files' orientation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import SaliencyError
+
+AXES = {"axial": 0, "coronal": 1, "sagittal": 2}  # array axis of an LPI-oriented (k, j, i) volume
+
+
+def read_image(path, what: str):
+    """A SimpleITK image from a file, or a clear error naming the file."""
+    import SimpleITK as sitk
+
+    path = Path(path)
+    if not path.is_file():
+        raise SaliencyError(f"The {what} file {path} does not exist. Check the path.")
+    try:
+        return sitk.ReadImage(str(path))
+    except RuntimeError as exc:
+        raise SaliencyError(f"Cannot read the {what} file {path}: {str(exc).strip().splitlines()[-1]}") from None
+
+
+def same_grid(a, b, tolerance: float = 1e-4) -> bool:
+    import numpy as np
+
+    return (a.GetSize() == b.GetSize()
+            and np.allclose(a.GetSpacing(), b.GetSpacing(), atol=tolerance)
+            and np.allclose(a.GetOrigin(), b.GetOrigin(), atol=tolerance)
+            and np.allclose(a.GetDirection(), b.GetDirection(), atol=tolerance))
+
+
+def onto_grid(image, reference, nearest: bool = False):
+    """`image` resampled onto `reference`'s grid through physical space (0 outside), float32 or label."""
+    import SimpleITK as sitk
+
+    if image.GetDimension() != reference.GetDimension():
+        raise SaliencyError(
+            f"A {image.GetDimension()}D image cannot be placed on a {reference.GetDimension()}D image's grid; "
+            f"give files of the same dimension."
+        )
+    if same_grid(image, reference):
+        return image
+    interpolator = sitk.sitkNearestNeighbor if nearest else sitk.sitkLinear
+    pixel = image.GetPixelID() if nearest else sitk.sitkFloat32
+    return sitk.Resample(image, reference, sitk.Transform(), interpolator, 0.0, pixel)
+
+
+def display_arrays(image, heatmap):
+    """(image array, heatmap array, spacing in array order), LPI-oriented for 3D."""
+    import SimpleITK as sitk
+
+    heat = onto_grid(sitk.Cast(heatmap, sitk.sitkFloat32) if heatmap.GetNumberOfComponentsPerPixel() == 1
+                     else heatmap, image)
+    if heat.GetNumberOfComponentsPerPixel() != 1:
+        raise SaliencyError("The heatmap file has several components per voxel; give a scalar heatmap.")
+    if image.GetDimension() == 3:
+        image, heat = sitk.DICOMOrient(image, "LPI"), sitk.DICOMOrient(heat, "LPI")
+    spacing = tuple(reversed(image.GetSpacing()))
+    return sitk.GetArrayFromImage(image), sitk.GetArrayFromImage(heat), spacing
+
+
+def axis_index(value: str) -> int:
+    value = str(value).lower()
+    if value in AXES:
+        return AXES[value]
+    if value in ("0", "1", "2"):
+        return int(value)
+    raise SaliencyError(f"--axis must be axial, coronal, sagittal or 0/1/2, not {value!r}.")
+
+
+def add_style_arguments(parser) -> None:
+    """Options shared by `figure` and `evaluate --figure`."""
+    parser.add_argument("--axis", default="axial", help="axial | coronal | sagittal (or 0/1/2): slicing direction")
+    parser.add_argument("--cmap", default="turbo", help="any matplotlib colour map (default: turbo)")
+    parser.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity in [0, 1] (default 0.5)")
+    parser.add_argument("--threshold", type=float, default=None, help="do not draw heat below this value")
+    parser.add_argument("--window", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None,
+                        help="background window (default: 1st-99th percentile)")
+    parser.add_argument("--heat-range", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None,
+                        help="values at the colour map's ends (default: [0, 1] or the map's range)")
+    parser.add_argument("--zoom", type=int, default=None, help="pixels per voxel (default: tiles of ~192 px)")
+
+
+def style_options(args) -> dict:
+    return {"cmap": args.cmap, "alpha": args.alpha, "threshold": args.threshold, "window": args.window,
+            "heat_range": args.heat_range, "zoom": args.zoom}
+
+
+def write_figure(path, image_array, heat_array, spacing, kind: str, args) -> str:
+    """Write a montage / slice PNG or a GIF; `kind` 'auto' picks GIF for a .gif path."""
+    from .. import figures
+
+    path = Path(path)
+    kind = ("gif" if path.suffix.lower() == ".gif" else "montage") if kind == "auto" else kind
+    style = {**style_options(args), "spacing": spacing}
+    axis = axis_index(args.axis)
+    if path.parent and not path.parent.exists():
+        raise SaliencyError(f"The output folder {path.parent} does not exist; create it first.")
+    if kind == "gif":
+        return figures.save_gif(path, image_array, heat_array, axis=axis, every=args.every or 1,
+                                duration_ms=args.duration_ms, labels=not args.no_labels, **style)
+    if kind == "slice":
+        return figures.save_slice(path, image_array, heat_array, axis=axis, index=args.slice,
+                                  colorbar=not args.no_colorbar, **style)
+    if kind == "montage":
+        return figures.save_montage(path, image_array, heat_array, axis=axis, every=args.every,
+                                    columns=args.columns, colorbar=not args.no_colorbar,
+                                    labels=not args.no_labels, **style)
+    raise SaliencyError(f"--kind must be montage, slice or gif, not {kind!r}.")
+
+
+def add_layout_arguments(parser) -> None:
+    parser.add_argument("--kind", default="auto", choices=["auto", "montage", "slice", "gif"],
+                        help="picture type (default: gif for a .gif output, else montage)")
+    parser.add_argument("--every", type=int, default=None, help="show every n-th slice (montage, gif)")
+    parser.add_argument("--columns", type=int, default=None, help="montage columns (default: square grid)")
+    parser.add_argument("--slice", type=int, default=None,
+                        help="slice for --kind slice, counted in LPI order (default: the heatmap's peak)")
+    parser.add_argument("--duration-ms", type=int, default=100, help="GIF frame duration (default 100 ms)")
+    parser.add_argument("--no-colorbar", action="store_true", help="leave out the colour bar")
+    parser.add_argument("--no-labels", action="store_true", help="leave out slice numbers")
+
+
+def run(args) -> int:
+    image = read_image(args.image, "image")
+    heatmap = read_image(args.heatmap, "heatmap")
+    image_array, heat_array, spacing = display_arrays(image, heatmap)
+    written = write_figure(args.output, image_array, heat_array, spacing, args.kind, args)
+    print(written)
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "figure", help="write a PNG montage/slice or an animated GIF of a heatmap over its image",
+        description=__doc__,
+    )
+    parser.add_argument("image", help="the background image file (NRRD, NIfTI, MHA, PNG, ...)")
+    parser.add_argument("heatmap", help="the heatmap file (any grid: resampled onto the image)")
+    parser.add_argument("-o", "--output", required=True, help="output .png or .gif")
+    add_layout_arguments(parser)
+    add_style_arguments(parser)
+    parser.set_defaults(func=run)

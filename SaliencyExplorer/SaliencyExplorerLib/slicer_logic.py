@@ -52,7 +52,7 @@ def provenance(result, model, card, method) -> dict:
     """The attributes that say how a heatmap was made (stored on the node, also by the worker path)."""
     model_name, sha = model_identity(model)
     explanation = getattr(result, "explanation", None)
-    return {
+    record = {
         "method": getattr(explanation, "method", None) or method,
         "layers": list(getattr(explanation, "layers", None) or []),
         "target": getattr(result, "target_index", None),
@@ -64,6 +64,7 @@ def provenance(result, model, card, method) -> dict:
         "card": card_identity(card),
         "version": __version__,
     }
+    return {k: v for k, v in record.items() if v not in (None, "", [])}
 
 
 def split_options(options: dict) -> tuple[dict, dict]:
@@ -90,11 +91,22 @@ def explain_volume_node(volume_node_, model, card=None, method="gradcam", layers
         pipeline_opts["region_mask"] = volume_node.node_to_image(mask, world=True)
     image = volume_node.node_to_image(volume_node_, world=True)
 
-    from .pipeline import explain_image  # noqa: PLC0415  (torch is imported only now)
-
-    result = explain_image(image, model, card, method=method, layers=layers, target=target, **pipeline_opts)
+    result = run_pipeline(image, model, card, method, layers, target, **pipeline_opts)
     return write_result(volume_node_, result.heatmap_image, provenance(result, model, card, method),
                         output_node=output_node, **scene_opts)
+
+
+def run_pipeline(image, model, card, method, layers, target, **options):
+    """``pipeline.explain_image`` with torch's shape errors turned into a message that names the fix."""
+    from .pipeline import explain_image  # noqa: PLC0415  (torch is imported only now)
+
+    try:
+        return explain_image(image, model, card, method=method, layers=layers, target=target, **options)
+    except RuntimeError as exc:  # torch's way of saying the input does not fit the model
+        raise SaliencyError(
+            f"the model failed on this volume ({exc}). Check that the model card matches the model "
+            "(spatial_dims 2 or 3, in_channels, input size) and pick the card in the panel / pass card=."
+        ) from exc
 
 
 def write_result(source, heatmap_image, provenance_dict, output_node=None, **scene_opts):
@@ -117,13 +129,16 @@ def start_background(volume_node_, model, card=None, method="gradcam", layers=No
     model_identity(model)  # a missing model file fails here, before a process starts
     image = volume_node.node_to_image(volume_node_, world=True)
     mask = volume_node.node_to_image(region_mask_node, world=True) if region_mask_node is not None else None
+    owns_folder = folder is None
     folder = folder or tempfile.mkdtemp(prefix="saliency-job-")
     job = worker.write_job(folder, image, model, card, method, layers, target, pipeline_options, mask)
-    return worker.WorkerProcess(job, python=python)
+    return worker.WorkerProcess(job, python=python, owns_folder=owns_folder)
 
 
 def finish_background(process, volume_node_, output_node=None, **scene_opts):
     """Bring a finished worker's heatmap into the scene (same writing as the in-process path)."""
-    image, record = process.result()
-    record = {k: v for k, v in record.items() if v not in (None, "", [])}
-    return write_result(volume_node_, image, record, output_node=output_node, **scene_opts)
+    try:
+        image, record = process.result()
+        return write_result(volume_node_, image, record, output_node=output_node, **scene_opts)
+    finally:
+        process.cleanup()

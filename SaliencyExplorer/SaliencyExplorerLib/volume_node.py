@@ -157,14 +157,15 @@ def array_for_node(image: sitk.Image, node) -> np.ndarray:
 
 
 def set_node_voxels(node, array: np.ndarray) -> None:
-    """Replace the node's voxels by ``array`` (k, j, i) as new image data; geometry stays in IJKToRAS."""
+    """Replace the node's voxels by ``array`` (k, j, i[, c]) as new image data; geometry stays in IJKToRAS."""
     import vtk  # noqa: PLC0415
     from vtk.util import numpy_support  # noqa: PLC0415
 
     array = np.ascontiguousarray(array)
     image_data = vtk.vtkImageData()
     image_data.SetDimensions(array.shape[2], array.shape[1], array.shape[0])
-    scalars = numpy_support.numpy_to_vtk(array.ravel(), deep=True)
+    components = array.shape[3] if array.ndim == 4 else 1  # (k, j, i, c) for vector volumes
+    scalars = numpy_support.numpy_to_vtk(array.reshape(-1, components) if components > 1 else array.ravel(), deep=True)
     image_data.GetPointData().SetScalars(scalars)
     node.SetAndObserveImageData(image_data)
 

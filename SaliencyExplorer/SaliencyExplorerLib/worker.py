@@ -73,12 +73,10 @@ def run_job(job_path, out=None) -> int:
         if job.get("region_mask"):
             options["region_mask"] = sitk.ReadImage(str(folder / job["region_mask"]))
 
-        from .pipeline import explain_image  # noqa: PLC0415
-        from .slicer_logic import provenance  # noqa: PLC0415  (no slicer import at its top)
+        from .slicer_logic import provenance, run_pipeline  # noqa: PLC0415  (no slicer import at its top)
 
-        result = explain_image(image, job["model"], job.get("card"), method=job["method"], layers=job.get("layers"),
-                               target=job.get("target"), progress=lambda d, t: _say("PROGRESS", f"{d} {t}", out),
-                               **options)
+        result = run_pipeline(image, job["model"], job.get("card"), job["method"], job.get("layers"),
+                              job.get("target"), progress=lambda d, t: _say("PROGRESS", f"{d} {t}", out), **options)
         _say("STATUS", "writing heatmap", out)
         sitk.WriteImage(result.heatmap_image, str(folder / job["heatmap"]), True)
         record = provenance(result, job["model"], job.get("card"), job["method"])
@@ -117,8 +115,9 @@ def worker_command(job_path, python=None) -> list[str]:
 class WorkerProcess:
     """A started worker: ``poll()`` drains its events without blocking; ``cancel()`` kills it."""
 
-    def __init__(self, job_path, python=None, env=None):
+    def __init__(self, job_path, python=None, env=None, owns_folder=False):
         self.job_path = Path(job_path)
+        self.owns_folder = owns_folder  # remove the job folder in cleanup()
         environment = dict(os.environ if env is None else env)
         environment["PYTHONPATH"] = os.pathsep.join(p for p in (LIB_PARENT, environment.get("PYTHONPATH")) if p)
         environment.setdefault("PYTHONUNBUFFERED", "1")
@@ -182,6 +181,15 @@ class WorkerProcess:
         except ProcessLookupError:
             pass
         self.process.wait()
+
+    def cleanup(self) -> None:
+        """Stop the worker if still running and delete a job folder this run created."""
+        if self.running:
+            self.cancel()
+        if self.owns_folder:
+            import shutil  # noqa: PLC0415
+
+            shutil.rmtree(self.job_path.parent, ignore_errors=True)
 
     def result(self) -> tuple[sitk.Image, dict]:
         """(heatmap image, provenance) of a finished run, or the worker's error as a SaliencyError."""

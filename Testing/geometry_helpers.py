@@ -1,0 +1,62 @@
+"""Shared test helpers for the geometry/pipeline/CLI tests: a tiny model whose saliency is known.
+
+BlobNet's class-1 logit is the mean over the volume of relu(smooth(x) - bias): a blob detector. Its
+Grad-CAM on ``detector`` is therefore that detector's response itself (the gradient of a mean is uniform),
+which is largest on the bright lesion: the heatmap must peak inside it, wherever the lesion lies in space.
+"""
+
+import torch
+from torch import nn
+
+
+class BlobNet(nn.Module):
+    def __init__(self, spatial_dims=3, in_channels=1, bias=0.6, width=3):
+        super().__init__()
+        conv = nn.Conv3d if spatial_dims == 3 else nn.Conv2d
+        self.detector = conv(in_channels, 1, width, padding=width // 2, bias=True)
+        with torch.no_grad():
+            self.detector.weight.fill_(1.0 / (in_channels * width**spatial_dims))
+            self.detector.bias.fill_(-bias)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        blob = self.act(self.detector(x)).flatten(1).mean(1)
+        return torch.stack([-blob, blob], dim=1) * 10.0
+
+
+CT_CARD = {"name": "blob", "classes": ["no lesion", "lesion"], "target_layer": "act",
+           "input": {"intensity": {"type": "window", "min": -200, "max": 300}}}
+
+
+class HalfNet(BlobNet):
+    """A blob detector that only looks at the first half of its FIRST tensor spatial axis (dim 2).
+
+    Which anatomy that is depends on the card's array_order: for an RAS card, "xyz" makes dim 2 the
+    i axis (Left half: low i, i points to R), "zyx" makes it the k axis (Inferior half). A layout bug in
+    either direction sends the heatmap to the wrong lesion.
+    """
+
+    def forward(self, x):
+        keep = torch.zeros_like(x)
+        keep[:, :, : x.shape[2] // 2] = 1.0
+        return super().forward(x * keep)
+
+
+class SegNet(BlobNet):
+    """A per-voxel 'segmenter': logits (N, 2, *spatial) = [-blob, blob] of the blob detector."""
+
+    def forward(self, x):
+        blob = self.act(self.detector(x))
+        return torch.cat([-blob, blob], dim=1) * 10.0
+
+
+def two_lesion_phantom(size, spacing, direction, first, second, radius=6.0):
+    """One body, two lesions (the brighter voxel wins), and a mask per lesion."""
+    from SaliencyExplorerLib.phantoms import make_phantom
+    import SimpleITK as sitk
+
+    a, ma = make_phantom(size=size, spacing=spacing, direction=direction, lesion_center_lps=first,
+                         lesion_radius_mm=radius, seed=0)
+    b, mb = make_phantom(size=size, spacing=spacing, direction=direction, lesion_center_lps=second,
+                         lesion_radius_mm=radius, seed=0)
+    return sitk.Maximum(a, b), ma, mb

@@ -52,6 +52,8 @@ def test_layers_are_listed_in_forward_order_and_randomised_from_the_top(trained)
     assert randomisable_layers(model, x) == ["0", "2", "6"]
     res = sanity_check(model, x, method="gradcam", relu=False)
     assert res.layers == ["6", "2", "0"]
+    chosen = sanity_check(model, x, method="gradcam", layers="2", randomise=["6"], relu=False)
+    assert chosen.layers == ["6"]  # `layers` is the CAM layer passed to the engine, `randomise` what changes
 
 
 def test_gradcam_map_changes_under_randomisation_and_the_model_is_untouched(trained):
@@ -103,6 +105,6 @@ def test_bad_sanity_inputs(trained):
     with pytest.raises(SaliencyError, match="mode"):
         sanity_check(model, x, mode="sideways")
     with pytest.raises(SaliencyError, match="No layer named 'head'"):
-        sanity_check(model, x, layers=["head"])
+        sanity_check(model, x, randomise=["head"])
     with pytest.raises(SaliencyError, match="shape"):
         sanity_check(model, x, explain_fn=lambda m, xx, t: np.zeros((3, 3)))

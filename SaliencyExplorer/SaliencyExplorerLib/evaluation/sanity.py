@@ -101,10 +101,11 @@ def _heatmap_and_target(outcome, target):
     return outcome, target
 
 
-def sanity_check(model: nn.Module, x: torch.Tensor, method: str = "gradcam", target=None, layers=None,
+def sanity_check(model: nn.Module, x: torch.Tensor, method: str = "gradcam", target=None, randomise=None,
                  explain_fn=None, mode: str = "cascade", threshold: float = 0.5, max_layers: int | None = None,
                  seed: int = 0, progress=None, **options) -> SanityResult:
-    """Re-initialise `layers` (default: every layer with parameters, output side first) and compare maps.
+    """Re-initialise the `randomise` layers (default: every layer with parameters, output side first) and
+    compare maps. `options` go to the engine (`layers=` there is the CAM layer, not what is randomised).
 
     `explain_fn(model, x, target)` defaults to the engine's `explain(model, x, method, target, **options)`;
     it may return an Explanation or a (N, *spatial) map. `max_layers` keeps only the top layers.
@@ -117,7 +118,7 @@ def sanity_check(model: nn.Module, x: torch.Tensor, method: str = "gradcam", tar
     n, spatial = x.shape[0], tuple(x.shape[2:])
     original, fixed_target = _heatmap_and_target(explain_fn(copy.deepcopy(model), x, target), target)
     original = batch_maps(original, spatial, n, "original map")
-    order = list(reversed(randomisable_layers(model, x))) if layers is None else list(layers)
+    order = list(reversed(randomisable_layers(model, x))) if randomise is None else list(randomise)
     if max_layers is not None:
         order = order[:positive_int(max_layers, "max_layers")]
     if not order:

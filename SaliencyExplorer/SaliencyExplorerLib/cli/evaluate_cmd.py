@@ -13,31 +13,14 @@ import sys
 from pathlib import Path
 
 from ..errors import SaliencyError
-from .figure_cmd import onto_grid, read_image
+from .figure_cmd import read_image
 
 
 def region_on_image(region_path, reference, label: int | None):
-    """The region file as a bool (k, j, i) array on `reference`'s grid; empty or non-overlapping: an error."""
-    import numpy as np
-    import SimpleITK as sitk
+    """The region file as a bool (k, j, i) array on `reference`'s grid (see evaluation.volume)."""
+    from ..evaluation.volume import region_on_grid
 
-    region = read_image(region_path, "region")
-    if region.GetNumberOfComponentsPerPixel() != 1:
-        raise SaliencyError(f"The region {region_path} has several components per voxel; give a label volume.")
-    if region.GetDimension() != reference.GetDimension():
-        raise SaliencyError(
-            f"The region {region_path} is {region.GetDimension()}D but the image is "
-            f"{reference.GetDimension()}D; give a region volume of the same dimension."
-        )
-    values = sitk.GetArrayFromImage(onto_grid(region, reference, nearest=True))
-    mask = values == label if label is not None else values != 0
-    if not mask.any():
-        where = f"label {label}" if label is not None else "any non-zero label"
-        raise SaliencyError(
-            f"The region {region_path} has no voxel with {where} on the image's grid: it is empty or does not "
-            f"overlap the image. Check the file (and --region-label), and that both share patient space."
-        )
-    return np.asarray(mask)
+    return region_on_grid(read_image(region_path, "region"), reference, label, name=f"region {region_path}")
 
 
 def _parse_target(value):
@@ -58,23 +41,11 @@ def _replacement(value: str):
         raise SaliencyError(f"--replacement must be a number, 'mean' or 'blur', not {value!r}.") from None
 
 
-def _explain_options(card, explanation) -> dict:
-    """What the sanity check needs to recompute the same map on a randomised model."""
-    options = {"task": card.task, "output_activation": card.output.activation}
-    if card.output.key is not None:
-        options["output_key"] = card.output.key
-    if explanation.layers:
-        options["layers"] = list(explanation.layers)
-    return options
-
-
 def evaluate_files(args) -> dict:
     """The whole command without printing: used by `run` and by tests."""
-    import numpy as np
     import SimpleITK as sitk
 
-
-    from ..evaluation import evaluate_explanation, json_safe, localisation_report
+    from ..evaluation.volume import evaluate_volume
     from ..models import load_model
     from ..pipeline import explain_image
 
@@ -83,29 +54,16 @@ def evaluate_files(args) -> dict:
     loaded = load_model(args.model, args.card, trust_pickle=args.trust_pickle, device=args.device)
     result = explain_image(images, loaded.module, loaded.card, method=args.method, layers=args.layer or None,
                            target=_parse_target(args.target), device=args.device)
-    explanation = result.explanation
-    param = next(loaded.module.parameters(), None)
-    x = result.model_input.tensor.to(param.device if param is not None else "cpu")
     progress = None
     if not args.quiet:
         def progress(done, total):
             print(f"sanity check: {done}/{total} layers randomised", file=sys.stderr, flush=True)
-    report = evaluate_explanation(
-        loaded.module, x, explanation.heatmap, target=list(explanation.target), method=args.method,
-        steps=args.steps, batch_size=args.batch_size, replacement=_replacement(args.replacement),
-        blur_sigma=args.blur_sigma, random_repeats=args.random_repeats, sanity=not args.no_sanity,
-        sanity_mode=args.sanity_mode, max_layers=args.sanity_layers, seed=args.seed,
-        explain_options=_explain_options(result.card, explanation), progress=progress,
+    report = evaluate_volume(
+        result, loaded.module, region=region, tolerance_mm=args.tolerance_mm, steps=args.steps,
+        batch_size=args.batch_size, replacement=_replacement(args.replacement), blur_sigma=args.blur_sigma,
+        random_repeats=args.random_repeats, sanity=not args.no_sanity, sanity_mode=args.sanity_mode,
+        max_layers=args.sanity_layers, seed=args.seed, progress=progress,
     )
-    if region is not None:
-        native = sitk.GetArrayFromImage(result.heatmap_image)
-        spacing = tuple(reversed(images[0].GetSpacing()))
-        report.update(localisation_report(native, region, tolerance_mm=args.tolerance_mm, spacing=spacing))
-    report.update({
-        "method": explanation.method, "layers": list(explanation.layers), "target": result.target_index,
-        "target_name": result.target_name, "score": result.score,
-        "peak_ras": None if result.peak_ras is None else [float(v) for v in np.asarray(result.peak_ras)],
-    })
     if not args.curves:
         report.pop("curves", None)
     if args.output:
@@ -115,7 +73,7 @@ def evaluate_files(args) -> dict:
 
         image_array, heat_array, spacing = display_arrays(images[0], result.heatmap_image)
         write_figure(args.figure, image_array, heat_array, spacing, "auto", _figure_defaults(args.figure))
-    return json_safe(report)
+    return report
 
 
 def _figure_defaults(path):

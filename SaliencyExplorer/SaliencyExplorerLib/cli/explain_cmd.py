@@ -1,0 +1,163 @@
+"""``explain``: volume file(s) + model (+ card) -> a heatmap file on the volume's own grid.
+
+Why this order: every output path is checked before anything heavy runs (an unwritable or input-clobbering
+output fails in a second, not after a long explanation); inputs are only ever read; the summary (``--json``)
+carries what a script needs: target class and score, peak in RAS and LPS mm, timings.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from ..errors import SaliencyError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "explain", help="explain a model on a volume; write the heatmap on the volume's own grid",
+        description="Explain where a model looked: reads the volume(s) (NRRD, NIfTI, MHA or a DICOM series "
+                    "folder), brings them onto the model's grid in patient space as the model card says, "
+                    "runs the method and writes the heatmap back on the input's own grid (0 outside the "
+                    "model's field of view). Exit status 0 only on success.")
+    p.add_argument("--input", "-i", action="append", required=True, metavar="VOL",
+                   help="input volume; repeat once per model input channel (co-registered volumes)")
+    p.add_argument("--model", "-m", required=True, help="model file (.pt/.pth/.ckpt state dict, TorchScript, .pt2)")
+    p.add_argument("--card", "-c", help="model card JSON (default: model.json beside model.pt)")
+    p.add_argument("--method", default="gradcam", help="explanation method (default gradcam)")
+    p.add_argument("--layer", action="append", metavar="L", help="target layer; repeat to combine layers")
+    p.add_argument("--target", help="class to explain: an index or a class name from the card (default: top class)")
+    p.add_argument("--region-mask", metavar="MASK", help="segmentation target region (a mask volume)")
+    p.add_argument("--output", "-o", required=True, help="heatmap file (.nrrd, .nii.gz, .nii, .mha)")
+    p.add_argument("--label-output", metavar="MASK", help="also write a label map of heatmap >= --threshold")
+    p.add_argument("--threshold", type=float, default=0.5, help="threshold for --label-output (default 0.5)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--batch-size", type=int, help="samples per forward pass for many-pass methods")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="allow loading a full pickled model (runs code from the file: only for files you trust)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+class ProgressBar:
+    """A one-line text progress bar on stderr, redrawn in place."""
+
+    def __init__(self, stream=None, width=30):
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.started = time.perf_counter()
+        self.drawn = False
+
+    def __call__(self, done, total):
+        if not total:
+            return
+        filled = int(self.width * done / total)
+        elapsed = time.perf_counter() - self.started
+        self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} {elapsed:5.1f}s")
+        self.stream.flush()
+        self.drawn = True
+
+    def close(self):
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def check_device(device: str) -> str:
+    import torch  # noqa: PLC0415
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise SaliencyError(f"--device {device}: CUDA is not available on this machine. Use --device cpu.")
+    try:
+        torch.device(device)
+    except RuntimeError:
+        raise SaliencyError(f"--device {device!r} is not a device name. Use cpu, cuda or cuda:N.") from None
+    return device
+
+
+def parse_target(text):
+    """'1' -> 1; 'lesion' stays a name (resolved against the card's classes)."""
+    if text is None:
+        return None
+    return int(text) if text.strip().lstrip("-").isdigit() else text.strip()
+
+
+def run(args) -> int:
+    from ..imageio import check_output_path, read_image, write_image  # noqa: PLC0415
+
+    protected = [*args.input, args.model] + ([args.card] if args.card else [])
+    check_output_path(args.output, protected, "--output")
+    if args.label_output:
+        check_output_path(args.label_output, protected + [args.output], "--label-output")
+        if not 0.0 <= args.threshold <= 1.0:
+            raise SaliencyError(f"--threshold {args.threshold} is outside [0, 1]: heatmaps are in [0, 1].")
+    device = check_device(args.device)
+    tick = time.perf_counter()
+    images = [read_image(path, "--input") for path in args.input]
+    region = read_image(args.region_mask, "--region-mask") if args.region_mask else None
+    read_seconds = time.perf_counter() - tick
+
+    from ..pipeline import explain_image  # noqa: PLC0415  (torch is imported only now)
+
+    bar = None if args.quiet else ProgressBar()
+    options = {} if args.batch_size is None else {"batch_size": args.batch_size}
+    try:
+        result = explain_image(images, args.model, args.card, method=args.method, layers=args.layer,
+                               target=parse_target(args.target), device=device, region_mask=region,
+                               progress=bar, trust_pickle=args.trust_pickle, **options)
+    except RuntimeError as exc:  # torch refusing the input: the model and the card disagree
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SaliencyError(f"the model failed on the prepared input: {first}. Check the card's in_channels, "
+                            "spatial_dims, input.size and array_order against the model.") from None
+    finally:
+        if bar is not None:
+            bar.close()
+
+    tick = time.perf_counter()
+    write_image(result.heatmap_image, args.output, protected, "--output")
+    if args.label_output:
+        import SimpleITK as sitk  # noqa: PLC0415
+
+        label = sitk.Cast(result.heatmap_image >= float(args.threshold), sitk.sitkUInt8)
+        write_image(label, args.label_output, protected + [args.output], "--label-output")
+    timings = {"read": read_seconds, **result.timings, "write": time.perf_counter() - tick}
+    summary = summarise(args, result, timings)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(human_summary(summary))
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def _point(p):
+    return None if p is None else [round(float(v), 3) for v in p]
+
+
+def summarise(args, result, timings) -> dict:
+    exp = result.explanation
+    return {
+        "inputs": list(args.input), "model": args.model, "card": result.card.path if result.card else None,
+        "method": exp.method, "layers": list(exp.layers),
+        "target": {"index": result.target_index, "name": result.target_name},
+        "score": None if result.score is None else round(float(result.score), 6),
+        "peak": {"lps_mm": _point(result.peak_lps), "ras_mm": _point(result.peak_ras)},
+        "output": args.output, "label_output": args.label_output,
+        "threshold": args.threshold if args.label_output else None,
+        "model_grid": {"size": list(result.model_input.grid.size),
+                       "spacing": [round(s, 6) for s in result.model_input.grid.spacing]},
+        "timings_s": {k: round(float(v), 4) for k, v in timings.items()},
+        "warnings": list(result.warnings),
+    }
+
+
+def human_summary(s: dict) -> str:
+    name = f" ({s['target']['name']})" if s["target"]["name"] else ""
+    score = "" if s["score"] is None else f", score {s['score']:.3f}"
+    ras = s["peak"]["ras_mm"]
+    peak = "no peak (all-zero map)" if ras is None else f"peak at RAS {ras} mm (LPS {s['peak']['lps_mm']})"
+    return (f"{s['method']} on {', '.join(s['layers']) or 'input'}: class {s['target']['index']}{name}{score}; "
+            f"{peak}; wrote {s['output']} in {s['timings_s']['total']:.2f}s")

@@ -1,0 +1,68 @@
+"""``layers``: the model's layer table (type, output shape, CAM-capable, the default marked with *).
+
+Why: a CAM needs a layer name; this is how a user finds one, on an input of the shape the card promises.
+"""
+
+from __future__ import annotations
+
+import json
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "layers", help="list the model's layers; the default target layer is marked *",
+        description="Run the model once on a zero input of the card's shape and list every layer with its "
+                    "output shape; CAM-capable layers are marked 'cam', the default target layer '*'.")
+    p.add_argument("--model", "-m", required=True, help="model file")
+    p.add_argument("--card", "-c", help="model card JSON (default: model.json beside model.pt)")
+    p.add_argument("--size", type=int, nargs="+", metavar="N",
+                   help="spatial size of the probe input in the model's tensor order (default: the card's "
+                        "input.size, else 64 per axis)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--trust-pickle", action="store_true", help="allow loading a full pickled model")
+    p.add_argument("--json", action="store_true", help="print the table as JSON")
+    p.set_defaults(func=run)
+
+
+def probe_shape(card, size=None) -> tuple:
+    """(1, C, *spatial) in the model's tensor order: ``--size``, else the card's input.size, else 64s."""
+    from ..card import SLICE_AXES  # noqa: PLC0415
+    from ..errors import SaliencyError  # noqa: PLC0415
+
+    dims, channels = card.spatial_dims, card.in_channels
+    if size:
+        if len(size) != dims or min(size) < 1:
+            raise SaliencyError(f"--size needs {dims} positive numbers for a {dims}D model, got {size}.")
+        return (1, channels, *size)
+    given = list(card.input.size or (None, None, None))
+    if dims == 2:
+        del given[SLICE_AXES.index(card.input.slice_axis)]
+    spatial = [64 if n is None else int(n) for n in given]
+    if card.input.array_order == "zyx":
+        spatial = spatial[::-1]
+    return (1, channels, *spatial)
+
+
+def run(args) -> int:
+    import torch  # noqa: PLC0415
+
+    from ..card import load_card  # noqa: PLC0415
+    from ..layers import list_layers  # noqa: PLC0415
+    from ..models import load_model  # noqa: PLC0415
+    from .explain_cmd import check_device  # noqa: PLC0415
+
+    device = check_device(args.device)
+    loaded = load_model(args.model, load_card(args.card) if args.card else None,
+                        trust_pickle=args.trust_pickle, device=device)
+    card = load_card(loaded.card)
+    shape = probe_shape(card, args.size)
+    infos = list_layers(loaded.module, torch.zeros(shape, device=device))
+    if args.json:
+        rows = [{"name": i.name, "type": i.type, "output_shape": None if i.output_shape is None else list(i.output_shape),
+                 "cam_capable": i.cam_capable, "default": i.is_default} for i in infos]
+        print(json.dumps({"model": args.model, "input_shape": list(shape), "layers": rows}, indent=2))
+        return 0
+    print(f"model {args.model}, probe input {tuple(shape)}; * = default target layer, cam = CAM-capable")
+    for info in infos:
+        print(str(info))
+    return 0

@@ -107,8 +107,11 @@ def bounded_batch_size(batch_size, per_sample_bytes: int, device: torch.device, 
 
 def batch_ranges(total: int, batch_size: int, progress: Progress):
     """Yield (start, stop) per batch; after each batch the progress advances and cancellation is checked,
-    so a cancelled run stops within one batch."""
-    progress.start()
+    so a cancelled run stops within one batch. A method with several phases passes the same Progress
+    to each; only the first starts it, so the total is reported once and reached once."""
+    if not getattr(progress, "started", False):
+        progress.start()
+        progress.started = True
     for start in range(0, total, batch_size):
         stop = min(start + batch_size, total)
         yield start, stop

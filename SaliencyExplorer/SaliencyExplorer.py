@@ -219,8 +219,10 @@ class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if state.state == "done":
             with slicer.util.tryWithErrorDisplay(_("Failed to add the heatmap to the scene."), waitCursor=True):
                 self._parameterNode.outputVolume = self.logic.finishBackground(worker, self._parameterNode)
-        elif state.state == "error":
-            slicer.util.errorDisplay(_("The explanation failed: ") + state.message)
+        else:  # error or cancelled: the scene was not touched; drop the job folder
+            worker.cleanup()
+            if state.state == "error":
+                slicer.util.errorDisplay(_("The explanation failed: ") + state.message)
 
 
 class SaliencyExplorerLogic(ScriptedLoadableModuleLogic):

@@ -67,3 +67,27 @@ def test_batch_bad_folder_and_bad_model_fail_clearly(tmp_path):
     missing = _run(tmp_path, tmp_path / "out", "--model", tmp_path / "missing.pt")
     assert missing.returncode == 1 and "missing.pt" in missing.stderr
     assert "error" in json.loads((tmp_path / "out" / "summary.json").read_text())[0]
+
+
+SAMPLES = ROOT / "Resources" / "Samples"
+
+
+@pytest.mark.skipif(not (SAMPLES / "sample_ct.nrrd").exists() or not (SAMPLES / "lesion_classifier.pt").exists(),
+                    reason="the demo sample is made by scripts/make_demo.py")
+def test_batch_on_the_demo_sample(tmp_path):
+    pytest.importorskip("slicer")
+    import shutil
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(SAMPLES / "sample_ct.nrrd", inputs)
+    truth = json.loads((SAMPLES / "sample_ct.json").read_text())
+    result = _run(inputs, tmp_path / "out", "--model", SAMPLES / "lesion_classifier.pt",
+                  "--card", SAMPLES / "lesion_classifier.json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    record = json.loads((tmp_path / "out" / "summary.json").read_text())[0]
+    assert record["targetName"] == truth["label"]
+    peak = np.array(record["peakRAS"].split(","), dtype=float)
+    assert np.linalg.norm(peak - truth["lesion_center_ras_mm"]) < truth["lesion_radius_mm"]
+    heat = sitk.ReadImage(record["output"])
+    source = sitk.ReadImage(str(SAMPLES / "sample_ct.nrrd"))
+    assert heat.GetSize() == source.GetSize() and np.allclose(heat.GetDirection(), source.GetDirection(), atol=1e-6)

@@ -9,6 +9,7 @@ import textwrap
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from geometry_helpers import write_dicom_series
 
 from SaliencyExplorerLib.cli import main
 from SaliencyExplorerLib.imageio import write_image
@@ -96,6 +97,25 @@ def test_explain_writes_a_registered_heatmap_and_summary(case, capsys, src, out)
     # most of the label lies in the lesion
     assert (label & sitk.GetArrayFromImage(mask)).sum() > 0.5 * label.sum()
     assert (d / src).read_bytes() == before
+
+
+def test_dicom_series_folder_in_heatmap_on_its_grid(case, tmp_path, capsys):
+    d, img, mask = case
+    folder = write_dicom_series(img, tmp_path / "dicom")
+    rc = run_cli("explain", "-i", folder, "-m", d / "model.pt", "-o", tmp_path / "heat.nrrd", "--json", "-q")
+    summary = json.loads(capsys.readouterr().out)
+    assert rc == 0 and in_lesion(mask, summary["peak"]["lps_mm"])
+    heat = sitk.ReadImage(str(tmp_path / "heat.nrrd"))
+    series = sitk.ImageSeriesReader()
+    series.SetFileNames(series.GetGDCMSeriesFileNames(str(folder)))
+    ref = series.Execute()
+    assert heat.GetSize() == ref.GetSize()
+    assert np.allclose(heat.GetOrigin(), ref.GetOrigin(), atol=1e-6)
+    assert np.allclose(heat.GetDirection(), ref.GetDirection(), atol=1e-6)
+    assert np.allclose(heat.GetSpacing(), ref.GetSpacing(), atol=1e-6)
+    # an output inside the input DICOM folder is refused
+    assert run_cli("explain", "-i", folder, "-m", d / "model.pt", "-o", folder / "heat.nrrd", "-q") == 2
+    assert "never overwritten" in capsys.readouterr().err
 
 
 def test_layers_lists_the_table_with_the_default(case, capsys):

@@ -6,32 +6,11 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from geometry_helpers import write_dicom_series
+
 from SaliencyExplorerLib.errors import SaliencyError
 from SaliencyExplorerLib.imageio import check_output_path, read_image, write_image
 from SaliencyExplorerLib.phantoms import make_phantom, rotation_direction
-
-
-def write_dicom_series(image, folder):
-    """A CT-like int16 DICOM series of ``image`` (any direction), one file per slice, as scanners write it."""
-    folder.mkdir()
-    img = sitk.Cast(image, sitk.sitkInt16)
-    d = img.GetDirection()
-    writer = sitk.ImageFileWriter()
-    writer.KeepOriginalImageUIDOn()
-    series = "1.2.826.0.1.3680043.2.1125.1.99"
-    for k in range(img.GetDepth()):
-        s = img[:, :, k]
-        pos = img.TransformIndexToPhysicalPoint((0, 0, k))
-        tags = {"0008|0060": "CT", "0020|000e": series, "0020|000d": series + ".1", "0008|0016": "1.2.840.10008.5.1.4.1.1.2",
-                "0020|0037": "\\".join(f"{v:.10f}" for v in (d[0], d[3], d[6], d[1], d[4], d[7])),
-                "0020|0032": "\\".join(f"{v:.10f}" for v in pos), "0020|0013": str(k + 1),
-                "0028|0030": f"{img.GetSpacing()[1]:.10f}\\{img.GetSpacing()[0]:.10f}",
-                "0018|0050": f"{img.GetSpacing()[2]:.10f}", "0008|0018": f"{series}.{k + 1}"}
-        for key, value in tags.items():
-            s.SetMetaData(key, value)
-        writer.SetFileName(str(folder / f"slice{k:03d}.dcm"))
-        writer.Execute(s)
-    return folder
 
 
 @pytest.mark.parametrize("suffix", [".nrrd", ".nii.gz", ".nii", ".mha"])

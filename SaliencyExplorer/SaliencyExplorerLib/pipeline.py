@@ -39,12 +39,19 @@ class VolumeExplanation:
 
 
 def _resolve_model(model, card, device, trust_pickle):
-    """(nn.Module, ModelCard) from a module or a model file (the card beside it when none is given)."""
+    """(nn.Module, card) from a module or a model file (the card beside it when none is given).
+
+    A module asked onto another device is copied there: the caller's model is never changed.
+    """
+    import copy  # noqa: PLC0415
+
     import torch  # noqa: PLC0415
 
     if isinstance(model, torch.nn.Module):
         if device is not None:
-            model = model.to(device)
+            current = next((t.device for t in model.parameters()), torch.device("cpu"))
+            if current != torch.device(device):
+                model = copy.deepcopy(model).to(device)
         return model, card
     if isinstance(model, (str, os.PathLike)):
         from .models import load_model  # noqa: PLC0415
@@ -108,8 +115,7 @@ def explain_image(images, model, card=None, method="gradcam", layers=None, targe
 
     started = time.perf_counter()
     images = list(images) if isinstance(images, (list, tuple)) else [images]
-    card_obj = None if card is None else load_card(card)
-    module, card_obj = _resolve_model(model, card_obj if card_obj is not None else card, device, trust_pickle)
+    module, card_obj = _resolve_model(model, None if card is None else load_card(card), device, trust_pickle)
     card_obj = load_card(card_obj) if card_obj is not None else _default_card(images)
     timings = {"load": time.perf_counter() - started}
 

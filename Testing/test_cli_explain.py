@@ -193,3 +193,23 @@ def test_each_bad_input_exits_non_zero_with_a_clear_message(case, tmp_path, caps
         assert err.startswith("error: "), f"{name}: {err}"
     assert not (tmp_path / "heat.nrrd").exists()
     assert {p.name: p.read_bytes() for p in d.iterdir() if p.is_file() and p.name in snapshot} == snapshot
+
+
+def test_repeated_layers_and_numeric_target(case, tmp_path, capsys):
+    d, _, mask = case
+    rc = run_cli("explain", "-i", d / "ct.nrrd", "-m", d / "model.pt", "-o", tmp_path / "h.nii", "--layer", "detector",
+                 "--layer", "act", "--target", "1", "--json", "-q")
+    summary = json.loads(capsys.readouterr().out)
+    assert rc == 0 and summary["layers"] == ["detector", "act"] and summary["target"]["index"] == 1
+    assert in_lesion(mask, summary["peak"]["lps_mm"])
+
+
+def test_layers_probe_shape_follows_the_card():
+    from SaliencyExplorerLib.card import parse_card
+    from SaliencyExplorerLib.cli.layers_cmd import probe_shape
+
+    assert probe_shape(parse_card({"in_channels": 2, "input": {"size": [10, 20, 30]}})) == (1, 2, 10, 20, 30)
+    assert probe_shape(parse_card({"input": {"size": [10, 20, 30], "array_order": "zyx"}})) == (1, 1, 30, 20, 10)
+    assert probe_shape(parse_card({"spatial_dims": 2, "input": {"size": [10, 20], "slice_axis": "j"}})) == (1, 1, 10, 20)
+    assert probe_shape(parse_card({})) == (1, 1, 64, 64, 64)
+    assert probe_shape(parse_card({}), [8, 9, 10]) == (1, 1, 8, 9, 10)

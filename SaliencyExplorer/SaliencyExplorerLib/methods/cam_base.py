@@ -56,12 +56,12 @@ class CamMethod(Method):
         maps = [self.layer_map(a, g, run) for _, a, g in self.layer_data(run)]
         if len(maps) == 1:
             return maps[0]
-        # Several layers: each map brought to the input's size, rectified and scaled to [0, 1] so that
-        # no layer dominates by its units, then averaged.
+        # Several layers: each map rectified at its own resolution (as for one layer), brought to the
+        # input's size and scaled to [0, 1] so that no layer dominates by its units, then averaged.
         scaled = []
         for layer_map in maps:
-            layer_map = upsample(layer_map, run.spatial_shape)
-            scaled.append(normalise(layer_map.clamp_min(0) if run.relu else layer_map))
+            layer_map = layer_map.clamp_min(0) if run.relu else layer_map
+            scaled.append(normalise(upsample(layer_map, run.spatial_shape)))
         return torch.stack(scaled).mean(0)
 
 

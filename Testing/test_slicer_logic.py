@@ -94,3 +94,26 @@ def test_bad_input_is_a_clear_error_and_scene_unchanged(mrml, tmp_path, case):
         explain_volume_node(node, model)
     assert len(str(info.value)) > 20
     assert mrml.scene.GetNumberOfNodes() == n_nodes
+
+
+def test_without_torch_the_slicer_side_imports_and_explaining_says_how_to_get_it():
+    """In Slicer before PyTorch is installed: the module's library parts import, and the error names the fix."""
+    import subprocess
+    import sys
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from SaliencyExplorerLib import panel, scene, scene_colors, slicer_logic, slicer_session, volume_node, worker, render\n"
+        "from SaliencyExplorerLib.errors import SaliencyError\n"
+        "import SimpleITK as sitk\n"
+        "session = slicer_session.start_headless()\n"
+        "node = volume_node.add_volume_from_image(session.scene, sitk.Image(6, 6, 4, sitk.sitkFloat32), 'v')\n"
+        "n = session.scene.GetNumberOfNodes()\n"
+        "try:\n"
+        "    slicer_logic.explain_volume_node(node, 'model.pt')\n"
+        "except SaliencyError as exc:\n"
+        "    assert session.scene.GetNumberOfNodes() == n\n"
+        "    print('MESSAGE', exc)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-1500:]
+    assert "MESSAGE PyTorch is not installed" in result.stdout and "PyTorch' extension" in result.stdout

@@ -97,11 +97,16 @@ def explain_volume_node(volume_node_, model, card=None, method="gradcam", layers
 
 
 def run_pipeline(image, model, card, method, layers, target, **options):
-    """``pipeline.explain_image`` with torch's shape errors turned into a message that names the fix."""
-    from .pipeline import explain_image  # noqa: PLC0415  (torch is imported only now)
-
+    """``pipeline.explain_image`` with a missing torch and torch's shape errors turned into messages with the fix."""
     try:
+        from .pipeline import explain_image  # noqa: PLC0415  (torch is imported only now)
+
         return explain_image(image, model, card, method=method, layers=layers, target=target, **options)
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] != "torch":
+            raise
+        raise SaliencyError("PyTorch is not installed: in Slicer install the 'PyTorch' extension (the module "
+                            "offers to), elsewhere `pip install torch`") from exc
     except RuntimeError as exc:  # torch's way of saying the input does not fit the model
         raise SaliencyError(
             f"the model failed on this volume ({exc}). Check that the model card matches the model "

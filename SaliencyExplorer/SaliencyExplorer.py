@@ -147,10 +147,14 @@ class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         if self._worker:  # while running the button is Cancel
             return
-        ok, why = panel.can_apply(self._parameterNode and self._parameterNode.inputVolume,
-                                  self._parameterNode and self._parameterNode.modelPath)
+        p = self._parameterNode
+        ok, why = panel.can_apply(p and p.inputVolume, p and p.modelPath)
         self.ui.applyButton.enabled = ok
         self.ui.applyButton.toolTip = _(why)
+        if p and p.outputVolume:  # live colour/threshold/opacity on an existing heatmap
+            from SaliencyExplorerLib import scene
+
+            scene.restyle(p.inputVolume, p.outputVolume, p.colorMap, p.threshold, p.opacity)
 
     def onModelChanged(self, _path=None) -> None:
         """Fill the layer, method and class lists from the model (needs torch: asks to install it)."""

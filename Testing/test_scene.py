@@ -221,3 +221,25 @@ def test_mrb_round_trip_keeps_everything(mrml, tmp_path):
         assert bsh.GetItemName(bsh.GetItemParent(bsh.GetItemByDataNode(back))) == "S"
     finally:
         other.close()
+
+
+def test_restyle_changes_display_only_and_ignores_foreign_nodes(mrml):
+    source, image, mask = phantom_node(mrml)
+    heat, _ = lesion_heatmap(image, mask)
+    out = scene.write_heatmap(source, heat, threshold=0.2, provenance={"method": "gradcam"})
+    voxels = volume_node.node_array(out)
+    assert scene.restyle(source, out, "Viridis", 0.6, opacity=0.4)
+    display = out.GetDisplayNode()
+    assert display.GetLowerThreshold() == pytest.approx(0.6)
+    assert mrml.scene.GetNodeByID(display.GetColorNodeID()).GetAttribute("SaliencyExplorer.colorMap") == "Viridis"
+    assert np.array_equal(volume_node.node_array(out), voxels)
+    assert not scene.restyle(source, source, "Viridis", 0.6)  # not a heatmap: untouched
+    assert source.GetDisplayNode().GetApplyThreshold() == 0
+
+
+def test_module_logic_outside_a_session_names_the_fix():
+    import slicer
+
+    from SaliencyExplorerLib import slicer_session
+    with pytest.raises(SaliencyError, match="start_headless"):
+        slicer_session.module_logic("Colors", slicer.vtkMRMLScene())

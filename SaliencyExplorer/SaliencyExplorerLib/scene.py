@@ -204,3 +204,17 @@ def show_in_slice_views(source, heatmap, opacity: float = 0.5) -> None:
         composite.SetBackgroundVolumeID(source.GetID())
         composite.SetForegroundVolumeID(heatmap.GetID())
         composite.SetForegroundOpacity(float(opacity))
+
+
+def restyle(source, heatmap, color_map="Inferno", threshold=0.2, opacity=None) -> bool:
+    """Apply new colour/threshold (and opacity) to an existing heatmap node; False if it is not one of ours.
+
+    The panel calls this when the user moves the threshold or opacity after a run: only display settings
+    change (voxels, masks and provenance stay until the next Apply).
+    """
+    if heatmap is None or not provenance_of(heatmap).get("method"):
+        return False
+    set_display(heatmap, scene_colors.color_node_id(heatmap.GetScene(), color_map), threshold)
+    if opacity is not None and source is not None:
+        show_in_slice_views(source, heatmap, opacity)
+    return True

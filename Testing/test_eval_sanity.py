@@ -108,3 +108,41 @@ def test_bad_sanity_inputs(trained):
         sanity_check(model, x, randomise=["head"])
     with pytest.raises(SaliencyError, match="shape"):
         sanity_check(model, x, explain_fn=lambda m, xx, t: np.zeros((3, 3)))
+
+
+class _Bright(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3, padding=1)
+        self.fc = nn.Linear(2, 2)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).mean(dim=(2, 3)))
+
+
+def test_torchscript_model_is_randomised_in_place_and_restored_bit_for_bit(tmp_path, trained):
+    from SaliencyExplorerLib.models import load_model
+
+    _, x = trained
+    torch.manual_seed(1)
+    torch.jit.trace(_Bright().eval(), x).save(str(tmp_path / "m.ts.pt"))
+    model = load_model(tmp_path / "m.ts.pt").module
+    root = getattr(model, "script", model)
+    before = _state_bytes(root)
+    out_before = model(x).detach().clone()
+    res = sanity_check(model, x, method="gradcam", layers="conv", relu=False)
+    assert res.layers == ["fc", "conv"]
+    assert res.correlations[-1] < 0.9  # the map changed once the conv weights were gone
+    assert _state_bytes(root) == before
+    assert torch.equal(model(x).detach(), out_before)
+    calls = []
+
+    def failing(m, xx, target):
+        calls.append(1)
+        if len(calls) == 2:  # after the first layer was randomised in place
+            raise RuntimeError("boom")
+        return xx[:, 0].numpy()
+
+    with pytest.raises(RuntimeError, match="boom"):
+        sanity_check(model, x, explain_fn=failing)
+    assert _state_bytes(root) == before  # restored even on error

@@ -2,7 +2,8 @@
 when the model's learned weights are destroyed.
 
 Layers are re-initialised from the output backwards ("cascading"), or one at a time ("independent"),
-always on a deep copy, so the caller's model is never touched. After each step the map is computed again
+on a deep copy (or, for a model that cannot be copied, in place with every weight restored bit for bit
+afterwards: see `workspace`), so the caller's model ends exactly as it was. After each step the map is computed again
 for the same target class and compared with the original by Spearman rank correlation. A method whose map
 still correlates strongly with the original once the layers are randomised is flagged: it shows the
 image, not what the model learned.
@@ -10,7 +11,6 @@ image, not what the model learned.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,25 +20,12 @@ from torch import nn
 from ..errors import SaliencyError
 from .inputs import batch_maps, positive_int
 from .ranks import spearman
+from .workspace import Workspace, layers_with_parameters, parameter_root
 
 
 def randomisable_layers(model: nn.Module, x: torch.Tensor) -> list[str]:
-    """Names of modules with their own parameters, in the order the forward pass first runs them."""
-    probe = copy.deepcopy(model)
-    order, handles = [], []
-    names = {id(m): name for name, m in probe.named_modules()}
-    for module in probe.modules():
-        if any(True for _ in module.parameters(recurse=False)):
-            handles.append(module.register_forward_hook(
-                lambda mod, _in, _out: order.append(names[id(mod)]) if names[id(mod)] not in order else None))
-    try:
-        with torch.no_grad():
-            probe.eval()
-            probe(x)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return order
+    """Names of layers with their own parameters, in forward order (the sanity check goes backwards)."""
+    return layers_with_parameters(model, x)
 
 
 def reinitialise(module: nn.Module, seed: int) -> None:
@@ -116,28 +103,33 @@ def sanity_check(model: nn.Module, x: torch.Tensor, method: str = "gradcam", tar
         raise SaliencyError(f"The sanity check randomises a torch nn.Module; got {type(model).__name__}.")
     explain_fn = explain_fn or _engine_explain(method, options)
     n, spatial = x.shape[0], tuple(x.shape[2:])
-    original, fixed_target = _heatmap_and_target(explain_fn(copy.deepcopy(model), x, target), target)
-    original = batch_maps(original, spatial, n, "original map")
     order = list(reversed(randomisable_layers(model, x))) if randomise is None else list(randomise)
     if max_layers is not None:
         order = order[:positive_int(max_layers, "max_layers")]
     if not order:
         raise SaliencyError("The model has no layer with parameters to randomise; nothing to check.")
-    known = dict(model.named_modules())
+    known = dict(parameter_root(model).named_modules())
     missing = [name for name in order if name not in known]
     if missing:
-        raise SaliencyError(f"No layer named {missing[0]!r} in the model; list names with list_layers().")
+        raise SaliencyError(f"No layer named {missing[0]!r} with parameters in the model; the layers that "
+                            f"can be randomised are {list(reversed(randomisable_layers(model, x)))}.")
     correlations, per_sample = [], []
-    work = copy.deepcopy(model)
-    for step, name in enumerate(order):
-        if mode == "independent":
-            work = copy.deepcopy(model)
-        reinitialise(dict(work.named_modules())[name], seed + step)
-        heatmap, _ = _heatmap_and_target(explain_fn(work, x, fixed_target), fixed_target)
-        heatmap = batch_maps(heatmap, spatial, n, f"map after randomising {name!r}")
-        rhos = [spearman(original[i], heatmap[i]) for i in range(n)]
-        per_sample.append(rhos)
-        correlations.append(float(np.nanmean(rhos)) if not all(np.isnan(rhos)) else float("nan"))
-        if progress is not None:
-            progress(step + 1, len(order))
+    space = Workspace(model)
+    try:
+        original, fixed_target = _heatmap_and_target(explain_fn(space.fresh(), x, target), target)
+        original = batch_maps(original, spatial, n, "original map")
+        work = space.fresh()
+        for step, name in enumerate(order):
+            if mode == "independent":
+                work = space.fresh()
+            reinitialise(space.layer(work, name), seed + step)
+            heatmap, _ = _heatmap_and_target(explain_fn(work, x, fixed_target), fixed_target)
+            heatmap = batch_maps(heatmap, spatial, n, f"map after randomising {name!r}")
+            rhos = [spearman(original[i], heatmap[i]) for i in range(n)]
+            per_sample.append(rhos)
+            correlations.append(float(np.nanmean(rhos)) if not all(np.isnan(rhos)) else float("nan"))
+            if progress is not None:
+                progress(step + 1, len(order))
+    finally:
+        space.close()
     return SanityResult(method, mode, order, correlations, float(threshold), per_sample)

@@ -6,7 +6,6 @@ a stride of 0 fails immediately with the fix in the message.
 
 from __future__ import annotations
 
-import itertools
 import numbers
 
 import numpy as np
@@ -137,5 +136,3 @@ def selected_windows(grid: WindowGrid, roi: torch.Tensor | None, n: int) -> list
     return [torch.nonzero(row).flatten().tolist() for row in hit]
 
 
-def all_combinations(counts):  # pragma: no cover - small helper kept for readability in tests
-    return itertools.product(*[range(c) for c in counts])

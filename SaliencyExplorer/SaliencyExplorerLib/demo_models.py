@@ -11,10 +11,11 @@ from torch import nn
 
 
 class ConvBlock(nn.Sequential):
-    """Conv3d 3x3x3 -> ReLU (in place, as many real networks do), optionally followed by 2x max pooling."""
+    """Conv3d 3x3x3 -> BatchNorm -> ReLU (in place, as many real networks do), optionally 2x max pooling."""
 
     def __init__(self, in_channels: int, out_channels: int, pool: bool):
-        layers = [nn.Conv3d(in_channels, out_channels, 3, padding=1), nn.ReLU(inplace=True)]
+        layers = [nn.Conv3d(in_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm3d(out_channels),
+                  nn.ReLU(inplace=True)]
         if pool:
             layers.append(nn.MaxPool3d(2))
         super().__init__(*layers)
@@ -29,7 +30,7 @@ class LesionNet(nn.Module):
         self.features.add_module("block1", ConvBlock(in_channels, width, pool=True))
         self.features.add_module("block2", ConvBlock(width, 2 * width, pool=False))
         self.features.add_module("block3", ConvBlock(2 * width, 2 * width, pool=False))
-        self.pool = nn.AdaptiveAvgPool3d(1)
+        self.pool = nn.AdaptiveMaxPool3d(1)  # "is there a lesion anywhere": max, not mean
         self.classifier = nn.Linear(2 * width, num_classes)
 
     def forward(self, x):

@@ -251,3 +251,33 @@ class RaisingModel(nn.Module):
     def forward(self, x):
         self.features(x)
         raise RuntimeError("deliberate failure inside forward")
+
+
+# --- what must be left untouched --------------------------------------------------------------------
+def hooks_left(model: nn.Module) -> list[str]:
+    """Every hook still registered on any module or parameter (empty list = clean)."""
+    left = []
+    for name, module in model.named_modules():
+        for kind in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
+                     "_forward_hooks_with_kwargs", "_forward_hooks_always_called"):
+            if getattr(module, kind, None):
+                left.append(f"{name or '<root>'}.{kind}")
+    for name, param in model.named_parameters():
+        if param._backward_hooks:
+            left.append(f"{name}._backward_hooks")
+    from torch.nn.modules import module as module_impl
+
+    for kind in ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks"):
+        if getattr(module_impl, kind, None):
+            left.append(kind)
+    return left
+
+
+def model_snapshot(model: nn.Module) -> dict:
+    """State bytes, training flags, requires_grad flags and .grad of every parameter."""
+    return {
+        "state": {k: v.detach().cpu().numpy().tobytes() for k, v in model.state_dict().items()},
+        "training": [m.training for m in model.modules()],
+        "requires_grad": [p.requires_grad for p in model.parameters()],
+        "grad": [None if p.grad is None else p.grad.detach().cpu().numpy().tobytes() for p in model.parameters()],
+    }

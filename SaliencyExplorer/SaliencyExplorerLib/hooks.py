@@ -82,7 +82,8 @@ class LayerCapture:
                 value = self.modify(name, value)
                 output = replace_element(output, self.element, value)
             if not self.need_grad:
-                self.outputs[name] = value.detach()
+                # A copy: an in-place op after this layer (ReLU(inplace=True)) would overwrite a view.
+                self.outputs[name] = value.detach().clone()
                 return output
             # The forward runs without autograd up to the first target layer; from here on the graph
             # is recorded, so the pass costs little more than inference and no parameter gradient
@@ -95,7 +96,8 @@ class LayerCapture:
                 return replace_element(output, self.element, value.clone())
             leaf = value.detach().requires_grad_(True)
             self.outputs[name] = leaf
-            return replace_element(output, self.element, leaf)
+            # Again a clone downstream: an in-place op on the leaf itself is refused by autograd.
+            return replace_element(output, self.element, leaf.clone())
 
         return hook
 

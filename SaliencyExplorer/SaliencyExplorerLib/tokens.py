@@ -60,6 +60,12 @@ def as_feature_map(value: torch.Tensor, spatial_shape, grid=None) -> torch.Tenso
     """A layer output as `(N, C, *grid)`: spatial feature maps unchanged, tokens rearranged."""
     dims = len(spatial_shape)
     if value.dim() == dims + 2:
+        if all(s == 1 for s in value.shape[2:]) and any(s > 1 for s in spatial_shape):
+            raise SaliencyError(
+                f"The layer's output has shape {tuple(value.shape)}: no spatial extent (it comes after global "
+                f"pooling), so its CAM would be constant. Choose an earlier layer with spatial output "
+                f"(see list_layers), or give a larger input."
+            )
         return value
     if is_token_output(value.shape, dims):
         return tokens_to_grid(value, spatial_shape, grid)

@@ -23,6 +23,7 @@ def main() -> None:
     parser.add_argument("--samples", type=Path, default=REPO / "Resources" / "Samples")
     parser.add_argument("--method", default="gradcam")
     parser.add_argument("--size", type=int, default=400)
+    parser.add_argument("--out", type=Path, default=HERE)
     args = parser.parse_args()
 
     import SimpleITK as sitk
@@ -46,9 +47,9 @@ def main() -> None:
         rgba = render.render_slice(source, heat, opacity=0.6, orientation=orientation, center_ras=peak,
                                    size=(args.size, args.size))
         rgb = (rgba[..., :3].astype(float) * (rgba[..., 3:] / 255.0)).round().astype(np.uint8)  # over black
-        Image.fromarray(rgb).save(HERE / f"{orientation.lower()}.png")
+        Image.fromarray(rgb).save(args.out / f"{orientation.lower()}.png")
         panels.append(rgb)
-    Image.fromarray(np.concatenate(panels, axis=1)).save(HERE / "views.png")
+    Image.fromarray(np.concatenate(panels, axis=1)).save(args.out / "views.png")
     print(f"{record['method']} on {record['layers']}: class {record.get('targetName')} score {record.get('score')}; "
           f"peak RAS {np.round(peak, 1)} vs lesion {truth}: {np.linalg.norm(peak - truth):.1f} mm")
 

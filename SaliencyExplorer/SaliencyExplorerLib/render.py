@@ -35,8 +35,8 @@ def render_slice_geometry(background, foreground=None, *, opacity=0.5, orientati
                           size=(512, 512), path=None, view_name="SaliencyRender"):
     """Render one slice: ``background`` volume, optional ``foreground`` overlay at ``opacity``.
 
-    ``center_ras``: the world RAS point the slice passes through (default: the background's centre); the
-    view fits the background. Returns an (height, width, 4) uint8 array (row 0 = top); writes a PNG when
+    ``center_ras``: a world RAS point the slice plane passes through (default: the background's centre); the
+    view stays fitted to the whole background. Returns an (height, width, 4) uint8 array (row 0 = top); writes a PNG when
     ``path`` is given. Also returns the view's XYToRAS 4x4 matrix (pixel (x, y from the bottom) -> RAS).
     """
     slicer = slicer_session.import_slicer()
@@ -58,7 +58,7 @@ def render_slice_geometry(background, foreground=None, *, opacity=0.5, orientati
         logic.ResizeSliceNode(int(size[0]), int(size[1]))
         logic.FitSliceToBackground()
         if center_ras is not None:
-            slice_node.JumpSliceByCentering(*[float(v) for v in center_ras])
+            slice_node.JumpSliceByOffsetting(*[float(v) for v in center_ras])  # move the plane, keep the fit
         producer = logic.GetImageDataConnection().GetProducer()
         producer.Update()
         image = producer.GetOutputDataObject(0)

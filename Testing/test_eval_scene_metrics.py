@@ -58,3 +58,55 @@ def test_nodes_are_reused_and_rows_follow_the_report():
     _, rows = table_dict(again["table"])
     assert not any("region" in r[0] for r in rows)
     assert len(metric_rows({"deletion_auc": None})) == 4 and metric_rows({"deletion_auc": None})[0][1] == "n/a"
+
+
+class _Bright(__import__("torch").nn.Module):
+    """Evidence only where the 3x3x3 local mean exceeds 100 HU (the phantom's lesion is 160 HU)."""
+
+    def __init__(self):
+        import torch
+
+        super().__init__()
+        self.conv = torch.nn.Conv3d(1, 1, 3, padding=1)
+        self.fc = torch.nn.Linear(1, 2)
+        with torch.no_grad():
+            self.conv.weight.fill_(1.0 / 27)
+            self.conv.bias.fill_(-100.0)
+            self.fc.weight.copy_(torch.tensor([[-10.0], [10.0]]))
+            self.fc.bias.zero_()
+
+    def forward(self, x):
+        import torch
+
+        return self.fc(torch.relu(self.conv(x)).mean(dim=(2, 3, 4)))
+
+
+@pytest.mark.parametrize("as_segmentation", [False, True])
+def test_evaluate_volume_node_headless_with_label_map_or_segment(as_segmentation):
+    import SimpleITK as sitk
+
+    from SaliencyExplorerLib import volume_node
+    from SaliencyExplorerLib.phantoms import make_phantom, rotation_direction
+    from SaliencyExplorerLib.scene_metrics import evaluate_volume_node
+
+    scene = slicer.vtkMRMLScene()
+    image, mask = make_phantom(size=(30, 28, 12), spacing=(1.2, 1.2, 2.5), direction=rotation_direction((0, 10, 0)),
+                               lesion_center_lps=(5.0, -3.0, 2.0), lesion_radius_mm=5.0, seed=1)
+    ct = volume_node.add_volume_from_image(scene, image, "ct")
+    coarse = sitk.Resample(mask, [s // 2 for s in mask.GetSize()], sitk.Transform(), sitk.sitkNearestNeighbor,
+                           mask.GetOrigin(), [2 * s for s in mask.GetSpacing()], mask.GetDirection(), 0,
+                           sitk.sitkUInt8)
+    region = volume_node.add_volume_from_image(scene, coarse, "lesion", "vtkMRMLLabelMapVolumeNode")
+    if as_segmentation:
+        seg = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "lesion seg")
+        assert slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(region, seg)
+        region = seg
+    before = slicer.util.arrayFromVolume(ct).copy()
+    report, nodes = evaluate_volume_node(ct, _Bright(), method="gradcam", region_node=region, steps=10,
+                                         random_repeats=1)
+    assert report["pointing_hit"] is True and report["energy_fraction"] > 0.5
+    assert report["deletion_auc"] < report["random_deletion_auc"]
+    assert nodes["table"].GetTable().GetNumberOfRows() == 8
+    assert nodes["chart"].GetNumberOfPlotSeriesNodes() == 4
+    assert (slicer.util.arrayFromVolume(ct) == before).all()  # the source is untouched
+    assert scene.GetNumberOfNodesByClass("vtkMRMLLabelMapVolumeNode") == 1  # no temporary node left behind

@@ -150,3 +150,59 @@ def show_evaluation(scene, report: dict, table_node=None, chart_node=None, curve
     if show_in_layout and "chart" in nodes and getattr(slicer, "app", None) is not None:
         slicer.modules.plots.logic().ShowChartInLayout(nodes["chart"])
     return nodes
+
+
+def _region_image(region_node, reference_node, segment_id: str | None):
+    """A label map volume node, or a segmentation node (one segment or all visible), as a SimpleITK image."""
+    from . import volume_node
+
+    slicer = _slicer()
+    if region_node.IsA("vtkMRMLSegmentationNode"):
+        scene = region_node.GetScene()
+        labels = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", scene.GenerateUniqueName("region"))
+        try:
+            logic = slicer.vtkSlicerSegmentationsModuleLogic()
+            ids = [segment_id] if segment_id else [
+                region_node.GetSegmentation().GetNthSegmentID(i)
+                for i in range(region_node.GetSegmentation().GetNumberOfSegments())]
+            import vtk
+
+            id_list = vtk.vtkStringArray()
+            for value in ids:
+                id_list.InsertNextValue(value)
+            if not logic.ExportSegmentsToLabelmapNode(region_node, id_list, labels, reference_node):
+                raise SaliencyError(f"Could not turn segment(s) {ids} of '{region_node.GetName()}' into a label map.")
+            return volume_node.node_to_image(labels, world=True)
+        finally:
+            scene.RemoveNode(labels)
+    if not region_node.IsA("vtkMRMLScalarVolumeNode"):
+        raise SaliencyError(f"The region '{region_node.GetName()}' must be a label map or a segmentation node.")
+    return volume_node.node_to_image(region_node, world=True)
+
+
+def evaluate_volume_node(volume_node_, model, card=None, method: str = "gradcam", layers=None, target=None, *,
+                         region_node=None, segment_id: str | None = None, region_label: int | None = None,
+                         table_node=None, chart_node=None, curve_table_node=None, device=None,
+                         trust_pickle: bool = False, show_in_layout: bool = False, **checks):
+    """Explain the volume node in-process, evaluate the map, and show the numbers; returns (report, nodes).
+
+    The console/batch counterpart of `evaluate`: `region_node` is a label map (any grid) or a segmentation
+    (`segment_id`, default every segment). `checks` go to `evaluate_explanation` (steps, sanity, ...).
+    """
+    from . import volume_node
+    from .evaluation.volume import evaluate_volume
+    from .pipeline import explain_image
+
+    image = volume_node.node_to_image(volume_node_, world=True)
+    region = None if region_node is None else _region_image(region_node, volume_node_, segment_id)
+    module = model
+    if not hasattr(model, "parameters"):
+        from .models import load_model
+
+        loaded = load_model(model, card, trust_pickle=trust_pickle, device=device)
+        module, card = loaded.module, loaded.card
+    result = explain_image(image, module, card, method=method, layers=layers, target=target, device=device)
+    report = evaluate_volume(result, module, region=region, region_label=region_label, **checks)
+    nodes = show_evaluation(volume_node_.GetScene(), report, table_node, chart_node, curve_table_node,
+                            show_in_layout=show_in_layout)
+    return report, nodes

@@ -104,7 +104,15 @@ def trace_layers(model: nn.Module, x: torch.Tensor, element=None) -> list[LayerI
             if name:
                 handles.append(module.register_forward_hook(make_hook(name, module)))
         with guarded(model), torch.no_grad():
-            model(x)
+            try:
+                model(x)
+            except SaliencyError:
+                raise
+            except Exception as exc:  # a model that refuses the input: say so, as explain() does
+                raise SaliencyError(
+                    f"The model raised {type(exc).__name__} on an input of shape {tuple(x.shape)}: {exc}. "
+                    f"Check that the input's channels, spatial dims and size match what the model expects."
+                ) from exc
     finally:
         for handle in handles:
             handle.remove()

@@ -100,7 +100,11 @@ def run_demo(output_dir, method: str = "gradcam", model: str = "state_dict", fol
         raise SaliencyError(f"Unknown demo model {model!r}; choose from {sorted(MODEL_FILES)}.")
     sample_path = folder / truth["file"]
     out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SaliencyError(f"Cannot create the output folder {out}: {exc.strerror or exc}. Choose a writable "
+                            "--output-dir.") from exc
     heat_path = check_output_path(out / f"sample_ct_{method}.nrrd", inputs=[sample_path])
     image = read_image(sample_path)
     result = explain_image(image, str(folder / MODEL_FILES[model]), card=str(folder / "lesion_classifier.json"),

@@ -68,7 +68,10 @@ def test_curves_are_monotone_for_true_and_random_orderings():
 def test_batch_size_does_not_change_areas_and_step_count_only_by_rounding():
     model, x, true_map = box_case((10, 10, 10), (slice(2, 5), slice(3, 7), slice(1, 6)))
     noisy = true_map + 0.5 * np.random.default_rng(0).random(true_map.shape)
-    ref = faithfulness(model, x, noisy, steps=40, batch_size=64, random_repeats=2, seed=5).to_dict()
+    calls = []
+    ref = faithfulness(model, x, noisy, steps=40, batch_size=64, random_repeats=2, seed=5,
+                       progress=lambda done, total: calls.append((done, total))).to_dict()
+    assert calls == [(k, 6) for k in range(1, 7)]  # 2 curves x (1 + 2 random) x 1 batch of 41
     for batch_size in (1, 7):
         other = faithfulness(model, x, noisy, steps=40, batch_size=batch_size, random_repeats=2, seed=5).to_dict()
         for key in ("deletion_auc", "insertion_auc", "random_deletion_auc", "random_insertion_auc"):

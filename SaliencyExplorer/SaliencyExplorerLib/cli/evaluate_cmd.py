@@ -9,27 +9,17 @@ space (nearest neighbour).
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from ..errors import SaliencyError
-from .figure_cmd import read_image
 
 
 def region_on_image(region_path, reference, label: int | None):
     """The region file as a bool (k, j, i) array on `reference`'s grid (see evaluation.volume)."""
     from ..evaluation.volume import region_on_grid
+    from ..imageio import read_image
 
-    return region_on_grid(read_image(region_path, "region"), reference, label, name=f"region {region_path}")
-
-
-def _parse_target(value):
-    if value is None:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        return value  # a class name from the card
+    return region_on_grid(read_image(region_path, "--region"), reference, label, name=f"region {region_path}")
 
 
 def _replacement(value: str):
@@ -41,33 +31,55 @@ def _replacement(value: str):
         raise SaliencyError(f"--replacement must be a number, 'mean' or 'blur', not {value!r}.") from None
 
 
+def _check_outputs(args) -> None:
+    """Every output path checked before anything heavy runs; inputs are never overwritten."""
+    from ..imageio import check_output_path
+
+    protected = [*args.input, args.model] + [p for p in (args.card, args.region, args.region_mask) if p]
+    if args.output:
+        check_output_path(args.output, protected, "--output")
+    for path, what in ((args.figure, "--figure"), (args.json_output, "--json-output")):
+        if path and (Path(path).resolve() in {Path(p).resolve() for p in protected} or not Path(path).parent.is_dir()):
+            raise SaliencyError(f"{what} {path} is an input file or its folder does not exist; choose another path.")
+
+
 def evaluate_files(args) -> dict:
     """The whole command without printing: used by `run` and by tests."""
-    import SimpleITK as sitk
-
     from ..evaluation.volume import evaluate_volume
+    from ..imageio import read_image, write_image
     from ..models import load_model
     from ..pipeline import explain_image
+    from .explain_cmd import ProgressBar, check_device, parse_target
 
-    images = [read_image(path, "input") for path in args.input]
+    _check_outputs(args)
+    device = check_device(args.device)
+    images = [read_image(path, "--input") for path in args.input]
     region = region_on_image(args.region, images[0], args.region_label) if args.region else None
-    loaded = load_model(args.model, args.card, trust_pickle=args.trust_pickle, device=args.device)
-    result = explain_image(images, loaded.module, loaded.card, method=args.method, layers=args.layer or None,
-                           target=_parse_target(args.target), device=args.device)
-    progress = None
-    if not args.quiet:
-        def progress(done, total):
-            print(f"sanity check: {done}/{total} layers randomised", file=sys.stderr, flush=True)
-    report = evaluate_volume(
-        result, loaded.module, region=region, tolerance_mm=args.tolerance_mm, steps=args.steps,
-        batch_size=args.batch_size, replacement=_replacement(args.replacement), blur_sigma=args.blur_sigma,
-        random_repeats=args.random_repeats, sanity=not args.no_sanity, sanity_mode=args.sanity_mode,
-        max_layers=args.sanity_layers, seed=args.seed, progress=progress,
-    )
+    target_mask = read_image(args.region_mask, "--region-mask") if args.region_mask else None
+    loaded = load_model(args.model, args.card, trust_pickle=args.trust_pickle, device=device)
+    bar = None if args.quiet else ProgressBar()
+    options = {} if args.batch_size is None else {"batch_size": args.batch_size}
+    try:
+        result = explain_image(images, loaded.module, loaded.card, method=args.method, layers=args.layer,
+                               target=parse_target(args.target), device=device, region_mask=target_mask,
+                               progress=bar, **options)
+        report = evaluate_volume(
+            result, loaded.module, region=region, tolerance_mm=args.tolerance_mm, steps=args.steps,
+            batch_size=args.batch_size or 16, replacement=_replacement(args.replacement),
+            blur_sigma=args.blur_sigma, random_repeats=args.random_repeats, sanity=not args.no_sanity,
+            sanity_mode=args.sanity_mode, max_layers=args.sanity_layers, seed=args.seed, progress=bar,
+        )
+    except RuntimeError as exc:  # torch refusing the input: the model and the card disagree
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SaliencyError(f"the model failed on the prepared input: {first}. Check the card's in_channels, "
+                            "spatial_dims, input.size and array_order against the model.") from None
+    finally:
+        if bar is not None:
+            bar.close()
     if not args.curves:
         report.pop("curves", None)
     if args.output:
-        sitk.WriteImage(result.heatmap_image, str(args.output), True)
+        write_image(result.heatmap_image, args.output, list(args.input), "--output")
     if args.figure:
         from .figure_cmd import display_arrays, write_figure
 
@@ -99,23 +111,25 @@ def register(subparsers) -> None:
         description=__doc__,
     )
     explain = parser.add_argument_group("the explanation (as for `explain`)")
-    explain.add_argument("--input", action="append", required=True, metavar="VOL",
+    explain.add_argument("--input", "-i", action="append", required=True, metavar="VOL",
                          help="input volume (NRRD, NIfTI, MHA, DICOM folder); repeat for multi-channel models")
-    explain.add_argument("--model", required=True, help="model file (state dict + card, TorchScript, export)")
-    explain.add_argument("--card", default=None, help="model card JSON (default: the one beside the model)")
+    explain.add_argument("--model", "-m", required=True, help="model file (state dict + card, TorchScript, .pt2)")
+    explain.add_argument("--card", "-c", default=None, help="model card JSON (default: model.json beside the model)")
     explain.add_argument("--method", default="gradcam", help="explanation method (default gradcam)")
-    explain.add_argument("--layer", action="append", default=None, help="target layer(s) (default: the card's)")
-    explain.add_argument("--target", default=None, help="class index or name (default: the top class)")
-    explain.add_argument("--device", default=None, help="cpu | cuda (default cpu)")
+    explain.add_argument("--layer", action="append", metavar="L", help="target layer; repeat to combine layers")
+    explain.add_argument("--target", default=None, help="class index or name from the card (default: top class)")
+    explain.add_argument("--region-mask", metavar="MASK", help="segmentation target region (as for `explain`)")
+    explain.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    explain.add_argument("--batch-size", type=int, default=None,
+                         help="samples per forward pass, for the method and for the perturbed copies (default 16)")
     explain.add_argument("--trust-pickle", action="store_true", help="allow full pickled models (runs code)")
-    explain.add_argument("--output", default=None, help="also write the heatmap (.nrrd / .nii.gz)")
+    explain.add_argument("--output", "-o", default=None, help="also write the heatmap (.nrrd / .nii.gz)")
     explain.add_argument("--figure", default=None, help="also write a figure (.png montage or .gif)")
     checks = parser.add_argument_group("the checks")
     checks.add_argument("--region", default=None, metavar="MASK", help="label volume on any grid: localisation")
     checks.add_argument("--region-label", type=int, default=None, help="label value inside MASK (default: any non-zero)")
     checks.add_argument("--tolerance-mm", type=float, default=0.0, help="pointing game tolerance (default 0)")
     checks.add_argument("--steps", type=int, default=50, help="deletion/insertion steps (default 50)")
-    checks.add_argument("--batch-size", type=int, default=16, help="perturbed copies per forward (default 16)")
     checks.add_argument("--replacement", default="0", help="removed voxels become: a number, mean or blur")
     checks.add_argument("--blur-sigma", type=float, default=None, help="blur sigma in voxels (with --replacement blur)")
     checks.add_argument("--random-repeats", type=int, default=3, help="random maps averaged for the baseline")
@@ -126,5 +140,5 @@ def register(subparsers) -> None:
     out = parser.add_argument_group("output")
     out.add_argument("--curves", action="store_true", help="include the curves' points in the JSON")
     out.add_argument("--json-output", default=None, help="also write the JSON to this file")
-    out.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    out.add_argument("--quiet", "-q", action="store_true", help="no progress bar on stderr")
     parser.set_defaults(func=run)

@@ -60,7 +60,7 @@ class _Scorer:
             return self.target.score(output, rows, probability=True).detach().float().cpu().numpy()
 
 
-def _curve(scorer, x_i, blank_i, ranks, counts, insertion, batch_size, sample) -> np.ndarray:
+def _curve(scorer, x_i, blank_i, ranks, counts, insertion, batch_size, sample, tick=None) -> np.ndarray:
     """Scores after each count of voxels removed (deletion) or revealed (insertion)."""
     c = x_i.shape[0]
     flat_x, flat_blank = x_i.reshape(c, -1), blank_i.reshape(c, -1)
@@ -72,6 +72,8 @@ def _curve(scorer, x_i, blank_i, ranks, counts, insertion, batch_size, sample) -
         keep, fill = (flat_blank, flat_x) if insertion else (flat_x, flat_blank)
         batch = torch.where(chosen, fill[None], keep[None]).reshape(len(chunk), *x_i.shape)
         scores.append(scorer(batch, sample))
+        if tick is not None:
+            tick()
     return np.concatenate(scores)
 
 
@@ -112,10 +114,11 @@ def _check_input(model, x):
 def faithfulness(model, x, saliency, target=None, steps: int = 50, batch_size: int = 16,
                  replacement=0.0, blur_sigma: float | None = None, random_repeats: int = 3,
                  seed: int = 0, output_key=None, output_activation: str = "auto", task=None,
-                 mask=None, curves=("deletion", "insertion")) -> FaithfulnessResult:
+                 mask=None, curves=("deletion", "insertion"), progress=None) -> FaithfulnessResult:
     """Deletion/insertion curves of `saliency` (N, *spatial) for `model` at input `x`, plus random baselines.
 
     `replacement`: a number, 'mean' or 'blur' (`blur_sigma` in voxels). `target` as for explain().
+    `progress(done, total)` is called after every batch of perturbed copies.
     """
     _check_input(model, x)
     n, spatial = x.shape[0], tuple(x.shape[2:])
@@ -128,6 +131,14 @@ def faithfulness(model, x, saliency, target=None, steps: int = 50, batch_size: i
     rng = np.random.default_rng(seed)
     empty = np.full((n, len(counts)), np.nan)
     result = {k: empty.copy() for k in ("deletion", "insertion", "random_deletion", "random_insertion")}
+    total = n * len(curves) * (1 + random_repeats) * -(-len(counts) // batch_size)
+    done = [0]
+
+    def tick():
+        done[0] += 1
+        if progress is not None:
+            progress(done[0], total)
+
     with guarded(model):
         scorer = _Scorer(model, x, target, output_key, output_activation, task, mask)
         for i in range(n):
@@ -137,7 +148,7 @@ def faithfulness(model, x, saliency, target=None, steps: int = 50, batch_size: i
                 if name not in ("deletion", "insertion"):
                     raise SaliencyError(f"Unknown curve {name!r}; choose 'deletion' and/or 'insertion'.")
                 args = (scorer, x[i], blank[i])
-                tail = (counts, name == "insertion", batch_size, i)
+                tail = (counts, name == "insertion", batch_size, i, tick)
                 result[name][i] = _curve(*args, ranks, *tail)
                 if randoms:
                     result[f"random_{name}"][i] = np.mean([_curve(*args, r, *tail) for r in randoms], axis=0)

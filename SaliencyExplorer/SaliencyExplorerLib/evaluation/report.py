@@ -59,7 +59,7 @@ def evaluate_explanation(model, x, heatmap, target=None, method: str = "gradcam"
     score_options = {k: options[k] for k in ("output_key", "output_activation", "task", "mask") if k in options}
     faith = faithfulness(model, x, maps, target=target, steps=steps, batch_size=batch_size,
                          replacement=replacement, blur_sigma=blur_sigma, random_repeats=random_repeats,
-                         seed=seed, **score_options)
+                         seed=seed, progress=progress, **score_options)
     out = faith.to_dict()
     if sanity:
         out["sanity"] = sanity_check(model, x, method=method, target=target, explain_fn=explain_fn,

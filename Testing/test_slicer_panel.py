@@ -80,3 +80,16 @@ def test_model_choices_list_layers_with_default_methods_and_classes(tmp_path):
     assert "[default]" in choices["layers"][choices["defaultLayer"]][0]
     assert "gradcam" in choices["methods"] and "occlusion" in choices["methods"]
     assert [label for label, _ in choices["targets"]] == ["top class", "0: background", "1: bright"]
+
+
+SAMPLES = Path(__file__).resolve().parents[1] / "Resources" / "Samples"
+
+
+@pytest.mark.skipif(not (SAMPLES / "lesion_classifier.pt").exists(), reason="demo sample made by scripts/make_demo.py")
+def test_model_choices_for_the_demo_state_dict_and_card():
+    card = json.loads((SAMPLES / "lesion_classifier.json").read_text())
+    choices = panel.model_choices(str(SAMPLES / "lesion_classifier.pt"), str(SAMPLES / "lesion_classifier.json"))
+    names = [name for _, name in choices["layers"]]
+    assert names[choices["defaultLayer"]] == card["target_layer"]
+    assert [label for label, _ in choices["targets"]][1:] == [f"{i}: {c}" for i, c in enumerate(card["classes"])]
+    assert "(1, 1, 32, 32, 32)" in choices["summary"]

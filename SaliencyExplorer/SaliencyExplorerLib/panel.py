@@ -56,15 +56,23 @@ def parse_method_options(text: str) -> dict:
     return options
 
 
-def layer_entries(layers) -> tuple[list[tuple[str, str]], int]:
+def layer_entries(layers, preferred=None) -> tuple[list[tuple[str, str]], int]:
     """Combo-box entries ``(label, name)`` for CAM-capable layers and the index of the default layer.
 
     ``layers``: ``list_layers`` output (objects with name, type, output_shape, cam_capable, is_default).
+    ``preferred``: the card's ``target_layer`` (a name or names); it is the default when present, because
+    that is the layer the pipeline uses when none is picked.
     """
     usable = [info for info in layers if getattr(info, "cam_capable", True)]
+    names = [info.name for info in usable]
+    if isinstance(preferred, (list, tuple)):
+        preferred = preferred[0] if preferred else None
+    if preferred in names:
+        default = names.index(preferred)
+    else:
+        default = next((i for i, info in enumerate(usable) if info.is_default), 0)
     entries = [(f"{info.name}  ({info.type}, {tuple(info.output_shape) if info.output_shape else '?'})"
-                + ("  [default]" if info.is_default else ""), info.name) for info in usable]
-    default = next((i for i, info in enumerate(usable) if info.is_default), 0)
+                + ("  [default]" if i == default else ""), info.name) for i, info in enumerate(usable)]
     return entries, default
 
 
@@ -161,7 +169,7 @@ def model_choices(model_path, card_path=None, default_size=32) -> dict:
         shape = (1, int(card_get(card, "in_channels", 1) or 1)) + (default_size,) * dims
     with torch.no_grad():
         layers = list_layers(loaded.module, torch.zeros(shape))
-    entries, default = layer_entries(layers)
+    entries, default = layer_entries(layers, card_get(card, "target_layer"))
     return {"layers": entries, "defaultLayer": default, "methods": list(available_methods()),
             "targets": target_entries(card),
             "summary": f"{getattr(card, 'name', 'model')}: {loaded.kind}, input {tuple(shape)}, {len(entries)} layers"}

@@ -15,10 +15,14 @@ AXES = {"axial": 0, "coronal": 1, "sagittal": 2}  # array axis of an LPI-oriente
 
 
 def read_image(path, what: str):
-    """A SimpleITK image from a file, or a clear error naming the file."""
+    """A SimpleITK image (scalar or RGB) from a file or DICOM folder, or a clear error naming the file."""
     import SimpleITK as sitk
 
     path = Path(path)
+    if path.is_dir():  # a DICOM series folder
+        from ..imageio import read_image as read_scalar
+
+        return read_scalar(path, what)
     if not path.is_file():
         raise SaliencyError(f"The {what} file {path} does not exist. Check the path.")
     try:

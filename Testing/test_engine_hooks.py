@@ -177,3 +177,12 @@ def test_frozen_model_works_and_stays_frozen():
     np.testing.assert_allclose(res.raw, reference.raw, rtol=0, atol=1e-6)
     assert not any(p.requires_grad for p in frozen.parameters())
     assert all(p.grad is None for p in frozen.parameters())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_runs_on_the_models_cuda_device_and_matches_cpu():
+    model = SmallCNN(dims=3, channels=4, seed=5).eval()
+    x = torch.randn(2, 1, 6, 8, 10, generator=torch.Generator().manual_seed(4))
+    on_cpu = explain(model, x, "gradcam++", layers="features", target=[0, 1])
+    on_gpu = explain(copy.deepcopy(model).cuda(), x, "gradcam++", layers="features", target=[0, 1])
+    np.testing.assert_allclose(on_gpu.raw, on_cpu.raw, rtol=0, atol=1e-4 * float(on_cpu.raw.max()))

@@ -69,8 +69,8 @@ def test_batch_of_three_equals_single_runs_where_monai_does_not(densenet_cases, 
     MONAI at N=3 indexes logits[:, class_idx] with a vector, mixing every sample's class into every
     sample's gradient (Grad-CAM), and Grad-CAM++ fails on the shapes; we record what it gives."""
     model, _ = densenet_cases[2]
-    centres = [(30, 40), (90, 120), (60, 30)]
-    xs = torch.cat([blob_image((128, 160), c, radius=6, amplitude=2.0, noise=0.3, seed=i)
+    centres = [(20, 30), (70, 100), (45, 25)]
+    xs = torch.cat([blob_image((96, 128), c, radius=6, amplitude=2.0, noise=0.3, seed=i)
                     for i, c in enumerate(centres)])
     targets = [1, 2, 1]  # class 0's Grad-CAM is all zero for this random network
     for method, peer in (("gradcam", "GradCAM"), ("gradcam++", "GradCAMpp")):

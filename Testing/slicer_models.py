@@ -36,3 +36,21 @@ def bright_spot_file(folder, shape=(1, 1, 14, 36, 40)):
     path = folder / "bright_spot.ts.pt"
     torch.jit.trace(BrightSpot().eval(), torch.zeros(shape)).save(str(path))
     return path
+
+
+class BrightSpot2D(nn.Module):
+    """The same detector for 2D models (an X-ray or one slice): class 1 where the local mean > 100."""
+
+    def __init__(self, threshold_hu=100.0):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 1, 3, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(1, 2)
+        with torch.no_grad():
+            self.conv.weight.fill_(1.0 / 9)
+            self.conv.bias.fill_(-threshold_hu)
+            self.fc.weight.copy_(torch.tensor([[-1.0], [1.0]]))
+            self.fc.bias.zero_()
+
+    def forward(self, x):
+        return self.fc(self.pool(torch.relu(self.conv(x))).flatten(1))

@@ -117,3 +117,17 @@ def test_without_torch_the_slicer_side_imports_and_explaining_says_how_to_get_it
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-1500:]
     assert "MESSAGE PyTorch is not installed" in result.stdout and "PyTorch' extension" in result.stdout
+
+
+@pytest.mark.parametrize("slices", [1, 5])
+def test_2d_model_on_a_single_slice_and_on_a_stack(mrml, slices):
+    import SimpleITK as sitk
+    from slicer_models import BrightSpot2D
+    source, _, mask = phantom_node(mrml, size=(48, 40, slices), spacing=(0.8, 0.8, 2.0), angles=(0, 0, 20),
+                                   lesion_lps=(6.0, -4.0, 0.0))
+    out = explain_volume_node(source, BrightSpot2D().eval(), card={"spatial_dims": 2}, layers="conv")
+    assert mrml.logic("Volumes").CompareVolumeGeometry(out, source) == ""
+    heat = volume_node.node_array(out)
+    lesion = sitk.GetArrayFromImage(mask).astype(bool)
+    assert lesion[np.unravel_index(np.argmax(heat), heat.shape)]  # the peak voxel is a lesion voxel
+    assert heat[~lesion].max() < heat.max()

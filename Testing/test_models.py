@@ -16,6 +16,8 @@ from SaliencyExplorerLib.demo_models import LesionNet
 from SaliencyExplorerLib.errors import CardError, ModelLoadError
 from SaliencyExplorerLib.models import load_model
 
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit is deprecated, still used
+
 ARCH = {"class": "SaliencyExplorerLib.demo_models.LesionNet", "kwargs": {"width": 2}}
 
 
@@ -197,3 +199,32 @@ def test_export_program_cams_match_eager(tmp_path, net, x):
     np.testing.assert_allclose(gradcam(loaded.module, x), gradcam(net, x), rtol=1e-5, atol=1e-6)
     names = {info.name for info in __import__("SaliencyExplorerLib").list_layers(loaded.module, x)}
     assert {"features.block1", "features.block3", "classifier"} <= names
+
+
+class Branchy(nn.Module):
+    """The layer runs inside an `if`: its output is not a top-level value of forward, so it cannot be cut."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv3d(1, 2, 3, padding=1)
+        self.head = nn.Linear(2, 2)
+
+    def forward(self, x):
+        if x.shape[0] > 0:
+            y = self.conv(x)
+        else:
+            y = x.repeat(1, 2, 1, 1, 1)
+        return self.head(y.mean(dim=(2, 3, 4)))
+
+
+def test_torchscript_layer_inside_control_flow_names_the_working_routes(tmp_path, x):
+    torch.manual_seed(4)
+    net = Branchy().eval()
+    torch.jit.save(torch.jit.script(net), tmp_path / "branchy.pt")
+    with pytest.raises(ModelLoadError) as err:
+        load_model(tmp_path / "branchy.pt", layers=["conv"])
+    assert "state dict" in str(err.value) and ".pt2" in str(err.value)
+    loaded = load_model(tmp_path / "branchy.pt")  # every top-level layer is still tapped; gradients work
+    torch.testing.assert_close(loaded.module(x), net(x))
+    grad = explain(loaded.module, x, method="saliency", target=1).raw
+    assert np.isfinite(grad).all() and grad.max() > 0

@@ -243,3 +243,29 @@ def test_module_logic_outside_a_session_names_the_fix():
     from SaliencyExplorerLib import slicer_session
     with pytest.raises(SaliencyError, match="start_headless"):
         slicer_session.module_logic("Colors", slicer.vtkMRMLScene())
+
+
+def test_heatmap_image_must_lie_on_the_source_grid(mrml):
+    import SimpleITK as sitk
+    source, image, mask = phantom_node(mrml)
+    heat, _ = lesion_heatmap(image, mask)
+    on_grid = sitk.GetImageFromArray(heat)
+    on_grid.CopyInformation(image)
+    out = scene.write_heatmap(source, on_grid)  # a SimpleITK image on the source grid is accepted
+    assert np.array_equal(volume_node.node_array(out), heat)
+    shifted = sitk.GetImageFromArray(heat)
+    shifted.CopyInformation(image)
+    shifted.SetOrigin(tuple(np.array(image.GetOrigin()) + [5.0, 0.0, 0.0]))
+    with pytest.raises(SaliencyError, match="elsewhere in patient space"):
+        scene.write_heatmap(source, shifted)
+
+
+def test_sheared_parent_transform_is_refused_with_the_fix(mrml):
+    source, _, _ = phantom_node(mrml)
+    transform = mrml.scene.AddNewNodeByClass("vtkMRMLLinearTransformNode", "stretch")
+    transform.SetMatrixTransformToParent(volume_node.numpy_to_vtk_matrix(np.diag([1.0, 2.0, 1.0, 1.0])))
+    source.SetAndObserveTransformNodeID(transform.GetID())
+    with pytest.raises(SaliencyError, match="harden"):
+        volume_node.node_to_image(source, world=True)
+    local = volume_node.node_to_image(source, world=False)  # the acquired grid is still readable
+    assert local.GetSize() == source.GetImageData().GetDimensions()

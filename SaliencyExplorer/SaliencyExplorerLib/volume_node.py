@@ -145,14 +145,20 @@ def node_to_image(node, world: bool = True) -> sitk.Image:
     return image
 
 
-def array_for_node(image: sitk.Image, node) -> np.ndarray:
-    """Voxels of ``image`` (computed on ``node``'s grid) as a (k, j, i) array, after checking the grid size."""
+def array_for_node(image: sitk.Image, node, atol_mm: float = 1e-3) -> np.ndarray:
+    """Voxels of ``image`` (computed on ``node``'s grid) as a (k, j, i) array, after checking the grid.
+
+    The image must have the node's size and, in patient space, the node's geometry (world, or local when
+    the parent transform is non-linear): a map of the right size on another grid would be misplaced.
+    """
     dims = node.GetImageData().GetDimensions()
+    fix = "resample the heatmap onto the source volume (pipeline.explain_image does) before writing it"
     if tuple(image.GetSize()) != tuple(dims):
-        raise SaliencyError(
-            f"the heatmap grid {tuple(image.GetSize())} is not the volume's grid {tuple(dims)}: resample "
-            "the heatmap onto the source volume (pipeline.explain_image does) before writing it to the scene."
-        )
+        raise SaliencyError(f"the heatmap grid {tuple(image.GetSize())} is not the volume's grid {tuple(dims)}: {fix}")
+    origin, spacing, direction = geometry_from_ijk_to_ras(world_ijk_to_ras(node)[0])
+    if not (np.allclose(image.GetOrigin(), origin, atol=atol_mm) and np.allclose(image.GetSpacing(), spacing, atol=atol_mm)
+            and np.allclose(image.GetDirection(), direction, atol=1e-5)):
+        raise SaliencyError(f"the heatmap has the volume's size but lies elsewhere in patient space: {fix}")
     return sitk.GetArrayFromImage(image)
 
 

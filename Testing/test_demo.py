@@ -110,3 +110,10 @@ def test_unwritable_output_dir_is_an_error_not_a_crash(tmp_path):
     with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
         rc = main(["demo", "--output-dir", str(blocker / "sub")])
     assert rc == 2 and "Cannot create the output folder" in stderr.getvalue()
+
+
+def test_samples_folder_can_be_pointed_at(tmp_path, monkeypatch):
+    monkeypatch.setenv("SALIENCY_EXPLORER_SAMPLES", str(tmp_path))
+    assert samples_dir() == SAMPLES  # an empty folder is skipped
+    (tmp_path / "sample_ct.json").write_text("{}")
+    assert samples_dir() == tmp_path

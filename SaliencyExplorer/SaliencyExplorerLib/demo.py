@@ -9,6 +9,7 @@ by ``scripts/make_demo.py`` (see ``docs/demo.md``).
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,9 +20,19 @@ from .errors import SaliencyError
 MODEL_FILES = {"state_dict": "lesion_classifier.pt", "export": "lesion_classifier.pt2"}
 
 
+def sample_dir_candidates() -> list[Path]:
+    """Where the demo files may be: ``$SALIENCY_EXPLORER_SAMPLES``, the source tree's ``Resources/Samples``
+    (this package lives in ``SaliencyExplorer/``), or ``Resources/Samples`` beside the installed package
+    (a Slicer extension's ``qt-scripted-modules/``)."""
+    here = Path(__file__).resolve()
+    found = [Path(os.environ["SALIENCY_EXPLORER_SAMPLES"])] if os.environ.get("SALIENCY_EXPLORER_SAMPLES") else []
+    return found + [here.parents[2] / "Resources" / "Samples", here.parents[1] / "Resources" / "Samples"]
+
+
 def samples_dir() -> Path:
-    """``Resources/Samples`` of the source tree (this package lives in ``SaliencyExplorer/``)."""
-    return Path(__file__).resolve().parents[2] / "Resources" / "Samples"
+    """The first candidate folder holding ``sample_ct.json`` (else the source tree's, for the error)."""
+    candidates = sample_dir_candidates()
+    return next((c for c in candidates if (c / "sample_ct.json").is_file()), candidates[-2])
 
 
 @dataclass
@@ -61,7 +72,8 @@ def _sample_truth(folder: Path) -> dict:
     info_path = folder / "sample_ct.json"
     if not info_path.is_file():
         raise SaliencyError(f"The demo files are missing ({info_path}). Run `python scripts/make_demo.py` to make "
-                            "them, or restore Resources/Samples from the repository.")
+                            "them, restore Resources/Samples from the repository, or point "
+                            "SALIENCY_EXPLORER_SAMPLES at a folder holding them.")
     return json.loads(info_path.read_text())
 
 

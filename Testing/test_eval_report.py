@@ -35,6 +35,7 @@ def test_report_has_every_key_and_valid_json():
                                   explain_fn=lambda m, xx, t: np.asarray(truth)[None])
     assert report["deletion_auc"] < report["random_deletion_auc"]
     assert report["energy_fraction"] == pytest.approx(0.5)
+    assert report["region_fraction"] == pytest.approx(8 / 100)
     assert report["pointing_hit"] is False  # 16 tied peaks, 8 outside the region: a strict miss
     assert report["sanity"]["flagged"] is True  # the "map" came from outside the model
     json.loads(json.dumps(report, allow_nan=False))

@@ -12,7 +12,7 @@ REPORT = {
                "random_deletion": [0.9, 0.5, 0.1], "random_insertion": [0.1, 0.5, 0.9]},
     "sanity": {"method": "gradcam", "mode": "cascade", "threshold": 0.5, "flagged": False,
                "layers": [{"layer": "fc", "rank_correlation": 0.8}, {"layer": "conv", "rank_correlation": 0.05}]},
-    "pointing_hit": True, "energy_fraction": 0.625,
+    "pointing_hit": True, "energy_fraction": 0.625, "region_fraction": 0.125,
 }
 
 
@@ -34,6 +34,7 @@ def test_table_and_chart_nodes_hold_the_report_values():
     assert values["Sanity: map ignores the model (flagged)"] == "no"
     assert values["Pointing game: peak inside region"] == "yes"
     assert values["Energy fraction inside region"] == "0.6250"
+    assert values["Region's share of the image (energy fraction by chance)"] == "0.1250"
     chart = nodes["chart"]
     assert chart.IsA("vtkMRMLPlotChartNode") and chart.GetNumberOfPlotSeriesNodes() == 4
     series = chart.GetNthPlotSeriesNode(0)
@@ -106,7 +107,8 @@ def test_evaluate_volume_node_headless_with_label_map_or_segment(as_segmentation
                                          random_repeats=1)
     assert report["pointing_hit"] is True and report["energy_fraction"] > 0.5
     assert report["deletion_auc"] < report["random_deletion_auc"]
-    assert nodes["table"].GetTable().GetNumberOfRows() == 8
+    assert nodes["table"].GetTable().GetNumberOfRows() == 9
+    assert report["region_fraction"] < report["energy_fraction"]  # better than a flat map
     assert nodes["chart"].GetNumberOfPlotSeriesNodes() == 4
     assert (slicer.util.arrayFromVolume(ct) == before).all()  # the source is untouched
     assert scene.GetNumberOfNodesByClass("vtkMRMLLabelMapVolumeNode") == 1  # no temporary node left behind

@@ -54,6 +54,8 @@ def metric_rows(report: dict) -> list[tuple[str, str]]:
         rows.append(("Pointing game: peak inside region", report["pointing_hit"]))
     if "energy_fraction" in report:
         rows.append(("Energy fraction inside region", report["energy_fraction"]))
+    if "region_fraction" in report:
+        rows.append(("Region's share of the image (energy fraction by chance)", report["region_fraction"]))
     return [(name, _format(value)) for name, value in rows]
 
 

@@ -35,10 +35,13 @@ def json_safe(value):
 
 
 def localisation_report(heatmap, region, tolerance_mm: float = 0.0, spacing=None) -> dict:
-    """`pointing_hit` and `energy_fraction` of one map (*spatial) and a region on the same grid."""
+    """`pointing_hit` and `energy_fraction` of one map (*spatial) and a region on the same grid, and
+    `region_fraction`: the region's share of the voxels, the energy fraction a flat map would get."""
+    mask = region_mask(region, np.shape(heatmap))
     return {
-        "pointing_hit": pointing_game(heatmap, region, tolerance_mm=tolerance_mm, spacing=spacing),
-        "energy_fraction": energy_fraction(heatmap, region),
+        "pointing_hit": pointing_game(heatmap, mask, tolerance_mm=tolerance_mm, spacing=spacing),
+        "energy_fraction": energy_fraction(heatmap, mask),
+        "region_fraction": float(mask.mean()),
     }
 
 

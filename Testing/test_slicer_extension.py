@@ -46,7 +46,8 @@ def _library_py_files():
 def test_every_library_py_file_is_listed_in_cmake():
     listed = set(_cmake_list(MODULE_DIR / "CMakeLists.txt", "MODULE_PYTHON_SCRIPTS"))
     missing = sorted(_library_py_files() - listed)
-    assert not missing, f"add to MODULE_PYTHON_SCRIPTS in SaliencyExplorer/CMakeLists.txt: {missing}"
+    assert not missing, (f"not in MODULE_PYTHON_SCRIPTS of SaliencyExplorer/CMakeLists.txt: {missing}; run "
+                         "python SaliencyExplorer/Testing/update_cmake_lists.py")
     for entry in listed:
         resolved = entry.replace("${MODULE_NAME}", "SaliencyExplorer")
         assert (MODULE_DIR / resolved).is_file(), f"listed but missing: {resolved}"

@@ -133,6 +133,8 @@ def test_card_mismatch_is_caught_by_one_forward(tmp_path, net):
     torch.save(net.state_dict(), tmp_path / "m.pt")
     with pytest.raises(ModelLoadError, match="in_channels=2"):
         load_model(tmp_path / "m.pt", card_dict(in_channels=2))
+    with pytest.raises(ModelLoadError, match="spatial_dims=2"):
+        load_model(tmp_path / "m.pt", card_dict(spatial_dims=2, input={"size": [8, 8]}))
     with pytest.raises(ModelLoadError, match="3 classes"):
         load_model(tmp_path / "m.pt", card_dict(classes=["a", "b", "c"]))
 

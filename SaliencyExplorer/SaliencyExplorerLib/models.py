@@ -255,7 +255,11 @@ def card_input_shape(card) -> tuple[int, ...] | None:
     size = card_get(card, "input.size")
     if dims is None or size is None:
         return None
-    size = [int(s) for s in size][: int(dims)]
+    size = [int(s) for s in size if s is not None]  # 2D cards leave the slice axis empty
+    if len(size) == 3 and int(dims) == 2:
+        size.pop("ijk".index(str(card_get(card, "input.slice_axis", "k"))))
+    if len(size) != int(dims):
+        return None
     if str(card_get(card, "input.array_order", "xyz")).lower() == "zyx":
         size = size[::-1]
     return (1, int(channels), *size)

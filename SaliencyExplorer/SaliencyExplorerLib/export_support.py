@@ -12,7 +12,7 @@ node are chained innermost first, as eager hooks would fire.
 from __future__ import annotations
 
 import torch
-from torch import fx, nn
+from torch import fx
 
 from .errors import ModelLoadError
 from .taps import install_tap

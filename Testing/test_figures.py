@@ -56,9 +56,9 @@ def test_hottest_pixel_of_the_montage_is_the_hottest_voxel(axis, tile_pos):
 
 def test_hottest_pixel_with_a_colour_map_and_greyscale_background():
     image, heat = blob_volume(peak=(4, 10, 3), shape=(8, 14, 10))
-    picture = figures.slice_overlay(image, heat, axis=0, zoom=1, cmap="inferno", alpha=0.6)
+    lo, hi = 60.0, 140.0
+    picture = figures.slice_overlay(image, heat, axis=0, zoom=1, cmap="inferno", alpha=0.6, window=(lo, hi))
     assert picture.shape == (14, 10, 3)  # default slice: the one holding the peak (k = 4)
-    lo, hi = np.percentile(image, [1, 99])
     background = np.clip((image[4] - lo) / (hi - lo), 0, 1)[..., None]
     colours = figures._colormap("inferno")(heat[4])[..., :3]
     expected = np.round((background * 0.4 + colours * 0.6) * 255)
@@ -137,3 +137,19 @@ def test_bad_figure_inputs():
         figures.slice_overlay(image, heat, window=(5, 5))
     with pytest.raises(SaliencyError, match="axis"):
         figures.slice_overlay(image, heat, axis=3)
+
+
+def test_default_window_keeps_the_anatomy_of_a_ct_visible():
+    rng = np.random.default_rng(0)
+    ct = -1000 + rng.normal(0, 10, (40, 40))  # air
+    ct[5:35, 5:35] = 40 + rng.normal(0, 10, (30, 30))  # body
+    ct[18:22, 18:22] = 150  # lesion
+    picture = figures.slice_overlay(ct, np.zeros((40, 40)), zoom=1, alpha=0.0)[..., 0].astype(int)
+    air, body, lesion = picture[1, 1], np.median(picture[8:15, 8:15]), picture[20, 20]
+    assert air == 0
+    assert 20 < body < 200  # grey, not squeezed into white by the air
+    assert lesion == 255 and lesion - body > 50
+    # no dark background: the window is simply the image's own 1st-99th percentile (to within the noise)
+    flat = rng.normal(100, 20, (200, 200))
+    lo, hi = figures.default_window(flat)
+    assert lo == pytest.approx(100 - 2.33 * 20, abs=6) and hi == pytest.approx(100 + 2.33 * 20, abs=3)

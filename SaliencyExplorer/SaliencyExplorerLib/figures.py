@@ -25,11 +25,28 @@ class Style:
 
     cmap: str = "turbo"
     alpha: float = 0.5
-    window: tuple | None = None  # background (low, high); None: 1st-99th percentile
+    window: tuple | None = None  # background (low, high); None: 1st-99th percentile of the foreground
     heat_range: tuple | None = None  # (low, high) of the colour map; None: [0, 1] or the map's range
     threshold: float | None = None  # heat below this is not drawn
     zoom: int | None = None  # pixels per voxel; None: tiles of about 192 pixels
     spacing: tuple | None = None  # voxel size per array axis, for the aspect ratio
+
+
+def default_window(image: np.ndarray, sample: int = 2_000_000) -> tuple[float, float]:
+    """1st-99th percentile of the foreground when the image has a dark background (at least 20% of the
+    voxels near the darkest 1%: air in CT, zero background in MRI), else of the whole image. So the air
+    around a CT does not squeeze the body into white and the anatomy keeps its contrast."""
+    values = np.asarray(image, dtype=np.float64).ravel()
+    values = values[np.isfinite(values)][:: max(1, values.size // sample)]
+    if values.size == 0:
+        return 0.0, 1.0
+    lo, hi = np.percentile(values, [1, 99]).astype(float)
+    foreground = values[values > lo + 0.1 * (hi - lo)]
+    if hi > lo and 0.05 * values.size <= foreground.size <= 0.8 * values.size:
+        lo, hi = np.percentile(foreground, [1, 99]).astype(float)
+    if hi <= lo:
+        lo, hi = float(values.min()), float(values.max())
+    return (lo, hi) if hi > lo else (lo, lo + 1.0)
 
 
 def make_style(options: dict) -> Style:
@@ -95,10 +112,7 @@ class Overlay:
             return lo, hi
         if self.rgb and self.image.dtype == np.uint8:
             return 0.0, 255.0
-        lo, hi = np.percentile(self.image, [1, 99]).astype(float)
-        if hi <= lo:
-            lo, hi = float(self.image.min()), float(self.image.max())
-        return (lo, hi) if hi > lo else (lo, lo + 1.0)
+        return default_window(self.image)
 
     def _heat_range(self, heat_range):
         if heat_range is not None:

@@ -86,7 +86,7 @@ def add_style_arguments(parser) -> None:
     parser.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity in [0, 1] (default 0.5)")
     parser.add_argument("--threshold", type=float, default=None, help="do not draw heat below this value")
     parser.add_argument("--window", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None,
-                        help="background window (default: 1st-99th percentile)")
+                        help="background window (default: 1st-99th percentile of the foreground)")
     parser.add_argument("--heat-range", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None,
                         help="values at the colour map's ends (default: [0, 1] or the map's range)")
     parser.add_argument("--zoom", type=int, default=None, help="pixels per voxel (default: tiles of ~192 px)")

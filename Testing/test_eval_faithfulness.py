@@ -140,3 +140,19 @@ def test_wrong_map_shape_and_bad_input_are_clear_errors():
         faithfulness(model, x, np.full((8, 8), np.nan))
     with pytest.raises(SaliencyError, match="N, C"):
         faithfulness(model, x[0, 0], true_map)
+
+
+def test_segmentation_target_scores_the_mean_probability_in_the_region():
+    class Seg(nn.Module):
+        """Two-class per-pixel logits: class 1 = the pixel's intensity, class 0 = its negative."""
+
+        def forward(self, x):
+            return torch.cat([-x[:, :1], x[:, :1]], dim=1) * 4
+
+    _, x, true_map = box_case((10, 10), (slice(2, 6), slice(2, 6)))
+    region = torch.from_numpy(true_map > 0)[None]
+    res = faithfulness(Seg(), x, true_map, target=1, task="segmentation", mask=region, steps=25, random_repeats=2)
+    assert res.auc("deletion") < res.auc("random_deletion") - 0.1
+    # all removed (0): every pixel's softmax is 0.5; intact: box pixels are 1.0 -> softmax(8, -8)
+    assert res.deletion[0, -1] == pytest.approx(0.5)
+    assert res.deletion[0, 0] == pytest.approx(float(torch.softmax(torch.tensor([-4.0, 4.0]) * 1.0, 0)[1]), abs=1e-6)

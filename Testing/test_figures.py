@@ -84,6 +84,11 @@ def test_2d_rgb_background_with_window_and_threshold():
     mask = heat < 0.5
     np.testing.assert_array_equal(shown[mask], rgb[mask])  # below threshold: the background untouched
     assert tuple(shown[10, 20]) == (255, 255, 255)
+    volume_rgb = rng.integers(0, 256, (4, 5, 6, 3), dtype=np.uint8)
+    tiles = figures.montage(volume_rgb, np.zeros((4, 5, 6)), every=1, columns=4, zoom=1, pad=0, alpha=0.0,
+                            colorbar=False, labels=False)
+    assert tiles.shape == (5, 24, 3)
+    np.testing.assert_array_equal(tiles[:, 6:12], volume_rgb[1])  # RGB voxels shown as they are
     grey = np.linspace(0, 100, 30 * 40).reshape(30, 40)
     plain = figures.slice_overlay(grey, heat, zoom=1, alpha=0.0, window=(25, 75))
     assert plain[0, 0, 0] == 0 and plain[-1, -1, 0] == 255

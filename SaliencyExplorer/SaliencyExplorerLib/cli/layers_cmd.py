@@ -57,6 +57,10 @@ def run(args) -> int:
     card = load_card(loaded.card)
     shape = probe_shape(card, args.size)
     infos = list_layers(loaded.module, torch.zeros(shape, device=device))
+    if card.target_layer:  # the card's choice is the default that explain will use
+        chosen = {card.target_layer} if isinstance(card.target_layer, str) else set(card.target_layer)
+        for info in infos:
+            info.is_default = info.name in chosen
     if args.json:
         rows = [{"name": i.name, "type": i.type, "output_shape": None if i.output_shape is None else list(i.output_shape),
                  "cam_capable": i.cam_capable, "default": i.is_default} for i in infos]

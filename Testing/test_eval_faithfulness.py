@@ -156,3 +156,21 @@ def test_segmentation_target_scores_the_mean_probability_in_the_region():
     # all removed (0): every pixel's softmax is 0.5; intact: box pixels are 1.0 -> softmax(8, -8)
     assert res.deletion[0, -1] == pytest.approx(0.5)
     assert res.deletion[0, 0] == pytest.approx(float(torch.softmax(torch.tensor([-4.0, 4.0]) * 1.0, 0)[1]), abs=1e-6)
+
+
+def test_cancel_stops_between_batches():
+    import threading
+
+    from SaliencyExplorerLib.errors import ExplanationCancelled
+
+    model, x, true_map = box_case((8, 8), (slice(0, 4), slice(0, 4)))
+    stop, seen = threading.Event(), []
+
+    def progress(done, total):
+        seen.append(done)
+        if done == 2:
+            stop.set()
+
+    with pytest.raises(ExplanationCancelled):
+        faithfulness(model, x, true_map, steps=16, batch_size=4, progress=progress, cancel=stop)
+    assert seen == [1, 2]

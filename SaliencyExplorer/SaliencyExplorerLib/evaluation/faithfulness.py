@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..batching import check_cancel
 from ..errors import SaliencyError
 from ..model_guard import guarded
 from ..targets import pick_output, resolve_target
@@ -114,11 +115,12 @@ def _check_input(model, x):
 def faithfulness(model, x, saliency, target=None, steps: int = 50, batch_size: int = 16,
                  replacement=0.0, blur_sigma: float | None = None, random_repeats: int = 3,
                  seed: int = 0, output_key=None, output_activation: str = "auto", task=None,
-                 mask=None, curves=("deletion", "insertion"), progress=None) -> FaithfulnessResult:
+                 mask=None, curves=("deletion", "insertion"), progress=None, cancel=None) -> FaithfulnessResult:
     """Deletion/insertion curves of `saliency` (N, *spatial) for `model` at input `x`, plus random baselines.
 
     `replacement`: a number, 'mean' or 'blur' (`blur_sigma` in voxels). `target` as for explain().
-    `progress(done, total)` is called after every batch of perturbed copies.
+    `progress(done, total)` is called after every batch of perturbed copies; `cancel` (an Event or a
+    callable) stops the run between batches with `ExplanationCancelled`.
     """
     _check_input(model, x)
     n, spatial = x.shape[0], tuple(x.shape[2:])
@@ -138,6 +140,7 @@ def faithfulness(model, x, saliency, target=None, steps: int = 50, batch_size: i
         done[0] += 1
         if progress is not None:
             progress(done[0], total)
+        check_cancel(cancel)
 
     with guarded(model):
         scorer = _Scorer(model, x, target, output_key, output_activation, task, mask)

@@ -49,7 +49,8 @@ def evaluate_explanation(model, x, heatmap, target=None, method: str = "gradcam"
                          steps: int = 50, batch_size: int = 16, replacement=0.0, blur_sigma=None,
                          random_repeats: int = 3, sanity: bool = True, sanity_mode: str = "cascade",
                          max_layers: int | None = None, threshold: float = 0.5, seed: int = 0,
-                         explain_fn=None, explain_options: dict | None = None, progress=None) -> dict:
+                         explain_fn=None, explain_options: dict | None = None, progress=None,
+                         cancel=None) -> dict:
     """Faithfulness (+ random baseline), sanity check and, with `region` on the map's grid, localisation.
 
     `heatmap` (N, *spatial) is the map being judged, for `target` (as explain() reported it);
@@ -62,12 +63,12 @@ def evaluate_explanation(model, x, heatmap, target=None, method: str = "gradcam"
     score_options = {k: options[k] for k in ("output_key", "output_activation", "task", "mask") if k in options}
     faith = faithfulness(model, x, maps, target=target, steps=steps, batch_size=batch_size,
                          replacement=replacement, blur_sigma=blur_sigma, random_repeats=random_repeats,
-                         seed=seed, progress=progress, **score_options)
+                         seed=seed, progress=progress, cancel=cancel, **score_options)
     out = faith.to_dict()
     if sanity:
         out["sanity"] = sanity_check(model, x, method=method, target=target, explain_fn=explain_fn,
                                      mode=sanity_mode, threshold=threshold, max_layers=max_layers, seed=seed,
-                                     progress=progress, **options).to_dict()
+                                     progress=progress, cancel=cancel, **options).to_dict()
     if region is not None:
         masks = to_numpy(region, "region")
         if masks.shape == spatial:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..batching import check_cancel
 from ..errors import SaliencyError
 from .inputs import batch_maps, positive_int
 from .ranks import spearman
@@ -90,7 +91,7 @@ def _heatmap_and_target(outcome, target):
 
 def sanity_check(model: nn.Module, x: torch.Tensor, method: str = "gradcam", target=None, randomise=None,
                  explain_fn=None, mode: str = "cascade", threshold: float = 0.5, max_layers: int | None = None,
-                 seed: int = 0, progress=None, **options) -> SanityResult:
+                 seed: int = 0, progress=None, cancel=None, **options) -> SanityResult:
     """Re-initialise the `randomise` layers (default: every layer with parameters, output side first) and
     compare maps. `options` go to the engine (`layers=` there is the CAM layer, not what is randomised).
 
@@ -101,7 +102,7 @@ def sanity_check(model: nn.Module, x: torch.Tensor, method: str = "gradcam", tar
         raise SaliencyError(f"mode must be 'cascade' or 'independent', not {mode!r}.")
     if not isinstance(model, nn.Module):
         raise SaliencyError(f"The sanity check randomises a torch nn.Module; got {type(model).__name__}.")
-    explain_fn = explain_fn or _engine_explain(method, options)
+    explain_fn = explain_fn or _engine_explain(method, options if cancel is None else {**options, "cancel": cancel})
     n, spatial = x.shape[0], tuple(x.shape[2:])
     order = list(reversed(randomisable_layers(model, x))) if randomise is None else list(randomise)
     if max_layers is not None:
@@ -130,6 +131,7 @@ def sanity_check(model: nn.Module, x: torch.Tensor, method: str = "gradcam", tar
             correlations.append(float(np.nanmean(rhos)) if not all(np.isnan(rhos)) else float("nan"))
             if progress is not None:
                 progress(step + 1, len(order))
+            check_cancel(cancel)
     finally:
         space.close()
     return SanityResult(method, mode, order, correlations, float(threshold), per_sample)

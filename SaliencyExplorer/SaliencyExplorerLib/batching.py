@@ -87,7 +87,7 @@ def resolve_batch_size(batch_size, per_sample_bytes: int, device: torch.device, 
     return min(batch_size, max(total, 1))
 
 
-CPU_BATCH_BUDGET = 1 << 30  # bytes of working memory a CPU batch may use when the caller chose no size
+CPU_BATCH_BUDGET = 256 << 20  # bytes of working memory a CPU batch may use when the caller chose no size
 
 
 def bounded_batch_size(batch_size, per_sample_bytes: int, device: torch.device, total: int,

@@ -15,6 +15,7 @@ from . import register
 from .base import Method, MethodOutput
 from .occlusion_fast import fast_occlusion
 from .occlusion_fill import Occluder
+from .occlusion_layout import check_layout
 from .occlusion_scoring import DropSums, WindowScorer
 from .occlusion_windows import WindowGrid, roi_masks, selected_windows, strides, window_sizes
 
@@ -27,13 +28,14 @@ class Occlusion(Method):
     kind = "perturbation"
     summary = "Occlusion: score drop when each window is hidden (model-agnostic; fast gradient-guided mode)"
     options = {"window": None, "stride": None, "overlap": None, "occluder": "constant", "value": 0.0,
-               "gaussian_sigma": 0.25, "roi": None, "mode": "exhaustive", "refine": 0.25}
+               "gaussian_sigma": 0.25, "roi": None, "mode": "exhaustive", "refine": 0.25, "layout": "auto"}
 
     def compute(self, run):
         opts = run.options
         shape, n = run.spatial_shape, run.x.shape[0]
         if opts["mode"] not in MODES:
             raise SaliencyError(f"mode={opts['mode']!r} is unknown; use 'exhaustive' or 'fast' (gradient-guided refinement).")
+        check_layout(opts["layout"])
         window = window_sizes(opts["window"], shape)
         fine = WindowGrid(shape, window, strides(opts["stride"], opts["overlap"], window))
         occluder = Occluder(opts["occluder"], opts["value"], opts["gaussian_sigma"], run.x, window)
@@ -54,7 +56,7 @@ class Occlusion(Method):
     def _scorer(self, run, total: int, per_class: bool = True) -> WindowScorer:
         run.ensure_target()
         size = bounded_batch_size(run.batch_size, run.per_sample_bytes(), run.device, total)
-        return WindowScorer(run, size, run.progress(total), per_class)
+        return WindowScorer(run, size, run.progress(total), per_class, run.options["layout"])
 
     def _extras(self, per_class, covered, evaluations: int, grid: WindowGrid, **more) -> dict:
         extras = {"evaluations": evaluations, "windows": grid.counts, "window": grid.window,

@@ -7,6 +7,7 @@ import torch
 from ..batching import batch_ranges
 from ..targets import activate
 from .occlusion_fill import Occluder
+from .occlusion_layout import LayoutChooser
 from .occlusion_windows import WindowGrid
 
 MAX_PER_CLASS = 64  # beyond this many classes the per-class maps cost more memory than they are worth
@@ -43,8 +44,9 @@ class DropSums:
 class WindowScorer:
     """Evaluates (sample, window) items batch by batch in one reused buffer and accumulates the drops."""
 
-    def __init__(self, run, buffer_size: int, progress, per_class: bool = True):
+    def __init__(self, run, buffer_size: int, progress, per_class: bool = True, layout: str = "contiguous"):
         self.run = run
+        self.layout = LayoutChooser(run, layout, -(-progress.total // buffer_size))
         self.progress = progress
         x = run.x
         self.buffer = torch.empty((buffer_size, *x.shape[1:]), dtype=x.dtype, device=x.device)
@@ -72,7 +74,8 @@ class WindowScorer:
                 occluder.apply(slot, sample, grid.slices(index))
             rows = torch.as_tensor([sample for sample, _ in chunk], device=x.device)
             with torch.no_grad():
-                output = run.forward(batch)
+                with self.layout.use(batch) as ready:
+                    output = run.forward(ready)
                 drops = self.clean[rows] - run.score(output, rows, probability=True)
                 class_drops = self.clean_all[rows] - activate(output, self.activation) if self.classes else None
             every.append(drops.float())

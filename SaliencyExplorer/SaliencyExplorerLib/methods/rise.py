@@ -17,6 +17,7 @@ from ..targets import activate
 from . import register
 from .base import Method, MethodOutput
 from .gradient_base import positive_int
+from .occlusion_layout import LayoutChooser, check_layout
 from .occlusion_scoring import MAX_PER_CLASS
 from .occlusion_windows import per_axis
 
@@ -43,7 +44,7 @@ class RISE(Method):
     name = "rise"
     kind = "perturbation"
     summary = "RISE: score-weighted average of random smooth masks (model-agnostic)"
-    options = {"masks": 500, "cells": 7, "keep": 0.5, "seed": 0}
+    options = {"masks": 500, "cells": 7, "keep": 0.5, "seed": 0, "layout": "auto"}
 
     def compute(self, run):
         opts = run.options
@@ -55,6 +56,7 @@ class RISE(Method):
         keep = opts["keep"]
         if not isinstance(keep, (int, float)) or isinstance(keep, bool) or not 0 < keep < 1:
             raise SaliencyError(f"keep={keep!r} must be in (0, 1): the fraction of cells left visible.")
+        check_layout(opts["layout"])
         run.ensure_target()
         x, n = run.x, run.x.shape[0]
         total = n * count
@@ -67,13 +69,15 @@ class RISE(Method):
         per_class = None
         if output.dim() == 2 and activation is not None and output.shape[1] <= MAX_PER_CLASS:
             per_class = torch.zeros((n, output.shape[1], *shape), device=x.device)
+        layout = LayoutChooser(run, opts["layout"], -(-total // size))
         for start, stop in batch_ranges(total, size, run.progress(total)):
             index = torch.arange(start, stop, device=x.device)
             rows = index // count
             masks = random_masks(stop - start, shape, cells, keep, generator, x.device)
             batch = torch.mul(x[rows], masks.to(x.dtype), out=buffer[: stop - start])
             with torch.no_grad():
-                out = run.forward(batch)
+                with layout.use(batch) as ready:
+                    out = run.forward(ready)
                 scores = run.score(out, rows, probability=True).float()
                 saliency.index_add_(0, rows, scores.reshape(-1, *([1] * len(shape))) * masks[:, 0])
                 if per_class is not None:

@@ -47,3 +47,12 @@ def test_json_safe_turns_nan_into_null():
     assert json_safe({"a": float("nan"), "b": [np.float32(1.5), np.bool_(True)], "c": np.int64(3)}) == \
         {"a": None, "b": [1.5, True], "c": 3}
     assert json_safe(math.inf) is None
+
+
+def test_method_options_named_like_check_options_reach_the_engine():
+    # SmoothGrad has its own `seed`; the sanity check has one too: they must not collide.
+    x = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    heat = np.random.default_rng(0).random((8, 8))
+    report = evaluate_explanation(BoxMean(), x, heat, method="smoothgrad", steps=4, random_repeats=1,
+                                  explain_options={"seed": 3, "samples": 2})
+    assert [entry["layer"] for entry in report["sanity"]["layers"]] == ["conv"]

@@ -68,7 +68,7 @@ def evaluate_explanation(model, x, heatmap, target=None, method: str = "gradcam"
     if sanity:
         out["sanity"] = sanity_check(model, x, method=method, target=target, explain_fn=explain_fn,
                                      mode=sanity_mode, threshold=threshold, max_layers=max_layers, seed=seed,
-                                     progress=progress, cancel=cancel, **options).to_dict()
+                                     progress=progress, cancel=cancel, explain_options=options).to_dict()
     if region is not None:
         masks = to_numpy(region, "region")
         if masks.shape == spatial:

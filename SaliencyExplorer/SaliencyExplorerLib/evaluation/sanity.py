@@ -91,9 +91,11 @@ def _heatmap_and_target(outcome, target):
 
 def sanity_check(model: nn.Module, x: torch.Tensor, method: str = "gradcam", target=None, randomise=None,
                  explain_fn=None, mode: str = "cascade", threshold: float = 0.5, max_layers: int | None = None,
-                 seed: int = 0, progress=None, cancel=None, **options) -> SanityResult:
+                 seed: int = 0, progress=None, cancel=None, explain_options: dict | None = None,
+                 **options) -> SanityResult:
     """Re-initialise the `randomise` layers (default: every layer with parameters, output side first) and
-    compare maps. `options` go to the engine (`layers=` there is the CAM layer, not what is randomised).
+    compare maps. `explain_options` (a dict, safe for names such as `seed` that this function also uses)
+    and `options` go to the engine (`layers=` there is the CAM layer, not what is randomised).
 
     `explain_fn(model, x, target)` defaults to the engine's `explain(model, x, method, target, **options)`;
     it may return an Explanation or a (N, *spatial) map. `max_layers` keeps only the top layers.
@@ -102,7 +104,10 @@ def sanity_check(model: nn.Module, x: torch.Tensor, method: str = "gradcam", tar
         raise SaliencyError(f"mode must be 'cascade' or 'independent', not {mode!r}.")
     if not isinstance(model, nn.Module):
         raise SaliencyError(f"The sanity check randomises a torch nn.Module; got {type(model).__name__}.")
-    explain_fn = explain_fn or _engine_explain(method, options if cancel is None else {**options, "cancel": cancel})
+    engine_options = {**(explain_options or {}), **options}
+    if cancel is not None:
+        engine_options["cancel"] = cancel
+    explain_fn = explain_fn or _engine_explain(method, engine_options)
     n, spatial = x.shape[0], tuple(x.shape[2:])
     order = list(reversed(randomisable_layers(model, x))) if randomise is None else list(randomise)
     if max_layers is not None:

@@ -39,8 +39,10 @@ def region_on_grid(region, reference, label: int | None = None, name: str = "reg
 
 
 def _explain_options(card, explanation) -> dict:
-    """What the sanity check needs to recompute the same map on a randomised model."""
-    options = {"task": card.task, "output_activation": card.output.activation}
+    """What the sanity check needs to recompute the same map on a randomised model: the card's output
+    handling, the layers, and the method options the explanation was made with."""
+    options = dict(getattr(explanation, "options", None) or {})
+    options.update({"task": card.task, "output_activation": card.output.activation})
     if card.output.key is not None:
         options["output_key"] = card.output.key
     if explanation.layers:

@@ -5,9 +5,11 @@ that correlated poorly (r ~ 0.3) with the exhaustive one, because the drops of l
 sums of the drops of small ones. The drop of hiding window w is, to first order, the sum over w of
 gradient x (input - fill value); its magnitude ranks the windows well, and the windows that
 matter are few. So: one forward + backward, then the `refine` fraction of windows with the largest
-predicted change are occluded for real; every other window gets its first-order estimate, scaled by
-a least-squares fit to the windows that were evaluated. A model that cannot be differentiated ranks
-windows by how much occlusion changes the input (sum of |input - fill|) and leaves the rest at 0.
+predicted change are occluded for real; every other window gets its first-order estimate, scaled
+by a least-squares fit to the windows that were evaluated and shrunk by that fit's R^2 (estimates
+that a non-linear model makes unreliable fade towards 0; a linear model's stay exact). A model that
+cannot be differentiated ranks windows by how much occlusion changes the input (sum of
+|input - fill|) and leaves the rest at 0.
 No per-class maps in this mode: the estimates exist only for the explained target.
 """
 
@@ -41,6 +43,23 @@ def _first_order(run, change: torch.Tensor):
         (grad,) = torch.autograd.grad(score.sum(), leaf)
     run.passes["backward"] += int(leaf.shape[0])
     return (grad * change).sum(1)  # (N, *spatial)
+
+
+def shrunk_factor(predicted: torch.Tensor, measured: torch.Tensor) -> float:
+    """Least-squares scale of the first-order estimates onto the measured drops, shrunk by the fit's R^2.
+
+    Why shrink: where the model is far from linear the estimates are mostly noise (on DenseNet121-3D
+    they correlate ~0.35 with the true drops), and adding noise to every unevaluated window lowers the
+    map's fidelity; where the model is linear, R^2 = 1 and the estimates are kept exact.
+    """
+    den = float((predicted * predicted).sum())
+    total = float((measured * measured).sum())
+    if den <= 0 or total <= 0:
+        return 0.0
+    factor = float((predicted * measured).sum()) / den
+    residual = measured - factor * predicted
+    r2 = max(0.0, 1.0 - float((residual * residual).sum()) / total)
+    return factor * r2
 
 
 def fast_occlusion(method, run, grid, windows, roi, occluder, refine: float):
@@ -78,8 +97,7 @@ def fast_occlusion(method, run, grid, windows, roi, occluder, refine: float):
         measured = exact[offset: offset + len(evaluated)]
         offset += len(evaluated)
         predicted = estimate[i, evaluated]
-        den = float((predicted * predicted).sum())
-        factor = float((predicted * measured).sum()) / den if den > 0 else 0.0
+        factor = shrunk_factor(predicted, measured)
         for w in rest.tolist():
             sums.add(i, grid.slices(w), factor * estimate[i, w], weight)
     drop, _, covered = sums.mean()

@@ -3,8 +3,8 @@
 Exhaustive mode evaluates every window (its cost is windows x one forward, the lower bound for this
 method); fast mode (occlusion_fast.py) evaluates only the windows predicted to matter most and
 estimates the rest (see docs/methods.md for the trade-off). Scores are read after the output
-activation chosen from the number of OUTPUT classes (softmax for several, sigmoid for one, `output_activation="none"` for logits).
-The map of every class comes at no extra cost in `extras["per_class"]` (N, K, *spatial).
+activation chosen from the number of OUTPUT classes (softmax for several, sigmoid for one,
+`output_activation="none"` for logits). The map of every class comes at no extra cost in `extras["per_class"]` (N, K, *spatial).
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ class Occlusion(Method):
         opts = run.options
         shape, n = run.spatial_shape, run.x.shape[0]
         if opts["mode"] not in MODES:
-            raise SaliencyError(f"mode={opts['mode']!r} is unknown; use 'exhaustive' or 'fast' (gradient-guided refinement).")
+            raise SaliencyError(f"mode={opts['mode']!r} is unknown; use 'exhaustive' or 'fast' "
+                                f"(gradient-guided refinement).")
         check_layout(opts["layout"])
         window = window_sizes(opts["window"], shape)
         fine = WindowGrid(shape, window, strides(opts["stride"], opts["overlap"], window))

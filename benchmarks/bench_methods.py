@@ -105,6 +105,9 @@ def worker(case_name: str, impl: str, method: str, repeats: int, threads: int) -
            "backward_rows": counter.backward, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
            "setup_rss_mb": rss_setup}
     if impl == "ours":
+        # Our own exact counts: the hook counter misses passes through a channels-last model copy.
+        out["hook_forward_rows"], out["hook_backward_rows"] = out["forward_rows"], out["backward_rows"]
+        out["forward_rows"], out["backward_rows"] = result.passes["forward"], result.passes["backward"]
         out["passes"] = result.passes
         out["evaluations"] = result.extras.get("evaluations")
         if method.startswith("occlusion"):

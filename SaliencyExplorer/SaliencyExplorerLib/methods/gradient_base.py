@@ -79,7 +79,7 @@ def gradient_batch_size(run, total: int) -> int:
     if total <= 1:
         return 1
     return bounded_batch_size(run.batch_size, 3 * run.per_sample_bytes(), run.device, total,
-                              cpu_budget=512 << 20)
+                              cpu_budget=256 << 20)
 
 
 def clean_gradients(run) -> torch.Tensor:

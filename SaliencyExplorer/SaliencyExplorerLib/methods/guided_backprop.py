@@ -1,6 +1,6 @@
 """Guided backpropagation (Springenberg et al. 2015) and Guided Grad-CAM (Selvaraju et al. 2017).
 
-Why forward hooks that swap in a guided autograd function rather than editing modules: the user's
+Why forward hooks that put a gradient hook on each ReLU's output rather than editing modules: the user's
 model is never changed (no module replaced, no `inplace` flag flipped), in-place ReLUs keep working,
 and removing the hooks in `finally` restores the model exactly even when the forward fails.
 ReLUs called as functions (`F.relu`, `torch.relu`) have no module to hook: they are counted and
@@ -22,19 +22,8 @@ from .base import MethodOutput
 from .gradient_base import GradientMethod, check_reduce, clean_gradients, reduce_channels
 
 
-class GuidedReLU(torch.autograd.Function):
-    """Forward: ReLU. Backward: only positive gradients, only where the ReLU was active."""
-
-    @staticmethod
-    def forward(ctx, x):
-        out = x.clamp_min(0)
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        (out,) = ctx.saved_tensors
-        return grad.clamp_min(0) * (out > 0).to(grad.dtype)
+def _positive_only(grad: torch.Tensor) -> torch.Tensor:
+    return grad.clamp_min(0)
 
 
 _RELU_CALLS = {F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_}
@@ -55,12 +44,16 @@ class _ReluCounter(TorchFunctionMode):
 
 @contextlib.contextmanager
 def guided_relus(model: nn.Module):
-    """While active, every `nn.ReLU` module's output passes through `GuidedReLU`; yields a report dict."""
+    """While active, gradients through every `nn.ReLU` module are guided; yields a report dict."""
     report = {"guided": 0, "all": 0}
 
     def hook(module, inputs, output):
+        # The gradient reaching the ReLU's output is clamped to >= 0; the ReLU's own backward then
+        # zeroes it where the unit was inactive: together, exactly the guided rule. No tensor is
+        # created in the forward, and an in-place ReLU's output is hooked like any other.
         report["guided"] += 1
-        return GuidedReLU.apply(output)
+        if isinstance(output, torch.Tensor) and output.requires_grad:
+            output.register_hook(_positive_only)
 
     handles = []
     counter = _ReluCounter()

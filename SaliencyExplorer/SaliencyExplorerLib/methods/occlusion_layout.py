@@ -15,7 +15,7 @@ import time
 import torch
 
 LAYOUTS = ("auto", "contiguous", "channels-last")
-MIN_BATCHES_TO_TUNE = 12  # below this, the timing costs more than it can save
+MIN_BATCHES_TO_TUNE = 5  # the trial batches do real work; only the model copy is extra
 
 
 def check_layout(layout) -> str:

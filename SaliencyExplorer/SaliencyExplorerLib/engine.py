@@ -17,7 +17,7 @@ from torch import nn
 
 from .errors import SaliencyError
 from .layers import default_layer_name, resolve_layers, trace_layers
-from .maps import normalise, upsample
+from .maps import normalise, normalise_magnitude, upsample
 from .methods import MethodOutput, get_method
 from .model_guard import guarded
 from .result import Explanation
@@ -121,7 +121,7 @@ def explain(model: nn.Module, x, method: str = "gradcam", layers=None, target=No
             runs.append(run)
         raw = torch.stack(maps).mean(0)
     first = runs[0]
-    heatmap = normalise(raw)
+    heatmap = normalise_magnitude(raw) if (method_cls.signed and not relu) else normalise(raw)
     warnings = list(itertools.chain.from_iterable(r.warnings for r in runs))
     if bool((heatmap.flatten(1).amax(1) == 0).any()):
         warnings.append("The map is constant (all zero) for at least one sample: nothing stood out for "

@@ -25,3 +25,11 @@ def normalise(maps: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     span = hi - lo
     out = torch.where(span > eps, (flat - lo) / span.clamp_min(eps), torch.zeros_like(flat))
     return out.reshape(maps.shape)
+
+
+def normalise_magnitude(maps: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Signed maps: |value| / max |value| per sample, so zero attribution stays 0 and the strongest
+    evidence, for or against, is 1 (min-max would put zero at mid-scale)."""
+    magnitude = maps.abs()
+    peak = magnitude.reshape(maps.shape[0], -1).max(dim=1).values.reshape(-1, *([1] * (maps.dim() - 1)))
+    return torch.where(peak > eps, magnitude / peak.clamp_min(eps), torch.zeros_like(magnitude))

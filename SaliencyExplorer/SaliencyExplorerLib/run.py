@@ -72,10 +72,10 @@ class ExplainRun:
         with torch.set_grad_enabled(grad):
             output = self._call_model(x)
         if x is self.x and self.clean_output is None:
-            self._set_clean_output(output)
+            self.set_clean_output(output)
         return output
 
-    def _set_clean_output(self, output: torch.Tensor) -> None:
+    def set_clean_output(self, output: torch.Tensor) -> None:
         self.clean_output = output.detach()
         if self.target is None:
             self.target = resolve_target(self.requested_target, self.clean_output, len(self.spatial_shape),
@@ -103,7 +103,7 @@ class ExplainRun:
             with torch.no_grad():
                 output = self._call_model(self.x)
             if self.clean_output is None:
-                self._set_clean_output(output)
+                self.set_clean_output(output)
         finally:
             for handle in handles:
                 handle.remove()
@@ -130,7 +130,7 @@ class ExplainRun:
                 f"captured. Choose a layer the model actually uses (see list_layers)."
             )
         if x is self.x and self.clean_output is None:
-            self._set_clean_output(output)
+            self.set_clean_output(output)
         return output, cap.outputs
 
     def feature_map(self, raw: torch.Tensor) -> torch.Tensor:
@@ -150,7 +150,7 @@ class ExplainRun:
                 f"{', '.join(names)}; choose a layer that lies on the path to the output."
             )
         grads = torch.autograd.grad(score.sum(), [raw[n] for n in names], allow_unused=True)
-        self.passes["backward"] += 1
+        self.passes["backward"] += int(output.shape[0])  # rows back-propagated, as forward counts rows
         result = []
         for name, grad in zip(names, grads):
             if grad is None:

@@ -64,7 +64,7 @@ def score_gradients(run, inputs: torch.Tensor, rows, set_clean: bool = False):
     with input_only_gradients(run.model):
         output = run.forward(leaf, grad=True)
         if set_clean and run.clean_output is None:
-            run._set_clean_output(output)  # this batch is the clean input: no separate forward needed
+            run.set_clean_output(output)  # this batch is the clean input: no separate forward needed
         score = run.score(output, rows)
         if not score.requires_grad:
             raise SaliencyError(NOT_DIFFERENTIABLE)

@@ -7,7 +7,7 @@ torch and the engine load only after the user picked a model and agreed to insta
 
 import logging
 import pathlib
-from typing import Annotated
+from typing import Annotated, Union
 
 import vtk
 
@@ -19,7 +19,7 @@ from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoada
                                            ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
 from slicer.util import VTKObservationMixin
 
-from slicer import vtkMRMLScalarVolumeNode
+from slicer import vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 
 COLOR_MAPS = ["Inferno", "Viridis", "Magma", "Plasma", "Iron", "Rainbow", "Grey"]
 DEVICES = ["auto", "cpu", "cuda", "mps"]
@@ -39,6 +39,9 @@ exactly onto the input volume (same grid, same transform) as a colour overlay.<b
 <b>Usage:</b> pick the input volume, the model file (and its model card), the target layer (the default is
 preselected), the method and the class to explain, then Apply. The computation runs in a background
 process (Apply becomes Cancel). The heatmap volume appears beside the input, shown over it in the slice views.
+Tick <i>Evaluate</i> to also get a table (deletion/insertion areas against a random map, the
+model-randomisation sanity check, and with a region the pointing game and energy fraction) and the
+deletion/insertion curves as a plot.
 From the Python console: <code>from SaliencyExplorerLib import explain_volume_node</code>.
 See the <a href="https://github.com/SaliencyExplorer/SlicerSaliencyExplorer/blob/main/docs/slicer.md">documentation</a>.
 """)
@@ -67,6 +70,8 @@ class SaliencyExplorerParameterNode:
     opacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.5
     makeLabelMap: bool = False
     makeSegmentation: bool = False
+    evaluate: bool = False
+    evaluationRegion: Union[vtkMRMLLabelMapVolumeNode, vtkMRMLSegmentationNode]
 
 
 class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -222,7 +227,13 @@ class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._checkCanApply()
         if state.state == "done":
             with slicer.util.tryWithErrorDisplay(_("Failed to add the heatmap to the scene."), waitCursor=True):
-                self._parameterNode.outputVolume = self.logic.finishBackground(worker, self._parameterNode)
+                from SaliencyExplorerLib import panel, scene_metrics
+
+                node = self.logic.finishBackground(worker, self._parameterNode)
+                self._parameterNode.outputVolume = node
+                report = scene_metrics.evaluation_of(node) if self._parameterNode.evaluate else None
+                if report:
+                    self.ui.statusLabel.text = panel.evaluation_summary(report)
         else:  # error or cancelled: the scene was not touched; drop the job folder
             worker.cleanup()
             if state.state == "error":
@@ -274,13 +285,21 @@ class SaliencyExplorerLogic(ScriptedLoadableModuleLogic):
         return dict(card=panel.path_or_none(p.cardPath), method=p.method or "gradcam", layers=p.layer or None,
                     target=panel.target_value(p.target), **options)
 
+    @staticmethod
+    def _evaluation(p) -> dict:
+        from SaliencyExplorerLib import panel
+
+        checks, region = panel.evaluation_options(p.evaluate, p.evaluationRegion)
+        return dict(evaluate=checks, region=region)
+
     def process(self, p, showResult=True):
-        """In-process run (console, tests): returns the heatmap node."""
+        """In-process run (console, tests): returns the heatmap node (its evaluation: scene_metrics.evaluation_of)."""
         from SaliencyExplorerLib import panel, scene, slicer_logic
 
         node = slicer_logic.explain_volume_node(
             p.inputVolume, panel.path_or_none(p.modelPath), output_node=p.outputVolume, color_map=p.colorMap,
-            threshold=p.threshold, label_map=p.makeLabelMap, segmentation=p.makeSegmentation, **self._arguments(p))
+            threshold=p.threshold, label_map=p.makeLabelMap, segmentation=p.makeSegmentation,
+            **self._evaluation(p), **self._arguments(p))
         if showResult:
             scene.show_in_slice_views(p.inputVolume, node, p.opacity)
         return node
@@ -294,14 +313,15 @@ class SaliencyExplorerLogic(ScriptedLoadableModuleLogic):
         if not p.inputVolume:
             raise ValueError(_("Select an input volume."))
         return slicer_logic.start_background(p.inputVolume, panel.path_or_none(p.modelPath),
-                                             python=shutil.which("PythonSlicer"), **self._arguments(p))
+                                             python=shutil.which("PythonSlicer"), **self._evaluation(p),
+                                             **self._arguments(p))
 
     def finishBackground(self, worker, p, showResult=True):
         from SaliencyExplorerLib import scene, slicer_logic
 
         node = slicer_logic.finish_background(worker, p.inputVolume, output_node=p.outputVolume, color_map=p.colorMap,
                                               threshold=p.threshold, label_map=p.makeLabelMap,
-                                              segmentation=p.makeSegmentation)
+                                              segmentation=p.makeSegmentation, show_in_layout=showResult)
         if showResult:
             scene.show_in_slice_views(p.inputVolume, node, p.opacity)
         return node

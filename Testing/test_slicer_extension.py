@@ -123,8 +123,9 @@ def _ui_widgets():
 
 # Which widget classes Slicer's parameterNodeWrapper connects to which field types (guiConnectors.py).
 def _compatible(widget_class, annotation):
-    if widget_class == "qMRMLNodeComboBox":
-        return annotation.startswith("vtkMRML")
+    if widget_class == "qMRMLNodeComboBox":  # a node type, or a Union of node types
+        union = re.fullmatch(r"Union\[vtkMRML\w+(, vtkMRML\w+)*\]", annotation)
+        return annotation.startswith("vtkMRML") or union is not None
     if widget_class == "ctkPathLineEdit":
         return annotation in ("pathlib.Path", "Path")
     if widget_class in ("QComboBox", "ctkComboBox"):

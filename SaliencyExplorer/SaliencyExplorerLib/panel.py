@@ -119,6 +119,40 @@ def run_options(method_options: str, batch_size: int, device: str) -> dict:
     return options
 
 
+# The panel's evaluation: cheap enough to finish in seconds on the demo (20 deletion/insertion steps, one
+# random map as the baseline, the sanity check on the 3 layers nearest the output). The console and CLI
+# keep the evaluation's fuller defaults.
+PANEL_EVALUATION = {"steps": 20, "random_repeats": 1, "max_layers": 3}
+
+
+def evaluation_options(enabled: bool, region_node=None) -> tuple[dict | None, object]:
+    """(checks for the worker or None, region node or None) from the Evaluate box and region selector.
+
+    A region without Evaluate ticked is ignored rather than an error: the selector keeps its choice
+    between runs, and localisation only means something next to the other numbers.
+    """
+    if not enabled:
+        return None, None
+    return dict(PANEL_EVALUATION), region_node or None
+
+
+def evaluation_summary(report: dict) -> str:
+    """One status line after an evaluated run: the areas against chance and the sanity verdict."""
+    def number(key):
+        value = report.get(key)
+        return "n/a" if value is None else f"{value:.3f}"
+
+    text = (f"Deletion AUC {number('deletion_auc')} (random {number('random_deletion_auc')}, lower is better); "
+            f"insertion AUC {number('insertion_auc')} (random {number('random_insertion_auc')}, higher is better)")
+    sanity = report.get("sanity")
+    if sanity:
+        text += "; sanity: " + ("FLAGGED, the map barely changes when the model is randomised" if sanity.get("flagged")
+                                else "passed")
+    if "pointing_hit" in report:
+        text += f"; peak {'inside' if report['pointing_hit'] else 'outside'} the region"
+    return text
+
+
 @dataclass
 class RunState:
     """What the panel shows while a worker runs: progress percent, status line, and the end state."""
@@ -127,15 +161,18 @@ class RunState:
     status: str = "Starting..."
     state: str = "running"  # running | done | error | cancelled
     message: str = ""
+    phase: str = "Computing"
 
     def update(self, events, cancelled: bool = False) -> "RunState":
         for kind, value in events:
             if kind == "progress":
                 done, total = value
                 self.percent = int(round(100 * done / total)) if total else 0
-                self.status = f"Computing... {done}/{total}"
+                self.status = f"{self.phase}... {done}/{total}"
             elif kind == "status":
                 self.status = value[:1].upper() + value[1:]
+                if value.startswith("evaluating"):
+                    self.phase = "Evaluating"
             elif kind == "error":
                 self.state, self.message, self.status = "error", value, "Failed"
             elif kind == "done" and self.state == "running":

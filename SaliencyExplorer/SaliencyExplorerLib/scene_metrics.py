@@ -154,7 +154,7 @@ def show_evaluation(scene, report: dict, table_node=None, chart_node=None, curve
     return nodes
 
 
-def _region_image(region_node, reference_node, segment_id: str | None):
+def region_image(region_node, reference_node, segment_id: str | None = None):
     """A label map volume node, or a segmentation node (one segment or all visible), as a SimpleITK image."""
     from . import volume_node
 
@@ -182,6 +182,45 @@ def _region_image(region_node, reference_node, segment_id: str | None):
     return volume_node.node_to_image(region_node, world=True)
 
 
+EVALUATION_ATTRIBUTE = "SaliencyExplorer.evaluation"
+TABLE_ROLE, CHART_ROLE, CURVES_ROLE = "saliencyEvaluationTable", "saliencyEvaluationChart", "saliencyEvaluationCurves"
+
+
+def attach_evaluation(heatmap_node, report: dict, show_in_layout: bool = False) -> dict:
+    """Show `report` beside `heatmap_node` and remember it there; returns the nodes (table, chart, curves).
+
+    Why on the heatmap node: the report belongs to that map. It is stored as JSON in the node attribute
+    `EVALUATION_ATTRIBUTE` (saved with the scene, read back with `evaluation_of`), and the table/chart are
+    node references, so re-running into the same heatmap node updates the same table and chart.
+    """
+    import json
+
+    scene = heatmap_node.GetScene()
+    nodes = show_evaluation(scene, report, heatmap_node.GetNodeReference(TABLE_ROLE),
+                            heatmap_node.GetNodeReference(CHART_ROLE), heatmap_node.GetNodeReference(CURVES_ROLE),
+                            show_in_layout=show_in_layout)
+    heatmap_node.SetAttribute(EVALUATION_ATTRIBUTE, json.dumps(report))
+    for role, key in ((TABLE_ROLE, "table"), (CHART_ROLE, "chart"), (CURVES_ROLE, "curves")):
+        heatmap_node.SetNodeReferenceID(role, nodes[key].GetID() if key in nodes else None)
+    return nodes
+
+
+def detach_evaluation(heatmap_node) -> None:
+    """Forget an earlier run's report on a heatmap node that was just rewritten without evaluation, so
+    `evaluation_of` never returns numbers of a different map (the old table/chart nodes stay, unlinked)."""
+    heatmap_node.RemoveAttribute(EVALUATION_ATTRIBUTE)
+    for role in (TABLE_ROLE, CHART_ROLE, CURVES_ROLE):
+        heatmap_node.RemoveNodeReferenceIDs(role)
+
+
+def evaluation_of(heatmap_node) -> dict | None:
+    """The evaluation report stored on a heatmap node by `attach_evaluation` (None when not evaluated)."""
+    import json
+
+    text = heatmap_node.GetAttribute(EVALUATION_ATTRIBUTE)
+    return json.loads(text) if text else None
+
+
 def evaluate_volume_node(volume_node_, model, card=None, method: str = "gradcam", layers=None, target=None, *,
                          region_node=None, segment_id: str | None = None, region_label: int | None = None,
                          table_node=None, chart_node=None, curve_table_node=None, device=None,
@@ -196,7 +235,7 @@ def evaluate_volume_node(volume_node_, model, card=None, method: str = "gradcam"
     from .pipeline import explain_image
 
     image = volume_node.node_to_image(volume_node_, world=True)
-    region = None if region_node is None else _region_image(region_node, volume_node_, segment_id)
+    region = None if region_node is None else region_image(region_node, volume_node_, segment_id)
     module = model
     if not hasattr(model, "parameters"):
         from .models import load_model

@@ -36,8 +36,13 @@ LIB_PARENT = str(Path(__file__).resolve().parent.parent)  # the folder that hold
 
 
 def write_job(folder, image: sitk.Image, model, card=None, method="gradcam", layers=None, target=None,
-              options=None, region_mask: sitk.Image | None = None) -> Path:
-    """Write a job folder (volume, optional mask, ``job.json``); returns the job file's path."""
+              options=None, region_mask: sitk.Image | None = None, *, evaluate=None,
+              region: sitk.Image | None = None, region_label: int | None = None) -> Path:
+    """Write a job folder (volume, optional masks, ``job.json``); returns the job file's path.
+
+    ``evaluate``: None (no evaluation), True or a JSON-ready dict of checks for ``evaluate_volume``;
+    ``region``: the evaluation's localisation region, a label image on any grid.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if not isinstance(model, (str, os.PathLike)):
@@ -50,6 +55,11 @@ def write_job(folder, image: sitk.Image, model, card=None, method="gradcam", lay
     if region_mask is not None:
         sitk.WriteImage(region_mask, str(folder / "mask.nrrd"), True)
         job["region_mask"] = "mask.nrrd"
+    if evaluate:
+        job["evaluate"] = True if evaluate is True else dict(evaluate)
+        if region is not None:
+            sitk.WriteImage(region, str(folder / "region.nrrd"), True)
+            job["region"], job["region_label"] = "region.nrrd", region_label
     path = folder / "job.json"
     path.write_text(json.dumps(job, indent=1))
     return path
@@ -58,6 +68,19 @@ def write_job(folder, image: sitk.Image, model, card=None, method="gradcam", lay
 def _say(kind: str, text: str, out) -> None:
     out.write(f"{PREFIX}{kind} {text}\n")
     out.flush()
+
+
+class _Progress:
+    """Progress lines; when the count starts again (the evaluation after the map), says so in the status."""
+
+    def __init__(self, out):
+        self.out, self.last = out, None
+
+    def __call__(self, done, total):
+        if self.last is not None and (total != self.last[1] or done < self.last[0]):
+            _say("STATUS", "evaluating the map", self.out)
+        self.last = (done, total)
+        _say("PROGRESS", f"{done} {total}", self.out)
 
 
 def run_job(job_path, out=None) -> int:
@@ -73,14 +96,21 @@ def run_job(job_path, out=None) -> int:
         if job.get("region_mask"):
             options["region_mask"] = sitk.ReadImage(str(folder / job["region_mask"]))
 
-        from .slicer_logic import provenance, run_pipeline  # noqa: PLC0415  (no slicer import at its top)
+        region = sitk.ReadImage(str(folder / job["region"])) if job.get("region") else None
 
-        result = run_pipeline(image, job["model"], job.get("card"), job["method"], job.get("layers"),
-                              job.get("target"), progress=lambda d, t: _say("PROGRESS", f"{d} {t}", out), **options)
+        from .slicer_logic import explain_and_evaluate, provenance  # noqa: PLC0415  (no slicer import at its top)
+
+        result, report = explain_and_evaluate(
+            image, job["model"], job.get("card"), job["method"], job.get("layers"), job.get("target"),
+            evaluate=job.get("evaluate"), region=region, region_label=job.get("region_label"),
+            progress=_Progress(out), **options)
         _say("STATUS", "writing heatmap", out)
         sitk.WriteImage(result.heatmap_image, str(folder / job["heatmap"]), True)
-        record = provenance(result, job["model"], job.get("card"), job["method"])
-        (folder / job["result"]).write_text(json.dumps({"heatmap": job["heatmap"], "provenance": record}))
+        record = {"heatmap": job["heatmap"],
+                  "provenance": provenance(result, job["model"], job.get("card"), job["method"])}
+        if report is not None:
+            record["evaluation"] = report
+        (folder / job["result"]).write_text(json.dumps(record))
         _say("DONE", str(folder / job["result"]), out)
         return 0
     except SaliencyError as exc:
@@ -200,3 +230,9 @@ class WorkerProcess:
         record = json.loads(self.result_path.read_text())
         image = sitk.ReadImage(str(self.result_path.parent / record["heatmap"]))
         return image, record["provenance"]
+
+    def evaluation(self) -> dict | None:
+        """The evaluation report of a finished run that was asked to evaluate, else None."""
+        if self.cancelled or self.result_path is None:
+            return None
+        return json.loads(self.result_path.read_text()).get("evaluation")

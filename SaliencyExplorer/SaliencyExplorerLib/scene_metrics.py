@@ -97,7 +97,12 @@ def write_metrics_table(scene, report: dict, table_node=None, name: str = "Salie
         table.Initialize()
         table.AddColumn(_string_column("Metric", [r[0] for r in rows]))
         table.AddColumn(_string_column("Value", [r[1] for r in rows]))
-        node.SetUseColumnNameAsColumnHeader(True)
+        if hasattr(node, "SetUseColumnTitleAsColumnHeader"):  # Slicer 5.9+: the name-based call is deprecated
+            for column in ("Metric", "Value"):
+                node.SetColumnTitle(column, column)
+            node.SetUseColumnTitleAsColumnHeader(True)
+        else:
+            node.SetUseColumnNameAsColumnHeader(True)
     table.Modified()
     return node
 

@@ -7,11 +7,11 @@ Apply precondition, the worker's progress and its end) is decided here and teste
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import SaliencyError
+from .method_options import parse_method_options  # noqa: F401  (the panel's options field)
 
 TOP_CLASS = "top class"
 DEVICES = ["auto", "cpu", "cuda", "mps"]
@@ -23,37 +23,6 @@ def path_or_none(value) -> str | None:
         return None
     text = str(value).strip()
     return None if text in ("", ".") else text
-
-
-def _top_level_split(text: str) -> list[str]:
-    """Split on commas outside brackets, so ``window=[8, 8, 4]`` stays one option."""
-    parts, depth, current = [], 0, ""
-    for char in text:
-        depth += char in "([{"
-        depth -= char in ")]}"
-        if char == "," and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    return parts + [current]
-
-
-def parse_method_options(text: str) -> dict:
-    """``"relu=False, n_samples=8"`` -> ``{"relu": False, "n_samples": 8}`` (Python literals; bare words stay strings)."""
-    options = {}
-    for part in filter(None, (p.strip() for p in _top_level_split(text or ""))):
-        key, sep, value = part.partition("=")
-        key = key.strip()
-        if not sep or not key.isidentifier():
-            raise SaliencyError(f"method option '{part}' is not 'name=value': write options like "
-                                "'relu=False, batch_size=4', separated by commas")
-        value = value.strip()
-        try:
-            options[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            options[key] = value
-    return options
 
 
 def layer_entries(layers, preferred=None) -> tuple[list[tuple[str, str]], int]:

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from ..errors import SaliencyError
+from .explain_cmd import add_option_argument
 
 
 def region_on_image(region_path, reference, label: int | None):
@@ -49,7 +50,7 @@ def evaluate_files(args) -> dict:
     from ..imageio import read_image, write_image
     from ..models import load_model
     from ..pipeline import explain_image
-    from .explain_cmd import ProgressBar, check_device, parse_target
+    from .explain_cmd import ProgressBar, check_device, method_options, parse_target
 
     _check_outputs(args)
     device = check_device(args.device)
@@ -58,7 +59,7 @@ def evaluate_files(args) -> dict:
     target_mask = read_image(args.region_mask, "--region-mask") if args.region_mask else None
     loaded = load_model(args.model, args.card, trust_pickle=args.trust_pickle, device=device)
     bar = None if args.quiet else ProgressBar()
-    options = {} if args.batch_size is None else {"batch_size": args.batch_size}
+    options = method_options(args)
     try:
         result = explain_image(images, loaded.module, loaded.card, method=args.method, layers=args.layer,
                                target=parse_target(args.target), device=device, region_mask=target_mask,
@@ -119,6 +120,7 @@ def register(subparsers) -> None:
     explain.add_argument("--layer", action="append", metavar="L", help="target layer; repeat to combine layers")
     explain.add_argument("--target", default=None, help="class index or name from the card (default: top class)")
     explain.add_argument("--region-mask", metavar="MASK", help="segmentation target region (as for `explain`)")
+    add_option_argument(explain)
     explain.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     explain.add_argument("--batch-size", type=int, default=None,
                          help="samples per forward pass, for the method and for the perturbed copies (default 16)")

@@ -34,6 +34,7 @@ def register(subparsers) -> None:
     p.add_argument("--threshold", type=float, default=0.5, help="threshold for --label-output (default 0.5)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--batch-size", type=int, help="samples per forward pass for many-pass methods")
+    add_option_argument(p)
     p.add_argument("--trust-pickle", action="store_true",
                    help="allow loading a full pickled model (runs code from the file: only for files you trust)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
@@ -63,6 +64,22 @@ class ProgressBar:
         if self.drawn:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def add_option_argument(parser) -> None:
+    parser.add_argument("--option", action="append", metavar="NAME=VALUE",
+                        help="a method or engine option, e.g. --option window=[16,16,8] --option occluder=mean "
+                             "--option aug_smooth=True (Python literals; repeat for several)")
+
+
+def method_options(args) -> dict:
+    """--option NAME=VALUE pairs (and --batch-size) as keyword arguments for the engine."""
+    from ..method_options import parse_method_options  # noqa: PLC0415
+
+    options = parse_method_options(", ".join(getattr(args, "option", None) or []))
+    if args.batch_size is not None:
+        options["batch_size"] = args.batch_size
+    return options
 
 
 def check_device(device: str) -> str:
@@ -102,7 +119,7 @@ def run(args) -> int:
     from ..pipeline import explain_image  # noqa: PLC0415  (torch is imported only now)
 
     bar = None if args.quiet else ProgressBar()
-    options = {} if args.batch_size is None else {"batch_size": args.batch_size}
+    options = method_options(args)
     try:
         result = explain_image(images, args.model, args.card, method=args.method, layers=args.layer,
                                target=parse_target(args.target), device=device, region_mask=region,

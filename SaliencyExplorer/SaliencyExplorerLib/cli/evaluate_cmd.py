@@ -50,7 +50,7 @@ def evaluate_files(args) -> dict:
     from ..imageio import read_image, write_image
     from ..models import load_model
     from ..pipeline import explain_image
-    from .explain_cmd import ProgressBar, check_device, method_options, parse_target
+    from .explain_cmd import ProgressBar, check_device, method_options, model_run, parse_target
 
     _check_outputs(args)
     device = check_device(args.device)
@@ -60,7 +60,7 @@ def evaluate_files(args) -> dict:
     loaded = load_model(args.model, args.card, trust_pickle=args.trust_pickle, device=device)
     bar = None if args.quiet else ProgressBar()
     options = method_options(args)
-    try:
+    with model_run(bar):
         result = explain_image(images, loaded.module, loaded.card, method=args.method, layers=args.layer,
                                target=parse_target(args.target), device=device, region_mask=target_mask,
                                progress=bar, **options)
@@ -70,13 +70,6 @@ def evaluate_files(args) -> dict:
             blur_sigma=args.blur_sigma, random_repeats=args.random_repeats, sanity=not args.no_sanity,
             sanity_mode=args.sanity_mode, max_layers=args.sanity_layers, seed=args.seed, progress=bar,
         )
-    except RuntimeError as exc:  # torch refusing the input: the model and the card disagree
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SaliencyError(f"the model failed on the prepared input: {first}. Check the card's in_channels, "
-                            "spatial_dims, input.size and array_order against the model.") from None
-    finally:
-        if bar is not None:
-            bar.close()
     if not args.curves:
         report.pop("curves", None)
     if args.output:

@@ -7,6 +7,7 @@ carries what a script needs: target class and score, peak in RAS and LPS mm, tim
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -82,6 +83,20 @@ def method_options(args) -> dict:
     return options
 
 
+@contextlib.contextmanager
+def model_run(bar):
+    """Around the heavy work: torch refusing the input becomes a clear error; the progress bar ends its line."""
+    try:
+        yield
+    except RuntimeError as exc:  # torch refusing the input: the model and the card disagree
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SaliencyError(f"the model failed on the prepared input: {first}. Check the card's in_channels, "
+                            "spatial_dims, input.size and array_order against the model.") from None
+    finally:
+        if bar is not None:
+            bar.close()
+
+
 def check_device(device: str) -> str:
     import torch  # noqa: PLC0415
 
@@ -120,17 +135,10 @@ def run(args) -> int:
 
     bar = None if args.quiet else ProgressBar()
     options = method_options(args)
-    try:
+    with model_run(bar):
         result = explain_image(images, args.model, args.card, method=args.method, layers=args.layer,
                                target=parse_target(args.target), device=device, region_mask=region,
                                progress=bar, trust_pickle=args.trust_pickle, **options)
-    except RuntimeError as exc:  # torch refusing the input: the model and the card disagree
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SaliencyError(f"the model failed on the prepared input: {first}. Check the card's in_channels, "
-                            "spatial_dims, input.size and array_order against the model.") from None
-    finally:
-        if bar is not None:
-            bar.close()
 
     tick = time.perf_counter()
     write_image(result.heatmap_image, args.output, protected, "--output")

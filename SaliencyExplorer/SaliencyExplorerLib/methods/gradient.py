@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from . import register
-from .base import MethodOutput
-from .gradient_base import GradientMethod, check_reduce, clean_gradients, reduce_channels
+from .gradient_base import GradientMethod, clean_gradients
 
 
 @register
@@ -15,10 +14,8 @@ class Saliency(GradientMethod):
     summary = "Vanilla gradient: |d score / d input| (one forward + one backward)"
     options = {"reduce": "max-abs"}
 
-    def compute(self, run):
-        how = check_reduce(run.options["reduce"])
-        grad = clean_gradients(run)
-        return MethodOutput(reduce_channels(grad, how), {"attributions": grad})
+    def attributions(self, run):
+        return clean_gradients(run)
 
 
 @register
@@ -29,7 +26,5 @@ class InputXGradient(GradientMethod):
     summary = "Input x gradient: signed first-order contribution of each voxel"
     options = {"reduce": "sum"}
 
-    def compute(self, run):
-        how = check_reduce(run.options["reduce"])
-        attributions = run.x * clean_gradients(run)
-        return MethodOutput(reduce_channels(attributions, how), {"attributions": attributions})
+    def attributions(self, run):
+        return run.x * clean_gradients(run)

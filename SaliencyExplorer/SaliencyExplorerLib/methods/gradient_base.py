@@ -13,7 +13,7 @@ import torch
 
 from ..batching import batch_ranges, bounded_batch_size
 from ..errors import SaliencyError
-from .base import Method
+from .base import Method, MethodOutput
 
 REDUCTIONS = ("sum", "abs", "max-abs", "l2")
 
@@ -145,3 +145,12 @@ class GradientMethod(Method):
 
     kind = "gradient"
     signed = True
+
+    def attributions(self, run) -> torch.Tensor:
+        """(N, C, *spatial) per-channel attributions; methods with extra outputs override `compute`."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def compute(self, run):
+        how = check_reduce(run.options["reduce"])  # a bad option fails before any model evaluation
+        attributions = self.attributions(run)
+        return MethodOutput(reduce_channels(attributions, how), {"attributions": attributions})

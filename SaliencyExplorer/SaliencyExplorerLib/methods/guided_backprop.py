@@ -93,10 +93,8 @@ class GuidedBackprop(GradientMethod):
     summary = "Guided backprop: only positive gradients through active ReLUs (sharp, class-weak)"
     options = {"reduce": "abs"}
 
-    def compute(self, run):
-        how = check_reduce(run.options["reduce"])
-        grads = guided_gradients(run)
-        return MethodOutput(reduce_channels(grads, how), {"attributions": grads})
+    def attributions(self, run):
+        return guided_gradients(run)
 
 
 @register

@@ -7,6 +7,7 @@ variants of one sample and still score each against that sample's class or regio
 
 from __future__ import annotations
 
+import abc
 import numbers
 from typing import Callable
 
@@ -52,13 +53,14 @@ def default_activation(num_classes: int) -> str:
     return "sigmoid" if num_classes == 1 else "softmax"
 
 
-class Target:
+class Target(abc.ABC):
     """Base: `classes` per sample (or None), and `score(output, rows, probability)`."""
 
     classes: list | None = None
 
+    @abc.abstractmethod
     def score(self, output: torch.Tensor, rows: torch.Tensor, probability: bool = False) -> torch.Tensor:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """One score per row of `output`; `rows[j]` is the original sample of row j."""
 
     def flipped(self, axes) -> "Target":
         """The same target for an input flipped along `axes` (spatial axes of the output)."""

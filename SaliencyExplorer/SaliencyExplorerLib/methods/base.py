@@ -7,6 +7,7 @@ mistyped option is an error rather than silently ignored.
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass, field
 
 import torch
@@ -22,7 +23,7 @@ class MethodOutput:
     extras: dict = field(default_factory=dict)  # e.g. "attributions" (N, C, *spatial), "per_class"
 
 
-class Method:
+class Method(abc.ABC):
     """Base class. Subclasses set the class attributes and implement `compute(run)`."""
 
     name: str = ""
@@ -32,8 +33,9 @@ class Method:
     options: dict = {}  # option name -> default value
     summary: str = ""
 
+    @abc.abstractmethod
     def compute(self, run) -> torch.Tensor | MethodOutput:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """The map (N, *spatial) for `run.x`, at any spatial size, or a MethodOutput."""
 
     @classmethod
     def resolve_options(cls, given: dict) -> dict:

@@ -3,6 +3,7 @@ peak must land inside it and the output must sit on the input's own grid exactly
 
 import numpy as np
 import pytest
+import torch
 import SimpleITK as sitk
 from geometry_helpers import CT_CARD, BlobNet, HalfNet, SegNet, two_lesion_phantom
 
@@ -143,3 +144,34 @@ def test_target_by_name_and_bad_targets():
         explain_image(img, BlobNet(), CT_CARD, target="tumour")
     with pytest.raises(SaliencyError, match="out of range"):
         explain_image(img, BlobNet(), CT_CARD, target=5)
+
+
+class NormedBlobNet(BlobNet):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.norm = torch.nn.BatchNorm2d(1)
+
+    def forward(self, x):
+        return super().forward(self.norm(x))
+
+
+def test_two_dimensional_stack_leaves_batch_norm_statistics_alone():
+    """The stack's common class is found with the model in eval mode, as explain() runs it."""
+    img, mask = make_phantom(lesion_center_lps=LESION, lesion_radius_mm=6.0, **GEOMETRIES["lps_identity"])
+    model = NormedBlobNet(spatial_dims=2)
+    model.train()
+    before = model.norm.running_mean.clone(), model.norm.num_batches_tracked.clone()
+    result = explain_image(img, model, {**card_with(spacing=[2.0, 2.0]), "spatial_dims": 2})
+    assert result.target_index == 1 and model.training
+    assert torch.equal(model.norm.running_mean, before[0]) and torch.equal(model.norm.num_batches_tracked, before[1])
+
+
+def test_two_dimensional_stack_of_a_signed_method_keeps_zero_at_zero():
+    """Signed maps are scaled by the stack's largest magnitude, as the engine scales one sample."""
+    img, _ = make_phantom(lesion_center_lps=LESION, lesion_radius_mm=6.0, **GEOMETRIES["lps_identity"])
+    card = {**card_with(spacing=[2.0, 2.0]), "spatial_dims": 2}
+    # class 0's logit is -blob: input >= 0 times a gradient <= 0, so the map is negative where it matters
+    result = explain_image(img, BlobNet(spatial_dims=2), card, method="inputxgradient", target=0)
+    raw = result.explanation.raw
+    assert raw.min() < 0  # min-max scaling would put the strongest evidence at 0 and zero at 1
+    assert np.allclose(result.model_heatmap, np.abs(raw) / np.abs(raw).max(), atol=1e-6)

@@ -10,6 +10,8 @@ from torch import nn
 
 from .errors import SaliencyError
 from .hooks import select_element
+from .model_guard import guarded
+from .run import call_model
 from .tokens import infer_grid, is_token_output
 
 
@@ -97,22 +99,12 @@ def trace_layers(model: nn.Module, x: torch.Tensor, element=None) -> list[LayerI
             order.append(name)
         return hook
 
-    from .model_guard import guarded
-
     try:
         for name, module in model.named_modules():
             if name:
                 handles.append(module.register_forward_hook(make_hook(name, module)))
         with guarded(model), torch.no_grad():
-            try:
-                model(x)
-            except SaliencyError:
-                raise
-            except Exception as exc:  # a model that refuses the input: say so, as explain() does
-                raise SaliencyError(
-                    f"The model raised {type(exc).__name__} on an input of shape {tuple(x.shape)}: {exc}. "
-                    f"Check that the input's channels, spatial dims and size match what the model expects."
-                ) from exc
+            call_model(model, x)  # a model that refuses the input: a SaliencyError, as in explain()
     finally:
         for handle in handles:
             handle.remove()

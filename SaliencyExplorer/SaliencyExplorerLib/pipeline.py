@@ -71,11 +71,14 @@ def _stack_target(model, tensor, options):
     """One class for every slice of a 2D stack: the class with the highest logit in any slice."""
     import torch  # noqa: PLC0415
 
+    from .engine import prepare_input  # noqa: PLC0415
+    from .model_guard import guarded  # noqa: PLC0415
+    from .run import call_model  # noqa: PLC0415
     from .targets import pick_output  # noqa: PLC0415
 
-    param = next(model.parameters(), None)
-    with torch.no_grad():
-        out = pick_output(model(tensor.to(param.device if param is not None else "cpu")), options.get("output_key"))
+    x = prepare_input(tensor, model)
+    with guarded(model), torch.no_grad():  # eval mode, as explain() runs it: no batch-norm update
+        out = pick_output(call_model(model, x), options.get("output_key"))
     if out.dim() != 2:
         return None
     return int(out.max(dim=0).values.argmax())
@@ -111,7 +114,8 @@ def explain_image(images, model, card=None, method="gradcam", layers=None, targe
     the engine (batch_size, method options, ...). The inputs are never modified.
     """
     from .engine import explain  # noqa: PLC0415
-    from .maps import normalise  # noqa: PLC0415
+    from .maps import normalise, normalise_magnitude  # noqa: PLC0415
+    from .methods import get_method  # noqa: PLC0415
 
     started = time.perf_counter()
     images = list(images) if isinstance(images, (list, tuple)) else [images]
@@ -147,8 +151,9 @@ def explain_image(images, model, card=None, method="gradcam", layers=None, targe
     tick = time.perf_counter()
     maps = result.heatmap
     if stacked:  # one scale for the whole stack, so slices compare (the engine normalises per sample)
-        raw = torch.from_numpy(np.ascontiguousarray(result.raw))
-        maps = normalise(raw.reshape(1, -1)).reshape(raw.shape).numpy()
+        raw = torch.from_numpy(np.ascontiguousarray(result.raw)).reshape(1, -1)
+        signed = get_method(result.method).signed and not result.options["relu"]
+        maps = (normalise_magnitude(raw) if signed else normalise(raw)).reshape(result.raw.shape).numpy()
     heat = sitk.Clamp(heatmap_to_native(maps, model_input), sitk.sitkFloat32, 0.0, 1.0)
     timings["to_native"] = time.perf_counter() - tick
 

@@ -16,6 +16,19 @@ from .targets import Target, pick_output, resolve_target
 from .tokens import as_feature_map
 
 
+def call_model(model: nn.Module, x: torch.Tensor):
+    """`model(x)`; an exception from inside the model becomes a SaliencyError naming the input's shape."""
+    try:
+        return model(x)
+    except SaliencyError:
+        raise
+    except Exception as exc:
+        raise SaliencyError(
+            f"The model raised {type(exc).__name__} on an input of shape {tuple(x.shape)}: {exc}. "
+            f"Check that the input's channels, spatial dims and size match what the model expects."
+        ) from exc
+
+
 class ExplainRun:
     def __init__(self, model: nn.Module, x: torch.Tensor, *, layers=(), options=None, target=None,
                  task=None, mask=None, output_key=None, layer_output=None, grid=None,
@@ -55,16 +68,7 @@ class ExplainRun:
     # --- forward passes -----------------------------------------------------------------------------
     def _call_model(self, x: torch.Tensor) -> torch.Tensor:
         self.passes["forward"] += int(x.shape[0])
-        try:
-            output = self.model(x)
-        except SaliencyError:
-            raise
-        except Exception as exc:
-            raise SaliencyError(
-                f"The model raised {type(exc).__name__} on an input of shape {tuple(x.shape)}: {exc}. "
-                f"Check that the input's channels, spatial dims and size match what the model expects."
-            ) from exc
-        return pick_output(output, self.output_key)
+        return pick_output(call_model(self.model, x), self.output_key)
 
     def forward(self, x: torch.Tensor | None = None, grad: bool = False) -> torch.Tensor:
         """The model's (selected) output for `x` (default: the input), with or without autograd."""

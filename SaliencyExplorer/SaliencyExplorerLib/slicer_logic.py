@@ -162,7 +162,8 @@ def explain_and_evaluate(image, model, card, method, layers, target, *, evaluate
 
         checks.setdefault("progress", options.get("progress"))
         checks.setdefault("cancel", options.get("cancel"))
-        report = evaluate_volume(result, module, region=region, region_label=region_label, **checks)
+        report = evaluate_volume(result, module, region=region, region_label=region_label,
+                                 region_mask=options.get("region_mask"), **checks)
     return result, report
 
 

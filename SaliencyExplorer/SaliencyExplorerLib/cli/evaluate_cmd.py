@@ -65,7 +65,8 @@ def evaluate_files(args) -> dict:
                                target=parse_target(args.target), device=device, region_mask=target_mask,
                                progress=bar, **options)
         report = evaluate_volume(
-            result, loaded.module, region=region, tolerance_mm=args.tolerance_mm, steps=args.steps,
+            result, loaded.module, region=region, region_mask=target_mask, tolerance_mm=args.tolerance_mm,
+            steps=args.steps,
             batch_size=args.batch_size or 16, replacement=_replacement(args.replacement),
             blur_sigma=args.blur_sigma, random_repeats=args.random_repeats, sanity=not args.no_sanity,
             sanity_mode=args.sanity_mode, max_layers=args.sanity_layers, seed=args.seed, progress=bar,

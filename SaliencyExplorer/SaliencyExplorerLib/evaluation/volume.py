@@ -51,13 +51,18 @@ def _explain_options(card, explanation) -> dict:
 
 
 def evaluate_volume(result, model, region=None, region_label: int | None = None, tolerance_mm: float = 0.0,
-                    **checks) -> dict:
+                    region_mask=None, **checks) -> dict:
     """JSON-ready report for one `explain_image` result made with `model` (the loaded nn.Module).
 
-    `region`: a SimpleITK label image on any grid, or a bool array on the source grid. `checks` go to
-    `evaluate_explanation` (steps, batch_size, replacement, random_repeats, sanity, max_layers, ...).
+    `region`: a SimpleITK label image on any grid, or a bool array on the source grid (localisation).
+    `region_mask`: the segmentation target region given to `explain_image` (an image on any grid), so the
+    checks score the region the map explained. `checks` go to `evaluate_explanation` (steps, batch_size,
+    replacement, random_repeats, sanity, max_layers, ...).
     """
     import SimpleITK as sitk
+    import torch
+
+    from ..geometry import mask_to_model
 
     explanation, reference = result.explanation, result.model_input.reference
     mask = None
@@ -66,9 +71,11 @@ def evaluate_volume(result, model, region=None, region_label: int | None = None,
             np.asarray(region, dtype=bool)
     param = next(model.parameters(), None)
     x = result.model_input.tensor.to(param.device if param is not None else "cpu")
+    options = _explain_options(result.card, explanation)
+    if region_mask is not None:
+        options["mask"] = torch.from_numpy(mask_to_model(region_mask, result.model_input))
     report = evaluate_explanation(model, x, explanation.heatmap, target=list(explanation.target),
-                                  method=explanation.method, explain_options=_explain_options(result.card, explanation),
-                                  **checks)
+                                  method=explanation.method, explain_options=options, **checks)
     if mask is not None:
         native = sitk.GetArrayFromImage(result.heatmap_image)
         spacing = tuple(reversed(reference.GetSpacing()))

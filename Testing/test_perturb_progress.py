@@ -80,3 +80,20 @@ def test_rise_finds_the_region_that_drives_the_score():
     inside, outside = res.raw[0, :4, :4].mean(), res.raw[0, 8:, 8:].mean()
     assert inside > outside + 1.0  # masks that keep the corner score higher
     np.testing.assert_allclose(res.extras["per_class"][0, 0], res.raw[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-3", "2.5"])
+def test_bad_batch_size_environment_variable_is_a_saliency_error(monkeypatch, value):
+    from SaliencyExplorerLib.errors import SaliencyError
+
+    monkeypatch.setenv("SALIENCY_BATCH_SIZE", value)
+    with pytest.raises(SaliencyError, match="SALIENCY_BATCH_SIZE"):
+        explain(RowCounter(), X, method="rise", masks=4, cells=3)
+
+
+def test_numpy_integer_batch_size_sets_the_rows_per_pass():
+    model = RowCounter()
+    counts = []
+    model.register_forward_hook(lambda m, i, o: counts.append(i[0].shape[0]))
+    explain(model, X, method="rise", masks=6, cells=3, batch_size=np.int64(4))
+    assert counts[-2:] == [4, 2]  # 6 masks in batches of 4 (the first pass is the clean input)

@@ -7,6 +7,7 @@ one batch when `cancel` is set.
 
 from __future__ import annotations
 
+import numbers
 import os
 from typing import Callable
 
@@ -37,8 +38,10 @@ class Progress:
         self.total = max(int(total), 0)
         self.done = 0
         self.cancel = cancel
+        self.started = False
 
     def start(self):
+        self.started = True
         check_cancel(self.cancel)
         if self.callback:
             self.callback(0, self.total)
@@ -78,13 +81,17 @@ def auto_batch_size(per_sample_bytes: int, device: torch.device, cap: int = 32, 
 def resolve_batch_size(batch_size, per_sample_bytes: int, device: torch.device, total: int) -> int:
     """The caller's batch size when given (validated), otherwise one chosen from free memory."""
     if batch_size is None:
-        env = os.environ.get("SALIENCY_BATCH_SIZE")
-        batch_size = int(env) if env else None
+        env = os.environ.get("SALIENCY_BATCH_SIZE", "").strip()
+        if env:
+            if not env.isdigit() or int(env) < 1:
+                raise SaliencyError(f"The environment variable SALIENCY_BATCH_SIZE={env!r} is not a positive "
+                                    "integer. Set it to e.g. 8, or unset it for an automatic batch size.")
+            batch_size = int(env)
     if batch_size is None:
         return auto_batch_size(per_sample_bytes, device, limit=max(total, 1))
-    if not isinstance(batch_size, int) or batch_size < 1:
+    if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool) or batch_size < 1:
         raise SaliencyError(f"batch_size must be a positive integer; got {batch_size!r}.")
-    return min(batch_size, max(total, 1))
+    return min(int(batch_size), max(total, 1))
 
 
 CPU_BATCH_BUDGET = 256 << 20  # bytes of working memory a CPU batch may use when the caller chose no size
@@ -109,9 +116,8 @@ def batch_ranges(total: int, batch_size: int, progress: Progress):
     """Yield (start, stop) per batch; after each batch the progress advances and cancellation is checked,
     so a cancelled run stops within one batch. A method with several phases passes the same Progress
     to each; only the first starts it, so the total is reported once and reached once."""
-    if not getattr(progress, "started", False):
+    if not progress.started:
         progress.start()
-        progress.started = True
     for start in range(0, total, batch_size):
         stop = min(start + batch_size, total)
         yield start, stop

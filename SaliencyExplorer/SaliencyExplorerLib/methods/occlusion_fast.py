@@ -70,7 +70,6 @@ def fast_occlusion(method, run, grid, windows, roi, occluder, refine: float):
     total = n + sum(budgets)  # one gradient pass per sample, then the refined windows
     scorer = method._scorer(run, total, per_class=False)
     scorer.progress.start()
-    scorer.progress.started = True
     change = _input_change(run, occluder)
     linear = _first_order(run, change)
     scorer.progress.advance(n)

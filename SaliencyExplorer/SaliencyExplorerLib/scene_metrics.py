@@ -236,19 +236,13 @@ def evaluate_volume_node(volume_node_, model, card=None, method: str = "gradcam"
     (`segment_id`, default every segment). `checks` go to `evaluate_explanation` (steps, sanity, ...).
     """
     from . import volume_node
-    from .evaluation.volume import evaluate_volume
-    from .pipeline import explain_image
+    from .slicer_logic import explain_and_evaluate
 
     image = volume_node.node_to_image(volume_node_, world=True)
     region = None if region_node is None else region_image(region_node, volume_node_, segment_id)
-    module = model
-    if not hasattr(model, "parameters"):
-        from .models import load_model
-
-        loaded = load_model(model, card, trust_pickle=trust_pickle, device=device)
-        module, card = loaded.module, loaded.card
-    result = explain_image(image, module, card, method=method, layers=layers, target=target, device=device)
-    report = evaluate_volume(result, module, region=region, region_label=region_label, **checks)
+    _, report = explain_and_evaluate(image, model, card, method, layers, target, evaluate=checks or True,
+                                     region=region, region_label=region_label, device=device,
+                                     trust_pickle=trust_pickle)
     nodes = show_evaluation(volume_node_.GetScene(), report, table_node, chart_node, curve_table_node,
                             show_in_layout=show_in_layout)
     return report, nodes

@@ -101,3 +101,20 @@ def test_list_layers_reports_a_model_that_refuses_the_input():
     with pytest.raises(SaliencyError, match="raised RuntimeError"):
         list_layers(model, torch.randn(1, 3, 8, 8))
     assert hooks_left(model) == []
+
+
+def test_cam_classifier_that_does_not_fit_the_layer_names_both_sizes():
+    class TwoLinears(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3, padding=1)
+            self.fc1 = nn.Linear(4, 3)
+            self.fc2 = nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.fc2(self.fc1(self.conv(x).mean((2, 3))))
+
+    model = TwoLinears()
+    with pytest.raises(SaliencyError, match="takes 3 inputs but the target layer has 4 channels"):
+        explain(model, torch.randn(1, 1, 8, 8), "cam", layers="conv", fc_layer="fc2")
+    assert hooks_left(model) == []

@@ -120,6 +120,12 @@ class CAM(CamMethod):
             layer = resolve_layer(run.model, name)
             if not isinstance(layer, nn.Linear):
                 raise SaliencyError(f"fc_layer '{name}' is a {type(layer).__name__}, not nn.Linear.")
+            if layer.in_features != channels:
+                raise SaliencyError(
+                    f"fc_layer '{name}' takes {layer.in_features} inputs but the target layer has {channels} "
+                    f"channels; CAM weighs each channel by its classifier weight. Name the linear layer that "
+                    f"follows the target layer's global pooling, or choose the layer that feeds it."
+                )
             return layer
         linears = [m for m in run.model.modules() if isinstance(m, nn.Linear) and m.in_features == channels]
         if not linears:

@@ -143,7 +143,7 @@ def explain_and_evaluate(image, model, card, method, layers, target, *, evaluate
     input and randomise its layers), so the model is loaded once and handed to both. ``region``: a
     SimpleITK label image on any grid (resampled onto the source grid by nearest neighbour).
     """
-    if not evaluate:
+    if evaluate is None or evaluate is False:  # an empty dict of checks still means: evaluate
         if region is not None:
             raise SaliencyError("a region is only used by the evaluation: pass evaluate=True (or tick "
                                 "'Evaluate' in the panel), or leave the region out")
@@ -204,7 +204,7 @@ def start_background(volume_node_, model, card=None, method="gradcam", layers=No
         from .scene_metrics import region_image  # noqa: PLC0415
 
         region = region_image(region, volume_node_)
-    if region is not None and not evaluate:
+    if region is not None and (evaluate is None or evaluate is False):
         raise SaliencyError("a region is only used by the evaluation: tick 'Evaluate' (evaluate=True) or "
                             "clear the region")
     owns_folder = folder is None

@@ -55,7 +55,7 @@ def write_job(folder, image: sitk.Image, model, card=None, method="gradcam", lay
     if region_mask is not None:
         sitk.WriteImage(region_mask, str(folder / "mask.nrrd"), True)
         job["region_mask"] = "mask.nrrd"
-    if evaluate:
+    if evaluate is not None and evaluate is not False:  # {}: evaluate with the defaults
         job["evaluate"] = True if evaluate is True else dict(evaluate)
         if region is not None:
             sitk.WriteImage(region, str(folder / "region.nrrd"), True)

@@ -230,3 +230,21 @@ def test_torchscript_layer_inside_control_flow_names_the_working_routes(tmp_path
     torch.testing.assert_close(loaded.module(x), net(x))
     grad = explain(loaded.module, x, method="saliency", target=1).raw
     assert np.isfinite(grad).all() and grad.max() > 0
+
+
+def test_trusted_pickle_whose_class_is_gone_is_a_clear_error(tmp_path):
+    """Unpickling a whole model needs its class importable; a missing one must name the fix, not raise raw."""
+    import sys
+    import types
+
+    gone = types.ModuleType("saliency_gone_arch")
+    exec("from torch import nn\nclass Gone(nn.Module):\n    def forward(self, x):\n        return x\n",
+         gone.__dict__)
+    gone.Gone.__module__ = "saliency_gone_arch"
+    sys.modules["saliency_gone_arch"] = gone
+    try:
+        torch.save(gone.Gone(), tmp_path / "whole.pt")
+    finally:
+        del sys.modules["saliency_gone_arch"]
+    with pytest.raises(ModelLoadError, match="saliency_gone_arch"):
+        load_model(tmp_path / "whole.pt", trust_pickle=True)

@@ -181,9 +181,14 @@ def _load_torch_save(path, card, base_dir, trust_pickle, device):
                 f"code ({type(exc).__name__}). If you trust this file, pass trust_pickle=True "
                 "(CLI: --trust-pickle); better, save model.state_dict() and name the class in the card."
             ) from exc
-        obj = torch.load(str(path), map_location=device, weights_only=False)
-        if isinstance(obj, nn.Module):
-            return obj.to(device), "pickle"
+        try:
+            obj = torch.load(str(path), map_location=device, weights_only=False)
+        except Exception as exc:  # noqa: BLE001 - a class the pickle names is gone, a damaged file, ...
+            raise ModelLoadError(
+                f"{path} could not be unpickled ({type(exc).__name__}: {exc}). A pickled model needs the code "
+                "that defined its class importable under the same name; better, save model.state_dict() and "
+                "name the class in the card's architecture."
+            ) from exc
     if isinstance(obj, nn.Module):
         return obj.to(device), "pickle"
     state = extract_state_dict(obj, path)

@@ -32,9 +32,10 @@ class Workspace:
     def __init__(self, model: nn.Module):
         self.model = model
         try:
-            self._copyable = copy.deepcopy(model) is not None
+            self._spare = copy.deepcopy(model)  # the probe copy is also the first fresh() (no copy wasted)
+            self._copyable = True
         except Exception:  # noqa: BLE001 - any refusal to copy means: work in place, restore after
-            self._copyable = False
+            self._spare, self._copyable = None, False
         self._snapshot = None
         if not self._copyable:
             self._snapshot = {k: v.detach().clone() for k, v in _state(parameter_root(model)).items()}
@@ -45,7 +46,8 @@ class Workspace:
 
     def fresh(self) -> nn.Module:
         if self._copyable:
-            return copy.deepcopy(self.model)
+            spare, self._spare = self._spare, None
+            return spare if spare is not None else copy.deepcopy(self.model)
         self.restore()
         return self.model
 

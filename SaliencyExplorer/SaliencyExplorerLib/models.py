@@ -15,7 +15,6 @@ See ``docs/model-files.md``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import types
 import zipfile
@@ -26,6 +25,7 @@ import torch
 from torch import nn
 
 from .errors import CardError, ModelLoadError
+from .file_hash import file_sha256
 from .model_architecture import build_network
 
 STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model", "net", "network")
@@ -42,14 +42,6 @@ class LoadedModel:
     sha256: str
     path: Path
     notes: list[str] = field(default_factory=list)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # ---- the card: the one place that knows how a card is read --------------------------------------------

@@ -50,6 +50,17 @@ def _check_output(source, output_node) -> None:
         raise SaliencyError("the output volume belongs to another scene than the input")
 
 
+def checked_threshold(threshold) -> float:
+    """The display threshold as a float in [0, 1], or a clear error (heatmaps are normalised to [0, 1])."""
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        raise SaliencyError(f"threshold {threshold!r} is not a number: give a value in [0, 1], e.g. 0.3") from None
+    if not 0.0 <= value <= 1.0:
+        raise SaliencyError(f"threshold {threshold} is outside [0, 1]: heatmaps are normalised to [0, 1]")
+    return value
+
+
 def write_heatmap(source, heatmap, output_node=None, *, name=None, color_map="Inferno", threshold=0.2,
                   provenance=None, label_map=False, segmentation=False, legend=True):
     """Write ``heatmap`` (a SimpleITK image or (k, j, i) array on the source's grid) into a volume node.
@@ -65,8 +76,7 @@ def write_heatmap(source, heatmap, output_node=None, *, name=None, color_map="In
     if array.shape != (dims[2], dims[1], dims[0]):
         raise SaliencyError(f"heatmap array shape {array.shape} is not the volume's (k, j, i) shape "
                             f"{(dims[2], dims[1], dims[0])}: compute it on the source grid")
-    if not 0.0 <= float(threshold) <= 1.0:
-        raise SaliencyError(f"threshold {threshold} is outside [0, 1]: heatmaps are normalised to [0, 1]")
+    threshold = checked_threshold(threshold)
     _check_output(source, output_node)  # every check before the first change to the scene
     color_id = scene_colors.color_node_id(source.GetScene(), color_map)
     node = output_node or source.GetScene().AddNewNodeByClass("vtkMRMLScalarVolumeNode",
@@ -214,7 +224,7 @@ def restyle(source, heatmap, color_map="Inferno", threshold=0.2, opacity=None) -
     """
     if heatmap is None or not provenance_of(heatmap).get("method"):
         return False
-    set_display(heatmap, scene_colors.color_node_id(heatmap.GetScene(), color_map), threshold)
+    set_display(heatmap, scene_colors.color_node_id(heatmap.GetScene(), color_map), checked_threshold(threshold))
     if opacity is not None and source is not None:
         show_in_slice_views(source, heatmap, opacity)
     return True

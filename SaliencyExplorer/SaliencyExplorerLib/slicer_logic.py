@@ -11,24 +11,16 @@ writes the result with ``scene.write_heatmap``. No ``qt``; works in Slicer and w
 
 from __future__ import annotations
 
-import hashlib
 import os
 from contextlib import contextmanager
 from pathlib import Path
 
 from . import __version__, scene, volume_node
 from .errors import SaliencyError
+from .file_hash import file_sha256
 
 # Options that shape the scene output; every other keyword goes to the pipeline / engine.
 SCENE_OPTIONS = ("name", "color_map", "threshold", "label_map", "segmentation", "legend")
-
-
-def file_sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def model_identity(model) -> tuple[str, str]:

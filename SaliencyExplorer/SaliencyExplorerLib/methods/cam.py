@@ -8,7 +8,7 @@ from torch import nn
 from ..errors import SaliencyError
 from ..layers import resolve_layer
 from . import register
-from .cam_base import CamMethod, first_component, spatial_mean, spatial_sum
+from .cam_base import CamMethod, spatial_mean, spatial_sum
 
 
 @register
@@ -79,12 +79,10 @@ class EigenCAM(CamMethod):
     name = "eigencam"
     summary = "Eigen-CAM: first principal component of the activations (class-agnostic)"
     needs_gradients = False
+    principal_component = True
 
     def weighted(self, a, g, run):
         return a
-
-    def layer_map(self, a, g, run):
-        return first_component(a)
 
 
 @register
@@ -93,12 +91,10 @@ class EigenGradCAM(CamMethod):
 
     name = "eigengradcam"
     summary = "Eigen-Grad-CAM: first principal component of gradient x activation"
+    principal_component = True
 
     def weighted(self, a, g, run):
         return a * g
-
-    def layer_map(self, a, g, run):
-        return first_component(a * g)
 
 
 @register

@@ -43,9 +43,11 @@ class CamMethod(Method):
         """(N, C, *grid) channel contributions whose sum over C is the map."""
         raise NotImplementedError  # pragma: no cover - abstract
 
+    principal_component = False  # True: the map is always the first component (Eigen-CAM family)
+
     def layer_map(self, activations, gradients, run) -> torch.Tensor:
         weighted = self.weighted(activations, gradients, run)
-        if run.eigen_smooth:
+        if self.principal_component or run.eigen_smooth:
             return first_component(weighted)
         return weighted.sum(1)
 

@@ -69,6 +69,22 @@ def test_batch_bad_folder_and_bad_model_fail_clearly(tmp_path):
     assert "error" in json.loads((tmp_path / "out" / "summary.json").read_text())[0]
 
 
+def test_batch_damaged_file_is_one_failed_record(tmp_path):
+    """A file with a volume's name that SimpleITK cannot read fails alone; the other volumes still run."""
+    pytest.importorskip("slicer")
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    image, _ = phantoms.make_phantom(size=OBLIQUE["size"], spacing=OBLIQUE["spacing"], lesion_center_lps=LESION_LPS,
+                                     lesion_radius_mm=LESION_RADIUS_MM)
+    sitk.WriteImage(image, str(inputs / "good.nrrd"))
+    (inputs / "broken.nrrd").write_text("NRRD0004\nthis is not a header\n")
+    result = _run(inputs, tmp_path / "out", "--model", bright_spot_file(tmp_path), "--layer", "conv")
+    assert result.returncode == 1, result.stderr[-2000:]
+    records = {Path(r["input"]).name: r for r in json.loads((tmp_path / "out" / "summary.json").read_text())}
+    assert "broken.nrrd" in records["broken.nrrd"]["error"] and "output" not in records["broken.nrrd"]
+    assert "error" not in records["good.nrrd"] and Path(records["good.nrrd"]["output"]).is_file()
+
+
 SAMPLES = ROOT / "Resources" / "Samples"
 
 

@@ -50,7 +50,9 @@ def main(argv=None) -> int:
     import SimpleITK as sitk
 
     from SaliencyExplorerLib import explain_volume_node, scene, slicer_session, volume_node
+    from SaliencyExplorerLib.cli.explain_cmd import parse_target
     from SaliencyExplorerLib.errors import SaliencyError
+    from SaliencyExplorerLib.imageio import read_image
 
     if slicer_session.in_application():
         import slicer
@@ -62,14 +64,15 @@ def main(argv=None) -> int:
         print(f"error: no volumes ({', '.join(PATTERNS)}) in {args.input}", file=sys.stderr)
         return 1
     args.output.mkdir(parents=True, exist_ok=True)
-    target = int(args.target) if args.target and args.target.lstrip("-").isdigit() else args.target
+    target = parse_target(args.target)
     layers = args.layer[0] if args.layer and len(args.layer) == 1 else args.layer
     summary, failures = [], 0
     for path in files:
         started = time.perf_counter()
         record = {"input": str(path)}
         try:
-            node = volume_node.add_volume_from_image(mrml, sitk.ReadImage(str(path)), volume_stem(path))
+            # a damaged file is one failed record (SaliencyError naming it), not the end of the batch
+            node = volume_node.add_volume_from_image(mrml, read_image(path, "volume"), volume_stem(path))
             heat = explain_volume_node(node, args.model, card=args.card, method=args.method, layers=layers,
                                        target=target, threshold=args.threshold)
             out_path = args.output / f"{volume_stem(path)}_saliency.nrrd"

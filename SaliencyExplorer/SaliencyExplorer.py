@@ -111,6 +111,8 @@ class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def cleanup(self) -> None:
         self.removeObservers()
+        if self._timer:  # no poll may reach this widget once it is destroyed
+            self._timer.stop()
         if self._worker:
             self._worker.cancel()
 

@@ -142,6 +142,9 @@ def test_bad_figure_inputs():
         figures.slice_overlay(image, heat, window=(5, 5))
     with pytest.raises(SaliencyError, match="axis"):
         figures.slice_overlay(image, heat, axis=3)
+    for zoom in (0, -2, 1.5):  # 0 is not "the default": it names no size
+        with pytest.raises(SaliencyError, match="zoom must be a positive integer"):
+            figures.slice_overlay(image, heat, zoom=zoom)
 
 
 def test_default_window_keeps_the_anatomy_of_a_ct_visible():

@@ -148,8 +148,8 @@ class Overlay:
         """Pixels per voxel along the slice's rows and columns, keeping the physical aspect ratio."""
         axes = (0, 1) if self.heat.ndim == 2 else tuple(a for a in range(3) if a != self.axis(axis))
         rows, cols = (self.heat.shape[a] for a in axes)
-        base = self.style.zoom or max(1, 192 // max(rows, cols))
-        if int(base) < 1:
+        base = max(1, 192 // max(rows, cols)) if self.style.zoom is None else self.style.zoom
+        if isinstance(base, bool) or not isinstance(base, (int, np.integer)) or base < 1:
             raise SaliencyError(f"zoom must be a positive integer, not {self.style.zoom!r}.")
         sr, sc = (self.spacing[a] for a in axes)
         small = min(sr, sc)

@@ -31,14 +31,15 @@ def test_every_cam_method_is_registered():
     assert expected <= set(available_methods("cam"))
 
 
+@pytest.mark.parametrize("eigen_smooth", [False, True])
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_every_cam_method_peaks_on_the_blob(case):
+def test_every_cam_method_peaks_on_the_blob(case, eigen_smooth):
     shape, centre = CASES[case]
     model = BlobNet(len(shape))
     x = blob_image(shape, centre, radius=RADIUS)
     failures = []
     for method in available_methods("cam"):
-        res = explain(model, x, method)  # default layer, top class
+        res = explain(model, x, method, eigen_smooth=eigen_smooth)  # default layer, top class
         assert res.heatmap.shape == (1, *shape)
         assert res.target == [1], "the model must see the blob (class 1)"
         distance = peak_distance(res.heatmap[0], centre)

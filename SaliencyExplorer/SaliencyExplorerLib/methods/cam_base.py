@@ -7,6 +7,8 @@ weighted activations instead of their sum) and aggregates several layers.
 
 from __future__ import annotations
 
+import abc
+
 import torch
 
 from ..maps import normalise, upsample
@@ -39,11 +41,11 @@ class CamMethod(Method):
     uses_layers = True
     needs_gradients = True
 
+    principal_component = False  # True: the map is always the first component (Eigen-CAM family)
+
+    @abc.abstractmethod
     def weighted(self, activations: torch.Tensor, gradients, run) -> torch.Tensor:
         """(N, C, *grid) channel contributions whose sum over C is the map."""
-        raise NotImplementedError  # pragma: no cover - abstract
-
-    principal_component = False  # True: the map is always the first component (Eigen-CAM family)
 
     def layer_map(self, activations, gradients, run) -> torch.Tensor:
         weighted = self.weighted(activations, gradients, run)

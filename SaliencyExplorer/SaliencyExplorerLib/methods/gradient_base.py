@@ -7,6 +7,7 @@ difference between MONAI's SmoothGrad and n x (forward + backward to the input).
 
 from __future__ import annotations
 
+import abc
 import contextlib
 
 import torch
@@ -146,11 +147,12 @@ class GradientMethod(Method):
     kind = "gradient"
     signed = True
 
-    def attributions(self, run) -> torch.Tensor:
-        """(N, C, *spatial) per-channel attributions; methods with extra outputs override `compute`."""
-        raise NotImplementedError  # pragma: no cover - abstract
+    @abc.abstractmethod
+    def attributions(self, run):
+        """(N, C, *spatial) per-channel attributions, or (attributions, extras dict)."""
 
     def compute(self, run):
         how = check_reduce(run.options["reduce"])  # a bad option fails before any model evaluation
-        attributions = self.attributions(run)
-        return MethodOutput(reduce_channels(attributions, how), {"attributions": attributions})
+        out = self.attributions(run)
+        attributions, extras = out if isinstance(out, tuple) else (out, {})
+        return MethodOutput(reduce_channels(attributions, how), {"attributions": attributions, **extras})

@@ -18,8 +18,7 @@ from torch.overrides import TorchFunctionMode
 
 from ..maps import upsample
 from . import get_method, register
-from .base import MethodOutput
-from .gradient_base import GradientMethod, check_reduce, clean_gradients, reduce_channels
+from .gradient_base import GradientMethod, clean_gradients
 
 
 def _positive_only(grad: torch.Tensor) -> torch.Tensor:
@@ -106,9 +105,7 @@ class GuidedGradCAM(GradientMethod):
     uses_layers = True
     options = {"reduce": "abs"}
 
-    def compute(self, run):
-        how = check_reduce(run.options["reduce"])
+    def attributions(self, run):
         cam = get_method("gradcam")().compute(run)  # plain gradients: before any ReLU is guided
         cam = upsample(cam.detach().clamp_min(0), run.spatial_shape)
-        attributions = guided_gradients(run) * cam.unsqueeze(1)
-        return MethodOutput(reduce_channels(attributions, how), {"attributions": attributions, "gradcam": cam})
+        return guided_gradients(run) * cam.unsqueeze(1), {"gradcam": cam}

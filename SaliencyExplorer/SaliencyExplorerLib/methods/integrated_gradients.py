@@ -12,9 +12,7 @@ import torch.nn.functional as F
 
 from ..errors import SaliencyError
 from . import register
-from .base import MethodOutput
-from .gradient_base import (GradientMethod, broadcast, check_reduce, gradient_passes, non_negative_float,
-                            positive_int, reduce_channels)
+from .gradient_base import GradientMethod, broadcast, gradient_passes, non_negative_float, positive_int
 
 RULES = ("gauss-legendre", "riemann-left", "riemann-right", "riemann-middle", "riemann-trapezoid")
 
@@ -85,12 +83,11 @@ class IntegratedGradients(GradientMethod):
     summary = "Integrated gradients: path integral of gradients from a baseline (completeness)"
     options = {"baseline": "zero", "steps": 50, "rule": "gauss-legendre", "blur_sigma": 5.0, "reduce": "sum"}
 
-    def compute(self, run):
+    def attributions(self, run):
         opts = run.options
         steps = positive_int("steps", opts["steps"])
         if opts["rule"] not in RULES:
             raise SaliencyError(f"rule={opts['rule']!r} is unknown; use one of {', '.join(RULES)}.")
-        how = check_reduce(opts["reduce"])
         blur_sigma = non_negative_float("blur_sigma (voxels)", opts["blur_sigma"])
         alphas, weights = path_rule(opts["rule"], steps)
         x = run.x
@@ -112,5 +109,4 @@ class IntegratedGradients(GradientMethod):
         with torch.no_grad():
             gap = run.score(run.clean_output, rows) - run.score(run.forward(baseline), rows)
         error = attributions.flatten(1).sum(1) - gap
-        return MethodOutput(reduce_channels(attributions, how),
-                            {"attributions": attributions, "convergence_delta": error, "baseline": baseline})
+        return attributions, {"convergence_delta": error, "baseline": baseline}

@@ -6,6 +6,7 @@ with progress and cancellation, optionally on only the `max_channels` most activ
 
 from __future__ import annotations
 
+import abc
 import math
 
 import torch
@@ -25,34 +26,32 @@ def chosen_channels(activation: torch.Tensor, max_channels) -> torch.Tensor:
 
 
 class PerturbedCamMethod(CamMethod):
-    """Base: capture activations once, then `channel_weights` per sample from batched model runs."""
+    """Base: capture activations once, then `channel_weights` per sample from batched model runs
+    (so `eigen_smooth` applies to these maps as to every CAM)."""
 
     needs_gradients = False
     options = {"max_channels": None}
 
+    @abc.abstractmethod
     def channel_weights(self, run, sample: int, activation, channels, batch_size, progress) -> torch.Tensor:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """Weights of `channels` of one sample's activation (C, *grid), from batched model runs."""
 
     def layer_data(self, run):
-        return run.activations_and_gradients(need_grad=False)
-
-    def compute(self, run):
-        data = self.layer_data(run)
+        data = run.activations_and_gradients(need_grad=False)
         if len(data) != 1:
             raise SaliencyError(f"{self.name} explains one layer at a time; got {len(data)} layers.")
-        _, activations, _ = data[0]
+        return data
+
+    def weighted(self, activations, gradients, run):
         n = activations.shape[0]
         picks = [chosen_channels(activations[i], run.options["max_channels"]) for i in range(n)]
-        total = sum(len(p) for p in picks)
         batch_size = run.choose_batch_size(max(len(p) for p in picks))
-        progress = run.progress(total)
+        progress = run.progress(sum(len(p) for p in picks))
         progress.start()
-        maps = []
-        for i in range(n):
-            weights = torch.zeros(activations.shape[1], device=activations.device)
-            weights[picks[i]] = self.channel_weights(run, i, activations[i], picks[i], batch_size, progress)
-            maps.append((weights.reshape(-1, *([1] * (activations.dim() - 2))) * activations[i]).sum(0))
-        return torch.stack(maps)
+        weights = torch.zeros(activations.shape[:2], device=activations.device)
+        for i in range(n):  # channels not picked keep weight 0
+            weights[i, picks[i]] = self.channel_weights(run, i, activations[i], picks[i], batch_size, progress)
+        return weights.reshape(*weights.shape, *([1] * (activations.dim() - 2))) * activations
 
     @staticmethod
     def batches(channels: torch.Tensor, batch_size: int):

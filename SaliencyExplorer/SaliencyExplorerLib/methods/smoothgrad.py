@@ -6,9 +6,7 @@ import torch
 
 from ..errors import SaliencyError
 from . import register
-from .base import MethodOutput
-from .gradient_base import (GradientMethod, broadcast, check_reduce, gradient_passes, non_negative_float,
-                            positive_int, reduce_channels)
+from .gradient_base import GradientMethod, broadcast, gradient_passes, non_negative_float, positive_int
 
 
 @register
@@ -23,13 +21,12 @@ class SmoothGrad(GradientMethod):
     summary = "SmoothGrad: gradients averaged over noisy copies of the input"
     options = {"samples": 25, "noise": 0.15, "magnitude": True, "reduce": "sum", "seed": 0}
 
-    def compute(self, run):
+    def attributions(self, run):
         opts = run.options
         samples = positive_int("samples", opts["samples"])
         noise = non_negative_float("noise (a fraction of the input's value range)", opts["noise"])
         if not isinstance(opts["magnitude"], bool):
             raise SaliencyError(f"magnitude must be True or False; got {opts['magnitude']!r}.")
-        how = check_reduce(opts["reduce"])
         x = run.x
         flat = x.flatten(1)
         sigma = noise * (flat.amax(1) - flat.amin(1))  # (N,)
@@ -44,5 +41,4 @@ class SmoothGrad(GradientMethod):
             total.index_add_(0, rows, grad * grad if opts["magnitude"] else grad)
 
         gradient_passes(run, samples, fill, accumulate)
-        attributions = total / samples
-        return MethodOutput(reduce_channels(attributions, how), {"attributions": attributions})
+        return total / samples

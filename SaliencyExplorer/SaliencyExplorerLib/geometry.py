@@ -236,8 +236,17 @@ def to_model(images, card: ModelCard):
 def mask_to_model(mask: sitk.Image, model_input: ModelInput) -> np.ndarray:
     """A segmentation-target mask on any grid -> bool (N, *spatial) on the model grid (nearest neighbour)."""
     check_image(mask, "region mask")
+    if mask.GetDimension() != model_input.reference.GetDimension():
+        raise SaliencyError(
+            f"The region mask is {mask.GetDimension()}-D but the volume is "
+            f"{model_input.reference.GetDimension()}-D; give a mask of the volume's kind (any grid).")
     values = resample_to_grid(as_3d(mask), model_input.grid, nearest=True, background=0.0)
-    return to_layout(values, model_input.card) > 0
+    inside = to_layout(values, model_input.card) > 0
+    if not inside.any():
+        raise SaliencyError(
+            "The region mask has no voxel inside the model's field of view (empty, or elsewhere in "
+            "space); check that it belongs to this volume and is not all zero.")
+    return inside
 
 
 def heatmap_to_native(maps: np.ndarray, model_input: ModelInput) -> sitk.Image:

@@ -7,7 +7,6 @@ with progress and cancellation, optionally on only the `max_channels` most activ
 from __future__ import annotations
 
 import abc
-import math
 
 import torch
 
@@ -57,7 +56,3 @@ class PerturbedCamMethod(CamMethod):
     def batches(channels: torch.Tensor, batch_size: int):
         for start in range(0, len(channels), batch_size):
             yield channels[start:start + batch_size]
-
-    @staticmethod
-    def num_batches(channels, batch_size) -> int:
-        return math.ceil(len(channels) / batch_size)

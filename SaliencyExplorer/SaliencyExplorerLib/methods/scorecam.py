@@ -12,18 +12,10 @@ from __future__ import annotations
 
 import torch
 
-from ..maps import upsample
+from ..maps import normalise, upsample
 from ..targets import ClassTarget
 from . import register
 from .perturbed_cam import PerturbedCamMethod
-
-
-def _unit_range(maps: torch.Tensor) -> torch.Tensor:
-    """Per map, min-max to [0, 1]; a constant map becomes 0."""
-    flat = maps.flatten(1)
-    lo = flat.min(1, keepdim=True).values
-    span = flat.max(1, keepdim=True).values - lo
-    return torch.where(span > 0, (flat - lo) / span.clamp_min(1e-12), torch.zeros_like(flat)).reshape(maps.shape)
 
 
 @register
@@ -37,7 +29,7 @@ class ScoreCAM(PerturbedCamMethod):
         probability = not isinstance(run.target, ClassTarget)
         scores = []
         for batch in self.batches(channels, batch_size):
-            masks = upsample(_unit_range(activation[batch]), run.spatial_shape)  # (b, *spatial)
+            masks = upsample(normalise(activation[batch]), run.spatial_shape)  # (b, *spatial)
             chunk = buffer[: len(batch)]
             torch.mul(x.unsqueeze(0), masks.unsqueeze(1), out=chunk)
             with torch.no_grad():

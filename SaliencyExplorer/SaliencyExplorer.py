@@ -150,7 +150,7 @@ class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._checkCanApply()
 
     def _checkCanApply(self, caller=None, event=None) -> None:
-        from SaliencyExplorerLib import panel
+        from SaliencyExplorerLib.mrml import panel
 
         if self._worker:  # while running the button is Cancel
             return
@@ -159,13 +159,13 @@ class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.applyButton.enabled = ok
         self.ui.applyButton.toolTip = _(why)
         if p and p.outputVolume:  # live colour/threshold/opacity on an existing heatmap
-            from SaliencyExplorerLib import scene
+            from SaliencyExplorerLib.mrml import heatmap_node
 
-            scene.restyle(p.inputVolume, p.outputVolume, p.colorMap, p.threshold, p.opacity)
+            heatmap_node.restyle(p.inputVolume, p.outputVolume, p.colorMap, p.threshold, p.opacity)
 
     def onModelChanged(self, _path=None) -> None:
         """Fill the layer, method and class lists from the model (needs torch: asks to install it)."""
-        from SaliencyExplorerLib import panel
+        from SaliencyExplorerLib.mrml import panel
 
         model = panel.path_or_none(self.ui.modelPathLineEdit.currentPath)
         if not model:
@@ -202,7 +202,7 @@ class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         with slicer.util.tryWithErrorDisplay(_("Failed to start the explanation."), waitCursor=True):
             if not self.logic.ensureTorch():
                 raise ValueError(_("PyTorch is not installed: install the PyTorch extension, or accept the install."))
-            from SaliencyExplorerLib import panel
+            from SaliencyExplorerLib.mrml import panel
 
             self._worker = self.logic.startBackground(self._parameterNode)
             self._runState = panel.RunState()
@@ -229,11 +229,11 @@ class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._checkCanApply()
         if state.state == "done":
             with slicer.util.tryWithErrorDisplay(_("Failed to add the heatmap to the scene."), waitCursor=True):
-                from SaliencyExplorerLib import panel, scene_metrics
+                from SaliencyExplorerLib.mrml import panel, evaluation_nodes
 
                 node = self.logic.finishBackground(worker, self._parameterNode)
                 self._parameterNode.outputVolume = node
-                report = scene_metrics.evaluation_of(node) if self._parameterNode.evaluate else None
+                report = evaluation_nodes.evaluation_of(node) if self._parameterNode.evaluate else None
                 if report:
                     self.ui.statusLabel.text = panel.evaluation_summary(report)
         else:  # error or cancelled: the scene was not touched; drop the job folder
@@ -276,12 +276,12 @@ class SaliencyExplorerLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def modelChoices(modelPath, cardPath=None) -> dict:
-        from SaliencyExplorerLib import panel
+        from SaliencyExplorerLib.mrml import panel
 
         return panel.model_choices(modelPath, cardPath)
 
     def _arguments(self, p) -> dict:
-        from SaliencyExplorerLib import panel
+        from SaliencyExplorerLib.mrml import panel
 
         options = panel.run_options(p.methodOptions, p.batchSize, p.device)
         return dict(card=panel.path_or_none(p.cardPath), method=p.method or "gradcam", layers=p.layer or None,
@@ -289,43 +289,43 @@ class SaliencyExplorerLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def _evaluation(p) -> dict:
-        from SaliencyExplorerLib import panel
+        from SaliencyExplorerLib.mrml import panel
 
         checks, region = panel.evaluation_options(p.evaluate, p.evaluationRegion)
         return dict(evaluate=checks, region=region)
 
     def process(self, p, showResult=True):
-        """In-process run (console, tests): returns the heatmap node (its evaluation: scene_metrics.evaluation_of)."""
-        from SaliencyExplorerLib import panel, scene, slicer_logic
+        """In-process run (console, tests): returns the heatmap node (its evaluation: evaluation_nodes.evaluation_of)."""
+        from SaliencyExplorerLib.mrml import panel, heatmap_node, explain_node
 
-        node = slicer_logic.explain_volume_node(
+        node = explain_node.explain_volume_node(
             p.inputVolume, panel.path_or_none(p.modelPath), output_node=p.outputVolume, color_map=p.colorMap,
             threshold=p.threshold, label_map=p.makeLabelMap, segmentation=p.makeSegmentation,
             **self._evaluation(p), **self._arguments(p))
         if showResult:
-            scene.show_in_slice_views(p.inputVolume, node, p.opacity)
+            heatmap_node.show_in_slice_views(p.inputVolume, node, p.opacity)
         return node
 
     def startBackground(self, p):
         """Start the worker process with Slicer's own Python; returns it (poll it, cancel it)."""
         import shutil
 
-        from SaliencyExplorerLib import panel, slicer_logic
+        from SaliencyExplorerLib.mrml import panel, explain_node
 
         if not p.inputVolume:
             raise ValueError(_("Select an input volume."))
-        return slicer_logic.start_background(p.inputVolume, panel.path_or_none(p.modelPath),
+        return explain_node.start_background(p.inputVolume, panel.path_or_none(p.modelPath),
                                              python=shutil.which("PythonSlicer"), **self._evaluation(p),
                                              **self._arguments(p))
 
     def finishBackground(self, worker, p, showResult=True):
-        from SaliencyExplorerLib import scene, slicer_logic
+        from SaliencyExplorerLib.mrml import heatmap_node, explain_node
 
-        node = slicer_logic.finish_background(worker, p.inputVolume, output_node=p.outputVolume, color_map=p.colorMap,
+        node = explain_node.finish_background(worker, p.inputVolume, output_node=p.outputVolume, color_map=p.colorMap,
                                               threshold=p.threshold, label_map=p.makeLabelMap,
                                               segmentation=p.makeSegmentation, show_in_layout=showResult)
         if showResult:
-            scene.show_in_slice_views(p.inputVolume, node, p.opacity)
+            heatmap_node.show_in_slice_views(p.inputVolume, node, p.opacity)
         return node
 
 
@@ -342,39 +342,41 @@ class SaliencyExplorerTest(ScriptedLoadableModuleTest):
         self.test_bad_input_leaves_scene_unchanged()
 
     def _phantom(self):
-        from SaliencyExplorerLib import phantoms, volume_node
+        from SaliencyExplorerLib.demo import phantoms
+        from SaliencyExplorerLib.mrml import volume_nodes
 
         image, mask = phantoms.make_phantom(size=(40, 36, 14), spacing=(0.9, 1.1, 3.0),
                                             direction=phantoms.rotation_direction((18, -12, 25)),
                                             lesion_center_lps=(8.0, -6.0, 4.0), lesion_radius_mm=6.0)
-        return volume_node.add_volume_from_image(slicer.mrmlScene, image, "phantom"), image, mask
+        return volume_nodes.add_volume_from_image(slicer.mrmlScene, image, "phantom"), image, mask
 
     def test_heatmap_node_geometry_and_display(self):
         import numpy as np
 
-        from SaliencyExplorerLib import phantoms, scene, volume_node
+        from SaliencyExplorerLib.demo import phantoms
+        from SaliencyExplorerLib.mrml import heatmap_node, volume_nodes
 
         source, image, mask = self._phantom()
         center = phantoms.lesion_center_of(image, mask)
         points = phantoms.voxel_points_lps(image.GetSize(), image.GetSpacing(), image.GetOrigin(), image.GetDirection())
         heat = np.exp(-np.sum((points - center) ** 2, axis=-1) / 32.0).astype(np.float32)
-        out = scene.write_heatmap(source, heat, threshold=0.3, label_map=True)
+        out = heatmap_node.write_heatmap(source, heat, threshold=0.3, label_map=True)
         self.assertEqual(slicer.modules.volumes.logic().CompareVolumeGeometry(out, source), "")
-        peak = np.unravel_index(np.argmax(volume_node.node_array(out)), heat.shape)
-        peak_ras = volume_node.ijk_to_world_ras(out, peak[::-1])
+        peak = np.unravel_index(np.argmax(volume_nodes.node_array(out)), heat.shape)
+        peak_ras = volume_nodes.ijk_to_world_ras(out, peak[::-1])
         self.assertLess(np.linalg.norm(peak_ras - center * [-1, -1, 1]), 6.0)
         self.assertAlmostEqual(out.GetDisplayNode().GetLowerThreshold(), 0.3)
-        self.assertEqual(int(volume_node.node_array(out.GetNodeReference(scene.LABEL_MAP_ROLE)).sum()),
+        self.assertEqual(int(volume_nodes.node_array(out.GetNodeReference(heatmap_node.LABEL_MAP_ROLE)).sum()),
                          int((heat >= 0.3).sum()))
         self.delayDisplay("Heatmap node test passed")
 
     def test_bad_input_leaves_scene_unchanged(self):
-        from SaliencyExplorerLib import scene
+        from SaliencyExplorerLib.mrml import heatmap_node
         from SaliencyExplorerLib.errors import SaliencyError
 
         source, _image, _mask = self._phantom()
         count = slicer.mrmlScene.GetNumberOfNodes()
         with self.assertRaises(SaliencyError):
-            scene.write_heatmap(source, [[0.0]], output_node=source)
+            heatmap_node.write_heatmap(source, [[0.0]], output_node=source)
         self.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), count)
         self.delayDisplay("Bad input test passed")

@@ -52,7 +52,7 @@ class SegNet(BlobNet):
 
 def two_lesion_phantom(size, spacing, direction, first, second, radius=6.0):
     """One body, two lesions (the brighter voxel wins), and a mask per lesion."""
-    from SaliencyExplorerLib.phantoms import make_phantom
+    from SaliencyExplorerLib.demo.phantoms import make_phantom
     import SimpleITK as sitk
 
     a, ma = make_phantom(size=size, spacing=spacing, direction=direction, lesion_center_lps=first,

@@ -11,7 +11,8 @@ import pytest
 
 slicer = pytest.importorskip("slicer", reason="slicer-core is needed: pip install slicer-core")
 
-from SaliencyExplorerLib import phantoms, slicer_session, volume_node  # noqa: E402
+from SaliencyExplorerLib.demo import phantoms
+from SaliencyExplorerLib.mrml import module_logics, volume_nodes  # noqa: E402
 
 # A deliberately awkward geometry: oblique about all three axes, anisotropic, off-centre.
 OBLIQUE = dict(size=(40, 36, 14), spacing=(0.9, 1.1, 3.0), angles=(18.0, -12.0, 25.0))
@@ -25,7 +26,7 @@ def mrml():
     import vtk
 
     vtk.vtkObject.GlobalWarningDisplayOff()
-    session = slicer_session.start_headless()
+    session = module_logics.start_headless()
     yield session
     session.close()
 
@@ -35,7 +36,7 @@ def phantom_node(session, name="patient CT", size=OBLIQUE["size"], spacing=OBLIQ
     """A scalar volume node sampling a phantom; returns ``(node, image, mask)`` (SimpleITK, LPS)."""
     image, mask = phantoms.make_phantom(size=size, spacing=spacing, direction=phantoms.rotation_direction(angles),
                                         lesion_center_lps=lesion_lps, lesion_radius_mm=radius, seed=seed)
-    node = volume_node.add_volume_from_image(session.scene, image, name)
+    node = volume_nodes.add_volume_from_image(session.scene, image, name)
     return node, image, mask
 
 
@@ -54,11 +55,11 @@ def add_linear_transform(scene, rotation_deg_z=30.0, translation=(12.0, -7.0, 5.
     m[:2, :2] = [[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]]
     m[:3, 3] = translation
     node = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode", "patient motion")
-    node.SetMatrixTransformToParent(volume_node.numpy_to_vtk_matrix(m))
+    node.SetMatrixTransformToParent(volume_nodes.numpy_to_vtk_matrix(m))
     return node, m
 
 
 def world_ras_of_voxel(node, kji):
     """World RAS of a voxel given as numpy (k, j, i) index."""
     k, j, i = kji
-    return volume_node.ijk_to_world_ras(node, (i, j, k))
+    return volume_nodes.ijk_to_world_ras(node, (i, j, k))

@@ -14,7 +14,7 @@ import SimpleITK as sitk
 from slicer_models import bright_spot_file
 from slicer_scene import LESION_LPS, LESION_RADIUS_MM, OBLIQUE
 
-from SaliencyExplorerLib import phantoms
+from SaliencyExplorerLib.demo import phantoms
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "examples" / "batch_explain.py"

@@ -12,8 +12,8 @@ import SimpleITK as sitk
 from geometry_helpers import write_dicom_series
 
 from SaliencyExplorerLib.cli import main
-from SaliencyExplorerLib.imageio import write_image
-from SaliencyExplorerLib.phantoms import make_phantom, rotation_direction
+from SaliencyExplorerLib.volumes.image_files import write_image
+from SaliencyExplorerLib.demo.phantoms import make_phantom, rotation_direction
 
 LESION = (9.0, -6.0, 4.0)
 BLOBNET = textwrap.dedent("""

@@ -7,7 +7,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from SaliencyExplorerLib.cli import main
-from SaliencyExplorerLib.pipeline import explain_image
+from SaliencyExplorerLib.workflow.explain_image import explain_image
 
 SAMPLES = Path(__file__).resolve().parents[1] / "Resources" / "Samples"
 MODEL = str(SAMPLES / "lesion_classifier.pt")

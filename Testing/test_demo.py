@@ -14,9 +14,9 @@ import pytest
 import SimpleITK as sitk
 
 from SaliencyExplorerLib.cli import main
-from SaliencyExplorerLib.demo import run_demo, samples_dir
+from SaliencyExplorerLib.demo.job import run_demo, samples_dir
 from SaliencyExplorerLib.errors import SaliencyError
-from SaliencyExplorerLib.phantoms import voxel_points_lps
+from SaliencyExplorerLib.demo.phantoms import voxel_points_lps
 
 SAMPLES = samples_dir()
 TRUTH = json.loads((SAMPLES / "sample_ct.json").read_text())

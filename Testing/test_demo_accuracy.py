@@ -8,9 +8,9 @@ import json
 
 import torch
 
-from SaliencyExplorerLib.demo import samples_dir
-from SaliencyExplorerLib.demo_data import model_tensors
-from SaliencyExplorerLib.models import load_model
+from SaliencyExplorerLib.demo.job import samples_dir
+from SaliencyExplorerLib.demo.data import model_tensors
+from SaliencyExplorerLib.models.loading import load_model
 
 FOLDER = samples_dir()
 CLAIM = json.loads((FOLDER / "training_report.json").read_text())

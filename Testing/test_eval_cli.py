@@ -7,7 +7,7 @@ import SimpleITK as sitk
 import torch
 
 from SaliencyExplorerLib.cli import main
-from SaliencyExplorerLib.phantoms import make_phantom, rotation_direction
+from SaliencyExplorerLib.demo.phantoms import make_phantom, rotation_direction
 
 ARCH = '''
 import torch

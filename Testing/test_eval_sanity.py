@@ -121,7 +121,7 @@ class _Bright(nn.Module):
 
 
 def test_torchscript_model_is_randomised_in_place_and_restored_bit_for_bit(tmp_path, trained):
-    from SaliencyExplorerLib.models import load_model
+    from SaliencyExplorerLib.models.loading import load_model
 
     _, x = trained
     torch.manual_seed(1)

@@ -4,7 +4,7 @@ import pytest
 
 slicer = pytest.importorskip("slicer")
 
-from SaliencyExplorerLib.scene_metrics import metric_rows, show_evaluation  # noqa: E402
+from SaliencyExplorerLib.mrml.evaluation_nodes import metric_rows, show_evaluation  # noqa: E402
 
 REPORT = {
     "deletion_auc": 0.21, "insertion_auc": 0.83, "random_deletion_auc": 0.52, "random_insertion_auc": 0.5,
@@ -86,18 +86,18 @@ class _Bright(__import__("torch").nn.Module):
 def test_evaluate_volume_node_headless_with_label_map_or_segment(as_segmentation):
     import SimpleITK as sitk
 
-    from SaliencyExplorerLib import volume_node
-    from SaliencyExplorerLib.phantoms import make_phantom, rotation_direction
-    from SaliencyExplorerLib.scene_metrics import evaluate_volume_node
+    from SaliencyExplorerLib.mrml import volume_nodes
+    from SaliencyExplorerLib.demo.phantoms import make_phantom, rotation_direction
+    from SaliencyExplorerLib.mrml.evaluation_nodes import evaluate_volume_node
 
     scene = slicer.vtkMRMLScene()
     image, mask = make_phantom(size=(30, 28, 12), spacing=(1.2, 1.2, 2.5), direction=rotation_direction((0, 10, 0)),
                                lesion_center_lps=(5.0, -3.0, 2.0), lesion_radius_mm=5.0, seed=1)
-    ct = volume_node.add_volume_from_image(scene, image, "ct")
+    ct = volume_nodes.add_volume_from_image(scene, image, "ct")
     coarse = sitk.Resample(mask, [s // 2 for s in mask.GetSize()], sitk.Transform(), sitk.sitkNearestNeighbor,
                            mask.GetOrigin(), [2 * s for s in mask.GetSpacing()], mask.GetDirection(), 0,
                            sitk.sitkUInt8)
-    region = volume_node.add_volume_from_image(scene, coarse, "lesion", "vtkMRMLLabelMapVolumeNode")
+    region = volume_nodes.add_volume_from_image(scene, coarse, "lesion", "vtkMRMLLabelMapVolumeNode")
     if as_segmentation:
         seg = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "lesion seg")
         assert slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(region, seg)

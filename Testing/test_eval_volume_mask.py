@@ -10,8 +10,8 @@ import numpy as np
 from geometry_helpers import CT_CARD, SegNet, two_lesion_phantom
 from SaliencyExplorerLib.evaluation.faithfulness import faithfulness
 from SaliencyExplorerLib.evaluation.volume import evaluate_volume
-from SaliencyExplorerLib.phantoms import rotation_direction
-from SaliencyExplorerLib.pipeline import explain_image
+from SaliencyExplorerLib.demo.phantoms import rotation_direction
+from SaliencyExplorerLib.workflow.explain_image import explain_image
 
 
 def test_segmentation_region_mask_reaches_the_evaluation():
@@ -33,9 +33,9 @@ def test_segmentation_region_mask_reaches_the_evaluation():
 def test_an_empty_dict_of_checks_still_evaluates(tmp_path):
     """`evaluate={}` means "evaluate with the defaults" (a dict of checks), not "do not evaluate"."""
     from geometry_helpers import BlobNet
-    from SaliencyExplorerLib.phantoms import make_phantom
-    from SaliencyExplorerLib.slicer_logic import explain_and_evaluate
-    from SaliencyExplorerLib.worker import write_job
+    from SaliencyExplorerLib.demo.phantoms import make_phantom
+    from SaliencyExplorerLib.mrml.explain_node import explain_and_evaluate
+    from SaliencyExplorerLib.workflow.worker import write_job
 
     img, _ = make_phantom(size=(12, 12, 10), lesion_center_lps=(2.0, 0.0, 0.0), lesion_radius_mm=3)
     _, report = explain_and_evaluate(img, BlobNet(), CT_CARD, "gradcam", None, None, evaluate={})

@@ -6,7 +6,7 @@ import SimpleITK as sitk
 from PIL import Image
 
 from SaliencyExplorerLib.cli import main
-from SaliencyExplorerLib.phantoms import make_phantom
+from SaliencyExplorerLib.demo.phantoms import make_phantom
 
 PEAK_LPS = (10.0, -5.0, 8.0)
 FLIP = (-1.0, 0, 0, 0, 1.0, 0, 0, 0, -1.0)  # i towards R, k towards I: not LPS order on disk

@@ -6,7 +6,7 @@ import SimpleITK as sitk
 
 from SaliencyExplorerLib.card import parse_card
 from SaliencyExplorerLib.errors import SaliencyError
-from SaliencyExplorerLib.geometry import mask_to_model, to_model
+from SaliencyExplorerLib.volumes.geometry import mask_to_model, to_model
 
 
 def _volume(size=(20, 18, 12)):

@@ -9,8 +9,8 @@ import pytest
 import SimpleITK as sitk
 
 from SaliencyExplorerLib.card import parse_card
-from SaliencyExplorerLib.geometry import to_model
-from SaliencyExplorerLib.phantoms import make_phantom
+from SaliencyExplorerLib.volumes.geometry import to_model
+from SaliencyExplorerLib.demo.phantoms import make_phantom
 
 monai_transforms = pytest.importorskip("monai.transforms")
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from SaliencyExplorerLib.phantoms import lesion_center_of, make_phantom, rotation_direction, voxel_points_lps
+from SaliencyExplorerLib.demo.phantoms import lesion_center_of, make_phantom, rotation_direction, voxel_points_lps
 
 
 def test_rotation_direction_is_a_rotation():

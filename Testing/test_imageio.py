@@ -9,8 +9,8 @@ import SimpleITK as sitk
 from geometry_helpers import write_dicom_series
 
 from SaliencyExplorerLib.errors import SaliencyError
-from SaliencyExplorerLib.imageio import check_output_path, read_image, write_image
-from SaliencyExplorerLib.phantoms import make_phantom, rotation_direction
+from SaliencyExplorerLib.volumes.image_files import check_output_path, read_image, write_image
+from SaliencyExplorerLib.demo.phantoms import make_phantom, rotation_direction
 
 
 @pytest.mark.parametrize("suffix", [".nrrd", ".nii.gz", ".nii", ".mha"])

@@ -12,13 +12,13 @@ import torch
 from torch import nn
 
 from SaliencyExplorerLib import explain
-from SaliencyExplorerLib.demo_models import LesionNet
+from SaliencyExplorerLib.demo.network import LesionNet
 from SaliencyExplorerLib.errors import CardError, ModelLoadError
-from SaliencyExplorerLib.models import load_model
+from SaliencyExplorerLib.models.loading import load_model
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit is deprecated, still used
 
-ARCH = {"class": "SaliencyExplorerLib.demo_models.LesionNet", "kwargs": {"width": 2}}
+ARCH = {"class": "SaliencyExplorerLib.demo.network.LesionNet", "kwargs": {"width": 2}}
 
 
 def card_dict(**extra):

@@ -8,9 +8,9 @@ import SimpleITK as sitk
 from geometry_helpers import CT_CARD, BlobNet, HalfNet, SegNet, two_lesion_phantom
 
 from SaliencyExplorerLib.errors import CardError, SaliencyError
-from SaliencyExplorerLib.imageio import read_image, write_image
-from SaliencyExplorerLib.phantoms import make_phantom, rotation_direction
-from SaliencyExplorerLib.pipeline import explain_image
+from SaliencyExplorerLib.volumes.image_files import read_image, write_image
+from SaliencyExplorerLib.demo.phantoms import make_phantom, rotation_direction
+from SaliencyExplorerLib.workflow.explain_image import explain_image
 
 LESION = (9.0, -6.0, 4.0)
 

@@ -18,9 +18,10 @@ import SimpleITK as sitk
 from slicer_models import bright_spot_file
 from slicer_scene import mrml, phantom_node  # noqa: F401
 
-from SaliencyExplorerLib import explain_volume_node, panel, slicer_logic, volume_node
+from SaliencyExplorerLib import explain_volume_node
+from SaliencyExplorerLib.mrml import panel, explain_node, volume_nodes
 from SaliencyExplorerLib.errors import SaliencyError
-from SaliencyExplorerLib.scene_metrics import CHART_ROLE, TABLE_ROLE, evaluation_of
+from SaliencyExplorerLib.mrml.evaluation_nodes import CHART_ROLE, TABLE_ROLE, evaluation_of
 
 CHECKS = dict(panel.PANEL_EVALUATION)
 KEYS = ("deletion_auc", "insertion_auc", "random_deletion_auc", "random_insertion_auc")
@@ -38,7 +39,7 @@ def _drain(process, timeout=120):
 
 
 def _label_node(scene, mask: sitk.Image, name="lesion"):
-    return volume_node.add_volume_from_image(scene, sitk.Cast(mask > 0, sitk.sitkUInt8), name,
+    return volume_nodes.add_volume_from_image(scene, sitk.Cast(mask > 0, sitk.sitkUInt8), name,
                                              "vtkMRMLLabelMapVolumeNode")
 
 
@@ -52,7 +53,7 @@ def _check_against_truth(report, heat_node, mask):
     assert report["insertion_auc"] > report["random_insertion_auc"]
     assert [entry["layer"] for entry in report["sanity"]["layers"]]  # checked layers, each with a correlation
     assert report["pointing_hit"] is True
-    heat = volume_node.node_array(heat_node).astype(float)
+    heat = volume_nodes.node_array(heat_node).astype(float)
     inside = sitk.GetArrayFromImage(mask) > 0
     assert report["energy_fraction"] == pytest.approx(heat[inside].sum() / heat.sum(), abs=1e-4)
     assert report["energy_fraction"] > report["region_fraction"] == pytest.approx(inside.mean(), abs=1e-6)
@@ -79,12 +80,12 @@ def test_worker_evaluates_and_finish_shows_the_same_numbers_as_in_process(mrml, 
     source, _, mask = phantom_node(mrml)
     region = _label_node(mrml.scene, mask)
     model = str(bright_spot_file(tmp_path))
-    process = slicer_logic.start_background(source, model, layers="conv", evaluate=CHECKS, region=region)
+    process = explain_node.start_background(source, model, layers="conv", evaluate=CHECKS, region=region)
     state = _drain(process)
     assert state.state == "done", (state, process.log[-5:])
     stored = json.loads(process.result_path.read_text())["evaluation"]
     assert all(isinstance(stored[k], float) for k in KEYS) and "sanity" in stored and "pointing_hit" in stored
-    heat = slicer_logic.finish_background(process, source)
+    heat = explain_node.finish_background(process, source)
     assert evaluation_of(heat) == stored
     _check_against_truth(stored, heat, mask)
     _check_nodes_show(stored, heat)
@@ -96,7 +97,7 @@ def test_worker_evaluates_and_finish_shows_the_same_numbers_as_in_process(mrml, 
     report = evaluation_of(direct)
     for key in (*KEYS, "energy_fraction", "region_fraction"):
         assert report[key] == pytest.approx(stored[key], abs=1e-6), key
-    assert np.allclose(volume_node.node_array(direct), volume_node.node_array(heat), atol=1e-6)
+    assert np.allclose(volume_nodes.node_array(direct), volume_nodes.node_array(heat), atol=1e-6)
     _check_nodes_show(report, direct)
     assert direct.GetNodeReference(TABLE_ROLE) is not heat.GetNodeReference(TABLE_ROLE)  # one table per heatmap
 
@@ -132,7 +133,7 @@ def test_region_without_evaluate_is_refused_and_the_scene_is_unchanged(mrml, tmp
     with pytest.raises(SaliencyError, match="evaluate"):
         explain_volume_node(source, model, layers="conv", region=region)
     with pytest.raises(SaliencyError, match="Evaluate"):
-        slicer_logic.start_background(source, model, layers="conv", region=region)
+        explain_node.start_background(source, model, layers="conv", region=region)
     assert mrml.scene.GetNumberOfNodes() == count
 
 

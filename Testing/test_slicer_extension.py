@@ -47,7 +47,7 @@ def test_every_library_py_file_is_listed_in_cmake():
     listed = set(_cmake_list(MODULE_DIR / "CMakeLists.txt", "MODULE_PYTHON_SCRIPTS"))
     missing = sorted(_library_py_files() - listed)
     assert not missing, (f"not in MODULE_PYTHON_SCRIPTS of SaliencyExplorer/CMakeLists.txt: {missing}; run "
-                         "python SaliencyExplorer/Testing/update_cmake_lists.py")
+                         "python scripts/update_cmake_lists.py")
     for entry in listed:
         resolved = entry.replace("${MODULE_NAME}", "SaliencyExplorer")
         assert (MODULE_DIR / resolved).is_file(), f"listed but missing: {resolved}"
@@ -183,11 +183,11 @@ def test_module_file_has_no_heavy_import_at_file_scope():
 
 
 def test_module_choices_match_the_library():
-    from SaliencyExplorerLib import panel, scene_colors
+    from SaliencyExplorerLib.mrml import panel, color_tables
 
     constants = {t.id: ast.literal_eval(n.value) for n in MODULE_TREE.body if isinstance(n, ast.Assign)
                  for t in n.targets if isinstance(t, ast.Name) and isinstance(n.value, ast.List)}
-    assert constants["COLOR_MAPS"] == scene_colors.COLOR_MAPS
+    assert constants["COLOR_MAPS"] == color_tables.COLOR_MAPS
     assert constants["DEVICES"] == panel.DEVICES
 
 

@@ -1,4 +1,4 @@
-"""The panel's decisions (SaliencyExplorerLib.panel), tested without Qt: what the thin widget shows."""
+"""The panel's decisions (SaliencyExplorerLib.mrml.panel), tested without Qt: what the thin widget shows."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from slicer_models import bright_spot_file
 
-from SaliencyExplorerLib import panel
+from SaliencyExplorerLib.mrml import panel
 from SaliencyExplorerLib.card import parse_card
 from SaliencyExplorerLib.errors import SaliencyError
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from slicer_scene import LESION_LPS, LESION_RADIUS_MM, lesion_heatmap, mrml, phantom_node  # noqa: F401
 
-from SaliencyExplorerLib import render, scene, scene_colors
+from SaliencyExplorerLib.mrml import rendering, heatmap_node, color_tables
 
 LESION_RAS = np.array(LESION_LPS) * [-1, -1, 1]
 OPACITY = 0.6
@@ -23,12 +23,12 @@ def _pixel_ras(shape, xy_to_ras):
 def test_heatmap_colours_over_the_lesion_and_none_far_away(mrml, tmp_path, orientation):
     source, image, mask = phantom_node(mrml)
     heat, _ = lesion_heatmap(image, mask, sigma_mm=4.0)
-    out = scene.write_heatmap(source, heat, threshold=0.2)
+    out = heatmap_node.write_heatmap(source, heat, threshold=0.2)
     n_nodes = mrml.scene.GetNumberOfNodes()
     png = tmp_path / "view.png"
     kwargs = dict(orientation=orientation, center_ras=LESION_RAS, size=(200, 200))
-    with_heat, xy_to_ras = render.render_slice_geometry(source, out, opacity=OPACITY, path=png, **kwargs)
-    plain, same = render.render_slice_geometry(source, None, **kwargs)
+    with_heat, xy_to_ras = rendering.render_slice_geometry(source, out, opacity=OPACITY, path=png, **kwargs)
+    plain, same = rendering.render_slice_geometry(source, None, **kwargs)
     assert np.array_equal(xy_to_ras, same) and png.stat().st_size > 1000
     assert mrml.scene.GetNumberOfNodes() == n_nodes  # the render's own nodes are gone
 
@@ -41,7 +41,7 @@ def test_heatmap_colours_over_the_lesion_and_none_far_away(mrml, tmp_path, orien
 
     # the overlay's colours are Inferno's: undo the blend and find each pixel's colour in the table
     fg = (with_heat[..., :3].astype(float) - (1 - OPACITY) * plain[..., :3]) / OPACITY / 255.0
-    table = scene_colors.table_rgb("Inferno")
+    table = color_tables.table_rgb("Inferno")
     nearest = np.min(np.linalg.norm(fg[changed][:, None, :] - table[None], axis=-1), axis=1)
     assert np.percentile(nearest, 95) < 0.03
     # and bright (high-saliency) colours sit at the centre: the pixel nearest the lesion is yellow-white
@@ -52,4 +52,4 @@ def test_heatmap_colours_over_the_lesion_and_none_far_away(mrml, tmp_path, orien
 def test_scene_is_unchanged_and_bad_orientation_is_refused(mrml):
     source, _, _ = phantom_node(mrml)
     with pytest.raises(ValueError, match="orientation"):
-        render.render_slice(source, orientation="Oblique")
+        rendering.render_slice(source, orientation="Oblique")

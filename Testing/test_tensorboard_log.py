@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from SaliencyExplorerLib import tensorboard_log
+from SaliencyExplorerLib.figures import tensorboard
 from SaliencyExplorerLib.errors import SaliencyError
 
 pytest.importorskip("tensorboard")
@@ -27,11 +27,11 @@ def test_2d_and_3d_overlays_and_images_read_back(tmp_path):
     heat = np.zeros((7, 12, 10))
     heat[5, 8, 2] = 1.0
     with SummaryWriter(str(tmp_path)) as writer:
-        assert tensorboard_log.add_overlay(writer, "cam/3d", volume, heat, step=3, zoom=2, cmap="gray",
+        assert tensorboard.add_overlay(writer, "cam/3d", volume, heat, step=3, zoom=2, cmap="gray",
                                            alpha=1.0) == "gif"
-        assert tensorboard_log.add_overlay(writer, "cam/2d", volume[5], heat[5], step=4, zoom=1) == "png"
-        tensorboard_log.add_image(writer, "input/3d", volume, step=0, every=2)
-        tensorboard_log.add_image(writer, "input/rgb", rng.integers(0, 255, (9, 11, 3), dtype=np.uint8), step=0)
+        assert tensorboard.add_overlay(writer, "cam/2d", volume[5], heat[5], step=4, zoom=1) == "png"
+        tensorboard.add_image(writer, "input/3d", volume, step=0, every=2)
+        tensorboard.add_image(writer, "input/rgb", rng.integers(0, 255, (9, 11, 3), dtype=np.uint8), step=0)
     images = read_images(tmp_path)
     assert set(images) == {"cam/3d", "cam/2d", "input/3d", "input/rgb"}
     event = images["cam/3d"][0]
@@ -52,7 +52,7 @@ def test_2d_and_3d_overlays_and_images_read_back(tmp_path):
 
 def test_bad_writer_and_missing_tensorboard(monkeypatch):
     with pytest.raises(SaliencyError, match="SummaryWriter"):
-        tensorboard_log.add_overlay(object(), "x", np.zeros((4, 4)), np.zeros((4, 4)))
+        tensorboard.add_overlay(object(), "x", np.zeros((4, 4)), np.zeros((4, 4)))
     monkeypatch.setitem(sys.modules, "tensorboard.compat.proto.summary_pb2", None)
     with pytest.raises(SaliencyError, match=r"pip install 'SaliencyExplorer\[tensorboard\]'"):
-        tensorboard_log.add_image(object(), "x", np.zeros((4, 4)))
+        tensorboard.add_image(object(), "x", np.zeros((4, 4)))

@@ -12,7 +12,9 @@ import pytest
 from slicer_models import bright_spot_file
 from slicer_scene import mrml, phantom_node  # noqa: F401
 
-from SaliencyExplorerLib import explain_volume_node, panel, scene, slicer_logic, volume_node, worker
+from SaliencyExplorerLib import explain_volume_node
+from SaliencyExplorerLib.mrml import panel, heatmap_node, explain_node, volume_nodes
+from SaliencyExplorerLib.workflow import worker
 from SaliencyExplorerLib.errors import SaliencyError
 
 
@@ -40,7 +42,7 @@ def test_background_run_equals_in_process_and_reports_progress(mrml, tmp_path):
     source, _, _ = phantom_node(mrml)
     model = str(bright_spot_file(tmp_path))
     n_nodes = mrml.scene.GetNumberOfNodes()
-    process = slicer_logic.start_background(source, model, method="occlusion", batch_size=4,
+    process = explain_node.start_background(source, model, method="occlusion", batch_size=4,
                                             window=[8, 8, 4], stride=[8, 8, 4])
     assert mrml.scene.GetNumberOfNodes() == n_nodes  # nothing in the scene while it runs
     state = panel.RunState()
@@ -49,17 +51,17 @@ def test_background_run_equals_in_process_and_reports_progress(mrml, tmp_path):
     progress = [v for k, v in events if k == "progress"]
     assert progress and progress[-1][0] == progress[-1][1] and len(progress) >= 2
     job_folder = process.job_path.parent
-    out = slicer_logic.finish_background(process, source, threshold=0.4)
+    out = explain_node.finish_background(process, source, threshold=0.4)
     assert not job_folder.exists()  # the temporary job folder is cleaned up
     reference = explain_volume_node(source, model, method="occlusion", batch_size=4, window=[8, 8, 4], stride=[8, 8, 4])
-    assert np.allclose(volume_node.node_array(out), volume_node.node_array(reference), atol=1e-6)
-    assert scene.provenance_of(out)["modelSHA256"] == scene.provenance_of(reference)["modelSHA256"]
+    assert np.allclose(volume_nodes.node_array(out), volume_nodes.node_array(reference), atol=1e-6)
+    assert heatmap_node.provenance_of(out)["modelSHA256"] == heatmap_node.provenance_of(reference)["modelSHA256"]
     assert mrml.logic("Volumes").CompareVolumeGeometry(out, source) == ""
 
 
 def test_cancel_kills_the_worker_and_leaves_the_scene(mrml, tmp_path):
     source, _, _ = phantom_node(mrml)
-    process = slicer_logic.start_background(source, str(bright_spot_file(tmp_path)), layers="conv")
+    process = explain_node.start_background(source, str(bright_spot_file(tmp_path)), layers="conv")
     n_nodes, modified = mrml.scene.GetNumberOfNodes(), source.GetMTime()
     time.sleep(0.3)
     process.cancel()
@@ -67,13 +69,13 @@ def test_cancel_kills_the_worker_and_leaves_the_scene(mrml, tmp_path):
     _drain(process, state, timeout=30)
     assert state.state == "cancelled" and process.process.returncode != 0
     with pytest.raises(SaliencyError, match="cancelled"):
-        slicer_logic.finish_background(process, source)
+        explain_node.finish_background(process, source)
     assert mrml.scene.GetNumberOfNodes() == n_nodes and source.GetMTime() == modified
 
 
 def test_a_crashing_worker_is_a_clear_error(mrml, tmp_path):
     source, _, _ = phantom_node(mrml)
-    process = slicer_logic.start_background(source, str(bright_spot_file(tmp_path)), layers="conv")
+    process = explain_node.start_background(source, str(bright_spot_file(tmp_path)), layers="conv")
     time.sleep(0.3)
     os.kill(process.process.pid, signal.SIGKILL)  # e.g. out of memory: killed from outside
     state = panel.RunState()
@@ -81,7 +83,7 @@ def test_a_crashing_worker_is_a_clear_error(mrml, tmp_path):
     assert state.state == "error" and "exit status" in state.message
     n_nodes = mrml.scene.GetNumberOfNodes()
     with pytest.raises(SaliencyError, match="exit status"):
-        slicer_logic.finish_background(process, source)
+        explain_node.finish_background(process, source)
     assert mrml.scene.GetNumberOfNodes() == n_nodes
 
 
@@ -101,4 +103,4 @@ def test_in_memory_model_cannot_go_to_the_worker(mrml):
     from slicer_models import BrightSpot
     source, _, _ = phantom_node(mrml)
     with pytest.raises(SaliencyError, match="file path"):
-        slicer_logic.start_background(source, BrightSpot())
+        explain_node.start_background(source, BrightSpot())

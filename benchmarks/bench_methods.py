@@ -49,7 +49,7 @@ def build(case_name: str):
     import torch
     from monai.networks.nets import DenseNet121
 
-    from SaliencyExplorerLib.phantoms import make_phantom
+    from SaliencyExplorerLib.demo.phantoms import make_phantom
 
     case = dict(CASES[case_name])
     size = case["size"]

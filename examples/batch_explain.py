@@ -49,16 +49,17 @@ def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     import SimpleITK as sitk
 
-    from SaliencyExplorerLib import explain_volume_node, scene, slicer_session, volume_node
+    from SaliencyExplorerLib import explain_volume_node
+    from SaliencyExplorerLib.mrml import heatmap_node, module_logics, volume_nodes
     from SaliencyExplorerLib.cli.explain_cmd import parse_target
     from SaliencyExplorerLib.errors import SaliencyError
-    from SaliencyExplorerLib.imageio import read_image
+    from SaliencyExplorerLib.volumes.image_files import read_image
 
-    if slicer_session.in_application():
+    if module_logics.in_application():
         import slicer
         mrml = slicer.mrmlScene
     else:
-        mrml = slicer_session.start_headless().scene
+        mrml = module_logics.start_headless().scene
     files = sorted({p for pattern in PATTERNS for p in args.input.glob(pattern)})
     if not files:
         print(f"error: no volumes ({', '.join(PATTERNS)}) in {args.input}", file=sys.stderr)
@@ -72,12 +73,12 @@ def main(argv=None) -> int:
         record = {"input": str(path)}
         try:
             # a damaged file is one failed record (SaliencyError naming it), not the end of the batch
-            node = volume_node.add_volume_from_image(mrml, read_image(path, "volume"), volume_stem(path))
+            node = volume_nodes.add_volume_from_image(mrml, read_image(path, "volume"), volume_stem(path))
             heat = explain_volume_node(node, args.model, card=args.card, method=args.method, layers=layers,
                                        target=target, threshold=args.threshold)
             out_path = args.output / f"{volume_stem(path)}_saliency.nrrd"
-            sitk.WriteImage(volume_node.node_to_image(heat, world=False), str(out_path), True)
-            record.update(output=str(out_path), **scene.provenance_of(heat))
+            sitk.WriteImage(volume_nodes.node_to_image(heat, world=False), str(out_path), True)
+            record.update(output=str(out_path), **heatmap_node.provenance_of(heat))
             print(f"{path.name}: {record.get('targetName') or record.get('target')} "
                   f"score {record.get('score')} peak RAS {record.get('peakRAS')} -> {out_path.name}")
         except SaliencyError as exc:

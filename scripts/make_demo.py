@@ -4,7 +4,7 @@
 Deterministic on CPU (fixed seeds, ``torch.use_deterministic_algorithms``); a few minutes at most.
 Writes into ``Resources/Samples/`` (or ``--output-dir``):
 
-- ``lesion_classifier.pt``    state dict of ``SaliencyExplorerLib.demo_models.LesionNet``
+- ``lesion_classifier.pt``    state dict of ``SaliencyExplorerLib.demo.network.LesionNet``
 - ``lesion_classifier.json``  its model card (architecture, classes, input grid, target layer)
 - ``lesion_classifier.pt2``   the same network as a self-contained ``torch.export`` program
 - ``sample_ct.nrrd``          one oblique, anisotropic CT-like volume with a lesion (int16 HU)
@@ -26,9 +26,9 @@ import SimpleITK as sitk
 import torch
 from torch import nn
 
-from SaliencyExplorerLib.demo_data import DEMO_CARD, model_tensors
-from SaliencyExplorerLib.demo_models import LesionNet
-from SaliencyExplorerLib.phantoms import make_phantom, rotation_direction
+from SaliencyExplorerLib.demo.data import DEMO_CARD, model_tensors
+from SaliencyExplorerLib.demo.network import LesionNet
+from SaliencyExplorerLib.demo.phantoms import make_phantom, rotation_direction
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_SEED, TEST_SEED = 1000, 2000
@@ -99,7 +99,7 @@ def make_sample(out: Path) -> dict:
         "geometry": {"size": list(hu.GetSize()), "spacing": list(hu.GetSpacing()),
                      "origin": [round(v, 6) for v in hu.GetOrigin()],
                      "direction": [round(v, 9) for v in hu.GetDirection()]},
-        "made_by": "scripts/make_demo.py with SaliencyExplorerLib.phantoms.make_phantom",
+        "made_by": "scripts/make_demo.py with SaliencyExplorerLib.demo.phantoms.make_phantom",
         "parameters": SAMPLE,
     }
     (out / "sample_ct.json").write_text(json.dumps(info, indent=2) + "\n")

@@ -1,24 +1,24 @@
 """SaliencyExplorer's library: explain where a PyTorch model looked, on 2D/3D images, in patient space.
 
 Importable without Slicer and without Qt. Public names are loaded lazily so that light modules
-(``scene``, ``card``) can be imported in Slicer before torch is installed.
+(``mrml.heatmap_node``, ``card``) can be imported in Slicer before torch is installed.
 
     from SaliencyExplorerLib import explain, list_layers, available_methods
 """
 
-__version__ = "0.1.0"
+from .version import __version__
 
 _PUBLIC = {
-    "explain": ("engine", "explain"),
-    "Explanation": ("result", "Explanation"),
-    "list_layers": ("layers", "list_layers"),
-    "available_methods": ("methods", "available_methods"),
+    "explain": ("core.engine", "explain"),
+    "Explanation": ("core.result", "Explanation"),
+    "list_layers": ("core.layers", "list_layers"),
+    "available_methods": ("core.method", "available_methods"),
     "SaliencyError": ("errors", "SaliencyError"),
     "ExplanationCancelled": ("errors", "ExplanationCancelled"),
-    "explain_image": ("pipeline", "explain_image"),
-    "load_model": ("models", "load_model"),
+    "explain_image": ("workflow.explain_image", "explain_image"),
+    "load_model": ("models.loading", "load_model"),
     "load_card": ("card", "load_card"),
-    "explain_volume_node": ("slicer_logic", "explain_volume_node"),
+    "explain_volume_node": ("mrml.explain_node", "explain_volume_node"),
 }
 
 __all__ = sorted(_PUBLIC) + ["__version__"]

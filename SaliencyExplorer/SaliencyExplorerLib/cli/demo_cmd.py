@@ -27,7 +27,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..demo import run_demo  # noqa: PLC0415 - keep `--help` fast (no torch import)
+    from ..demo.job import run_demo  # noqa: PLC0415 - keep `--help` fast (no torch import)
 
     result = run_demo(args.output_dir, method=args.method, model=args.model, png=not args.no_png)
     if args.json:

@@ -18,7 +18,7 @@ from .explain_cmd import add_option_argument
 def region_on_image(region_path, reference, label: int | None):
     """The region file as a bool (k, j, i) array on `reference`'s grid (see evaluation.volume)."""
     from ..evaluation.volume import region_on_grid
-    from ..imageio import read_image
+    from ..volumes.image_files import read_image
 
     return region_on_grid(read_image(region_path, "--region"), reference, label, name=f"region {region_path}")
 
@@ -34,7 +34,7 @@ def _replacement(value: str):
 
 def _check_outputs(args) -> None:
     """Every output path checked before anything heavy runs; inputs are never overwritten."""
-    from ..imageio import check_output_path
+    from ..volumes.image_files import check_output_path
 
     protected = [*args.input, args.model] + [p for p in (args.card, args.region, args.region_mask) if p]
     if args.output:
@@ -47,9 +47,9 @@ def _check_outputs(args) -> None:
 def evaluate_files(args) -> dict:
     """The whole command without printing: used by `run` and by tests."""
     from ..evaluation.volume import evaluate_volume
-    from ..imageio import read_image, write_image
-    from ..models import load_model
-    from ..pipeline import explain_image
+    from ..volumes.image_files import read_image, write_image
+    from ..models.loading import load_model
+    from ..workflow.explain_image import explain_image
     from .explain_cmd import ProgressBar, check_device, method_options, model_run, parse_target
 
     _check_outputs(args)

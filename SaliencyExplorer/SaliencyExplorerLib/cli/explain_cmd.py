@@ -75,7 +75,7 @@ def add_option_argument(parser) -> None:
 
 def method_options(args) -> dict:
     """--option NAME=VALUE pairs (and --batch-size) as keyword arguments for the engine."""
-    from ..method_options import parse_method_options  # noqa: PLC0415
+    from ..core.options import parse_method_options  # noqa: PLC0415
 
     options = parse_method_options(", ".join(getattr(args, "option", None) or []))
     if args.batch_size is not None:
@@ -117,7 +117,7 @@ def parse_target(text):
 
 
 def run(args) -> int:
-    from ..imageio import check_output_path, read_image, write_image  # noqa: PLC0415
+    from ..volumes.image_files import check_output_path, read_image, write_image  # noqa: PLC0415
 
     protected = [*args.input, args.model] + ([args.card] if args.card else [])
     check_output_path(args.output, protected, "--output")
@@ -131,7 +131,7 @@ def run(args) -> int:
     region = read_image(args.region_mask, "--region-mask") if args.region_mask else None
     read_seconds = time.perf_counter() - tick
 
-    from ..pipeline import explain_image  # noqa: PLC0415  (torch is imported only now)
+    from ..workflow.explain_image import explain_image  # noqa: PLC0415  (torch is imported only now)
 
     bar = None if args.quiet else ProgressBar()
     options = method_options(args)

@@ -20,7 +20,7 @@ def read_image(path, what: str):
 
     path = Path(path)
     if path.is_dir():  # a DICOM series folder
-        from ..imageio import read_image as read_scalar
+        from ..volumes.image_files import read_image as read_scalar
 
         return read_scalar(path, what)
     if not path.is_file():
@@ -99,7 +99,7 @@ def style_options(args) -> dict:
 
 def write_figure(path, image_array, heat_array, spacing, kind: str, args) -> str:
     """Write a montage / slice PNG or a GIF; `kind` 'auto' picks GIF for a .gif path."""
-    from .. import figures
+    from ..figures import pictures
 
     path = Path(path)
     kind = ("gif" if path.suffix.lower() == ".gif" else "montage") if kind == "auto" else kind
@@ -108,13 +108,13 @@ def write_figure(path, image_array, heat_array, spacing, kind: str, args) -> str
     if path.parent and not path.parent.exists():
         raise SaliencyError(f"The output folder {path.parent} does not exist; create it first.")
     if kind == "gif":
-        return figures.save_gif(path, image_array, heat_array, axis=axis, every=args.every or 1,
+        return pictures.save_gif(path, image_array, heat_array, axis=axis, every=args.every or 1,
                                 duration_ms=args.duration_ms, labels=not args.no_labels, **style)
     if kind == "slice":
-        return figures.save_slice(path, image_array, heat_array, axis=axis, index=args.slice,
+        return pictures.save_slice(path, image_array, heat_array, axis=axis, index=args.slice,
                                   colorbar=not args.no_colorbar, **style)
     if kind == "montage":
-        return figures.save_montage(path, image_array, heat_array, axis=axis, every=args.every,
+        return pictures.save_montage(path, image_array, heat_array, axis=axis, every=args.every,
                                     columns=args.columns, colorbar=not args.no_colorbar,
                                     labels=not args.no_labels, **style)
     raise SaliencyError(f"--kind must be montage, slice or gif, not {kind!r}.")

@@ -47,8 +47,8 @@ def run(args) -> int:
     import torch  # noqa: PLC0415
 
     from ..card import load_card  # noqa: PLC0415
-    from ..layers import list_layers  # noqa: PLC0415
-    from ..models import load_model  # noqa: PLC0415
+    from ..core.layers import list_layers  # noqa: PLC0415
+    from ..models.loading import load_model  # noqa: PLC0415
     from .explain_cmd import check_device  # noqa: PLC0415
 
     device = check_device(args.device)

@@ -13,6 +13,6 @@ def register(subparsers) -> None:
 
 
 def _run(args) -> int:
-    from ..worker import run_job  # noqa: PLC0415
+    from ..workflow.worker import run_job  # noqa: PLC0415
 
     return run_job(args.job)

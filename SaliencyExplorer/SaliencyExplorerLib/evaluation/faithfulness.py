@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..batching import check_cancel
+from ..core.batching import check_cancel
 from ..errors import SaliencyError
-from ..model_guard import guarded
-from ..targets import pick_output, resolve_target
+from ..core.model_guard import guarded
+from ..core.targets import pick_output, resolve_target
 from .inputs import batch_maps, positive_int
 from .replacement import replacement_image
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..batching import check_cancel
+from ..core.batching import check_cancel
 from ..errors import SaliencyError
 from .inputs import batch_maps, positive_int
 from .ranks import spearman
@@ -75,7 +75,7 @@ class SanityResult:
 
 def _engine_explain(method, options):
     def run(model, x, target):
-        from ..engine import explain
+        from ..core.engine import explain
 
         return explain(model, x, method=method, target=target, **options)
     return run

@@ -62,7 +62,7 @@ def evaluate_volume(result, model, region=None, region_label: int | None = None,
     import SimpleITK as sitk
     import torch
 
-    from ..geometry import mask_to_model
+    from ..volumes.geometry import mask_to_model
 
     explanation, reference = result.explanation, result.model_input.reference
     mask = None

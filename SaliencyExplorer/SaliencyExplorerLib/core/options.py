@@ -1,0 +1,38 @@
+"""Method options written as text (``"window=[8, 8, 4], occluder=mean"``), as the panel and CLI take them."""
+
+from __future__ import annotations
+
+import ast
+
+from ..errors import SaliencyError
+
+
+def _top_level_split(text: str) -> list[str]:
+    """Split on commas outside brackets, so ``window=[8, 8, 4]`` stays one option."""
+    parts, depth, current = [], 0, ""
+    for char in text:
+        depth += char in "([{"
+        depth -= char in ")]}"
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return parts + [current]
+
+
+def parse_method_options(text: str) -> dict:
+    """``"relu=False, n_samples=8"`` -> ``{"relu": False, "n_samples": 8}`` (Python literals; bare words stay strings)."""
+    options = {}
+    for part in filter(None, (p.strip() for p in _top_level_split(text or ""))):
+        key, sep, value = part.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise SaliencyError(f"method option '{part}' is not 'name=value': write options like "
+                                "'relu=False, batch_size=4', separated by commas")
+        value = value.strip()
+        try:
+            options[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            options[key] = value
+    return options

@@ -1,0 +1,67 @@
+"""Occlusion (Zeiler & Fergus 2014): hide one window at a time and see how much the target score drops.
+
+Exhaustive mode evaluates every window (its cost is windows x one forward, the lower bound for this
+method); fast mode (occlusion_fast.py) evaluates only the windows predicted to matter most and
+estimates the rest (see docs/methods.md for the trade-off). Scores are read after the output
+activation chosen from the number of OUTPUT classes (softmax for several, sigmoid for one,
+`output_activation="none"` for logits). The map of every class comes at no extra cost in `extras["per_class"]` (N, K, *spatial).
+"""
+
+from __future__ import annotations
+
+from ...core.batching import bounded_batch_size
+from ...errors import SaliencyError
+from ...core.method import register
+from ...core.method import Method, MethodOutput
+from .occlusion_fast import fast_occlusion
+from .fill import Occluder
+from .layout import check_layout
+from .scoring import DropSums, WindowScorer
+from .windows import WindowGrid, roi_masks, selected_windows, strides, window_sizes
+
+MODES = ("exhaustive", "fast")
+
+
+@register
+class Occlusion(Method):
+    name = "occlusion"
+    kind = "perturbation"
+    summary = "Occlusion: score drop when each window is hidden (model-agnostic; fast gradient-guided mode)"
+    options = {"window": None, "stride": None, "overlap": None, "occluder": "constant", "value": 0.0,
+               "gaussian_sigma": 0.25, "roi": None, "mode": "exhaustive", "refine": 0.25, "layout": "auto"}
+
+    def compute(self, run):
+        opts = run.options
+        shape, n = run.spatial_shape, run.x.shape[0]
+        if opts["mode"] not in MODES:
+            raise SaliencyError(f"mode={opts['mode']!r} is unknown; use 'exhaustive' or 'fast' "
+                                f"(gradient-guided refinement).")
+        check_layout(opts["layout"])
+        window = window_sizes(opts["window"], shape)
+        fine = WindowGrid(shape, window, strides(opts["stride"], opts["overlap"], window))
+        occluder = Occluder(opts["occluder"], opts["value"], opts["gaussian_sigma"], run.x, window)
+        roi = roi_masks(opts["roi"], n, shape)
+        fine_windows = selected_windows(fine, roi, n)
+        if opts["mode"] == "fast":
+            refine = opts["refine"]
+            if not isinstance(refine, (int, float)) or isinstance(refine, bool) or not 0 < refine <= 1:
+                raise SaliencyError(f"refine={refine!r} must be in (0, 1]: the fraction of windows evaluated.")
+            return fast_occlusion(self, run, fine, fine_windows, roi, occluder, refine)
+        items = [(i, w) for i in range(n) for w in fine_windows[i]]
+        scorer = self._scorer(run, len(items))
+        sums = DropSums(run.x, scorer.classes)
+        scorer.evaluate(fine, occluder, items, sums)
+        drop, per_class, covered = sums.mean()
+        return MethodOutput(drop, self._extras(per_class, covered, len(items), fine))
+
+    def _scorer(self, run, total: int, per_class: bool = True) -> WindowScorer:
+        run.ensure_target()
+        size = bounded_batch_size(run.batch_size, run.per_sample_bytes(), run.device, total)
+        return WindowScorer(run, size, run.progress(total), per_class, run.options["layout"])
+
+    def _extras(self, per_class, covered, evaluations: int, grid: WindowGrid, **more) -> dict:
+        extras = {"evaluations": evaluations, "windows": grid.counts, "window": grid.window,
+                  "stride": grid.stride, "covered": covered, **more}
+        if per_class is not None:
+            extras["per_class"] = per_class
+        return extras

@@ -1,0 +1,286 @@
+"""Loading a model file into an ``nn.Module`` the engine can hook: state dict, TorchScript, export, pickle.
+
+Why one door: every front end (CLI, Slicer, Python) must load models the same way, refuse the same unsafe
+files, and give the same errors. Routes (``LoadedModel.kind``):
+
+- ``state_dict``: ``.pt/.pth/.ckpt`` holding tensors (also a Lightning checkpoint's ``state_dict`` and
+  DataParallel ``module.`` prefixes), read with ``weights_only=True``; the card's ``architecture`` names
+  the class. Missing or unexpected keys are listed by name.
+- ``torchscript``: ``torch.jit.save`` archives; layers made hookable by ``torchscript_support``.
+- ``export``: ``torch.export.save`` programs (``.pt2``); layers made hookable by ``export_support``.
+- ``pickle``: a whole pickled module, only with ``trust_pickle=True`` (unpickling runs code).
+
+See ``docs/model-files.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import CardError, ModelLoadError
+from ..file_hash import file_sha256
+from .architectures import build_network
+
+STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model", "net", "network")
+PREFIXES = ("", "module.", "model.", "net.", "model.module.", "_orig_mod.")
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for the engine (eval mode), with where it came from."""
+
+    module: nn.Module
+    card: object
+    kind: str
+    sha256: str
+    path: Path
+    notes: list[str] = field(default_factory=list)
+
+
+# ---- the card: the one place that knows how a card is read --------------------------------------------
+def read_card(card, model_path: Path):
+    """The card for ``card`` (path, dict, ModelCard or None: ``model.json`` beside ``model.pt``, if any)."""
+    if card is None:
+        beside = model_path.with_suffix(".json")
+        if not beside.is_file():
+            return None
+        card = beside
+    try:
+        from ..card import load_card
+    except ImportError:  # card.py not installed yet: plain JSON
+        load_card = None
+    if load_card is not None:
+        return load_card(card)
+    if isinstance(card, (str, Path)):
+        try:
+            return json.loads(Path(card).read_text())
+        except (OSError, ValueError) as exc:
+            raise CardError(f"Cannot read the model card {card}: {exc}. Give a readable JSON file.") from exc
+    return card
+
+
+def card_get(card, name: str, default=None):
+    """One field of a card given as a dict or as an object with attributes (``input.size`` dotted)."""
+    value = card
+    for part in name.split("."):
+        if value is None:
+            return default
+        if isinstance(value, dict):
+            value = value.get(part)
+        else:
+            value = getattr(value, part, None)
+    return default if value is None else value
+
+
+def card_dir(card_arg, card, model_path: Path) -> Path:
+    """Where ``file.py:Class`` architectures are looked for: the card's folder (else the model's)."""
+    where = card_get(card, "path") or (card_arg if isinstance(card_arg, (str, Path)) else None)
+    return Path(where).resolve().parent if where else model_path.resolve().parent
+
+
+# ---- file kinds ----------------------------------------------------------------------------------------
+def detect_kind(path: Path) -> str:
+    """'torchscript', 'export' or 'torch_save' (a state dict or a pickle, told apart when loading)."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+        if any(n.endswith("/archive_format") or "/serialized_exported_program" in n for n in names):
+            return "export"
+        if any("/code/__torch__" in n for n in names) or any(n.endswith("/constants.pkl") for n in names):
+            return "torchscript"
+    elif path.suffix == ".pt2":
+        return "export"
+    return "torch_save"
+
+
+def load_model(path, card=None, *, trust_pickle=False, device=None, layers=None, check=True) -> LoadedModel:
+    """Load ``path`` (+ its card) into an eval-mode ``nn.Module`` the engine can hook.
+
+    ``layers``: for TorchScript/export files, the layers to make hookable (None: all). ``check``: run one
+    forward on a zero input of the card's size to catch a model that does not match its card.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelLoadError(f"Model file {path} does not exist or is not a file. Check the path.")
+    device = torch.device(device or "cpu")
+    card_obj = read_card(card, path)
+    kind = detect_kind(path)
+    notes: list[str] = []
+    if kind == "torchscript":
+        module = _load_torchscript(path, card_obj, device, layers, notes)
+    elif kind == "export":
+        module = _load_export(path, card_obj, device, layers)
+    else:
+        module, kind = _load_torch_save(path, card_obj, card_dir(card, card_obj, path), trust_pickle, device)
+    module.eval()
+    loaded = LoadedModel(module, card_obj, kind, file_sha256(path), path, notes)
+    if check and card_obj is not None:
+        check_against_card(loaded)
+    return loaded
+
+
+def _load_torchscript(path, card, device, layers, notes):
+    from .torchscript import TorchScriptTapModel
+
+    try:
+        script = torch.jit.load(str(path), map_location=device)
+    except RuntimeError as exc:
+        raise ModelLoadError(f"{path} is not a loadable TorchScript archive: {exc}") from exc
+    script.eval()
+    try:
+        return TorchScriptTapModel(script, layers)
+    except ModelLoadError as exc:
+        target = card_get(card, "target_layer")
+        if layers is not None or not target:
+            raise
+        targets = [target] if isinstance(target, str) else list(target)
+        notes.append(f"only {targets} are hookable: {exc}")
+        return TorchScriptTapModel(script, targets)
+
+
+def _load_export(path, card, device, layers):
+    from .exported import tap_exported
+
+    try:
+        program = torch.export.load(str(path))
+    except Exception as exc:  # torch raises many types for a damaged archive
+        raise ModelLoadError(f"{path} is not a loadable torch.export program: {exc}") from exc
+    module = tap_exported(program, layers).to(device)
+    # An exported graph is frozen in the mode it was exported in; train()/eval() only flip the flags.
+    def _set_mode(self, mode=True):
+        for sub in self.modules():
+            sub.training = mode
+        return self
+    module.train = types.MethodType(_set_mode, module)
+    module.eval = types.MethodType(lambda self: self.train(False), module)
+    return module
+
+
+def _load_torch_save(path, card, base_dir, trust_pickle, device):
+    try:
+        obj = torch.load(str(path), map_location=device, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - UnpicklingError or anything the restricted unpickler raises
+        if not trust_pickle:
+            raise ModelLoadError(
+                f"{path} is not a plain state dict: loading it needs full unpickling, which can run arbitrary "
+                f"code ({type(exc).__name__}). If you trust this file, pass trust_pickle=True "
+                "(CLI: --trust-pickle); better, save model.state_dict() and name the class in the card."
+            ) from exc
+        try:
+            obj = torch.load(str(path), map_location=device, weights_only=False)
+        except Exception as exc:  # noqa: BLE001 - a class the pickle names is gone, a damaged file, ...
+            raise ModelLoadError(
+                f"{path} could not be unpickled ({type(exc).__name__}: {exc}). A pickled model needs the code "
+                "that defined its class importable under the same name; better, save model.state_dict() and "
+                "name the class in the card's architecture."
+            ) from exc
+    if isinstance(obj, nn.Module):
+        return obj.to(device), "pickle"
+    state = extract_state_dict(obj, path)
+    architecture = card_get(card, "architecture")
+    if architecture is None:
+        raise CardError(
+            f"{path} holds only weights (a state dict); the model card must name the network: "
+            '"architecture": {"class": "package.module.Class" or "file.py:Class", "kwargs": {...}}.'
+        )
+    if not isinstance(architecture, dict):
+        architecture = {"class": getattr(architecture, "class_", getattr(architecture, "cls", None)),
+                        "kwargs": getattr(architecture, "kwargs", {})}
+    network = build_network(architecture, base_dir)
+    load_weights(network, state, path)
+    return network.to(device), "state_dict"
+
+
+def extract_state_dict(obj, path) -> dict:
+    """The name -> tensor mapping inside a checkpoint (Lightning, plain dict, nested 'model' keys)."""
+    if isinstance(obj, dict):
+        if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+            return obj
+        for key in STATE_DICT_KEYS:
+            inner = obj.get(key)
+            if isinstance(inner, dict) and inner and all(isinstance(v, torch.Tensor) for v in inner.values()):
+                return inner
+    raise ModelLoadError(
+        f"{path} holds no state dict (a mapping of parameter names to tensors, or a checkpoint with one under "
+        f"{', '.join(repr(k) for k in STATE_DICT_KEYS)}). Save torch.save(model.state_dict(), path)."
+    )
+
+
+def load_weights(network: nn.Module, state: dict, path) -> None:
+    """``load_state_dict`` after removing the best-matching wrapper prefix; mismatched keys named."""
+    expected = set(network.state_dict())
+    best, best_hits = state, -1
+    for prefix in PREFIXES:
+        if prefix and not all(k.startswith(prefix) for k in state):
+            continue
+        stripped = {k[len(prefix):]: v for k, v in state.items()}
+        hits = len(expected & set(stripped))
+        if hits > best_hits:
+            best, best_hits = stripped, hits
+    missing = sorted(expected - set(best))
+    unexpected = sorted(set(best) - expected)
+    if missing or unexpected:
+        def names(keys):
+            return ", ".join(keys[:12]) + (f" (+{len(keys) - 12} more)" if len(keys) > 12 else "")
+        parts = []
+        if missing:
+            parts.append(f"missing keys: {names(missing)}")
+        if unexpected:
+            parts.append(f"unexpected keys: {names(unexpected)}")
+        raise ModelLoadError(
+            f"The weights in {path} do not fit {type(network).__name__}: {'; '.join(parts)}. Check "
+            "architecture.class and architecture.kwargs in the card (they must build the trained network)."
+        )
+    try:
+        network.load_state_dict(best, strict=True)
+    except RuntimeError as exc:  # shapes differ
+        raise ModelLoadError(f"The weights in {path} do not fit {type(network).__name__}: {exc}. Check "
+                             "architecture.kwargs in the card.") from exc
+
+
+def card_input_shape(card) -> tuple[int, ...] | None:
+    """(1, C, *spatial) the card promises the model, in the model's tensor (array_order) order."""
+    dims = card_get(card, "spatial_dims")
+    channels = card_get(card, "in_channels", 1)
+    size = card_get(card, "input.size")
+    if dims is None or size is None:
+        return None
+    size = [int(s) for s in size if s is not None]  # 2D cards leave the slice axis empty
+    if len(size) == 3 and int(dims) == 2:
+        size.pop("ijk".index(str(card_get(card, "input.slice_axis", "k"))))
+    if len(size) != int(dims):
+        return None
+    if str(card_get(card, "input.array_order", "xyz")).lower() == "zyx":
+        size = size[::-1]
+    return (1, int(channels), *size)
+
+
+def check_against_card(loaded: LoadedModel) -> None:
+    """One forward on zeros of the card's input shape: channels, dims and class count must fit."""
+    shape = card_input_shape(loaded.card)
+    if shape is None:
+        return
+    param = next(loaded.module.parameters(), None)
+    x = torch.zeros(shape, device=param.device if param is not None else "cpu")
+    try:
+        with torch.no_grad():
+            out = loaded.module(x)
+    except Exception as exc:  # noqa: BLE001 - any failure here means model and card disagree
+        raise ModelLoadError(
+            f"The model in {loaded.path} does not accept the input its card describes, shape {tuple(shape)} "
+            f"(in_channels={shape[1]}, spatial_dims={len(shape) - 2}, input.size): {exc}. Fix in_channels, "
+            "spatial_dims or input.size in the card, or use the card that belongs to this model."
+        ) from exc
+    classes = card_get(loaded.card, "classes")
+    if isinstance(out, torch.Tensor) and classes and out.ndim >= 2 and out.shape[1] != len(classes):
+        raise ModelLoadError(
+            f"The model in {loaded.path} outputs {out.shape[1]} channels but its card lists {len(classes)} "
+            f"classes {list(classes)}. Fix 'classes' in the card."
+        )

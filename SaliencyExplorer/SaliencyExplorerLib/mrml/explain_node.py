@@ -1,0 +1,118 @@
+"""``explain_volume_node``: a volume node + a model -> a heatmap node beside it, in the same scene.
+
+Why: the Slicer console, batch scripts and the module's logic class all need the same one call. It reads
+the node as a SimpleITK image in patient space (``volume_node``), runs the geometry-aware pipeline
+(``explain_image.explain_image``: resample to the model grid, explain, resample back onto the source grid) and
+writes the result with ``heatmap_node.write_heatmap``. No ``qt``; works in Slicer and with ``slicer-core``.
+
+    from SaliencyExplorerLib import explain_volume_node
+    heat = explain_volume_node(volumeNode, "model.pt", card="model.json", method="gradcam")
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from . import evaluation_nodes, heatmap_node, volume_nodes
+from .evaluation_nodes import region_image
+from ..errors import SaliencyError
+from ..workflow import worker
+from ..workflow.explain_and_evaluate import explain_and_evaluate
+from ..workflow.provenance import model_identity, provenance
+
+# Options that shape the scene output; every other keyword goes to the pipeline / engine.
+SCENE_OPTIONS = ("name", "color_map", "threshold", "label_map", "segmentation", "legend")
+
+
+def split_options(options: dict) -> tuple[dict, dict]:
+    """(scene options, pipeline options) out of one keyword dictionary."""
+    scene_opts = {k: options.pop(k) for k in list(options) if k in SCENE_OPTIONS}
+    return scene_opts, options
+
+
+def explain_volume_node(volume_node_, model, card=None, method="gradcam", layers=None, target=None,
+                        output_node=None, *, evaluate=False, region=None, region_label=None, **options):
+    """Explain ``model``'s output on the volume node; returns the heatmap volume node.
+
+    ``model``: a model file path or a loaded ``torch.nn.Module``; ``card``: a model card path, dict or
+    ``ModelCard`` (``None``: the card next to the model file, or defaults). Scene keywords: ``name``,
+    ``color_map`` ("Inferno"), ``threshold`` (0.2), ``label_map``, ``segmentation``, ``legend``; the rest
+    (``device``, ``progress``, ``cancel``, ``batch_size``, method options, ...) go to the pipeline.
+    ``region_mask`` may be a label map node on the same grid. The source node is never modified;
+    ``output_node`` is overwritten (content only). On any error the scene is left as it was.
+
+    ``evaluate``: ``True`` (the evaluation's defaults) or a dict of checks (``steps``, ``max_layers``,
+    ``sanity``, ...) also measures how far to trust the map (``evaluation.volume.evaluate_volume``);
+    ``region`` (a label map or segmentation node on any grid, or a SimpleITK label image) adds
+    localisation. The report is shown as a table + deletion/insertion chart and stored on the returned
+    node: ``evaluation_nodes.evaluation_of(node)`` gives it back as a dict.
+    """
+    heatmap_node.check_source(volume_node_)
+    scene_opts, pipeline_opts = split_options(dict(options))
+    mask = pipeline_opts.get("region_mask")
+    if mask is not None and hasattr(mask, "GetImageData"):
+        pipeline_opts["region_mask"] = volume_nodes.node_to_image(mask, world=True)
+    image = volume_nodes.node_to_image(volume_node_, world=True)
+    if region is not None and hasattr(region, "GetScene"):
+        region = region_image(region, volume_node_)
+
+    result, report = explain_and_evaluate(image, model, card, method, layers, target, evaluate=evaluate,
+                                          region=region, region_label=region_label, **pipeline_opts)
+    node = write_result(volume_node_, result.heatmap_image, provenance(result, model, card, method),
+                        output_node=output_node, **scene_opts)
+    show_report(node, report)
+    return node
+
+
+def write_result(source, heatmap_image, provenance_dict, output_node=None, **scene_opts):
+    """Write a heatmap image computed on ``source``'s grid into the scene (shared with the worker path)."""
+    return heatmap_node.write_heatmap(source, heatmap_image, output_node, provenance=provenance_dict, **scene_opts)
+
+
+def show_report(heatmap_node, report, show_in_layout=False) -> None:
+    """Table + chart and the node attribute for an evaluated run; for a plain run, drop an older report."""
+    if report is None:
+        evaluation_nodes.detach_evaluation(heatmap_node)
+    else:
+        evaluation_nodes.attach_evaluation(heatmap_node, report, show_in_layout=show_in_layout)
+
+
+def start_background(volume_node_, model, card=None, method="gradcam", layers=None, target=None, *,
+                     folder=None, python=None, region_mask_node=None, evaluate=None, region=None,
+                     region_label=None, **pipeline_options):
+    """Start a worker process on this volume (the GUI path); returns a ``worker.WorkerProcess``.
+
+    Only plain data crosses over (the volume as NRRD in patient space, paths, JSON options); the scene is
+    untouched until :func:`finish_background`, so a cancel or a crash leaves it as it was. ``evaluate``
+    (None, True or a dict of checks) and ``region`` (label map / segmentation node) as for
+    :func:`explain_volume_node`; the worker stores the report in ``result.json``.
+    """
+    heatmap_node.check_source(volume_node_)
+    model_identity(model)  # a missing model file fails here, before a process starts
+    image = volume_nodes.node_to_image(volume_node_, world=True)
+    mask = volume_nodes.node_to_image(region_mask_node, world=True) if region_mask_node is not None else None
+    if region is not None and hasattr(region, "GetScene"):
+        region = region_image(region, volume_node_)
+    if region is not None and (evaluate is None or evaluate is False):
+        raise SaliencyError("a region is only used by the evaluation: tick 'Evaluate' (evaluate=True) or "
+                            "clear the region")
+    owns_folder = folder is None
+    folder = folder or tempfile.mkdtemp(prefix="saliency-job-")
+    job = worker.write_job(folder, image, model, card, method, layers, target, pipeline_options, mask,
+                           evaluate=evaluate, region=region, region_label=region_label)
+    return worker.WorkerProcess(job, python=python, owns_folder=owns_folder)
+
+
+def finish_background(process, volume_node_, output_node=None, show_in_layout=False, **scene_opts):
+    """Bring a finished worker's heatmap into the scene (same writing as the in-process path); when the
+    job evaluated the map, its report is shown and stored on the node as in :func:`explain_volume_node`."""
+    try:
+        image, record = process.result()
+        report = process.evaluation()
+        node = write_result(volume_node_, image, record, output_node=output_node, **scene_opts)
+        show_report(node, report, show_in_layout)
+        return node
+    finally:
+        process.cleanup()

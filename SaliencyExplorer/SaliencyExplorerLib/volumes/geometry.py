@@ -1,0 +1,276 @@
+"""The model's grid in patient space, and one resampling each way between it and the source's own grid.
+
+Why: a heatmap must land on the anatomy that caused it. Instead of replaying a log of transforms
+(crop, pad, flip, resize ... where one dropped step flips or zeroes the map), we define the model's input
+grid (origin, spacing, direction, size) in physical LPS space from the volume and the model card, resample
+the volume onto it, and later resample the heatmap from it back onto the volume's OWN grid. Both are a
+single resampling through physical space, exact up to interpolation whatever the obliquity, spacing,
+flip or crop. Card orientation codes are anatomical ("RAS": axis i points to the patient's Right), so in
+SimpleITK's LPS coordinates an axis pointing to R is (-1, 0, 0).
+
+    model_input = to_model([image], card)          # .tensor (N, C, *spatial), .grid, ...
+    heat = heatmap_to_native(maps, model_input)    # sitk float32 on image's grid, 0 outside the FOV
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..card import ModelCard
+from ..errors import SaliencyError
+from .intensity import normalise_intensity
+
+LPS_AXIS = {"L": (1.0, 0.0, 0.0), "R": (-1.0, 0.0, 0.0), "P": (0.0, 1.0, 0.0), "A": (0.0, -1.0, 0.0),
+            "S": (0.0, 0.0, 1.0), "I": (0.0, 0.0, -1.0)}
+SLICE_AXIS = {"i": 0, "j": 1, "k": 2}
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A 3D sampling grid in LPS space, in SimpleITK's conventions (size/spacing in i, j, k order)."""
+
+    size: tuple
+    spacing: tuple
+    origin: tuple
+    direction: tuple  # row-major 3x3; columns are the physical i, j, k axes
+
+    @classmethod
+    def of(cls, image: sitk.Image) -> "Grid":
+        return cls(tuple(image.GetSize()), tuple(image.GetSpacing()), tuple(image.GetOrigin()),
+                   tuple(image.GetDirection()))
+
+    @property
+    def matrix(self) -> np.ndarray:
+        return np.asarray(self.direction, dtype=float).reshape(3, 3)
+
+    def image(self, array_kji: np.ndarray | None = None) -> sitk.Image:
+        """A float32 image on this grid: zeros, or the given (k, j, i) array."""
+        if array_kji is None:
+            img = sitk.Image([int(n) for n in self.size], sitk.sitkFloat32)
+        else:
+            img = sitk.GetImageFromArray(np.ascontiguousarray(array_kji, dtype=np.float32))
+        img.SetSpacing(self.spacing)
+        img.SetOrigin(self.origin)
+        img.SetDirection(self.direction)
+        return img
+
+    def center(self) -> np.ndarray:
+        """Physical centre of the grid's extent (the middle voxel centre for odd sizes)."""
+        half = (np.asarray(self.size, float) - 1) * np.asarray(self.spacing, float) / 2
+        return np.asarray(self.origin, float) + self.matrix @ half
+
+    def corners(self) -> np.ndarray:
+        """The 8 outer corners of the voxel extent (index -0.5 and size - 0.5), as LPS points (8, 3)."""
+        lo, hi = -0.5, np.asarray(self.size, float) - 0.5
+        idx = np.array([[hi[0] if a else lo, hi[1] if b else lo, hi[2] if c else lo]
+                        for a in (0, 1) for b in (0, 1) for c in (0, 1)])
+        return np.asarray(self.origin, float) + (idx * np.asarray(self.spacing, float)) @ self.matrix.T
+
+
+def orientation_matrix(code: str) -> np.ndarray:
+    """3x3 whose columns are the LPS unit vectors of model axes i, j, k for an anatomical code ("RAS")."""
+    return np.array([LPS_AXIS[c] for c in code.upper()]).T
+
+
+# ---------------------------------------------------------------- input checks and 2D images
+def check_image(image, what="input image") -> None:
+    """Only scalar 2D/3D images are explained; anything else is refused with the fix."""
+    if not isinstance(image, sitk.Image):
+        raise SaliencyError(f"{what} must be a SimpleITK image, got {type(image).__name__}. Read it with "
+                            "SaliencyExplorerLib.volumes.image_files.read_image().")
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise SaliencyError(f"{what} is a vector image ({image.GetNumberOfComponentsPerPixel()} components per "
+                            "voxel). Give one scalar volume per channel (repeat --input).")
+    if image.GetDimension() not in (2, 3):
+        raise SaliencyError(f"{what} has {image.GetDimension()} dimensions; only 2D and 3D images can be "
+                            "explained. Split a 4-D series into 3D volumes (one per time point or channel).")
+
+
+def as_3d(image: sitk.Image) -> sitk.Image:
+    """A 2D image as a one-slice 3D volume (third axis +S, 1 mm), so one code path serves both."""
+    if image.GetDimension() == 3:
+        return image
+    vol = sitk.JoinSeries(image)
+    d2 = np.asarray(image.GetDirection()).reshape(2, 2)
+    d3 = np.eye(3)
+    d3[:2, :2] = d2
+    vol.SetDirection(tuple(d3.ravel()))
+    vol.SetOrigin((*image.GetOrigin(), 0.0))
+    vol.SetSpacing((*image.GetSpacing(), 1.0))
+    return vol
+
+
+# ---------------------------------------------------------------- the model grid
+def _foreground_center(image: sitk.Image, threshold: float) -> np.ndarray:
+    """Physical centroid of the voxels above ``threshold``, from marginal sums (no per-voxel point array)."""
+    above = sitk.GetArrayViewFromImage(image) > threshold  # (k, j, i)
+    count = int(above.sum())
+    if count == 0:
+        raise SaliencyError(f"no voxel is above the card's foreground threshold {threshold} (the volume's "
+                            f"range is {_min_max(image)}). Lower input.center.foreground or use \"image\".")
+    mean_idx = []
+    for axis in (2, 1, 0):  # i, j, k
+        other = tuple(a for a in range(3) if a != axis)
+        profile = above.sum(axis=other)
+        mean_idx.append(float(profile @ np.arange(profile.size)) / count)
+    return np.asarray(image.TransformContinuousIndexToPhysicalPoint(mean_idx))
+
+
+def _min_max(image: sitk.Image):
+    f = sitk.MinimumMaximumImageFilter()
+    f.Execute(image)
+    return f.GetMinimum(), f.GetMaximum()
+
+
+def model_grid(image: sitk.Image, card: ModelCard) -> Grid:
+    """The model's input grid in LPS space for ``image`` (3D) and the card's ``input`` section.
+
+    Orientation: the card's code, else the volume's own axes. Spacing per axis: the card's, else the
+    native spacing of the volume axis most aligned with it. Centre: the extent's centre or the
+    foreground centroid. Size per axis: the card's, else enough voxels to cover the volume from that centre.
+    """
+    spec = card.input
+    native = Grid.of(image)
+    direction = orientation_matrix(spec.orientation) if spec.orientation else native.matrix
+    alignment = np.abs(native.matrix.T @ direction)  # [native axis, model axis]
+    spacing = []
+    for m in range(3):
+        given = spec.spacing[m] if spec.spacing else None
+        spacing.append(float(given) if given is not None else float(native.spacing[int(np.argmax(alignment[:, m]))]))
+    spacing = np.asarray(spacing)
+    if spec.center == "image":
+        center = native.center()
+    else:
+        center = _foreground_center(image, spec.center[1])
+    reach = np.abs((native.corners() - center) @ direction).max(axis=0)  # half-extent along each model axis
+    size = []
+    for m in range(3):
+        given = spec.size[m] if spec.size else None
+        size.append(int(given) if given is not None else max(1, int(np.ceil(2 * reach[m] / spacing[m] - 1e-6))))
+    size = np.asarray(size)
+    origin = center - direction @ ((size - 1) * spacing / 2)
+    return Grid(tuple(int(n) for n in size), tuple(float(s) for s in spacing), tuple(float(o) for o in origin),
+                tuple(float(v) for v in direction.ravel()))
+
+
+# ---------------------------------------------------------------- tensor layout
+def to_layout(array_kji: np.ndarray, card: ModelCard) -> np.ndarray:
+    """A (k, j, i) model-grid array -> the model's spatial layout: (1, i, j, k) / (1, k, j, i) for 3D
+    models, (slices, a, b) for 2D models (a, b: the in-plane axes in i, j, k order; reversed for zyx)."""
+    ijk = np.transpose(array_kji, (2, 1, 0))
+    if card.spatial_dims == 3:
+        out = ijk if card.input.array_order == "xyz" else array_kji
+        return out[None]
+    stack = np.moveaxis(ijk, SLICE_AXIS[card.input.slice_axis], 0)  # (slices, a, b)
+    return stack if card.input.array_order == "xyz" else np.transpose(stack, (0, 2, 1))
+
+
+def from_layout(maps: np.ndarray, card: ModelCard) -> np.ndarray:
+    """Inverse of :func:`to_layout`: (N, *spatial) maps -> one (k, j, i) array on the model grid."""
+    maps = np.asarray(maps)
+    if card.spatial_dims == 3:
+        one = maps[0]
+        return np.transpose(one, (2, 1, 0)) if card.input.array_order == "xyz" else one
+    stack = maps if card.input.array_order == "xyz" else np.transpose(maps, (0, 2, 1))
+    ijk = np.moveaxis(stack, 0, SLICE_AXIS[card.input.slice_axis])
+    return np.transpose(ijk, (2, 1, 0))
+
+
+# ---------------------------------------------------------------- native -> model -> native
+@dataclass
+class ModelInput:
+    """What the model sees, and what is needed to bring its maps back."""
+
+    tensor: object  # torch.FloatTensor (N, C, *spatial)
+    grid: Grid  # the model grid (3D, LPS)
+    card: ModelCard
+    reference: sitk.Image  # the first input image (its own grid receives the heatmap)
+    was_2d: bool = False
+
+
+def _background(image: sitk.Image, spec) -> float:
+    return float(_min_max(image)[0]) if spec.background == "min" else float(spec.background)
+
+
+def resample_to_grid(image: sitk.Image, grid: Grid, *, nearest=False, background=0.0) -> np.ndarray:
+    """``image`` sampled on ``grid`` through physical space -> float32 (k, j, i) array."""
+    interp = sitk.sitkNearestNeighbor if nearest else sitk.sitkLinear
+    out = sitk.Resample(image, grid.image(), sitk.Transform(), interp, float(background), sitk.sitkFloat32)
+    return sitk.GetArrayFromImage(out)
+
+
+def to_model(images, card: ModelCard):
+    """Source image(s) (one per channel, co-registered in physical space) -> :class:`ModelInput`."""
+    import torch  # noqa: PLC0415  (geometry without torch stays importable for the Slicer side)
+
+    images = list(images) if isinstance(images, (list, tuple)) else [images]
+    if not images:
+        raise SaliencyError("no input image was given. Give one image per model input channel.")
+    for n, img in enumerate(images):
+        check_image(img, f"input image {n + 1}")
+    if len(images) != card.in_channels:
+        raise SaliencyError(f"the model card says in_channels={card.in_channels} but {len(images)} image(s) "
+                            f"were given. Give one co-registered volume per channel (repeat --input).")
+    dims = {img.GetDimension() for img in images}
+    if len(dims) > 1:
+        raise SaliencyError("the channel images mix 2D and 3D. Give volumes of the same dimension.")
+    was_2d = dims == {2}
+    if was_2d and card.spatial_dims == 3:
+        raise SaliencyError("a 3D model (spatial_dims 3) cannot explain a 2D image. Give a 3D volume, or a "
+                            "card with spatial_dims 2 for a 2D model.")
+    vols = [as_3d(img) for img in images]
+    grid = model_grid(vols[0], card)
+    intensities = card.input.intensity
+    channels = []
+    for n, vol in enumerate(vols):
+        values = resample_to_grid(vol, grid, background=_background(vol, card.input))
+        rule = intensities[n] if len(intensities) > 1 else intensities[0]
+        channels.append(to_layout(normalise_intensity(values, rule, vol), card))
+    tensor = torch.from_numpy(np.ascontiguousarray(np.stack(channels, axis=1), dtype=np.float32))
+    return ModelInput(tensor=tensor, grid=grid, card=card, reference=images[0], was_2d=was_2d)
+
+
+def mask_to_model(mask: sitk.Image, model_input: ModelInput) -> np.ndarray:
+    """A segmentation-target mask on any grid -> bool (N, *spatial) on the model grid (nearest neighbour)."""
+    check_image(mask, "region mask")
+    if mask.GetDimension() != model_input.reference.GetDimension():
+        raise SaliencyError(
+            f"The region mask is {mask.GetDimension()}-D but the volume is "
+            f"{model_input.reference.GetDimension()}-D; give a mask of the volume's kind (any grid).")
+    values = resample_to_grid(as_3d(mask), model_input.grid, nearest=True, background=0.0)
+    inside = to_layout(values, model_input.card) > 0
+    if not inside.any():
+        raise SaliencyError(
+            "The region mask has no voxel inside the model's field of view (empty, or elsewhere in "
+            "space); check that it belongs to this volume and is not all zero.")
+    return inside
+
+
+def heatmap_to_native(maps: np.ndarray, model_input: ModelInput) -> sitk.Image:
+    """(N, *spatial) maps on the model grid -> float32 image on the reference's OWN grid (0 outside FOV)."""
+    on_grid = model_input.grid.image(from_layout(maps, model_input.card))
+    ref = as_3d(model_input.reference)
+    out = sitk.Resample(on_grid, ref, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+    if model_input.was_2d:
+        out = out[:, :, 0]
+    # copy the geometry verbatim (not recomputed) so it equals the input's bit for bit
+    out.SetOrigin(model_input.reference.GetOrigin())
+    out.SetSpacing(model_input.reference.GetSpacing())
+    out.SetDirection(model_input.reference.GetDirection())
+    return out
+
+
+def peak_lps(image: sitk.Image) -> np.ndarray | None:
+    """Physical (LPS) point of the image's maximum voxel, or None for an all-zero map."""
+    arr = sitk.GetArrayViewFromImage(image)
+    if arr.size == 0 or not np.any(arr > 0):
+        return None
+    idx = np.unravel_index(int(np.argmax(arr)), arr.shape)[::-1]
+    return np.asarray(image.TransformIndexToPhysicalPoint([int(i) for i in idx]))
+
+
+def ras_from_lps(point) -> np.ndarray | None:
+    return None if point is None else np.asarray(point, float) * np.array([-1.0, -1.0, 1.0])[: len(point)]

@@ -1,0 +1,106 @@
+"""Reading and writing images (NRRD, NIfTI, MHA/MHD, DICOM series folders) with SimpleITK, safely.
+
+Why: the command line's promises live here: a clear error for a missing, unreadable, 4-D or vector file;
+no input is ever written (an output path that is one of the inputs is refused); an output is written to
+a temporary file beside it and moved into place, so a failed write never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import SimpleITK as sitk
+
+from ..errors import SaliencyError
+from .geometry import check_image
+
+WRITE_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
+
+
+def _read_dicom_series(folder: Path) -> sitk.Image:
+    reader = sitk.ImageSeriesReader()
+    series = reader.GetGDCMSeriesIDs(str(folder))
+    if not series:
+        raise SaliencyError(f"{folder} is a folder without a DICOM series. Give an image file or a folder "
+                            "holding one DICOM series.")
+    if len(series) > 1:
+        raise SaliencyError(f"{folder} holds {len(series)} DICOM series ({', '.join(series)}). Put each series "
+                            "in its own folder and give that folder.")
+    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder), series[0]))
+    return reader.Execute()
+
+
+def read_image(path, what="input") -> sitk.Image:
+    """A scalar 2D/3D image from a file or a DICOM series folder; any problem -> SaliencyError with the fix."""
+    path = Path(path)
+    if not path.exists():
+        raise SaliencyError(f"{what} {path} does not exist. Check the path.")
+    try:
+        image = _read_dicom_series(path) if path.is_dir() else sitk.ReadImage(str(path))
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        detail = next((line for line in first if "ERROR" in line or "Unable" in line), first[0] if first else "")
+        raise SaliencyError(f"cannot read {what} {path}: it is not an image SimpleITK can read ({detail.strip()}). "
+                            "Give a NRRD, NIfTI, MHA file or a DICOM series folder.") from None
+    except PermissionError:
+        raise SaliencyError(f"cannot read {what} {path}: permission denied. Check the file's permissions.") from None
+    check_image(image, f"{what} {path}")
+    return image
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def check_output_path(path, inputs=(), what="output") -> Path:
+    """Refuse an output that is an input (or inside an input DICOM folder), a bad suffix, or an unwritable place."""
+    path = Path(path)
+    if _suffix(path) not in WRITE_SUFFIXES:
+        raise SaliencyError(f"{what} {path} has an unknown image suffix. Use one of {', '.join(WRITE_SUFFIXES)}.")
+    for given in inputs:
+        given = Path(given)
+        if _same_file(path, given) or (given.is_dir() and path.resolve().is_relative_to(given.resolve())):
+            raise SaliencyError(f"{what} {path} is the input {given}: inputs are never overwritten. Choose another "
+                                "output path.")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise SaliencyError(f"cannot write {what} {path}: the folder {folder} does not exist. Create it first.")
+    if path.is_dir():
+        raise SaliencyError(f"cannot write {what} {path}: it is a folder. Give a file name such as heat.nrrd.")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise SaliencyError(f"cannot write {what} {path}: permission denied. Choose a writable location.")
+    return path
+
+
+def write_image(image: sitk.Image, path, inputs=(), what="output", compress=True) -> Path:
+    """Write ``image`` to ``path`` atomically (temporary file beside it, then rename)."""
+    path = check_output_path(path, inputs, what)
+    suffix = _suffix(path)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(handle)
+    try:
+        if suffix in (".nhdr", ".mhd"):  # header + separate data file: no atomic pair, write in place
+            os.unlink(tmp)
+            sitk.WriteImage(image, str(path), compress)
+            return path
+        sitk.WriteImage(image, tmp, compress)
+        os.replace(tmp, path)
+    except (RuntimeError, OSError) as exc:
+        raise SaliencyError(f"cannot write {what} {path}: {str(exc).strip().splitlines()[-1] if str(exc) else exc}. "
+                            "Check free space and permissions.") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

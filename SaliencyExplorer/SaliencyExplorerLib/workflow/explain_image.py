@@ -1,0 +1,168 @@
+"""``explain_image()``: image(s) + model + card -> a heatmap image on the source's own grid.
+
+Why: the one function every front door (CLI, Slicer logic, worker, demo) calls, so that geometry, card,
+target naming and timings are handled once. Flow: card -> model grid in patient space -> tensor ->
+engine -> map(s) on the model grid -> the first input's own grid (0 outside the model's field of view).
+
+    result = explain_image(image, "model.pt", method="gradcam", target="lesion")
+    result.heatmap_image   # sitk float32, same size/spacing/origin/direction as image, values in [0, 1]
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..card import ModelCard, load_card, parse_card
+from ..errors import SaliencyError
+from ..volumes.geometry import ModelInput, heatmap_to_native, mask_to_model, peak_lps, ras_from_lps, to_model
+
+
+@dataclass
+class VolumeExplanation:
+    heatmap_image: sitk.Image  # float32 on images[0]'s own grid, [0, 1], 0 outside the model's FOV
+    model_heatmap: np.ndarray  # (N, *spatial) on the model grid, in the model's tensor layout
+    explanation: object  # the engine's Explanation (raw maps, scores, provenance)
+    target_index: int | None
+    target_name: str | None
+    score: float | None  # the target's probability (card activation), mean over the region for segmentation
+    peak_lps: np.ndarray | None  # mm, of the native heatmap's maximum
+    peak_ras: np.ndarray | None
+    timings: dict = field(default_factory=dict)  # seconds: load, to_model, explain, to_native, total
+    model_input: ModelInput | None = None
+    card: ModelCard | None = None
+    warnings: list = field(default_factory=list)
+
+
+def _resolve_model(model, card, device, trust_pickle):
+    """(nn.Module, card) from a module or a model file (the card beside it when none is given).
+
+    A module asked onto another device is copied there: the caller's model is never changed.
+    """
+    import copy  # noqa: PLC0415
+
+    import torch  # noqa: PLC0415
+
+    if isinstance(model, torch.nn.Module):
+        if device is not None:
+            current = next((t.device for t in model.parameters()), torch.device("cpu"))
+            if current != torch.device(device):
+                model = copy.deepcopy(model).to(device)
+        return model, card
+    if isinstance(model, (str, os.PathLike)):
+        from ..models.loading import load_model  # noqa: PLC0415
+
+        loaded = load_model(model, card, trust_pickle=trust_pickle, device=device)
+        return loaded.module, loaded.card
+    raise SaliencyError(f"model must be a torch.nn.Module or a model file path, not {type(model).__name__}.")
+
+
+def _default_card(images) -> ModelCard:
+    """No card: the volume's own grid, as many channels as images, 2D model for 2D images."""
+    dims = 2 if all(img.GetDimension() == 2 for img in images) else 3
+    return parse_card({"spatial_dims": dims, "in_channels": len(images)})
+
+
+def _stack_target(model, tensor, options):
+    """One class for every slice of a 2D stack: the class with the highest logit in any slice."""
+    import torch  # noqa: PLC0415
+
+    from ..core.engine import prepare_input  # noqa: PLC0415
+    from ..core.model_guard import guarded  # noqa: PLC0415
+    from ..core.run import call_model  # noqa: PLC0415
+    from ..core.targets import pick_output  # noqa: PLC0415
+
+    x = prepare_input(tensor, model)
+    with guarded(model), torch.no_grad():  # eval mode, as explain() runs it: no batch-norm update
+        out = pick_output(call_model(model, x), options.get("output_key"))
+    if out.dim() != 2:
+        return None
+    return int(out.max(dim=0).values.argmax())
+
+
+def _score(explanation, target, card, options, mask):
+    """The explained class's probability (per the card's activation); mean over the region for segmentation."""
+    import torch  # noqa: PLC0415
+
+    from ..core.targets import activate, default_activation  # noqa: PLC0415
+
+    scores = explanation.scores
+    if target is None or not isinstance(scores, np.ndarray) or scores.ndim < 2 or target >= scores.shape[1]:
+        return None
+    activation = options.get("output_activation", "auto")
+    if activation == "auto":
+        activation = default_activation(scores.shape[1])
+    prob = activate(torch.from_numpy(scores), activation).numpy()[:, target]
+    if prob.ndim == 1:
+        return float(prob.max())
+    region = mask if mask is not None else (scores.argmax(axis=1) == target if scores.shape[1] > 1 else prob > 0.5)
+    region = np.asarray(region, dtype=bool)
+    return float(prob[region].mean()) if region.any() else float(prob.mean())
+
+
+def explain_image(images, model, card=None, method="gradcam", layers=None, target=None, *, device=None,
+                  region_mask=None, progress=None, cancel=None, trust_pickle=False, **options):
+    """Explain ``model`` on ``images`` (a SimpleITK image or one per channel) -> :class:`VolumeExplanation`.
+
+    ``card``: ModelCard | dict | path | None (a model file's card is found beside it). ``target``: None
+    (top class), a class index, or a class name from the card. ``region_mask``: a mask image (any grid)
+    for segmentation targets, brought to the model grid with nearest neighbour. Other ``options`` go to
+    the engine (batch_size, method options, ...). The inputs are never modified.
+    """
+    from ..core.engine import explain  # noqa: PLC0415
+    from ..core.maps import normalise, normalise_magnitude  # noqa: PLC0415
+    from ..core.method import get_method  # noqa: PLC0415
+
+    started = time.perf_counter()
+    images = list(images) if isinstance(images, (list, tuple)) else [images]
+    module, card_obj = _resolve_model(model, None if card is None else load_card(card), device, trust_pickle)
+    card_obj = load_card(card_obj) if card_obj is not None else _default_card(images)
+    timings = {"load": time.perf_counter() - started}
+
+    tick = time.perf_counter()
+    model_input = to_model(images, card_obj)
+    mask = None if region_mask is None else mask_to_model(region_mask, model_input)
+    timings["to_model"] = time.perf_counter() - tick
+
+    options.setdefault("task", card_obj.task)
+    options.setdefault("output_activation", card_obj.output.activation)
+    if card_obj.output.key is not None:
+        options.setdefault("output_key", card_obj.output.key)
+    if layers is None:
+        layers = list(card_obj.target_layer) if isinstance(card_obj.target_layer, tuple) else card_obj.target_layer
+    if isinstance(target, str):
+        target = card_obj.class_index(target)
+    stacked = card_obj.spatial_dims == 2 and model_input.tensor.shape[0] > 1
+    if stacked and target is None and options["task"] == "classification":
+        target = _stack_target(module, model_input.tensor, options)
+
+    tick = time.perf_counter()
+    import torch  # noqa: PLC0415
+
+    result = explain(module, model_input.tensor, method=method, layers=layers, target=target,
+                     mask=None if mask is None else torch.from_numpy(mask), progress=progress, cancel=cancel,
+                     **options)
+    timings["explain"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    maps = result.heatmap
+    if stacked:  # one scale for the whole stack, so slices compare (the engine normalises per sample)
+        raw = torch.from_numpy(np.ascontiguousarray(result.raw)).reshape(1, -1)
+        signed = get_method(result.method).signed and not result.options["relu"]
+        maps = (normalise_magnitude(raw) if signed else normalise(raw)).reshape(result.raw.shape).numpy()
+    heat = sitk.Clamp(heatmap_to_native(maps, model_input), sitk.sitkFloat32, 0.0, 1.0)
+    timings["to_native"] = time.perf_counter() - tick
+
+    explained = result.target[0] if result.target else None
+    peak = peak_lps(heat)
+    timings["total"] = time.perf_counter() - started
+    return VolumeExplanation(
+        heatmap_image=heat, model_heatmap=np.asarray(maps, dtype=np.float32), explanation=result,
+        target_index=explained, target_name=card_obj.class_name(explained),
+        score=_score(result, explained, card_obj, options, mask), peak_lps=peak, peak_ras=ras_from_lps(peak),
+        timings=timings, model_input=model_input, card=card_obj, warnings=list(result.warnings),
+    )

@@ -1,0 +1,51 @@
+"""How a heatmap was made: method, layers, target, score, peak, model file and its SHA-256, card, version.
+
+Stored as attributes on the heatmap node (in-process path) and in the worker's ``result.json`` (background
+path), so both record the same thing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import SaliencyError
+from ..file_hash import file_sha256
+from ..version import __version__
+
+
+def model_identity(model) -> tuple[str, str]:
+    """(description, SHA-256) of a model path, or of an in-memory model ("", its class name)."""
+    if isinstance(model, (str, os.PathLike)):
+        path = Path(model)
+        if not path.is_file():
+            raise SaliencyError(f"model file '{path}' does not exist: pick the model file (.pt, .pth, .ts)")
+        return str(path), file_sha256(path)
+    return f"<in-memory {type(model).__name__}>", ""
+
+
+def card_identity(card) -> str:
+    if card is None:
+        return ""
+    if isinstance(card, (str, os.PathLike)):
+        return str(card)
+    return getattr(card, "path", None) and str(card.path) or "<in-memory card>"
+
+
+def provenance(result, model, card, method) -> dict:
+    """The attributes that say how a heatmap was made (stored on the node, also by the worker path)."""
+    model_name, sha = model_identity(model)
+    explanation = getattr(result, "explanation", None)
+    record = {
+        "method": getattr(explanation, "method", None) or method,
+        "layers": list(getattr(explanation, "layers", None) or []),
+        "target": getattr(result, "target_index", None),
+        "targetName": getattr(result, "target_name", None),
+        "score": getattr(result, "score", None),
+        "peakRAS": ",".join(f"{v:.3f}" for v in result.peak_ras) if getattr(result, "peak_ras", None) is not None else None,
+        "model": model_name,
+        "modelSHA256": sha,
+        "card": card_identity(card),
+        "version": __version__,
+    }
+    return {k: v for k, v in record.items() if v not in (None, "", [])}

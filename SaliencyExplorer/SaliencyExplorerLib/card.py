@@ -25,6 +25,7 @@ ACTIVATIONS = ("auto", "softmax", "sigmoid", "none")
 SLICE_AXES = ("i", "j", "k")
 AXIS_PAIRS = ({"R", "L"}, {"A", "P"}, {"S", "I"})
 SCHEMA_PATH = Path(__file__).with_name("card_schema.json")
+PROBE_SIZE = 64  # voxels per axis the card leaves open, when a layer table or a check needs a concrete input
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,22 @@ class ModelCard:
             return names.index(text.lower())
         known = ", ".join(repr(c) for c in self.classes or ()) or "none (the card lists no classes)"
         raise CardError(f"target {target!r} is neither a class index nor a class name; known classes: {known}")
+
+    def input_shape(self, default: int | None = PROBE_SIZE) -> tuple[int, ...] | None:
+        """``(1, C, *spatial)`` the card promises the model, in its tensor (``array_order``) order.
+
+        Axes the card leaves open get ``default`` voxels; ``default=None`` returns None instead (the card
+        promises no size, so there is nothing to check the model against).
+        """
+        given = list(self.input.size or (None,) * 3)
+        if self.spatial_dims == 2 and len(given) == 3:
+            del given[SLICE_AXES.index(self.input.slice_axis)]
+        if default is None and any(n is None for n in given):
+            return None
+        spatial = [default if n is None else int(n) for n in given]
+        if self.input.array_order == "zyx":
+            spatial = spatial[::-1]
+        return (1, self.in_channels, *spatial)
 
     def class_name(self, index) -> str | None:
         if self.classes and index is not None and 0 <= index < len(self.classes):

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+from ..errors import SaliencyError
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -25,22 +27,13 @@ def register(subparsers) -> None:
 
 
 def probe_shape(card, size=None) -> tuple:
-    """(1, C, *spatial) in the model's tensor order: ``--size``, else the card's input.size, else 64s."""
-    from ..card import SLICE_AXES  # noqa: PLC0415
-    from ..errors import SaliencyError  # noqa: PLC0415
-
-    dims, channels = card.spatial_dims, card.in_channels
+    """(1, C, *spatial) in the model's tensor order: ``--size``, else the card's (open axes 64)."""
     if size:
+        dims = card.spatial_dims
         if len(size) != dims or min(size) < 1:
             raise SaliencyError(f"--size needs {dims} positive numbers for a {dims}D model, got {size}.")
-        return (1, channels, *size)
-    given = list(card.input.size or (None, None, None))
-    if dims == 2:
-        del given[SLICE_AXES.index(card.input.slice_axis)]
-    spatial = [64 if n is None else int(n) for n in given]
-    if card.input.array_order == "zyx":
-        spatial = spatial[::-1]
-    return (1, channels, *spatial)
+        return (1, card.in_channels, *size)
+    return card.input_shape()
 
 
 def run(args) -> int:

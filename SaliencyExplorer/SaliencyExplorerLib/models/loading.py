@@ -15,7 +15,9 @@ See ``docs/model-files.md``.
 
 from __future__ import annotations
 
+import copy
 import json
+import os
 import types
 import zipfile
 from dataclasses import dataclass, field
@@ -24,6 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..card import ModelCard, find_card_for, load_card
 from ..errors import CardError, ModelLoadError
 from ..file_hash import file_sha256
 from .architectures import build_network
@@ -44,44 +47,17 @@ class LoadedModel:
     notes: list[str] = field(default_factory=list)
 
 
-# ---- the card: the one place that knows how a card is read --------------------------------------------
-def read_card(card, model_path: Path):
-    """The card for ``card`` (path, dict, ModelCard or None: ``model.json`` beside ``model.pt``, if any)."""
+# ---- the card ------------------------------------------------------------------------------------------
+def read_card(card, model_path: Path) -> ModelCard | None:
+    """The card for ``card`` (path, dict or ModelCard), or the one beside the model file, or None."""
     if card is None:
-        beside = model_path.with_suffix(".json")
-        if not beside.is_file():
-            return None
-        card = beside
-    try:
-        from ..card import load_card
-    except ImportError:  # card.py not installed yet: plain JSON
-        load_card = None
-    if load_card is not None:
-        return load_card(card)
-    if isinstance(card, (str, Path)):
-        try:
-            return json.loads(Path(card).read_text())
-        except (OSError, ValueError) as exc:
-            raise CardError(f"Cannot read the model card {card}: {exc}. Give a readable JSON file.") from exc
-    return card
-
-
-def card_get(card, name: str, default=None):
-    """One field of a card given as a dict or as an object with attributes (``input.size`` dotted)."""
-    value = card
-    for part in name.split("."):
-        if value is None:
-            return default
-        if isinstance(value, dict):
-            value = value.get(part)
-        else:
-            value = getattr(value, part, None)
-    return default if value is None else value
+        card = find_card_for(model_path)
+    return None if card is None else load_card(card)
 
 
 def card_dir(card_arg, card, model_path: Path) -> Path:
     """Where ``file.py:Class`` architectures are looked for: the card's folder (else the model's)."""
-    where = card_get(card, "path") or (card_arg if isinstance(card_arg, (str, Path)) else None)
+    where = getattr(card, "path", None) or (card_arg if isinstance(card_arg, (str, Path)) else None)
     return Path(where).resolve().parent if where else model_path.resolve().parent
 
 
@@ -126,6 +102,23 @@ def load_model(path, card=None, *, trust_pickle=False, device=None, layers=None,
     return loaded
 
 
+def resolve_model(model, card=None, device=None, trust_pickle=False) -> tuple[nn.Module, ModelCard | None]:
+    """(nn.Module, card) from a module or a model file (the card beside it when none is given).
+
+    A module asked onto another device is copied there: the caller's model is never changed.
+    """
+    if isinstance(model, torch.nn.Module):
+        if device is not None:
+            current = next((t.device for t in model.parameters()), torch.device("cpu"))
+            if current != torch.device(device):
+                model = copy.deepcopy(model).to(device)
+        return model, card
+    if isinstance(model, (str, os.PathLike)):
+        loaded = load_model(model, card, trust_pickle=trust_pickle, device=device)
+        return loaded.module, loaded.card
+    raise ModelLoadError(f"model must be a torch.nn.Module or a model file path, not {type(model).__name__}.")
+
+
 def _load_torchscript(path, card, device, layers, notes):
     from .torchscript import TorchScriptTapModel
 
@@ -137,7 +130,7 @@ def _load_torchscript(path, card, device, layers, notes):
     try:
         return TorchScriptTapModel(script, layers)
     except ModelLoadError as exc:
-        target = card_get(card, "target_layer")
+        target = card.target_layer if card is not None else None
         if layers is not None or not target:
             raise
         targets = [target] if isinstance(target, str) else list(target)
@@ -184,15 +177,12 @@ def _load_torch_save(path, card, base_dir, trust_pickle, device):
     if isinstance(obj, nn.Module):
         return obj.to(device), "pickle"
     state = extract_state_dict(obj, path)
-    architecture = card_get(card, "architecture")
+    architecture = card.architecture if card is not None else None
     if architecture is None:
         raise CardError(
             f"{path} holds only weights (a state dict); the model card must name the network: "
             '"architecture": {"class": "package.module.Class" or "file.py:Class", "kwargs": {...}}.'
         )
-    if not isinstance(architecture, dict):
-        architecture = {"class": getattr(architecture, "class_", getattr(architecture, "cls", None)),
-                        "kwargs": getattr(architecture, "kwargs", {})}
     network = build_network(architecture, base_dir)
     load_weights(network, state, path)
     return network.to(device), "state_dict"
@@ -245,26 +235,9 @@ def load_weights(network: nn.Module, state: dict, path) -> None:
                              "architecture.kwargs in the card.") from exc
 
 
-def card_input_shape(card) -> tuple[int, ...] | None:
-    """(1, C, *spatial) the card promises the model, in the model's tensor (array_order) order."""
-    dims = card_get(card, "spatial_dims")
-    channels = card_get(card, "in_channels", 1)
-    size = card_get(card, "input.size")
-    if dims is None or size is None:
-        return None
-    size = [int(s) for s in size if s is not None]  # 2D cards leave the slice axis empty
-    if len(size) == 3 and int(dims) == 2:
-        size.pop("ijk".index(str(card_get(card, "input.slice_axis", "k"))))
-    if len(size) != int(dims):
-        return None
-    if str(card_get(card, "input.array_order", "xyz")).lower() == "zyx":
-        size = size[::-1]
-    return (1, int(channels), *size)
-
-
 def check_against_card(loaded: LoadedModel) -> None:
     """One forward on zeros of the card's input shape: channels, dims and class count must fit."""
-    shape = card_input_shape(loaded.card)
+    shape = loaded.card.input_shape(default=None)
     if shape is None:
         return
     param = next(loaded.module.parameters(), None)
@@ -278,7 +251,7 @@ def check_against_card(loaded: LoadedModel) -> None:
             f"(in_channels={shape[1]}, spatial_dims={len(shape) - 2}, input.size): {exc}. Fix in_channels, "
             "spatial_dims or input.size in the card, or use the card that belongs to this model."
         ) from exc
-    classes = card_get(loaded.card, "classes")
+    classes = loaded.card.classes
     if isinstance(out, torch.Tensor) and classes and out.ndim >= 2 and out.shape[1] != len(classes):
         raise ModelLoadError(
             f"The model in {loaded.path} outputs {out.shape[1]} channels but its card lists {len(classes)} "

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..card import load_card
 from ..errors import SaliencyError
 from ..core.options import parse_method_options  # noqa: F401  (the panel's options field)
 
@@ -155,27 +156,24 @@ class RunState:
         return self
 
 
-def model_choices(model_path, card_path=None, default_size=32) -> dict:
+def model_choices(model_path, card_path=None) -> dict:
     """What the panel lists once a model is picked: layers (default first selected), methods, classes.
 
     Loads the model (torch is imported here, never earlier) and traces one forward pass on zeros of the
-    card's input shape (or ``default_size`` per spatial axis when the card gives none).
+    card's input shape (``ModelCard.input_shape``: 64 voxels per axis the card leaves open).
     """
     import torch  # noqa: PLC0415
 
     from ..core.layers import list_layers  # noqa: PLC0415
     from ..core.method import available_methods  # noqa: PLC0415
-    from ..models.loading import card_get, card_input_shape, load_model  # noqa: PLC0415
+    from ..models.loading import load_model  # noqa: PLC0415
 
     loaded = load_model(model_path, card_path)
-    card = loaded.card
-    shape = card_input_shape(card)
-    if shape is None:
-        dims = int(card_get(card, "spatial_dims", 3) or 3)
-        shape = (1, int(card_get(card, "in_channels", 1) or 1)) + (default_size,) * dims
+    card = load_card(loaded.card)
+    shape = card.input_shape()
     with torch.no_grad():
         layers = list_layers(loaded.module, torch.zeros(shape))
-    entries, default = layer_entries(layers, card_get(card, "target_layer"))
+    entries, default = layer_entries(layers, card.target_layer)
     return {"layers": entries, "defaultLayer": default, "methods": list(available_methods()),
             "targets": target_entries(card),
             "summary": f"{getattr(card, 'name', 'model')}: {loaded.kind}, input {tuple(shape)}, {len(entries)} layers"}

@@ -51,13 +51,9 @@ def explain_and_evaluate(image, model, card, method, layers, target, *, evaluate
         return run_pipeline(image, model, card, method, layers, target, **options), None
     checks = {} if evaluate is True else dict(evaluate)
     with _torch_errors():
-        module = model
-        if not hasattr(model, "parameters"):
-            from ..models.loading import load_model  # noqa: PLC0415
+        from ..models.loading import resolve_model  # noqa: PLC0415  (torch, only inside the error guard)
 
-            loaded = load_model(model, card, trust_pickle=options.get("trust_pickle", False),
-                                device=options.get("device"))
-            module, card = loaded.module, loaded.card
+        module, card = resolve_model(model, card, options.get("device"), options.get("trust_pickle", False))
         result = run_pipeline(image, module, card, method, layers, target, **options)
         from ..evaluation.volume import evaluate_volume  # noqa: PLC0415
 

@@ -38,29 +38,6 @@ class VolumeExplanation:
     warnings: list = field(default_factory=list)
 
 
-def _resolve_model(model, card, device, trust_pickle):
-    """(nn.Module, card) from a module or a model file (the card beside it when none is given).
-
-    A module asked onto another device is copied there: the caller's model is never changed.
-    """
-    import copy  # noqa: PLC0415
-
-    import torch  # noqa: PLC0415
-
-    if isinstance(model, torch.nn.Module):
-        if device is not None:
-            current = next((t.device for t in model.parameters()), torch.device("cpu"))
-            if current != torch.device(device):
-                model = copy.deepcopy(model).to(device)
-        return model, card
-    if isinstance(model, (str, os.PathLike)):
-        from ..models.loading import load_model  # noqa: PLC0415
-
-        loaded = load_model(model, card, trust_pickle=trust_pickle, device=device)
-        return loaded.module, loaded.card
-    raise SaliencyError(f"model must be a torch.nn.Module or a model file path, not {type(model).__name__}.")
-
-
 def _default_card(images) -> ModelCard:
     """No card: the volume's own grid, as many channels as images, 2D model for 2D images."""
     dims = 2 if all(img.GetDimension() == 2 for img in images) else 3
@@ -119,7 +96,9 @@ def explain_image(images, model, card=None, method="gradcam", layers=None, targe
 
     started = time.perf_counter()
     images = list(images) if isinstance(images, (list, tuple)) else [images]
-    module, card_obj = _resolve_model(model, None if card is None else load_card(card), device, trust_pickle)
+    from ..models.loading import resolve_model  # noqa: PLC0415  (torch)
+
+    module, card_obj = resolve_model(model, None if card is None else load_card(card), device, trust_pickle)
     card_obj = load_card(card_obj) if card_obj is not None else _default_card(images)
     timings = {"load": time.perf_counter() - started}
 

@@ -1,8 +1,9 @@
 """SaliencyExplorer: where did a PyTorch model look? Heatmaps in patient space, as Slicer volumes.
 
-The module is a thin shell: the panel shows what ``SaliencyExplorerLib`` decides (``panel``), the logic
-calls the library (``slicer_logic``, ``scene``, ``worker``). Nothing heavy is imported at file scope:
-torch and the engine load only after the user picked a model and agreed to install PyTorch if needed.
+The module is a thin shell: the panel shows what ``SaliencyExplorerLib`` decides (``mrml.panel``), the
+logic calls the library (``mrml.explain_node``, ``mrml.heatmap_node``, ``workflow.worker``). Only torch-free
+library modules are imported at file scope: torch and the engine load only after the user picked a model
+and agreed to install PyTorch if needed.
 """
 
 import logging
@@ -21,12 +22,22 @@ from slicer.util import VTKObservationMixin
 
 from slicer import vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 
-COLOR_MAPS = ["Inferno", "Viridis", "Magma", "Plasma", "Iron", "Rainbow", "Grey"]
-DEVICES = ["auto", "cpu", "cuda", "mps"]
+from SaliencyExplorerLib.core.options import DEFAULT_METHOD
+from SaliencyExplorerLib.mrml.color_tables import COLOR_MAPS
+from SaliencyExplorerLib.mrml.panel import DEVICES
+
 POLL_MS = 200
+LIBRARY = "SaliencyExplorerLib"
+
+
+#
+# SaliencyExplorer
+#
 
 
 class SaliencyExplorer(ScriptedLoadableModule):
+    """Module description for Slicer's module list (title, category, help, acknowledgement)."""
+
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = _("Saliency Explorer")
@@ -51,6 +62,11 @@ published papers; the module's shape follows Slicer's scripted-module template.
 """)
 
 
+#
+# SaliencyExplorerParameterNode
+#
+
+
 @parameterNodeWrapper
 class SaliencyExplorerParameterNode:
     """The panel's choices, saved with the scene. layer/method/target are filled by the widget."""
@@ -59,7 +75,7 @@ class SaliencyExplorerParameterNode:
     modelPath: pathlib.Path
     cardPath: pathlib.Path
     layer: str = ""
-    method: str = "gradcam"
+    method: str = DEFAULT_METHOD
     target: str = ""
     methodOptions: str = ""
     batchSize: Annotated[int, WithinRange(0, 512)] = 0
@@ -74,8 +90,16 @@ class SaliencyExplorerParameterNode:
     evaluationRegion: Union[vtkMRMLLabelMapVolumeNode, vtkMRMLSegmentationNode]
 
 
+#
+# SaliencyExplorerWidget
+#
+
+
 class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    """The panel: shows the parameter node, starts and polls the background run; decisions are in mrml.panel."""
+
     def __init__(self, parent=None) -> None:
+        """Called when the user opens the module the first time and the widget is initialized."""
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
@@ -86,6 +110,7 @@ class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._timer = None
 
     def setup(self) -> None:
+        """Called when the user opens the module the first time: load the .ui, connect signals."""
         ScriptedLoadableModuleWidget.setup(self)
         import qt
 
@@ -110,6 +135,7 @@ class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
+        """Called when the application closes and the module widget is destroyed."""
         self.removeObservers()
         if self._timer:  # no poll may reach this widget once it is destroyed
             self._timer.stop()
@@ -117,22 +143,38 @@ class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._worker.cancel()
 
     def enter(self) -> None:
+        """Called each time the user opens this module."""
         self.initializeParameterNode()
 
     def exit(self) -> None:
+        """Called each time the user opens a different module."""
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
 
     def onSceneStartClose(self, caller, event) -> None:
+        """Called just before the scene is closed."""
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event) -> None:
+        """Called just after the scene is closed."""
         if self.parent.isEntered:
             self.initializeParameterNode()
 
+    def onReload(self) -> None:
+        """Reload the library too: Slicer's Reload re-imports only this file, so drop every cached
+        ``SaliencyExplorerLib`` module first (as SlicerNNUnet does) and edited library files take effect."""
+        import sys
+
+        if self._worker:
+            self._worker.cancel()
+        for name in [n for n in sys.modules if n == LIBRARY or n.startswith(LIBRARY + ".")]:
+            del sys.modules[name]
+        ScriptedLoadableModuleWidget.onReload(self)
+
     def initializeParameterNode(self) -> None:
+        """Ensure the parameter node exists and is observed; pick the first scalar volume as input."""
         self.setParameterNode(self.logic.getParameterNode())
         if not self._parameterNode.inputVolume:
             first = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
@@ -140,6 +182,7 @@ class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self._parameterNode.inputVolume = first
 
     def setParameterNode(self, inputParameterNode) -> None:
+        """Set and observe the parameter node; the GUI follows it through connectGui."""
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
@@ -176,8 +219,8 @@ class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 return
             listing = self.logic.modelChoices(model, panel.path_or_none(self.ui.cardPathLineEdit.currentPath))
             self._fill(self.ui.layerComboBox, listing["layers"], listing["defaultLayer"])
-            self._fill(self.ui.methodComboBox, [(m, m) for m in listing["methods"]], listing["methods"].index("gradcam")
-                       if "gradcam" in listing["methods"] else 0)
+            self._fill(self.ui.methodComboBox, [(m, m) for m in listing["methods"]], listing["methods"].index(DEFAULT_METHOD)
+                       if DEFAULT_METHOD in listing["methods"] else 0)
             self._fill(self.ui.targetComboBox, listing["targets"], 0)
             self.ui.statusLabel.text = listing["summary"]
 
@@ -192,7 +235,7 @@ class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if not self._parameterNode:
             return
         self._parameterNode.layer = self.ui.layerComboBox.currentData or ""
-        self._parameterNode.method = self.ui.methodComboBox.currentText or "gradcam"
+        self._parameterNode.method = self.ui.methodComboBox.currentText or DEFAULT_METHOD
         self._parameterNode.target = self.ui.targetComboBox.currentText or ""
 
     def onApplyButton(self) -> None:
@@ -242,6 +285,11 @@ class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 slicer.util.errorDisplay(_("The explanation failed: ") + state.message)
 
 
+#
+# SaliencyExplorerLogic
+#
+
+
 class SaliencyExplorerLogic(ScriptedLoadableModuleLogic):
     """MRML glue for the panel and the console; the work is in SaliencyExplorerLib."""
 
@@ -284,7 +332,7 @@ class SaliencyExplorerLogic(ScriptedLoadableModuleLogic):
         from SaliencyExplorerLib.mrml import panel
 
         options = panel.run_options(p.methodOptions, p.batchSize, p.device)
-        return dict(card=panel.path_or_none(p.cardPath), method=p.method or "gradcam", layers=p.layer or None,
+        return dict(card=panel.path_or_none(p.cardPath), method=p.method or DEFAULT_METHOD, layers=p.layer or None,
                     target=panel.target_value(p.target), **options)
 
     @staticmethod
@@ -329,13 +377,20 @@ class SaliencyExplorerLogic(ScriptedLoadableModuleLogic):
         return node
 
 
+#
+# SaliencyExplorerTest
+#
+
+
 class SaliencyExplorerTest(ScriptedLoadableModuleTest):
     """In-Slicer tests on synthetic data (no download): the same MRML checks as the pytest suite."""
 
     def setUp(self):
+        """Do whatever is needed to reset the state - typically a scene clear will be enough."""
         slicer.mrmlScene.Clear()
 
     def runTest(self):
+        """Run as few or as many tests as needed here."""
         self.setUp()
         self.test_heatmap_node_geometry_and_display()
         self.setUp()

@@ -11,6 +11,7 @@ import ast
 import json
 import re
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -21,7 +22,8 @@ MODULE_DIR = ROOT / "SaliencyExplorer"
 MODULE_FILE = MODULE_DIR / "SaliencyExplorer.py"
 UI_FILE = MODULE_DIR / "Resources" / "UI" / "SaliencyExplorer.ui"
 MODULE_TREE = ast.parse(MODULE_FILE.read_text())
-ALLOWED_FILE_SCOPE_IMPORTS = {"logging", "pathlib", "typing", "vtk", "slicer", "enum", "os", "qt", "ctk"}
+ALLOWED_FILE_SCOPE_IMPORTS = {"logging", "pathlib", "typing", "vtk", "slicer", "enum", "os", "qt", "ctk",
+                              "SaliencyExplorerLib"}  # only its torch-free modules: see the next test
 
 
 def _cmake_list(path, variable):
@@ -182,13 +184,20 @@ def test_module_file_has_no_heavy_import_at_file_scope():
             ast.unparse(node)[:80]
 
 
-def test_module_choices_match_the_library():
-    from SaliencyExplorerLib.mrml import panel, color_tables
-
-    constants = {t.id: ast.literal_eval(n.value) for n in MODULE_TREE.body if isinstance(n, ast.Assign)
-                 for t in n.targets if isinstance(t, ast.Name) and isinstance(n.value, ast.List)}
-    assert constants["COLOR_MAPS"] == color_tables.COLOR_MAPS
-    assert constants["DEVICES"] == panel.DEVICES
+def test_module_choices_come_from_the_library_and_load_without_torch():
+    """COLOR_MAPS, DEVICES and the default method are imported, never copied, and what the module file
+    imports from the library at file scope loads in a Slicer that has no PyTorch yet."""
+    imported = {a.name: n.module for n in MODULE_TREE.body if isinstance(n, ast.ImportFrom)
+                and (n.module or "").startswith("SaliencyExplorerLib") for a in n.names}
+    assert imported == {"DEFAULT_METHOD": "SaliencyExplorerLib.core.options",
+                        "COLOR_MAPS": "SaliencyExplorerLib.mrml.color_tables",
+                        "DEVICES": "SaliencyExplorerLib.mrml.panel"}
+    copies = {t.id for n in MODULE_TREE.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    assert not copies & set(imported)
+    code = "import sys; sys.modules['torch'] = None\n" + "".join(
+        f"from {module} import {name}\n" for name, module in imported.items()) + "print(DEFAULT_METHOD, len(COLOR_MAPS))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.split() == ["gradcam", "7"], result.stderr[-800:]
 
 
 def test_module_has_the_template_classes():

@@ -7,6 +7,7 @@ and it checks itself against ground truth: the lesion's centre and radius are re
 from __future__ import annotations
 
 import json
+from ..core.options import DEFAULT_METHOD
 
 
 def register(subparsers) -> None:
@@ -16,7 +17,7 @@ def register(subparsers) -> None:
                     "demo lesion classifier, writes the heatmap (NRRD, on the sample's own grid) and a PNG "
                     "overlay, and prints how far the heatmap's peak lies from the lesion centre.")
     p.add_argument("--output-dir", "-o", default="demo-output", help="where to write (default demo-output)")
-    p.add_argument("--method", default="gradcam", help="explanation method (default gradcam)")
+    p.add_argument("--method", default=DEFAULT_METHOD, help=f"explanation method (default {DEFAULT_METHOD})")
     p.add_argument("--model", choices=["state_dict", "export"], default="state_dict",
                    help="which shipped file to load: the state dict + card, or the torch.export program")
     p.add_argument("--no-png", action="store_true", help="skip the PNG overlay")

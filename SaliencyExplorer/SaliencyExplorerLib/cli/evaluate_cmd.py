@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..core.options import DEFAULT_METHOD
 from ..errors import SaliencyError
 from .explain_cmd import add_option_argument
 
@@ -110,7 +111,7 @@ def register(subparsers) -> None:
                          help="input volume (NRRD, NIfTI, MHA, DICOM folder); repeat for multi-channel models")
     explain.add_argument("--model", "-m", required=True, help="model file (state dict + card, TorchScript, .pt2)")
     explain.add_argument("--card", "-c", default=None, help="model card JSON (default: model.json beside the model)")
-    explain.add_argument("--method", default="gradcam", help="explanation method (default gradcam)")
+    explain.add_argument("--method", default=DEFAULT_METHOD, help=f"explanation method (default {DEFAULT_METHOD})")
     explain.add_argument("--layer", action="append", metavar="L", help="target layer; repeat to combine layers")
     explain.add_argument("--target", default=None, help="class index or name from the card (default: top class)")
     explain.add_argument("--region-mask", metavar="MASK", help="segmentation target region (as for `explain`)")

@@ -12,6 +12,7 @@ import json
 import sys
 import time
 
+from ..core.options import DEFAULT_METHOD
 from ..errors import SaliencyError
 
 
@@ -26,7 +27,7 @@ def register(subparsers) -> None:
                    help="input volume; repeat once per model input channel (co-registered volumes)")
     p.add_argument("--model", "-m", required=True, help="model file (.pt/.pth/.ckpt state dict, TorchScript, .pt2)")
     p.add_argument("--card", "-c", help="model card JSON (default: model.json beside model.pt)")
-    p.add_argument("--method", default="gradcam", help="explanation method (default gradcam)")
+    p.add_argument("--method", default=DEFAULT_METHOD, help=f"explanation method (default {DEFAULT_METHOD})")
     p.add_argument("--layer", action="append", metavar="L", help="target layer; repeat to combine layers")
     p.add_argument("--target", help="class to explain: an index or a class name from the card (default: top class)")
     p.add_argument("--region-mask", metavar="MASK", help="segmentation target region (a mask volume)")

@@ -10,25 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import SaliencyError
+from ..volumes.image_files import read_image
 
 AXES = {"axial": 0, "coronal": 1, "sagittal": 2}  # array axis of an LPI-oriented (k, j, i) volume
-
-
-def read_image(path, what: str):
-    """A SimpleITK image (scalar or RGB) from a file or DICOM folder, or a clear error naming the file."""
-    import SimpleITK as sitk
-
-    path = Path(path)
-    if path.is_dir():  # a DICOM series folder
-        from ..volumes.image_files import read_image as read_scalar
-
-        return read_scalar(path, what)
-    if not path.is_file():
-        raise SaliencyError(f"The {what} file {path} does not exist. Check the path.")
-    try:
-        return sitk.ReadImage(str(path))
-    except RuntimeError as exc:
-        raise SaliencyError(f"Cannot read the {what} file {path}: {str(exc).strip().splitlines()[-1]}") from None
 
 
 def same_grid(a, b, tolerance: float = 1e-4) -> bool:
@@ -133,7 +117,7 @@ def add_layout_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    image = read_image(args.image, "image")
+    image = read_image(args.image, "image", colour=True)
     heatmap = read_image(args.heatmap, "heatmap")
     image_array, heat_array, spacing = display_arrays(image, heatmap)
     written = write_figure(args.output, image_array, heat_array, spacing, args.kind, args)

@@ -15,9 +15,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from .options import DEFAULT_METHOD
 from ..errors import SaliencyError
 from .layers import default_layer_name, resolve_layers, trace_layers
-from .maps import normalise, normalise_magnitude, upsample
+from .maps import to_heatmap, upsample
 from .method import MethodOutput, get_method
 from .model_guard import guarded
 from .result import Explanation
@@ -73,7 +74,7 @@ def _flip_axes_sets(spatial_dims: int):
     return [()] + [(axis,) for axis in range(spatial_dims)]
 
 
-def explain(model: nn.Module, x, method: str = "gradcam", layers=None, target=None, *, task=None,
+def explain(model: nn.Module, x, method: str = DEFAULT_METHOD, layers=None, target=None, *, task=None,
             mask=None, output_key=None, layer_output=None, grid=None, output_activation="auto",
             relu=None, aug_smooth=False, eigen_smooth=False, batch_size=None, progress=None,
             cancel=None, eval_mode=True, **options) -> Explanation:
@@ -121,7 +122,8 @@ def explain(model: nn.Module, x, method: str = "gradcam", layers=None, target=No
             runs.append(run)
         raw = torch.stack(maps).mean(0)
     first = runs[0]
-    heatmap = normalise_magnitude(raw) if (method_cls.signed and not relu) else normalise(raw)
+    signed = method_cls.signed and not relu
+    heatmap = to_heatmap(raw, signed)
     warnings = list(itertools.chain.from_iterable(r.warnings for r in runs))
     if bool((heatmap.flatten(1).amax(1) == 0).any()):
         warnings.append("The map is constant (all zero) for at least one sample: nothing stood out for "
@@ -133,6 +135,7 @@ def explain(model: nn.Module, x, method: str = "gradcam", layers=None, target=No
         target=list(first.target.classes) if first.target.classes is not None else [None] * x.shape[0],
         scores=scores.detach().cpu().float().numpy(),
         method=method_cls.name,
+        signed=signed,
         layers=[name for name, _ in resolved],
         options={**method_options, "relu": relu, "aug_smooth": aug_smooth, "eigen_smooth": eigen_smooth},
         extras={k: (v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v) for k, v in extras.items()},

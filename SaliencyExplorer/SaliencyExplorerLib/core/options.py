@@ -1,10 +1,32 @@
-"""Method options written as text (``"window=[8, 8, 4], occluder=mean"``), as the panel and CLI take them."""
+"""Method options: written as text (``"window=[8, 8, 4], occluder=mean"``) as the panel and CLI take them,
+checked as numbers, and the default method. Torch-free: the Slicer panel reads it before PyTorch exists."""
 
 from __future__ import annotations
 
 import ast
+import numbers
 
 from ..errors import SaliencyError
+
+DEFAULT_METHOD = "gradcam"  # what every front door explains with when no method is named
+
+
+def positive_int(value, name: str, minimum: int = 1) -> int:
+    """An int (numpy ints too) >= ``minimum``, or an error naming the option (0 steps: an empty curve)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise SaliencyError(f"{name} must be an integer >= {minimum}, not {value!r}.")
+    return int(value)
+
+
+def non_negative_float(name: str, value) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if isinstance(value, bool) or not number >= 0 or number == float("inf"):
+        raise SaliencyError(f"{name} must be a finite number >= 0; got {value!r}.")
+    return number
+
 
 
 def _top_level_split(text: str) -> list[str]:

@@ -14,6 +14,7 @@ class Explanation:
     target: list  # class explained per sample (None for a callable target)
     scores: np.ndarray  # the model's output for the unperturbed input
     method: str = ""
+    signed: bool = False  # the map keeps its sign: .heatmap is |raw| / max |raw| (else min-max)
     layers: list = field(default_factory=list)
     options: dict = field(default_factory=dict)
     extras: dict = field(default_factory=dict)  # method-specific arrays (attributions, per-class maps)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.options import DEFAULT_METHOD
 from ..errors import SaliencyError
 
 MODEL_FILES = {"state_dict": "lesion_classifier.pt", "export": "lesion_classifier.pt2"}
@@ -97,7 +98,7 @@ def write_overlay(path: Path, image, heatmap, peak_lps) -> Path | None:
     return path
 
 
-def run_demo(output_dir, method: str = "gradcam", model: str = "state_dict", folder=None, png=True,
+def run_demo(output_dir, method: str = DEFAULT_METHOD, model: str = "state_dict", folder=None, png=True,
              progress=None) -> DemoResult:
     """Explain ``sample_ct.nrrd`` with the demo model; write the heatmap (NRRD) and overlay (PNG)."""
     import time  # noqa: PLC0415

@@ -18,7 +18,8 @@ from ..core.batching import check_cancel
 from ..errors import SaliencyError
 from ..core.model_guard import guarded
 from ..core.targets import pick_output, resolve_target
-from .inputs import batch_maps, positive_int
+from ..core.options import positive_int
+from .inputs import batch_maps
 from .replacement import replacement_image
 
 

@@ -52,10 +52,3 @@ def region_mask(region, shape: tuple, name: str = "region") -> np.ndarray:
     if not mask.any():
         raise SaliencyError(f"The {name} is empty (no non-zero voxel); choose a label or segment that has voxels.")
     return mask
-
-
-def positive_int(value, name: str, minimum: int = 1) -> int:
-    """An int >= minimum, or a clear error (a step count of 0 would give an empty curve)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise SaliencyError(f"{name} must be an integer >= {minimum}, not {value!r}.")
-    return int(value)

@@ -12,28 +12,8 @@ import numbers
 import torch
 import torch.nn.functional as F
 
+from ..core.maps import gaussian_blur
 from ..errors import SaliencyError
-
-_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
-
-
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """(N, C, *spatial) blurred along every spatial axis with std `sigma` voxels (edges replicated)."""
-    radius = max(1, int(round(4 * sigma)))
-    grid = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    kernel = torch.exp(-0.5 * (grid / sigma) ** 2)
-    kernel = (kernel / kernel.sum()).to(dtype=x.dtype, device=x.device)
-    n, c, *spatial = x.shape
-    dims = len(spatial)
-    out = x.reshape(n * c, 1, *spatial)
-    for axis in range(dims):
-        shape = [1, 1] + [1] * dims
-        shape[2 + axis] = kernel.numel()
-        pad = [0, 0] * dims
-        pad[2 * (dims - 1 - axis)] = pad[2 * (dims - 1 - axis) + 1] = radius
-        out = _CONV[dims](F.pad(out, pad, mode="replicate"), kernel.reshape(shape))
-    return out.reshape(x.shape)
-
 
 def replacement_image(x: torch.Tensor, replacement, blur_sigma: float | None = None) -> torch.Tensor:
     """The image a fully deleted input turns into (and a fully hidden insertion starts from)."""

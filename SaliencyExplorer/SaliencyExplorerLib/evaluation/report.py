@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from ..core.options import DEFAULT_METHOD
 from .faithfulness import faithfulness
 from .inputs import batch_maps, region_mask, to_numpy
 from .localisation import energy_fraction, pointing_game
@@ -45,7 +46,7 @@ def localisation_report(heatmap, region, tolerance_mm: float = 0.0, spacing=None
     }
 
 
-def evaluate_explanation(model, x, heatmap, target=None, method: str = "gradcam", *, region=None,
+def evaluate_explanation(model, x, heatmap, target=None, method: str = DEFAULT_METHOD, *, region=None,
                          steps: int = 50, batch_size: int = 16, replacement=0.0, blur_sigma=None,
                          random_repeats: int = 3, sanity: bool = True, sanity_mode: str = "cascade",
                          max_layers: int | None = None, threshold: float = 0.5, seed: int = 0,

@@ -17,9 +17,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..core.options import DEFAULT_METHOD
 from ..core.batching import check_cancel
 from ..errors import SaliencyError
-from .inputs import batch_maps, positive_int
+from ..core.options import positive_int
+from .inputs import batch_maps
 from .ranks import spearman
 from .workspace import Workspace, layers_with_parameters, parameter_root
 
@@ -89,7 +91,7 @@ def _heatmap_and_target(outcome, target):
     return outcome, target
 
 
-def sanity_check(model: nn.Module, x: torch.Tensor, method: str = "gradcam", target=None, randomise=None,
+def sanity_check(model: nn.Module, x: torch.Tensor, method: str = DEFAULT_METHOD, target=None, randomise=None,
                  explain_fn=None, mode: str = "cascade", threshold: float = 0.5, max_layers: int | None = None,
                  seed: int = 0, progress=None, cancel=None, explain_options: dict | None = None,
                  **options) -> SanityResult:

@@ -8,6 +8,7 @@ passed in are updated in place, so repeated runs reuse one table and one chart.
 
 from __future__ import annotations
 
+from ..core.options import DEFAULT_METHOD
 from ..errors import SaliencyError
 from ..workflow.explain_and_evaluate import explain_and_evaluate
 from . import volume_nodes
@@ -227,7 +228,7 @@ def evaluation_of(heatmap_node) -> dict | None:
     return json.loads(text) if text else None
 
 
-def evaluate_volume_node(volume_node_, model, card=None, method: str = "gradcam", layers=None, target=None, *,
+def evaluate_volume_node(volume_node_, model, card=None, method: str = DEFAULT_METHOD, layers=None, target=None, *,
                          region_node=None, segment_id: str | None = None, region_label: int | None = None,
                          table_node=None, chart_node=None, curve_table_node=None, device=None,
                          trust_pickle: bool = False, show_in_layout: bool = False, **checks):

@@ -15,6 +15,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from ..core.options import DEFAULT_METHOD
 from . import evaluation_nodes, heatmap_node, volume_nodes
 from .evaluation_nodes import region_image
 from ..errors import SaliencyError
@@ -32,7 +33,7 @@ def split_options(options: dict) -> tuple[dict, dict]:
     return scene_opts, options
 
 
-def explain_volume_node(volume_node_, model, card=None, method="gradcam", layers=None, target=None,
+def explain_volume_node(volume_node_, model, card=None, method=DEFAULT_METHOD, layers=None, target=None,
                         output_node=None, *, evaluate=False, region=None, region_label=None, **options):
     """Explain ``model``'s output on the volume node; returns the heatmap volume node.
 
@@ -79,7 +80,7 @@ def show_report(heatmap_node, report, show_in_layout=False) -> None:
         evaluation_nodes.attach_evaluation(heatmap_node, report, show_in_layout=show_in_layout)
 
 
-def start_background(volume_node_, model, card=None, method="gradcam", layers=None, target=None, *,
+def start_background(volume_node_, model, card=None, method=DEFAULT_METHOD, layers=None, target=None, *,
                      folder=None, python=None, region_mask_node=None, evaluate=None, region=None,
                      region_label=None, **pipeline_options):
     """Start a worker process on this volume (the GUI path); returns a ``worker.WorkerProcess``.

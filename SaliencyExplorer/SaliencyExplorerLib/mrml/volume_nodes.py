@@ -15,15 +15,7 @@ import SimpleITK as sitk
 
 from ..errors import SaliencyError
 
-LPS_FROM_RAS = np.diag([-1.0, -1.0, 1.0])  # its own inverse
-
-
-def lps_from_ras(points) -> np.ndarray:
-    """RAS point(s) (..., 3) -> LPS: the first two axes change sign."""
-    return np.asarray(points, dtype=float) @ LPS_FROM_RAS
-
-
-ras_from_lps = lps_from_ras  # the same sign flip both ways
+LPS_FROM_RAS = np.diag([-1.0, -1.0, 1.0])  # its own inverse: the matrix form of volumes.geometry.ras_from_lps
 
 
 def _vtk_matrix_to_numpy(vtk_matrix) -> np.ndarray:

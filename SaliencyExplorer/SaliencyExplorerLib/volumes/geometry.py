@@ -272,5 +272,12 @@ def peak_lps(image: sitk.Image) -> np.ndarray | None:
     return np.asarray(image.TransformIndexToPhysicalPoint([int(i) for i in idx]))
 
 
-def ras_from_lps(point) -> np.ndarray | None:
-    return None if point is None else np.asarray(point, float) * np.array([-1.0, -1.0, 1.0])[: len(point)]
+def ras_from_lps(points) -> np.ndarray | None:
+    """LPS point(s) (..., 2 or 3) -> RAS: the first two axes change sign (its own inverse: also RAS -> LPS)."""
+    if points is None:
+        return None
+    points = np.asarray(points, dtype=float)
+    return points * np.array([-1.0, -1.0, 1.0])[: points.shape[-1]]
+
+
+lps_from_ras = ras_from_lps  # the same sign flip both ways

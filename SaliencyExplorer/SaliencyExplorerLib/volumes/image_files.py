@@ -37,8 +37,11 @@ def _read_dicom_series(folder: Path) -> sitk.Image:
     return reader.Execute()
 
 
-def read_image(path, what="input") -> sitk.Image:
-    """A scalar 2D/3D image from a file or a DICOM series folder; any problem -> SaliencyError with the fix."""
+def read_image(path, what="input", colour=False) -> sitk.Image:
+    """A scalar 2D/3D image from a file or a DICOM series folder; any problem -> SaliencyError with the fix.
+
+    ``colour=True`` (pictures only) also accepts RGB images, which are never explained.
+    """
     path = Path(path)
     if not path.exists():
         raise SaliencyError(f"{what} {path} does not exist. Check the path.")
@@ -51,7 +54,8 @@ def read_image(path, what="input") -> sitk.Image:
                             "Give a NRRD, NIfTI, MHA file or a DICOM series folder.") from None
     except PermissionError:
         raise SaliencyError(f"cannot read {what} {path}: permission denied. Check the file's permissions.") from None
-    check_image(image, f"{what} {path}")
+    if not (colour and image.GetNumberOfComponentsPerPixel() in (3, 4)):
+        check_image(image, f"{what} {path}")
     return image
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import SimpleITK as sitk
 
+from ..core.options import DEFAULT_METHOD
 from ..card import ModelCard, load_card, parse_card
 from ..errors import SaliencyError
 from ..volumes.geometry import ModelInput, heatmap_to_native, mask_to_model, peak_lps, ras_from_lps, to_model
@@ -81,7 +82,7 @@ def _score(explanation, target, card, options, mask):
     return float(prob[region].mean()) if region.any() else float(prob.mean())
 
 
-def explain_image(images, model, card=None, method="gradcam", layers=None, target=None, *, device=None,
+def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, target=None, *, device=None,
                   region_mask=None, progress=None, cancel=None, trust_pickle=False, **options):
     """Explain ``model`` on ``images`` (a SimpleITK image or one per channel) -> :class:`VolumeExplanation`.
 
@@ -91,8 +92,7 @@ def explain_image(images, model, card=None, method="gradcam", layers=None, targe
     the engine (batch_size, method options, ...). The inputs are never modified.
     """
     from ..core.engine import explain  # noqa: PLC0415
-    from ..core.maps import normalise, normalise_magnitude  # noqa: PLC0415
-    from ..core.method import get_method  # noqa: PLC0415
+    from ..core.maps import to_heatmap  # noqa: PLC0415
 
     started = time.perf_counter()
     images = list(images) if isinstance(images, (list, tuple)) else [images]
@@ -131,8 +131,7 @@ def explain_image(images, model, card=None, method="gradcam", layers=None, targe
     maps = result.heatmap
     if stacked:  # one scale for the whole stack, so slices compare (the engine normalises per sample)
         raw = torch.from_numpy(np.ascontiguousarray(result.raw)).reshape(1, -1)
-        signed = get_method(result.method).signed and not result.options["relu"]
-        maps = (normalise_magnitude(raw) if signed else normalise(raw)).reshape(result.raw.shape).numpy()
+        maps = to_heatmap(raw, result.signed).reshape(result.raw.shape).numpy()
     heat = sitk.Clamp(heatmap_to_native(maps, model_input), sitk.sitkFloat32, 0.0, 1.0)
     timings["to_native"] = time.perf_counter() - tick
 

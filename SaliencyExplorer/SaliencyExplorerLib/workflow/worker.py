@@ -30,6 +30,7 @@ from pathlib import Path
 
 import SimpleITK as sitk
 
+from ..core.options import DEFAULT_METHOD
 from ..errors import SaliencyError
 from .explain_and_evaluate import explain_and_evaluate
 from .provenance import provenance
@@ -38,7 +39,7 @@ PREFIX = "SALIENCY-"
 LIB_PARENT = str(Path(__file__).resolve().parents[2])  # the folder that holds SaliencyExplorerLib/
 
 
-def write_job(folder, image: sitk.Image, model, card=None, method="gradcam", layers=None, target=None,
+def write_job(folder, image: sitk.Image, model, card=None, method=DEFAULT_METHOD, layers=None, target=None,
               options=None, region_mask: sitk.Image | None = None, *, evaluate=None,
               region: sitk.Image | None = None, region_label: int | None = None) -> Path:
     """Write a job folder (volume, optional masks, ``job.json``); returns the job file's path.

@@ -120,22 +120,6 @@ def gradient_passes(run, per_sample: int, fill, accumulate) -> None:
         accumulate(grad, rows, ks)
 
 
-def positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SaliencyError(f"{name} must be a positive integer; got {value!r}.")
-    return value
-
-
-def non_negative_float(name: str, value) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
-    if isinstance(value, bool) or not number >= 0 or number == float("inf"):
-        raise SaliencyError(f"{name} must be a finite number >= 0; got {value!r}.")
-    return number
-
-
 def broadcast(per_sample: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """(B,) values shaped to multiply a (B, C, *spatial) batch."""
     return per_sample.reshape(-1, *([1] * (like.dim() - 1))).to(like.dtype)

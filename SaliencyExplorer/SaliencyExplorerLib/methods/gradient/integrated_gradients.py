@@ -12,7 +12,9 @@ import torch.nn.functional as F
 
 from ...errors import SaliencyError
 from ...core.method import register
-from .base import GradientMethod, broadcast, gradient_passes, non_negative_float, positive_int
+from ...core.maps import gaussian_blur
+from ...core.options import non_negative_float, positive_int
+from .base import GradientMethod, broadcast, gradient_passes
 
 RULES = ("gauss-legendre", "riemann-left", "riemann-right", "riemann-middle", "riemann-trapezoid")
 
@@ -31,25 +33,6 @@ def path_rule(rule: str, steps: int):
         return k / (steps - 1), weights
     offset = {"riemann-left": 0.0, "riemann-right": 1.0, "riemann-middle": 0.5}[rule]
     return (k + offset) / steps, np.full(steps, 1.0 / steps)
-
-
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur over the spatial axes of (N, C, *spatial), edges replicated."""
-    if sigma == 0:
-        return x.clone()
-    out = x
-    n, c, *spatial = x.shape
-    for axis, size in enumerate(spatial):
-        radius = max(1, min(int(np.ceil(3 * sigma)), size - 1))
-        t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-        kernel = torch.exp(-0.5 * (t / sigma) ** 2)
-        kernel = kernel / kernel.sum()
-        moved = out.movedim(axis + 2, -1)
-        line = moved.reshape(-1, 1, size)
-        padded = F.pad(line, (radius, radius), mode="replicate")
-        line = F.conv1d(padded, kernel.view(1, 1, -1))
-        out = line.reshape(moved.shape).movedim(-1, axis + 2)
-    return out.contiguous()
 
 
 def make_baseline(spec, x: torch.Tensor, blur_sigma: float) -> torch.Tensor:
@@ -85,7 +68,7 @@ class IntegratedGradients(GradientMethod):
 
     def attributions(self, run):
         opts = run.options
-        steps = positive_int("steps", opts["steps"])
+        steps = positive_int(opts["steps"], "steps")
         if opts["rule"] not in RULES:
             raise SaliencyError(f"rule={opts['rule']!r} is unknown; use one of {', '.join(RULES)}.")
         blur_sigma = non_negative_float("blur_sigma (voxels)", opts["blur_sigma"])

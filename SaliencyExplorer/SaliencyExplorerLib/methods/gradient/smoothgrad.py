@@ -6,7 +6,8 @@ import torch
 
 from ...errors import SaliencyError
 from ...core.method import register
-from .base import GradientMethod, broadcast, gradient_passes, non_negative_float, positive_int
+from ...core.options import non_negative_float, positive_int
+from .base import GradientMethod, broadcast, gradient_passes
 
 
 @register
@@ -23,7 +24,7 @@ class SmoothGrad(GradientMethod):
 
     def attributions(self, run):
         opts = run.options
-        samples = positive_int("samples", opts["samples"])
+        samples = positive_int(opts["samples"], "samples")
         noise = non_negative_float("noise (a fraction of the input's value range)", opts["noise"])
         if not isinstance(opts["magnitude"], bool):
             raise SaliencyError(f"magnitude must be True or False; got {opts['magnitude']!r}.")

@@ -16,7 +16,7 @@ from ...errors import SaliencyError
 from ...core.targets import activate
 from ...core.method import register
 from ...core.method import Method, MethodOutput
-from ..gradient.base import positive_int
+from ...core.options import positive_int
 from .layout import LayoutChooser, check_layout
 from .scoring import MAX_PER_CLASS
 from .windows import per_axis
@@ -48,9 +48,9 @@ class RISE(Method):
 
     def compute(self, run):
         opts = run.options
-        count = positive_int("masks", opts["masks"])
+        count = positive_int(opts["masks"], "masks")
         shape = run.spatial_shape
-        cells = [positive_int("cells", c) for c in per_axis("cells", opts["cells"], len(shape))]
+        cells = [positive_int(c, "cells") for c in per_axis("cells", opts["cells"], len(shape))]
         if any(c > s for c, s in zip(cells, shape)):
             raise SaliencyError(f"cells={opts['cells']!r}: at most one cell per voxel ({tuple(shape)}).")
         keep = opts["keep"]

@@ -58,7 +58,7 @@ def color_node_id(scene, name: str = "Inferno") -> str:
         node_id = _BUILTIN[name]
         if scene.GetNodeByID(node_id) is None:
             raise SaliencyError(f"Slicer's colour table '{name}' is not in this scene: create the scene with "
-                                "slicer_session.start_headless() (it loads the default colours)")
+                                "module_logics.start_headless() or with a vtkSlicerColorLogic (it loads the default colours)")
         return node_id
     if name not in _ANCHORS:
         raise SaliencyError(f"unknown colour map '{name}': choose one of {', '.join(COLOR_MAPS)}")

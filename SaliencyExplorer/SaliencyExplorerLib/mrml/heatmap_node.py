@@ -108,8 +108,12 @@ def set_display(node, color_id: str, threshold: float) -> None:
 
 
 def add_legend(node):
-    """A colour legend for the heatmap (Slicer's Colors logic), reused when it already has one."""
-    colors = module_logics.module_logic("Colors", node.GetScene())
+    """A colour legend for the heatmap, reused when it already has one.
+
+    Slicer's Colors logic does this with static methods, so any scene works: the application's, one from
+    ``start_headless()``, or one a batch script built from plain slicer-core.
+    """
+    colors = module_logics.import_slicer().vtkSlicerColorLogic
     legend = colors.GetColorLegendDisplayNode(node)
     if legend is None:
         legend = colors.AddDefaultColorLegendDisplayNode(node)
@@ -194,7 +198,7 @@ def _fill_segmentation(seg, label, threshold: float) -> None:
     if seg.GetDisplayNode() is None:
         seg.CreateDefaultDisplayNodes()
     seg.SetAndObserveTransformNodeID(label.GetTransformNodeID())
-    logic = module_logics.module_logic("Segmentations", label.GetScene())
+    logic = module_logics.import_slicer().vtkSlicerSegmentationsModuleLogic  # a static method: any scene
     if not logic.ImportLabelmapToSegmentationNode(label, seg):
         raise SaliencyError("Slicer could not turn the thresholded heatmap into a segmentation")
     if seg.GetSegmentation().GetNumberOfSegments() == 0:  # nothing above threshold: keep an empty segment

@@ -25,6 +25,7 @@ _LOGIC_CLASSES = {
 }
 
 _SESSIONS: dict = {}  # scene address -> HeadlessSession, so module_logic(scene=...) finds its logics
+_APP_LOGICS: dict = {}  # scene address -> (scene, application logic) made for a scene someone else built
 
 
 def import_slicer():
@@ -117,6 +118,29 @@ def module_logic(name: str, scene=None):
         f"no Slicer '{name}' module logic for this scene: outside the Slicer application create the scene "
         "with SaliencyExplorerLib.mrml.module_logics.start_headless() and use its .scene."
     )
+
+
+def application_logic(scene):
+    """The application logic that serves ``scene`` (slice views need one), whoever built the scene.
+
+    In the application: Slicer's. For a scene from :func:`start_headless`: its session's. For a scene a
+    script built from plain slicer-core (``vtkMRMLScene`` + its own logics, as trame-slicer does): one made
+    here for that scene and kept while the scene lives. An application logic adds no node to the scene;
+    module logics are never made here, since a Colors logic removes its colour tables when it is deleted.
+    """
+    slicer = import_slicer()
+    if in_application():
+        return slicer.app.applicationLogic()
+    key = scene.GetAddressAsString("")
+    session = _SESSIONS.get(key)
+    if session is not None:
+        return session.app_logic
+    made = _APP_LOGICS.get(key)
+    if made is None or made[0] is not scene:
+        app_logic = slicer.vtkSlicerApplicationLogic()
+        app_logic.SetMRMLScene(scene)
+        made = _APP_LOGICS[key] = (scene, app_logic)
+    return made[1]
 
 
 def default_home_dir() -> str | None:

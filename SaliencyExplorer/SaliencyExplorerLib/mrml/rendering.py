@@ -16,16 +16,6 @@ from ..errors import SaliencyError
 ORIENTATIONS = ("Axial", "Sagittal", "Coronal")
 
 
-def _app_logic(scene):
-    slicer = module_logics.import_slicer()
-    if module_logics.in_application():
-        return slicer.app.applicationLogic()
-    session = module_logics._SESSIONS.get(scene.GetAddressAsString(""))
-    if session is None:
-        raise SaliencyError("rendering needs a scene from module_logics.start_headless() outside Slicer")
-    return session.app_logic
-
-
 def render_slice(background, foreground=None, **options) -> np.ndarray:
     """Render one slice view to an (height, width, 4) uint8 RGBA array; see :func:`render_slice_geometry`."""
     return render_slice_geometry(background, foreground, **options)[0]
@@ -45,7 +35,7 @@ def render_slice_geometry(background, foreground=None, *, opacity=0.5, orientati
     scene = background.GetScene()
     before = {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
     logic = slicer.vtkMRMLSliceLogic()
-    logic.SetMRMLApplicationLogic(_app_logic(scene))
+    logic.SetMRMLApplicationLogic(module_logics.application_logic(scene))
     logic.SetMRMLScene(scene)
     try:
         slicer.vtkMRMLSliceNode.AddDefaultSliceOrientationPresets(scene, True)

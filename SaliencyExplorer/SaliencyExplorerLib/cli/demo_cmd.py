@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from ..core.options import DEFAULT_METHOD
+from ..demo.job import run_demo
 
 
 def register(subparsers) -> None:
@@ -28,7 +29,6 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..demo.job import run_demo  # noqa: PLC0415 - keep `--help` fast (no torch import)
 
     result = run_demo(args.output_dir, method=args.method, model=args.model, png=not args.no_png)
     if args.json:

@@ -14,12 +14,18 @@ from pathlib import Path
 from ..core.options import DEFAULT_METHOD
 from ..errors import SaliencyError
 from .explain_cmd import add_option_argument
+from ..volumes.image_files import check_output_path
+from ..volumes.image_files import read_image
+from ..volumes.image_files import read_image, write_image
+from ..workflow.explain_image import explain_image
+from .explain_cmd import ProgressBar, check_device, method_options, model_run, parse_target
+from .figure_cmd import display_arrays, write_figure
+import argparse
 
 
 def region_on_image(region_path, reference, label: int | None):
     """The region file as a bool (k, j, i) array on `reference`'s grid (see evaluation.volume)."""
-    from ..evaluation.volume import region_on_grid
-    from ..volumes.image_files import read_image
+    from ..evaluation.volume import region_on_grid  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
 
     return region_on_grid(read_image(region_path, "--region"), reference, label, name=f"region {region_path}")
 
@@ -35,7 +41,6 @@ def _replacement(value: str):
 
 def _check_outputs(args) -> None:
     """Every output path checked before anything heavy runs; inputs are never overwritten."""
-    from ..volumes.image_files import check_output_path
 
     protected = [*args.input, args.model] + [p for p in (args.card, args.region, args.region_mask) if p]
     if args.output:
@@ -47,11 +52,8 @@ def _check_outputs(args) -> None:
 
 def evaluate_files(args) -> dict:
     """The whole command without printing: used by `run` and by tests."""
-    from ..evaluation.volume import evaluate_volume
-    from ..volumes.image_files import read_image, write_image
-    from ..models.loading import load_model
-    from ..workflow.explain_image import explain_image
-    from .explain_cmd import ProgressBar, check_device, method_options, model_run, parse_target
+    from ..evaluation.volume import evaluate_volume  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    from ..models.loading import load_model  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
 
     _check_outputs(args)
     device = check_device(args.device)
@@ -77,7 +79,6 @@ def evaluate_files(args) -> dict:
     if args.output:
         write_image(result.heatmap_image, args.output, list(args.input), "--output")
     if args.figure:
-        from .figure_cmd import display_arrays, write_figure
 
         image_array, heat_array, spacing = display_arrays(images[0], result.heatmap_image)
         write_figure(args.figure, image_array, heat_array, spacing, "auto", _figure_defaults(args.figure))
@@ -85,7 +86,6 @@ def evaluate_files(args) -> dict:
 
 
 def _figure_defaults(path):
-    import argparse
 
     return argparse.Namespace(axis="axial", cmap="turbo", alpha=0.5, threshold=None, window=None,
                               heat_range=None, zoom=None, every=None, columns=None, slice=None,

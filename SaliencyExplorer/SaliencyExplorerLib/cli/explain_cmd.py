@@ -14,6 +14,10 @@ import time
 
 from ..core.options import DEFAULT_METHOD
 from ..errors import SaliencyError
+from ..core.options import parse_method_options
+from ..volumes.image_files import check_output_path, read_image, write_image
+from ..workflow.explain_image import explain_image
+import SimpleITK as sitk
 
 
 def register(subparsers) -> None:
@@ -76,7 +80,6 @@ def add_option_argument(parser) -> None:
 
 def method_options(args) -> dict:
     """--option NAME=VALUE pairs (and --batch-size) as keyword arguments for the engine."""
-    from ..core.options import parse_method_options  # noqa: PLC0415
 
     options = parse_method_options(", ".join(getattr(args, "option", None) or []))
     if args.batch_size is not None:
@@ -99,7 +102,7 @@ def model_run(bar):
 
 
 def check_device(device: str) -> str:
-    import torch  # noqa: PLC0415
+    import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
 
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise SaliencyError(f"--device {device}: CUDA is not available on this machine. Use --device cpu.")
@@ -118,7 +121,6 @@ def parse_target(text):
 
 
 def run(args) -> int:
-    from ..volumes.image_files import check_output_path, read_image, write_image  # noqa: PLC0415
 
     protected = [*args.input, args.model] + ([args.card] if args.card else [])
     check_output_path(args.output, protected, "--output")
@@ -132,8 +134,6 @@ def run(args) -> int:
     region = read_image(args.region_mask, "--region-mask") if args.region_mask else None
     read_seconds = time.perf_counter() - tick
 
-    from ..workflow.explain_image import explain_image  # noqa: PLC0415  (torch is imported only now)
-
     bar = None if args.quiet else ProgressBar()
     options = method_options(args)
     with model_run(bar):
@@ -144,7 +144,6 @@ def run(args) -> int:
     tick = time.perf_counter()
     write_image(result.heatmap_image, args.output, protected, "--output")
     if args.label_output:
-        import SimpleITK as sitk  # noqa: PLC0415
 
         label = sitk.Cast(result.heatmap_image >= float(args.threshold), sitk.sitkUInt8)
         write_image(label, args.label_output, protected + [args.output], "--label-output")

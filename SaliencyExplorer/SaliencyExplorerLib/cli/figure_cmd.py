@@ -11,12 +11,14 @@ from pathlib import Path
 
 from ..errors import SaliencyError
 from ..volumes.image_files import read_image
+from ..figures import pictures
+import SimpleITK as sitk
+import numpy as np
 
 AXES = {"axial": 0, "coronal": 1, "sagittal": 2}  # array axis of an LPI-oriented (k, j, i) volume
 
 
 def same_grid(a, b, tolerance: float = 1e-4) -> bool:
-    import numpy as np
 
     return (a.GetSize() == b.GetSize()
             and np.allclose(a.GetSpacing(), b.GetSpacing(), atol=tolerance)
@@ -26,7 +28,6 @@ def same_grid(a, b, tolerance: float = 1e-4) -> bool:
 
 def onto_grid(image, reference, nearest: bool = False):
     """`image` resampled onto `reference`'s grid through physical space (0 outside), float32 or label."""
-    import SimpleITK as sitk
 
     if image.GetDimension() != reference.GetDimension():
         raise SaliencyError(
@@ -42,7 +43,6 @@ def onto_grid(image, reference, nearest: bool = False):
 
 def display_arrays(image, heatmap):
     """(image array, heatmap array, spacing in array order), LPI-oriented for 3D."""
-    import SimpleITK as sitk
 
     heat = onto_grid(sitk.Cast(heatmap, sitk.sitkFloat32) if heatmap.GetNumberOfComponentsPerPixel() == 1
                      else heatmap, image)
@@ -83,7 +83,6 @@ def style_options(args) -> dict:
 
 def write_figure(path, image_array, heat_array, spacing, kind: str, args) -> str:
     """Write a montage / slice PNG or a GIF; `kind` 'auto' picks GIF for a .gif path."""
-    from ..figures import pictures
 
     path = Path(path)
     kind = ("gif" if path.suffix.lower() == ".gif" else "montage") if kind == "auto" else kind

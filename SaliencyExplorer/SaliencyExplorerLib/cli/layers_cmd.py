@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 
 from ..errors import SaliencyError
+from ..card import load_card
+from .explain_cmd import check_device
 
 
 def register(subparsers) -> None:
@@ -37,12 +39,10 @@ def probe_shape(card, size=None) -> tuple:
 
 
 def run(args) -> int:
-    import torch  # noqa: PLC0415
+    import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
 
-    from ..card import load_card  # noqa: PLC0415
-    from ..core.layers import list_layers  # noqa: PLC0415
-    from ..models.loading import load_model  # noqa: PLC0415
-    from .explain_cmd import check_device  # noqa: PLC0415
+    from ..core.layers import list_layers  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    from ..models.loading import load_model  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
 
     device = check_device(args.device)
     loaded = load_model(args.model, load_card(args.card) if args.card else None,

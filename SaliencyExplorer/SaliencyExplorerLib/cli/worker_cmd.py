@@ -1,6 +1,7 @@
 """``worker JOB.json``: run one job written by the Slicer module (see ``worker.py`` for the protocol)."""
 
 from __future__ import annotations
+from ..workflow.worker import run_job
 
 
 def register(subparsers) -> None:
@@ -13,6 +14,5 @@ def register(subparsers) -> None:
 
 
 def _run(args) -> int:
-    from ..workflow.worker import run_job  # noqa: PLC0415
 
     return run_job(args.job)

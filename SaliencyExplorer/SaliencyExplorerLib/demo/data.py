@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from .phantoms import make_phantom, rotation_direction
+from ..card import load_card
+from ..volumes.geometry import to_model
 
 DEMO_CARD = {
     "name": "Demo lesion classifier",
@@ -61,10 +63,7 @@ def random_case(rng: np.random.Generator, lesion: bool):
 
 def model_tensors(count: int, seed: int):
     """``count`` cases (half with a lesion) as the demo model's input: (x (N,1,32,32,32), labels (N,))."""
-    import torch  # noqa: PLC0415
-
-    from ..card import load_card  # noqa: PLC0415
-    from ..volumes.geometry import to_model  # noqa: PLC0415
+    import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
 
     card = load_card(DEMO_CARD)
     rng = np.random.default_rng(seed)

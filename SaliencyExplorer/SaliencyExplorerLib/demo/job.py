@@ -17,6 +17,11 @@ import numpy as np
 
 from ..core.options import DEFAULT_METHOD
 from ..errors import SaliencyError
+from ..figures import pictures
+from ..volumes.image_files import check_output_path, read_image, write_image
+from ..workflow.explain_image import explain_image
+import SimpleITK as sitk
+import time
 
 MODEL_FILES = {"state_dict": "lesion_classifier.pt", "export": "lesion_classifier.pt2"}
 
@@ -80,10 +85,8 @@ def _sample_truth(folder: Path) -> dict:
 
 def write_overlay(path: Path, image, heatmap, peak_lps) -> Path | None:
     """PNG of the axial (k) slice through the peak, heatmap over the CT; None without matplotlib/Pillow."""
-    import SimpleITK as sitk  # noqa: PLC0415
 
     try:
-        from ..figures import pictures  # noqa: PLC0415
 
         index = None
         if peak_lps is not None:
@@ -101,10 +104,6 @@ def write_overlay(path: Path, image, heatmap, peak_lps) -> Path | None:
 def run_demo(output_dir, method: str = DEFAULT_METHOD, model: str = "state_dict", folder=None, png=True,
              progress=None) -> DemoResult:
     """Explain ``sample_ct.nrrd`` with the demo model; write the heatmap (NRRD) and overlay (PNG)."""
-    import time  # noqa: PLC0415
-
-    from ..volumes.image_files import check_output_path, read_image, write_image  # noqa: PLC0415
-    from ..workflow.explain_image import explain_image  # noqa: PLC0415
 
     started = time.perf_counter()
     folder = Path(folder) if folder else samples_dir()

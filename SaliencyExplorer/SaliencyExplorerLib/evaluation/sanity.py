@@ -24,6 +24,7 @@ from ..core.options import positive_int
 from .inputs import batch_maps
 from .ranks import spearman
 from .workspace import Workspace, layers_with_parameters, parameter_root
+from ..core.engine import explain
 
 
 def randomisable_layers(model: nn.Module, x: torch.Tensor) -> list[str]:
@@ -77,7 +78,6 @@ class SanityResult:
 
 def _engine_explain(method, options):
     def run(model, x, target):
-        from ..core.engine import explain
 
         return explain(model, x, method=method, target=target, **options)
     return run

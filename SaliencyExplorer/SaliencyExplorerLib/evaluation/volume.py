@@ -12,11 +12,13 @@ import numpy as np
 
 from ..errors import SaliencyError
 from .report import evaluate_explanation, json_safe, localisation_report
+from ..volumes.geometry import mask_to_model
+import SimpleITK as sitk
+import torch
 
 
 def region_on_grid(region, reference, label: int | None = None, name: str = "region") -> np.ndarray:
     """A SimpleITK label image -> bool (k, j, i) mask on `reference`'s grid; empty/outside: a clear error."""
-    import SimpleITK as sitk
 
     if region.GetNumberOfComponentsPerPixel() != 1:
         raise SaliencyError(f"The {name} has several components per voxel; give a label volume.")
@@ -59,10 +61,6 @@ def evaluate_volume(result, model, region=None, region_label: int | None = None,
     checks score the region the map explained. `checks` go to `evaluate_explanation` (steps, batch_size,
     replacement, random_repeats, sanity, max_layers, ...).
     """
-    import SimpleITK as sitk
-    import torch
-
-    from ..volumes.geometry import mask_to_model
 
     explanation, reference = result.explanation, result.model_input.reference
     mask = None

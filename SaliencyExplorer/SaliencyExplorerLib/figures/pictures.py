@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import SaliencyError
+import io
 
 
 @dataclass
@@ -60,8 +61,8 @@ def make_style(options: dict) -> Style:
 
 def _require_matplotlib():
     try:
-        import matplotlib  # noqa: F401
-        from PIL import Image  # noqa: F401
+        import matplotlib  # noqa: F401, PLC0415  (matplotlib: optional extra, loaded only to draw)
+        from PIL import Image  # noqa: F401, PLC0415  (Pillow: optional extra, loaded only to draw)
     except ImportError as exc:
         raise SaliencyError(
             f"Figures need matplotlib and Pillow ({exc.name} is missing): "
@@ -70,7 +71,7 @@ def _require_matplotlib():
 
 
 def _colormap(name: str):
-    import matplotlib
+    import matplotlib  # noqa: PLC0415  (matplotlib: optional extra, loaded only to draw)
 
     try:
         return matplotlib.colormaps[name]
@@ -186,7 +187,7 @@ class Overlay:
 
 
 def _label(tile: np.ndarray, text: str) -> np.ndarray:
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw  # noqa: PLC0415  (Pillow: optional extra, loaded only to draw)
 
     picture = Image.fromarray(tile)
     ImageDraw.Draw(picture).text((2, 0), text, fill=(255, 255, 255))
@@ -195,10 +196,10 @@ def _label(tile: np.ndarray, text: str) -> np.ndarray:
 
 def colorbar_strip(overlay: Overlay, height: int, width: int = 90) -> np.ndarray:
     """uint8 (height, width, 3) colour bar with tick labels, drawn by matplotlib on black."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.colorbar import ColorbarBase
-    from matplotlib.colors import Normalize
-    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415  (matplotlib: optional extra, loaded only to draw)
+    from matplotlib.colorbar import ColorbarBase  # noqa: PLC0415  (matplotlib: optional extra, loaded only to draw)
+    from matplotlib.colors import Normalize  # noqa: PLC0415  (matplotlib: optional extra, loaded only to draw)
+    from matplotlib.figure import Figure  # noqa: PLC0415  (matplotlib: optional extra, loaded only to draw)
 
     height = max(int(height), 60)
     figure = Figure(figsize=(width / 100, height / 100), dpi=100, facecolor="black")
@@ -284,7 +285,7 @@ def gif_frames(image, heatmap, axis: int = 0, every: int = 1, labels: bool = Tru
 def save_png(path, picture: np.ndarray) -> str:
     """Write an RGB uint8 array as PNG; returns the path."""
     _require_matplotlib()
-    from PIL import Image
+    from PIL import Image  # noqa: PLC0415  (Pillow: optional extra, loaded only to draw)
 
     Image.fromarray(np.ascontiguousarray(picture)).save(str(path), format="PNG")
     return str(path)
@@ -293,9 +294,8 @@ def save_png(path, picture: np.ndarray) -> str:
 def encode_gif(frames: list[np.ndarray], duration_ms: int = 100) -> bytes:
     """Animated GIF bytes, looping forever (Pillow merges identical consecutive frames)."""
     _require_matplotlib()
-    import io
 
-    from PIL import Image
+    from PIL import Image  # noqa: PLC0415  (Pillow: optional extra, loaded only to draw)
 
     if not frames:
         raise SaliencyError("No frames to animate.")

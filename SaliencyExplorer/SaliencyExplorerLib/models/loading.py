@@ -30,6 +30,8 @@ from ..card import ModelCard, find_card_for, load_card
 from ..errors import CardError, ModelLoadError
 from ..file_hash import file_sha256
 from .architectures import build_network
+from .exported import tap_exported
+from .torchscript import TorchScriptTapModel
 
 STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model", "net", "network")
 PREFIXES = ("", "module.", "model.", "net.", "model.module.", "_orig_mod.")
@@ -120,7 +122,6 @@ def resolve_model(model, card=None, device=None, trust_pickle=False) -> tuple[nn
 
 
 def _load_torchscript(path, card, device, layers, notes):
-    from .torchscript import TorchScriptTapModel
 
     try:
         script = torch.jit.load(str(path), map_location=device)
@@ -139,7 +140,6 @@ def _load_torchscript(path, card, device, layers, notes):
 
 
 def _load_export(path, card, device, layers):
-    from .exported import tap_exported
 
     try:
         program = torch.export.load(str(path))

@@ -12,6 +12,7 @@ from ..core.options import DEFAULT_METHOD
 from ..errors import SaliencyError
 from ..workflow.explain_and_evaluate import explain_and_evaluate
 from . import volume_nodes
+import json
 
 CURVES = [  # report key, series name, colour, dashed
     ("deletion", "Deletion", (0.85, 0.2, 0.15), False),
@@ -23,7 +24,7 @@ CURVES = [  # report key, series name, colour, dashed
 
 def _slicer():
     try:
-        import slicer
+        import slicer  # noqa: PLC0415  (slicer: only in a Slicer/slicer-core process)
     except ImportError:
         raise SaliencyError("Showing results in a scene needs Slicer or `pip install slicer-core`.") from None
     return slicer
@@ -63,7 +64,7 @@ def metric_rows(report: dict) -> list[tuple[str, str]]:
 
 
 def _string_column(name: str, values) -> object:
-    import vtk
+    import vtk  # noqa: PLC0415  (vtk: only in a Slicer/slicer-core process)
 
     column = vtk.vtkStringArray()
     column.SetName(name)
@@ -73,7 +74,7 @@ def _string_column(name: str, values) -> object:
 
 
 def _double_column(name: str, values) -> object:
-    import vtk
+    import vtk  # noqa: PLC0415  (vtk: only in a Slicer/slicer-core process)
 
     column = vtk.vtkDoubleArray()
     column.SetName(name)
@@ -174,7 +175,7 @@ def region_image(region_node, reference_node, segment_id: str | None = None):
             ids = [segment_id] if segment_id else [
                 region_node.GetSegmentation().GetNthSegmentID(i)
                 for i in range(region_node.GetSegmentation().GetNumberOfSegments())]
-            import vtk
+            import vtk  # noqa: PLC0415  (vtk: only in a Slicer/slicer-core process)
 
             id_list = vtk.vtkStringArray()
             for value in ids:
@@ -200,7 +201,6 @@ def attach_evaluation(heatmap_node, report: dict, show_in_layout: bool = False) 
     `EVALUATION_ATTRIBUTE` (saved with the scene, read back with `evaluation_of`), and the table/chart are
     node references, so re-running into the same heatmap node updates the same table and chart.
     """
-    import json
 
     scene = heatmap_node.GetScene()
     nodes = show_evaluation(scene, report, heatmap_node.GetNodeReference(TABLE_ROLE),
@@ -222,7 +222,6 @@ def detach_evaluation(heatmap_node) -> None:
 
 def evaluation_of(heatmap_node) -> dict | None:
     """The evaluation report stored on a heatmap node by `attach_evaluation` (None when not evaluated)."""
-    import json
 
     text = heatmap_node.GetAttribute(EVALUATION_ATTRIBUTE)
     return json.loads(text) if text else None

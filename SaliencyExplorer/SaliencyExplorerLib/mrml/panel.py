@@ -162,11 +162,11 @@ def model_choices(model_path, card_path=None) -> dict:
     Loads the model (torch is imported here, never earlier) and traces one forward pass on zeros of the
     card's input shape (``ModelCard.input_shape``: 64 voxels per axis the card leaves open).
     """
-    import torch  # noqa: PLC0415
+    import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
 
-    from ..core.layers import list_layers  # noqa: PLC0415
-    from ..core.method import available_methods  # noqa: PLC0415
-    from ..models.loading import load_model  # noqa: PLC0415
+    from ..core.layers import list_layers  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    from ..core.method import available_methods  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    from ..models.loading import load_model  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
 
     loaded = load_model(model_path, card_path)
     card = load_card(loaded.card)

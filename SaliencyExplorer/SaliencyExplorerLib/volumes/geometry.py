@@ -204,7 +204,7 @@ def resample_to_grid(image: sitk.Image, grid: Grid, *, nearest=False, background
 
 def to_model(images, card: ModelCard):
     """Source image(s) (one per channel, co-registered in physical space) -> :class:`ModelInput`."""
-    import torch  # noqa: PLC0415  (geometry without torch stays importable for the Slicer side)
+    import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
 
     images = list(images) if isinstance(images, (list, tuple)) else [images]
     if not images:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from ..errors import SaliencyError
+from .explain_image import explain_image
 
 
 @contextmanager
@@ -31,7 +32,6 @@ def _torch_errors():
 def run_pipeline(image, model, card, method, layers, target, **options):
     """``explain_image.explain_image`` with a missing torch and torch's shape errors turned into messages with the fix."""
     with _torch_errors():
-        from .explain_image import explain_image  # noqa: PLC0415  (torch is imported only now)
 
         return explain_image(image, model, card, method=method, layers=layers, target=target, **options)
 
@@ -51,11 +51,11 @@ def explain_and_evaluate(image, model, card, method, layers, target, *, evaluate
         return run_pipeline(image, model, card, method, layers, target, **options), None
     checks = {} if evaluate is True else dict(evaluate)
     with _torch_errors():
-        from ..models.loading import resolve_model  # noqa: PLC0415  (torch, only inside the error guard)
+        from ..models.loading import resolve_model  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
 
         module, card = resolve_model(model, card, options.get("device"), options.get("trust_pickle", False))
         result = run_pipeline(image, module, card, method, layers, target, **options)
-        from ..evaluation.volume import evaluate_volume  # noqa: PLC0415
+        from ..evaluation.volume import evaluate_volume  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
 
         checks.setdefault("progress", options.get("progress"))
         checks.setdefault("cancel", options.get("cancel"))

@@ -47,12 +47,12 @@ def _default_card(images) -> ModelCard:
 
 def _stack_target(model, tensor, options):
     """One class for every slice of a 2D stack: the class with the highest logit in any slice."""
-    import torch  # noqa: PLC0415
+    import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
 
-    from ..core.engine import prepare_input  # noqa: PLC0415
-    from ..core.model_guard import guarded  # noqa: PLC0415
-    from ..core.run import call_model  # noqa: PLC0415
-    from ..core.targets import pick_output  # noqa: PLC0415
+    from ..core.engine import prepare_input  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    from ..core.model_guard import guarded  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    from ..core.run import call_model  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    from ..core.targets import pick_output  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
 
     x = prepare_input(tensor, model)
     with guarded(model), torch.no_grad():  # eval mode, as explain() runs it: no batch-norm update
@@ -64,9 +64,9 @@ def _stack_target(model, tensor, options):
 
 def _score(explanation, target, card, options, mask):
     """The explained class's probability (per the card's activation); mean over the region for segmentation."""
-    import torch  # noqa: PLC0415
+    import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
 
-    from ..core.targets import activate, default_activation  # noqa: PLC0415
+    from ..core.targets import activate, default_activation  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
 
     scores = explanation.scores
     if target is None or not isinstance(scores, np.ndarray) or scores.ndim < 2 or target >= scores.shape[1]:
@@ -91,12 +91,12 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
     for segmentation targets, brought to the model grid with nearest neighbour. Other ``options`` go to
     the engine (batch_size, method options, ...). The inputs are never modified.
     """
-    from ..core.engine import explain  # noqa: PLC0415
-    from ..core.maps import to_heatmap  # noqa: PLC0415
+    from ..core.engine import explain  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    from ..core.maps import to_heatmap  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
 
     started = time.perf_counter()
     images = list(images) if isinstance(images, (list, tuple)) else [images]
-    from ..models.loading import resolve_model  # noqa: PLC0415  (torch)
+    from ..models.loading import resolve_model  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
 
     module, card_obj = resolve_model(model, None if card is None else load_card(card), device, trust_pickle)
     card_obj = load_card(card_obj) if card_obj is not None else _default_card(images)
@@ -120,7 +120,7 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
         target = _stack_target(module, model_input.tensor, options)
 
     tick = time.perf_counter()
-    import torch  # noqa: PLC0415
+    import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
 
     result = explain(module, model_input.tensor, method=method, layers=layers, target=target,
                      mask=None if mask is None else torch.from_numpy(mask), progress=progress, cancel=cancel,

@@ -13,13 +13,13 @@ import copy
 import time
 
 import torch
+from ...errors import SaliencyError
 
 LAYOUTS = ("auto", "contiguous", "channels-last")
 MIN_BATCHES_TO_TUNE = 5  # the trial batches do real work; only the model copy is extra
 
 
 def check_layout(layout) -> str:
-    from ...errors import SaliencyError
 
     if layout not in LAYOUTS:
         raise SaliencyError(f"layout={layout!r} is unknown; use one of {', '.join(LAYOUTS)}.")

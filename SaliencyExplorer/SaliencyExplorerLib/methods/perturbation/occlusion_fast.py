@@ -21,6 +21,7 @@ import torch
 
 from ..gradient.base import input_only_gradients
 from .scoring import DropSums
+from ...core.method import MethodOutput
 
 
 def _input_change(run, occluder) -> torch.Tensor:
@@ -63,7 +64,6 @@ def shrunk_factor(predicted: torch.Tensor, measured: torch.Tensor) -> float:
 
 
 def fast_occlusion(method, run, grid, windows, roi, occluder, refine: float):
-    from ...core.method import MethodOutput
 
     n = run.x.shape[0]
     budgets = [min(len(w), max(1, math.ceil(refine * len(w)))) for w in windows]

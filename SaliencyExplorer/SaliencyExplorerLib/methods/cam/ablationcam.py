@@ -27,6 +27,15 @@ def _zero_channels(value: torch.Tensor, channels: torch.Tensor, spatial_dims: in
 
 @register
 class AblationCAM(PerturbedCamMethod):
+    r"""Ablation-CAM (Desai & Ramaswamy, WACV 2020): channels weighted by the score drop when each is zeroed.
+
+    .. math:: w_k^{(c)} = \frac{y^{(c)} - y^{(c)}_{A_k = 0}}{|y^{(c)}|}, \quad
+              L^{(c)} = \mathrm{ReLU}\Big(\sum_k w_k^{(c)} A_k\Big)
+
+    One forward per channel from the layer on, batched; the layer's output is replaced through a hook that
+    is always removed.
+    """
+
     name = "ablationcam"
     aliases = ("ablation-cam",)
     summary = "Ablation-CAM: channels weighted by the score drop when each is zeroed"

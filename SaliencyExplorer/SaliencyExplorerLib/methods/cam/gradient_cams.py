@@ -13,7 +13,14 @@ from .base import CamMethod, spatial_mean, spatial_sum
 
 @register
 class GradCAM(CamMethod):
-    """Selvaraju et al. 2017: channels weighted by their spatially averaged gradient."""
+    r"""Grad-CAM (Selvaraju et al., ICCV 2017): channels weighted by their spatially averaged gradient.
+
+    .. math:: L^{(c)} = \mathrm{ReLU}\Big(\sum_k w_k^{(c)} A_k\Big), \quad
+              w_k^{(c)} = \frac{1}{Z} \sum_{x} \frac{\partial y^{(c)}}{\partial A_k(x)}
+
+    with :math:`A_k` the k-th channel of the layer's output, :math:`y^{(c)}` the target score and
+    :math:`Z` the number of locations. Costs about one forward pass (gradients stop at the layer).
+    """
 
     name = "gradcam"
     aliases = ("grad-cam",)
@@ -25,7 +32,14 @@ class GradCAM(CamMethod):
 
 @register
 class GradCAMPlusPlus(CamMethod):
-    """Chattopadhay et al. 2018, eq. 19 with the exponential score: alpha = g^2 / (2 g^2 + sum(A) g^3)."""
+    r"""Grad-CAM++ (Chattopadhay et al., WACV 2018), eq. 19 with the exponential score.
+
+    .. math:: w_k^{(c)} = \sum_x \alpha_k^{(c)}(x)\, \mathrm{ReLU}\Big(\frac{\partial y^{(c)}}{\partial A_k(x)}\Big),
+              \quad \alpha_k^{(c)}(x) = \frac{g_k(x)^2}{2 g_k(x)^2 + \sum_{x'} A_k(x')\, g_k(x)^3}
+
+    with :math:`g_k = \partial y^{(c)} / \partial A_k`; the map is :math:`\mathrm{ReLU}(\sum_k w_k A_k)`.
+    After max pooling its weights become about 1/sum(A): see docs/methods.md.
+    """
 
     name = "gradcam++"
     aliases = ("gradcampp", "gradcamplusplus", "grad-cam++",)
@@ -42,7 +56,11 @@ class GradCAMPlusPlus(CamMethod):
 
 @register
 class XGradCAM(CamMethod):
-    """Fu et al. 2020: gradients weighted by the normalised activation."""
+    r"""XGrad-CAM (Fu et al., BMVC 2020): gradients weighted by the normalised activation.
+
+    .. math:: w_k^{(c)} = \sum_x \frac{A_k(x)}{\sum_{x'} A_k(x')} \frac{\partial y^{(c)}}{\partial A_k(x)},
+              \quad L^{(c)} = \mathrm{ReLU}\Big(\sum_k w_k^{(c)} A_k\Big)
+    """
 
     name = "xgradcam"
     aliases = ("x-gradcam",)
@@ -55,7 +73,12 @@ class XGradCAM(CamMethod):
 
 @register
 class HiResCAM(CamMethod):
-    """Draelos & Carin 2020: element-wise gradient x activation, faithful to the model's computation."""
+    r"""HiResCAM (Draelos & Carin, 2020): element-wise gradient x activation.
+
+    .. math:: L^{(c)}(x) = \mathrm{ReLU}\Big(\sum_k \frac{\partial y^{(c)}}{\partial A_k(x)} A_k(x)\Big)
+
+    Faithful to the model's computation when the head is a global average pool and a linear layer.
+    """
 
     name = "hirescam"
     summary = "HiResCAM: element-wise gradient x activation"
@@ -66,7 +89,12 @@ class HiResCAM(CamMethod):
 
 @register
 class LayerCAM(CamMethod):
-    """Jiang et al. 2021: activations weighted by their positive gradient at each location."""
+    r"""LayerCAM (Jiang et al., IEEE TIP 2021): activations weighted by their positive gradient at each location.
+
+    .. math:: L^{(c)}(x) = \mathrm{ReLU}\Big(\sum_k \mathrm{ReLU}\Big(\frac{\partial y^{(c)}}{\partial A_k(x)}\Big) A_k(x)\Big)
+
+    Keeps fine detail on shallow layers, where Grad-CAM's averaged weights blur.
+    """
 
     name = "layercam"
     aliases = ("layer-cam",)
@@ -78,7 +106,13 @@ class LayerCAM(CamMethod):
 
 @register
 class EigenCAM(CamMethod):
-    """Muhammad & Yeasin 2020: first principal component of the activations (class-agnostic, no gradient)."""
+    r"""Eigen-CAM (Muhammad & Yeasin, IJCNN 2020): first principal component of the activations.
+
+    .. math:: L(x) = \big(A(x) - \bar A\big) \cdot v_1, \quad v_1 = \text{first right singular vector of }
+              \big[A_k(x) - \bar A_k\big]_{x,k}
+
+    Class-agnostic and gradient-free; the sign is chosen so the map correlates with :math:`\sum_k A_k`.
+    """
 
     name = "eigencam"
     aliases = ("eigen-cam",)
@@ -92,7 +126,10 @@ class EigenCAM(CamMethod):
 
 @register
 class EigenGradCAM(CamMethod):
-    """First principal component of gradient x activation: class-discriminative Eigen-CAM."""
+    r"""Eigen-Grad-CAM: the first principal component of gradient x activation (class-discriminative Eigen-CAM).
+
+    .. math:: L^{(c)}(x) = \big(G(x) - \bar G\big) \cdot v_1, \quad G_k(x) = \frac{\partial y^{(c)}}{\partial A_k(x)} A_k(x)
+    """
 
     name = "eigengradcam"
     summary = "Eigen-Grad-CAM: first principal component of gradient x activation"
@@ -104,10 +141,11 @@ class EigenGradCAM(CamMethod):
 
 @register
 class CAM(CamMethod):
-    """Zhou et al. 2016: channels weighted by the final linear layer's row of the explained class.
+    r"""CAM (Zhou et al., CVPR 2016): channels weighted by the final linear layer's row of the explained class.
 
-    Exact for models that end in global average pooling + one linear layer. The linear layer is the
-    option `fc_layer`, or else the last `nn.Linear` whose input size equals the layer's channels.
+    .. math:: L^{(c)}(x) = \mathrm{ReLU}\Big(\sum_k W_{c,k} A_k(x)\Big)
+
+    Exact for a global-average-pool + linear head (``fc_layer`` names the linear layer); no gradient.
     """
 
     name = "cam"

@@ -20,6 +20,15 @@ from .perturbed_base import PerturbedCamMethod
 
 @register
 class ScoreCAM(PerturbedCamMethod):
+    r"""Score-CAM (Wang et al., CVPR-W 2020): channels weighted by the score of the input masked by each channel.
+
+    .. math:: w_k^{(c)} = \mathrm{softmax}_k\big(y^{(c)}(X \circ H_k)\big), \quad
+              H_k = \mathrm{minmax}\big(\mathrm{up}(A_k)\big), \quad L^{(c)} = \mathrm{ReLU}\Big(\sum_k w_k^{(c)} A_k\Big)
+
+    :math:`y^{(c)}` is the target's logit (as torchcam); for segmentation the mean probability over the
+    region. One forward per channel, batched; ``max_channels`` keeps the most active channels.
+    """
+
     name = "scorecam"
     aliases = ("score-cam",)
     summary = "Score-CAM: channels weighted by the score of the input masked with each channel"

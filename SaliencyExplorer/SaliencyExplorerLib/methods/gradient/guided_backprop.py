@@ -88,6 +88,14 @@ def guided_gradients(run) -> torch.Tensor:
 
 @register
 class GuidedBackprop(GradientMethod):
+    r"""Guided backpropagation (Springenberg et al., ICLR-W 2015): only positive gradients pass active ReLUs.
+
+    .. math:: R^{(l)} = \mathbb{1}[f^{(l)} > 0] \cdot \mathbb{1}[R^{(l+1)} > 0] \cdot R^{(l+1)}
+
+    at every ReLU, down to the input. Sharp edges but weakly class-discriminative; Adebayo et al. show it
+    can survive model randomisation, so run the sanity check before trusting it.
+    """
+
     name = "guided-backprop"
     summary = "Guided backprop: only positive gradients through active ReLUs (sharp, class-weak)"
     options = {"reduce": "abs"}

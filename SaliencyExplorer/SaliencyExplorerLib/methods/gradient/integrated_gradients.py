@@ -62,6 +62,15 @@ def make_baseline(spec, x: torch.Tensor, blur_sigma: float) -> torch.Tensor:
 
 @register
 class IntegratedGradients(GradientMethod):
+    r"""Integrated gradients (Sundararajan et al., ICML 2017): the path integral of gradients from a baseline.
+
+    .. math:: \mathrm{IG}_i(x) = (x_i - x'_i) \int_0^1 \frac{\partial y^{(c)}(x' + \alpha (x - x'))}{\partial x_i} d\alpha
+
+    approximated with ``steps`` points of ``rule`` (Gauss-Legendre by default); the baseline :math:`x'` is
+    zeros, a blurred copy (``blur_sigma`` voxels), the mean or an array. Completeness: the attributions sum
+    to :math:`y(x) - y(x')`.
+    """
+
     name = "integrated-gradients"
     summary = "Integrated gradients: path integral of gradients from a baseline (completeness)"
     options = {"baseline": "zero", "steps": 50, "rule": "gauss-legendre", "blur_sigma": 5.0, "reduce": "sum"}

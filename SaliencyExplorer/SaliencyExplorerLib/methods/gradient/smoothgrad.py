@@ -12,10 +12,14 @@ from .base import GradientMethod, broadcast, gradient_passes
 
 @register
 class SmoothGrad(GradientMethod):
-    """Noise is a fraction of each sample's value range (so one setting fits CT and MRI alike).
+    r"""SmoothGrad (Smilkov et al., 2017): gradients averaged over noisy copies of the input.
 
-    magnitude=True averages squared gradients (MONAI's and captum's "smoothgrad_sq"), False the signed
-    gradients; a fixed seed makes maps reproducible.
+    .. math:: \hat M(x) = \frac{1}{n} \sum_{i=1}^{n} \Big(\frac{\partial y^{(c)}}{\partial x}\Big|_{x + \epsilon_i}\Big)^{p},
+              \quad \epsilon_i \sim \mathcal{N}(0, \sigma^2), \quad \sigma = \text{noise} \cdot (\max x - \min x)
+
+    Noise is a fraction of each sample's value range (so one setting fits CT and MRI alike).
+    magnitude=True (p = 2) averages squared gradients (MONAI's and captum's "smoothgrad_sq"), False (p = 1)
+    the signed gradients; a fixed seed makes maps reproducible.
     """
 
     name = "smoothgrad"

@@ -24,6 +24,15 @@ MODES = ("exhaustive", "fast")
 
 @register
 class Occlusion(Method):
+    r"""Occlusion (Zeiler & Fergus, ECCV 2014): the score drop when each window is hidden.
+
+    .. math:: M(x) = \frac{1}{|W_x|} \sum_{w \ni x} \big(y^{(c)}(X) - y^{(c)}(X \text{ with } w \text{ filled})\big)
+
+    over the windows :math:`w` covering voxel :math:`x` (``window``, ``stride``; every voxel is covered).
+    Model-agnostic; one forward per window, batched. ``mode="fast"`` evaluates a coarse grid and the windows
+    the gradient ranks highest, estimating the rest.
+    """
+
     name = "occlusion"
     kind = "perturbation"
     summary = "Occlusion: score drop when each window is hidden (model-agnostic; fast gradient-guided mode)"

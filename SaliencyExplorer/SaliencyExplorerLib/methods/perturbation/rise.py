@@ -41,6 +41,14 @@ def random_masks(count: int, shape, cells: list[int], keep: float, generator, de
 
 @register
 class RISE(Method):
+    r"""RISE (Petsiuk et al., BMVC 2018): the score-weighted average of random smooth masks.
+
+    .. math:: M(x) = \frac{1}{\mathbb{E}[m]\, N} \sum_{i=1}^{N} y^{(c)}(X \circ m_i)\, m_i(x)
+
+    with :math:`m_i` upsampled random binary grids of ``cells`` per axis, kept with probability ``keep``
+    and randomly shifted. Model-agnostic; ``masks`` forwards, batched.
+    """
+
     name = "rise"
     kind = "perturbation"
     summary = "RISE: score-weighted average of random smooth masks (model-agnostic)"

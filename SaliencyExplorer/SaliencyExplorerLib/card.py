@@ -57,12 +57,19 @@ class InputSpec:
 
 @dataclass(frozen=True)
 class OutputSpec:
+    r"""What the model's output means: its activation (``auto``, softmax, sigmoid, none) and, for a
+    tuple/dict output, which element is explained (``key``)."""
+
     activation: str = "auto"
     key: object = None
 
 
 @dataclass(frozen=True)
 class ModelCard:
+    r"""How a model sees a volume, parsed strictly from JSON (``parse_card``/``load_card``): task, spatial dims,
+    channels, classes, the input grid (``input``), the output's meaning (``output``), the default target
+    layer and, for state dicts, the architecture. Immutable; ``path`` is where it was read from."""
+
     name: str = "unnamed model"
     description: str = ""
     version: object = None

@@ -9,6 +9,10 @@ import numpy as np
 
 @dataclass
 class Explanation:
+    r"""The result of ``explain()``: ``heatmap`` (N, *spatial) in [0, 1] at the input's size, ``raw`` before
+    scaling (signed for gradient maps), the class explained per sample, the model's scores, and how the map
+    was made (method, layers, options, passes, seconds, warnings)."""
+
     heatmap: np.ndarray  # float32 (N, *spatial) in [0, 1], 1 = most important
     raw: np.ndarray  # float32 (N, *spatial), before normalisation
     target: list  # class explained per sample (None for a callable target)

@@ -30,6 +30,13 @@ def call_model(model: nn.Module, x: torch.Tensor):
 
 
 class ExplainRun:
+    r"""Everything a method may use for one explanation: the model (eval mode), the input ``x`` (N, C, *spatial),
+    the resolved target and layers, the validated options, progress and cancel.
+
+    Methods never run the model themselves: ``capture`` (forward with layer hooks, optionally replacing a
+    layer's output), ``activations_and_gradients`` and ``score`` do, so hooks are always removed and every
+    pass is counted in ``passes``."""
+
     def __init__(self, model: nn.Module, x: torch.Tensor, *, layers=(), options=None, target=None,
                  task=None, mask=None, output_key=None, layer_output=None, grid=None,
                  output_activation="auto", relu=True, eigen_smooth=False, batch_size=None,

@@ -43,6 +43,9 @@ def samples_dir() -> Path:
 
 @dataclass
 class DemoResult:
+    r"""What ``run_demo`` made and found: the heatmap file (and overlay PNG), the model's answer, and the
+    heatmap's peak against the sample's known lesion centre, in RAS millimetres."""
+
     heatmap_path: Path
     png_path: Path | None
     predicted: str

@@ -25,6 +25,10 @@ from ..volumes.geometry import ModelInput, heatmap_to_native, mask_to_model, pea
 
 @dataclass
 class VolumeExplanation:
+    r"""``explain_image``'s result: the heatmap on the source's own grid (SimpleITK, [0, 1], 0 outside the
+    model's field of view), the map on the model grid, the engine's ``Explanation``, the explained class
+    (index, name, probability), the peak in LPS and RAS millimetres, timings, the model input and the card."""
+
     heatmap_image: sitk.Image  # float32 on images[0]'s own grid, [0, 1], 0 outside the model's FOV
     model_heatmap: np.ndarray  # (N, *spatial) on the model grid, in the model's tensor layout
     explanation: object  # the engine's Explanation (raw maps, scores, provenance)

@@ -37,6 +37,10 @@ def first_component(weighted: torch.Tensor) -> torch.Tensor:
 
 
 class CamMethod(Method):
+    r"""The CAM family's base: a subclass says how it weighs a layer's activations :math:`A` (and gradients
+    :math:`G`) in ``weighted``; the map is the sum over channels (or, with ``eigen_smooth``, their first
+    principal component); several layers are each rectified, scaled to [0, 1] and averaged."""
+
     kind = "cam"
     uses_layers = True
     needs_gradients = True

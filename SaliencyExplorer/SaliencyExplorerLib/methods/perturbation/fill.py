@@ -27,8 +27,9 @@ def gaussian_bump(window: list[int], sigma: float, device, dtype) -> torch.Tenso
 
 
 class Occluder:
-    r"""What an occluded window is filled with: a constant ``value``, the image mean, the window's own mean (``patch-mean``), or a
-    Gaussian bump that fades the window out (``gaussian_sigma``, a fraction of the window). Checked once, used per batch."""
+    r"""What an occluded window is filled with: a constant ``value``, the image mean, the window's own mean
+    (``patch-mean``), or a Gaussian bump that fades the window out (``gaussian_sigma``, a fraction of the
+    window). Checked once, used per batch."""
 
     def __init__(self, kind: str, value, sigma: float, x: torch.Tensor, window: list[int]):
         if kind not in OCCLUDERS:

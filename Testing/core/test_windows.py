@@ -65,3 +65,52 @@ def test_bad_settings_name_the_field(bad, field):
 def test_roi_of_the_wrong_length_is_refused():
     with pytest.raises(SaliencyError, match="roi_size"):
         WindowPlan(SlidingWindow((16, 16)), SHAPE)
+
+
+# ---------------------------------------------------------------- gradients over windows
+MASK = torch.zeros(SHAPE)
+MASK[5:15, 20:30, 3:12] = 1
+
+
+def monai_gradient(model, x, score, overlap, blend):
+    leaf = x.clone().requires_grad_(True)
+    y = sliding_window_inference(leaf, ROI, 4, model, overlap=overlap, mode=blend)
+    (grad,) = torch.autograd.grad(score(y).sum(), leaf)
+    return grad
+
+
+def agreement(ours, ref):
+    r = float(torch.corrcoef(torch.stack([ours.flatten(), ref.flatten()]))[0, 1])
+    return r, relative_error(ours, ref)
+
+
+@pytest.mark.parametrize("overlap, blend", [(0.25, "gaussian"), (0.5, "constant")])
+@pytest.mark.parametrize("probability", [False, True])
+def test_saliency_over_windows_is_the_gradient_through_monai(unet, volume, overlap, blend, probability):
+    from SaliencyExplorerLib.core.engine import explain
+
+    def score(y):  # a segmentation target: class 1's logits (or probabilities) summed over a region
+        values = torch.softmax(y, 1) if probability else y
+        return (values[:, 1] * MASK).flatten(1).sum(1)
+
+    ref = monai_gradient(unet, volume, score, overlap, blend)
+    target = score if probability else 1
+    result = explain(unet, volume, "saliency", target=target, task="segmentation", mask=None if probability else MASK,
+                     sliding_window={"roi_size": ROI, "overlap": overlap, "blend": blend, "sw_batch_size": 3})
+    r, error = agreement(torch.from_numpy(result.extras["attributions"]), ref)
+    assert r >= 0.999 and error <= 1e-4, (r, error)
+    counts = result.extras["sliding_windows"]
+    if not probability:  # windows outside the region cost no backward pass
+        assert 0 < counts["skipped"] < counts["windows"] and result.passes["backward"] == counts["windows"] - counts["skipped"]
+
+
+def test_blended_scores_are_reported(unet, volume):
+    from SaliencyExplorerLib.core.engine import explain
+
+    result = explain(unet, volume, "inputxgradient", target=1, task="segmentation", mask=MASK,
+                     sliding_window={"roi_size": ROI, "overlap": 0.25, "blend": "gaussian", "sw_batch_size": 5})
+    with torch.no_grad():
+        ref = sliding_window_inference(volume, ROI, 1, unet, overlap=0.25, mode="gaussian")
+    assert relative_error(torch.from_numpy(result.scores), ref) <= 1e-5
+    grad = monai_gradient(unet, volume, lambda y: (y[:, 1] * MASK).flatten(1).sum(1), 0.25, "gaussian")
+    assert agreement(torch.from_numpy(result.extras["attributions"]), volume * grad)[0] >= 0.999

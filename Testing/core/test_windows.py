@@ -114,3 +114,59 @@ def test_blended_scores_are_reported(unet, volume):
     assert relative_error(torch.from_numpy(result.scores), ref) <= 1e-5
     grad = monai_gradient(unet, volume, lambda y: (y[:, 1] * MASK).flatten(1).sum(1), 0.25, "gaussian")
     assert agreement(torch.from_numpy(result.extras["attributions"]), volume * grad)[0] >= 0.999
+
+
+# ---------------------------------------------------------------- CAMs over windows
+class BlobNet(torch.nn.Module):
+    """Tiny segmentation net that calls bright blobs class 1: smoothed intensity above a threshold."""
+
+    def __init__(self):
+        super().__init__()
+        self.smooth = torch.nn.Conv3d(1, 4, 3, padding=1)
+        self.features = torch.nn.Conv3d(4, 4, 3, padding=1)
+        self.head = torch.nn.Conv3d(4, 2, 1)
+        with torch.no_grad():
+            self.smooth.weight.fill_(1 / 27)
+            self.smooth.bias.copy_(torch.tensor([-0.3, -0.4, -0.5, -0.6]))
+            self.features.weight.fill_(1 / 108)
+            self.features.bias.zero_()
+            self.head.weight.copy_(torch.tensor([[-1.0] * 4, [1.0] * 4]).reshape(2, 4, 1, 1, 1) * 4)
+            self.head.bias.copy_(torch.tensor([0.0, -0.2]))
+
+    def forward(self, x):
+        return self.head(torch.relu(self.features(torch.relu(self.smooth(x)))))
+
+
+def lesion_volume(center, shape=(40, 40, 28)):
+    grid = torch.stack(torch.meshgrid(*[torch.arange(s, dtype=torch.float) for s in shape], indexing="ij"))
+    distance = ((grid - torch.tensor(center, dtype=torch.float).reshape(3, 1, 1, 1)) ** 2).sum(0).sqrt()
+    noise = 0.05 * torch.randn(shape, generator=torch.Generator().manual_seed(3))
+    return ((distance <= 3).float() + noise)[None, None]
+
+
+@pytest.mark.parametrize("center", [(20, 30, 8), (16, 12, 14)])  # inside windows; straddling window borders
+def test_gradcam_over_windows_finds_the_planted_lesion(center):
+    from SaliencyExplorerLib.core.engine import explain
+
+    model, x = BlobNet().eval(), lesion_volume(center)
+    maps = []
+    for batch in (1, 4, 18):
+        spec = {"roi_size": ROI, "overlap": 0.25, "blend": "gaussian", "sw_batch_size": batch}
+        result = explain(model, x, "gradcam", layers="features", target=1, task="segmentation", sliding_window=spec)
+        counts = result.extras["sliding_windows"]
+        assert counts["windows"] == 18  # 3 x 3 x 2 windows
+        assert 0 < counts["skipped"] < 18  # windows away from the lesion: no backward pass
+        assert result.passes["backward"] == 18 - counts["skipped"]
+        maps.append(result.heatmap[0])
+    peak = torch.tensor(divmod_index(maps[0].argmax(), maps[0].shape), dtype=torch.float)
+    assert float((peak - torch.tensor(center, dtype=torch.float)).norm()) <= 3.0
+    for other in maps[1:]:  # identical for any window batch size
+        assert abs(other - maps[0]).max() < 1e-5
+
+
+def divmod_index(flat, shape):
+    out = []
+    for size in reversed(shape):
+        flat, rest = divmod(int(flat), size)
+        out.append(rest)
+    return tuple(reversed(out))

@@ -170,3 +170,29 @@ def divmod_index(flat, shape):
         flat, rest = divmod(int(flat), size)
         out.append(rest)
     return tuple(reversed(out))
+
+
+# ---------------------------------------------------------------- occlusion over windows
+class MonaiWhole(torch.nn.Module):
+    """The model as MONAI runs it on a whole scan (the reference for perturbation methods)."""
+
+    def __init__(self, model, **settings):
+        super().__init__()
+        self.model, self.settings = model, settings
+
+    def forward(self, x):
+        return sliding_window_inference(x, ROI, 4, self.model, **self.settings)
+
+
+def test_occlusion_over_windows_equals_monai_and_reuses_untouched_windows(unet, volume):
+    from SaliencyExplorerLib.core.engine import explain
+
+    options = {"target": 1, "task": "segmentation", "mask": MASK, "window": 12, "batch_size": 4}
+    ref = explain(MonaiWhole(unet, overlap=0.25, mode="gaussian"), volume, "occlusion", **options)
+    ours = explain(unet, volume, "occlusion", **options,
+                   sliding_window={"roi_size": ROI, "overlap": 0.25, "blend": "gaussian", "sw_batch_size": 4})
+    assert relative_error(torch.from_numpy(ours.raw), torch.from_numpy(ref.raw)) <= 1e-4
+    counts = ours.extras["sliding_windows"]
+    evaluations = ours.extras["evaluations"]
+    assert counts["reused"] > 0 and counts["evaluated"] + counts["reused"] == (evaluations + 1) * 18  # + the clean pass
+    assert any("reused" in w for w in ours.warnings)

@@ -109,15 +109,20 @@ class WindowedRun(ExplainRun):
         return plan.finish(total)
 
     def _profile_forward(self) -> None:
-        """Activation memory of one window (the unit of work), then the clean blended output."""
-        window = ExplainRun(self.model, self.plan.gather(self.plan.pad_input(self.x[:1]), [(0, 0)]),
-                            output_key=self.output_key)
-        window._profile_forward()
-        self.passes["forward"] += window.passes["forward"]
-        self._max_activation_bytes = max(window._max_activation_bytes * self.sliding.sw_batch_size, 1)
+        """The clean blended output (the target needs it); activation memory is measured only on demand."""
         if self.clean_output is None:
             with torch.no_grad():
                 self.set_clean_output(self._call_model(self.x))
+
+    def per_sample_bytes(self) -> int:
+        """Working memory of one blended pass: one window batch's activations, measured on one window."""
+        if not self._max_activation_bytes:
+            window = ExplainRun(self.model, self.plan.gather(self.plan.pad_input(self.x[:1]), [(0, 0)]),
+                                output_key=self.output_key)
+            window._profile_forward()
+            self.passes["forward"] += window.passes["forward"]
+            self._max_activation_bytes = max(window._max_activation_bytes * self.sliding.sw_batch_size, 1)
+        return super().per_sample_bytes()
 
     def capture(self, x=None, need_grad=False, modify=None):
         raise SaliencyError("Layer captures run per window under sliding-window inference (a method bug).")
@@ -202,5 +207,6 @@ class WindowedRun(ExplainRun):
                          batch_size=windows.shape[0], cancel=self.cancel)
         activation = getattr(self.target, "activation", "none")
         sub.target = WindowTarget(weights, activation, classes)
+        # the batch size is given, so the sub-run needs no memory probe of its own
         sub._max_activation_bytes = max(self._max_activation_bytes // self.sliding.sw_batch_size, 1)
         return sub

@@ -196,3 +196,14 @@ def test_occlusion_over_windows_equals_monai_and_reuses_untouched_windows(unet, 
     evaluations = ours.extras["evaluations"]
     assert counts["reused"] > 0 and counts["evaluated"] + counts["reused"] == (evaluations + 1) * 18  # + the clean pass
     assert any("reused" in w for w in ours.warnings)
+
+
+def test_aug_smooth_over_windows_keeps_the_lesion():
+    from SaliencyExplorerLib.core.engine import explain
+
+    center = (16, 12, 14)
+    result = explain(BlobNet().eval(), lesion_volume(center), "gradcam", layers="features", target=1,
+                     task="segmentation", aug_smooth=True,
+                     sliding_window={"roi_size": ROI, "overlap": 0.25, "blend": "gaussian", "sw_batch_size": 6})
+    peak = torch.tensor(divmod_index(result.heatmap[0].argmax(), result.heatmap[0].shape), dtype=torch.float)
+    assert float((peak - torch.tensor(center, dtype=torch.float)).norm()) <= 3.0

@@ -130,6 +130,7 @@ class WindowedRun(ExplainRun):
     # --- methods window by window -----------------------------------------------------------------------
     def output_gradient(self) -> torch.Tensor:
         """G = d score / d blended output (N, K, *spatial): the weight of every output voxel in the score."""
+        self._profile_forward()  # the clean output, also when the target was given (aug_smooth's flips)
         target = self.ensure_target()
         leaf = self.clean_output.detach().clone().requires_grad_(True)
         with torch.enable_grad():

@@ -24,6 +24,9 @@ ARRAY_ORDERS = ("xyz", "zyx")
 ACTIVATIONS = ("auto", "softmax", "sigmoid", "none")
 SLICE_AXES = ("i", "j", "k")
 AXIS_PAIRS = ({"R", "L"}, {"A", "P"}, {"S", "I"})
+INFERENCE_MODES = ("whole", "sliding_window")
+BLEND_MODES = ("constant", "gaussian")
+PADDING_MODES = ("constant", "reflect", "replicate", "circular")
 SCHEMA_PATH = Path(__file__).with_name("card_schema.json")
 PROBE_SIZE = 64  # voxels per axis the card leaves open, when a layer table or a check needs a concrete input
 
@@ -65,6 +68,29 @@ class OutputSpec:
 
 
 @dataclass(frozen=True)
+class InferenceSpec:
+    """How the model runs on a whole grid, in MONAI's terms (``monai.inferers.sliding_window_inference``).
+
+    "whole": one pass on the model grid. "sliding_window": the grid is padded to at least one window,
+    tiled by ``roi_size`` windows (tensor axis order) overlapping by ``overlap``, and the windows' outputs
+    are averaged with a ``blend`` importance map; explanations then explain that blended output.
+    """
+
+    mode: str = "whole"
+    roi_size: tuple | None = None
+    overlap: tuple = (0.25,)  # one value for every axis, or one per axis
+    blend: str = "constant"
+    sigma_scale: tuple = (0.125,)
+    padding_mode: str = "constant"
+    cval: float = 0.0
+    sw_batch_size: int = 1
+
+    @property
+    def sliding(self) -> bool:
+        return self.mode == "sliding_window"
+
+
+@dataclass(frozen=True)
 class ModelCard:
     r"""How a model sees a volume, parsed strictly from JSON (``parse_card``/``load_card``): task, spatial dims,
     channels, classes, the input grid (``input``), the output's meaning (``output``), the default target
@@ -79,6 +105,7 @@ class ModelCard:
     classes: tuple | None = None
     input: InputSpec = field(default_factory=InputSpec)
     output: OutputSpec = field(default_factory=OutputSpec)
+    inference: InferenceSpec = field(default_factory=InferenceSpec)
     target_layer: object = None  # None, a name, or a tuple of names
     architecture: dict | None = None
     weights: str | None = None
@@ -244,6 +271,48 @@ def _input(value, dims, channels):
     )
 
 
+def _per_axis_numbers(value, where, dims, check):
+    """A number for every axis, or a list of one per axis (MONAI accepts both) -> a tuple."""
+    if isinstance(value, list):
+        if len(value) != dims:
+            _fail(where, f"has {len(value)} values for a {dims}-axis model", f"Give one number, or {dims} numbers.")
+        return tuple(check(v, f"{where}[{n}]") for n, v in enumerate(value))
+    return (check(value, where),)
+
+
+def _overlap(value, where):
+    number = _number(value, where)
+    if not 0 <= number < 1:
+        _fail(where, f"must be in [0, 1), got {value!r}", "Use a fraction of the window such as 0.25 or 0.5.")
+    return number
+
+
+def _inference(value, dims):
+    value = _object(value, "inference", {"mode", "roi_size", "overlap", "blend", "sigma_scale", "padding_mode",
+                                         "cval", "sw_batch_size"}, required=("mode",))
+    mode = _str(value["mode"], "inference.mode", INFERENCE_MODES)
+    if mode == "whole":
+        _object(value, "inference", {"mode"})
+        return InferenceSpec()
+    if "roi_size" not in value:
+        _fail("inference.roi_size", "missing", "Give the window size in the model tensor's axis order, e.g. [96, 96, 96].")
+    roi = value["roi_size"]
+    if not isinstance(roi, list) or len(roi) != dims:
+        _fail("inference.roi_size", f"expected a list of {dims} window sizes (one per spatial axis), got {roi!r}",
+              f"Write {dims} positive integers in the model tensor's axis order, e.g. {[96] * dims}.")
+    roi = tuple(_int(v, f"inference.roi_size[{n}]", minimum=1) for n, v in enumerate(roi))
+    return InferenceSpec(
+        mode=mode, roi_size=roi,
+        overlap=_per_axis_numbers(value.get("overlap", 0.25), "inference.overlap", dims, _overlap),
+        blend=_str(value.get("blend", "constant"), "inference.blend", BLEND_MODES),
+        sigma_scale=_per_axis_numbers(value.get("sigma_scale", 0.125), "inference.sigma_scale", dims,
+                                      lambda v, w: _number(v, w, positive=True)),
+        padding_mode=_str(value.get("padding_mode", "constant"), "inference.padding_mode", PADDING_MODES),
+        cval=_number(value.get("cval", 0.0), "inference.cval"),
+        sw_batch_size=_int(value.get("sw_batch_size", 1), "inference.sw_batch_size", minimum=1),
+    )
+
+
 def _insert_slice_axis(values, axis):
     """2 in-plane values for a 2D model -> 3 (the slice axis takes its default from the volume)."""
     if values is None or len(values) == 3:
@@ -256,7 +325,8 @@ def _insert_slice_axis(values, axis):
 def parse_card(data, path=None) -> ModelCard:
     """A card dict (parsed JSON) -> :class:`ModelCard`; raises :class:`CardError` naming the bad field."""
     data = _object(data, "", {"name", "description", "version", "task", "spatial_dims", "in_channels",
-                              "classes", "input", "output", "target_layer", "architecture", "weights"})
+                              "classes", "input", "output", "inference", "target_layer", "architecture",
+                              "weights"})
     dims = _int(data.get("spatial_dims", 3), "spatial_dims", choices=(2, 3))
     channels = _int(data.get("in_channels", 1), "in_channels", minimum=1)
     classes = data.get("classes")
@@ -301,6 +371,7 @@ def parse_card(data, path=None) -> ModelCard:
         spatial_dims=dims, in_channels=channels, classes=classes,
         input=_input(data.get("input", {}), dims, channels),
         output=OutputSpec(activation=_str(output.get("activation", "auto"), "output.activation", ACTIVATIONS), key=key),
+        inference=_inference(data.get("inference", {"mode": "whole"}), dims),
         target_layer=layer, architecture=architecture, weights=weights,
         path=None if path is None else str(path),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import time
 import weakref
+from functools import partial
 
 import numpy as np
 import torch
@@ -23,6 +24,8 @@ from .method import MethodOutput, get_method
 from .model_guard import guarded
 from .result import Explanation
 from .run import ExplainRun
+from .sliding_window import SlidingWindow, WindowPlan
+from .windowed_run import WindowedRun
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -69,6 +72,11 @@ def _default_layers(model, x, layer_output):
     return name
 
 
+def _first_window(x, spec: SlidingWindow):
+    plan = WindowPlan(spec, x.shape[2:], x.dtype, x.device)
+    return plan.gather(plan.pad_input(x[:1]), [(0, 0)])
+
+
 def _flip_axes_sets(spatial_dims: int):
     """Test-time augmentation: the identity and a flip along every single spatial axis."""
     return [()] + [(axis,) for axis in range(spatial_dims)]
@@ -77,8 +85,11 @@ def _flip_axes_sets(spatial_dims: int):
 def explain(model: nn.Module, x, method: str = DEFAULT_METHOD, layers=None, target=None, *, task=None,
             mask=None, output_key=None, layer_output=None, grid=None, output_activation="auto",
             relu=None, aug_smooth=False, eigen_smooth=False, batch_size=None, progress=None,
-            cancel=None, eval_mode=True, **options) -> Explanation:
-    """Explain `model`'s output for `x` with `method`; see the README for every option."""
+            cancel=None, eval_mode=True, sliding_window=None, **options) -> Explanation:
+    """Explain `model`'s output for `x` with `method`; see the README for every option.
+
+    ``sliding_window`` (a SlidingWindow, a dict of its fields or None): the model runs as MONAI's
+    sliding_window_inference and the blended output is explained, one window batch at a time."""
     started = time.perf_counter()
     if not isinstance(model, nn.Module):
         raise SaliencyError(
@@ -87,20 +98,23 @@ def explain(model: nn.Module, x, method: str = DEFAULT_METHOD, layers=None, targ
     method_cls = get_method(method)
     method_options = method_cls.resolve_options(options)
     x = prepare_input(x, model)
+    sliding_window = SlidingWindow.of(sliding_window)
     if relu is None:
         relu = not method_cls.signed
     with guarded(model, eval_mode), torch.inference_mode(False):
         resolved = []
         if method_cls.uses_layers:
-            if layers is None:
-                layers = _default_layers(model, x, layer_output)
+            if layers is None:  # found on one window when the model runs on windows
+                probe = x if sliding_window is None else _first_window(x, sliding_window)
+                layers = _default_layers(model, probe, layer_output)
             resolved = resolve_layers(model, layers)
         flips = _flip_axes_sets(x.dim() - 2) if aug_smooth else [()]
         runs, maps, extras = [], [], {}
         for axes in flips:
             dims = [a + 2 for a in axes]
             xin = torch.flip(x, dims) if axes else x
-            run = ExplainRun(model, xin, layers=resolved, options=method_options, target=target,
+            kind = ExplainRun if sliding_window is None else partial(WindowedRun, sliding_window=sliding_window)
+            run = kind(model, xin, layers=resolved, options=method_options, target=target,
                              task=task, mask=mask, output_key=output_key, layer_output=layer_output,
                              grid=grid, output_activation=output_activation, relu=relu,
                              eigen_smooth=eigen_smooth, batch_size=batch_size, progress=progress,
@@ -109,7 +123,8 @@ def explain(model: nn.Module, x, method: str = DEFAULT_METHOD, layers=None, targ
                 run.requested_target = runs[0].target.classes if runs[0].target.classes else target
                 if hasattr(runs[0].target, "masks") and runs[0].target.masks is not None:
                     run.target = runs[0].target.flipped(axes)
-            out = method_cls().compute(run)
+            method_obj = method_cls()
+            out = method_obj.compute(run) if sliding_window is None else run.explain_with(method_obj)
             run.ensure_target()  # every run reports the model's clean output, even a method that needed none
             if isinstance(out, MethodOutput):
                 extras = out.extras if not axes else extras
@@ -128,6 +143,8 @@ def explain(model: nn.Module, x, method: str = DEFAULT_METHOD, layers=None, targ
     if bool((heatmap.flatten(1).amax(1) == 0).any()):
         warnings.append("The map is constant (all zero) for at least one sample: nothing stood out for "
                         "this target and layer; try another layer or method.")
+    if sliding_window is not None:
+        extras["sliding_windows"] = dict(first.window_counts)
     scores = first.clean_output
     return Explanation(
         heatmap=heatmap.cpu().numpy().astype(np.float32),

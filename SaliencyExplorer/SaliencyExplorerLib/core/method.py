@@ -41,10 +41,18 @@ class Method(abc.ABC):
     options: dict = {}  # option name -> default value
     summary: str = ""
     aliases: tuple = ()  # other spellings users type ("grad-cam"); looked up like the name
+    # Under sliding-window inference (core/windowed_run.py): None = run on the blended model as a whole;
+    # "blend" = run per window batch, maps blended with the importance weights; "sum" = run per window
+    # batch, extras["attributions"] added (exact gradients of the blended score), then `from_window_sum`.
+    window_combine: str | None = None
 
     @abc.abstractmethod
     def compute(self, run) -> torch.Tensor | MethodOutput:
         """The map (N, *spatial) for `run.x`, at any spatial size, or a MethodOutput."""
+
+    def from_window_sum(self, attributions: torch.Tensor, run) -> MethodOutput:
+        """The output for per-channel attributions summed over sliding windows (window_combine "sum")."""
+        raise NotImplementedError(f"{self.name} does not combine sliding windows by summing")
 
     @classmethod
     def resolve_options(cls, given: dict) -> dict:

@@ -92,8 +92,9 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
 
     ``card``: ModelCard | dict | path | None (a model file's card is found beside it). ``target``: None
     (top class), a class index, or a class name from the card. ``region_mask``: a mask image (any grid)
-    for segmentation targets, brought to the model grid with nearest neighbour. Other ``options`` go to
-    the engine (batch_size, method options, ...). The inputs are never modified.
+    for segmentation targets, brought to the model grid with nearest neighbour. A card with sliding-window
+    ``inference`` explains the blended output over the whole grid (progress then counts windows). Other
+    ``options`` go to the engine (batch_size, method options, ...). The inputs are never modified.
     """
     from ..core.engine import explain  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
     from ..core.maps import to_heatmap  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
@@ -115,6 +116,8 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
     options.setdefault("output_activation", card_obj.output.activation)
     if card_obj.output.key is not None:
         options.setdefault("output_key", card_obj.output.key)
+    if card_obj.inference.sliding:  # the model runs as MONAI's sliding_window_inference: explain that
+        options.setdefault("sliding_window", card_obj.inference)
     if layers is None:
         layers = list(card_obj.target_layer) if isinstance(card_obj.target_layer, tuple) else card_obj.target_layer
     if isinstance(target, str):

@@ -44,6 +44,7 @@ class CamMethod(Method):
     kind = "cam"
     uses_layers = True
     needs_gradients = True
+    window_combine = "blend"
 
     principal_component = False  # True: the map is always the first component (Eigen-CAM family)
 

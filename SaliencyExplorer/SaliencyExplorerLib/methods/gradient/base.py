@@ -130,6 +130,7 @@ class GradientMethod(Method):
 
     kind = "gradient"
     signed = True
+    window_combine = "sum"  # gradients of a sum of window scores add up: exact over sliding windows
 
     @abc.abstractmethod
     def attributions(self, run):
@@ -140,3 +141,7 @@ class GradientMethod(Method):
         out = self.attributions(run)
         attributions, extras = out if isinstance(out, tuple) else (out, {})
         return MethodOutput(reduce_channels(attributions, how), {"attributions": attributions, **extras})
+
+    def from_window_sum(self, attributions, run):
+        return MethodOutput(reduce_channels(attributions, check_reduce(run.options["reduce"])),
+                            {"attributions": attributions})

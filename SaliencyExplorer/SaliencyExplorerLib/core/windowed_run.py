@@ -1,0 +1,213 @@
+"""`WindowedRun`: an ExplainRun whose model is the blended sliding-window output, explained window by window.
+
+Why one wrapper and not windowed versions of each method: the explained score S of the blended output Y
+depends on window w only through its blend-weighted share, so with G = dS/dY (taken once, on the output
+grid) S's gradient is exactly the sum over windows of the gradient of the window score
+``sum(G[window] * importance / count * out_w)``. Every gradient method and CAM therefore runs unchanged on
+a sub-run whose input is one window batch and whose target is that window score (`WindowTarget`);
+the wrapper places the results: attributions are added (gradient methods, ``window_combine = "sum"``),
+maps are blended with the importance weights (CAMs, ``"blend"``). Memory is one window batch's, and a
+window whose score weights are all zero (no target voxel in it) costs no backward pass. Perturbation
+methods (``window_combine = None``) see the blended model through `forward`; a perturbed input re-runs
+only the windows it changed, the others reuse the clean pass.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import SaliencyError
+from .batching import Progress
+from .maps import upsample
+from .run import ExplainRun, call_model
+from .sliding_window import SlidingWindow, WindowPlan
+from .targets import Target, activate, pick_output
+
+
+class WindowTarget(Target):
+    """One window's share of the explained score: sum(weights * output) (weights = dS/dY x blend share)."""
+
+    def __init__(self, weights: torch.Tensor, activation: str, classes=None):
+        self.weights = weights  # (B, K, *roi)
+        self.activation = activation
+        self.classes = classes
+
+    def score(self, output, rows, probability=False):
+        weights = self.weights.to(output.device, output.dtype)[rows]
+        if probability:  # the weighted mean of the activated output (Score-CAM's scale)
+            values = activate(output, self.activation)
+            return (values * weights).flatten(1).sum(1) / weights.abs().flatten(1).sum(1).clamp_min(1e-12)
+        return (output * weights).flatten(1).sum(1)
+
+
+class WindowedRun(ExplainRun):
+    def __init__(self, model, x, *, sliding_window, **kwargs):
+        super().__init__(model, x, **kwargs)
+        self.sliding = SlidingWindow.of(sliding_window)
+        self.plan = WindowPlan(self.sliding, self.spatial_shape, x.dtype, x.device)
+        self.window_counts = {"windows": len(self.plan) * x.shape[0], "evaluated": 0, "reused": 0, "skipped": 0}
+        self._clean_windows = None  # (padded input, {(i, w): weighted window output}) from the clean pass
+
+    # --- the blended model ----------------------------------------------------------------------------
+    def _window_call(self, windows: torch.Tensor) -> torch.Tensor:
+        self.passes["forward"] += int(windows.shape[0])
+        self.window_counts["evaluated"] += int(windows.shape[0])
+        return pick_output(call_model(self.model, windows), self.output_key)
+
+    def _call_model(self, x: torch.Tensor) -> torch.Tensor:
+        if tuple(x.shape[2:]) != self.spatial_shape:
+            return super()._call_model(x)
+        if x is self.x and self._clean_windows is None and not torch.is_grad_enabled():
+            return self._clean_pass()
+        if self._clean_windows is not None and not torch.is_grad_enabled():
+            return self._reusing_pass(x)
+        return self.plan.infer(self._window_call, x)
+
+    def _clean_pass(self) -> torch.Tensor:
+        """The blended output of the clean input, keeping each window's weighted output for reuse."""
+        plan, padded = self.plan, self.plan.pad_input(self.x)
+        cache, total = {}, None
+        for items in plan.batches(plan.items(self.x.shape[0]), self.sliding.sw_batch_size):
+            y = self._window_call(plan.gather(padded, items))
+            plan.check_output(y)
+            weighted = y * plan.importance.to(y.dtype)
+            if total is None:
+                total = torch.zeros((self.x.shape[0], y.shape[1], *plan.padded), dtype=y.dtype, device=y.device)
+            plan.add(total, items, weighted, weighted=False)
+            cache.update(zip(items, weighted))
+        self._clean_windows = (padded, cache)
+        return plan.finish(total)
+
+    def _reusing_pass(self, x: torch.Tensor) -> torch.Tensor:
+        """Blended output of perturbed inputs: only windows that differ from the clean input run the model.
+
+        Row j is compared with the clean sample whose windows it matches most (perturbation methods
+        batch variants of every sample), so an occluder re-runs just the windows it overlaps.
+        """
+        plan, (clean, cache) = self.plan, self._clean_windows
+        padded = plan.pad_input(x)
+        n = self.x.shape[0]
+        todo, total, reused = [], None, []
+        for j in range(x.shape[0]):
+            same = [[torch.equal(padded[(j, slice(None), *plan.slices(w))], clean[(i, slice(None), *plan.slices(w))])
+                     for w in range(len(plan))] for i in range(n)]
+            sample = max(range(n), key=lambda i: sum(same[i]))
+            for w in range(len(plan)):
+                (reused if same[sample][w] else todo).append((j, w, sample))
+        for j, w, sample in reused:
+            value = cache[(sample, w)]
+            if total is None:
+                total = torch.zeros((x.shape[0], value.shape[0], *plan.padded), dtype=value.dtype, device=value.device)
+            total[(j, slice(None), *plan.slices(w))] += value
+        self.window_counts["reused"] += len(reused)
+        for batch in plan.batches([(j, w) for j, w, _ in todo], self.sliding.sw_batch_size):
+            y = self._window_call(plan.gather(padded, batch))
+            plan.check_output(y)
+            if total is None:
+                total = torch.zeros((x.shape[0], y.shape[1], *plan.padded), dtype=y.dtype, device=y.device)
+            plan.add(total, batch, y)
+        return plan.finish(total)
+
+    def _profile_forward(self) -> None:
+        """The clean blended output (the target needs it); activation memory is measured only on demand."""
+        if self.clean_output is None:
+            with torch.no_grad():
+                self.set_clean_output(self._call_model(self.x))
+
+    def per_sample_bytes(self) -> int:
+        """Working memory of one blended pass: one window batch's activations, measured on one window."""
+        if not self._max_activation_bytes:
+            window = ExplainRun(self.model, self.plan.gather(self.plan.pad_input(self.x[:1]), [(0, 0)]),
+                                output_key=self.output_key)
+            window._profile_forward()
+            self.passes["forward"] += window.passes["forward"]
+            self._max_activation_bytes = max(window._max_activation_bytes * self.sliding.sw_batch_size, 1)
+        return super().per_sample_bytes()
+
+    def capture(self, x=None, need_grad=False, modify=None):
+        raise SaliencyError("Layer captures run per window under sliding-window inference (a method bug).")
+
+    # --- methods window by window -----------------------------------------------------------------------
+    def output_gradient(self) -> torch.Tensor:
+        """G = d score / d blended output (N, K, *spatial): the weight of every output voxel in the score."""
+        self._profile_forward()  # the clean output, also when the target was given (aug_smooth's flips)
+        target = self.ensure_target()
+        leaf = self.clean_output.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            score = target.score(leaf, torch.arange(leaf.shape[0], device=leaf.device))
+            if not score.requires_grad:
+                raise SaliencyError("The explained score does not depend differentiably on the model output, "
+                                    "so it cannot be split over sliding windows; use a region or class target.")
+            (grad,) = torch.autograd.grad(score.sum(), leaf)
+        return grad
+
+    def explain_with(self, method):
+        """Run `method` over the windows (or on the blended model) and return its output on the grid."""
+        combine = getattr(method, "window_combine", None)
+        if combine is None:
+            out = method.compute(self)
+        else:
+            out = self._per_window(method, combine)
+        evaluated = self.window_counts["evaluated"]
+        if self.window_counts["reused"]:
+            share = self.window_counts["reused"] / (self.window_counts["reused"] + evaluated)
+            self.warnings.append(f"Sliding windows: {self.window_counts['reused']} window evaluations reused from "
+                                 f"the clean pass ({share:.0%} of the model calls saved).")
+        return out
+
+    def _per_window(self, method, combine: str):
+        from .method import MethodOutput  # noqa: PLC0415
+
+        plan, n = self.plan, self.x.shape[0]
+        weights_grid = plan.pad_output(self.output_gradient())
+        target = self.target
+        uses_target = combine == "sum" or getattr(method, "needs_gradients", False)
+        if combine == "blend" and (len(self.layers) > 1 or self.eigen_smooth or getattr(method, "principal_component", False)):
+            self.warnings.append("Under sliding windows, several layers and principal components are computed per "
+                                 "window (each window scaled on its own) before blending.")
+        padded = plan.pad_input(self.x)
+        total = None
+        progress = Progress(self.progress_callback, len(plan) * n, self.cancel)
+        progress.start()
+        for items in plan.batches(plan.items(n), self.sliding.sw_batch_size):
+            weights = torch.stack([weights_grid[(i, slice(None), *plan.slices(w))] for i, w in items])
+            weights = weights * plan.weights(items, weights.dtype)
+            keep = [k for k in range(len(items)) if not uses_target or bool(weights[k].any())]
+            self.window_counts["skipped"] += len(items) - len(keep)
+            if keep:
+                chosen = [items[k] for k in keep]
+                sub = self._sub_run(plan.gather(padded, chosen), weights[keep],
+                                    None if target.classes is None else [target.classes[i] for i, _ in chosen])
+                out = method.compute(sub)
+                for key in self.passes:
+                    self.passes[key] += sub.passes[key]
+                self.window_counts["evaluated"] += len(chosen)
+                self.warnings += [w for w in sub.warnings if w not in self.warnings]
+                if combine == "sum":
+                    values = out.extras["attributions"]
+                else:
+                    values = out.map if isinstance(out, MethodOutput) else out
+                    values = values.detach().float()
+                    values = upsample(values.clamp_min(0) if self.relu else values, plan.roi).unsqueeze(1)
+                if total is None:
+                    total = torch.zeros((n, values.shape[1], *plan.padded), dtype=values.dtype, device=values.device)
+                plan.add(total, chosen, values.detach(), weighted=(combine == "blend"))
+            progress.advance(len(items))
+        if total is None:  # no window touched the target: nothing to explain anywhere
+            channels = self.x.shape[1] if combine == "sum" else 1
+            total = torch.zeros((n, channels, *plan.padded), dtype=self.x.dtype, device=self.device)
+        if combine == "sum":
+            return method.from_window_sum(total[(slice(None), slice(None), *plan.crop)], self)
+        return plan.finish(total)[:, 0]
+
+    def _sub_run(self, windows, weights, classes) -> ExplainRun:
+        """An ordinary run on a window batch whose target is each window's share of the score."""
+        sub = ExplainRun(self.model, windows, layers=self.layers, options=self.options, task=self.task,
+                         output_key=self.output_key, layer_output=self.layer_output, grid=self.grid,
+                         output_activation=self.output_activation, relu=self.relu, eigen_smooth=self.eigen_smooth,
+                         batch_size=windows.shape[0], cancel=self.cancel)
+        activation = getattr(self.target, "activation", "none")
+        sub.target = WindowTarget(weights, activation, classes)
+        # the batch size is given, so the sub-run needs no memory probe of its own
+        sub._max_activation_bytes = max(self._max_activation_bytes // self.sliding.sw_batch_size, 1)
+        return sub

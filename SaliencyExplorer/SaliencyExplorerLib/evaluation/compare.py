@@ -15,7 +15,7 @@ negative when faithful; insertion: it rises faster, positive). Subtracting each 
 the perturbation alone does to this model (e.g. a blank image already scoring low), so both terms are on
 one scale and neither dominates because of the model's baseline; adding the two uses both views, which
 fail differently (deletion rewards adversarial "holes", insertion rewards maps that reveal the most
-salient texture first). 0 is a random map, the maximum is 1. Sanity-flagged maps are still ranked by the
+salient texture first). 0 is a random map, the range is [-2, 2]. Sanity-flagged maps are still ranked by the
 score (they may order voxels well, e.g. an image's own intensities), but must not be trusted as
 explanations of the model: `sanity_flagged` says so beside the rank.
 """

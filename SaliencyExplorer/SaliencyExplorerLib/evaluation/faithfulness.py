@@ -116,12 +116,16 @@ def _check_input(model, x):
 def faithfulness(model, x, saliency, target=None, steps: int = 50, batch_size: int = 16,
                  replacement=0.0, blur_sigma: float | None = None, random_repeats: int = 3,
                  seed: int = 0, output_key=None, output_activation: str = "auto", task=None,
-                 mask=None, curves=("deletion", "insertion"), progress=None, cancel=None) -> FaithfulnessResult:
+                 mask=None, curves=("deletion", "insertion"), progress=None, cancel=None,
+                 baseline: "FaithfulnessResult | None" = None, only_random: bool = False) -> FaithfulnessResult:
     """Deletion/insertion curves of `saliency` (N, *spatial) for `model` at input `x`, plus random baselines.
 
     `replacement`: a number, 'mean' or 'blur' (`blur_sigma` in voxels). `target` as for explain().
     `progress(done, total)` is called after every batch of perturbed copies; `cancel` (an Event or a
     callable) stops the run between batches with `ExplanationCancelled`.
+    `baseline`: an earlier result on the same model, input, target and settings whose random curves are
+    reused (random orderings do not depend on the map), so comparing several maps pays for them once.
+    `only_random`: compute the random curves alone (the map's curves stay NaN): that shared baseline.
     """
     _check_input(model, x)
     n, spatial = x.shape[0], tuple(x.shape[2:])
@@ -130,11 +134,16 @@ def faithfulness(model, x, saliency, target=None, steps: int = 50, batch_size: i
     random_repeats = positive_int(random_repeats, "random_repeats", minimum=0)
     counts = step_counts(int(np.prod(spatial)), steps)
     fractions = counts / counts[-1]
+    if baseline is not None:
+        if baseline.fractions.shape != fractions.shape or baseline.random_deletion.shape[0] != n:
+            raise SaliencyError("The baseline was computed with other steps or another input; compute it with "
+                                "the same input and steps, or pass baseline=None.")
+        random_repeats = 0
     blank = replacement_image(x, replacement, blur_sigma)
     rng = np.random.default_rng(seed)
     empty = np.full((n, len(counts)), np.nan)
     result = {k: empty.copy() for k in ("deletion", "insertion", "random_deletion", "random_insertion")}
-    total = n * len(curves) * (1 + random_repeats) * -(-len(counts) // batch_size)
+    total = n * len(curves) * ((not only_random) + random_repeats) * -(-len(counts) // batch_size)
     done = [0]
 
     def tick():
@@ -153,11 +162,15 @@ def faithfulness(model, x, saliency, target=None, steps: int = 50, batch_size: i
                     raise SaliencyError(f"Unknown curve {name!r}; choose 'deletion' and/or 'insertion'.")
                 args = (scorer, x[i], blank[i])
                 tail = (counts, name == "insertion", batch_size, i, tick)
-                result[name][i] = _curve(*args, ranks, *tail)
+                if not only_random:
+                    result[name][i] = _curve(*args, ranks, *tail)
                 if randoms:
                     result[f"random_{name}"][i] = np.mean([_curve(*args, r, *tail) for r in randoms], axis=0)
     settings = {"steps": len(counts) - 1, "batch_size": batch_size, "replacement": replacement,
                 "blur_sigma": blur_sigma, "random_repeats": random_repeats, "seed": seed}
+    if baseline is not None:
+        result["random_deletion"], result["random_insertion"] = baseline.random_deletion, baseline.random_insertion
+        settings["random_repeats"] = baseline.settings.get("random_repeats")
     return FaithfulnessResult(fractions, settings=settings, **result)
 
 

@@ -1,0 +1,347 @@
+"""Compare methods over a cohort: one independent task per case on dask.distributed, resumable.
+
+Cases come from a CSV (`image`, optional `region`, `target`, `case`; paths relative to the CSV) or a
+folder (every image file is a case; `<stem>_region.<ext>` beside it is its region). Each case runs
+``compare_image`` on a worker; a worker process loads the model once (``_cached_model``, one per
+process) and every finished case is written at once to ``OUT/cases/<case>.json``, so an interrupted run
+loses only the cases in flight: a re-run skips every case whose file holds a result without error (a
+failed case is tried again). A failing case is recorded with its error and never stops the cohort.
+
+Outputs: ``OUT/cases.csv`` (one row per case and method), ``OUT/summary.csv`` (one row per method: means
+with 95% percentile-bootstrap intervals over the cases, and the rank by mean faithfulness score).
+Intervals: 2000 resamples of the cases with replacement (seed 0), the 2.5th and 97.5th percentiles of
+the resampled means; empty with fewer than 2 cases. Inputs are never overwritten: OUT must not hold them.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import math
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SaliencyError
+
+IMAGE_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
+REGION_SUFFIXES = ("_region", "_mask", "_label", "_seg")
+CASE_COLUMNS = ["case", "method", "rank", "faithfulness_score", "pointing_hit", "energy_fraction",
+                "deletion_auc", "insertion_auc", "random_deletion_auc", "random_insertion_auc", "sanity_flagged",
+                "seconds", "error"]
+SUMMARY_METRICS = [("pointing_game", "pointing_hit"), ("energy_fraction", "energy_fraction"),
+                   ("deletion_auc", "deletion_auc"), ("insertion_auc", "insertion_auc"),
+                   ("faithfulness_score", "faithfulness_score")]
+SUMMARY_COLUMNS = ["method", "cases", "failed"] + [c for name, _ in SUMMARY_METRICS
+                                                     for c in (name, f"{name}_ci_low", f"{name}_ci_high")] + \
+    ["random_deletion_auc", "random_insertion_auc", "sanity_flagged_fraction", "seconds", "rank"]
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    image: str
+    region: str | None = None
+    target: str | int | None = None
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
+
+
+def _stem(path: Path) -> str:
+    return path.name[: -len(_suffix(path))] if _suffix(path) else path.name
+
+
+def safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("._") or "case"
+
+
+def _unique(cases: list[Case]) -> list[Case]:
+    seen, out = {}, []
+    for case in cases:
+        name = safe_name(case.name)
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            name = f"{name}_{seen[name]}"
+        out.append(Case(name, case.image, case.region, case.target))
+    return out
+
+
+def _target(text):
+    text = (text or "").strip()
+    if not text:
+        return None
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def read_cases(source) -> list[Case]:
+    """Cases from a CSV file or a folder of images (see the module docstring)."""
+    source = Path(source)
+    if not source.exists():
+        raise SaliencyError(f"--cases {source} does not exist; give a CSV of cases or a folder of images.")
+    if source.is_dir():
+        files = sorted(p for p in source.iterdir() if p.is_file() and _suffix(p) in IMAGE_SUFFIXES)
+        images = [p for p in files if not _stem(p).lower().endswith(REGION_SUFFIXES)]
+        cases = []
+        for image in images:
+            region = next((p for p in files if _stem(p) == _stem(image) + "_region"), None)
+            cases.append(Case(_stem(image), str(image), str(region) if region else None))
+    else:
+        try:
+            with open(source, newline="") as stream:
+                rows = list(csv.DictReader(stream))
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise SaliencyError(f"cannot read the cases CSV {source} ({exc}); give a UTF-8 CSV with an 'image' "
+                                "column.") from None
+        if not rows or "image" not in rows[0]:
+            raise SaliencyError(f"the cases CSV {source} has no 'image' column (or no row); its header must name "
+                                "image (and optionally region, target, case).")
+        base, cases = source.parent, []
+        for i, row in enumerate(rows):
+            image = (row.get("image") or "").strip()
+            if not image:
+                raise SaliencyError(f"row {i + 2} of {source} has an empty 'image'; give each case an image path.")
+            region = (row.get("region") or "").strip()
+            name = (row.get("case") or "").strip() or _stem(Path(image))
+            cases.append(Case(name, str(base / image), str(base / region) if region else None,
+                              _target(row.get("target"))))
+    if not cases:
+        raise SaliencyError(f"no case found in {source}: a folder needs .nrrd/.nii(.gz)/.mha images, a CSV rows.")
+    return _unique(cases)
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_model(model: str, card: str | None, device: str | None, trust_pickle: bool):
+    """The model loaded once per process (each dask worker process keeps its own)."""
+    from ..models.loading import load_model
+
+    return load_model(model, card, trust_pickle=trust_pickle, device=device)
+
+
+def run_case(case: Case, model: str, card: str | None = None, methods=None, *, device=None,
+             trust_pickle: bool = False, threads: int | None = None, options: dict | None = None) -> dict:
+    """One case, as a JSON-ready record; any error is caught and recorded (``error``), never raised."""
+    started = time.perf_counter()
+    record = {"case": case.name, "image": case.image, "region": case.region, "target": case.target,
+              "error": None, "table": []}
+    try:
+        if threads:
+            import torch
+
+            torch.set_num_threads(int(threads))
+        from ..volumes.image_files import read_image
+        from .compare_image import compare_image
+        from .explain_and_evaluate import _torch_errors
+
+        with _torch_errors():
+            loaded = _cached_model(str(model), None if card is None else str(card), device, bool(trust_pickle))
+            image = read_image(case.image, f"image of case {case.name}")
+            region = read_image(case.region, f"region of case {case.name}") if case.region else None
+            result = compare_image(image, loaded.module, loaded.card, methods, case.target, region=region,
+                                   **(options or {}))
+        out = result.to_dict(curves=False)
+        record.update({"table": out["table"], "ranking": out["ranking"], "target_index": result.target_index,
+                       "target_name": result.target_name, "sanity": out["sanity"], "settings": out["settings"]})
+    except Exception as exc:  # noqa: BLE001 - a damaged case is recorded, the cohort goes on
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        record["error"] = f"{type(exc).__name__}: {text}" if not isinstance(exc, SaliencyError) else text
+    record["seconds"] = time.perf_counter() - started
+    return record
+
+
+def case_file(output_dir, case: Case) -> Path:
+    return Path(output_dir) / "cases" / f"{case.name}.json"
+
+
+def finished(output_dir, case: Case) -> dict | None:
+    """The stored record of a case that finished without error, else None (to be run)."""
+    path = case_file(output_dir, case)
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("error") is None and record.get("table") else None
+
+
+def _write_json(path: Path, data) -> None:
+    from ..evaluation.compare import write_text
+    from ..evaluation.report import json_safe
+
+    write_text(path, json.dumps(json_safe(data), indent=2) + "\n")
+
+
+def case_rows(record: dict, methods: list[str]) -> list[dict]:
+    """cases.csv rows of one record: one per method (a failed case: one per requested method, with its error)."""
+    if record.get("error") is not None or not record.get("table"):
+        return [{"case": record["case"], "method": m, "error": record.get("error") or "no result",
+                 "seconds": record.get("seconds")} for m in methods]
+    return [{"case": record["case"], **row} for row in record["table"]]
+
+
+def bootstrap_interval(values, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of the mean; (nan, nan) with fewer than 2 values."""
+    values = np.asarray([v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))],
+                        dtype=float)
+    if values.size < 2:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, values.size, size=(resamples, values.size))].mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def summarise(rows: list[dict], methods: list[str]) -> list[dict]:
+    """summary.csv rows: per method, cases with numbers, failed, means with 95% intervals, rank."""
+    from ..evaluation.compare import rank_rows
+
+    def numbers(group, key):
+        out = []
+        for r in group:
+            v = r.get(key)
+            if isinstance(v, bool):
+                v = float(v)
+            if isinstance(v, (int, float)) and math.isfinite(v):
+                out.append(float(v))
+        return out
+
+    names = list(dict.fromkeys(list(methods) + [r["method"] for r in rows]))
+    summary = []
+    for name in names:
+        group = [r for r in rows if r["method"] == name]
+        ok = [r for r in group if not r.get("error")]
+        entry = {"method": name, "cases": len(ok), "failed": len(group) - len(ok)}
+        for out_key, key in SUMMARY_METRICS:
+            vals = numbers(ok, key)
+            entry[out_key] = float(np.mean(vals)) if vals else float("nan")
+            entry[f"{out_key}_ci_low"], entry[f"{out_key}_ci_high"] = bootstrap_interval(vals)
+        for key in ("random_deletion_auc", "random_insertion_auc", "seconds"):
+            vals = numbers(ok, key)
+            entry[key] = float(np.mean(vals)) if vals else float("nan")
+        flags = numbers(ok, "sanity_flagged")
+        entry["sanity_flagged_fraction"] = float(np.mean(flags)) if flags else float("nan")
+        summary.append(entry)
+    return rank_rows(summary)
+
+
+@dataclass
+class CohortResult:
+    records: list
+    rows: list
+    summary: list
+    skipped: list
+    seconds: float
+    workers: int | None
+    output_dir: Path
+
+
+def _check_output_dir(output_dir: Path, cases: list[Case], protected) -> None:
+    inputs = [Path(p).resolve() for c in cases for p in (c.image, c.region) if p] + \
+        [Path(p).resolve() for p in protected if p]
+    out = output_dir.resolve()
+    for target in [out / "cases.csv", out / "summary.csv", out / "summary.png", out / "cases"]:
+        if target in inputs:
+            raise SaliencyError(f"the output {target} would overwrite an input; choose another --output-dir.")
+    for case in cases:
+        if case_file(out, case).resolve() in inputs:
+            raise SaliencyError(f"the result file of case {case.name} would overwrite an input; choose another "
+                                "--output-dir.")
+
+
+def _client(workers, scheduler):
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise SaliencyError("Cohorts run on dask.distributed: pip install 'SaliencyExplorer[cohort]' "
+                            "(or 'dask[distributed]').") from None
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="20s"), None
+        except (OSError, TimeoutError) as exc:
+            raise SaliencyError(f"cannot reach the dask scheduler {scheduler} ({exc}); check the address "
+                                "(tcp://host:8786) and that the scheduler runs.") from None
+    import logging
+
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                           silence_logs=logging.ERROR)
+    return Client(cluster), cluster
+
+
+def run_cohort(cases, model, card=None, methods=None, output_dir="compare-cohort", *, workers: int | None = None,
+               scheduler: str | None = None, device=None, trust_pickle: bool = False, progress=None,
+               **options) -> CohortResult:
+    """Run ``compare`` on every case (a list of Case, a CSV or a folder) on dask; see the module docstring.
+
+    ``workers``: local worker processes (default: one per core); ``scheduler``: the address of a running
+    dask scheduler instead (its workers must see the files). ``options`` go to ``compare_image`` (steps,
+    random_repeats, sanity_layers, method_options, ...). ``progress(done, total)`` after each case.
+    """
+    from ..evaluation.compare import resolve_methods, write_table
+
+    started = time.perf_counter()
+    if not isinstance(cases, (list, tuple)):
+        cases = read_cases(cases)
+    if workers is not None and scheduler:
+        raise SaliencyError("give --workers or --scheduler, not both (a scheduler brings its own workers).")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise SaliencyError(f"--workers must be an integer >= 1, not {workers!r}.")
+    if not Path(model).is_file():
+        raise SaliencyError(f"the model file {model} does not exist; give the model file (state dict + card, "
+                            "TorchScript or .pt2).")
+    names = resolve_methods(methods)
+    output_dir = Path(output_dir)
+    _check_output_dir(output_dir, list(cases), [model, card])
+    (output_dir / "cases").mkdir(parents=True, exist_ok=True)
+    model, card = str(Path(model).resolve()), None if card is None else str(Path(card).resolve())
+
+    records, skipped, todo = {}, [], []
+    for case in cases:
+        done = finished(output_dir, case)
+        if done is not None:
+            records[case.name] = done
+            skipped.append(case.name)
+        else:
+            todo.append(case)
+    total, count = len(cases), len(skipped)
+    if progress is not None:
+        progress(count, total)
+    used = None
+    if todo:
+        workers_n = workers or (None if scheduler else max(1, os.cpu_count() or 1))
+        client, cluster = _client(workers_n, scheduler)
+        try:
+            used = len(client.scheduler_info().get("workers", {})) or workers_n
+            threads = max(1, (os.cpu_count() or 1) // max(1, used)) if not scheduler else None
+            kwargs = dict(model=model, card=card, methods=names, device=device, trust_pickle=trust_pickle,
+                          threads=threads, options=options)
+            from dask.distributed import as_completed
+
+            futures = {client.submit(run_case, case, pure=False, key=f"compare-{case.name}-{time.time_ns()}",
+                                     **kwargs): case for case in todo}
+            for future in as_completed(futures):
+                case = futures[future]
+                try:
+                    record = future.result()
+                except Exception as exc:  # noqa: BLE001 - a worker that died: the case is recorded as failed
+                    record = {"case": case.name, "image": case.image, "region": case.region, "target": case.target,
+                              "error": f"{type(exc).__name__}: {exc}", "table": [], "seconds": None}
+                _write_json(case_file(output_dir, case), record)
+                records[case.name] = record
+                count += 1
+                if progress is not None:
+                    progress(count, total)
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    ordered = [records[c.name] for c in cases]
+    rows = [row for record in ordered for row in case_rows(record, names)]
+    summary = summarise(rows, names)
+    write_table(output_dir / "cases.csv", rows, CASE_COLUMNS)
+    write_table(output_dir / "summary.csv", summary, SUMMARY_COLUMNS)
+    return CohortResult(ordered, rows, summary, skipped, time.perf_counter() - started, used, output_dir)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..card import load_card
-from .explain_image import _default_card, _resolve_model
+from .explain_image import _default_card
 
 
 @dataclass
@@ -53,13 +53,14 @@ def compare_image(images, model, card=None, methods=None, target=None, *, region
     import torch
 
     from ..evaluation.compare import compare_methods
+    from ..models.loading import resolve_model
     from ..evaluation.report import json_safe, localisation_report
     from ..evaluation.volume import region_on_grid
     from ..volumes.geometry import heatmap_to_native, mask_to_model, to_model
 
     started = time.perf_counter()
     images = list(images) if isinstance(images, (list, tuple)) else [images]
-    module, card_obj = _resolve_model(model, None if card is None else load_card(card), device, trust_pickle)
+    module, card_obj = resolve_model(model, None if card is None else load_card(card), device, trust_pickle)
     card_obj = load_card(card_obj) if card_obj is not None else _default_card(images)
     timings = {"load": time.perf_counter() - started}
     tick = time.perf_counter()

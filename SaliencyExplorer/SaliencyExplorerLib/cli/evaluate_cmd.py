@@ -57,7 +57,7 @@ def evaluate_files(args) -> dict:
     images = [read_image(path, "--input") for path in args.input]
     region = region_on_image(args.region, images[0], args.region_label) if args.region else None
     target_mask = read_image(args.region_mask, "--region-mask") if args.region_mask else None
-    loaded = load_model(args.model, args.card, trust_pickle=args.trust_pickle, device=device)
+    loaded = load_model(args.model, args.card, trust_code=args.trust_code, device=device)
     bar = None if args.quiet else ProgressBar()
     options = method_options(args)
     with model_run(bar):
@@ -118,7 +118,8 @@ def register(subparsers) -> None:
     explain.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     explain.add_argument("--batch-size", type=int, default=None,
                          help="samples per forward pass, for the method and for the perturbed copies (default 16)")
-    explain.add_argument("--trust-pickle", action="store_true", help="allow full pickled models (runs code)")
+    explain.add_argument("--trust-code", "--trust-pickle", dest="trust_code", action="store_true",
+                         help="allow what runs code from the model or card: a pickled model, a file the safety check refuses, a card class outside the allow-list or a file.py:Class (only for files you trust; --trust-pickle is an alias)")
     explain.add_argument("--output", "-o", default=None, help="also write the heatmap (.nrrd / .nii.gz)")
     explain.add_argument("--figure", default=None, help="also write a figure (.png montage or .gif)")
     checks = parser.add_argument_group("the checks")

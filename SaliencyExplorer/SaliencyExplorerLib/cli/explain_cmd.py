@@ -36,8 +36,8 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--batch-size", type=int, help="samples per forward pass for many-pass methods")
     add_option_argument(p)
-    p.add_argument("--trust-pickle", action="store_true",
-                   help="allow loading a full pickled model (runs code from the file: only for files you trust)")
+    p.add_argument("--trust-code", "--trust-pickle", dest="trust_code", action="store_true",
+                   help="allow what runs code from the model or card: a pickled model, a file the safety check refuses, a card class outside the allow-list or a file.py:Class (only for files you trust; --trust-pickle is an alias)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -88,7 +88,13 @@ def model_run(bar):
     """Around the heavy work: torch refusing the input becomes a clear error; the progress bar ends its line."""
     try:
         yield
-    except RuntimeError as exc:  # torch refusing the input: the model and the card disagree
+    except (RuntimeError, MemoryError) as exc:  # torch refusing the input: the model and the card disagree
+        from ..core.resources import is_out_of_memory, out_of_memory_error  # noqa: PLC0415
+
+        if is_out_of_memory(exc):  # not the card's fault: say so, with --batch-size as the fix
+            raise out_of_memory_error(exc) from None
+        if isinstance(exc, MemoryError):
+            raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SaliencyError(f"the model failed on the prepared input: {first}. Check the card's in_channels, "
                             "spatial_dims, input.size and array_order against the model.") from None
@@ -98,15 +104,10 @@ def model_run(bar):
 
 
 def check_device(device: str) -> str:
-    import torch  # noqa: PLC0415
+    """The device if it exists here, else one line naming it and the fix (before anything is loaded)."""
+    from ..core.resources import check_device as check  # noqa: PLC0415
 
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise SaliencyError(f"--device {device}: CUDA is not available on this machine. Use --device cpu.")
-    try:
-        torch.device(device)
-    except RuntimeError:
-        raise SaliencyError(f"--device {device!r} is not a device name. Use cpu, cuda or cuda:N.") from None
-    return device
+    return check(device, "--device")
 
 
 def parse_target(text):
@@ -138,7 +139,7 @@ def run(args) -> int:
     with model_run(bar):
         result = explain_image(images, args.model, args.card, method=args.method, layers=args.layer,
                                target=parse_target(args.target), device=device, region_mask=region,
-                               progress=bar, trust_pickle=args.trust_pickle, **options)
+                               progress=bar, trust_code=args.trust_code, **options)
 
     tick = time.perf_counter()
     write_image(result.heatmap_image, args.output, protected, "--output")

@@ -21,7 +21,8 @@ def register(subparsers) -> None:
                    help="spatial size of the probe input in the model's tensor order (default: the card's "
                         "input.size, else 64 per axis)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    p.add_argument("--trust-pickle", action="store_true", help="allow loading a full pickled model")
+    p.add_argument("--trust-code", "--trust-pickle", dest="trust_code", action="store_true",
+                   help="allow what runs code from the model or card: a pickled model, a file the safety check refuses, a card class outside the allow-list or a file.py:Class (only for files you trust; --trust-pickle is an alias)")
     p.add_argument("--json", action="store_true", help="print the table as JSON")
     p.set_defaults(func=run)
 
@@ -46,7 +47,7 @@ def run(args) -> int:
 
     device = check_device(args.device)
     loaded = load_model(args.model, load_card(args.card) if args.card else None,
-                        trust_pickle=args.trust_pickle, device=device)
+                        trust_code=args.trust_code, device=device)
     card = load_card(loaded.card)
     shape = probe_shape(card, args.size)
     infos = list_layers(loaded.module, torch.zeros(shape, device=device))

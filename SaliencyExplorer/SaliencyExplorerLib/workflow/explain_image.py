@@ -82,13 +82,14 @@ def _score(explanation, target, card, options, mask):
 
 
 def explain_image(images, model, card=None, method="gradcam", layers=None, target=None, *, device=None,
-                  region_mask=None, progress=None, cancel=None, trust_pickle=False, **options):
+                  region_mask=None, progress=None, cancel=None, trust_code=False, trust_pickle=False, **options):
     """Explain ``model`` on ``images`` (a SimpleITK image or one per channel) -> :class:`VolumeExplanation`.
 
     ``card``: ModelCard | dict | path | None (a model file's card is found beside it). ``target``: None
     (top class), a class index, or a class name from the card. ``region_mask``: a mask image (any grid)
     for segmentation targets, brought to the model grid with nearest neighbour. Other ``options`` go to
-    the engine (batch_size, method options, ...). The inputs are never modified.
+    the engine (batch_size, method options, ...). The inputs are never modified. ``trust_code``: allow a
+    model file or card that runs code (see ``models.loading.load_model``); ``trust_pickle`` is an alias.
     """
     from ..core.engine import explain  # noqa: PLC0415
     from ..core.maps import normalise, normalise_magnitude  # noqa: PLC0415
@@ -98,7 +99,8 @@ def explain_image(images, model, card=None, method="gradcam", layers=None, targe
     images = list(images) if isinstance(images, (list, tuple)) else [images]
     from ..models.loading import resolve_model  # noqa: PLC0415  (torch)
 
-    module, card_obj = resolve_model(model, None if card is None else load_card(card), device, trust_pickle)
+    module, card_obj = resolve_model(model, None if card is None else load_card(card), device,
+                                     trust_code=trust_code or trust_pickle)
     card_obj = load_card(card_obj) if card_obj is not None else _default_card(images)
     timings = {"load": time.perf_counter() - started}
 

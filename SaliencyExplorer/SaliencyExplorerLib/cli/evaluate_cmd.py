@@ -34,14 +34,22 @@ def _replacement(value: str):
 
 def _check_outputs(args) -> None:
     """Every output path checked before anything heavy runs; inputs are never overwritten."""
-    from ..volumes.image_files import check_output_path
+    from ..volumes.image_files import check_output_path, same_file
 
     protected = [*args.input, args.model] + [p for p in (args.card, args.region, args.region_mask) if p]
     if args.output:
         check_output_path(args.output, protected, "--output")
     for path, what in ((args.figure, "--figure"), (args.json_output, "--json-output")):
-        if path and (Path(path).resolve() in {Path(p).resolve() for p in protected} or not Path(path).parent.is_dir()):
+        if path and (any(same_file(path, p) for p in protected) or not Path(path).parent.is_dir()):
             raise SaliencyError(f"{what} {path} is an input file or its folder does not exist; choose another path.")
+    if args.figure:
+        from .figure_cmd import check_figure_output
+
+        check_figure_output(args.figure, protected, "auto", "--figure")
+    outputs = [p for p in (args.output, args.figure, args.json_output) if p]
+    for n, first in enumerate(outputs):
+        if any(same_file(first, other) for other in outputs[n + 1:]):
+            raise SaliencyError(f"{first} is given for two outputs; give each output its own path.")
 
 
 def evaluate_files(args) -> dict:
@@ -74,7 +82,7 @@ def evaluate_files(args) -> dict:
     if not args.curves:
         report.pop("curves", None)
     if args.output:
-        write_image(result.heatmap_image, args.output, list(args.input), "--output")
+        write_image(result.heatmap_image, args.output, list(args.input) + [args.model], "--output")
     if args.figure:
         from .figure_cmd import display_arrays, write_figure
 
@@ -95,7 +103,10 @@ def run(args) -> int:
     report = evaluate_files(args)
     text = json.dumps(report, indent=2)
     if args.json_output:
-        Path(args.json_output).write_text(text + "\n")
+        from ..volumes.image_files import atomic_output
+
+        with atomic_output(args.json_output, "--json-output") as tmp:
+            Path(tmp).write_text(text + "\n")
     print(text)
     return 0
 

@@ -120,7 +120,7 @@ def parse_target(text):
 def run(args) -> int:
     from ..volumes.image_files import check_output_path, read_image, write_image  # noqa: PLC0415
 
-    protected = [*args.input, args.model] + ([args.card] if args.card else [])
+    protected = [*args.input, args.model] + [p for p in (args.card, args.region_mask) if p]
     check_output_path(args.output, protected, "--output")
     if args.label_output:
         check_output_path(args.label_output, protected + [args.output], "--label-output")

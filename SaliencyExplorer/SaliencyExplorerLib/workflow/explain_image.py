@@ -124,6 +124,11 @@ def explain_image(images, model, card=None, method="gradcam", layers=None, targe
     tick = time.perf_counter()
     import torch  # noqa: PLC0415
 
+    batch = options.get("batch_size")
+    if isinstance(batch, int) and batch > 1:  # many-pass methods hold `batch` copies of the input at once
+        from ..volumes.geometry import check_grid_memory  # noqa: PLC0415
+
+        check_grid_memory(model_input.grid, card_obj, batch * model_input.tensor.shape[0])
     result = explain(module, model_input.tensor, method=method, layers=layers, target=target,
                      mask=None if mask is None else torch.from_numpy(mask), progress=progress, cancel=cancel,
                      **options)

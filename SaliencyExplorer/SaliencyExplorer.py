@@ -88,6 +88,7 @@ class SaliencyExplorerParameterNode:
     makeSegmentation: bool = False
     evaluate: bool = False
     evaluationRegion: Union[vtkMRMLLabelMapVolumeNode, vtkMRMLSegmentationNode]
+    trustCode: bool = False
 
 
 #
@@ -131,6 +132,7 @@ class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.layerComboBox.connect("currentIndexChanged(int)", self.onChoiceChanged)
         self.ui.methodComboBox.connect("currentIndexChanged(int)", self.onChoiceChanged)
         self.ui.targetComboBox.connect("currentIndexChanged(int)", self.onChoiceChanged)
+        self.ui.trustCodeCheckBox.connect("toggled(bool)", self.onTrustCodeToggled)
         self.ui.progressBar.hide()
         self.initializeParameterNode()
 
@@ -139,8 +141,16 @@ class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.removeObservers()
         if self._timer:  # no poll may reach this widget once it is destroyed
             self._timer.stop()
-        if self._worker:
-            self._worker.cancel()
+        if self._worker:  # kill it and remove its job folder (module reload, Slicer closing)
+            self._worker.cleanup()
+            self._worker = None
+
+    def onTrustCodeToggled(self, checked) -> None:
+        """Ticking 'Trust code' asks once, with the warning; declining unticks it."""
+        from SaliencyExplorerLib.mrml import panel
+
+        if checked and not slicer.util.confirmOkCancelDisplay(_(panel.TRUST_CODE_WARNING)):
+            self.ui.trustCodeCheckBox.checked = False
 
     def enter(self) -> None:
         """Called each time the user opens this module."""
@@ -155,6 +165,12 @@ class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onSceneStartClose(self, caller, event) -> None:
         """Called just before the scene is closed."""
+        if self._worker:  # the scene it would write into is going: stop it, drop its job folder
+            self._timer.stop()
+            self._worker.cleanup()
+            self._worker = None
+            self.ui.applyButton.text = _("Apply")
+            self.ui.progressBar.hide()
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event) -> None:
@@ -188,7 +204,15 @@ class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
         self._parameterNode = inputParameterNode
         if self._parameterNode:
+            from SaliencyExplorerLib.mrml import panel
+
+            offered = panel.available_devices()  # only devices that exist here
+            if self._parameterNode.device not in offered:
+                self._parameterNode.device = "auto"
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            for index in reversed(range(self.ui.deviceComboBox.count)):
+                if self.ui.deviceComboBox.itemText(index) not in offered:
+                    self.ui.deviceComboBox.removeItem(index)
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
             self._checkCanApply()
 
@@ -198,6 +222,9 @@ class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._worker:  # while running the button is Cancel
             return
         p = self._parameterNode
+        if p and p.outputVolume and not panel.output_belongs_to(p.outputVolume, p.inputVolume):
+            p.outputVolume = None  # another input's heatmap is never the output of this one: next run creates one
+            return  # the change re-enters this observer
         ok, why = panel.can_apply(p and p.inputVolume, p and p.modelPath)
         self.ui.applyButton.enabled = ok
         self.ui.applyButton.toolTip = _(why)
@@ -275,12 +302,13 @@ class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 from SaliencyExplorerLib.mrml import panel, evaluation_nodes
 
                 node = self.logic.finishBackground(worker, self._parameterNode)
-                self._parameterNode.outputVolume = node
+                if panel.output_belongs_to(node, self._parameterNode.inputVolume):
+                    self._parameterNode.outputVolume = node
                 report = evaluation_nodes.evaluation_of(node) if self._parameterNode.evaluate else None
                 if report:
                     self.ui.statusLabel.text = panel.evaluation_summary(report)
-        else:  # error or cancelled: the scene was not touched; drop the job folder
-            worker.cleanup()
+        worker.cleanup()  # every ending: the job folder goes (finish_background also removes it)
+        if state.state != "done":  # error or cancelled: the scene was not touched
             if state.state == "error":
                 slicer.util.errorDisplay(_("The explanation failed: ") + state.message)
 
@@ -331,7 +359,7 @@ class SaliencyExplorerLogic(ScriptedLoadableModuleLogic):
     def _arguments(self, p) -> dict:
         from SaliencyExplorerLib.mrml import panel
 
-        options = panel.run_options(p.methodOptions, p.batchSize, p.device)
+        options = panel.run_options(p.methodOptions, p.batchSize, p.device, p.trustCode)
         return dict(card=panel.path_or_none(p.cardPath), method=p.method or DEFAULT_METHOD, layers=p.layer or None,
                     target=panel.target_value(p.target), **options)
 
@@ -367,13 +395,15 @@ class SaliencyExplorerLogic(ScriptedLoadableModuleLogic):
                                              **self._arguments(p))
 
     def finishBackground(self, worker, p, showResult=True):
-        from SaliencyExplorerLib.mrml import heatmap_node, explain_node
+        from SaliencyExplorerLib.mrml import heatmap_node, explain_node, panel
 
-        node = explain_node.finish_background(worker, p.inputVolume, output_node=p.outputVolume, color_map=p.colorMap,
+        source = explain_node.explained_volume(worker, p.inputVolume)  # the volume it explained, not today's pick
+        output = p.outputVolume if panel.output_belongs_to(p.outputVolume, source) else None
+        node = explain_node.finish_background(worker, source, output_node=output, color_map=p.colorMap,
                                               threshold=p.threshold, label_map=p.makeLabelMap,
                                               segmentation=p.makeSegmentation, show_in_layout=showResult)
         if showResult:
-            heatmap_node.show_in_slice_views(p.inputVolume, node, p.opacity)
+            heatmap_node.show_in_slice_views(source, node, p.opacity)
         return node
 
 
@@ -426,6 +456,8 @@ class SaliencyExplorerTest(ScriptedLoadableModuleTest):
         self.delayDisplay("Heatmap node test passed")
 
     def test_bad_input_leaves_scene_unchanged(self):
+        import numpy as np
+
         from SaliencyExplorerLib.mrml import heatmap_node
         from SaliencyExplorerLib.errors import SaliencyError
 
@@ -433,5 +465,10 @@ class SaliencyExplorerTest(ScriptedLoadableModuleTest):
         count = slicer.mrmlScene.GetNumberOfNodes()
         with self.assertRaises(SaliencyError):
             heatmap_node.write_heatmap(source, [[0.0]], output_node=source)
+        other = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "another patient")
+        count += 1
+        with self.assertRaises(SaliencyError):  # not a heatmap of this source: never overwritten
+            dims = source.GetImageData().GetDimensions()
+            heatmap_node.write_heatmap(source, np.zeros(dims[::-1], np.float32), output_node=other)
         self.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), count)
         self.delayDisplay("Bad input test passed")

@@ -58,7 +58,7 @@ def case(tmp_path_factory):
 
 
 def run_json(capsys, argv):
-    status = main(argv)
+    status = main(list(argv) + ["--trust-code"])  # the card names bright.py: code, so the opt-in
     captured = capsys.readouterr()
     return status, captured
 

@@ -90,15 +90,17 @@ def test_architecture_from_file_beside_card(tmp_path, x):
     torch.save(ref.state_dict(), sub / "w.pth")
     card = write_card(tmp_path, architecture={"class": "mynet.py:MyNet", "kwargs": {"k": 3}},
                       target_layer="conv")
-    loaded = load_model(sub / "w.pth", card)
+    loaded = load_model(sub / "w.pth", card, trust_code=True)  # a file.py is code: needs the opt-in
     torch.testing.assert_close(loaded.module(x), ref(x))
 
 
 @pytest.mark.parametrize("cls", ["collections.OrderedDict", "os.system", "torch.nn.functional.relu"])
 def test_non_module_classes_are_refused(tmp_path, net, cls):
     torch.save(net.state_dict(), tmp_path / "m.pt")
-    with pytest.raises(ModelLoadError, match="not a torch.nn.Module subclass"):
+    with pytest.raises(ModelLoadError, match="trust_code=True"):  # outside the allow-list: not even imported
         load_model(tmp_path / "m.pt", card_dict(architecture={"class": cls}))
+    with pytest.raises(ModelLoadError, match="not a torch.nn.Module subclass"):
+        load_model(tmp_path / "m.pt", card_dict(architecture={"class": cls}), trust_code=True)
 
 
 def test_missing_and_unexpected_keys_are_named(tmp_path, net):
@@ -122,7 +124,7 @@ def test_state_dict_without_architecture_asks_for_it(tmp_path, net):
 
 def test_pickle_needs_opt_in(tmp_path, net, x):
     torch.save(net, tmp_path / "whole.pt")
-    with pytest.raises(ModelLoadError, match="trust_pickle=True"):
+    with pytest.raises(ModelLoadError, match="trust_code=True"):
         load_model(tmp_path / "whole.pt", card_dict())
     loaded = load_model(tmp_path / "whole.pt", card_dict(), trust_pickle=True)
     assert loaded.kind == "pickle"

@@ -34,6 +34,8 @@ def parse_args(argv):
     parser.add_argument("--target", help="class index or name (default: top class)")
     parser.add_argument("--threshold", type=float, default=0.2)
     parser.add_argument("--scene", type=Path, help="also save the scene (volumes + heatmaps) as this .mrb")
+    parser.add_argument("--trust-code", action="store_true",
+                        help="allow a model file or card that runs code (only for files you trust)")
     return parser.parse_args(argv)
 
 
@@ -47,20 +49,33 @@ def volume_stem(path: Path) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    import SimpleITK as sitk
+    from SaliencyExplorerLib.mrml import module_logics
 
-    from SaliencyExplorerLib import explain_volume_node
-    from SaliencyExplorerLib.mrml import heatmap_node, module_logics, volume_nodes
-    from SaliencyExplorerLib.cli.explain_cmd import parse_target
-    from SaliencyExplorerLib.errors import SaliencyError
-    from SaliencyExplorerLib.volumes.image_files import read_image
-
+    session = None
     if module_logics.in_application():
         import slicer
         mrml = slicer.mrmlScene
     else:
-        mrml = module_logics.start_headless().scene
-    files = sorted({p for pattern in PATTERNS for p in args.input.glob(pattern)})
+        session = module_logics.start_headless()  # closed at the end: its cache folder goes with it
+        mrml = session.scene
+    try:
+        return _run(args, mrml, files_of(args))
+    finally:
+        if session is not None:
+            session.close()
+
+
+def files_of(args):
+    return sorted({p for pattern in PATTERNS for p in args.input.glob(pattern)})
+
+
+def _run(args, mrml, files):
+    from SaliencyExplorerLib import explain_volume_node
+    from SaliencyExplorerLib.cli.explain_cmd import parse_target
+    from SaliencyExplorerLib.errors import SaliencyError
+    from SaliencyExplorerLib.mrml import heatmap_node, volume_nodes
+    from SaliencyExplorerLib.volumes.image_files import read_image, write_image
+
     if not files:
         print(f"error: no volumes ({', '.join(PATTERNS)}) in {args.input}", file=sys.stderr)
         return 1
@@ -75,9 +90,10 @@ def main(argv=None) -> int:
             # a damaged file is one failed record (SaliencyError naming it), not the end of the batch
             node = volume_nodes.add_volume_from_image(mrml, read_image(path, "volume"), volume_stem(path))
             heat = explain_volume_node(node, args.model, card=args.card, method=args.method, layers=layers,
-                                       target=target, threshold=args.threshold)
+                                       target=target, threshold=args.threshold, trust_code=args.trust_code)
             out_path = args.output / f"{volume_stem(path)}_saliency.nrrd"
-            sitk.WriteImage(volume_nodes.node_to_image(heat, world=False), str(out_path), True)
+            # atomic, and never over one of the inputs (a volume named like an earlier heatmap)
+            write_image(volume_nodes.node_to_image(heat, world=False), out_path, files + [args.model], "heatmap")
             record.update(output=str(out_path), **heatmap_node.provenance_of(heat))
             print(f"{path.name}: {record.get('targetName') or record.get('target')} "
                   f"score {record.get('score')} peak RAS {record.get('peakRAS')} -> {out_path.name}")

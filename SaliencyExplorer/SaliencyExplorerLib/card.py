@@ -410,3 +410,42 @@ def find_card_for(model_path) -> Path | None:
     path = Path(model_path)
     candidate = path.with_suffix(".json") if path.suffix else path.with_name(path.name + ".json")
     return candidate if candidate.is_file() and candidate != path else None
+
+
+def card_to_dict(card: ModelCard) -> dict:
+    """A ModelCard back as card JSON (``parse_card(card_to_dict(c))`` equals ``c`` but for ``path``).
+
+    Why: the background worker gets its card as JSON in the job folder, also when the caller gave a
+    ModelCard object rather than a file.
+    """
+    spec = card.input
+
+    def axes(values):
+        return None if values is None else list(values)
+
+    def intensity(item: Intensity) -> dict:
+        keys = {"window": ("min", "max"), "zscore": ("mean", "std"), "scale": ("a", "b"), "none": ()}[item.type]
+        return {"type": item.type, **{k: getattr(item, k) for k in keys if getattr(item, k) is not None}}
+
+    data = {
+        "name": card.name, "description": card.description, "task": card.task,
+        "spatial_dims": card.spatial_dims, "in_channels": card.in_channels,
+        "input": {"array_order": spec.array_order, "slice_axis": spec.slice_axis,
+                  "center": "image" if spec.center == "image" else {"foreground": spec.center[1]},
+                  "intensity": [intensity(i) for i in spec.intensity], "background": spec.background},
+        "output": {"activation": card.output.activation, "key": card.output.key},
+    }
+    for key, value in (("orientation", spec.orientation), ("spacing", axes(spec.spacing)), ("size", axes(spec.size))):
+        if value is not None:
+            data["input"][key] = value
+    if card.version is not None:
+        data["version"] = card.version
+    if card.classes is not None:
+        data["classes"] = list(card.classes)
+    if card.target_layer is not None:
+        data["target_layer"] = card.target_layer if isinstance(card.target_layer, str) else list(card.target_layer)
+    if card.architecture is not None:
+        data["architecture"] = {"class": card.architecture["class"], "kwargs": dict(card.architecture.get("kwargs", {}))}
+    if card.weights is not None:
+        data["weights"] = card.weights
+    return data

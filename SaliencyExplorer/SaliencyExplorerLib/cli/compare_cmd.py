@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 from ..errors import SaliencyError
+from .explain_cmd import add_trust_argument
 
 
 def _methods(text):
@@ -60,7 +61,7 @@ def compare_one(args) -> dict:
     device = check_device(args.device)
     image = read_image(args.input, "--input")
     region = read_image(args.region, "--region") if args.region else None
-    loaded = load_model(args.model, args.card, trust_pickle=args.trust_pickle, device=device)
+    loaded = load_model(args.model, args.card, trust_code=args.trust_code, device=device)
     bar = None if args.quiet else ProgressBar()
     with model_run(bar):
         result = compare_image(image, loaded.module, loaded.card, _methods(args.methods),
@@ -94,7 +95,7 @@ def compare_cohort(args):
     try:
         result = run_cohort(cases, args.model, args.card, _methods(args.methods), out, workers=args.workers,
                             scheduler=args.scheduler, device=check_device(args.device),
-                            trust_pickle=args.trust_pickle, progress=bar, **_checks(args))
+                            trust_code=args.trust_code, progress=bar, **_checks(args))
     finally:
         if bar is not None:
             bar.close()
@@ -157,7 +158,7 @@ def register(subparsers) -> None:
     run_group.add_argument("--workers", type=int, default=None, help="cohort: local dask workers (default one per core)")
     run_group.add_argument("--scheduler", default=None, metavar="ADDRESS", help="cohort: a running dask scheduler")
     run_group.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    run_group.add_argument("--trust-pickle", action="store_true", help="allow full pickled models (runs code)")
+    add_trust_argument(run_group)
     out = parser.add_argument_group("output")
     out.add_argument("--output-dir", "-o", required=True, help="folder for the results (created if missing)")
     out.add_argument("--no-figure", action="store_true", help="skip the PNG figure")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..core.options import DEFAULT_METHOD
 from ..errors import SaliencyError
-from .explain_cmd import add_option_argument
+from .explain_cmd import add_option_argument, add_trust_argument
 from ..volumes.image_files import check_output_path
 from ..volumes.image_files import read_image
 from ..volumes.image_files import read_image, write_image
@@ -41,13 +41,22 @@ def _replacement(value: str):
 
 def _check_outputs(args) -> None:
     """Every output path checked before anything heavy runs; inputs are never overwritten."""
+    from ..volumes.image_files import check_output_path, same_file
 
     protected = [*args.input, args.model] + [p for p in (args.card, args.region, args.region_mask) if p]
     if args.output:
         check_output_path(args.output, protected, "--output")
     for path, what in ((args.figure, "--figure"), (args.json_output, "--json-output")):
-        if path and (Path(path).resolve() in {Path(p).resolve() for p in protected} or not Path(path).parent.is_dir()):
+        if path and (any(same_file(path, p) for p in protected) or not Path(path).parent.is_dir()):
             raise SaliencyError(f"{what} {path} is an input file or its folder does not exist; choose another path.")
+    if args.figure:
+        from .figure_cmd import check_figure_output
+
+        check_figure_output(args.figure, protected, "auto", "--figure")
+    outputs = [p for p in (args.output, args.figure, args.json_output) if p]
+    for n, first in enumerate(outputs):
+        if any(same_file(first, other) for other in outputs[n + 1:]):
+            raise SaliencyError(f"{first} is given for two outputs; give each output its own path.")
 
 
 def evaluate_files(args) -> dict:
@@ -60,7 +69,7 @@ def evaluate_files(args) -> dict:
     images = [read_image(path, "--input") for path in args.input]
     region = region_on_image(args.region, images[0], args.region_label) if args.region else None
     target_mask = read_image(args.region_mask, "--region-mask") if args.region_mask else None
-    loaded = load_model(args.model, args.card, trust_pickle=args.trust_pickle, device=device)
+    loaded = load_model(args.model, args.card, trust_code=args.trust_code, device=device)
     bar = None if args.quiet else ProgressBar()
     options = method_options(args)
     with model_run(bar):
@@ -77,7 +86,7 @@ def evaluate_files(args) -> dict:
     if not args.curves:
         report.pop("curves", None)
     if args.output:
-        write_image(result.heatmap_image, args.output, list(args.input), "--output")
+        write_image(result.heatmap_image, args.output, list(args.input) + [args.model], "--output")
     if args.figure:
 
         image_array, heat_array, spacing = display_arrays(images[0], result.heatmap_image)
@@ -96,7 +105,10 @@ def run(args) -> int:
     report = evaluate_files(args)
     text = json.dumps(report, indent=2)
     if args.json_output:
-        Path(args.json_output).write_text(text + "\n")
+        from ..volumes.image_files import atomic_output
+
+        with atomic_output(args.json_output, "--json-output") as tmp:
+            Path(tmp).write_text(text + "\n")
     print(text)
     return 0
 
@@ -119,7 +131,7 @@ def register(subparsers) -> None:
     explain.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     explain.add_argument("--batch-size", type=int, default=None,
                          help="samples per forward pass, for the method and for the perturbed copies (default 16)")
-    explain.add_argument("--trust-pickle", action="store_true", help="allow full pickled models (runs code)")
+    add_trust_argument(explain)
     explain.add_argument("--output", "-o", default=None, help="also write the heatmap (.nrrd / .nii.gz)")
     explain.add_argument("--figure", default=None, help="also write a figure (.png montage or .gif)")
     checks = parser.add_argument_group("the checks")

@@ -41,8 +41,7 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--batch-size", type=int, help="samples per forward pass for many-pass methods")
     add_option_argument(p)
-    p.add_argument("--trust-pickle", action="store_true",
-                   help="allow loading a full pickled model (runs code from the file: only for files you trust)")
+    add_trust_argument(p)
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -92,7 +91,13 @@ def model_run(bar):
     """Around the heavy work: torch refusing the input becomes a clear error; the progress bar ends its line."""
     try:
         yield
-    except RuntimeError as exc:  # torch refusing the input: the model and the card disagree
+    except (RuntimeError, MemoryError) as exc:  # torch refusing the input: the model and the card disagree
+        from ..core.resources import is_out_of_memory, out_of_memory_error  # noqa: PLC0415
+
+        if is_out_of_memory(exc):  # not the card's fault: say so, with --batch-size as the fix
+            raise out_of_memory_error(exc) from None
+        if isinstance(exc, MemoryError):
+            raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SaliencyError(f"the model failed on the prepared input: {first}. Check the card's in_channels, "
                             "spatial_dims, input.size and array_order against the model.") from None
@@ -101,16 +106,19 @@ def model_run(bar):
             bar.close()
 
 
-def check_device(device: str) -> str:
-    import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+def add_trust_argument(parser) -> None:
+    """The one opt-in for running code from a model file or card, the same in every subcommand."""
+    parser.add_argument("--trust-code", "--trust-pickle", dest="trust_code", action="store_true",
+                        help="allow what runs code from the model or card: a pickled model, a file the safety "
+                             "check refuses, a card class outside the allow-list or a file.py:Class (only for "
+                             "files you trust; --trust-pickle is an alias)")
 
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise SaliencyError(f"--device {device}: CUDA is not available on this machine. Use --device cpu.")
-    try:
-        torch.device(device)
-    except RuntimeError:
-        raise SaliencyError(f"--device {device!r} is not a device name. Use cpu, cuda or cuda:N.") from None
-    return device
+
+def check_device(device: str) -> str:
+    """The device if it exists here, else one line naming it and the fix (before anything is loaded)."""
+    from ..core.resources import check_device as check  # noqa: PLC0415
+
+    return check(device, "--device")
 
 
 def parse_target(text):
@@ -122,7 +130,7 @@ def parse_target(text):
 
 def run(args) -> int:
 
-    protected = [*args.input, args.model] + ([args.card] if args.card else [])
+    protected = [*args.input, args.model] + [p for p in (args.card, args.region_mask) if p]
     check_output_path(args.output, protected, "--output")
     if args.label_output:
         check_output_path(args.label_output, protected + [args.output], "--label-output")
@@ -139,7 +147,7 @@ def run(args) -> int:
     with model_run(bar):
         result = explain_image(images, args.model, args.card, method=args.method, layers=args.layer,
                                target=parse_target(args.target), device=device, region_mask=region,
-                               progress=bar, trust_pickle=args.trust_pickle, **options)
+                               progress=bar, trust_code=args.trust_code, **options)
 
     tick = time.perf_counter()
     write_image(result.heatmap_image, args.output, protected, "--output")

@@ -115,7 +115,29 @@ def add_layout_arguments(parser) -> None:
     parser.add_argument("--no-labels", action="store_true", help="leave out slice numbers")
 
 
+FIGURE_SUFFIXES = {"montage": (".png",), "slice": (".png",), "gif": (".gif",)}
+
+
+def check_figure_output(path, inputs, kind: str = "auto", what: str = "--output") -> None:
+    """Refuse an output that is one of the inputs, or a suffix this kind is not written in."""
+    from ..volumes.image_files import same_file
+
+    path = Path(path)
+    kind = ("gif" if path.suffix.lower() == ".gif" else "montage") if kind == "auto" else kind
+    allowed = FIGURE_SUFFIXES.get(kind, (".png", ".gif"))
+    if path.suffix.lower() not in allowed:
+        raise SaliencyError(f"{what} {path}: a {kind} is written as {' or '.join(allowed)}, not "
+                            f"'{path.suffix or 'no suffix'}'. Name the file e.g. figure{allowed[0]}.")
+    for given in inputs:
+        if given and same_file(path, given):
+            raise SaliencyError(f"{what} {path} is the input {given}: inputs are never overwritten. Choose "
+                                "another output path.")
+    if path.is_dir():
+        raise SaliencyError(f"{what} {path} is a folder. Give a file name such as figure.png.")
+
+
 def run(args) -> int:
+    check_figure_output(args.output, [args.image, args.heatmap], args.kind)
     image = read_image(args.image, "image", colour=True)
     heatmap = read_image(args.heatmap, "heatmap")
     image_array, heat_array, spacing = display_arrays(image, heatmap)

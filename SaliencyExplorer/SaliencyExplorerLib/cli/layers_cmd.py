@@ -9,7 +9,7 @@ import json
 
 from ..errors import SaliencyError
 from ..card import load_card
-from .explain_cmd import check_device
+from .explain_cmd import add_trust_argument, check_device
 
 
 def register(subparsers) -> None:
@@ -23,7 +23,7 @@ def register(subparsers) -> None:
                    help="spatial size of the probe input in the model's tensor order (default: the card's "
                         "input.size, else 64 per axis)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    p.add_argument("--trust-pickle", action="store_true", help="allow loading a full pickled model")
+    add_trust_argument(p)
     p.add_argument("--json", action="store_true", help="print the table as JSON")
     p.set_defaults(func=run)
 
@@ -46,7 +46,7 @@ def run(args) -> int:
 
     device = check_device(args.device)
     loaded = load_model(args.model, load_card(args.card) if args.card else None,
-                        trust_pickle=args.trust_pickle, device=device)
+                        trust_code=args.trust_code, device=device)
     card = load_card(loaded.card)
     shape = probe_shape(card, args.size)
     infos = list_layers(loaded.module, torch.zeros(shape, device=device))

@@ -10,9 +10,11 @@ def register(subparsers) -> None:
         description="Run one explanation job: reads JOB.json and its volume, prints SALIENCY-* progress lines, "
                     "writes heatmap.nrrd and result.json next to it. Used by the Slicer panel's Apply.")
     parser.add_argument("job", help="path of the job.json file")
+    parser.add_argument("--trust-code", "--trust-pickle", dest="trust_code", action="store_true",
+                        help="allow what runs code from the model or card (also set by the job's trust_code)")
     parser.set_defaults(func=_run)
 
 
 def _run(args) -> int:
 
-    return run_job(args.job)
+    return run_job(args.job, trust_code=args.trust_code)

@@ -97,6 +97,9 @@ def explain(model: nn.Module, x, method: str = DEFAULT_METHOD, layers=None, targ
         )
     method_cls = get_method(method)
     method_options = method_cls.resolve_options(options)
+    check_options = getattr(method_cls, "check_options", None)
+    if check_options is not None:  # option values that need the model, before any forward pass
+        check_options(model, method_options)
     x = prepare_input(x, model)
     sliding_window = SlidingWindow.of(sliding_window)
     if relu is None:

@@ -54,6 +54,12 @@ def resolve_layers(model: nn.Module, layers) -> list[tuple[str, nn.Module]]:
     """Names (a string or a list) -> [(name, module)]; nn.Module objects are accepted too."""
     if isinstance(layers, (str, nn.Module)):
         layers = [layers]
+    accepted = "a layer name (str), an nn.Module of the model, or a list of those"
+    if not isinstance(layers, (list, tuple)):
+        raise SaliencyError(f"layers={layers!r} ({type(layers).__name__}): give {accepted}.")
+    for layer in layers:
+        if not isinstance(layer, (str, nn.Module)):
+            raise SaliencyError(f"layer {layer!r} ({type(layer).__name__}) in layers: give {accepted}.")
     resolved = []
     names = {m: n for n, m in model.named_modules()}
     for layer in layers:

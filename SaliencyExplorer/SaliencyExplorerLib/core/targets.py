@@ -157,6 +157,11 @@ def resolve_target(target, output: torch.Tensor, spatial_dims: int, task: str | 
     if activation == "auto":
         activation = default_activation(k)
     if task == "classification":
+        if mask is not None:  # an error, not a warning: a map "of the region" that ignores it would mislead
+            raise SaliencyError(
+                "A region mask selects voxels of a segmentation output, but this is a classification model "
+                "(one score per class): the mask would be ignored. Leave the region mask out, or set "
+                "task 'segmentation' in the card if the model outputs a map.")
         if output.dim() != 2:
             raise SaliencyError(
                 f"A classification target needs an output of shape (N, classes); the model gives "

@@ -154,7 +154,15 @@ class Overlay:
             raise SaliencyError(f"zoom must be a positive integer, not {self.style.zoom!r}.")
         sr, sc = (self.spacing[a] for a in axes)
         small = min(sr, sc)
-        return max(1, round(base * sr / small)), max(1, round(base * sc / small))
+        zr, zc = max(1, round(base * sr / small)), max(1, round(base * sc / small))
+        if self.style.zoom is not None:  # before allocating: every slice of a montage/GIF at this zoom
+            from ..core.resources import check_memory
+
+            slices = 1 if self.heat.ndim == 2 else self.heat.shape[self.axis(axis)]
+            nbytes = slices * rows * zr * cols * zc * 3 * 2  # uint8 RGB tiles + the assembled picture
+            check_memory(nbytes, f"the figure at --zoom {self.style.zoom} ({slices} slices of "
+                                 f"{rows * zr}x{cols * zc} px)", "use a smaller --zoom (or leave it out)")
+        return zr, zc
 
     def slice_rgb(self, axis: int, index: int) -> np.ndarray:
         """uint8 (H, W, 3) picture of one slice with the heatmap blended over it."""
@@ -287,7 +295,10 @@ def save_png(path, picture: np.ndarray) -> str:
     _require_matplotlib()
     from PIL import Image  # noqa: PLC0415  (Pillow: optional extra, loaded only to draw)
 
-    Image.fromarray(np.ascontiguousarray(picture)).save(str(path), format="PNG")
+    from ..volumes.image_files import atomic_output
+
+    with atomic_output(path, "figure") as tmp:
+        Image.fromarray(np.ascontiguousarray(picture)).save(tmp, format="PNG")
     return str(path)
 
 
@@ -317,7 +328,9 @@ def save_slice(path, image, heatmap, **options) -> str:
 def save_gif(path, image, heatmap, axis: int = 0, every: int = 1, duration_ms: int = 100, labels: bool = True,
              **style) -> str:
     """An animated GIF stepping through the volume along `axis`; returns the path."""
+    from ..volumes.image_files import atomic_output
+
     data = encode_gif(gif_frames(image, heatmap, axis=axis, every=every, labels=labels, **style), duration_ms)
-    with open(path, "wb") as handle:
+    with atomic_output(path, "figure") as tmp, open(tmp, "wb") as handle:
         handle.write(data)
     return str(path)

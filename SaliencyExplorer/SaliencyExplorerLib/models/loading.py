@@ -8,7 +8,12 @@ files, and give the same errors. Routes (``LoadedModel.kind``):
   the class. Missing or unexpected keys are listed by name.
 - ``torchscript``: ``torch.jit.save`` archives; layers made hookable by ``torchscript_support``.
 - ``export``: ``torch.export.save`` programs (``.pt2``); layers made hookable by ``export_support``.
-- ``pickle``: a whole pickled module, only with ``trust_pickle=True`` (unpickling runs code).
+- ``pickle``: a whole pickled module, only with ``trust_code=True`` (unpickling runs code).
+
+Before any torch loader sees a file, ``file_safety.check_file_safe`` inspects it without unpickling
+(whatever its suffix): a damaged file gets its own message, a file that could run code is refused unless
+``trust_code=True`` (CLI ``--trust-code``; ``trust_pickle`` is an alias). Without the opt-in every
+``torch.load`` runs weights-only.
 
 See ``docs/model-files.md``.
 """
@@ -19,7 +24,6 @@ import copy
 import json
 import os
 import types
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +36,7 @@ from ..file_hash import file_sha256
 from .architectures import build_network
 from .exported import tap_exported
 from .torchscript import TorchScriptTapModel
+from .file_safety import check_file_safe, explain_load_error, load_export_safely
 
 STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model", "net", "network")
 PREFIXES = ("", "module.", "model.", "net.", "model.module.", "_orig_mod.")
@@ -63,40 +68,33 @@ def card_dir(card_arg, card, model_path: Path) -> Path:
     return Path(where).resolve().parent if where else model_path.resolve().parent
 
 
-# ---- file kinds ----------------------------------------------------------------------------------------
-def detect_kind(path: Path) -> str:
-    """'torchscript', 'export' or 'torch_save' (a state dict or a pickle, told apart when loading)."""
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-        if any(n.endswith("/archive_format") or "/serialized_exported_program" in n for n in names):
-            return "export"
-        if any("/code/__torch__" in n for n in names) or any(n.endswith("/constants.pkl") for n in names):
-            return "torchscript"
-    elif path.suffix == ".pt2":
-        return "export"
-    return "torch_save"
-
-
-def load_model(path, card=None, *, trust_pickle=False, device=None, layers=None, check=True) -> LoadedModel:
+def load_model(path, card=None, *, trust_code=False, trust_pickle=False, device=None, layers=None,
+               check=True) -> LoadedModel:
     """Load ``path`` (+ its card) into an eval-mode ``nn.Module`` the engine can hook.
 
+    ``trust_code``: allow what runs code -- a pickled model, a file the safety check refuses, a card
+    architecture outside the allow-list or a ``file.py:Class`` (``trust_pickle`` is an alias).
     ``layers``: for TorchScript/export files, the layers to make hookable (None: all). ``check``: run one
     forward on a zero input of the card's size to catch a model that does not match its card.
     """
+    from ..core.resources import check_device  # noqa: PLC0415
+
+    trust = bool(trust_code or trust_pickle)
     path = Path(path)
     if not path.is_file():
         raise ModelLoadError(f"Model file {path} does not exist or is not a file. Check the path.")
-    device = torch.device(device or "cpu")
+    device = torch.device(check_device(device or "cpu"))
     card_obj = read_card(card, path)
-    kind = detect_kind(path)
+    inspection = check_file_safe(path, trust)  # before anything is unpickled, whatever the suffix
+    kind = inspection.kind
     notes: list[str] = []
     if kind == "torchscript":
         module = _load_torchscript(path, card_obj, device, layers, notes)
     elif kind == "export":
-        module = _load_export(path, card_obj, device, layers)
+        module = _load_export(path, card_obj, device, layers, trust)
     else:
-        module, kind = _load_torch_save(path, card_obj, card_dir(card, card_obj, path), trust_pickle, device)
+        module, kind = _load_torch_save(path, card_obj, card_dir(card, card_obj, path), trust,
+                                        device, plain=not inspection.problems)
     module.eval()
     loaded = LoadedModel(module, card_obj, kind, file_sha256(path), path, notes)
     if check and card_obj is not None:
@@ -104,7 +102,8 @@ def load_model(path, card=None, *, trust_pickle=False, device=None, layers=None,
     return loaded
 
 
-def resolve_model(model, card=None, device=None, trust_pickle=False) -> tuple[nn.Module, ModelCard | None]:
+def resolve_model(model, card=None, device=None, trust_pickle=False, *,
+                  trust_code=False) -> tuple[nn.Module, ModelCard | None]:
     """(nn.Module, card) from a module or a model file (the card beside it when none is given).
 
     A module asked onto another device is copied there: the caller's model is never changed.
@@ -116,7 +115,7 @@ def resolve_model(model, card=None, device=None, trust_pickle=False) -> tuple[nn
                 model = copy.deepcopy(model).to(device)
         return model, card
     if isinstance(model, (str, os.PathLike)):
-        loaded = load_model(model, card, trust_pickle=trust_pickle, device=device)
+        loaded = load_model(model, card, trust_code=trust_code or trust_pickle, device=device)
         return loaded.module, loaded.card
     raise ModelLoadError(f"model must be a torch.nn.Module or a model file path, not {type(model).__name__}.")
 
@@ -126,7 +125,7 @@ def _load_torchscript(path, card, device, layers, notes):
     try:
         script = torch.jit.load(str(path), map_location=device)
     except RuntimeError as exc:
-        raise ModelLoadError(f"{path} is not a loadable TorchScript archive: {exc}") from exc
+        raise ModelLoadError(explain_load_error(path, exc)) from None
     script.eval()
     try:
         return TorchScriptTapModel(script, layers)
@@ -139,12 +138,14 @@ def _load_torchscript(path, card, device, layers, notes):
         return TorchScriptTapModel(script, targets)
 
 
-def _load_export(path, card, device, layers):
+def _load_export(path, card, device, layers, trust=False):
 
     try:
-        program = torch.export.load(str(path))
+        program = load_export_safely(path, trust)
+    except ModelLoadError:
+        raise
     except Exception as exc:  # torch raises many types for a damaged archive
-        raise ModelLoadError(f"{path} is not a loadable torch.export program: {exc}") from exc
+        raise ModelLoadError(explain_load_error(path, exc)) from None
     module = tap_exported(program, layers).to(device)
     # An exported graph is frozen in the mode it was exported in; train()/eval() only flip the flags.
     def _set_mode(self, mode=True):
@@ -156,16 +157,20 @@ def _load_export(path, card, device, layers):
     return module
 
 
-def _load_torch_save(path, card, base_dir, trust_pickle, device):
+def _load_torch_save(path, card, base_dir, trust, device, plain=True):
     try:
+        if not plain:  # the check found globals outside the weights-only allow-list: only with trust
+            raise RuntimeError("needs full unpickling")
         obj = torch.load(str(path), map_location=device, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - UnpicklingError or anything the restricted unpickler raises
-        if not trust_pickle:
+        if plain and "Weights only load failed" not in str(exc):  # not a pickle problem: say what it is
+            raise ModelLoadError(explain_load_error(path, exc)) from None
+        if not trust:
             raise ModelLoadError(
                 f"{path} is not a plain state dict: loading it needs full unpickling, which can run arbitrary "
-                f"code ({type(exc).__name__}). If you trust this file, pass trust_pickle=True "
-                "(CLI: --trust-pickle); better, save model.state_dict() and name the class in the card."
-            ) from exc
+                f"code ({type(exc).__name__}). If you trust this file, pass trust_code=True "
+                "(CLI: --trust-code); better, save model.state_dict() and name the class in the card."
+            ) from None
         try:
             obj = torch.load(str(path), map_location=device, weights_only=False)
         except Exception as exc:  # noqa: BLE001 - a class the pickle names is gone, a damaged file, ...
@@ -183,7 +188,7 @@ def _load_torch_save(path, card, base_dir, trust_pickle, device):
             f"{path} holds only weights (a state dict); the model card must name the network: "
             '"architecture": {"class": "package.module.Class" or "file.py:Class", "kwargs": {...}}.'
         )
-    network = build_network(architecture, base_dir)
+    network = build_network(architecture, base_dir, trust_code=trust)
     load_weights(network, state, path)
     return network.to(device), "state_dict"
 

@@ -129,7 +129,7 @@ def show_comparison(source_node, result, folder_name: str | None = None, thresho
 
 def compare_volume_node(volume_node, model, card=None, methods=None, target=None, *, region_node=None,
                         segment_id: str | None = None, region_label: int | None = None, device=None,
-                        trust_pickle: bool = False, threshold: float = 0.2, show_in_layout: bool = False,
+                        trust_code: bool = False, threshold: float = 0.2, show_in_layout: bool = False,
                         **checks):
     """Compare methods on a volume node in-process and show the result; returns (VolumeComparison, nodes).
 
@@ -145,5 +145,5 @@ def compare_volume_node(volume_node, model, card=None, methods=None, target=None
     region = None if region_node is None else region_image(region_node, volume_node, segment_id)
     with _torch_errors():
         result = compare_image(image, model, card, methods, target, region=region, region_label=region_label,
-                               device=device, trust_pickle=trust_pickle, **checks)
+                               device=device, trust_code=trust_code, **checks)
     return result, show_comparison(volume_node, result, threshold=threshold, show_in_layout=show_in_layout)

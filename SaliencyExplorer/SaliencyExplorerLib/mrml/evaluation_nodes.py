@@ -230,7 +230,8 @@ def evaluation_of(heatmap_node) -> dict | None:
 def evaluate_volume_node(volume_node_, model, card=None, method: str = DEFAULT_METHOD, layers=None, target=None, *,
                          region_node=None, segment_id: str | None = None, region_label: int | None = None,
                          table_node=None, chart_node=None, curve_table_node=None, device=None,
-                         trust_pickle: bool = False, show_in_layout: bool = False, **checks):
+                         trust_code: bool = False, trust_pickle: bool = False, show_in_layout: bool = False,
+                         **checks):
     """Explain the volume node in-process, evaluate the map, and show the numbers; returns (report, nodes).
 
     The console/batch counterpart of `evaluate`: `region_node` is a label map (any grid) or a segmentation
@@ -241,7 +242,7 @@ def evaluate_volume_node(volume_node_, model, card=None, method: str = DEFAULT_M
     region = None if region_node is None else region_image(region_node, volume_node_, segment_id)
     _, report = explain_and_evaluate(image, model, card, method, layers, target, evaluate=checks or True,
                                      region=region, region_label=region_label, device=device,
-                                     trust_pickle=trust_pickle)
+                                     trust_code=trust_code or trust_pickle)
     nodes = show_evaluation(volume_node_.GetScene(), report, table_node, chart_node, curve_table_node,
                             show_in_layout=show_in_layout)
     return report, nodes

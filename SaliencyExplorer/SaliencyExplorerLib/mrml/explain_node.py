@@ -12,6 +12,7 @@ writes the result with ``heatmap_node.write_heatmap``. No ``qt``; works in Slice
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from . import evaluation_nodes, heatmap_node, volume_nodes
 from .evaluation_nodes import region_image
 from ..errors import SaliencyError
 from ..workflow import worker
-from ..workflow.explain_and_evaluate import explain_and_evaluate
+from ..workflow.explain_and_evaluate import explain_and_evaluate, trusted
 from ..workflow.provenance import model_identity, provenance
 
 # Options that shape the scene output; every other keyword goes to the pipeline / engine.
@@ -42,7 +43,9 @@ def explain_volume_node(volume_node_, model, card=None, method=DEFAULT_METHOD, l
     ``color_map`` ("Inferno"), ``threshold`` (0.2), ``label_map``, ``segmentation``, ``legend``; the rest
     (``device``, ``progress``, ``cancel``, ``batch_size``, method options, ...) go to the pipeline.
     ``region_mask`` may be a label map node on the same grid. The source node is never modified;
-    ``output_node`` is overwritten (content only). On any error the scene is left as it was.
+    ``output_node`` must be a heatmap this tool made for the same volume (anything else is refused) and
+    is overwritten (content only). On any error the scene is left as it was. ``trust_code=True`` allows
+    a model file or card that runs code (see ``models.loading.load_model``).
 
     ``evaluate``: ``True`` (the evaluation's defaults) or a dict of checks (``steps``, ``max_layers``,
     ``sanity``, ...) also measures how far to trust the map (``evaluation.volume.evaluate_volume``);
@@ -52,6 +55,7 @@ def explain_volume_node(volume_node_, model, card=None, method=DEFAULT_METHOD, l
     """
     heatmap_node.check_source(volume_node_)
     scene_opts, pipeline_opts = split_options(dict(options))
+    heatmap_node._check_output(volume_node_, output_node)  # before the long run, not after it
     mask = pipeline_opts.get("region_mask")
     if mask is not None and hasattr(mask, "GetImageData"):
         pipeline_opts["region_mask"] = volume_nodes.node_to_image(mask, world=True)
@@ -61,7 +65,7 @@ def explain_volume_node(volume_node_, model, card=None, method=DEFAULT_METHOD, l
 
     result, report = explain_and_evaluate(image, model, card, method, layers, target, evaluate=evaluate,
                                           region=region, region_label=region_label, **pipeline_opts)
-    node = write_result(volume_node_, result.heatmap_image, provenance(result, model, card, method),
+    node = write_result(volume_node_, result.heatmap_image, provenance(result, model, card, method, trusted(pipeline_opts)),
                         output_node=output_node, **scene_opts)
     show_report(node, report)
     return node
@@ -92,6 +96,7 @@ def start_background(volume_node_, model, card=None, method=DEFAULT_METHOD, laye
     """
     heatmap_node.check_source(volume_node_)
     model_identity(model)  # a missing model file fails here, before a process starts
+    _check_region_mask_task(card, model, region_mask_node)
     image = volume_nodes.node_to_image(volume_node_, world=True)
     mask = volume_nodes.node_to_image(region_mask_node, world=True) if region_mask_node is not None else None
     if region is not None and hasattr(region, "GetScene"):
@@ -101,19 +106,68 @@ def start_background(volume_node_, model, card=None, method=DEFAULT_METHOD, laye
                             "clear the region")
     owns_folder = folder is None
     folder = folder or tempfile.mkdtemp(prefix="saliency-job-")
-    job = worker.write_job(folder, image, model, card, method, layers, target, pipeline_options, mask,
-                           evaluate=evaluate, region=region, region_label=region_label)
-    return worker.WorkerProcess(job, python=python, owns_folder=owns_folder)
-
-
-def finish_background(process, volume_node_, output_node=None, show_in_layout=False, **scene_opts):
-    """Bring a finished worker's heatmap into the scene (same writing as the in-process path); when the
-    job evaluated the map, its report is shown and stored on the node as in :func:`explain_volume_node`."""
     try:
+        job = worker.write_job(folder, image, model, card, method, layers, target, pipeline_options, mask,
+                               evaluate=evaluate, region=region, region_label=region_label)
+    except BaseException:
+        if owns_folder:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    try:
+        process = worker.WorkerProcess(job, python=python, owns_folder=owns_folder)
+    except BaseException:
+        if owns_folder:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    # the result belongs to the volume explained now, whatever the panel shows when it finishes
+    process.source_node_id, process.source_name = volume_node_.GetID(), volume_node_.GetName()
+    process.scene = volume_node_.GetScene()
+    return process
+
+
+def finish_background(process, volume_node_=None, output_node=None, show_in_layout=False, **scene_opts):
+    """Bring a finished worker's heatmap into the scene (same writing as the in-process path); when the
+    job evaluated the map, its report is shown and stored on the node as in :func:`explain_volume_node`.
+
+    The heatmap goes to the volume the run explained (remembered at start), not to whatever
+    ``volume_node_`` is selected now; if that volume was deleted meanwhile nothing is added.
+    """
+    try:
+        source = _explained_source(process, volume_node_)
         image, record = process.result()
         report = process.evaluation()
-        node = write_result(volume_node_, image, record, output_node=output_node, **scene_opts)
+        node = write_result(source, image, record, output_node=output_node, **scene_opts)
         show_report(node, report, show_in_layout)
         return node
     finally:
         process.cleanup()
+
+
+def _explained_source(process, volume_node_):
+    """The volume node a background run explained; a clear error if it left the scene meanwhile."""
+    source_id = getattr(process, "source_node_id", None)
+    if source_id is None:  # a process started by hand: trust the caller
+        return volume_node_
+    scene = getattr(process, "scene", None) or (volume_node_.GetScene() if volume_node_ is not None else None)
+    source = scene.GetNodeByID(source_id) if scene is not None else None
+    if source is None or (volume_node_ is not None and volume_node_.GetScene() is not scene):
+        raise SaliencyError(f"the volume '{process.source_name}' that was explained was deleted while the run "
+                            "was going: no heatmap was added. Load it again and re-run")
+    return source
+
+
+def _check_region_mask_task(card, model, region_mask) -> None:
+    """A region mask only means something for segmentation: refuse it for a classification card."""
+    if region_mask is None or card is None:
+        return
+    from ..card import load_card  # noqa: PLC0415
+
+    task = load_card(card).task
+    if task != "segmentation":
+        raise SaliencyError(f"a region mask selects voxels of a segmentation output, but the card's task is "
+                            f"'{task}': it would be ignored. Leave the region mask out, or use a segmentation card")
+
+
+def explained_volume(process, selected=None):
+    """The volume node a background run explained (remembered at start); SaliencyError if it was deleted."""
+    return _explained_source(process, selected)

@@ -5,6 +5,11 @@ volume with the source's IJKToRAS matrix and the same parent transform makes it 
 view, survive scene saving, and feed any Slicer module. This module only writes MRML (imports ``slicer``,
 never ``qt``) and never touches the source node. Re-running into the same output node replaces its
 voxels, display settings, provenance and its derived mask nodes, nothing else.
+
+Nothing the user had is written: a heatmap node carries the attribute :data:`SOURCE_ATTRIBUTE` (the ID of
+the volume it explains), and a run writes only into a node this tool made for the same source -- any
+other ``output_node`` (another patient's CT, a user's volume, the heatmap of another input) is refused
+before the scene changes.
 """
 
 from __future__ import annotations
@@ -18,6 +23,17 @@ ATTRIBUTE_PREFIX = "SaliencyExplorer."
 LABEL_MAP_ROLE = "SaliencyExplorer.labelMap"
 SEGMENTATION_ROLE = "SaliencyExplorer.segmentation"
 LABEL_VALUE = 1
+SOURCE_ATTRIBUTE = "SaliencyExplorerSourceNodeID"  # not under ATTRIBUTE_PREFIX: provenance is replaced per run
+
+
+def source_id_of(node) -> str | None:
+    """The ID of the volume a heatmap node was made for, or None for any node this tool did not make."""
+    return None if node is None else node.GetAttribute(SOURCE_ATTRIBUTE)
+
+
+def made_for(node, source) -> bool:
+    """True if ``node`` is a heatmap this tool wrote for ``source`` (so a re-run may replace it)."""
+    return node is not None and source is not None and source_id_of(node) == source.GetID()
 
 
 def check_source(node) -> None:
@@ -48,6 +64,12 @@ def _check_output(source, output_node) -> None:
                             "needs a scalar volume, pick one or 'Create new'")
     elif output_node.GetScene() is not scene:
         raise SaliencyError("the output volume belongs to another scene than the input")
+    elif source_id_of(output_node) is None:
+        raise SaliencyError(f"output '{output_node.GetName()}' was not made by Saliency Explorer: only a heatmap "
+                            "this tool made is ever overwritten; pick 'Create new' (output_node=None)")
+    elif not made_for(output_node, source):
+        raise SaliencyError(f"output '{output_node.GetName()}' is the heatmap of another volume, not of "
+                            f"'{source.GetName()}': it is kept; pick 'Create new' (output_node=None)")
 
 
 def checked_threshold(threshold) -> float:
@@ -88,6 +110,7 @@ def write_heatmap(source, heatmap, output_node=None, *, name=None, color_map="In
     if legend:
         add_legend(node)
     set_provenance(node, provenance or {})
+    node.SetAttribute(SOURCE_ATTRIBUTE, source.GetID())
     place_beside(source, node)
     update_masks(node, float(threshold), label_map=label_map, segmentation=segmentation)
     return node

@@ -10,7 +10,9 @@ batch scripts and tests use. :func:`module_logic` hides the difference. Imports 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+import weakref
 
 from ..errors import SaliencyError
 
@@ -59,6 +61,8 @@ class HeadlessSession:
             self.app_logic.SetShareDirectory(share_dir)
         self.app_logic.SetMRMLScene(self.scene)
         self._cache_dir = tempfile.mkdtemp(prefix="saliency-mrml-cache-")
+        # removed on close(), and at interpreter exit for a session nobody closed (a batch script)
+        self._remove_cache = weakref.finalize(self, shutil.rmtree, self._cache_dir, True)
         cache = slicer.vtkCacheManager()
         cache.SetRemoteCacheDirectory(self._cache_dir)
         self.scene.SetCacheManager(cache)
@@ -86,6 +90,7 @@ class HeadlessSession:
         for logic in self.logics.values():
             logic.SetMRMLScene(None)
         self.logics.clear()
+        self._remove_cache()  # the cache folder goes with the session
 
 
 def start_headless(home_dir: str | None = None, share_dir: str = "share") -> HeadlessSession:

@@ -77,7 +77,23 @@ def can_apply(input_volume, model_path) -> tuple[bool, str]:
     return True, "Compute the saliency heatmap (runs in a background process; click again to cancel)"
 
 
-def run_options(method_options: str, batch_size: int, device: str) -> dict:
+def available_devices() -> list[str]:
+    """The device list the panel offers: 'auto' and the kinds that exist on this machine (cpu always)."""
+    try:
+        from ..core.resources import available_devices as here  # noqa: PLC0415  (torch, when installed)
+
+        found = here()
+    except Exception:  # noqa: BLE001 - no torch yet: the CPU is all we know
+        found = ["cpu"]
+    return ["auto"] + [d for d in DEVICES if d != "auto" and d in found]
+
+
+TRUST_CODE_WARNING = ("Allowing code means a pickled model, a model file the safety check refuses, or a card "
+                      "naming a class outside the allow-list or a file.py can run any program on this computer "
+                      "when loaded. Only do this for files from a source you trust.")
+
+
+def run_options(method_options: str, batch_size: int, device: str, trust_code: bool = False) -> dict:
     """Pipeline keywords from the advanced section (0 batch size and 'auto' device mean: let it decide)."""
     options = parse_method_options(method_options)
     if batch_size:
@@ -85,7 +101,12 @@ def run_options(method_options: str, batch_size: int, device: str) -> dict:
     if device and device != "auto":
         if device not in DEVICES:
             raise SaliencyError(f"unknown device '{device}': choose one of {', '.join(DEVICES)}")
+        if device not in available_devices():
+            raise SaliencyError(f"device '{device}' is not available on this machine: choose one of "
+                                f"{', '.join(available_devices())}")
         options["device"] = device
+    if trust_code:
+        options["trust_code"] = True
     return options
 
 
@@ -177,3 +198,10 @@ def model_choices(model_path, card_path=None) -> dict:
     return {"layers": entries, "defaultLayer": default, "methods": list(available_methods()),
             "targets": target_entries(card),
             "summary": f"{getattr(card, 'name', 'model')}: {loaded.kind}, input {tuple(shape)}, {len(entries)} layers"}
+
+
+def output_belongs_to(output_node, input_node) -> bool:
+    """True if ``output_node`` is a heatmap this tool made for ``input_node`` (else the panel clears it)."""
+    if output_node is None or input_node is None:
+        return False
+    return output_node.GetAttribute("SaliencyExplorerSourceNodeID") == input_node.GetID()

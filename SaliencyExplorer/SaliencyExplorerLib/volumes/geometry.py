@@ -202,6 +202,22 @@ def resample_to_grid(image: sitk.Image, grid: Grid, *, nearest=False, background
     return sitk.GetArrayFromImage(out)
 
 
+def check_grid_memory(grid: Grid, card: ModelCard, batch: int = 1) -> None:
+    """Refuse a model grid (card ``input.size``, or ``input.spacing`` over the volume's extent) too big for
+    the free memory, before any array is made; the message names the grid, the numbers and the fix."""
+    from ..core.resources import check_memory  # noqa: PLC0415
+
+    voxels = int(np.prod([int(n) for n in grid.size], dtype=object))
+    fix = ("fix input.size / input.spacing in the card (a larger spacing or a smaller size)"
+           + (", or use a smaller --batch-size" if batch > 1 else ""))
+    what = (f"the model grid {' x '.join(str(n) for n in grid.size)} voxels at spacing "
+            f"{', '.join(f'{s:g}' for s in grid.spacing)} mm" + (f" with batch {batch}" if batch > 1 else ""))
+    if voxels > 2**34:  # beyond any machine: also where numpy's shapes overflow
+        raise SaliencyError(f"{what} has {voxels:.3g} voxels, far more than any memory holds; {fix}.")
+    # float64 resampling + float32 tensor per channel, and the model's activations (several copies)
+    check_memory(voxels * max(1, card.in_channels) * 4 * 6 * max(1, batch), what, fix)
+
+
 def to_model(images, card: ModelCard):
     """Source image(s) (one per channel, co-registered in physical space) -> :class:`ModelInput`."""
     import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
@@ -223,6 +239,7 @@ def to_model(images, card: ModelCard):
                             "card with spatial_dims 2 for a 2D model.")
     vols = [as_3d(img) for img in images]
     grid = model_grid(vols[0], card)
+    check_grid_memory(grid, card)  # before resampling allocates anything on that grid
     intensities = card.input.intensity
     channels = []
     for n, vol in enumerate(vols):

@@ -7,6 +7,7 @@ a temporary file beside it and moved into place, so a failed write never leaves 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -88,23 +89,48 @@ def check_output_path(path, inputs=(), what="output") -> Path:
     return path
 
 
+def same_file(a, b) -> bool:
+    """True if paths ``a`` and ``b`` name the same file (through symlinks, hard links, ``..``)."""
+    return _same_file(Path(a), Path(b))
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_output(path, what="output"):
+    """Yield a temporary path beside ``path``; on success give it normal permissions (0666 minus the umask,
+    not mkstemp's 0600) and move it into place with ``os.replace``; on any failure remove it."""
+    path = Path(path)
+    suffix = _suffix(path)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent or ".")
+    os.close(handle)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise SaliencyError(f"cannot write {what} {path}: {exc.strerror or exc}. Check free space and "
+                            "permissions.") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def write_image(image: sitk.Image, path, inputs=(), what="output", compress=True) -> Path:
     """Write ``image`` to ``path`` atomically (temporary file beside it, then rename)."""
     path = check_output_path(path, inputs, what)
     suffix = _suffix(path)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(handle)
     try:
         if suffix in (".nhdr", ".mhd"):  # header + separate data file: no atomic pair, write in place
-            os.unlink(tmp)
             sitk.WriteImage(image, str(path), compress)
             return path
-        sitk.WriteImage(image, tmp, compress)
-        os.replace(tmp, path)
-    except (RuntimeError, OSError) as exc:
+        with atomic_output(path, what) as tmp:
+            sitk.WriteImage(image, tmp, compress)
+    except RuntimeError as exc:
         raise SaliencyError(f"cannot write {what} {path}: {str(exc).strip().splitlines()[-1] if str(exc) else exc}. "
                             "Check free space and permissions.") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path

@@ -118,15 +118,15 @@ def read_cases(source) -> list[Case]:
 
 
 @functools.lru_cache(maxsize=2)
-def _cached_model(model: str, card: str | None, device: str | None, trust_pickle: bool):
+def _cached_model(model: str, card: str | None, device: str | None, trust_code: bool):
     """The model loaded once per process (each dask worker process keeps its own)."""
     from ..models.loading import load_model
 
-    return load_model(model, card, trust_pickle=trust_pickle, device=device)
+    return load_model(model, card, trust_code=trust_code, device=device)
 
 
 def run_case(case: Case, model: str, card: str | None = None, methods=None, *, device=None,
-             trust_pickle: bool = False, threads: int | None = None, options: dict | None = None) -> dict:
+             trust_code: bool = False, threads: int | None = None, options: dict | None = None) -> dict:
     """One case, as a JSON-ready record; any error is caught and recorded (``error``), never raised."""
     started = time.perf_counter()
     record = {"case": case.name, "image": case.image, "region": case.region, "target": case.target,
@@ -141,7 +141,7 @@ def run_case(case: Case, model: str, card: str | None = None, methods=None, *, d
         from .explain_and_evaluate import _torch_errors
 
         with _torch_errors():
-            loaded = _cached_model(str(model), None if card is None else str(card), device, bool(trust_pickle))
+            loaded = _cached_model(str(model), None if card is None else str(card), device, bool(trust_code))
             image = read_image(case.image, f"image of case {case.name}")
             region = read_image(case.region, f"region of case {case.name}") if case.region else None
             result = compare_image(image, loaded.module, loaded.card, methods, case.target, region=region,
@@ -273,7 +273,7 @@ def _client(workers, scheduler):
 
 
 def run_cohort(cases, model, card=None, methods=None, output_dir="compare-cohort", *, workers: int | None = None,
-               scheduler: str | None = None, device=None, trust_pickle: bool = False, progress=None,
+               scheduler: str | None = None, device=None, trust_code: bool = False, progress=None,
                **options) -> CohortResult:
     """Run ``compare`` on every case (a list of Case, a CSV or a folder) on dask; see the module docstring.
 
@@ -317,7 +317,7 @@ def run_cohort(cases, model, card=None, methods=None, output_dir="compare-cohort
         try:
             used = len(client.scheduler_info().get("workers", {})) or workers_n
             threads = max(1, (os.cpu_count() or 1) // max(1, used)) if not scheduler else None
-            kwargs = dict(model=model, card=card, methods=names, device=device, trust_pickle=trust_pickle,
+            kwargs = dict(model=model, card=card, methods=names, device=device, trust_code=trust_code,
                           threads=threads, options=options)
             from dask.distributed import as_completed
 

@@ -40,7 +40,7 @@ class VolumeComparison:
 
 
 def compare_image(images, model, card=None, methods=None, target=None, *, region=None, region_label=None,
-                  region_mask=None, layers=None, tolerance_mm: float = 0.0, device=None, trust_pickle=False,
+                  region_mask=None, layers=None, tolerance_mm: float = 0.0, device=None, trust_code=False,
                   explain_options: dict | None = None, **checks) -> VolumeComparison:
     """Compare methods on ``images`` (a SimpleITK image or one per channel) for ``model`` (module or file).
 
@@ -60,7 +60,7 @@ def compare_image(images, model, card=None, methods=None, target=None, *, region
 
     started = time.perf_counter()
     images = list(images) if isinstance(images, (list, tuple)) else [images]
-    module, card_obj = resolve_model(model, None if card is None else load_card(card), device, trust_pickle)
+    module, card_obj = resolve_model(model, None if card is None else load_card(card), device, trust_code=trust_code)
     card_obj = load_card(card_obj) if card_obj is not None else _default_card(images)
     timings = {"load": time.perf_counter() - started}
     tick = time.perf_counter()

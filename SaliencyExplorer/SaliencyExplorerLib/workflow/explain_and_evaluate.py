@@ -22,11 +22,22 @@ def _torch_errors():
             raise
         raise SaliencyError("PyTorch is not installed: in Slicer install the 'PyTorch' extension (the module "
                             "offers to), elsewhere `pip install torch`") from exc
-    except RuntimeError as exc:  # torch's way of saying the input does not fit the model
+    except (RuntimeError, MemoryError) as exc:  # torch's way of saying the input does not fit the model
+        from ..core.resources import is_out_of_memory, out_of_memory_error  # noqa: PLC0415
+
+        if is_out_of_memory(exc):  # not the card's fault: say so, with --batch-size as the fix
+            raise out_of_memory_error(exc) from None
+        if isinstance(exc, MemoryError):
+            raise
         raise SaliencyError(
             f"the model failed on this volume ({exc}). Check that the model card matches the model "
             "(spatial_dims 2 or 3, in_channels, input size) and pick the card in the panel / pass card=."
         ) from exc
+
+
+def trusted(options: dict) -> bool:
+    """The one opt-in, under either name (``trust_code``, or its alias ``trust_pickle``)."""
+    return bool(options.get("trust_code") or options.get("trust_pickle"))
 
 
 def run_pipeline(image, model, card, method, layers, target, **options):
@@ -53,7 +64,8 @@ def explain_and_evaluate(image, model, card, method, layers, target, *, evaluate
     with _torch_errors():
         from ..models.loading import resolve_model  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
 
-        module, card = resolve_model(model, card, options.get("device"), options.get("trust_pickle", False))
+        module, card = resolve_model(model, card, options.get("device"),
+                                     trust_code=trusted(options))
         result = run_pipeline(image, module, card, method, layers, target, **options)
         from ..evaluation.volume import evaluate_volume  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
 

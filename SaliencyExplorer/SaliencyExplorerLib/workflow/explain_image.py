@@ -87,7 +87,7 @@ def _score(explanation, target, card, options, mask):
 
 
 def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, target=None, *, device=None,
-                  region_mask=None, progress=None, cancel=None, trust_pickle=False, **options):
+                  region_mask=None, progress=None, cancel=None, trust_code=False, trust_pickle=False, **options):
     """Explain ``model`` on ``images`` (a SimpleITK image or one per channel) -> :class:`VolumeExplanation`.
 
     ``card``: ModelCard | dict | path | None (a model file's card is found beside it). ``target``: None
@@ -95,6 +95,8 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
     for segmentation targets, brought to the model grid with nearest neighbour. A card with sliding-window
     ``inference`` explains the blended output over the whole grid (progress then counts windows). Other
     ``options`` go to the engine (batch_size, method options, ...). The inputs are never modified.
+    ``trust_code``: allow a model file or card that runs code (see ``models.loading.load_model``);
+    ``trust_pickle`` is an alias.
     """
     from ..core.engine import explain  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
     from ..core.maps import to_heatmap  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
@@ -103,7 +105,8 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
     images = list(images) if isinstance(images, (list, tuple)) else [images]
     from ..models.loading import resolve_model  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
 
-    module, card_obj = resolve_model(model, None if card is None else load_card(card), device, trust_pickle)
+    module, card_obj = resolve_model(model, None if card is None else load_card(card), device,
+                                     trust_code=trust_code or trust_pickle)
     card_obj = load_card(card_obj) if card_obj is not None else _default_card(images)
     timings = {"load": time.perf_counter() - started}
 
@@ -129,6 +132,11 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
     tick = time.perf_counter()
     import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
 
+    batch = options.get("batch_size")
+    if isinstance(batch, int) and batch > 1:  # many-pass methods hold `batch` copies of the input at once
+        from ..volumes.geometry import check_grid_memory  # noqa: PLC0415
+
+        check_grid_memory(model_input.grid, card_obj, batch * model_input.tensor.shape[0])
     result = explain(module, model_input.tensor, method=method, layers=layers, target=target,
                      mask=None if mask is None else torch.from_numpy(mask), progress=progress, cancel=cancel,
                      **options)

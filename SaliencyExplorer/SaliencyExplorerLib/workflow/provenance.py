@@ -32,7 +32,7 @@ def card_identity(card) -> str:
     return getattr(card, "path", None) and str(card.path) or "<in-memory card>"
 
 
-def provenance(result, model, card, method) -> dict:
+def provenance(result, model, card, method, trust_code=False) -> dict:
     """The attributes that say how a heatmap was made (stored on the node, also by the worker path)."""
     model_name, sha = model_identity(model)
     explanation = getattr(result, "explanation", None)
@@ -47,5 +47,6 @@ def provenance(result, model, card, method) -> dict:
         "modelSHA256": sha,
         "card": card_identity(card),
         "version": __version__,
+        "trustCode": "true" if trust_code else "false",  # whether code from the model/card was allowed to run
     }
     return {k: v for k, v in record.items() if v not in (None, "", [])}

@@ -13,6 +13,10 @@ Protocol lines (anything else is log text)::
     SALIENCY-STATUS <text>
     SALIENCY-DONE <path of result.json>
     SALIENCY-ERROR <message>
+
+Lines are UTF-8 bytes whatever the console's encoding (a job path may hold any character) and a
+multi-line message is joined into one line, so nothing is lost. The job folder is removed on every
+ending (done, error, cancel, crash) by :meth:`WorkerProcess.cleanup`, which ``cancel`` also calls.
 """
 
 from __future__ import annotations
@@ -31,8 +35,9 @@ from pathlib import Path
 import SimpleITK as sitk
 
 from ..core.options import DEFAULT_METHOD
+from ..card import ModelCard, card_to_dict
 from ..errors import SaliencyError
-from .explain_and_evaluate import explain_and_evaluate
+from .explain_and_evaluate import explain_and_evaluate, trusted
 from .provenance import provenance
 
 PREFIX = "SALIENCY-"
@@ -53,7 +58,10 @@ def write_job(folder, image: sitk.Image, model, card=None, method=DEFAULT_METHOD
         raise SaliencyError("a background run needs the model as a file path: save the model first, or run "
                             "in-process with explain_volume_node()")
     sitk.WriteImage(image, str(folder / "volume.nrrd"), True)
-    job = {"volume": "volume.nrrd", "model": str(model), "card": None if card is None else str(card),
+    if isinstance(card, ModelCard):  # an in-memory card crosses over as JSON, like a dict
+        card = card_to_dict(card)
+    job = {"volume": "volume.nrrd", "model": str(model),
+           "card": card if card is None or isinstance(card, dict) else str(card),
            "method": method, "layers": layers, "target": target, "options": dict(options or {}),
            "heatmap": "heatmap.nrrd", "result": "result.json"}
     if region_mask is not None:
@@ -69,9 +77,21 @@ def write_job(folder, image: sitk.Image, model, card=None, method=DEFAULT_METHOD
     return path
 
 
+def one_line(text) -> str:
+    """All lines of ``text`` joined into one (a protocol line must not break)."""
+    return " | ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
 def _say(kind: str, text: str, out) -> None:
-    out.write(f"{PREFIX}{kind} {text}\n")
-    out.flush()
+    line = f"{PREFIX}{kind} {one_line(text)}\n"
+    buffer = getattr(out, "buffer", None)
+    if buffer is not None:  # a real console: UTF-8 bytes, whatever its encoding (PYTHONIOENCODING=ascii)
+        out.flush()
+        buffer.write(line.encode("utf-8"))
+        buffer.flush()
+    else:
+        out.write(line)
+        out.flush()
 
 
 class _Progress:
@@ -87,7 +107,7 @@ class _Progress:
         _say("PROGRESS", f"{done} {total}", self.out)
 
 
-def run_job(job_path, out=None) -> int:
+def run_job(job_path, out=None, trust_code=False) -> int:
     """Run a job (inside the worker process); returns the exit status (0 done, 2 user error, 1 bug)."""
     out = out or sys.stdout
     try:
@@ -97,6 +117,9 @@ def run_job(job_path, out=None) -> int:
         _say("STATUS", "loading volume and model", out)
         image = sitk.ReadImage(str(folder / job["volume"]))
         options = dict(job.get("options") or {})
+        trust = bool(trust_code or trusted(options))
+        options.pop("trust_pickle", None)
+        options["trust_code"] = trust
         if job.get("region_mask"):
             options["region_mask"] = sitk.ReadImage(str(folder / job["region_mask"]))
 
@@ -109,14 +132,14 @@ def run_job(job_path, out=None) -> int:
         _say("STATUS", "writing heatmap", out)
         sitk.WriteImage(result.heatmap_image, str(folder / job["heatmap"]), True)
         record = {"heatmap": job["heatmap"],
-                  "provenance": provenance(result, job["model"], job.get("card"), job["method"])}
+                  "provenance": provenance(result, job["model"], job.get("card"), job["method"], trust)}
         if report is not None:
             record["evaluation"] = report
         (folder / job["result"]).write_text(json.dumps(record))
         _say("DONE", str(folder / job["result"]), out)
         return 0
     except SaliencyError as exc:
-        _say("ERROR", str(exc).replace("\n", " "), out)
+        _say("ERROR", str(exc), out)
         return 2
     except Exception as exc:  # a bug: say so, with the traceback on stderr for the log
         traceback.print_exc()
@@ -160,6 +183,7 @@ class WorkerProcess:
         self.log: list[str] = []
         self.process = subprocess.Popen(
             worker_command(self.job_path, python), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            encoding="utf-8", errors="replace",
             env=environment, start_new_session=(os.name != "nt"),
             creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0) if os.name == "nt" else 0)
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -201,9 +225,10 @@ class WorkerProcess:
         return code
 
     def cancel(self) -> None:
-        """Kill the worker and everything it started; nothing reaches the scene."""
+        """Kill the worker and everything it started, and remove the job folder; nothing reaches the scene."""
         self.cancelled = True
         if self.process.poll() is not None:
+            self._remove_folder()
             return
         try:
             if os.name != "nt":
@@ -213,13 +238,18 @@ class WorkerProcess:
         except ProcessLookupError:
             pass
         self.process.wait()
+        self._reader.join(5)
+        self._remove_folder()
+
+    def _remove_folder(self) -> None:
+        if self.owns_folder:
+            shutil.rmtree(self.job_path.parent, ignore_errors=True)
 
     def cleanup(self) -> None:
         """Stop the worker if still running and delete a job folder this run created."""
         if self.running:
             self.cancel()
-        if self.owns_folder:
-            shutil.rmtree(self.job_path.parent, ignore_errors=True)
+        self._remove_folder()
 
     def result(self) -> tuple[sitk.Image, dict]:
         """(heatmap image, provenance) of a finished run, or the worker's error as a SaliencyError."""

@@ -153,10 +153,29 @@ class CAM(CamMethod):
     needs_gradients = False
     options = {"fc_layer": None}
 
+    @staticmethod
+    def check_options(model, options) -> None:
+        """fc_layer: None, a layer name or an nn.Linear of the model -- checked before any forward pass."""
+        fc = options.get("fc_layer")
+        if fc is None:
+            return
+        if isinstance(fc, nn.Module):
+            if not any(m is fc for m in model.modules()):
+                raise SaliencyError("fc_layer is an nn.Module that is not part of this model: pass the model's "
+                                    "own classifier layer or its name.")
+        elif not isinstance(fc, str):
+            raise SaliencyError(f"fc_layer={fc!r} ({type(fc).__name__}): give the classifier's layer name "
+                                "(a string) or the nn.Linear module itself.")
+        layer = fc if isinstance(fc, nn.Module) else resolve_layer(model, fc)
+        if not isinstance(layer, nn.Linear):
+            raise SaliencyError(f"fc_layer '{fc if isinstance(fc, str) else type(fc).__name__}' is a "
+                                f"{type(layer).__name__}, not nn.Linear.")
+
     def _classifier(self, run, channels: int) -> nn.Linear:
         name = run.options["fc_layer"]
         if name is not None:
-            layer = resolve_layer(run.model, name)
+            layer = name if isinstance(name, nn.Module) else resolve_layer(run.model, name)
+            name = name if isinstance(name, str) else type(name).__name__
             if not isinstance(layer, nn.Linear):
                 raise SaliencyError(f"fc_layer '{name}' is a {type(layer).__name__}, not nn.Linear.")
             if layer.in_features != channels:

@@ -65,6 +65,10 @@ def strides(stride, overlap, windows: list[int]) -> list[int]:
         for v in values:
             if not isinstance(v, numbers.Integral) or v < 1:
                 raise SaliencyError(f"stride={stride!r}: strides must be whole voxels >= 1 (0 would never move).")
+        for v, w in zip(values, windows):
+            if v > w:  # gaps between windows: some voxels would never be occluded
+                raise SaliencyError(f"stride={stride!r} is larger than window={windows!r}: the voxels between "
+                                    "windows would never be hidden. Use a stride <= the window (or overlap=).")
         return [int(v) for v in values]
     overlap = DEFAULT_OVERLAP if overlap is None else overlap
     values = per_axis("overlap", overlap, len(windows))

@@ -1,0 +1,504 @@
+"""Classify a PyTorch model file and decide whether loading it could run code -- without unpickling.
+
+Every model file goes through :func:`check_file_safe` before any torch loader sees it (``loading.load_model``),
+whatever its suffix; the only way past a refusal is the one opt-in, ``trust_code=True`` (CLI ``--trust-code``).
+
+Why: torch's loaders execute code from the file in several places (torch 2.13):
+
+* ``torch.load(weights_only=False)`` -- any pickle GLOBAL/REDUCE runs.
+* ``torch.export.load`` (torch/export/__init__.py::load -> torch/export/pt2_archive/_package.py::load_pt2)
+  - ``_load_state_dict``: weights whose JSON config says ``use_pickle`` -> ``torch.load(weights_only=False)``
+  - ``_load_constants``: ``tensor_*`` constants with ``use_pickle`` -> ``torch.load(weights_only=False)``;
+    ``opaque_obj_*`` -> ``pickle.loads``; ``custom_obj_*`` -> ``torch._C._pickle_load_obj`` (C++, torchbind)
+  - torch/_export/serde/serialize.py::deserialize_torch_artifact (sample inputs ``data/sample_inputs/*.pt``,
+    legacy ``data/weights/<m>.pt`` / ``data/constants/<m>.pt``, and the pre-2.8 zip format's
+    ``serialized_*.pt``): ``torch.load(weights_only=True)`` and, if that fails, ``weights_only=False``.
+  - GraphModuleDeserializer._parse_sym_expr: ``sympy.sympify(expr_str)`` = ``eval`` of a JSON string
+    from ``models/<m>.json`` -- code execution with no pickle at all.
+  - ``load_pt2`` loads any ``data/aotinductor/<m>/`` package as a native shared library.
+* ``torch.jit.load`` uses the C++ unpickler (torch/csrc/jit/serialization/unpickler.cpp), which only
+  resolves a fixed set of torch names and ``__torch__.*`` TorchScript classes; any other global fails
+  with "Unknown type name ..." -- it cannot call Python. A tampered TorchScript pickle is refused here
+  as damaged/tampered, not because it could run Python.
+
+So we read only the small pickle members (never tensor data), list every global they reference with
+``pickletools`` and a stack simulation (STACK_GLOBAL operands may come from memo or be shuffled),
+and compare with the allow-list torch's own weights_only unpickler uses.
+"""
+from __future__ import annotations
+
+import _compat_pickle
+import ast
+import io
+import json
+import os
+import pickletools
+import zipfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..errors import ModelLoadError
+
+
+OPT_IN = "trust_code=True (CLI: --trust-code)"
+
+
+@dataclass
+class FileInspection:
+    """What a file is (``kind``), why it must not be loaded blindly (``problems``), what its pickles name."""
+
+    kind: str  # 'state_dict' | 'torchscript' | 'export' | 'empty' | 'not_a_model'
+    problems: list[str] = field(default_factory=list)
+    globals_used: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------- allow-lists
+
+def _weights_only_globals() -> frozenset[str]:
+    """Exactly what ``torch.load(weights_only=True)`` accepts by default, so our verdict matches torch's."""
+    try:
+        from torch._weights_only_unpickler import _get_allowed_globals
+        return frozenset(_get_allowed_globals())
+    except Exception:  # private API moved: fall back to the core of it
+        return frozenset({"collections.OrderedDict", "torch._utils._rebuild_tensor_v2",
+                          "torch._utils._rebuild_parameter", "torch.Size", "torch.device",
+                          "torch.FloatStorage", "torch.float32", "builtins.set", "_codecs.encode"})
+
+
+DATA_GLOBALS = _weights_only_globals()
+# torch.jit.save pickles: plain data plus TorchScript's own helpers; ``__torch__.*`` are classes compiled
+# from the archive's code/ (TorchScript, no Python). The C++ unpickler rejects anything else.
+TORCHSCRIPT_PREFIXES = ("__torch__.", "torch.jit._pickle.")
+
+_TEXT_BYTES = set(b"\t\n\r\f") | set(range(0x20, 0x7F))
+_ZIP_MAGIC = b"PK\x03\x04"
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # torch.serialization.MAGIC_NUMBER (first pickle of a legacy file)
+
+
+# ----------------------------------------------------------------------------------------- pickle scanning
+
+class _Mark:
+    pass
+
+
+_MARK = _Mark()
+_STRING_OPS = {"STRING", "BINSTRING", "SHORT_BINSTRING", "UNICODE", "BINUNICODE", "SHORT_BINUNICODE",
+               "BINUNICODE8"}  # bytes pushes stay opaque: STACK_GLOBAL rejects bytes operands anyway
+
+
+def _canonical(module: str, name: str) -> str:
+    """Map Python-2 names (``__builtin__``) the way Unpickler/weights_only do, so allow-listing is exact."""
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+    elif module in _compat_pickle.IMPORT_MAPPING:
+        module = _compat_pickle.IMPORT_MAPPING[module]
+    return f"{module}.{name}"
+
+
+def pickle_globals(data, max_pickles: int = 1) -> list[str]:
+    """Every global ``data``'s pickle(s) reference, in order; raises ValueError if it is not a pickle.
+
+    Simulates the pickle stack (strings known, everything else opaque) so STACK_GLOBAL resolves to what
+    the real unpickler would see, even through MEMOIZE/GET or POP. An operand we cannot know is reported
+    as ``<unresolved>`` -- which no allow-list contains, so the file is refused (fail closed).
+    """
+    stream = data if hasattr(data, "read") else io.BytesIO(data)
+    found: list[str] = []
+    for _ in range(max_pickles):
+        stack: list = []
+        memo: dict = {}
+        try:
+            for op, arg, _pos in pickletools.genops(stream):
+                name = op.name
+                if name in ("GLOBAL", "INST"):
+                    module, _, attr = arg.partition(" ")
+                    found.append(_canonical(module, attr))
+                elif name == "STACK_GLOBAL":
+                    mod, attr = (stack[-2], stack[-1]) if len(stack) >= 2 else (None, None)
+                    ok = isinstance(mod, str) and isinstance(attr, str)
+                    found.append(_canonical(mod, attr) if ok else "<unresolved>")
+                elif name.startswith("EXT"):
+                    found.append(f"<copyreg extension {arg}>")
+                if name in ("PUT", "BINPUT", "LONG_BINPUT"):
+                    memo[arg] = stack[-1] if stack else None
+                    continue
+                if name == "MEMOIZE":
+                    memo[len(memo)] = stack[-1] if stack else None
+                    continue
+                if name == "DUP":
+                    stack.append(stack[-1] if stack else None)
+                    continue
+                before = op.stack_before
+                if pickletools.markobject in before:
+                    while stack and stack[-1] is not _MARK:
+                        stack.pop()
+                    if not stack:
+                        raise ValueError("MARK missing")
+                    stack.pop()
+                    n = before.index(pickletools.markobject)
+                else:
+                    n = len(before)
+                if n > len(stack):
+                    raise ValueError(f"stack underflow at {name}")
+                del stack[len(stack) - n:]
+                if name == "MARK":
+                    stack.append(_MARK)
+                elif name in _STRING_OPS:
+                    stack.append(arg)
+                elif name in ("GET", "BINGET", "LONG_BINGET"):
+                    stack.append(memo.get(arg))
+                else:
+                    stack.extend([None] * len(op.stack_after))
+        except Exception as exc:  # genops raises ValueError/IndexError/etc. on garbage
+            raise ValueError(f"malformed pickle ({exc})") from exc
+    return found
+
+
+def _legacy_first_int(data: bytes):
+    """Value of the first (magic-number) pickle of a legacy torch.save file, else None."""
+    try:
+        for op, arg, _ in pickletools.genops(io.BytesIO(data[:64])):
+            if op.name in ("LONG1", "LONG4", "BININT", "INT", "LONG"):
+                return arg
+            if op.name == "STOP":
+                return None
+    except Exception:
+        return None
+    return None
+
+
+# ------------------------------------------------------------------------------------ sympy expression guard
+
+# Names torch writes in expr_str (srepr-style Symbol(...) plus the functions in
+# GraphModuleDeserializer.sympy_functions and sympy's core). Anything else, any attribute access,
+# subscript, lambda, or non-identifier string is refused: sympify() eval()s the text.
+_SYMPY_NAMES = frozenset("""
+Symbol Integer Rational Float Add Mul Pow Max Min Abs Mod Eq Ne Lt Le Gt Ge And Or Not Xor ITE Piecewise
+StrictLessThan StrictGreaterThan LessThan GreaterThan Equality Unequality floor ceiling sqrt exp log
+oo zoo nan true false True False None Integer
+FloorDiv ModularIndexing Where PythonMod CleanDiv CeilToInt FloorToInt CeilDiv LShift RShift
+IsNonOverlappingAndDenseIndicator TruncToFloat TruncToInt RoundToInt RoundDecimal ToFloat Identity
+PowByNatural FloatPow FloatTrueDiv IntTrueDiv OpaqueUnaryFn_sqrt BitwiseFn_bitwise_and BitwiseFn_bitwise_or
+""".split())
+_SAFE_AST = (ast.Expression, ast.Call, ast.keyword, ast.Name, ast.Load, ast.Constant, ast.BinOp, ast.UnaryOp,
+             ast.BoolOp, ast.Compare, ast.Tuple, ast.operator, ast.unaryop, ast.boolop, ast.cmpop)
+
+
+def _sym_expr_ok(text: str) -> bool:
+    """True if ``text`` is a plain arithmetic/symbol expression that sympify cannot turn into code."""
+    if len(text) > 10_000:
+        return False
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        return False
+    for node in ast.walk(tree):
+        if not isinstance(node, _SAFE_AST):
+            return False
+        if isinstance(node, ast.Name) and node.id not in _SYMPY_NAMES and not _is_symbol_name(node.id):
+            return False
+        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in _SYMPY_NAMES):
+            return False
+        if isinstance(node, ast.keyword) and (node.arg is None or not isinstance(node.value, ast.Constant)):
+            return False
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and not _is_symbol_name(node.value):
+            return False
+        if isinstance(node, ast.Constant) and isinstance(node.value, bytes):
+            return False
+    return True
+
+
+def _is_symbol_name(s: str) -> bool:
+    """torch's shape symbols: a short lowercase prefix and digits (s0, u3, zuf1, ps2, idx0...)."""
+    letters = s.rstrip("0123456789")
+    return 0 < len(letters) < len(s) and letters.isalpha() and letters.islower() and letters.isascii()
+
+
+def _sym_op_names() -> frozenset[str]:
+    """Serialized names of the non-``torch.ops`` callables torch itself puts in graphs (``_SYM_OPS``)."""
+    try:
+        from torch._export.serde.serialize import _SYM_OPS
+        names = {f"{op.__module__}.{op.__name__}" for op in _SYM_OPS}
+    except Exception:
+        names = set()
+    return frozenset(names | {"_operator.getitem", "_operator.add", "_operator.mul", "_operator.sub",
+                              "_operator.floordiv", "_operator.truediv", "_operator.mod", "math.trunc"})
+
+
+_SYM_OP_NAMES = _sym_op_names()
+_TORCH_OPS_ATTRS = frozenset(a for a in dir(type(torch.ops)) if not a.startswith("__")) | {"load_library"}
+
+
+def _graph_target_ok(target: str) -> bool:
+    """Node targets are resolved by getattr from ``torch``/``math``/``_operator`` (deserialize_operator):
+    ``torch.os.system`` or ``torch.ops.load_library`` would be called when the graph runs. Allow only
+    operator overloads ``torch.ops.<ns>.<op>[.<overload>]`` and torch's own symbolic-shape helpers."""
+    if target in _SYM_OP_NAMES:
+        return True
+    parts = target.split(".")
+    return (target.startswith("torch.ops.") and 4 <= len(parts) <= 5 and "__" not in target
+            and parts[2] not in _TORCH_OPS_ATTRS and all(p.isidentifier() for p in parts))
+
+
+def _graph_targets(obj):
+    """Every node ``target`` string in a models/<m>.json, subgraphs included."""
+    if isinstance(obj, dict):
+        if isinstance(obj.get("target"), str) and "inputs" in obj:
+            yield obj["target"]
+        for v in obj.values():
+            yield from _graph_targets(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _graph_targets(v)
+
+
+def _expr_strs(obj):
+    """All ``expr_str`` values in a deserialized models/<m>.json (SymInt/SymFloat/SymBool as_expr)."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k == "expr_str" and isinstance(v, str):
+                yield v
+            else:
+                yield from _expr_strs(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _expr_strs(v)
+
+
+# ------------------------------------------------------------------------------------------ classification
+
+def _short(name: str) -> str:
+    """Member name without the archive's root folder (torch names it after the file stem)."""
+    return name.split("/", 1)[1] if "/" in name else name
+
+
+def _zip_kind(shorts: set[str]) -> str | None:
+    if "archive_format" in shorts or "serialized_exported_program.json" in shorts:
+        return "export"
+    if "constants.pkl" in shorts or any(s.startswith("code/") for s in shorts):
+        return "torchscript"
+    if "data.pkl" in shorts:
+        return "state_dict"
+    return None
+
+
+def _describe_non_zip(path: Path, head: bytes, size: int) -> FileInspection:
+    """Name what a non-zip file is, in one line, with the fix."""
+    if head[:1] == b"\x80":
+        if _legacy_first_int(head) == _LEGACY_MAGIC:
+            return FileInspection("state_dict")
+        return FileInspection("not_a_model", [
+            f"{path} is a plain Python pickle, not a torch.save/TorchScript/torch.export file; re-save the "
+            "weights with torch.save(model.state_dict(), ...)."])
+    if len(head) >= 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < size:
+        return FileInspection("not_a_model", [
+            f"{path} is a safetensors file, not a PyTorch file; convert it with "
+            "torch.save(safetensors.torch.load_file(...), 'model.pt')."])
+    if head and all(b in _TEXT_BYTES or b >= 0x80 for b in head[:1024]) and _is_utf8(head[:1024]):
+        text = head[:1024].decode("utf-8", "replace").lstrip()
+        if text.startswith("version https://git-lfs"):
+            what = ("a Git LFS pointer, not the model itself; run `git lfs pull` in its repository to fetch "
+                    "the real file")
+        elif text[:15].lower().startswith(("<!doctype html", "<html")):
+            what = "an HTML page (a failed or login-walled download?), not a model; download the file again"
+        else:
+            what = (f"a text file (starts {text[:40]!r}), not a model; point to the .pt/.pt2 file that "
+                    "torch.save, torch.jit.save or torch.export.save wrote")
+        return FileInspection("not_a_model", [f"{path} is {what}."])
+    return FileInspection("not_a_model", [
+        f"{path} is not a PyTorch model file (unrecognised binary content, first bytes {head[:8].hex()}); "
+        "expected a torch.save, TorchScript (torch.jit.save) or torch.export (.pt2) file."])
+
+
+def _is_utf8(b: bytes) -> bool:
+    try:
+        b.decode("utf-8")
+        return True
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(b) - 3  # a character cut at the 1 KiB boundary
+
+
+def inspect_file(path) -> FileInspection:
+    """Classify ``path`` and list every pickle global and code-running feature, without unpickling."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size == 0:
+        return FileInspection("empty", [
+            f"{path} is empty (0 bytes): the download or copy did not finish; fetch the model file again."])
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if head.startswith(_ZIP_MAGIC):
+        return _inspect_zip(path, size)
+    inspection = _describe_non_zip(path, head, size)
+    if inspection.kind == "state_dict":  # legacy torch.save: magic, protocol, sys_info, object, keys
+        try:  # genops reads from the file and stops after the 5th STOP: storages are never read
+            with open(path, "rb") as fh:
+                inspection.globals_used = _unique(pickle_globals(fh, max_pickles=5))
+        except ValueError as exc:
+            inspection.problems.append(f"{path} is a damaged legacy torch.save file ({exc}); re-save it.")
+        _judge(inspection, path, "the pickle", inspection.globals_used, DATA_GLOBALS)
+    return inspection
+
+
+def _inspect_zip(path: Path, size: int) -> FileInspection:
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        return FileInspection("not_a_model", [
+            f"{path} is a truncated or damaged zip archive ({size} bytes, {exc}); torch.save/TorchScript/"
+            ".pt2 files are zips, so this copy is incomplete: download or copy it again."])
+    with zf:
+        members = {_short(n): n for n in zf.namelist()}
+        kind = _zip_kind(set(members))
+        if kind is None:
+            listing = ", ".join(sorted(members)[:4])
+            return FileInspection("not_a_model", [
+                f"{path} is a zip archive but not a PyTorch file (it holds {listing}); expected a torch.save, "
+                "TorchScript or torch.export (.pt2) archive."])
+        inspection = FileInspection(kind)
+        try:
+            if kind == "export":
+                _inspect_export(path, zf, members, inspection)
+            else:
+                allowed = DATA_GLOBALS if kind == "state_dict" else None
+                for short, full in members.items():
+                    if short.endswith(".pkl") or short.endswith(".debug_pkl"):
+                        _scan_pickle(path, short, zf.read(full), inspection, allowed)
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+            inspection.kind = "not_a_model"
+            inspection.problems.insert(0, f"{path} is a damaged {kind} archive ({exc}); download or copy it "
+                                          "again.")
+    inspection.globals_used = _unique(inspection.globals_used)
+    return inspection
+
+
+def _scan_pickle(path, member, data, inspection, allowed):
+    """Add ``member``'s globals; ``allowed`` None means TorchScript rules (C++ unpickler)."""
+    if data[:4] == _ZIP_MAGIC:  # a torch.save (or torchbind) archive nested inside a .pt2
+        with zipfile.ZipFile(io.BytesIO(data)) as inner:
+            for name in inner.namelist():
+                if name.endswith(".pkl"):
+                    _scan_pickle(path, f"{member}:{_short(name)}", inner.read(name), inspection, allowed)
+        return
+    try:
+        names = pickle_globals(data)
+    except ValueError as exc:
+        inspection.problems.append(f"{member} is not a valid pickle ({exc})")
+        return
+    inspection.globals_used.extend(names)
+    _judge(inspection, path, member, names, allowed)
+
+
+def _judge(inspection, path, member, names, allowed):
+    if allowed is None:
+        bad = [g for g in names if g not in DATA_GLOBALS and not g.startswith(TORCHSCRIPT_PREFIXES)]
+        why = "which torch.jit.load cannot resolve (the archive was tampered with)"
+    else:
+        bad = [g for g in names if g not in allowed]
+        why = "which can run code when unpickled"
+    if bad:
+        shown = ", ".join(_unique(bad)[:3]) + (f" and {len(set(bad)) - 3} more" if len(set(bad)) > 3 else "")
+        inspection.problems.append(f"{member} references {shown}, {why}")
+
+
+def _inspect_export(path, zf, members, inspection):
+    """.pt2: every payload torch would unpickle, every eval'd shape expression, any native code."""
+    pickled = set()
+    for short, full in members.items():
+        if short.startswith("data/") and short.endswith("_config.json") and "/aotinductor/" not in short:
+            folder = short.rsplit("/", 1)[0] + "/"
+            for meta in json.loads(zf.read(full)).get("config", {}).values():
+                target = folder + str(meta.get("path_name", ""))
+                name = target.rsplit("/", 1)[-1]
+                if meta.get("use_pickle") or name.startswith(("custom_obj_", "opaque_obj_")):
+                    pickled.add(target)  # read with torch.load/pickle.loads; the rest is raw bytes
+    for short, full in members.items():
+        if short.startswith(("data/aotinductor/", "data/executorch/", "data/mtia")):
+            inspection.problems.append(f"{short} is compiled native code, which torch.export.load loads and runs")
+            continue
+        if short.startswith("models/") and short.endswith(".json"):
+            program = json.loads(zf.read(full))
+            for expr in _expr_strs(program):
+                if not _sym_expr_ok(expr):
+                    inspection.problems.append(
+                        f"{short} has a shape expression that sympy would eval(): {expr[:60]!r}")
+            for target in _graph_targets(program):
+                if not _graph_target_ok(target):
+                    inspection.problems.append(
+                        f"{short} calls {target[:60]!r}, which is not a torch operator and runs when the graph runs")
+            continue
+        is_torch_save = short.startswith(("data/sample_inputs/", "serialized_")) or (
+            short.startswith(("data/weights/", "data/constants/")) and short.endswith(".pt"))  # legacy
+        if not (short in pickled or is_torch_save or short.endswith(".pkl")):
+            continue  # raw tensor bytes, text, or members torch never reads: not read (keeps the check fast)
+        allowed = None if short.rsplit("/", 1)[-1].startswith("custom_obj_") else DATA_GLOBALS
+        _scan_pickle(path, short, zf.read(full), inspection, allowed)
+
+
+def _unique(items):
+    return list(dict.fromkeys(items))
+
+
+# -------------------------------------------------------------------------------------------- public checks
+
+def check_file_safe(path, trust_code: bool = False) -> FileInspection:
+    """Inspect ``path``; raise ModelLoadError for a damaged file, or a risky one unless ``trust_code``.
+
+    Damaged/not-a-model files are refused whatever ``trust_code`` says: no loader could use them, and a
+    specific message beats torch's "invalid load key" or "weights only load failed".
+    """
+    inspection = inspect_file(path)
+    if inspection.kind in ("empty", "not_a_model"):
+        raise ModelLoadError(inspection.problems[0])
+    if inspection.problems and not trust_code:
+        more = f" (and {len(inspection.problems) - 1} more issue(s))" if len(inspection.problems) > 1 else ""
+        risk = ("it is not what torch.jit.save writes" if inspection.kind == "torchscript"
+                else "loading it could run code from the file")
+        raise ModelLoadError(
+            f"{path} ({inspection.kind}) is not plain data: {inspection.problems[0]}{more}; {risk}. "
+            f"If you trust its source, pass {OPT_IN}.")
+    return inspection
+
+
+@contextmanager
+def _weights_only_everywhere():
+    """Make every torch.load inside (incl. torch.export.load's weights_only=False calls) weights-only.
+
+    Defence in depth after the check: torch.serialization.load reads TORCH_FORCE_WEIGHTS_ONLY_LOAD on
+    each call. It does not cover pickle.loads of opaque_obj_ or sympify -- the check covers those.
+    Process-wide while active, so do not hold it around unrelated threads' deliberate full loads.
+    """
+    old = os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD")
+    os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("TORCH_FORCE_WEIGHTS_ONLY_LOAD", None)
+        else:
+            os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = old
+
+
+def load_export_safely(path, trust_code: bool = False):
+    """``torch.export.load`` only after the check passes; without trust, under forced weights_only."""
+    check_file_safe(path, trust_code)
+    if trust_code:
+        return torch.export.load(str(path))
+    with _weights_only_everywhere():
+        return torch.export.load(str(path))
+
+
+def explain_load_error(path, exc: BaseException) -> str:
+    """One line for a torch load failure on a file that passed the check (so it is not a pickle issue)."""
+    text = str(exc)
+    if "torch.cuda.is_available() is False" in text or "CUDA" in text and "not available" in text.lower():
+        return (f"{path} asks for a CUDA device (saved on a GPU or map_location='cuda') but this machine has "
+                "no usable CUDA; load it with device='cpu'.")
+    if "Weights only load failed" in text:
+        first = next((ln.strip() for ln in text.splitlines() if "WeightsUnpickler error" in ln), text[:200])
+        return (f"{path} holds objects that torch's weights-only loader refuses ({first}); if you trust the "
+                f"file, pass {OPT_IN}.")
+    return f"{path} could not be loaded ({type(exc).__name__}: {text.strip().splitlines()[0][:200] if text else ''})."

@@ -95,6 +95,15 @@ def test_rank_rows_puts_failures_last():
     assert [(r["method"], r["rank"]) for r in rows] == [("c", 1), ("a", 2), ("b", None)]
 
 
+def test_rank_rows_puts_sanity_flagged_maps_after_trusted_ones():
+    """A map that survives randomising the model is never the recommended one, whatever its score."""
+    rows = rank_rows([{"method": "image", "faithfulness_score": 0.9, "sanity_flagged": True},
+                      {"method": "gradcam", "faithfulness_score": 0.4, "sanity_flagged": False},
+                      {"method": "occlusion", "faithfulness_score": 0.6, "sanity_flagged": False},
+                      {"method": "edges", "faithfulness_score": 0.7, "sanity_flagged": True}])
+    assert [(r["method"], r["rank"]) for r in rows] == [("occlusion", 1), ("gradcam", 2), ("image", 3), ("edges", 4)]
+
+
 def test_bad_inputs_are_one_line_errors():
     model, x = Planted().eval(), _sample()
     with pytest.raises(SaliencyError, match="Unknown method 'gradkam'"):

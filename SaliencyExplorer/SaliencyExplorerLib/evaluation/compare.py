@@ -15,9 +15,10 @@ negative when faithful; insertion: it rises faster, positive). Subtracting each 
 the perturbation alone does to this model (e.g. a blank image already scoring low), so both terms are on
 one scale and neither dominates because of the model's baseline; adding the two uses both views, which
 fail differently (deletion rewards adversarial "holes", insertion rewards maps that reveal the most
-salient texture first). 0 is a random map, the range is [-2, 2]. Sanity-flagged maps are still ranked by the
-score (they may order voxels well, e.g. an image's own intensities), but must not be trusted as
-explanations of the model: `sanity_flagged` says so beside the rank.
+salient texture first). 0 is a random map, the range is [-2, 2]. Sanity-flagged maps rank after every map
+that passed the check, whatever their score: they may order voxels well (an image's own intensities often
+do), but a map that survives randomising the model's weights does not explain the model, so it is never
+the one recommended. Among themselves they are ordered by the score; `sanity_flagged` says why.
 """
 
 from __future__ import annotations
@@ -60,12 +61,13 @@ def faithfulness_score(deletion, insertion, random_deletion, random_insertion) -
 
 
 def rank_rows(rows: list[dict], key: str = "faithfulness_score") -> list[dict]:
-    """Sort by `key` (highest first; failed/NaN last, then by name) and set `rank` 1.. (None if failed)."""
+    """Sort by `key` (highest first; sanity-flagged rows after the others; failed/NaN last; then by name) and
+    set `rank` 1.. (None if failed). Cohort summaries rank by score alone (their flag is a fraction)."""
     def value(row):
         v = row.get(key)
         return -math.inf if v is None or (isinstance(v, float) and math.isnan(v)) else v
 
-    ordered = sorted(rows, key=lambda r: (-value(r), str(r["method"])))
+    ordered = sorted(rows, key=lambda r: (r.get("sanity_flagged") is True, -value(r), str(r["method"])))
     for i, row in enumerate(ordered):
         row["rank"] = i + 1 if value(row) != -math.inf else None
     return ordered

@@ -22,6 +22,7 @@ TABLE_COLUMNS = [("Rank", "rank", "text"), ("Method", "method", "text"),
                  ("Sanity flagged", "sanity_flagged", "text"), ("Pointing hit", "pointing_hit", "text"),
                  ("Energy fraction", "energy_fraction", "number"), ("Seconds", "seconds", "number"),
                  ("Error", "error", "text")]
+COMPARISON_ATTRIBUTE = "SaliencyExplorer.comparison"  # the whole comparison (JSON) on its table node
 PALETTE = [(0.12, 0.47, 0.71), (1.0, 0.5, 0.05), (0.17, 0.63, 0.17), (0.84, 0.15, 0.16), (0.58, 0.4, 0.74),
            (0.55, 0.34, 0.29), (0.89, 0.47, 0.76), (0.5, 0.5, 0.5), (0.74, 0.74, 0.13), (0.09, 0.75, 0.81)]
 
@@ -116,7 +117,7 @@ def show_comparison(source_node, result, folder_name: str | None = None, thresho
         sh.SetItemParent(sh.GetItemByDataNode(node), folder)
         heatmaps[name] = node
     table = write_comparison_table(scene, rows, f"{source_node.GetName()} comparison")
-    table.SetAttribute("SaliencyExplorer.comparison", json.dumps(result.to_dict(curves=False)))
+    table.SetAttribute(COMPARISON_ATTRIBUTE, json.dumps(result.to_dict(curves=False)))
     chart, curve_table, series = write_comparison_plot(scene, result.comparison.curves, rows,
                                                        f"{source_node.GetName()} comparison curves")
     for node in [table, chart, curve_table, *series]:
@@ -125,6 +126,12 @@ def show_comparison(source_node, result, folder_name: str | None = None, thresho
     if show_in_layout and getattr(slicer, "app", None) is not None:
         slicer.modules.plots.logic().ShowChartInLayout(chart)
     return {"folder": folder, "heatmaps": heatmaps, "table": table, "chart": chart, "curves": curve_table}
+
+
+def comparison_of(table_node) -> dict | None:
+    """The comparison stored on a comparison table node (ranking, table rows, sanity, settings), or None."""
+    text = table_node.GetAttribute(COMPARISON_ATTRIBUTE) if table_node is not None else None
+    return json.loads(text) if text else None
 
 
 def compare_volume_node(volume_node, model, card=None, methods=None, target=None, *, region_node=None,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..core.options import DEFAULT_METHOD
 from . import evaluation_nodes, heatmap_node, volume_nodes
+from .compare_nodes import show_comparison
 from .evaluation_nodes import region_image
 from ..errors import SaliencyError
 from ..workflow import worker
@@ -86,13 +87,15 @@ def show_report(heatmap_node, report, show_in_layout=False) -> None:
 
 def start_background(volume_node_, model, card=None, method=DEFAULT_METHOD, layers=None, target=None, *,
                      folder=None, python=None, region_mask_node=None, evaluate=None, region=None,
-                     region_label=None, **pipeline_options):
+                     region_label=None, compare=None, **pipeline_options):
     """Start a worker process on this volume (the GUI path); returns a ``worker.WorkerProcess``.
 
     Only plain data crosses over (the volume as NRRD in patient space, paths, JSON options); the scene is
-    untouched until :func:`finish_background`, so a cancel or a crash leaves it as it was. ``evaluate``
-    (None, True or a dict of checks) and ``region`` (label map / segmentation node) as for
-    :func:`explain_volume_node`; the worker stores the report in ``result.json``.
+    untouched until :func:`finish_background` (or :func:`finish_comparison`), so a cancel or a crash leaves
+    it as it was. ``evaluate`` (None, True or a dict of checks) and ``region`` (label map / segmentation
+    node) as for :func:`explain_volume_node`; the worker stores the report in ``result.json``.
+    ``compare``: True (the default set of methods) or a list of names ranks methods instead of explaining
+    ``method`` (``compare_volume_node`` in the background); ``evaluate`` then holds its checks.
     """
     heatmap_node.check_source(volume_node_)
     model_identity(model)  # a missing model file fails here, before a process starts
@@ -101,19 +104,14 @@ def start_background(volume_node_, model, card=None, method=DEFAULT_METHOD, laye
     mask = volume_nodes.node_to_image(region_mask_node, world=True) if region_mask_node is not None else None
     if region is not None and hasattr(region, "GetScene"):
         region = region_image(region, volume_node_)
-    if region is not None and (evaluate is None or evaluate is False):
+    if region is not None and (evaluate is None or evaluate is False) and not compare:
         raise SaliencyError("a region is only used by the evaluation: tick 'Evaluate' (evaluate=True) or "
                             "clear the region")
     owns_folder = folder is None
     folder = folder or tempfile.mkdtemp(prefix="saliency-job-")
     try:
         job = worker.write_job(folder, image, model, card, method, layers, target, pipeline_options, mask,
-                               evaluate=evaluate, region=region, region_label=region_label)
-    except BaseException:
-        if owns_folder:
-            shutil.rmtree(folder, ignore_errors=True)
-        raise
-    try:
+                               evaluate=evaluate, region=region, region_label=region_label, compare=compare)
         process = worker.WorkerProcess(job, python=python, owns_folder=owns_folder)
     except BaseException:
         if owns_folder:
@@ -139,6 +137,16 @@ def finish_background(process, volume_node_=None, output_node=None, show_in_layo
         node = write_result(source, image, record, output_node=output_node, **scene_opts)
         show_report(node, report, show_in_layout)
         return node
+    finally:
+        process.cleanup()
+
+
+def finish_comparison(process, volume_node_=None, threshold: float = 0.2, show_in_layout=False) -> dict:
+    """Bring a finished compare job into the scene beside the volume it compared (as
+    ``compare_volume_node`` does in-process); returns the nodes made. Nothing is added if that volume left."""
+    try:
+        source = _explained_source(process, volume_node_)
+        return show_comparison(source, process.comparison(), threshold=threshold, show_in_layout=show_in_layout)
     finally:
         process.cleanup()
 

@@ -9,10 +9,14 @@ there, where the region was drawn, as ``evaluation.volume`` does for one map.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
+import SimpleITK as sitk
 
 from ..card import load_card
 from .explain_image import _default_card
@@ -49,7 +53,6 @@ def compare_image(images, model, card=None, methods=None, target=None, *, region
     ``explain_image``. ``target``: None (top class), an index or a class name from the card. ``checks`` go
     to ``compare_methods`` (steps, random_repeats, sanity_layers, extra_maps, method_options, ...).
     """
-    import SimpleITK as sitk
     import torch
 
     from ..evaluation.compare import compare_methods
@@ -102,3 +105,52 @@ def compare_image(images, model, card=None, methods=None, target=None, *, region
     return VolumeComparison(comparison, heatmap_images, model_input, card_obj, explained,
                             card_obj.class_name(explained) if explained is not None else None, timings)
 
+
+
+@dataclass
+class StoredComparison:
+    """A comparison read back from a worker's job folder: what ``mrml.compare_nodes.show_comparison`` needs
+    (rows best first, the curves, every method's map on the source's own grid), without the model."""
+
+    record: dict
+    heatmap_images: dict
+
+    @property
+    def rows(self) -> list:
+        return self.record["table"]
+
+    @property
+    def comparison(self):
+        return SimpleNamespace(curves=self.record.get("curves") or {})
+
+    @property
+    def target_index(self):
+        return self.record.get("target_index")
+
+    @property
+    def target_name(self):
+        return self.record.get("target_name")
+
+    def to_dict(self, curves: bool = True) -> dict:
+        return {k: v for k, v in self.record.items() if curves or k != "curves"}
+
+
+def save_comparison(result, folder) -> dict:
+    """Write every method's map (``heatmaps/<method>.nrrd``) into ``folder``; returns the JSON-ready record
+    (the comparison with its curves, and which file holds which map)."""
+    folder = Path(folder)
+    (folder / "heatmaps").mkdir(parents=True, exist_ok=True)
+    files = {}
+    for index, (name, image) in enumerate(result.heatmap_images.items()):
+        files[name] = f"heatmaps/{index:02d}.nrrd"  # method names may hold '+': never in a file name
+        sitk.WriteImage(image, str(folder / files[name]), True)
+    record = result.to_dict(curves=True)
+    record["heatmaps"] = files
+    return record
+
+
+def load_comparison(folder, record: dict) -> StoredComparison:
+    """The inverse of :func:`save_comparison`."""
+    folder = Path(folder)
+    images = {name: sitk.ReadImage(str(folder / path)) for name, path in (record.get("heatmaps") or {}).items()}
+    return StoredComparison(json.loads(json.dumps(record)), images)

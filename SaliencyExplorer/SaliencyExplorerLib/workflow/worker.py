@@ -37,7 +37,8 @@ import SimpleITK as sitk
 from ..core.options import DEFAULT_METHOD
 from ..card import ModelCard, card_to_dict
 from ..errors import SaliencyError
-from .explain_and_evaluate import explain_and_evaluate, trusted
+from .compare_image import compare_image, load_comparison, save_comparison
+from .explain_and_evaluate import _torch_errors, explain_and_evaluate, trusted
 from .provenance import provenance
 
 PREFIX = "SALIENCY-"
@@ -46,11 +47,13 @@ LIB_PARENT = str(Path(__file__).resolve().parents[2])  # the folder that holds S
 
 def write_job(folder, image: sitk.Image, model, card=None, method=DEFAULT_METHOD, layers=None, target=None,
               options=None, region_mask: sitk.Image | None = None, *, evaluate=None,
-              region: sitk.Image | None = None, region_label: int | None = None) -> Path:
+              region: sitk.Image | None = None, region_label: int | None = None, compare=None) -> Path:
     """Write a job folder (volume, optional masks, ``job.json``); returns the job file's path.
 
     ``evaluate``: None (no evaluation), True or a JSON-ready dict of checks for ``evaluate_volume``;
-    ``region``: the evaluation's localisation region, a label image on any grid.
+    ``region``: the evaluation's (or comparison's) localisation region, a label image on any grid.
+    ``compare``: None (explain ``method``), True (compare the default set of methods) or a list of method
+    names: the job ranks them (``workflow.compare_image``) instead, with ``evaluate`` as its checks.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -67,8 +70,12 @@ def write_job(folder, image: sitk.Image, model, card=None, method=DEFAULT_METHOD
     if region_mask is not None:
         sitk.WriteImage(region_mask, str(folder / "mask.nrrd"), True)
         job["region_mask"] = "mask.nrrd"
-    if evaluate is not None and evaluate is not False:  # {}: evaluate with the defaults
+    if compare is not None and compare is not False:
+        job["kind"], job["methods"] = "compare", None if compare is True else list(compare)
+        job["evaluate"] = dict(evaluate) if isinstance(evaluate, dict) else {}  # the comparison's checks
+    elif evaluate is not None and evaluate is not False:  # {}: evaluate with the defaults
         job["evaluate"] = True if evaluate is True else dict(evaluate)
+    if "evaluate" in job:
         if region is not None:
             sitk.WriteImage(region, str(folder / "region.nrrd"), True)
             job["region"], job["region_label"] = "region.nrrd", region_label
@@ -100,8 +107,10 @@ class _Progress:
     def __init__(self, out):
         self.out, self.last = out, None
 
-    def __call__(self, done, total):
-        if self.last is not None and (total != self.last[1] or done < self.last[0]):
+    def __call__(self, done, total, what=None):
+        if what is not None:  # a comparison names the method it is on
+            _say("STATUS", f"{what} done ({done} of {total} methods)", self.out)
+        elif self.last is not None and (total != self.last[1] or done < self.last[0]):
             _say("STATUS", "evaluating the map", self.out)
         self.last = (done, total)
         _say("PROGRESS", f"{done} {total}", self.out)
@@ -124,6 +133,8 @@ def run_job(job_path, out=None, trust_code=False) -> int:
             options["region_mask"] = sitk.ReadImage(str(folder / job["region_mask"]))
 
         region = sitk.ReadImage(str(folder / job["region"])) if job.get("region") else None
+        if job.get("kind") == "compare":
+            return _run_comparison(job, folder, image, region, options, out)
 
         result, report = explain_and_evaluate(
             image, job["model"], job.get("card"), job["method"], job.get("layers"), job.get("target"),
@@ -145,6 +156,22 @@ def run_job(job_path, out=None, trust_code=False) -> int:
         traceback.print_exc()
         _say("ERROR", f"the worker failed unexpectedly ({type(exc).__name__}: {exc}); see the log", out)
         return 1
+
+
+def _run_comparison(job, folder, image, region, options, out) -> int:
+    """A compare job: every method's map ranked, written as ``heatmaps/*.nrrd`` + the record in result.json."""
+    _say("STATUS", "comparing methods", out)
+    with _torch_errors():
+        result = compare_image(image, job["model"], job.get("card"), job.get("methods"), job.get("target"),
+                               region=region, region_label=job.get("region_label"),
+                               region_mask=options.get("region_mask"), layers=job.get("layers"),
+                               device=options.get("device"), trust_code=options["trust_code"],
+                               progress=_Progress(out), **dict(job.get("evaluate") or {}))
+    _say("STATUS", "writing heatmaps", out)
+    record = {"comparison": save_comparison(result, folder)}
+    (folder / job["result"]).write_text(json.dumps(record))
+    _say("DONE", str(folder / job["result"]), out)
+    return 0
 
 
 def parse_line(line: str):
@@ -260,6 +287,17 @@ class WorkerProcess:
         record = json.loads(self.result_path.read_text())
         image = sitk.ReadImage(str(self.result_path.parent / record["heatmap"]))
         return image, record["provenance"]
+
+    def comparison(self):
+        """A finished compare job's result (``compare_image.StoredComparison``), or the worker's error."""
+        if self.cancelled:
+            raise SaliencyError("the comparison was cancelled: nothing was changed in the scene")
+        if self.result_path is None:
+            raise SaliencyError(self.error or "the worker has not finished yet: wait for it (poll() until 'exit')")
+        record = json.loads(self.result_path.read_text(encoding="utf-8"))
+        if "comparison" not in record:
+            raise SaliencyError("this run explained one method; it holds no comparison")
+        return load_comparison(self.result_path.parent, record["comparison"])
 
     def evaluation(self) -> dict | None:
         """The evaluation report of a finished run that was asked to evaluate, else None."""

@@ -107,6 +107,7 @@ class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._worker = None
+        self._comparing = False  # the running worker ranks methods (Compare methods), not one explanation
         self._runState = None
         self._timer = None
 
@@ -127,6 +128,7 @@ class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.compareButton.connect("clicked(bool)", self.onCompareButton)
         self.ui.modelPathLineEdit.connect("currentPathChanged(QString)", self.onModelChanged)
         self.ui.cardPathLineEdit.connect("currentPathChanged(QString)", self.onModelChanged)
         self.ui.layerComboBox.connect("currentIndexChanged(int)", self.onChoiceChanged)
@@ -228,6 +230,7 @@ class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         ok, why = panel.can_apply(p and p.inputVolume, p and p.modelPath)
         self.ui.applyButton.enabled = ok
         self.ui.applyButton.toolTip = _(why)
+        self.ui.compareButton.enabled = ok
         if p and p.outputVolume:  # live colour/threshold/opacity on an existing heatmap
             from SaliencyExplorerLib.mrml import heatmap_node
 
@@ -269,13 +272,23 @@ class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._worker:  # the button is Cancel
             self._worker.cancel()
             return
+        self._startRun(self.logic.startBackground, comparing=False)
+
+    def onCompareButton(self) -> None:
+        """Rank several methods by faithfulness in the background (Apply becomes Cancel meanwhile)."""
+        if not self._worker:
+            self._startRun(self.logic.startComparison, comparing=True)
+
+    def _startRun(self, start, comparing) -> None:
         with slicer.util.tryWithErrorDisplay(_("Failed to start the explanation."), waitCursor=True):
             if not self.logic.ensureTorch():
                 raise ValueError(_("PyTorch is not installed: install the PyTorch extension, or accept the install."))
             from SaliencyExplorerLib.mrml import panel
 
-            self._worker = self.logic.startBackground(self._parameterNode)
+            self._worker = start(self._parameterNode)
+            self._comparing = comparing
             self._runState = panel.RunState()
+            self.ui.compareButton.enabled = False
             self.ui.applyButton.text = _("Cancel")
             self.ui.progressBar.value = 0
             self.ui.progressBar.show()
@@ -297,7 +310,13 @@ class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.applyButton.text = _("Apply")
         self.ui.progressBar.hide()
         self._checkCanApply()
-        if state.state == "done":
+        if state.state == "done" and self._comparing:
+            with slicer.util.tryWithErrorDisplay(_("Failed to add the comparison to the scene."), waitCursor=True):
+                from SaliencyExplorerLib.mrml import panel
+
+                nodes = self.logic.finishComparison(worker, self._parameterNode)
+                self.ui.statusLabel.text = panel.comparison_summary(nodes["rows"])
+        elif state.state == "done":
             with slicer.util.tryWithErrorDisplay(_("Failed to add the heatmap to the scene."), waitCursor=True):
                 from SaliencyExplorerLib.mrml import panel, evaluation_nodes
 
@@ -393,6 +412,31 @@ class SaliencyExplorerLogic(ScriptedLoadableModuleLogic):
         return explain_node.start_background(p.inputVolume, panel.path_or_none(p.modelPath),
                                              python=shutil.which("PythonSlicer"), **self._evaluation(p),
                                              **self._arguments(p))
+
+    def startComparison(self, p):
+        """Start a worker that ranks several methods on the input (the panel's Compare methods)."""
+        import shutil
+
+        from SaliencyExplorerLib.mrml import panel, explain_node
+
+        if not p.inputVolume:
+            raise ValueError(_("Select an input volume."))
+        checks, region = panel.comparison_options(p.evaluationRegion)
+        # every method with its defaults: the method options and batch size of the panel belong to one method
+        options = panel.run_options("", 0, p.device, p.trustCode)
+        return explain_node.start_background(p.inputVolume, panel.path_or_none(p.modelPath),
+                                             card=panel.path_or_none(p.cardPath), layers=p.layer or None,
+                                             target=panel.target_value(p.target), python=shutil.which("PythonSlicer"),
+                                             compare=True, evaluate=checks, region=region, **options)
+
+    def finishComparison(self, worker, p, showResult=True) -> dict:
+        """Heatmaps (one per method, in a folder), the ranked table and the curves beside the compared volume."""
+        from SaliencyExplorerLib.mrml import compare_nodes, explain_node
+
+        source = explain_node.explained_volume(worker, p.inputVolume)
+        nodes = explain_node.finish_comparison(worker, source, threshold=p.threshold, show_in_layout=showResult)
+        nodes["rows"] = compare_nodes.comparison_of(nodes["table"])["table"]
+        return nodes
 
     def finishBackground(self, worker, p, showResult=True):
         from SaliencyExplorerLib.mrml import heatmap_node, explain_node, panel

@@ -144,6 +144,32 @@ def evaluation_summary(report: dict) -> str:
     return text
 
 
+PANEL_COMPARISON = {"steps": 20, "random_repeats": 1, "sanity_layers": 3}  # cheap enough for the panel
+
+
+def comparison_options(region_node=None) -> tuple[dict, object]:
+    """(checks, region) for the panel's Compare methods: the panel's cheap settings, the region if any."""
+    return dict(PANEL_COMPARISON), region_node or None
+
+
+def comparison_summary(rows: list) -> str:
+    """The status line after a comparison: the method to believe first, and the maps not to believe."""
+    ranked = [r for r in rows if r.get("rank") is not None]
+    if not ranked:
+        return "No method could be evaluated: see the comparison table for each error."
+    best = ranked[0]
+    flagged = [r["method"] for r in ranked if r.get("sanity_flagged")]
+    text = f"Most faithful: {best['method']} (score {best['faithfulness_score']:.2f})"
+    if best.get("sanity_flagged"):
+        text += "; every method was flagged by the sanity check: none explains this model reliably"
+    elif flagged:
+        text += f"; flagged by the sanity check (do not trust): {', '.join(flagged)}"
+    failed = [r["method"] for r in rows if r.get("rank") is None]
+    if failed:
+        text += f"; failed: {', '.join(failed)}"
+    return text + "."
+
+
 @dataclass
 class RunState:
     """What the panel shows while a worker runs: progress percent, status line, and the end state."""

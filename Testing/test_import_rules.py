@@ -18,7 +18,7 @@ PACKAGE = "SaliencyExplorerLib"
 
 # rank of each top-level part of the library; lower ranks never import higher ones
 RANKS = {
-    "errors": 0, "card": 0, "file_hash": 0, "version": 0,
+    "errors": 0, "card": 0, "file_hash": 0, "version": 0, "output_files": 0,
     "core": 1,
     "methods": 2,
     "models": 3, "volumes": 3, "figures": 3,

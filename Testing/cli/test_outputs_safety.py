@@ -12,7 +12,8 @@ import SimpleITK as sitk
 
 from SaliencyExplorerLib.cli import main
 from SaliencyExplorerLib.errors import SaliencyError
-from SaliencyExplorerLib.volumes.image_files import atomic_output, check_output_path, write_image
+from SaliencyExplorerLib.output_files import atomic_output
+from SaliencyExplorerLib.volumes.image_files import check_output_path, write_image
 
 
 @pytest.fixture

@@ -15,6 +15,16 @@ from pathlib import Path
 
 from ..errors import SaliencyError
 from .explain_cmd import add_trust_argument
+from ..figures.compare import cohort_figure, save_figure
+from ..figures.compare import comparison_figure, save_figure
+from ..output_files import write_text
+from ..volumes.image_files import read_image, write_image
+from ..workflow.cohort import read_cases, run_cohort
+from ..workflow.compare_image import compare_image
+from .evaluate_cmd import _replacement
+from .explain_cmd import ProgressBar, check_device
+from .explain_cmd import ProgressBar, check_device, model_run, parse_target
+from .figure_cmd import display_arrays
 
 
 def _methods(text):
@@ -27,7 +37,6 @@ def _methods(text):
 
 
 def _checks(args) -> dict:
-    from .evaluate_cmd import _replacement
 
     return dict(steps=args.steps, random_repeats=args.random_repeats, sanity=not args.no_sanity,
                 sanity_layers=args.sanity_layers, seed=args.seed, replacement=_replacement(args.replacement),
@@ -47,11 +56,7 @@ def _output_dir(path, protected) -> Path:
 
 def compare_one(args) -> dict:
     """One volume: compare, then write the table, the figure and each method's heatmap."""
-    from ..evaluation.compare import write_text
-    from ..models.loading import load_model
-    from ..volumes.image_files import read_image, write_image
-    from ..workflow.compare_image import compare_image
-    from .explain_cmd import ProgressBar, check_device, model_run, parse_target
+    from ..models.loading import load_model  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
 
     protected = [p for p in (args.input, args.model, args.card, args.region) if p]
     out = _output_dir(args.output_dir, protected)
@@ -74,8 +79,6 @@ def compare_one(args) -> dict:
     for name, heat in result.heatmap_images.items():
         write_image(heat, out / "heatmaps" / f"{name.replace('+', 'plus')}.nrrd", protected, "heatmap")
     if not args.no_figure:
-        from ..figures.compare import comparison_figure, save_figure
-        from .figure_cmd import display_arrays
 
         maps, image_array, spacing = {}, None, None
         for name, heat in result.heatmap_images.items():
@@ -86,8 +89,6 @@ def compare_one(args) -> dict:
 
 
 def compare_cohort(args):
-    from ..workflow.cohort import read_cases, run_cohort
-    from .explain_cmd import ProgressBar, check_device
 
     cases = read_cases(args.cases)
     out = _output_dir(args.output_dir, [args.cases, args.model, args.card])
@@ -100,7 +101,6 @@ def compare_cohort(args):
         if bar is not None:
             bar.close()
     if not args.no_figure and any(r["cases"] for r in result.summary):
-        from ..figures.compare import cohort_figure, save_figure
 
         save_figure(out / "summary.png", cohort_figure(result.summary))
     return result

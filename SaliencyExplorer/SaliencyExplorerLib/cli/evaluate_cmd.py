@@ -21,11 +21,14 @@ from ..workflow.explain_image import explain_image
 from .explain_cmd import ProgressBar, check_device, method_options, model_run, parse_target
 from .figure_cmd import display_arrays, write_figure
 import argparse
+from ..output_files import atomic_output
+from ..output_files import same_file
+from .figure_cmd import check_figure_output
 
 
 def region_on_image(region_path, reference, label: int | None):
     """The region file as a bool (k, j, i) array on `reference`'s grid (see evaluation.volume)."""
-    from ..evaluation.volume import region_on_grid  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    from ..evaluation.volume import region_on_grid  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
 
     return region_on_grid(read_image(region_path, "--region"), reference, label, name=f"region {region_path}")
 
@@ -41,7 +44,6 @@ def _replacement(value: str):
 
 def _check_outputs(args) -> None:
     """Every output path checked before anything heavy runs; inputs are never overwritten."""
-    from ..volumes.image_files import check_output_path, same_file
 
     protected = [*args.input, args.model] + [p for p in (args.card, args.region, args.region_mask) if p]
     if args.output:
@@ -50,7 +52,6 @@ def _check_outputs(args) -> None:
         if path and (any(same_file(path, p) for p in protected) or not Path(path).parent.is_dir()):
             raise SaliencyError(f"{what} {path} is an input file or its folder does not exist; choose another path.")
     if args.figure:
-        from .figure_cmd import check_figure_output
 
         check_figure_output(args.figure, protected, "auto", "--figure")
     outputs = [p for p in (args.output, args.figure, args.json_output) if p]
@@ -61,8 +62,8 @@ def _check_outputs(args) -> None:
 
 def evaluate_files(args) -> dict:
     """The whole command without printing: used by `run` and by tests."""
-    from ..evaluation.volume import evaluate_volume  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-    from ..models.loading import load_model  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    from ..evaluation.volume import evaluate_volume  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
+    from ..models.loading import load_model  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
 
     _check_outputs(args)
     device = check_device(args.device)
@@ -105,7 +106,6 @@ def run(args) -> int:
     report = evaluate_files(args)
     text = json.dumps(report, indent=2)
     if args.json_output:
-        from ..volumes.image_files import atomic_output
 
         with atomic_output(args.json_output, "--json-output") as tmp:
             Path(tmp).write_text(text + "\n")

@@ -18,6 +18,8 @@ from ..core.options import parse_method_options
 from ..volumes.image_files import check_output_path, read_image, write_image
 from ..workflow.explain_image import explain_image
 import SimpleITK as sitk
+from ..core.resources import check_device as check
+from ..core.resources import is_out_of_memory, out_of_memory_error
 
 
 def register(subparsers) -> None:
@@ -92,7 +94,6 @@ def model_run(bar):
     try:
         yield
     except (RuntimeError, MemoryError) as exc:  # torch refusing the input: the model and the card disagree
-        from ..core.resources import is_out_of_memory, out_of_memory_error  # noqa: PLC0415
 
         if is_out_of_memory(exc):  # not the card's fault: say so, with --batch-size as the fix
             raise out_of_memory_error(exc) from None
@@ -116,7 +117,6 @@ def add_trust_argument(parser) -> None:
 
 def check_device(device: str) -> str:
     """The device if it exists here, else one line naming it and the fix (before anything is loaded)."""
-    from ..core.resources import check_device as check  # noqa: PLC0415
 
     return check(device, "--device")
 

@@ -14,6 +14,7 @@ from ..volumes.image_files import read_image
 from ..figures import pictures
 import SimpleITK as sitk
 import numpy as np
+from ..output_files import same_file
 
 AXES = {"axial": 0, "coronal": 1, "sagittal": 2}  # array axis of an LPI-oriented (k, j, i) volume
 
@@ -120,7 +121,6 @@ FIGURE_SUFFIXES = {"montage": (".png",), "slice": (".png",), "gif": (".gif",)}
 
 def check_figure_output(path, inputs, kind: str = "auto", what: str = "--output") -> None:
     """Refuse an output that is one of the inputs, or a suffix this kind is not written in."""
-    from ..volumes.image_files import same_file
 
     path = Path(path)
     kind = ("gif" if path.suffix.lower() == ".gif" else "montage") if kind == "auto" else kind

@@ -39,10 +39,10 @@ def probe_shape(card, size=None) -> tuple:
 
 
 def run(args) -> int:
-    import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    import torch  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
 
-    from ..core.layers import list_layers  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-    from ..models.loading import load_model  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    from ..core.layers import list_layers  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
+    from ..models.loading import load_model  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
 
     device = check_device(args.device)
     loaded = load_model(args.model, load_card(args.card) if args.card else None,

@@ -22,6 +22,7 @@ from .maps import upsample
 from .run import ExplainRun, call_model
 from .sliding_window import SlidingWindow, WindowPlan
 from .targets import Target, activate, pick_output
+from .method import MethodOutput
 
 
 class WindowTarget(Target):
@@ -156,7 +157,6 @@ class WindowedRun(ExplainRun):
         return out
 
     def _per_window(self, method, combine: str):
-        from .method import MethodOutput  # noqa: PLC0415
 
         plan, n = self.plan, self.x.shape[0]
         weights_grid = plan.pad_output(self.output_gradient())

@@ -33,11 +33,19 @@ import numpy as np
 import torch
 
 from ..errors import SaliencyError
+from ..output_files import write_text
 from .faithfulness import area, faithfulness
 from ..core.options import positive_int
 from .inputs import batch_maps, region_mask
 from .report import json_safe, localisation_report
 from .sanity import sanity_check
+from ..core.engine import explain, prepare_input
+from ..core.engine import prepare_input
+from ..core.method import get_method
+from ..core.model_guard import guarded
+from ..core.run import call_model
+from ..core.targets import pick_output, resolve_target
+import io
 
 #: What `compare` runs when no methods are given: CAMs, gradients and a model-agnostic perturbation.
 DEFAULT_METHODS = ("gradcam", "hirescam", "layercam", "gradcam++", "smoothgrad", "integrated-gradients",
@@ -111,22 +119,8 @@ class Comparison:
         write_table(path, self.rows, COLUMNS)
 
 
-def write_text(path, text: str) -> None:
-    """Atomic write (temporary file beside, then rename): a reader never sees half a file."""
-    import os
-    import tempfile
-    from pathlib import Path
-
-    path = Path(path)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(handle, "w", newline="") as stream:
-        stream.write(text)
-    os.replace(tmp, path)
-
-
 def write_table(path, rows: list[dict], columns: list[str]) -> None:
     """CSV with `columns` first, then any other keys the rows have; None/NaN are empty cells."""
-    import io
 
     extra = [k for r in rows for k in r if k not in columns and not isinstance(r[k], (dict, list))]
     header = list(columns) + list(dict.fromkeys(extra))
@@ -148,7 +142,6 @@ def _cell(value):
 
 def resolve_methods(methods) -> list[str]:
     """A list of registered method names (a comma-separated string is accepted); unknown names are errors."""
-    from ..core.method import get_method
 
     if methods is None:
         return list(DEFAULT_METHODS)
@@ -165,10 +158,6 @@ def resolve_methods(methods) -> list[str]:
 
 def fixed_target(model, x, target, explain_options: dict) -> list:
     """The class explained per sample, from one clean forward pass: every method explains this one."""
-    from ..core.engine import prepare_input
-    from ..core.model_guard import guarded
-    from ..core.run import call_model
-    from ..core.targets import pick_output, resolve_target
 
     if callable(target):
         return target
@@ -208,8 +197,6 @@ def compare_methods(model, x, methods=None, target=None, region=None, *, extra_m
     A method that fails gets a row with its `error` and no rank; the others go on.
     `progress(done, total, what)` is called after each method's step.
     """
-    from ..core.engine import explain, prepare_input
-    from ..core.method import get_method
 
     if not isinstance(model, torch.nn.Module):
         raise SaliencyError(f"model must be a torch.nn.Module; got {type(model).__name__}. Load files with load_model().")

@@ -14,10 +14,13 @@ import numpy as np
 
 from ..errors import SaliencyError
 from .pictures import Overlay, _require_matplotlib, make_style
+from pathlib import Path
+import os
+import tempfile
 
 
 def _figure(width, height):
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # noqa: PLC0415 (matplotlib: optional extra, loaded only to draw)
 
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
@@ -107,9 +110,6 @@ def cohort_figure(summary: list):
 
 def save_figure(path, fig) -> str:
     """Write a Figure to PNG atomically (temporary file beside it, then rename)."""
-    import os
-    import tempfile
-    from pathlib import Path
 
     path = Path(path)
     if not path.parent.is_dir():

@@ -17,6 +17,8 @@ import numpy as np
 
 from ..errors import SaliencyError
 import io
+from ..core.resources import check_memory
+from ..output_files import atomic_output
 
 
 @dataclass
@@ -61,8 +63,8 @@ def make_style(options: dict) -> Style:
 
 def _require_matplotlib():
     try:
-        import matplotlib  # noqa: F401, PLC0415  (matplotlib: optional extra, loaded only to draw)
-        from PIL import Image  # noqa: F401, PLC0415  (Pillow: optional extra, loaded only to draw)
+        import matplotlib  # noqa: F401, PLC0415  (matplotlib: optional extra, loaded only to draw)  # noqa: PLC0415 (matplotlib: optional extra, loaded only to draw)
+        from PIL import Image  # noqa: F401, PLC0415  (Pillow: optional extra, loaded only to draw)  # noqa: PLC0415 (Pillow: optional extra, loaded only to draw)
     except ImportError as exc:
         raise SaliencyError(
             f"Figures need matplotlib and Pillow ({exc.name} is missing): "
@@ -71,7 +73,7 @@ def _require_matplotlib():
 
 
 def _colormap(name: str):
-    import matplotlib  # noqa: PLC0415  (matplotlib: optional extra, loaded only to draw)
+    import matplotlib  # noqa: PLC0415 (matplotlib: optional extra, loaded only to draw)
 
     try:
         return matplotlib.colormaps[name]
@@ -156,7 +158,6 @@ class Overlay:
         small = min(sr, sc)
         zr, zc = max(1, round(base * sr / small)), max(1, round(base * sc / small))
         if self.style.zoom is not None:  # before allocating: every slice of a montage/GIF at this zoom
-            from ..core.resources import check_memory
 
             slices = 1 if self.heat.ndim == 2 else self.heat.shape[self.axis(axis)]
             nbytes = slices * rows * zr * cols * zc * 3 * 2  # uint8 RGB tiles + the assembled picture
@@ -195,7 +196,7 @@ class Overlay:
 
 
 def _label(tile: np.ndarray, text: str) -> np.ndarray:
-    from PIL import Image, ImageDraw  # noqa: PLC0415  (Pillow: optional extra, loaded only to draw)
+    from PIL import Image, ImageDraw  # noqa: PLC0415 (Pillow: optional extra, loaded only to draw)
 
     picture = Image.fromarray(tile)
     ImageDraw.Draw(picture).text((2, 0), text, fill=(255, 255, 255))
@@ -204,10 +205,10 @@ def _label(tile: np.ndarray, text: str) -> np.ndarray:
 
 def colorbar_strip(overlay: Overlay, height: int, width: int = 90) -> np.ndarray:
     """uint8 (height, width, 3) colour bar with tick labels, drawn by matplotlib on black."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415  (matplotlib: optional extra, loaded only to draw)
-    from matplotlib.colorbar import ColorbarBase  # noqa: PLC0415  (matplotlib: optional extra, loaded only to draw)
-    from matplotlib.colors import Normalize  # noqa: PLC0415  (matplotlib: optional extra, loaded only to draw)
-    from matplotlib.figure import Figure  # noqa: PLC0415  (matplotlib: optional extra, loaded only to draw)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 (matplotlib: optional extra, loaded only to draw)
+    from matplotlib.colorbar import ColorbarBase  # noqa: PLC0415 (matplotlib: optional extra, loaded only to draw)
+    from matplotlib.colors import Normalize  # noqa: PLC0415 (matplotlib: optional extra, loaded only to draw)
+    from matplotlib.figure import Figure  # noqa: PLC0415 (matplotlib: optional extra, loaded only to draw)
 
     height = max(int(height), 60)
     figure = Figure(figsize=(width / 100, height / 100), dpi=100, facecolor="black")
@@ -293,9 +294,7 @@ def gif_frames(image, heatmap, axis: int = 0, every: int = 1, labels: bool = Tru
 def save_png(path, picture: np.ndarray) -> str:
     """Write an RGB uint8 array as PNG; returns the path."""
     _require_matplotlib()
-    from PIL import Image  # noqa: PLC0415  (Pillow: optional extra, loaded only to draw)
-
-    from ..volumes.image_files import atomic_output
+    from PIL import Image  # noqa: PLC0415 (Pillow: optional extra, loaded only to draw)
 
     with atomic_output(path, "figure") as tmp:
         Image.fromarray(np.ascontiguousarray(picture)).save(tmp, format="PNG")
@@ -306,7 +305,7 @@ def encode_gif(frames: list[np.ndarray], duration_ms: int = 100) -> bytes:
     """Animated GIF bytes, looping forever (Pillow merges identical consecutive frames)."""
     _require_matplotlib()
 
-    from PIL import Image  # noqa: PLC0415  (Pillow: optional extra, loaded only to draw)
+    from PIL import Image  # noqa: PLC0415 (Pillow: optional extra, loaded only to draw)
 
     if not frames:
         raise SaliencyError("No frames to animate.")
@@ -328,7 +327,6 @@ def save_slice(path, image, heatmap, **options) -> str:
 def save_gif(path, image, heatmap, axis: int = 0, every: int = 1, duration_ms: int = 100, labels: bool = True,
              **style) -> str:
     """An animated GIF stepping through the volume along `axis`; returns the path."""
-    from ..volumes.image_files import atomic_output
 
     data = encode_gif(gif_frames(image, heatmap, axis=axis, every=every, labels=labels, **style), duration_ms)
     with atomic_output(path, "figure") as tmp, open(tmp, "wb") as handle:

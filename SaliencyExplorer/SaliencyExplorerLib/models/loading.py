@@ -37,6 +37,7 @@ from .architectures import build_network
 from .exported import tap_exported
 from .torchscript import TorchScriptTapModel
 from .file_safety import check_file_safe, explain_load_error, load_export_safely
+from ..core.resources import check_device
 
 STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model", "net", "network")
 PREFIXES = ("", "module.", "model.", "net.", "model.module.", "_orig_mod.")
@@ -77,7 +78,6 @@ def load_model(path, card=None, *, trust_code=False, trust_pickle=False, device=
     ``layers``: for TorchScript/export files, the layers to make hookable (None: all). ``check``: run one
     forward on a zero input of the card's size to catch a model that does not match its card.
     """
-    from ..core.resources import check_device  # noqa: PLC0415
 
     trust = bool(trust_code or trust_pickle)
     path = Path(path)

@@ -12,6 +12,8 @@ import json
 from ..errors import SaliencyError
 from . import heatmap_node, volume_nodes
 from .evaluation_nodes import _double_column, _format, _slicer, _string_column, region_image
+from ..workflow.compare_image import compare_image
+from ..workflow.explain_and_evaluate import _torch_errors
 
 # (column title, row key, kind)
 TABLE_COLUMNS = [("Rank", "rank", "text"), ("Method", "method", "text"),
@@ -143,8 +145,6 @@ def compare_volume_node(volume_node, model, card=None, methods=None, target=None
     ``region_node``: a label map (any grid) or a segmentation (``segment_id``, default every segment) for
     the pointing game and energy fraction. ``checks`` go to ``compare_methods`` (steps, sanity_layers, ...).
     """
-    from ..workflow.compare_image import compare_image
-    from ..workflow.explain_and_evaluate import _torch_errors
 
     heatmap_node.check_source(volume_node)
     heatmap_node.checked_threshold(threshold)

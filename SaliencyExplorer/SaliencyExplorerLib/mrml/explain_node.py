@@ -24,6 +24,7 @@ from ..errors import SaliencyError
 from ..workflow import worker
 from ..workflow.explain_and_evaluate import explain_and_evaluate, trusted
 from ..workflow.provenance import model_identity, provenance
+from ..card import load_card
 
 # Options that shape the scene output; every other keyword goes to the pipeline / engine.
 SCENE_OPTIONS = ("name", "color_map", "threshold", "label_map", "segmentation", "legend")
@@ -168,7 +169,6 @@ def _check_region_mask_task(card, model, region_mask) -> None:
     """A region mask only means something for segmentation: refuse it for a classification card."""
     if region_mask is None or card is None:
         return
-    from ..card import load_card  # noqa: PLC0415
 
     task = load_card(card).task
     if task != "segmentation":

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..card import load_card
+from ..core.resources import available_devices as devices_here
 from ..errors import SaliencyError
 from ..core.options import parse_method_options  # noqa: F401  (the panel's options field)
 
@@ -80,9 +81,7 @@ def can_apply(input_volume, model_path) -> tuple[bool, str]:
 def available_devices() -> list[str]:
     """The device list the panel offers: 'auto' and the kinds that exist on this machine (cpu always)."""
     try:
-        from ..core.resources import available_devices as here  # noqa: PLC0415  (torch, when installed)
-
-        found = here()
+        found = devices_here()
     except Exception:  # noqa: BLE001 - no torch yet: the CPU is all we know
         found = ["cpu"]
     return ["auto"] + [d for d in DEVICES if d != "auto" and d in found]
@@ -209,11 +208,11 @@ def model_choices(model_path, card_path=None) -> dict:
     Loads the model (torch is imported here, never earlier) and traces one forward pass on zeros of the
     card's input shape (``ModelCard.input_shape``: 64 voxels per axis the card leaves open).
     """
-    import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    import torch  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
 
-    from ..core.layers import list_layers  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-    from ..core.method import available_methods  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-    from ..models.loading import load_model  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    from ..core.layers import list_layers  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
+    from ..core.method import available_methods  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
+    from ..models.loading import load_model  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
 
     loaded = load_model(model_path, card_path)
     card = load_card(loaded.card)

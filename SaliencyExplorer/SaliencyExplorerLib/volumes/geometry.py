@@ -22,6 +22,7 @@ import SimpleITK as sitk
 from ..card import ModelCard
 from ..errors import SaliencyError
 from .intensity import normalise_intensity
+from ..core.resources import check_memory
 
 LPS_AXIS = {"L": (1.0, 0.0, 0.0), "R": (-1.0, 0.0, 0.0), "P": (0.0, 1.0, 0.0), "A": (0.0, -1.0, 0.0),
             "S": (0.0, 0.0, 1.0), "I": (0.0, 0.0, -1.0)}
@@ -205,7 +206,6 @@ def resample_to_grid(image: sitk.Image, grid: Grid, *, nearest=False, background
 def check_grid_memory(grid: Grid, card: ModelCard, batch: int = 1) -> None:
     """Refuse a model grid (card ``input.size``, or ``input.spacing`` over the volume's extent) too big for
     the free memory, before any array is made; the message names the grid, the numbers and the fix."""
-    from ..core.resources import check_memory  # noqa: PLC0415
 
     voxels = int(np.prod([int(n) for n in grid.size], dtype=object))
     fix = ("fix input.size / input.spacing in the card (a larger spacing or a smaller size)"
@@ -220,7 +220,7 @@ def check_grid_memory(grid: Grid, card: ModelCard, batch: int = 1) -> None:
 
 def to_model(images, card: ModelCard):
     """Source image(s) (one per channel, co-registered in physical space) -> :class:`ModelInput`."""
-    import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    import torch  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
 
     images = list(images) if isinstance(images, (list, tuple)) else [images]
     if not images:

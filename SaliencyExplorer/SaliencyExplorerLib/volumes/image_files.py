@@ -7,22 +7,16 @@ a temporary file beside it and moved into place, so a failed write never leaves 
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 import SimpleITK as sitk
 
 from ..errors import SaliencyError
+from ..output_files import atomic_output, check_writable, suffix_of
 from .geometry import check_image
 
 WRITE_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
-
-
-def _suffix(path: Path) -> str:
-    name = path.name.lower()
-    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
 
 
 def _read_dicom_series(folder: Path) -> sitk.Image:
@@ -60,70 +54,18 @@ def read_image(path, what="input", colour=False) -> sitk.Image:
     return image
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        if a.exists() and b.exists():
-            return os.path.samefile(a, b)
-    except OSError:
-        pass
-    return a.resolve() == b.resolve()
-
-
 def check_output_path(path, inputs=(), what="output") -> Path:
     """Refuse an output that is an input (or inside an input DICOM folder), a bad suffix, or an unwritable place."""
     path = Path(path)
-    if _suffix(path) not in WRITE_SUFFIXES:
+    if suffix_of(path) not in WRITE_SUFFIXES:
         raise SaliencyError(f"{what} {path} has an unknown image suffix. Use one of {', '.join(WRITE_SUFFIXES)}.")
-    for given in inputs:
-        given = Path(given)
-        if _same_file(path, given) or (given.is_dir() and path.resolve().is_relative_to(given.resolve())):
-            raise SaliencyError(f"{what} {path} is the input {given}: inputs are never overwritten. Choose another "
-                                "output path.")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise SaliencyError(f"cannot write {what} {path}: the folder {folder} does not exist. Create it first.")
-    if path.is_dir():
-        raise SaliencyError(f"cannot write {what} {path}: it is a folder. Give a file name such as heat.nrrd.")
-    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise SaliencyError(f"cannot write {what} {path}: permission denied. Choose a writable location.")
-    return path
-
-
-def same_file(a, b) -> bool:
-    """True if paths ``a`` and ``b`` name the same file (through symlinks, hard links, ``..``)."""
-    return _same_file(Path(a), Path(b))
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def atomic_output(path, what="output"):
-    """Yield a temporary path beside ``path``; on success give it normal permissions (0666 minus the umask,
-    not mkstemp's 0600) and move it into place with ``os.replace``; on any failure remove it."""
-    path = Path(path)
-    suffix = _suffix(path)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent or ".")
-    os.close(handle)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise SaliencyError(f"cannot write {what} {path}: {exc.strerror or exc}. Check free space and "
-                            "permissions.") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    return check_writable(path, inputs, what)
 
 
 def write_image(image: sitk.Image, path, inputs=(), what="output", compress=True) -> Path:
     """Write ``image`` to ``path`` atomically (temporary file beside it, then rename)."""
     path = check_output_path(path, inputs, what)
-    suffix = _suffix(path)
+    suffix = suffix_of(path)
     try:
         if suffix in (".nhdr", ".mhd"):  # header + separate data file: no atomic pair, write in place
             sitk.WriteImage(image, str(path), compress)

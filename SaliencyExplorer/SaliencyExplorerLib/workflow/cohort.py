@@ -28,6 +28,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SaliencyError
+from ..output_files import write_text
+from ..volumes.image_files import read_image
+from .compare_image import compare_image
+from .explain_and_evaluate import _torch_errors
+import logging
 
 IMAGE_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
 REGION_SUFFIXES = ("_region", "_mask", "_label", "_seg")
@@ -120,7 +125,7 @@ def read_cases(source) -> list[Case]:
 @functools.lru_cache(maxsize=2)
 def _cached_model(model: str, card: str | None, device: str | None, trust_code: bool):
     """The model loaded once per process (each dask worker process keeps its own)."""
-    from ..models.loading import load_model
+    from ..models.loading import load_model  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
 
     return load_model(model, card, trust_code=trust_code, device=device)
 
@@ -133,12 +138,9 @@ def run_case(case: Case, model: str, card: str | None = None, methods=None, *, d
               "error": None, "table": []}
     try:
         if threads:
-            import torch
+            import torch  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
 
             torch.set_num_threads(int(threads))
-        from ..volumes.image_files import read_image
-        from .compare_image import compare_image
-        from .explain_and_evaluate import _torch_errors
 
         with _torch_errors():
             loaded = _cached_model(str(model), None if card is None else str(card), device, bool(trust_code))
@@ -171,8 +173,7 @@ def finished(output_dir, case: Case) -> dict | None:
 
 
 def _write_json(path: Path, data) -> None:
-    from ..evaluation.compare import write_text
-    from ..evaluation.report import json_safe
+    from ..evaluation.report import json_safe  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
 
     write_text(path, json.dumps(json_safe(data), indent=2) + "\n")
 
@@ -198,7 +199,7 @@ def bootstrap_interval(values, resamples: int = 2000, seed: int = 0) -> tuple[fl
 
 def summarise(rows: list[dict], methods: list[str]) -> list[dict]:
     """summary.csv rows: per method, cases with numbers, failed, means with 95% intervals, rank."""
-    from ..evaluation.compare import rank_rows
+    from ..evaluation.compare import rank_rows  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
 
     def numbers(group, key):
         out = []
@@ -265,7 +266,6 @@ def _client(workers, scheduler):
         except (OSError, TimeoutError) as exc:
             raise SaliencyError(f"cannot reach the dask scheduler {scheduler} ({exc}); check the address "
                                 "(tcp://host:8786) and that the scheduler runs.") from None
-    import logging
 
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                            silence_logs=logging.ERROR)
@@ -281,7 +281,7 @@ def run_cohort(cases, model, card=None, methods=None, output_dir="compare-cohort
     dask scheduler instead (its workers must see the files). ``options`` go to ``compare_image`` (steps,
     random_repeats, sanity_layers, method_options, ...). ``progress(done, total)`` after each case.
     """
-    from ..evaluation.compare import resolve_methods, write_table
+    from ..evaluation.compare import resolve_methods, write_table  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
 
     started = time.perf_counter()
     if not isinstance(cases, (list, tuple)):

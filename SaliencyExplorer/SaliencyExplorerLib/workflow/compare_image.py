@@ -20,6 +20,7 @@ import SimpleITK as sitk
 
 from ..card import load_card
 from .explain_image import _default_card
+from ..volumes.geometry import heatmap_to_native, mask_to_model, to_model
 
 
 @dataclass
@@ -53,13 +54,12 @@ def compare_image(images, model, card=None, methods=None, target=None, *, region
     ``explain_image``. ``target``: None (top class), an index or a class name from the card. ``checks`` go
     to ``compare_methods`` (steps, random_repeats, sanity_layers, extra_maps, method_options, ...).
     """
-    import torch
+    import torch  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
 
-    from ..evaluation.compare import compare_methods
-    from ..models.loading import resolve_model
-    from ..evaluation.report import json_safe, localisation_report
-    from ..evaluation.volume import region_on_grid
-    from ..volumes.geometry import heatmap_to_native, mask_to_model, to_model
+    from ..evaluation.compare import compare_methods  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
+    from ..models.loading import resolve_model  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
+    from ..evaluation.report import json_safe, localisation_report  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
+    from ..evaluation.volume import region_on_grid  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
 
     started = time.perf_counter()
     images = list(images) if isinstance(images, (list, tuple)) else [images]

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 from ..errors import SaliencyError
 from .explain_image import explain_image
+from ..core.resources import is_out_of_memory, out_of_memory_error
 
 
 @contextmanager
@@ -23,7 +24,6 @@ def _torch_errors():
         raise SaliencyError("PyTorch is not installed: in Slicer install the 'PyTorch' extension (the module "
                             "offers to), elsewhere `pip install torch`") from exc
     except (RuntimeError, MemoryError) as exc:  # torch's way of saying the input does not fit the model
-        from ..core.resources import is_out_of_memory, out_of_memory_error  # noqa: PLC0415
 
         if is_out_of_memory(exc):  # not the card's fault: say so, with --batch-size as the fix
             raise out_of_memory_error(exc) from None
@@ -62,12 +62,12 @@ def explain_and_evaluate(image, model, card, method, layers, target, *, evaluate
         return run_pipeline(image, model, card, method, layers, target, **options), None
     checks = {} if evaluate is True else dict(evaluate)
     with _torch_errors():
-        from ..models.loading import resolve_model  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+        from ..models.loading import resolve_model  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
 
         module, card = resolve_model(model, card, options.get("device"),
                                      trust_code=trusted(options))
         result = run_pipeline(image, module, card, method, layers, target, **options)
-        from ..evaluation.volume import evaluate_volume  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+        from ..evaluation.volume import evaluate_volume  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
 
         checks.setdefault("progress", options.get("progress"))
         checks.setdefault("cancel", options.get("cancel"))

@@ -21,6 +21,7 @@ from ..core.options import DEFAULT_METHOD
 from ..card import ModelCard, load_card, parse_card
 from ..errors import SaliencyError
 from ..volumes.geometry import ModelInput, heatmap_to_native, mask_to_model, peak_lps, ras_from_lps, to_model
+from ..volumes.geometry import check_grid_memory
 
 
 @dataclass
@@ -51,12 +52,12 @@ def _default_card(images) -> ModelCard:
 
 def _stack_target(model, tensor, options):
     """One class for every slice of a 2D stack: the class with the highest logit in any slice."""
-    import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    import torch  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
 
-    from ..core.engine import prepare_input  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-    from ..core.model_guard import guarded  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-    from ..core.run import call_model  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-    from ..core.targets import pick_output  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    from ..core.engine import prepare_input  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
+    from ..core.model_guard import guarded  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
+    from ..core.run import call_model  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
+    from ..core.targets import pick_output  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
 
     x = prepare_input(tensor, model)
     with guarded(model), torch.no_grad():  # eval mode, as explain() runs it: no batch-norm update
@@ -68,9 +69,9 @@ def _stack_target(model, tensor, options):
 
 def _score(explanation, target, card, options, mask):
     """The explained class's probability (per the card's activation); mean over the region for segmentation."""
-    import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    import torch  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
 
-    from ..core.targets import activate, default_activation  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    from ..core.targets import activate, default_activation  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
 
     scores = explanation.scores
     if target is None or not isinstance(scores, np.ndarray) or scores.ndim < 2 or target >= scores.shape[1]:
@@ -98,12 +99,12 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
     ``trust_code``: allow a model file or card that runs code (see ``models.loading.load_model``);
     ``trust_pickle`` is an alias.
     """
-    from ..core.engine import explain  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-    from ..core.maps import to_heatmap  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    from ..core.engine import explain  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
+    from ..core.maps import to_heatmap  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
 
     started = time.perf_counter()
     images = list(images) if isinstance(images, (list, tuple)) else [images]
-    from ..models.loading import resolve_model  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    from ..models.loading import resolve_model  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
 
     module, card_obj = resolve_model(model, None if card is None else load_card(card), device,
                                      trust_code=trust_code or trust_pickle)
@@ -130,11 +131,10 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
         target = _stack_target(module, model_input.tensor, options)
 
     tick = time.perf_counter()
-    import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    import torch  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
 
     batch = options.get("batch_size")
     if isinstance(batch, int) and batch > 1:  # many-pass methods hold `batch` copies of the input at once
-        from ..volumes.geometry import check_grid_memory  # noqa: PLC0415
 
         check_grid_memory(model_input.grid, card_obj, batch * model_input.tensor.shape[0])
     result = explain(module, model_input.tensor, method=method, layers=layers, target=target,

@@ -1,6 +1,8 @@
-"""Options: eigen_smooth (first principal component, recomputed in numpy), aug_smooth (flips along
-every axis undone before averaging: checked against a manual flip-explain-unflip and on a symmetric
-scene where it must change nothing), and the ReLU switch."""
+"""Options: aug_smooth (flips along every axis undone before averaging: checked against a manual
+flip-explain-unflip and on a symmetric scene where it must change nothing), and the ReLU switch.
+
+eigen_smooth (the first principal component of the weighted activations) is CamMethod's: in
+``methods/cam/test_base.py``."""
 
 from __future__ import annotations
 
@@ -8,34 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.engine_models import FC_WEIGHT, BlobNet, PatternNet, SmallCNN, TinyUNet, blob_image, numpy_pattern_activations
+from helpers.engine_models import BlobNet, PatternNet, SmallCNN, TinyUNet, blob_image
+from helpers.numerics import close
 from SaliencyExplorerLib import explain
-
-
-def close(a, b, tol=1e-5):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    np.testing.assert_allclose(a, b, rtol=0, atol=tol * max(float(np.abs(b).max()), 1e-12))
-
-
-@pytest.mark.parametrize("dims,shape", [(2, (9, 12)), (3, (5, 6, 7))])
-def test_eigen_smooth_is_the_first_principal_component_of_the_weighted_activations(dims, shape):
-    x = torch.from_numpy(np.random.default_rng(2).normal(size=(1, 1) + shape).astype(np.float32))
-    a = numpy_pattern_activations(x[0].numpy())
-    klass = 1
-    weighted = (FC_WEIGHT[klass] / a[0].size).reshape((4,) + (1,) * dims) * a  # Grad-CAM's w_c * A_c
-    points = weighted.reshape(4, -1).T
-    centred = points - points.mean(0)
-    _, _, vh = np.linalg.svd(centred, full_matrices=False)
-    projection = centred @ vh[0]
-    reference = points.sum(1)
-    if np.dot(projection - projection.mean(), reference - reference.mean()) < 0:
-        projection = -projection
-    truth = np.maximum(projection, 0).reshape(shape)
-    model = PatternNet(dims, "mean")
-    res = explain(model, x, "gradcam", layers="features", target=klass, eigen_smooth=True)
-    close(res.raw[0], truth, tol=1e-4)
-    plain = explain(model, x, "gradcam", layers="features", target=klass)
-    assert not np.allclose(plain.heatmap, res.heatmap, atol=1e-2)
 
 
 def manual_aug_smooth(model, x, method, target, layers, **kw):

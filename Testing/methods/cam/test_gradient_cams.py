@@ -5,6 +5,8 @@ pooling the gradient at the ReLU output is W[k, c] / P everywhere, so
     CAM_k = sum_c W[k, c] A_c,     Grad-CAM_k = ReLU(sum_c W[k, c] / P * A_c);
 with a fixed spatial weighting M instead, the gradient is W[k, c] * M(i), which separates HiResCAM,
 XGrad-CAM, LayerCAM and Grad-CAM++. Inputs are non-cubic so an axis mix-up changes the numbers.
+Score-CAM and Ablation-CAM, which weigh channels by re-running the model: ``test_scorecam.py``,
+``test_ablationcam.py``.
 """
 
 from __future__ import annotations
@@ -14,31 +16,10 @@ import pytest
 import torch
 from torch import nn
 
+from helpers.cam_closed_form import SHAPES, assert_close, channel_sum, make_input
 from helpers.engine_models import FC_BIAS, FC_WEIGHT, PatternNet, numpy_pattern_activations
+from helpers.numerics import minmax
 from SaliencyExplorerLib import explain
-
-SHAPES = {2: (9, 12), 3: (5, 6, 7)}
-
-
-def make_input(dims: int, seed: int = 3) -> torch.Tensor:
-    rng = np.random.default_rng(seed)
-    return torch.from_numpy(rng.normal(0.0, 1.0, size=(1, 1) + SHAPES[dims]).astype(np.float32))
-
-
-def assert_close(actual, expected, rtol=2e-4):
-    expected = np.asarray(expected, dtype=np.float64)
-    scale = max(float(np.abs(expected).max()), 1e-12)
-    np.testing.assert_allclose(np.asarray(actual, dtype=np.float64), expected, rtol=0, atol=rtol * scale)
-
-
-def minmax(a):
-    return (a - a.min()) / (a.max() - a.min())
-
-
-def channel_sum(weights, activations):
-    """sum_c weights[c] * A_c, weights broadcast against (C, *spatial)."""
-    weights = np.asarray(weights, dtype=np.float64)
-    return (weights.reshape(weights.shape + (1,) * (activations.ndim - weights.ndim)) * activations).sum(0)
 
 
 @pytest.mark.parametrize("dims", [2, 3])
@@ -130,43 +111,3 @@ def test_eigen_maps_of_rank_one_activations_are_the_centred_input(dims):
         truth = np.maximum(sign * np.linalg.norm(wk) / xv.size * centred, 0)
         assert_close(res.raw[0], truth, rtol=1e-4)
     assert np.sign((w * fc[0]).sum()) != np.sign((w * fc[1]).sum())  # both signs are exercised
-
-
-@pytest.mark.parametrize("dims", [2, 3])
-def test_ablationcam_weights_are_relative_score_drops(dims):
-    """Zeroing channel c removes W[k, c] * mean(A_c) from the logit: weight = that / |y_k|."""
-    x = make_input(dims, seed=4)
-    a = numpy_pattern_activations(x[0].numpy())
-    means = a.reshape(4, -1).mean(1)
-    logits = FC_WEIGHT @ means + FC_BIAS
-    model = PatternNet(dims, "mean")
-    for klass in (0, 2):
-        weights = FC_WEIGHT[klass] * means / abs(logits[klass])
-        res = explain(model, x, "ablationcam", layers="features", target=klass, batch_size=3)
-        assert_close(res.raw[0], np.maximum(channel_sum(weights, a), 0), rtol=1e-4)
-
-
-def numpy_logits(x: np.ndarray) -> np.ndarray:
-    return FC_WEIGHT @ numpy_pattern_activations(x).reshape(4, -1).mean(1) + FC_BIAS
-
-
-def softmax(v):
-    e = np.exp(v - v.max())
-    return e / e.sum()
-
-
-@pytest.mark.parametrize("dims", [2, 3])
-def test_scorecam_weights_are_softmax_of_masked_input_scores(dims):
-    """Each channel, min-max scaled, masks the input; the class's logit on the masked input, soft-maxed
-    over channels, weighs the channel (torchcam's convention). The masked forward passes are recomputed
-    in numpy."""
-    x = make_input(dims, seed=6) * 20  # strong contrast: channel weights far from uniform
-    xv = x[0].numpy().astype(np.float64)
-    a = numpy_pattern_activations(xv)
-    model = PatternNet(dims, "mean")
-    for klass in (0, 1):
-        scores = [numpy_logits(xv * minmax(a[c]))[klass] for c in range(4)]
-        weights = softmax(np.array(scores))
-        assert weights.max() > 0.35  # far from uniform: the logit convention matters here
-        res = explain(model, x, "scorecam", layers="features", target=klass)
-        assert_close(res.raw[0], np.maximum(channel_sum(weights, a), 0), rtol=1e-4)

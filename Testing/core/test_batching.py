@@ -1,4 +1,9 @@
-"""Every many-pass method: progress reaches its known total exactly once; cancel stops within one batch."""
+"""Batches, progress and cancellation: every many-pass method's progress reaches its known total exactly
+once and cancel stops within one batch; batch sizes from the caller, the environment or free memory.
+
+Truth: totals counted by hand per method (windows, masks, steps) and rows counted inside the model; the
+batching helpers against hand-worked ranges and sizes.
+"""
 
 import threading
 
@@ -7,7 +12,9 @@ import pytest
 import torch
 from torch import nn
 
-from SaliencyExplorerLib import ExplanationCancelled, explain
+from SaliencyExplorerLib import ExplanationCancelled, SaliencyError, explain
+from SaliencyExplorerLib.core.batching import (CPU_BATCH_BUDGET, Progress, auto_batch_size, batch_ranges,
+                                               bounded_batch_size, is_cancelled, resolve_batch_size)
 
 
 class RowCounter(nn.Module):
@@ -69,23 +76,8 @@ def test_cancel_callable_before_start():
     assert model.rows <= 1
 
 
-def test_rise_finds_the_region_that_drives_the_score():
-    class Corner(nn.Module):
-        def forward(self, x):
-            s = x[:, 0, :4, :4].flatten(1).mean(1) * 4
-            return torch.stack([s, -s], 1)
-
-    res = explain(Corner(), torch.ones(1, 1, 16, 16), "rise", masks=400, cells=4, output_activation="none",
-                  relu=False)
-    inside, outside = res.raw[0, :4, :4].mean(), res.raw[0, 8:, 8:].mean()
-    assert inside > outside + 1.0  # masks that keep the corner score higher
-    np.testing.assert_allclose(res.extras["per_class"][0, 0], res.raw[0], rtol=1e-5, atol=1e-6)
-
-
 @pytest.mark.parametrize("value", ["abc", "0", "-3", "2.5"])
 def test_bad_batch_size_environment_variable_is_a_saliency_error(monkeypatch, value):
-    from SaliencyExplorerLib.errors import SaliencyError
-
     monkeypatch.setenv("SALIENCY_BATCH_SIZE", value)
     with pytest.raises(SaliencyError, match="SALIENCY_BATCH_SIZE"):
         explain(RowCounter(), X, method="rise", masks=4, cells=3)
@@ -97,3 +89,58 @@ def test_numpy_integer_batch_size_sets_the_rows_per_pass():
     model.register_forward_hook(lambda m, i, o: counts.append(i[0].shape[0]))
     explain(model, X, method="rise", masks=6, cells=3, batch_size=np.int64(4))
     assert counts[-2:] == [4, 2]  # 6 masks in batches of 4 (the first pass is the clean input)
+
+
+def test_cancel_may_be_none_an_event_or_a_callable():
+    event = threading.Event()
+    assert not is_cancelled(None) and not is_cancelled(event) and not is_cancelled(lambda: False)
+    event.set()
+    assert is_cancelled(event) and is_cancelled(lambda: True)
+
+
+def test_batch_ranges_cover_the_total_and_progress_reaches_it_once():
+    calls = []
+    progress = Progress(lambda done, total: calls.append((done, total)), 10)
+    assert list(batch_ranges(10, 4, progress)) == [(0, 4), (4, 8), (8, 10)]
+    assert calls == [(0, 10), (4, 10), (8, 10), (10, 10)]
+    progress.advance(5)  # a phase that overshoots is clamped: the total is never exceeded
+    assert progress.done == 10 and calls[-1] == (10, 10)
+
+
+def test_cancel_is_checked_after_each_batch_but_not_after_the_last():
+    stop = threading.Event()
+    progress = Progress(None, 6, cancel=stop)
+    ranges = batch_ranges(6, 3, progress)
+    assert next(ranges) == (0, 3)
+    stop.set()
+    with pytest.raises(ExplanationCancelled):
+        next(ranges)  # the first batch is counted, then the cancel is seen
+    finished = Progress(None, 3, cancel=lambda: finished.done == 3)  # cancelled only once all is done
+    assert list(batch_ranges(3, 3, finished)) == [(0, 3)]
+
+
+def test_batch_sizes_given_by_the_caller_are_checked_and_clipped_to_the_total(monkeypatch):
+    monkeypatch.delenv("SALIENCY_BATCH_SIZE", raising=False)
+    cpu = torch.device("cpu")
+    assert resolve_batch_size(8, 1, cpu, total=5) == 5
+    assert resolve_batch_size(np.int32(3), 1, cpu, total=5) == 3
+    for bad in (0, -1, 2.0, True):
+        with pytest.raises(SaliencyError, match="batch_size must be a positive integer"):
+            resolve_batch_size(bad, 1, cpu, total=5)
+    monkeypatch.setenv("SALIENCY_BATCH_SIZE", "4")
+    assert resolve_batch_size(None, 1, cpu, total=50) == 4
+    assert bounded_batch_size(None, 1 << 40, cpu, total=50) == 4  # the environment wins over the memory bound
+
+
+def test_automatic_batch_sizes_follow_the_memory_bound(monkeypatch):
+    monkeypatch.delenv("SALIENCY_BATCH_SIZE", raising=False)
+    cpu = torch.device("cpu")
+    monkeypatch.setattr("SaliencyExplorerLib.core.batching.available_memory_bytes", lambda device: 4000)
+    # a quarter of 4000 bytes free = 1000 bytes: 10 samples of 100 bytes, capped at 32, limited to the total
+    assert auto_batch_size(100, cpu) == 10
+    assert auto_batch_size(1, cpu) == 32 and auto_batch_size(1, cpu, limit=7) == 7
+    assert auto_batch_size(10**9, cpu) == 1  # never below one
+    monkeypatch.setattr("SaliencyExplorerLib.core.batching.available_memory_bytes", lambda device: 1 << 40)
+    per_sample = CPU_BATCH_BUDGET // 3
+    assert bounded_batch_size(None, per_sample, cpu, total=100) == 3  # the CPU budget, not the free memory
+    assert resolve_batch_size(None, per_sample, cpu, total=100) == 32

@@ -12,7 +12,6 @@ import json
 import re
 import subprocess
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 from helpers.paths import ROOT

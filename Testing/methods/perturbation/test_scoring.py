@@ -5,7 +5,6 @@ Truth: drops worked out by hand on a 1-D row, and on a linear model the drop of 
 sum(w * x) over the window.
 """
 
-import pytest
 import torch
 
 from helpers.occlusion_models import WeightedSum

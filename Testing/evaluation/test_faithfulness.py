@@ -1,35 +1,17 @@
-"""Deletion/insertion on a model whose score is the mean intensity inside a known box (analytic truth)."""
+"""Deletion/insertion on a model whose score is the mean intensity inside a known box (analytic truth).
+
+The blurred replacement itself: ``test_replacement.py``. ``BoxMean`` and ``box_case``:
+``helpers/evaluation_models.py``.
+"""
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from helpers.evaluation_models import box_case
 from SaliencyExplorerLib.errors import SaliencyError
 from SaliencyExplorerLib.evaluation import deletion_curve, faithfulness, insertion_curve
-from SaliencyExplorerLib.evaluation.replacement import gaussian_blur
-
-
-class BoxMean(nn.Module):
-    """Score = mean intensity of channel 0 inside `box` (a tuple of slices), one output logit."""
-
-    def __init__(self, box):
-        super().__init__()
-        self.box = box
-        self.scale = nn.Parameter(torch.ones(()))
-
-    def forward(self, x):
-        inside = x[(slice(None), 0, *self.box)]
-        return (self.scale * inside.flatten(1).mean(1))[:, None]
-
-
-def box_case(shape, box, seed=0, channels=1):
-    gen = torch.Generator().manual_seed(seed)
-    x = 0.2 + 0.3 * torch.rand((1, channels, *shape), generator=gen)
-    x[(slice(None), slice(None), *box)] = 1.0
-    true_map = np.zeros(shape)
-    true_map[box] = 1.0
-    return BoxMean(box), x, true_map
 
 
 def sigmoid(v):
@@ -104,21 +86,6 @@ def test_multiclass_target_uses_softmax_probability_of_the_chosen_class():
     expected = torch.softmax(torch.tensor([[0.0, 0.0]]), 1)[0, 1]
     assert scores[0, 0] == pytest.approx(float(expected))
     assert scores[0, -1] == pytest.approx(float(torch.softmax(Two()(x), 1)[0, 1]), abs=1e-6)
-
-
-def test_blur_replacement_preserves_mean_and_smooths():
-    x = torch.zeros(1, 1, 21, 21)
-    x[0, 0, 10, 10] = 1.0
-    blurred = gaussian_blur(x, 2.0)
-    assert float(blurred.sum()) == pytest.approx(1.0, abs=1e-5)
-    assert blurred[0, 0].argmax() == 10 * 21 + 10
-    row = blurred[0, 0, 10].numpy()
-    g = np.exp(-0.5 * ((np.arange(21) - 10) / 2.0) ** 2)
-    np.testing.assert_allclose(row / row.max(), g / g.max(), atol=1e-3)  # separable: centre row is a Gaussian
-    model, xb, true_map = box_case((12, 12), (slice(2, 6), slice(2, 6)))
-    res = faithfulness(model, xb, true_map, steps=12, replacement="blur", blur_sigma=1.5, random_repeats=1)
-    assert res.auc("deletion") < res.auc("random_deletion")
-    assert res.settings["replacement"] == "blur"
 
 
 @pytest.mark.parametrize("kwargs,needle", [

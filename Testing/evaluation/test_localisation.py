@@ -62,26 +62,3 @@ def test_bad_regions_are_clear_errors():
         energy_fraction(np.full((6, 6), np.nan), np.ones((6, 6)))
     with pytest.raises(SaliencyError, match="spacing"):
         pointing_game(heat, np.ones((6, 6)), tolerance_mm=1.0, spacing=(1.0,))
-
-
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from SaliencyExplorerLib.evaluation.ranks import average_ranks, spearman  # noqa: E402
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.integers(-3, 3), min_size=2, max_size=30))
-def test_average_ranks_match_the_definition(values):
-    v = np.asarray(values)
-    # rank of v_i = number of smaller values + (number of equal values + 1) / 2
-    expected = np.array([(v < x).sum() + ((v == x).sum() + 1) / 2 for x in v])
-    np.testing.assert_allclose(average_ranks(v), expected)
-
-
-@settings(max_examples=40, deadline=None)
-@given(st.lists(st.integers(-10**6, 10**6), min_size=3, max_size=30, unique=True))
-def test_spearman_is_invariant_to_monotone_maps_and_flips_sign(values):
-    v = np.asarray(values, dtype=np.float64)
-    assert spearman(v, 2 * v + 1) == pytest.approx(1.0)
-    assert spearman(v, -v ** 3) == pytest.approx(-1.0)

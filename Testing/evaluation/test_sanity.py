@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from SaliencyExplorerLib.errors import SaliencyError
-from SaliencyExplorerLib.evaluation import randomisable_layers, sanity_check, spearman
+from SaliencyExplorerLib.evaluation import randomisable_layers, sanity_check
 
 
 def _data(n, gen):
@@ -89,15 +89,6 @@ def test_independent_mode_and_max_layers(trained):
     model, x = trained
     res = sanity_check(model, x, method="gradcam", relu=False, mode="independent", max_layers=2)
     assert res.layers == ["6", "2"] and len(res.correlations) == 2
-
-
-def test_spearman_matches_hand_values_with_ties():
-    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
-    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
-    # ranks a = (1.5, 1.5, 3, 4), b = (1, 2, 3, 4): Pearson of the ranks by hand = 0.9486833
-    assert spearman([5, 5, 7, 9], [1, 2, 3, 4]) == pytest.approx(0.9486833, abs=1e-6)
-    assert spearman([1, 1, 1], [1, 2, 3]) == 0.0
-    assert np.isnan(spearman([1, 1, 1], [2, 2, 2]))
 
 
 def test_bad_sanity_inputs(trained):

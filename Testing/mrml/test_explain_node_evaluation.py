@@ -135,15 +135,3 @@ def test_region_without_evaluate_is_refused_and_the_scene_is_unchanged(mrml, tmp
     with pytest.raises(SaliencyError, match="Evaluate"):
         explain_node.start_background(source, model, layers="conv", region=region)
     assert mrml.scene.GetNumberOfNodes() == count
-
-
-def test_panel_evaluation_choices_summary_and_progress_phase():
-    assert panel.evaluation_options(False, object()) == (None, None)
-    checks, region = panel.evaluation_options(True, None)
-    assert checks == panel.PANEL_EVALUATION and checks is not panel.PANEL_EVALUATION and region is None
-    report = {"deletion_auc": 0.1, "random_deletion_auc": 0.4, "insertion_auc": 0.9, "random_insertion_auc": 0.5,
-              "sanity": {"flagged": True}, "pointing_hit": False}
-    text = panel.evaluation_summary(report)
-    assert "0.100" in text and "0.400" in text and "FLAGGED" in text and "outside" in text
-    state = panel.RunState().update([("progress", (4, 4)), ("status", "evaluating the map"), ("progress", (1, 10))])
-    assert (state.status, state.percent) == ("Evaluating... 1/10", 10)

@@ -1,4 +1,8 @@
-"""The heatmap node in a real (headless) MRML scene: geometry, display, masks, hierarchy, provenance, .mrb."""
+"""The heatmap node in a real (headless) MRML scene: geometry, display, masks, hierarchy, provenance, .mrb.
+
+Colour tables: ``test_color_tables.py``; node <-> image conversion: ``test_volume_nodes.py``; the scene's
+module logics: ``test_module_logics.py``. The ``mrml`` fixture is in ``Testing/conftest.py``.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import pytest
 from helpers.slicer_scene import (LESION_LPS, LESION_RADIUS_MM, add_linear_transform, lesion_heatmap, phantom_node,
                                   world_ras_of_voxel)
 
-from SaliencyExplorerLib.mrml import heatmap_node, color_tables, volume_nodes
+from SaliencyExplorerLib.mrml import heatmap_node, volume_nodes
 from SaliencyExplorerLib.errors import SaliencyError
 
 
@@ -46,16 +50,6 @@ def test_parent_transform_is_shared_and_peak_follows_it(mrml):
     assert np.allclose(world.GetOrigin(), expected[0]) and np.allclose(world.GetDirection(), expected[2])
 
 
-def test_node_image_round_trip_is_exact(mrml):
-    source, image, _ = phantom_node(mrml)
-    back = volume_nodes.node_to_image(source)
-    assert np.allclose(back.GetOrigin(), image.GetOrigin(), atol=1e-12)
-    assert np.allclose(back.GetSpacing(), image.GetSpacing(), atol=1e-12)
-    assert np.allclose(back.GetDirection(), image.GetDirection(), atol=1e-12)
-    import SimpleITK as sitk
-    assert np.array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(image))
-
-
 def test_display_colour_window_threshold_legend(mrml):
     source, image, mask = phantom_node(mrml)
     heat, _ = lesion_heatmap(image, mask)
@@ -68,29 +62,6 @@ def test_display_colour_window_threshold_legend(mrml):
     assert not display.GetAutoWindowLevel()
     legend = mrml.logic("Colors").GetColorLegendDisplayNode(out)
     assert legend is not None and legend.GetVisibility() and legend.GetTitleText() == "Saliency"
-
-
-def test_equivalent_inferno_matches_matplotlib():
-    matplotlib = pytest.importorskip("matplotlib")
-    ours = color_tables.table_rgb("Inferno")
-    truth = matplotlib.colormaps["inferno"](np.linspace(0, 1, 256))[:, :3]
-    assert np.abs(ours - truth).max() < 0.03
-
-
-def test_slicer_inferno_file_node_is_preferred(tmp_path):
-    """With Slicer's colour files present (as in the application) their node is used, not ours."""
-    from SaliencyExplorerLib.mrml import module_logics
-    folder = tmp_path / "share" / "ColorFiles"
-    folder.mkdir(parents=True)
-    rows = [f"{i} c{i} {i} 0 {255 - i} 255" for i in range(256)]
-    (folder / "Inferno.txt").write_text("# test table\n" + "\n".join(rows) + "\n")
-    session = module_logics.start_headless(home_dir=str(tmp_path))
-    try:
-        node_id = color_tables.color_node_id(session.scene, "Inferno")
-        assert node_id == "vtkMRMLColorTableNodeFileInferno.txt"
-        assert session.scene.GetNodeByID(node_id).GetNumberOfColors() == 256
-    finally:
-        session.close()
 
 
 def test_label_map_and_segmentation_content(mrml):
@@ -237,14 +208,6 @@ def test_restyle_changes_display_only_and_ignores_foreign_nodes(mrml):
     assert source.GetDisplayNode().GetApplyThreshold() == 0
 
 
-def test_module_logic_outside_a_session_names_the_fix():
-    import slicer
-
-    from SaliencyExplorerLib.mrml import module_logics
-    with pytest.raises(SaliencyError, match="start_headless"):
-        module_logics.module_logic("Colors", slicer.vtkMRMLScene())
-
-
 def test_heatmap_image_must_lie_on_the_source_grid(mrml):
     import SimpleITK as sitk
     source, image, mask = phantom_node(mrml)
@@ -258,14 +221,3 @@ def test_heatmap_image_must_lie_on_the_source_grid(mrml):
     shifted.SetOrigin(tuple(np.array(image.GetOrigin()) + [5.0, 0.0, 0.0]))
     with pytest.raises(SaliencyError, match="elsewhere in patient space"):
         heatmap_node.write_heatmap(source, shifted)
-
-
-def test_sheared_parent_transform_is_refused_with_the_fix(mrml):
-    source, _, _ = phantom_node(mrml)
-    transform = mrml.scene.AddNewNodeByClass("vtkMRMLLinearTransformNode", "stretch")
-    transform.SetMatrixTransformToParent(volume_nodes.numpy_to_vtk_matrix(np.diag([1.0, 2.0, 1.0, 1.0])))
-    source.SetAndObserveTransformNodeID(transform.GetID())
-    with pytest.raises(SaliencyError, match="harden"):
-        volume_nodes.node_to_image(source, world=True)
-    local = volume_nodes.node_to_image(source, world=False)  # the acquired grid is still readable
-    assert local.GetSize() == source.GetImageData().GetDimensions()

@@ -91,3 +91,15 @@ def test_model_choices_for_the_demo_state_dict_and_card():
     assert names[choices["defaultLayer"]] == card["target_layer"]
     assert [label for label, _ in choices["targets"]][1:] == [f"{i}: {c}" for i, c in enumerate(card["classes"])]
     assert "(1, 1, 32, 32, 32)" in choices["summary"]
+
+
+def test_panel_evaluation_choices_summary_and_progress_phase():
+    assert panel.evaluation_options(False, object()) == (None, None)
+    checks, region = panel.evaluation_options(True, None)
+    assert checks == panel.PANEL_EVALUATION and checks is not panel.PANEL_EVALUATION and region is None
+    report = {"deletion_auc": 0.1, "random_deletion_auc": 0.4, "insertion_auc": 0.9, "random_insertion_auc": 0.5,
+              "sanity": {"flagged": True}, "pointing_hit": False}
+    text = panel.evaluation_summary(report)
+    assert "0.100" in text and "0.400" in text and "FLAGGED" in text and "outside" in text
+    state = panel.RunState().update([("progress", (4, 4)), ("status", "evaluating the map"), ("progress", (1, 10))])
+    assert (state.status, state.percent) == ("Evaluating... 1/10", 10)

@@ -28,19 +28,3 @@ def test_segmentation_region_mask_reaches_the_evaluation():
     unmasked = faithfulness(model, result.model_input.tensor, result.explanation.heatmap, target=[1],
                             task="segmentation", steps=4, random_repeats=0)
     assert not np.isclose(unmasked.deletion[0, 0], result.score, atol=1e-2)
-
-
-def test_an_empty_dict_of_checks_still_evaluates(tmp_path):
-    """`evaluate={}` means "evaluate with the defaults" (a dict of checks), not "do not evaluate"."""
-    from helpers.geometry_helpers import BlobNet
-    from SaliencyExplorerLib.demo.phantoms import make_phantom
-    from SaliencyExplorerLib.mrml.explain_node import explain_and_evaluate
-    from SaliencyExplorerLib.workflow.worker import write_job
-
-    img, _ = make_phantom(size=(12, 12, 10), lesion_center_lps=(2.0, 0.0, 0.0), lesion_radius_mm=3)
-    _, report = explain_and_evaluate(img, BlobNet(), CT_CARD, "gradcam", None, None, evaluate={})
-    assert report is not None and 0.0 <= report["deletion_auc"] <= 1.0
-    job = write_job(tmp_path, img, tmp_path / "model.pt", evaluate={})
-    import json
-
-    assert json.loads(job.read_text())["evaluate"] == {}

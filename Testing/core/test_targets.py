@@ -9,12 +9,8 @@ import pytest
 import torch
 
 from helpers.engine_models import ContainerOutput, SmallCNN, TinyUNet, TupleLayerNet
+from helpers.numerics import close
 from SaliencyExplorerLib import available_methods, explain
-
-
-def close(a, b, tol=1e-5):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    np.testing.assert_allclose(a, b, rtol=0, atol=tol * max(float(np.abs(b).max()), 1e-12))
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
     python scripts/update_cmake_lists.py
 
 Why: Slicer packages only the .py files listed in MODULE_PYTHON_SCRIPTS (and data in
-MODULE_PYTHON_RESOURCES); Testing/test_slicer_extension.py fails when a committed library file is missing.
+MODULE_PYTHON_RESOURCES); Testing/module/test_extension.py fails when a committed library file is missing.
 """
 
 import re

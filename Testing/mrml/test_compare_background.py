@@ -15,6 +15,7 @@ import pytest
 slicer = pytest.importorskip("slicer", reason="slicer-core is needed: pip install slicer-core")
 torch = pytest.importorskip("torch")
 
+from helpers.slicer_models import BrightSpot  # noqa: E402
 from SaliencyExplorerLib.demo import phantoms  # noqa: E402
 from SaliencyExplorerLib.errors import SaliencyError  # noqa: E402
 from SaliencyExplorerLib.mrml import compare_nodes, explain_node, module_logics, panel, volume_nodes  # noqa: E402
@@ -22,22 +23,6 @@ from SaliencyExplorerLib.mrml import compare_nodes, explain_node, module_logics,
 CHECKS = {"steps": 8, "random_repeats": 1, "sanity_layers": 1}
 METHODS = ["gradcam", "saliency"]
 
-
-class BrightSpot(torch.nn.Module):
-    """Class 1 = mean of ReLU(3x3x3 local mean - 100 HU): its evidence is the bright lesion."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv3d(1, 1, 3, padding=1)
-        self.fc = torch.nn.Linear(1, 2)
-        with torch.no_grad():
-            self.conv.weight.fill_(1.0 / 27)
-            self.conv.bias.fill_(-100.0)
-            self.fc.weight.copy_(torch.tensor([[-1.0], [1.0]]))
-            self.fc.bias.zero_()
-
-    def forward(self, x):
-        return self.fc(torch.relu(self.conv(x)).mean((2, 3, 4)).reshape(-1, 1))
 
 
 @pytest.fixture

@@ -14,27 +14,12 @@ slicer = pytest.importorskip("slicer", reason="slicer-core is needed: pip instal
 torch = pytest.importorskip("torch")
 
 from SaliencyExplorerLib import explain_volume_node  # noqa: E402
+from helpers.slicer_models import BrightSpot  # noqa: E402
 from SaliencyExplorerLib.demo import phantoms  # noqa: E402
 from SaliencyExplorerLib.mrml import heatmap_node, module_logics, rendering, volume_nodes  # noqa: E402
 
 LESION_LPS = (8.0, -6.0, 4.0)
 
-
-class BrightSpot(torch.nn.Module):
-    """Class 1 ("lesion") = mean over the volume of ReLU(3x3x3 local mean - 100 HU)."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv3d(1, 1, 3, padding=1)
-        self.fc = torch.nn.Linear(1, 2)
-        with torch.no_grad():
-            self.conv.weight.fill_(1.0 / 27)
-            self.conv.bias.fill_(-100.0)
-            self.fc.weight.copy_(torch.tensor([[-1.0], [1.0]]))
-            self.fc.bias.zero_()
-
-    def forward(self, x):
-        return self.fc(torch.relu(self.conv(x)).mean((2, 3, 4)).reshape(-1, 1))
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Synthetic CT-like cases for the demo model: random oblique, anisotropic phantoms, with or without a lesion.
 
 Why a library module: the script that trains the shipped model (``scripts/make_demo.py``) and the test
-that re-checks its accuracy claim on fresh held-out cases (``Testing/test_demo_accuracy.py``) must draw
+that re-checks its accuracy claim on fresh held-out cases (``Testing/demo/test_network_accuracy.py``) must draw
 cases the same way, and both send them through the same preprocessing as real use (``geometry.to_model``
 with the demo card), so the model is trained on exactly what it sees when explaining.
 """

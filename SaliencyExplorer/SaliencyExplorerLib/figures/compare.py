@@ -13,10 +13,8 @@ import math
 import numpy as np
 
 from ..errors import SaliencyError
+from ..output_files import atomic_output, check_writable
 from .pictures import Overlay, _require_matplotlib, make_style
-from pathlib import Path
-import os
-import tempfile
 
 
 def _figure(width, height):
@@ -109,13 +107,8 @@ def cohort_figure(summary: list):
 
 
 def save_figure(path, fig) -> str:
-    """Write a Figure to PNG atomically (temporary file beside it, then rename)."""
-
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise SaliencyError(f"cannot write {path}: the folder {path.parent} does not exist. Create it first.")
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(handle)
-    fig.savefig(tmp, format="png")
-    os.replace(tmp, path)
+    """Write a Figure to PNG atomically, with normal permissions (``output_files.atomic_output``)."""
+    path = check_writable(path, what="figure")
+    with atomic_output(path, "figure") as tmp:
+        fig.savefig(tmp, format="png")
     return str(path)

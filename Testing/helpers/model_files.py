@@ -1,0 +1,25 @@
+"""Model cards and files the model tests share: a tiny LesionNet card, written beside a file or passed
+as a dict, and Grad-CAM at the card's target layer (the map every loading route must reproduce)."""
+
+import json
+
+from SaliencyExplorerLib import explain
+
+ARCH = {"class": "SaliencyExplorerLib.demo.network.LesionNet", "kwargs": {"width": 2}}
+
+
+def card_dict(**extra):
+    card = {"name": "tiny", "spatial_dims": 3, "in_channels": 1, "classes": ["no lesion", "lesion"],
+            "input": {"size": [8, 8, 8]}, "target_layer": "features.block3", "architecture": ARCH}
+    card.update(extra)
+    return card
+
+
+def write_card(tmp_path, name="model.json", **extra):
+    path = tmp_path / name
+    path.write_text(json.dumps(card_dict(**extra)))
+    return path
+
+
+def gradcam(model, x):
+    return explain(model, x, method="gradcam", layers="features.block3", target=1).raw

@@ -1,0 +1,113 @@
+"""CAM-family maps against closed forms computed in numpy, independently of torch and of the engine.
+
+PatternNet = conv (four hand-set pattern kernels) -> ReLU -> pooling -> linear. With global average
+pooling the gradient at the ReLU output is W[k, c] / P everywhere, so
+    CAM_k = sum_c W[k, c] A_c,     Grad-CAM_k = ReLU(sum_c W[k, c] / P * A_c);
+with a fixed spatial weighting M instead, the gradient is W[k, c] * M(i), which separates HiResCAM,
+XGrad-CAM, LayerCAM and Grad-CAM++. Inputs are non-cubic so an axis mix-up changes the numbers.
+Score-CAM and Ablation-CAM, which weigh channels by re-running the model: ``test_scorecam.py``,
+``test_ablationcam.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from helpers.cam_closed_form import SHAPES, assert_close, channel_sum, make_input
+from helpers.engine_models import FC_BIAS, FC_WEIGHT, PatternNet, numpy_pattern_activations
+from helpers.numerics import minmax
+from SaliencyExplorerLib import explain
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+@pytest.mark.parametrize("klass", [0, 1, 2])
+def test_cam_and_gradcam_equal_their_closed_form_on_gap_linear(dims, klass):
+    x = make_input(dims)
+    model = PatternNet(dims, "mean")
+    a = numpy_pattern_activations(x[0].numpy())
+    positions = a[0].size
+    cam = channel_sum(FC_WEIGHT[klass], a)
+
+    res = explain(model, x, "cam", layers="features", target=klass)
+    assert res.target == [klass]
+    assert_close(res.scores[0], FC_WEIGHT @ a.reshape(4, -1).mean(1) + FC_BIAS)
+    assert_close(res.raw[0], np.maximum(cam, 0))
+    assert_close(res.heatmap[0], minmax(np.maximum(cam, 0)), rtol=1e-4)
+
+    res = explain(model, x, "gradcam", layers="features", target=klass)
+    assert_close(res.raw[0], np.maximum(cam / positions, 0))
+
+    signed = explain(model, x, "cam", layers="features", target=klass, relu=False)
+    assert (cam < 0).any() and (cam > 0).any()  # the case really has both signs
+    assert_close(signed.raw[0], cam)
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_gradient_weighted_variants_equal_closed_forms_when_gradient_varies_in_space(dims):
+    rng = np.random.default_rng(11)
+    mask = rng.uniform(-0.5, 1.0, size=SHAPES[dims])
+    model = PatternNet(dims, "mask", mask)
+    x = make_input(dims, seed=5)
+    a = numpy_pattern_activations(x[0].numpy())
+    relu = lambda v: np.maximum(v, 0)  # noqa: E731
+    for klass in (0, 1):
+        g = FC_WEIGHT[klass].reshape((4,) + (1,) * dims) * mask[None]  # d score / d A_c(i)
+        sums = a.reshape(4, -1).sum(1)
+        g2, g3 = g ** 2, g ** 3
+        denominator = 2 * g2 + sums.reshape((4,) + (1,) * dims) * g3
+        alpha = np.where(g != 0, g2 / np.where(denominator != 0, denominator, 1.0), 0.0)
+        expected = {
+            "gradcam": relu(channel_sum(g.reshape(4, -1).mean(1), a)),
+            "hirescam": relu((g * a).sum(0)),
+            "xgradcam": relu(channel_sum((g * a).reshape(4, -1).sum(1) / (sums + 1e-7), a)),
+            "layercam": relu((relu(g) * a).sum(0)),
+            "gradcam++": relu(channel_sum((alpha * relu(g)).reshape(4, -1).sum(1), a)),
+        }
+        for method, truth in expected.items():
+            res = explain(model, x, method, layers="features", target=klass)
+            assert truth.max() > 0, method
+            assert_close(res.raw[0], truth, rtol=5e-4)
+        # the variants genuinely differ here, so the comparisons above could fail
+        assert not np.allclose(minmax(expected["hirescam"]), minmax(expected["gradcam"]), atol=1e-2)
+
+
+class RankOneNet(nn.Module):
+    """1x1 conv without bias: A_c = w_c * x, rank one, so its first principal component is known."""
+
+    def __init__(self, dims: int):
+        super().__init__()
+        conv = {2: nn.Conv2d, 3: nn.Conv3d}[dims](1, 3, 1, bias=False)
+        with torch.no_grad():
+            conv.weight.copy_(torch.tensor([0.5, 1.0, -0.2]).reshape(3, 1, *([1] * dims)))
+        self.features = conv
+        self.fc = nn.Linear(3, 2)
+        with torch.no_grad():
+            self.fc.weight.copy_(torch.tensor([[1.0, 0.5, 0.3], [-1.0, -0.6, 0.2]]))
+            self.fc.bias.zero_()
+
+    def forward(self, x):
+        return self.fc(self.features(x).flatten(2).mean(2))
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_eigen_maps_of_rank_one_activations_are_the_centred_input(dims):
+    """A = w x^T: first component = |w| (x - mean x), its sign set so that it agrees with sum_c A_c.
+    Eigen-Grad-CAM uses a*g = (w_c W[k,c] / P) x, so its sign follows sum_c w_c W[k,c]."""
+    x = make_input(dims, seed=8)
+    xv = x[0, 0].numpy().astype(np.float64)
+    centred = xv - xv.mean()
+    w = np.array([0.5, 1.0, -0.2])
+    fc = np.array([[1.0, 0.5, 0.3], [-1.0, -0.6, 0.2]])
+    model = RankOneNet(dims)
+    res = explain(model, x, "eigencam", layers="features")
+    assert_close(res.raw[0], np.maximum(np.linalg.norm(w) * centred, 0), rtol=1e-4)
+    for klass in (0, 1):
+        wk = w * fc[klass]
+        sign = np.sign(wk.sum())
+        res = explain(model, x, "eigengradcam", layers="features", target=klass)
+        truth = np.maximum(sign * np.linalg.norm(wk) / xv.size * centred, 0)
+        assert_close(res.raw[0], truth, rtol=1e-4)
+    assert np.sign((w * fc[0]).sum()) != np.sign((w * fc[1]).sum())  # both signs are exercised

@@ -1,0 +1,134 @@
+"""Model files: each loading route gives the same network as the eager original, and bad files are refused.
+
+Truth: the eager model the files were saved from (outputs, and Grad-CAM through the engine's hooks).
+The network named by a card: ``test_architectures.py``; TorchScript and torch.export files made
+hookable: ``test_torchscript.py``, ``test_exported.py``. Fixtures ``net`` and ``x``: ``conftest.py``.
+"""
+
+import hashlib
+import zipfile
+
+import pytest
+import torch
+
+from helpers.model_files import card_dict, write_card
+from SaliencyExplorerLib.errors import CardError, ModelLoadError
+from SaliencyExplorerLib.models.loading import (card_get, card_input_shape, detect_kind, extract_state_dict,
+                                                load_model)
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit is deprecated, still used
+
+
+def test_state_dict_route_matches_eager_and_reports_sha(tmp_path, net, x):
+    torch.save(net.state_dict(), tmp_path / "model.pt")
+    write_card(tmp_path)  # found beside the model: model.json next to model.pt
+    loaded = load_model(tmp_path / "model.pt")
+    assert loaded.kind == "state_dict" and not loaded.module.training
+    assert loaded.sha256 == hashlib.sha256((tmp_path / "model.pt").read_bytes()).hexdigest()
+    torch.testing.assert_close(loaded.module(x), net(x))
+
+
+@pytest.mark.parametrize("wrap", ["dataparallel", "lightning", "lightning_model_prefix"])
+def test_wrapped_checkpoints_load(tmp_path, net, x, wrap):
+    state = net.state_dict()
+    if wrap == "dataparallel":
+        obj = {f"module.{k}": v for k, v in state.items()}
+    elif wrap == "lightning":
+        obj = {"epoch": 3, "global_step": 10, "state_dict": state}
+    else:
+        obj = {"epoch": 3, "state_dict": {f"model.{k}": v for k, v in state.items()}}
+    torch.save(obj, tmp_path / "m.ckpt")
+    loaded = load_model(tmp_path / "m.ckpt", card_dict())
+    torch.testing.assert_close(loaded.module(x), net(x))
+
+
+def test_missing_and_unexpected_keys_are_named(tmp_path, net):
+    state = dict(net.state_dict())
+    state.pop("classifier.bias")
+    state["extra.weight"] = torch.zeros(1)
+    torch.save(state, tmp_path / "m.pt")
+    with pytest.raises(ModelLoadError) as err:
+        load_model(tmp_path / "m.pt", card_dict())
+    assert "missing keys: classifier.bias" in str(err.value)
+    assert "unexpected keys: extra.weight" in str(err.value)
+
+
+def test_state_dict_without_architecture_asks_for_it(tmp_path, net):
+    torch.save(net.state_dict(), tmp_path / "m.pt")
+    card = card_dict()
+    del card["architecture"]
+    with pytest.raises(CardError, match="architecture"):
+        load_model(tmp_path / "m.pt", card)
+
+
+def test_pickle_needs_opt_in(tmp_path, net, x):
+    torch.save(net, tmp_path / "whole.pt")
+    with pytest.raises(ModelLoadError, match="trust_code=True"):
+        load_model(tmp_path / "whole.pt", card_dict())
+    loaded = load_model(tmp_path / "whole.pt", card_dict(), trust_pickle=True)
+    assert loaded.kind == "pickle"
+    torch.testing.assert_close(loaded.module(x), net(x))
+
+
+def test_card_mismatch_is_caught_by_one_forward(tmp_path, net):
+    torch.save(net.state_dict(), tmp_path / "m.pt")
+    with pytest.raises(ModelLoadError, match="in_channels=2"):
+        load_model(tmp_path / "m.pt", card_dict(in_channels=2))
+    with pytest.raises(ModelLoadError, match="spatial_dims=2"):
+        load_model(tmp_path / "m.pt", card_dict(spatial_dims=2, input={"size": [8, 8]}))
+    with pytest.raises(ModelLoadError, match="3 classes"):
+        load_model(tmp_path / "m.pt", card_dict(classes=["a", "b", "c"]))
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        load_model(tmp_path / "nope.pt", card_dict())
+
+
+def test_trusted_pickle_whose_class_is_gone_is_a_clear_error(tmp_path):
+    """Unpickling a whole model needs its class importable; a missing one must name the fix, not raise raw."""
+    import sys
+    import types
+
+    gone = types.ModuleType("saliency_gone_arch")
+    exec("from torch import nn\nclass Gone(nn.Module):\n    def forward(self, x):\n        return x\n",
+         gone.__dict__)
+    gone.Gone.__module__ = "saliency_gone_arch"
+    sys.modules["saliency_gone_arch"] = gone
+    try:
+        torch.save(gone.Gone(), tmp_path / "whole.pt")
+    finally:
+        del sys.modules["saliency_gone_arch"]
+    with pytest.raises(ModelLoadError, match="saliency_gone_arch"):
+        load_model(tmp_path / "whole.pt", trust_pickle=True)
+
+
+def test_file_kinds_are_told_apart_by_their_content(tmp_path, net, x):
+    torch.save(net.state_dict(), tmp_path / "weights.pt2")  # a misleading suffix: the content decides
+    torch.jit.save(torch.jit.trace(net, x), tmp_path / "model.pth")
+    torch.export.save(torch.export.export(net, (x,)), tmp_path / "program.bin")
+    assert detect_kind(tmp_path / "weights.pt2") == "torch_save"
+    assert detect_kind(tmp_path / "model.pth") == "torchscript"
+    assert detect_kind(tmp_path / "program.bin") == "export"
+    (tmp_path / "broken.pt2").write_bytes(b"not a zip")
+    assert not zipfile.is_zipfile(tmp_path / "broken.pt2") and detect_kind(tmp_path / "broken.pt2") == "export"
+
+
+def test_state_dict_is_found_inside_checkpoints():
+    weights = {"a.weight": torch.zeros(1)}
+    assert extract_state_dict(weights, "m.pt") is weights
+    assert extract_state_dict({"epoch": 1, "model_state_dict": weights}, "m.pt") is weights
+    assert extract_state_dict({"optimizer": {}, "net": weights}, "m.pt") is weights
+    with pytest.raises(ModelLoadError, match="holds no state dict"):
+        extract_state_dict({"epoch": 1, "weights": [1, 2]}, "m.pt")
+
+
+def test_card_fields_and_the_input_shape_it_promises():
+    card = card_dict()
+    assert card_get(card, "input.size") == [8, 8, 8] and card_get(card, "input.missing", 5) == 5
+    assert card_input_shape(card) == (1, 1, 8, 8, 8)
+    # a 2D card: the slice axis (k by default) drops out; zyx reverses the spatial order
+    assert card_input_shape(card_dict(spatial_dims=2, input={"size": [16, 12, None]})) == (1, 1, 16, 12)
+    assert card_input_shape(card_dict(spatial_dims=2, input={"size": [16, 12, 1], "slice_axis": "i"})) == (1, 1, 12, 1)
+    assert card_input_shape(card_dict(in_channels=2, input={"size": [4, 6, 8], "array_order": "zyx"})) == (1, 2, 8, 6, 4)
+    assert card_input_shape(card_dict(input={})) is None  # no size: nothing to check

@@ -20,7 +20,7 @@ import SimpleITK as sitk
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent / "models"))
-import evil_files as me  # noqa: E402
+from helpers import evil_files as me  # noqa: E402
 
 from SaliencyExplorerLib.cli import main  # noqa: E402
 from SaliencyExplorerLib.demo.network import LesionNet  # noqa: E402

@@ -5,9 +5,10 @@ commas inside brackets kept, anything that is not ``name=value`` refused with th
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
-from SaliencyExplorerLib.core.options import parse_method_options
+from SaliencyExplorerLib.core.options import non_negative_float, parse_method_options, positive_int
 from SaliencyExplorerLib.errors import SaliencyError
 
 
@@ -41,3 +42,24 @@ def test_importing_the_parser_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_positive_int():
+    """One check for every count option (was two, with opposite argument orders)."""
+    assert positive_int(3, "steps") == 3 and positive_int(np.int64(2), "steps") == 2
+    assert positive_int(0, "repeats", minimum=0) == 0
+    for bad in (0, -2, 1.0, 2.0, True, "3", "4"):
+        with pytest.raises(SaliencyError, match="steps must be an integer >= 1"):
+            positive_int(bad, "steps")
+
+
+def test_non_negative_float():
+    assert non_negative_float("noise", 0) == 0.0 and non_negative_float("noise", "0.5") == 0.5
+    for bad in (-0.1, float("nan"), float("inf"), "x", None, True):
+        with pytest.raises(SaliencyError, match="noise must be a finite number >= 0"):
+            non_negative_float("noise", bad)
+
+
+def test_commas_inside_quotes_stay_in_their_value():
+    assert parse_method_options("name='a, b', window=[8, 8, 4], note=\"x,y\", mode=fast") == {
+        "name": "a, b", "window": [8, 8, 4], "note": "x,y", "mode": "fast"}

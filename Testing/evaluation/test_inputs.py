@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from SaliencyExplorerLib.errors import SaliencyError
-from SaliencyExplorerLib.evaluation.inputs import batch_maps, positive_int, region_mask, to_numpy
+from SaliencyExplorerLib.evaluation.inputs import batch_maps, region_mask, to_numpy
 
 
 def test_to_numpy_takes_arrays_lists_and_tensors_that_need_grad():
@@ -44,11 +44,3 @@ def test_region_mask_is_nonzero_on_the_same_grid_and_never_empty():
         region_mask(np.ones((2, 2)), (2, 3))
     with pytest.raises(SaliencyError, match="lesion is empty"):
         region_mask(torch.zeros(2, 2), (2, 2), "lesion")
-
-
-def test_positive_int():
-    assert positive_int(3, "steps") == 3 and positive_int(np.int64(2), "steps") == 2
-    assert positive_int(0, "repeats", minimum=0) == 0
-    for bad in (0, 1.0, True, "4"):
-        with pytest.raises(SaliencyError, match="steps must be an integer >= 1"):
-            positive_int(bad, "steps")

@@ -46,7 +46,7 @@ def test_non_module_classes_are_refused(tmp_path, net, cls):
 
 def test_dotted_classes_and_kwargs_build_the_network():
     net = build_network({"class": "torch.nn.Conv3d", "kwargs": {"in_channels": 1, "out_channels": 4,
-                                                                "kernel_size": 3}}, None)
+                                                                "kernel_size": 3}}, None, trust_code=True)
     assert isinstance(net, nn.Conv3d) and net.weight.shape == (4, 1, 3, 3, 3)
     assert resolve_class(" SaliencyExplorerLib.demo.network.LesionNet ", None).__name__ == "LesionNet"
 
@@ -62,14 +62,15 @@ def test_dotted_classes_and_kwargs_build_the_network():
     ({"kwargs": {}}, CardError, '"architecture": {"class"'),
 ])
 def test_bad_architectures_name_the_fix(tmp_path, architecture, error, needle):
+    """Once the user trusts the card's code (outside the allow-list nothing is imported without it)."""
     with pytest.raises(error, match=needle.replace("(", r"\(").replace("{", r"\{")):
-        build_network(architecture, tmp_path)
+        build_network(architecture, tmp_path, trust_code=True)
 
 
 def test_a_file_that_fails_or_lacks_the_class_is_reported(tmp_path):
     (tmp_path / "broken.py").write_text("raise RuntimeError('bad import')\n")
     with pytest.raises(ModelLoadError, match="bad import"):
-        resolve_class("broken.py:Net", tmp_path)
+        resolve_class("broken.py:Net", tmp_path, trust_code=True)
     (tmp_path / "empty.py").write_text("X = 1\n")
     with pytest.raises(ModelLoadError, match='defines no "Net"'):
-        resolve_class("empty.py:Net", tmp_path)
+        resolve_class("empty.py:Net", tmp_path, trust_code=True)

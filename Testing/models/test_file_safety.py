@@ -9,7 +9,7 @@ import warnings
 import pytest
 import torch
 
-import evil_files as me
+from helpers import evil_files as me
 from SaliencyExplorerLib.models import file_safety as mf
 
 

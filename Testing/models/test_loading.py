@@ -13,7 +13,8 @@ import torch
 
 from helpers.model_files import card_dict, write_card
 from SaliencyExplorerLib.errors import CardError, ModelLoadError
-from SaliencyExplorerLib.models.loading import (card_get, card_input_shape, detect_kind, extract_state_dict,
+from SaliencyExplorerLib.models.file_safety import inspect_file
+from SaliencyExplorerLib.models.loading import (extract_state_dict,
                                                 load_model)
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit is deprecated, still used
@@ -107,11 +108,12 @@ def test_file_kinds_are_told_apart_by_their_content(tmp_path, net, x):
     torch.save(net.state_dict(), tmp_path / "weights.pt2")  # a misleading suffix: the content decides
     torch.jit.save(torch.jit.trace(net, x), tmp_path / "model.pth")
     torch.export.save(torch.export.export(net, (x,)), tmp_path / "program.bin")
-    assert detect_kind(tmp_path / "weights.pt2") == "torch_save"
-    assert detect_kind(tmp_path / "model.pth") == "torchscript"
-    assert detect_kind(tmp_path / "program.bin") == "export"
+    assert inspect_file(tmp_path / "weights.pt2").kind == "state_dict"  # routing is by content since issue 9
+    assert inspect_file(tmp_path / "model.pth").kind == "torchscript"
+    assert inspect_file(tmp_path / "program.bin").kind == "export"
     (tmp_path / "broken.pt2").write_bytes(b"not a zip")
-    assert not zipfile.is_zipfile(tmp_path / "broken.pt2") and detect_kind(tmp_path / "broken.pt2") == "export"
+    # a damaged file is named as such, whatever its suffix (it used to be routed to the export loader by name)
+    assert not zipfile.is_zipfile(tmp_path / "broken.pt2") and inspect_file(tmp_path / "broken.pt2").kind == "not_a_model"
 
 
 def test_state_dict_is_found_inside_checkpoints():
@@ -123,12 +125,3 @@ def test_state_dict_is_found_inside_checkpoints():
         extract_state_dict({"epoch": 1, "weights": [1, 2]}, "m.pt")
 
 
-def test_card_fields_and_the_input_shape_it_promises():
-    card = card_dict()
-    assert card_get(card, "input.size") == [8, 8, 8] and card_get(card, "input.missing", 5) == 5
-    assert card_input_shape(card) == (1, 1, 8, 8, 8)
-    # a 2D card: the slice axis (k by default) drops out; zyx reverses the spatial order
-    assert card_input_shape(card_dict(spatial_dims=2, input={"size": [16, 12, None]})) == (1, 1, 16, 12)
-    assert card_input_shape(card_dict(spatial_dims=2, input={"size": [16, 12, 1], "slice_axis": "i"})) == (1, 1, 12, 1)
-    assert card_input_shape(card_dict(in_channels=2, input={"size": [4, 6, 8], "array_order": "zyx"})) == (1, 2, 8, 6, 4)
-    assert card_input_shape(card_dict(input={})) is None  # no size: nothing to check

@@ -18,7 +18,7 @@ import SimpleITK as sitk
 slicer = pytest.importorskip("slicer", reason="slicer-core is needed")
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from slicer_models import bright_spot_file  # noqa: E402
+from helpers.slicer_models import bright_spot_file  # noqa: E402
 
 from SaliencyExplorerLib.card import parse_card  # noqa: E402
 from SaliencyExplorerLib.errors import SaliencyError  # noqa: E402

@@ -14,6 +14,7 @@ from helpers.slicer_scene import phantom_node
 
 from SaliencyExplorerLib.errors import SaliencyError
 from SaliencyExplorerLib.mrml import volume_nodes
+from SaliencyExplorerLib.volumes.geometry import lps_from_ras, ras_from_lps
 
 
 def test_node_image_round_trip_is_exact(mrml):
@@ -37,10 +38,12 @@ def test_sheared_parent_transform_is_refused_with_the_fix(mrml):
     assert local.GetSize() == source.GetImageData().GetDimensions()
 
 
-def test_lps_and_ras_differ_by_the_sign_of_the_first_two_axes():
-    assert volume_nodes.lps_from_ras([1.0, 2.0, 3.0]).tolist() == [-1.0, -2.0, 3.0]
+def test_the_node_matrix_flips_the_first_two_axes_as_geometry_does():
+    """LPS_FROM_RAS (node matrices) and volumes.geometry.ras_from_lps (points) are the same sign flip."""
     points = np.array([[1.0, -2.0, 3.0], [0.5, 0.0, -1.0]])
-    np.testing.assert_array_equal(volume_nodes.ras_from_lps(volume_nodes.lps_from_ras(points)), points)
+    np.testing.assert_array_equal(points @ volume_nodes.LPS_FROM_RAS, ras_from_lps(points))
+    assert lps_from_ras([1.0, 2.0, 3.0]).tolist() == [-1.0, -2.0, 3.0]
+    np.testing.assert_array_equal(ras_from_lps(lps_from_ras(points)), points)
 
 
 def test_ijk_to_ras_of_an_image_by_hand_and_back():

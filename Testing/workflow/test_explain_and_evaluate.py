@@ -81,20 +81,20 @@ def test_torch_failures_become_messages_with_the_fix(monkeypatch):
     def shape_error(*args, **kwargs):
         raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (1x8 and 16x2)")
 
-    monkeypatch.setattr("SaliencyExplorerLib.workflow.explain_image.explain_image", shape_error)
+    monkeypatch.setattr("SaliencyExplorerLib.workflow.explain_and_evaluate.explain_image", shape_error)
     with pytest.raises(SaliencyError, match=r"the model failed on this volume \(mat1 and mat2.*spatial_dims"):
         module.run_pipeline(image, BlobNet(), CT_CARD, "gradcam", None, None)
 
     def no_torch(*args, **kwargs):
         raise ImportError("No module named 'torch'", name="torch")
 
-    monkeypatch.setattr("SaliencyExplorerLib.workflow.explain_image.explain_image", no_torch)
+    monkeypatch.setattr("SaliencyExplorerLib.workflow.explain_and_evaluate.explain_image", no_torch)
     with pytest.raises(SaliencyError, match="PyTorch is not installed.*pip install torch"):
         module.run_pipeline(image, BlobNet(), CT_CARD, "gradcam", None, None)
 
     def other_import(*args, **kwargs):
         raise ImportError("No module named 'monai'", name="monai")
 
-    monkeypatch.setattr("SaliencyExplorerLib.workflow.explain_image.explain_image", other_import)
+    monkeypatch.setattr("SaliencyExplorerLib.workflow.explain_and_evaluate.explain_image", other_import)
     with pytest.raises(ImportError, match="monai"):  # not ours to reword
         module.run_pipeline(image, BlobNet(), CT_CARD, "gradcam", None, None)

@@ -46,9 +46,10 @@ def test_the_record_by_hand_with_empty_fields_left_out(tmp_path):
     record = provenance(result, path, None, "gradcam")
     assert record == {"method": "layercam", "layers": ["features.3"], "target": 1, "targetName": "lesion",
                       "score": 0.875, "peakRAS": "1.235,-2.000,30.000", "model": str(path),
-                      "modelSHA256": hashlib.sha256(b"x").hexdigest(), "version": __version__}
+                      "modelSHA256": hashlib.sha256(b"x").hexdigest(), "version": __version__,
+                      "trustCode": "false"}  # always recorded (issue 9): whether code from the files could run
     bare = provenance(SimpleNamespace(), BlobNet(), None, "occlusion")  # nothing known yet: the asked method
-    assert bare == {"method": "occlusion", "model": "<in-memory BlobNet>", "version": __version__}
+    assert bare == {"method": "occlusion", "model": "<in-memory BlobNet>", "version": __version__, "trustCode": "false"}
 
 
 def test_a_real_run_is_recorded_as_it_ran():

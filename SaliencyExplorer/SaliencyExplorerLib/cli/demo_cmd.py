@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from ..core.options import DEFAULT_METHOD
-from ..demo.job import run_demo
+from ..demo import job
 
 
 def register(subparsers) -> None:
@@ -30,7 +30,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
 
-    result = run_demo(args.output_dir, method=args.method, model=args.model, png=not args.no_png)
+    result = job.run_demo(args.output_dir, method=args.method, model=args.model, png=not args.no_png)
     if args.json:
         def listed(v):
             return None if v is None else [round(float(x), 3) for x in v]

@@ -30,16 +30,21 @@ def non_negative_float(name: str, value) -> float:
 
 
 def _top_level_split(text: str) -> list[str]:
-    """Split on commas outside brackets, so ``window=[8, 8, 4]`` stays one option."""
-    parts, depth, current = [], 0, ""
+    """Split on commas outside brackets and quotes, so ``window=[8, 8, 4]`` and ``name='a, b'`` stay one."""
+    parts, depth, quote, current = [], 0, None, ""
     for char in text:
-        depth += char in "([{"
-        depth -= char in ")]}"
-        if char == "," and depth == 0:
-            parts.append(current)
-            current = ""
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
         else:
-            current += char
+            depth += char in "([{"
+            depth -= char in ")]}"
+            if char == "," and depth == 0:
+                parts.append(current)
+                current = ""
+                continue
+        current += char
     return parts + [current]
 
 

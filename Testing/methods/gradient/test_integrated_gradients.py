@@ -81,10 +81,10 @@ def test_blur_baseline_is_a_normalised_separable_gaussian():
     impulse = torch.zeros(1, 1, 15, 15)
     impulse[0, 0, 7, 7] = 1.0
     blurred = make_baseline("blur", impulse, 1.0)
-    t = np.arange(-3, 4)  # radius ceil(3 sigma) = 3
+    t = np.arange(-4, 5)  # radius ceil(4 sigma) = 4, as scipy.ndimage.gaussian_filter's default truncate=4
     kernel = np.exp(-0.5 * t ** 2)
     kernel /= kernel.sum()
-    np.testing.assert_allclose(blurred[0, 0, 4:11, 4:11].numpy(), np.outer(kernel, kernel), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(blurred[0, 0, 3:12, 3:12].numpy(), np.outer(kernel, kernel), rtol=1e-5, atol=1e-7)
     assert float(blurred.sum()) == pytest.approx(1.0, abs=1e-6)
     flat = torch.full((1, 2, 5, 6, 7), 3.0)
     torch.testing.assert_close(gaussian_blur(flat, 2.0), flat)  # edges replicated: a constant stays

@@ -39,7 +39,7 @@ def test_masks_are_smooth_values_in_unit_range_keeping_the_asked_fraction_reprod
 
 
 @pytest.mark.parametrize("options,needle", [
-    ({"masks": 0}, "masks must be a positive integer"),
+    ({"masks": 0}, "masks must be an integer >= 1"),
     ({"cells": 9}, "at most one cell per voxel"),
     ({"cells": (2, 2, 2)}, "exactly 2"),
     ({"keep": 1.0}, "keep=1.0 must be in"),

@@ -47,7 +47,8 @@ class AblationCAM(PerturbedCamMethod):
         drops = []
         for batch in self.batches(channels, batch_size):
             chunk = x.unsqueeze(0).expand(len(batch), *x.shape)
-            output, _ = run.capture(chunk, modify=lambda name, v, b=batch: _zero_channels(v, b, dims))
+            output, _ = run.capture(chunk, modify=lambda name, v, b=batch: _zero_channels(v, b, dims)
+                                    if name == self.layer else v)
             rows = torch.full((len(batch),), sample, device=output.device)
             drops.append(base - run.score(output, rows).float())
             progress.advance(len(batch))

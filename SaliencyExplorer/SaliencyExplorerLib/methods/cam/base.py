@@ -61,8 +61,13 @@ class CamMethod(Method):
     def layer_data(self, run):
         return run.activations_and_gradients(need_grad=self.needs_gradients)
 
+    layer: str | None = None  # the layer being weighed now (Ablation-CAM zeroes channels of this one only)
+
     def compute(self, run):
-        maps = [self.layer_map(a, g, run) for _, a, g in self.layer_data(run)]
+        maps = []
+        for name, activations, gradients in self.layer_data(run):
+            self.layer = name
+            maps.append(self.layer_map(activations, gradients, run))
         if len(maps) == 1:
             return maps[0]
         # Several layers: each map rectified at its own resolution (as for one layer), brought to the

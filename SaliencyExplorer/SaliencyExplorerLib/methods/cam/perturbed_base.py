@@ -10,23 +10,24 @@ import abc
 
 import torch
 
-from ...errors import SaliencyError
+from ...core.options import positive_int
 from .base import CamMethod
 
 
 def chosen_channels(activation: torch.Tensor, max_channels) -> torch.Tensor:
     """Indices of the channels to evaluate: all, or the `max_channels` with the largest mean activation."""
     channels = activation.shape[0]
-    if max_channels is None or max_channels >= channels:
+    if max_channels is None:
         return torch.arange(channels, device=activation.device)
-    if not isinstance(max_channels, int) or max_channels < 1:
-        raise SaliencyError(f"max_channels must be a positive integer or None; got {max_channels!r}.")
+    if positive_int(max_channels, "max_channels (or None: every channel)") >= channels:
+        return torch.arange(channels, device=activation.device)
     return activation.flatten(1).mean(1).topk(max_channels).indices.sort().values
 
 
 class PerturbedCamMethod(CamMethod):
     """Base: capture activations once, then `channel_weights` per sample from batched model runs
-    (so `eigen_smooth` applies to these maps as to every CAM)."""
+    (so `eigen_smooth` applies to these maps as to every CAM). Several layers are weighed one after the
+    other and combined as every CAM combines them."""
 
     needs_gradients = False
     options = {"max_channels": None}
@@ -34,12 +35,6 @@ class PerturbedCamMethod(CamMethod):
     @abc.abstractmethod
     def channel_weights(self, run, sample: int, activation, channels, batch_size, progress) -> torch.Tensor:
         """Weights of `channels` of one sample's activation (C, *grid), from batched model runs."""
-
-    def layer_data(self, run):
-        data = run.activations_and_gradients(need_grad=False)
-        if len(data) != 1:
-            raise SaliencyError(f"{self.name} explains one layer at a time; got {len(data)} layers.")
-        return data
 
     def weighted(self, activations, gradients, run):
         n = activations.shape[0]

@@ -66,19 +66,26 @@ def _stack_target(model, tensor, options):
     return int(out.max(dim=0).values.argmax())
 
 
-def _score(explanation, target, card, options, mask):
-    """The explained class's probability (per the card's activation); mean over the region for segmentation."""
+def _probabilities(explanation, options) -> np.ndarray:
+    """The model's clean output as probabilities, with the activation the engine resolved (the card's,
+    or "auto": softmax/sigmoid, none for an output that already is probabilities)."""
     import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
 
-    from ..core.targets import activate, default_activation  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    from ..core.targets import activate, resolve_activation  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
 
+    scores = torch.from_numpy(np.ascontiguousarray(explanation.scores))
+    activation = getattr(explanation, "output_activation", None)
+    if activation is None:
+        activation, _ = resolve_activation(options.get("output_activation", "auto"), scores)
+    return activate(scores, activation).numpy()
+
+
+def _score(explanation, target, card, options, mask):
+    """The explained class's probability (per the card's activation); mean over the region for segmentation."""
     scores = explanation.scores
     if target is None or not isinstance(scores, np.ndarray) or scores.ndim < 2 or target >= scores.shape[1]:
         return None
-    activation = options.get("output_activation", "auto")
-    if activation == "auto":
-        activation = default_activation(scores.shape[1])
-    prob = activate(torch.from_numpy(scores), activation).numpy()[:, target]
+    prob = _probabilities(explanation, options)[:, target]
     if prob.ndim == 1:
         return float(prob.max())
     region = mask if mask is not None else (scores.argmax(axis=1) == target if scores.shape[1] > 1 else prob > 0.5)

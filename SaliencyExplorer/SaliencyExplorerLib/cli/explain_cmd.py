@@ -98,7 +98,9 @@ def model_run(bar):
             raise out_of_memory_error(exc) from None
         if isinstance(exc, MemoryError):
             raise
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        from ..core.run import short_reason  # noqa: PLC0415
+
+        first = short_reason(exc)
         raise SaliencyError(f"the model failed on the prepared input: {first}. Check the card's in_channels, "
                             "spatial_dims, input.size and array_order against the model.") from None
     finally:

@@ -69,11 +69,12 @@ def _same_file(a: Path, b: Path) -> bool:
     return a.resolve() == b.resolve()
 
 
-def check_output_path(path, inputs=(), what="output") -> Path:
+def check_output_path(path, inputs=(), what="output", suffixes=WRITE_SUFFIXES) -> Path:
     """Refuse an output that is an input (or inside an input DICOM folder), a bad suffix, or an unwritable place."""
     path = Path(path)
-    if _suffix(path) not in WRITE_SUFFIXES:
-        raise SaliencyError(f"{what} {path} has an unknown image suffix. Use one of {', '.join(WRITE_SUFFIXES)}.")
+    if _suffix(path) not in suffixes:
+        kind = "image suffix" if suffixes == WRITE_SUFFIXES else "suffix"
+        raise SaliencyError(f"{what} {path} has an unknown {kind}. Use one of {', '.join(suffixes)}.")
     for given in inputs:
         given = Path(given)
         if _same_file(path, given) or (given.is_dir() and path.resolve().is_relative_to(given.resolve())):
@@ -118,6 +119,14 @@ def atomic_output(path, what="output"):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def write_text(text: str, path, inputs=(), what="output", suffixes=(".json",)) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically, with the same refusals as images."""
+    path = check_output_path(path, inputs, what, suffixes)
+    with atomic_output(path, what) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
+    return path
 
 
 def write_image(image: sitk.Image, path, inputs=(), what="output", compress=True) -> Path:

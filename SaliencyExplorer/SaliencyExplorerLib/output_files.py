@@ -77,8 +77,12 @@ def atomic_output(path, what="output"):
             os.unlink(tmp)
 
 
-def write_text(path, text: str, what="output") -> Path:
-    """``text`` written atomically (a reader never sees half a file), UTF-8, normal permissions."""
+def write_text(path, text: str, what="output", inputs=(), suffixes=None) -> Path:
+    """``text`` written atomically (a reader never sees half a file), UTF-8, normal permissions; refused like
+    any output when it is one of ``inputs`` or (given ``suffixes``) has another suffix."""
+    if suffixes is not None and suffix_of(path) not in suffixes:
+        raise SaliencyError(f"{what} {path} has an unknown suffix. Use one of {', '.join(suffixes)}.")
+    path = check_writable(path, inputs, what)
     with atomic_output(path, what) as tmp:
         Path(tmp).write_text(text, encoding="utf-8", newline="")
     return Path(path)

@@ -13,9 +13,11 @@ import sys
 import time
 
 from ..core.options import DEFAULT_METHOD
+from ..card import find_card_for
 from ..errors import SaliencyError
 from ..core.options import parse_method_options
-from ..volumes.image_files import check_output_path, read_image, write_image
+from ..output_files import write_text
+from ..volumes.image_files import WRITE_SUFFIXES, check_output_path, read_image, write_image
 from ..workflow.explain_image import explain_image
 import SimpleITK as sitk
 from ..core.resources import check_device as check
@@ -40,6 +42,9 @@ def register(subparsers) -> None:
     p.add_argument("--output", "-o", required=True, help="heatmap file (.nrrd, .nii.gz, .nii, .mha)")
     p.add_argument("--label-output", metavar="MASK", help="also write a label map of heatmap >= --threshold")
     p.add_argument("--threshold", type=float, default=0.5, help="threshold for --label-output (default 0.5)")
+    p.add_argument("--prediction-output", metavar="FILE",
+                   help="also write the model's own answer: a label volume (.nrrd, .nii.gz) on the input's grid "
+                        "for segmentation, a JSON of class probabilities (.json) for classification")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--batch-size", type=int, help="samples per forward pass for many-pass methods")
     add_option_argument(p)
@@ -99,7 +104,9 @@ def model_run(bar):
             raise out_of_memory_error(exc) from None
         if isinstance(exc, MemoryError):
             raise
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        from ..core.run import short_reason  # noqa: PLC0415
+
+        first = short_reason(exc)
         raise SaliencyError(f"the model failed on the prepared input: {first}. Check the card's in_channels, "
                             "spatial_dims, input.size and array_order against the model.") from None
     finally:
@@ -130,12 +137,17 @@ def parse_target(text):
 
 def run(args) -> int:
 
-    protected = [*args.input, args.model] + [p for p in (args.card, args.region_mask) if p]
+    beside = None if args.card else find_card_for(args.model)  # the card found beside the model is an input too
+    protected = [*args.input, args.model] + [p for p in (args.card, args.region_mask, beside) if p]
     check_output_path(args.output, protected, "--output")
     if args.label_output:
         check_output_path(args.label_output, protected + [args.output], "--label-output")
         if not 0.0 <= args.threshold <= 1.0:
             raise SaliencyError(f"--threshold {args.threshold} is outside [0, 1]: heatmaps are in [0, 1].")
+    prediction_output = getattr(args, "prediction_output", None)
+    if prediction_output:
+        check_output_path(prediction_output, protected + [p for p in (args.output, args.label_output) if p],
+                          "--prediction-output", PREDICTION_SUFFIXES)
     device = check_device(args.device)
     tick = time.perf_counter()
     images = [read_image(path, "--input") for path in args.input]
@@ -149,12 +161,16 @@ def run(args) -> int:
                                target=parse_target(args.target), device=device, region_mask=region,
                                progress=bar, trust_code=args.trust_code, **options)
 
+    if prediction_output:  # before any file is written: a wrong kind of output leaves nothing behind
+        check_prediction_kind(prediction_output, result)
     tick = time.perf_counter()
     write_image(result.heatmap_image, args.output, protected, "--output")
     if args.label_output:
 
         label = sitk.Cast(result.heatmap_image >= float(args.threshold), sitk.sitkUInt8)
         write_image(label, args.label_output, protected + [args.output], "--label-output")
+    if prediction_output:
+        write_prediction(result, prediction_output, protected + [p for p in (args.output, args.label_output) if p])
     timings = {"read": read_seconds, **result.timings, "write": time.perf_counter() - tick}
     summary = summarise(args, result, timings)
     if args.json:
@@ -164,6 +180,35 @@ def run(args) -> int:
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return 0
+
+
+PREDICTION_SUFFIXES = (*WRITE_SUFFIXES, ".json")
+
+
+def check_prediction_kind(path, result) -> None:
+    """A label volume for a segmentation model, a JSON for a classification model: else one line with the fix."""
+    is_json = str(path).lower().endswith(".json")
+    if result.prediction_image is not None and is_json:
+        raise SaliencyError(f"--prediction-output {path}: this segmentation model's answer is a label volume, not "
+                            "JSON. Give a .nrrd or .nii.gz file name.")
+    if result.prediction_scores is not None and not is_json:
+        raise SaliencyError(f"--prediction-output {path}: this classification model's answer is class "
+                            "probabilities, not a volume. Give a .json file name.")
+    if result.prediction_image is None and result.prediction_scores is None:
+        raise SaliencyError(f"--prediction-output {path}: the model's output has no class axis to read an answer "
+                            "from. Leave --prediction-output out.")
+
+
+def write_prediction(result, path, protected) -> None:
+    """The model's answer: the label volume, or {"classes": {name: probability}, ...} as JSON."""
+    check_prediction_kind(path, result)
+    if result.prediction_image is not None:
+        write_image(result.prediction_image, path, protected, "--prediction-output")
+        return
+    record = {"task": "classification", "activation": result.explanation.output_activation,
+              "classes": {name: round(float(p), 8) for name, p in result.prediction_scores.items()},
+              "top": max(result.prediction_scores, key=result.prediction_scores.get)}
+    write_text(path, json.dumps(record, indent=2) + "\n", "--prediction-output", protected, (".json",))
 
 
 def _point(p):
@@ -179,6 +224,10 @@ def summarise(args, result, timings) -> dict:
         "score": None if result.score is None else round(float(result.score), 6),
         "peak": {"lps_mm": _point(result.peak_lps), "ras_mm": _point(result.peak_ras)},
         "output": args.output, "label_output": args.label_output,
+        "prediction_output": getattr(args, "prediction_output", None),
+        "prediction": result.prediction_scores if result.prediction_scores is not None else (
+            {str(k): v for k, v in result.prediction_labels().items()} if result.prediction_image is not None
+            else None),
         "threshold": args.threshold if args.label_output else None,
         "model_grid": {"size": list(result.model_input.grid.size),
                        "spacing": [round(s, 6) for s in result.model_input.grid.spacing]},

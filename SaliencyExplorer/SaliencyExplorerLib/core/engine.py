@@ -142,7 +142,7 @@ def explain(model: nn.Module, x, method: str = DEFAULT_METHOD, layers=None, targ
     first = runs[0]
     signed = method_cls.signed and not relu
     heatmap = to_heatmap(raw, signed)
-    warnings = list(itertools.chain.from_iterable(r.warnings for r in runs))
+    warnings = list(dict.fromkeys(itertools.chain.from_iterable(r.warnings for r in runs)))
     if bool((heatmap.flatten(1).amax(1) == 0).any()):
         warnings.append("The map is constant (all zero) for at least one sample: nothing stood out for "
                         "this target and layer; try another layer or method.")
@@ -160,6 +160,7 @@ def explain(model: nn.Module, x, method: str = DEFAULT_METHOD, layers=None, targ
         options={**method_options, "relu": relu, "aug_smooth": aug_smooth, "eigen_smooth": eigen_smooth},
         extras={k: (v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v) for k, v in extras.items()},
         warnings=warnings,
+        output_activation=getattr(first.target, "activation", None),
         passes={k: sum(r.passes[k] for r in runs) for k in ("forward", "backward")},
         seconds=time.perf_counter() - started,
     )

@@ -25,6 +25,7 @@ class Explanation:
     warnings: list = field(default_factory=list)
     passes: dict = field(default_factory=dict)  # {"forward": rows evaluated, "backward": backward passes}
     seconds: float = 0.0
+    output_activation: str | None = None  # how scores become probabilities ("auto" resolved), None: unknown
 
     @property
     def target_scores(self) -> list:

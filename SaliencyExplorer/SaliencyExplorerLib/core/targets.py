@@ -53,10 +53,40 @@ def default_activation(num_classes: int) -> str:
     return "sigmoid" if num_classes == 1 else "softmax"
 
 
+PROBABILITY_TOLERANCE = 1e-4
+ALREADY_PROBABILITIES = (
+    "The model's output is already probabilities (non-negative, summing to 1 over the classes for every "
+    "sample/voxel), so no softmax/sigmoid was applied again. Set \"output\": {\"activation\": \"none\"} in "
+    "the model card to say so explicitly (or \"softmax\"/\"sigmoid\" if these are really logits).")
+
+
+def is_probabilities(output: torch.Tensor) -> bool:
+    """True when ``output`` (N, K>1, ...) is non-negative and sums to 1 over the class axis everywhere
+    (within 1e-4): a model that ends in its own softmax."""
+    if not isinstance(output, torch.Tensor) or output.dim() < 2 or output.shape[1] < 2 or output.numel() == 0:
+        return False
+    values = output.detach()
+    if not values.is_floating_point() or not bool(torch.isfinite(values).all()) or bool((values < 0).any()):
+        return False
+    return bool(((values.double().sum(dim=1) - 1.0).abs() <= PROBABILITY_TOLERANCE).all())
+
+
+def resolve_activation(activation: str, output: torch.Tensor) -> tuple[str, str | None]:
+    """(activation, warning or None): ``"auto"`` becomes softmax/sigmoid by the class count, or ``"none"``
+    (with a warning) when the output already is probabilities; an explicit choice is kept as given."""
+    if activation != "auto":
+        return activation, None
+    if is_probabilities(output):
+        return "none", ALREADY_PROBABILITIES
+    k = output.shape[1] if output.dim() > 1 else 1
+    return default_activation(k), None
+
+
 class Target(abc.ABC):
     """Base: `classes` per sample (or None), and `score(output, rows, probability)`."""
 
     classes: list | None = None
+    note: str | None = None  # a warning for the user about how the target was resolved
 
     @abc.abstractmethod
     def score(self, output: torch.Tensor, rows: torch.Tensor, probability: bool = False) -> torch.Tensor:
@@ -154,8 +184,7 @@ def resolve_target(target, output: torch.Tensor, spatial_dims: int, task: str | 
     n, k = output.shape[0], output.shape[1] if output.dim() > 1 else 1
     if task is None:
         task = "segmentation" if output.dim() == spatial_dims + 2 and spatial_dims > 0 else "classification"
-    if activation == "auto":
-        activation = default_activation(k)
+    activation, note = resolve_activation(activation, output)
     if task == "classification":
         if mask is not None:  # an error, not a warning: a map "of the region" that ignores it would mislead
             raise SaliencyError(
@@ -168,7 +197,7 @@ def resolve_target(target, output: torch.Tensor, spatial_dims: int, task: str | 
                 f"{tuple(output.shape)}. For per-voxel outputs use task='segmentation'."
             )
         top = output.argmax(dim=1).tolist() if k > 1 else [0] * n
-        return ClassTarget(_class_list(target, n, k, top), activation)
+        return _noted(ClassTarget(_class_list(target, n, k, top), activation), note)
     if task != "segmentation":
         raise SaliencyError(f"task must be 'classification' or 'segmentation', not {task!r}.")
     if output.dim() < 3:
@@ -201,4 +230,10 @@ def resolve_target(target, output: torch.Tensor, spatial_dims: int, task: str | 
             masks = (predicted == 1).float()
         empty = masks.flatten(1).sum(1) == 0
         masks[empty] = 1.0  # nothing predicted: explain the class over the whole image
-    return RegionTarget(classes, masks, activation)
+    return _noted(RegionTarget(classes, masks, activation), note)
+
+
+def _noted(target: Target, note: str | None) -> Target:
+    """The target, carrying a warning about how its activation was chosen (the run reports it)."""
+    target.note = note
+    return target

@@ -33,6 +33,7 @@ from torch import nn
 from ..card import ModelCard, find_card_for, load_card
 from ..errors import CardError, ModelLoadError
 from ..file_hash import file_sha256
+from ..core.run import short_reason
 from .architectures import build_network
 from .exported import tap_exported
 from .torchscript import TorchScriptTapModel
@@ -253,7 +254,7 @@ def check_against_card(loaded: LoadedModel) -> None:
     except Exception as exc:  # noqa: BLE001 - any failure here means model and card disagree
         raise ModelLoadError(
             f"The model in {loaded.path} does not accept the input its card describes, shape {tuple(shape)} "
-            f"(in_channels={shape[1]}, spatial_dims={len(shape) - 2}, input.size): {exc}. Fix in_channels, "
+            f"(in_channels={shape[1]}, spatial_dims={len(shape) - 2}, input.size): {short_reason(exc)}. Fix in_channels, "
             "spatial_dims or input.size in the card, or use the card that belongs to this model."
         ) from exc
     classes = loaded.card.classes

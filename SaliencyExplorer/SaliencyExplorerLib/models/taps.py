@@ -43,6 +43,8 @@ def install_tap(root: nn.Module, dotted: str, type_name: str) -> Tap:
         parent = child
     old = parent._modules.get(parts[-1])
     if isinstance(old, Tap):
+        if type(old).__name__ == "Module" and type_name:  # made as a parent of a deeper tap: now named
+            old.__class__ = tap_class(type_name)
         return old
     tap = tap_class(type_name)()
     if old is not None:  # an export shell that holds the layer's weights: keep them reachable

@@ -31,6 +31,7 @@ from .taps import install_tap
 
 _STEP = re.compile(r"([^.()]+)\(([^()]*)\)")
 _ANONYMOUS = {"SELF", "UNKNOWN_INSTANCE"}
+_UNNAMED = "INSTANCE_NAME_UNKNOWN"  # a traced call of a module shared by several parents
 
 
 def module_path(node) -> list[tuple[str, str]]:
@@ -40,6 +41,68 @@ def module_path(node) -> list[tuple[str, str]]:
     except RuntimeError:
         return []
     return [(n, t) for n, t in _STEP.findall(text or "") if n not in _ANONYMOUS]
+
+
+class ModuleTree:
+    """The script module's real sub-module tree: turns a node's call path into real dotted names.
+
+    Why: the call path records only the modules whose ``forward`` ran. A parent indexed directly
+    (``self.init[2](x)``) is missing from it (``2.0`` for the real ``init.2.0``), and a traced module
+    reachable under two names is called ``INSTANCE_NAME_UNKNOWN``. Each step is matched against the
+    children of the module reached so far, then against its deeper descendants, by name and type.
+    """
+
+    def __init__(self, script_module):
+        self.types: dict[str, str] = {}
+        for name, module in script_module.named_modules():
+            if name:
+                self.types[name] = getattr(module, "original_name", None) or type(module).__name__
+        self.recorded: dict[str, str] = {}  # types of names found only in call paths
+        self._cache: dict[tuple, tuple] = {}
+
+    def _step(self, base: str, name: str, type_name: str) -> str | None:
+        prefix = f"{base}." if base else ""
+        under = [n for n in self.types if n.startswith(prefix)]
+        same_type = [n for n in under if self.types[n] == type_name]
+        if name != _UNNAMED:
+            direct = prefix + name
+            if direct in self.types:
+                return direct
+            found = [n for n in same_type if n.rsplit(".", 1)[-1] == name]
+        else:
+            found = same_type
+        if not found:
+            return None
+        depth = min(n.count(".") for n in found)
+        closest = [n for n in found if n.count(".") == depth]
+        return closest[0] if len(closest) == 1 else None
+
+    def resolve(self, steps: list[tuple[str, str]]) -> tuple[str, ...]:
+        """The real dotted names of the modules on ``steps``' path, outermost first (ancestors included)."""
+        key = tuple(steps)
+        if key not in self._cache:
+            names: list[str] = []
+            base = ""
+            for name, type_name in steps:
+                real = self._step(base, name, type_name)
+                if real is None:  # not in the tree (a frozen graph has none): keep the recorded name
+                    if name == _UNNAMED:
+                        break
+                    real = f"{base}.{name}" if base else name
+                    self.recorded.setdefault(real, type_name)
+                names.extend(a for a in _ancestors(real) if a.count(".") > (base.count(".") if base else -1)
+                             and a not in names)
+                base = real
+            self._cache[key] = tuple(names)
+        return self._cache[key]
+
+    def type_of(self, name: str) -> str:
+        return self.types.get(name) or self.recorded.get(name, "Module")
+
+
+def _ancestors(dotted: str) -> list[str]:
+    parts = dotted.split(".")
+    return [".".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def _inlined_graph(script_module):
@@ -53,27 +116,30 @@ def _is_tensor(value) -> bool:
     return value.type().kind() == "TensorType"
 
 
-def layer_paths(script_module) -> dict[str, str]:
-    """Dotted layer name -> type name, for every module that produced a Tensor in forward's graph."""
-    found: dict[str, str] = {}
-    for node in _inlined_graph(script_module).nodes():
-        if node.outputsSize() != 1 or not _is_tensor(node.output()) or node.kind() == "prim::GetAttr":
-            continue
-        steps = module_path(node)
-        for depth in range(1, len(steps) + 1):
-            found.setdefault(".".join(n for n, _ in steps[:depth]), steps[depth - 1][1])
-    return found
-
-
-def _tap_index(nodes, layer: str) -> int:
-    """Position of the node producing ``layer``'s output in the inlined graph's node list."""
-    parts = layer.split(".")
-    best = -1
+def _tensor_nodes(nodes, tree: ModuleTree):
+    """(index, real dotted names of the modules it ran in) for every Tensor-producing node."""
     for index, node in enumerate(nodes):
         if node.outputsSize() != 1 or not _is_tensor(node.output()) or node.kind() == "prim::GetAttr":
             continue
-        names = [n for n, _ in module_path(node)]
-        if names[: len(parts)] == parts:
+        yield index, tree.resolve(module_path(node))
+
+
+def layer_paths(script_module) -> dict[str, str]:
+    """Real dotted layer name (as in ``named_modules``) -> type name, for every module that produced a
+    Tensor in forward's graph."""
+    tree = ModuleTree(script_module)
+    found: dict[str, str] = {}
+    for _, names in _tensor_nodes(list(_inlined_graph(script_module).nodes()), tree):
+        for name in names:
+            found.setdefault(name, tree.type_of(name))
+    return found
+
+
+def _tap_index(nodes, layer: str, tree: ModuleTree) -> int:
+    """Position of the node producing ``layer``'s output in the inlined graph's node list."""
+    best = -1
+    for index, names in _tensor_nodes(nodes, tree):
+        if layer in names:
             best = index
     return best
 
@@ -105,11 +171,12 @@ class TorchScriptTapModel(nn.Module):
         super().__init__()
         object.__setattr__(self, "script", script_module)  # hidden: ScriptModules refuse hooks
         types = layer_paths(script_module)
+        tree = ModuleTree(script_module)
         graph = _inlined_graph(script_module)
         nodes = list(graph.nodes())
         by_index: dict[int, list[str]] = {}
         for layer in dict.fromkeys(types if layers is None else layers):
-            index = _tap_index(nodes, layer)
+            index = _tap_index(nodes, layer, tree)
             if index < 0:
                 known = ", ".join(sorted(types)[:30])
                 raise ModelLoadError(

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from ..core.options import DEFAULT_METHOD
-from . import evaluation_nodes, heatmap_node, volume_nodes
+from . import evaluation_nodes, heatmap_node, prediction_node, volume_nodes
 from .compare_nodes import show_comparison
 from .evaluation_nodes import region_image
 from ..errors import SaliencyError
@@ -37,7 +37,8 @@ def split_options(options: dict) -> tuple[dict, dict]:
 
 
 def explain_volume_node(volume_node_, model, card=None, method=DEFAULT_METHOD, layers=None, target=None,
-                        output_node=None, *, evaluate=False, region=None, region_label=None, **options):
+                        output_node=None, *, evaluate=False, region=None, region_label=None, prediction=False,
+                        **options):
     """Explain ``model``'s output on the volume node; returns the heatmap volume node.
 
     ``model``: a model file path or a loaded ``torch.nn.Module``; ``card``: a model card path, dict or
@@ -54,6 +55,11 @@ def explain_volume_node(volume_node_, model, card=None, method=DEFAULT_METHOD, l
     ``region`` (a label map or segmentation node on any grid, or a SimpleITK label image) adds
     localisation. The report is shown as a table + deletion/insertion chart and stored on the returned
     node: ``evaluation_nodes.evaluation_of(node)`` gives it back as a dict.
+
+    ``prediction=True`` also shows the model's own answer: for segmentation a segmentation node (one
+    segment per class, named from the card; ``prediction_node.write_prediction``) in the heatmap's
+    subject-hierarchy folder, reused on a re-run for the same volume. A classification model's
+    probabilities are always stored on the heatmap node (attribute ``SaliencyExplorer.prediction``, JSON).
     """
     heatmap_node.check_source(volume_node_)
     scene_opts, pipeline_opts = split_options(dict(options))
@@ -70,6 +76,8 @@ def explain_volume_node(volume_node_, model, card=None, method=DEFAULT_METHOD, l
     node = write_result(volume_node_, result.heatmap_image, provenance(result, model, card, method, trusted(pipeline_opts)),
                         output_node=output_node, **scene_opts)
     show_report(node, report)
+    if prediction and result.prediction_image is not None:
+        prediction_node.write_prediction(volume_node_, result.prediction_image, result.prediction_labels(), beside=node)
     return node
 
 
@@ -124,9 +132,11 @@ def start_background(volume_node_, model, card=None, method=DEFAULT_METHOD, laye
     return process
 
 
-def finish_background(process, volume_node_=None, output_node=None, show_in_layout=False, **scene_opts):
+def finish_background(process, volume_node_=None, output_node=None, show_in_layout=False, prediction=False,
+                      **scene_opts):
     """Bring a finished worker's heatmap into the scene (same writing as the in-process path); when the
-    job evaluated the map, its report is shown and stored on the node as in :func:`explain_volume_node`.
+    job evaluated the map, its report is shown and stored on the node as in :func:`explain_volume_node`;
+    ``prediction=True`` adds the model's label map (``prediction.nrrd`` from the worker) as a segmentation.
 
     The heatmap goes to the volume the run explained (remembered at start), not to whatever
     ``volume_node_`` is selected now; if that volume was deleted meanwhile nothing is added.
@@ -135,8 +145,11 @@ def finish_background(process, volume_node_=None, output_node=None, show_in_layo
         source = _explained_source(process, volume_node_)
         image, record = process.result()
         report = process.evaluation()
+        answer = process.prediction() if prediction else None
         node = write_result(source, image, record, output_node=output_node, **scene_opts)
         show_report(node, report, show_in_layout)
+        if answer is not None:  # the worker wrote the model's label map beside the heatmap
+            prediction_node.write_prediction(source, answer[0], answer[1], beside=node)
         return node
     finally:
         process.cleanup()

@@ -280,6 +280,23 @@ def heatmap_to_native(maps: np.ndarray, model_input: ModelInput) -> sitk.Image:
     return out
 
 
+def labels_to_native(labels: np.ndarray, model_input: ModelInput) -> sitk.Image:
+    """(N, *spatial) integer labels on the model grid -> a label image (UInt8, UInt16 beyond 255 classes) on
+    the reference's OWN grid, by nearest neighbour through the same geometry as the heatmap (0 outside
+    the model's field of view)."""
+    labels = np.asarray(labels)
+    pixel = sitk.sitkUInt8 if labels.size == 0 or int(labels.max()) <= 255 else sitk.sitkUInt16
+    on_grid = sitk.Cast(model_input.grid.image(from_layout(labels, model_input.card)), pixel)
+    ref = as_3d(model_input.reference)
+    out = sitk.Resample(on_grid, ref, sitk.Transform(), sitk.sitkNearestNeighbor, 0, pixel)
+    if model_input.was_2d:
+        out = out[:, :, 0]
+    out.SetOrigin(model_input.reference.GetOrigin())
+    out.SetSpacing(model_input.reference.GetSpacing())
+    out.SetDirection(model_input.reference.GetDirection())
+    return out
+
+
 def peak_lps(image: sitk.Image) -> np.ndarray | None:
     """Physical (LPS) point of the image's maximum voxel, or None for an all-zero map."""
     arr = sitk.GetArrayViewFromImage(image)

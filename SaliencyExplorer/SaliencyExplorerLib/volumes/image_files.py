@@ -54,11 +54,12 @@ def read_image(path, what="input", colour=False) -> sitk.Image:
     return image
 
 
-def check_output_path(path, inputs=(), what="output") -> Path:
+def check_output_path(path, inputs=(), what="output", suffixes=WRITE_SUFFIXES) -> Path:
     """Refuse an output that is an input (or inside an input DICOM folder), a bad suffix, or an unwritable place."""
     path = Path(path)
-    if suffix_of(path) not in WRITE_SUFFIXES:
-        raise SaliencyError(f"{what} {path} has an unknown image suffix. Use one of {', '.join(WRITE_SUFFIXES)}.")
+    if suffix_of(path) not in suffixes:
+        kind = "image suffix" if suffixes == WRITE_SUFFIXES else "suffix"
+        raise SaliencyError(f"{what} {path} has an unknown {kind}. Use one of {', '.join(suffixes)}.")
     return check_writable(path, inputs, what)
 
 

@@ -20,8 +20,8 @@ import SimpleITK as sitk
 from ..core.options import DEFAULT_METHOD
 from ..card import ModelCard, load_card, parse_card
 from ..errors import SaliencyError
-from ..volumes.geometry import ModelInput, heatmap_to_native, mask_to_model, peak_lps, ras_from_lps, to_model
-from ..volumes.geometry import check_grid_memory
+from ..volumes.geometry import (ModelInput, check_grid_memory, heatmap_to_native, labels_to_native, mask_to_model,
+                                peak_lps, ras_from_lps, to_model)
 
 
 @dataclass
@@ -42,6 +42,20 @@ class VolumeExplanation:
     model_input: ModelInput | None = None
     card: ModelCard | None = None
     warnings: list = field(default_factory=list)
+    # the model's own answer (from the clean pass the explanation ran anyway: no extra model call)
+    prediction_image: sitk.Image | None = None  # segmentation: label map on images[0]'s own grid (0 = background)
+    prediction_scores: dict | None = None  # classification: {class name: probability}
+
+    def prediction_labels(self) -> dict:
+        """{label value: class name} of ``prediction_image`` (without the background 0 of a multi-class
+        output; a single sigmoid channel is value 1)."""
+        if self.prediction_image is None:
+            return {}
+        names = self.card.classes if self.card is not None and self.card.classes else ()
+        count = int(self.explanation.scores.shape[1])
+        if count == 1:
+            return {1: names[0] if names else "class 0"}
+        return {k: names[k] if k < len(names) else f"class {k}" for k in range(1, count)}
 
 
 def _default_card(images) -> ModelCard:
@@ -67,19 +81,46 @@ def _stack_target(model, tensor, options):
     return int(out.max(dim=0).values.argmax())
 
 
+def _probabilities(explanation, options) -> np.ndarray:
+    """The model's clean output as probabilities, with the activation the engine resolved (the card's,
+    or "auto": softmax/sigmoid, none for an output that already is probabilities)."""
+    import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+
+    from ..core.targets import activate, resolve_activation  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+
+    scores = torch.from_numpy(np.ascontiguousarray(explanation.scores))
+    activation = getattr(explanation, "output_activation", None)
+    if activation is None:
+        activation, _ = resolve_activation(options.get("output_activation", "auto"), scores)
+    return activate(scores, activation).numpy()
+
+
+def _prediction(explanation, card, options, model_input, task):
+    """(label image on the source grid, None) for segmentation, (None, {class: probability}) for
+    classification: the model's answer from the clean output the explanation already computed (the
+    blended output under sliding windows)."""
+    scores = explanation.scores
+    if not isinstance(scores, np.ndarray) or scores.ndim < 2:
+        return None, None
+    probs = _probabilities(explanation, options)
+    if scores.ndim == 2:  # classification: one score per class (a 2D stack: each class's highest slice)
+        if task == "segmentation":
+            return None, None
+        per_class = probs.max(axis=0) if probs.shape[0] > 1 else probs[0]
+        return None, {(card.class_name(k) or str(k)): float(v) for k, v in enumerate(per_class)}
+    if scores.shape[1] == 1:
+        labels = (probs[:, 0] > 0.5).astype(np.uint8)
+    else:
+        labels = scores.argmax(axis=1)
+    return labels_to_native(labels, model_input), None
+
+
 def _score(explanation, target, card, options, mask):
     """The explained class's probability (per the card's activation); mean over the region for segmentation."""
-    import torch  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
-
-    from ..core.targets import activate, default_activation  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
-
     scores = explanation.scores
     if target is None or not isinstance(scores, np.ndarray) or scores.ndim < 2 or target >= scores.shape[1]:
         return None
-    activation = options.get("output_activation", "auto")
-    if activation == "auto":
-        activation = default_activation(scores.shape[1])
-    prob = activate(torch.from_numpy(scores), activation).numpy()[:, target]
+    prob = _probabilities(explanation, options)[:, target]
     if prob.ndim == 1:
         return float(prob.max())
     region = mask if mask is not None else (scores.argmax(axis=1) == target if scores.shape[1] > 1 else prob > 0.5)
@@ -148,6 +189,7 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
         raw = torch.from_numpy(np.ascontiguousarray(result.raw)).reshape(1, -1)
         maps = to_heatmap(raw, result.signed).reshape(result.raw.shape).numpy()
     heat = sitk.Clamp(heatmap_to_native(maps, model_input), sitk.sitkFloat32, 0.0, 1.0)
+    prediction_image, prediction_scores = _prediction(result, card_obj, options, model_input, options["task"])
     timings["to_native"] = time.perf_counter() - tick
 
     explained = result.target[0] if result.target else None
@@ -158,4 +200,5 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
         target_index=explained, target_name=card_obj.class_name(explained),
         score=_score(result, explained, card_obj, options, mask), peak_lps=peak, peak_ras=ras_from_lps(peak),
         timings=timings, model_input=model_input, card=card_obj, warnings=list(result.warnings),
+        prediction_image=prediction_image, prediction_scores=prediction_scores,
     )

@@ -6,6 +6,7 @@ path), so both record the same thing.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -48,5 +49,8 @@ def provenance(result, model, card, method, trust_code=False) -> dict:
         "card": card_identity(card),
         "version": __version__,
         "trustCode": "true" if trust_code else "false",  # whether code from the model/card was allowed to run
+        # a classification model's own answer, {class: probability} as JSON (segmentation: a node of its own)
+        "prediction": (json.dumps({k: round(float(v), 6) for k, v in scores.items()})
+                       if (scores := getattr(result, "prediction_scores", None)) else None),
     }
     return {k: v for k, v in record.items() if v not in (None, "", [])}

@@ -42,6 +42,7 @@ from .explain_and_evaluate import _torch_errors, explain_and_evaluate, trusted
 from .provenance import provenance
 
 PREFIX = "SALIENCY-"
+PREDICTION_FILE = "prediction.nrrd"
 LIB_PARENT = str(Path(__file__).resolve().parents[2])  # the folder that holds SaliencyExplorerLib/
 
 
@@ -144,6 +145,10 @@ def run_job(job_path, out=None, trust_code=False) -> int:
         sitk.WriteImage(result.heatmap_image, str(folder / job["heatmap"]), True)
         record = {"heatmap": job["heatmap"],
                   "provenance": provenance(result, job["model"], job.get("card"), job["method"], trust)}
+        if getattr(result, "prediction_image", None) is not None:  # the model's own label map, same grid
+            sitk.WriteImage(result.prediction_image, str(folder / PREDICTION_FILE), True)
+            record["prediction"] = {"image": PREDICTION_FILE,
+                                    "labels": {str(k): v for k, v in result.prediction_labels().items()}}
         if report is not None:
             record["evaluation"] = report
         (folder / job["result"]).write_text(json.dumps(record))
@@ -298,6 +303,16 @@ class WorkerProcess:
         if "comparison" not in record:
             raise SaliencyError("this run explained one method; it holds no comparison")
         return load_comparison(self.result_path.parent, record["comparison"])
+
+    def prediction(self):
+        """(label image, {label value: class name}) of a finished segmentation run, else None."""
+        if self.cancelled or self.result_path is None:
+            return None
+        entry = json.loads(self.result_path.read_text()).get("prediction")
+        if not entry:
+            return None
+        image = sitk.ReadImage(str(self.result_path.parent / entry["image"]))
+        return image, {int(k): v for k, v in entry["labels"].items()}
 
     def evaluation(self) -> dict | None:
         """The evaluation report of a finished run that was asked to evaluate, else None."""

@@ -184,5 +184,10 @@ def test_runs_on_the_models_cuda_device_and_matches_cpu():
     model = SmallCNN(dims=3, channels=4, seed=5).eval()
     x = torch.randn(2, 1, 6, 8, 10, generator=torch.Generator().manual_seed(4))
     on_cpu = explain(model, x, "gradcam++", layers="features", target=[0, 1])
-    on_gpu = explain(copy.deepcopy(model).cuda(), x, "gradcam++", layers="features", target=[0, 1])
+    tf32 = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False  # full float32, as on the CPU (TF32: see core/test_cuda.py)
+    try:
+        on_gpu = explain(copy.deepcopy(model).cuda(), x, "gradcam++", layers="features", target=[0, 1])
+    finally:
+        torch.backends.cudnn.allow_tf32 = tf32
     np.testing.assert_allclose(on_gpu.raw, on_cpu.raw, rtol=0, atol=1e-4 * float(on_cpu.raw.max()))

@@ -19,7 +19,7 @@ from torch import nn
 from .options import DEFAULT_METHOD
 from ..errors import SaliencyError
 from .layers import default_layer_name, resolve_layers, trace_layers
-from .maps import to_heatmap, upsample
+from .maps import to_heatmap, to_host, upsample
 from .method import MethodOutput, get_method
 from .model_guard import guarded
 from .result import Explanation
@@ -150,15 +150,15 @@ def explain(model: nn.Module, x, method: str = DEFAULT_METHOD, layers=None, targ
         extras["sliding_windows"] = dict(first.window_counts)
     scores = first.clean_output
     return Explanation(
-        heatmap=heatmap.cpu().numpy().astype(np.float32),
-        raw=raw.cpu().numpy().astype(np.float32),
+        heatmap=to_host(heatmap),  # on a GPU, copying full-size maps back is most of a Grad-CAM run's cost
+        raw=to_host(raw),
         target=list(first.target.classes) if first.target.classes is not None else [None] * x.shape[0],
         scores=scores.detach().cpu().float().numpy(),
         method=method_cls.name,
         signed=signed,
         layers=[name for name, _ in resolved],
         options={**method_options, "relu": relu, "aug_smooth": aug_smooth, "eigen_smooth": eigen_smooth},
-        extras={k: (v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v) for k, v in extras.items()},
+        extras={k: (to_host(v) if isinstance(v, torch.Tensor) else v) for k, v in extras.items()},
         warnings=warnings,
         output_activation=getattr(first.target, "activation", None),
         passes={k: sum(r.passes[k] for r in runs) for k in ("forward", "backward")},

@@ -68,3 +68,15 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
         pad[2 * (dims - 1 - axis)] = pad[2 * (dims - 1 - axis) + 1] = radius
         out = _CONV[dims](F.pad(out, pad, mode="replicate"), kernel.reshape(shape))
     return out.reshape(x.shape)
+
+
+def to_host(t: torch.Tensor):
+    """A numpy copy of ``t`` (float32 for any floating type). From a GPU the copy goes through pinned (page-locked) host memory:
+    a pageable copy of a full-size 3D map can take longer than the model's forward pass."""
+    t = t.detach()
+    t = t.float() if t.is_floating_point() else t
+    if t.is_cuda:
+        pinned = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+        pinned.copy_(t)
+        return pinned.numpy()
+    return t.cpu().numpy()

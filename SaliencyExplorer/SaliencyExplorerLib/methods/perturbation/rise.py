@@ -25,12 +25,16 @@ _MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
 
 
 def random_masks(count: int, shape, cells: list[int], keep: float, generator, device) -> torch.Tensor:
-    """(count, 1, *shape) smooth masks: a random coarse binary grid, upsampled, randomly shifted."""
+    """(count, 1, *shape) smooth masks: a random coarse binary grid, upsampled, randomly shifted.
+
+    The coarse grids and shifts are drawn on the CPU (``generator`` is a CPU generator): the same seed gives
+    the same masks on every device, and the shifts index without a device round trip per mask.
+    """
     cell = [math.ceil(s / c) for s, c in zip(shape, cells)]
-    grid = (torch.rand((count, 1, *cells), generator=generator, device=device) < keep).float()
+    grid = (torch.rand((count, 1, *cells), generator=generator) < keep).float().to(device)
     big = [(c + 1) * k for c, k in zip(cells, cell)]
     up = F.interpolate(grid, size=big, mode=_MODES[len(shape)], align_corners=False)
-    shifts = torch.randint(0, max(cell), (count, len(shape)), generator=generator, device=device)
+    shifts = torch.randint(0, max(cell), (count, len(shape)), generator=generator)
     out = torch.empty((count, 1, *shape), device=device)
     for j in range(count):
         region = tuple(slice(int(shifts[j, a]) % k, int(shifts[j, a]) % k + s)
@@ -70,7 +74,7 @@ class RISE(Method):
         total = n * count
         size = bounded_batch_size(run.batch_size, run.per_sample_bytes() + x[0, :1].numel() * 8, run.device, total)
         buffer = torch.empty((size, *x.shape[1:]), dtype=x.dtype, device=x.device)
-        generator = torch.Generator(device=x.device).manual_seed(int(opts["seed"]))
+        generator = torch.Generator().manual_seed(int(opts["seed"]))  # CPU: one map per seed, on any device
         saliency = torch.zeros((n, *shape), device=x.device)
         output = run.clean_output
         activation = getattr(run.target, "activation", None)

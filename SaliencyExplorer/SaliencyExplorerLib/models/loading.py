@@ -85,6 +85,15 @@ def load_model(path, card=None, *, trust_pickle=False, device=None, layers=None,
     forward on a zero input of the card's size to catch a model that does not match its card.
     """
     path = Path(path)
+    if path.is_dir():  # nnU-Net v2 trained-model folders and MONAI bundles (models/folders.py)
+        from .folders import load_folder  # noqa: PLC0415  (optional frameworks load only for folders)
+
+        module, card_obj, kind, sha, notes = load_folder(path, None if card is None else load_card(card),
+                                                         trust_pickle=trust_pickle, device=device)
+        loaded = LoadedModel(module, card_obj, kind, sha, path, notes)
+        if check and card_obj is not None:
+            check_against_card(loaded)
+        return loaded
     if not path.is_file():
         raise ModelLoadError(f"Model file {path} does not exist or is not a file. Check the path.")
     device = torch.device(device or "cpu")

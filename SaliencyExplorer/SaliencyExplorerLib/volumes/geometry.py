@@ -290,10 +290,31 @@ def resample_to_grid(image: sitk.Image, grid: Grid, *, nearest=False, background
                      interpolation="linear") -> np.ndarray:
     """``image`` sampled on ``grid`` through physical space -> float32 (k, j, i) array."""
     interp = sitk.sitkNearestNeighbor if nearest else INTERPOLATORS[interpolation]
-    if interp != sitk.sitkNearestNeighbor:
-        image = sitk.Cast(image, sitk.sitkFloat32)
+    if interp == sitk.sitkBSpline:
+        return _bspline_to_grid(image, grid, background)
     out = sitk.Resample(image, grid.image(), sitk.Transform(), interp, float(background), sitk.sitkFloat32)
     return sitk.GetArrayFromImage(out)
+
+
+SPLINE_PAD = 12  # scipy pads this much (mode "nearest") before its mirror-boundary spline prefilter
+
+
+def _bspline_to_grid(image: sitk.Image, grid: Grid, background: float) -> np.ndarray:
+    """Cubic B-spline sampling with scipy's ``mode="nearest"`` border (``ndimage.zoom``/``map_coordinates``,
+    hence nnU-Net's and skimage's order-3 resize): the volume is extended by replicating its edge voxels
+    12 deep, then ITK's B-spline (mirror-boundary prefilter, as scipy's after its padding) samples it, and the
+    result is clipped to the volume's value range (skimage's ``resize(clip=True)``: no overshoot); grid
+    points beyond the volume's voxel extent still get ``background``."""
+    pad = [SPLINE_PAD] * 3
+    padded = sitk.ZeroFluxNeumannPad(sitk.Cast(image, sitk.sitkFloat32), pad, pad)
+    out = sitk.GetArrayFromImage(sitk.Resample(padded, grid.image(), sitk.Transform(), sitk.sitkBSpline,
+                                               float(background), sitk.sitkFloat32))
+    ones = sitk.Image(image.GetSize(), sitk.sitkUInt8) + 1
+    ones.CopyInformation(image)
+    inside = sitk.GetArrayFromImage(sitk.Resample(ones, grid.image(), sitk.Transform(), sitk.sitkNearestNeighbor,
+                                                  0, sitk.sitkUInt8)) > 0
+    low, high = _min_max(image)
+    return np.where(inside, np.clip(out, low, high), np.float32(background)).astype(np.float32)
 
 
 def to_model(images, card: ModelCard):

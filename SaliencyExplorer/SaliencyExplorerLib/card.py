@@ -107,7 +107,7 @@ class InputSpec:
     center: object = "image"  # "image" or ("foreground", threshold)
     intensity: tuple = (Intensity(),)  # one per channel, or one for all
     slice_axis: str = "k"
-    background: object = "min"  # "min" (the volume's minimum) or a number, in raw units
+    background: object = "min"  # "min" (the volume's minimum), "edge" (nearest edge voxel), or a number (raw)
     reorient: str = "resample"  # "resample": exact axes of `orientation`; "axes": the volume's axes permuted/flipped
     fit: str = "center"  # "center", "extent" (edge-aligned to the volume's extent), "first_voxel" (MONAI Spacingd)
     crop_foreground: CropSpec | None = None
@@ -398,7 +398,7 @@ def _input(value, dims, channels):
     spacing = _insert_slice_axis(spacing, axis)
     size = _insert_slice_axis(size, axis)
     background = value.get("background", "min")
-    if background != "min" or not isinstance(background, str):
+    if not (isinstance(background, str) and background in ("min", "edge")):
         background = _number(background, "input.background")
     return InputSpec(
         orientation=_orientation(value.get("orientation"), "input.orientation"),

@@ -203,8 +203,19 @@ def _fitted_grid(native: Grid, direction, spacing, partner, spec) -> Grid:
         for m in range(3):
             index[partner[m]] = first[m]
         origin = np.asarray(native.origin, float) + native.matrix @ (np.asarray(index) * np.asarray(native.spacing, float))
+        if not _axis_aligned(native.matrix):
+            # MONAI's compute_shape_offset keeps the first voxel only when a corner of the input is the
+            # minimum along every output axis to 1e-8 voxels; an oblique affine read from a file (float32)
+            # misses that by rounding, and MONAI then aligns index shape/2 of input and output instead.
+            origin = origin + direction @ (s_native * n / 2 - spacing * size / 2)
     return Grid(tuple(int(v) for v in size), tuple(float(v) for v in spacing), tuple(float(o) for o in origin),
                 tuple(float(v) for v in direction.ravel()))
+
+
+def _axis_aligned(matrix: np.ndarray, tol: float = 1e-9) -> bool:
+    """Whether every direction cosine is 0 or +-1 (a signed permutation of the LPS axes)."""
+    a = np.abs(matrix)
+    return bool(np.all((a < tol) | (np.abs(a - 1) < tol)))
 
 
 def crop_box(select: np.ndarray, margin) -> tuple | None:
@@ -279,8 +290,20 @@ class ModelInput:
     was_2d: bool = False
 
 
-def _background(image: sitk.Image, spec) -> float:
+def _background(image: sitk.Image, spec):
+    if spec.background == "edge":
+        return "edge"
     return float(_min_max(image)[0]) if spec.background == "min" else float(spec.background)
+
+
+def _edge_padded(image: sitk.Image, grid: Grid) -> sitk.Image:
+    """``image`` extended by replicating its edge voxels far enough to cover ``grid`` (MONAI's "border")."""
+    inv = np.linalg.inv(Grid.of(image).matrix * np.asarray(image.GetSpacing(), float))
+    idx = (grid.corners() - np.asarray(image.GetOrigin(), float)) @ inv.T  # continuous native indices
+    below = np.maximum(np.ceil(-idx.min(axis=0)), 0).astype(int) + 1
+    above = np.maximum(np.ceil(idx.max(axis=0) - (np.asarray(image.GetSize()) - 1)), 0).astype(int) + 1
+    return sitk.ZeroFluxNeumannPad(sitk.Cast(image, sitk.sitkFloat32), [int(v) for v in below],
+                                   [int(v) for v in above])
 
 
 INTERPOLATORS = {"linear": sitk.sitkLinear, "bspline": sitk.sitkBSpline, "nearest": sitk.sitkNearestNeighbor}
@@ -288,7 +311,10 @@ INTERPOLATORS = {"linear": sitk.sitkLinear, "bspline": sitk.sitkBSpline, "neares
 
 def resample_to_grid(image: sitk.Image, grid: Grid, *, nearest=False, background=0.0,
                      interpolation="linear") -> np.ndarray:
-    """``image`` sampled on ``grid`` through physical space -> float32 (k, j, i) array."""
+    """``image`` sampled on ``grid`` through physical space -> float32 (k, j, i) array. ``background``: the
+    value outside the volume, or "edge" (the nearest edge voxel's value, MONAI's padding_mode "border")."""
+    if isinstance(background, str):  # "edge"
+        image, background = _edge_padded(image, grid), 0.0
     interp = sitk.sitkNearestNeighbor if nearest else INTERPOLATORS[interpolation]
     if interp == sitk.sitkBSpline:
         return _bspline_to_grid(image, grid, background)

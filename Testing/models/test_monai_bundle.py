@@ -167,3 +167,16 @@ def test_bundles_that_cannot_be_mapped_fail_in_one_line(tmp_path, change, messag
     with pytest.raises(ModelLoadError, match=message) as info:
         load_model(root)
     assert "inference.json" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_card_command_prints_a_card_parse_card_accepts(bundle, capsys, tmp_path):
+    from SaliencyExplorerLib.cli import main
+
+    assert main(["card", "--model", str(bundle)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert parse_card(printed) == load_model(bundle).card
+    assert main(["layers", "--model", str(bundle), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["input_shape"] == [1, 1, 16, 16, 16]
+    (tmp_path / "empty").mkdir()
+    assert main(["card", "--model", str(tmp_path / "empty")]) == 2
+    assert "neither an nnU-Net v2" in capsys.readouterr().err

@@ -12,8 +12,20 @@ fi
 pip=".venv/bin/python -m pip"
 $pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/python -c "import torch" 2>/dev/null || $pip install -q --disable-pip-version-check "${TORCH_SPEC:-torch==2.13.0}"
+# keep the torch just installed: no extra may upgrade it (scripts/constraints.txt pins it)
+constraints="${PIP_CONSTRAINT:-scripts/constraints.txt}"
+if [ -n "${TORCH_SPEC:-}" ]; then
+  constraints=$(mktemp); echo "$TORCH_SPEC" > "$constraints"
+fi
+case ",$extras," in
+  *,test,*)
+    # nnU-Net (Testing/models): --no-deps, since dynamic-network-architectures' timm -> torchvision chain
+    # would pull a CUDA torch; nnunetv2's other dependencies are in the test extra.
+    $pip install -q --disable-pip-version-check --no-deps -c "$constraints" \
+      "dynamic-network-architectures>=0.4" "nnunetv2>=2.5" ;;
+esac
 if [ -n "$extras" ]; then
-  $pip install -q --disable-pip-version-check -e ".[$extras]"
+  $pip install -q --disable-pip-version-check -c "$constraints" -e ".[$extras]"
 else
-  $pip install -q --disable-pip-version-check -e .
+  $pip install -q --disable-pip-version-check -c "$constraints" -e .
 fi

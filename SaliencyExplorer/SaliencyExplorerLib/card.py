@@ -27,6 +27,23 @@ AXIS_PAIRS = ({"R", "L"}, {"A", "P"}, {"S", "I"})
 INFERENCE_MODES = ("whole", "sliding_window")
 BLEND_MODES = ("constant", "gaussian")
 PADDING_MODES = ("constant", "reflect", "replicate", "circular")
+TILINGS = ("monai", "nnunet")
+REORIENT_MODES = ("resample", "axes")
+FIT_MODES = ("center", "extent", "first_voxel")
+STAGES = ("model_grid", "native")
+INTERPOLATIONS = ("linear", "bspline", "nearest")
+CROP_SELECT = ("positive", "nonzero")
+CROP_SOURCES = ("raw", "normalised")
+# intensity chain steps: name -> (allowed fields, required fields); a list form is allowed for clip_percentiles
+STEP_FIELDS = {
+    "window": ({"min", "max"}, {"min", "max"}),
+    "clip": ({"min", "max"}, set()),
+    "clip_percentiles": ({"lower", "upper"}, {"lower", "upper"}),
+    "zscore": ({"mean", "std"}, set()),
+    "scale": ({"a", "b"}, set()),
+    "range": ({"a_min", "a_max", "b_min", "b_max", "clip"}, {"a_min", "a_max"}),
+    "range_percentiles": ({"lower", "upper", "b_min", "b_max", "clip", "relative"}, {"lower", "upper"}),
+}
 SCHEMA_PATH = Path(__file__).with_name("card_schema.json")
 PROBE_SIZE = 64  # voxels per axis the card leaves open, when a layer table or a check needs a concrete input
 
@@ -45,6 +62,41 @@ class Intensity:
 
 
 @dataclass(frozen=True)
+class IntensityStep:
+    """One step of an intensity chain: ``op`` (a key of ``STEP_FIELDS``) and its numeric/bool fields."""
+
+    op: str
+    params: tuple = ()  # sorted (name, value) pairs
+
+    def get(self, name, default=None):
+        return dict(self.params).get(name, default)
+
+
+@dataclass(frozen=True)
+class IntensityChain:
+    """Intensity steps applied in order (``[{"clip_percentiles": ...}, {"zscore": {}}, {"scale": ...}]``).
+    Statistics (percentiles, a zscore without mean/std) come from the values the chain is applied to."""
+
+    steps: tuple = ()
+
+
+@dataclass(frozen=True)
+class CropSpec:
+    """Crop the grid to the bounding box of the foreground (MONAI ``CropForegroundd``, nnU-Net's nonzero crop).
+
+    ``select``: "positive" (value > threshold) or "nonzero" (value != 0); ``margin``: voxels per axis (i, j, k)
+    added around the box (clamped to the grid); ``on``: the grid that is cropped ("model_grid" after
+    resampling, or "native" before it); ``source``: whether the selection sees raw or normalised values.
+    """
+
+    select: str = "positive"
+    threshold: float = 0.0
+    margin: tuple = (0, 0, 0)
+    on: str = "model_grid"
+    source: str = "raw"
+
+
+@dataclass(frozen=True)
 class InputSpec:
     """The model grid. ``None`` in spacing/size (or per axis) means "take it from the volume"."""
 
@@ -55,7 +107,12 @@ class InputSpec:
     center: object = "image"  # "image" or ("foreground", threshold)
     intensity: tuple = (Intensity(),)  # one per channel, or one for all
     slice_axis: str = "k"
-    background: object = "min"  # "min" (the volume's minimum) or a number, in raw units
+    background: object = "min"  # "min" (the volume's minimum), "edge" (nearest edge voxel), or a number (raw)
+    reorient: str = "resample"  # "resample": exact axes of `orientation`; "axes": the volume's axes permuted/flipped
+    fit: str = "center"  # "center", "extent" (edge-aligned to the volume's extent), "first_voxel" (MONAI Spacingd)
+    crop_foreground: CropSpec | None = None
+    intensity_on: str = "model_grid"  # "model_grid" (after resampling) or "native" (before it, as nnU-Net)
+    interpolation: str = "linear"  # "linear", "bspline" (cubic B-spline, order 3), "nearest"
 
 
 @dataclass(frozen=True)
@@ -84,6 +141,7 @@ class InferenceSpec:
     padding_mode: str = "constant"
     cval: float = 0.0
     sw_batch_size: int = 1
+    tiling: str = "monai"  # "monai": MONAI's window starts and Gaussian; "nnunet": nnU-Net's
 
     @property
     def sliding(self) -> bool:
@@ -227,6 +285,94 @@ def _intensity(value, where):
     return Intensity(type=kind, **num)
 
 
+def _is_step(value):
+    return isinstance(value, dict) and len(value) == 1 and "type" not in value
+
+
+def _step(value, where):
+    if not _is_step(value):
+        _fail(where, f"expected one step such as {{\"zscore\": {{}}}}, got {value!r}",
+              f"Write one object with a single key, one of: {', '.join(STEP_FIELDS)}.")
+    (op, args), = value.items()
+    if op not in STEP_FIELDS:
+        _fail(f"{where}.{op}", "unknown intensity step", f"Use one of: {', '.join(STEP_FIELDS)}.")
+    where = f"{where}.{op}"
+    if op == "clip_percentiles" and isinstance(args, list):
+        if len(args) != 2:
+            _fail(where, f"expected [lower, upper] percentiles, got {args!r}", "Write e.g. [0.5, 99.5].")
+        args = {"lower": args[0], "upper": args[1]}
+    allowed, required = STEP_FIELDS[op]
+    _object(args, where, allowed, required=sorted(required))
+    params = {}
+    for key, v in args.items():
+        if key in ("clip", "relative"):
+            if not isinstance(v, bool):
+                _fail(f"{where}.{key}", f"expected true or false, got {v!r}", "Write a JSON boolean.")
+            params[key] = v
+        else:
+            params[key] = _number(v, f"{where}.{key}", positive=(key == "std"))
+    for lo, hi in (("min", "max"), ("lower", "upper"), ("a_min", "a_max")):
+        if lo in params and hi in params and params[hi] <= params[lo] and op != "range":
+            _fail(f"{where}.{hi}", f"{params[hi]} is not above {lo} {params[lo]}", f"Set {hi} > {lo}.")
+    for key in ("lower", "upper"):
+        if key in params and not 0 <= params[key] <= 100:
+            _fail(f"{where}.{key}", f"a percentile must be in [0, 100], got {params[key]}", "Use e.g. 0.5 or 99.5.")
+    if op == "range" and params["a_max"] == params["a_min"]:
+        _fail(f"{where}.a_max", "equals a_min", "Give a non-empty input range.")
+    return IntensityStep(op, tuple(sorted(params.items())))
+
+
+def _chain(value, where):
+    return IntensityChain(tuple(_step(v, f"{where}[{n}]") for n, v in enumerate(value)))
+
+
+def _one_rule(value, where):
+    """A legacy {"type": ...} object or a chain (list of steps) -> Intensity | IntensityChain."""
+    if isinstance(value, list):
+        if not value:
+            _fail(where, "empty list of intensity steps", "Give at least one step, or {\"type\": \"none\"}.")
+        return _chain(value, where)
+    return _intensity(value, where)
+
+
+def _intensities(value, channels):
+    """input.intensity: one rule for all channels (object or chain), or a list of one rule per channel."""
+    where = "input.intensity"
+    if not isinstance(value, list):
+        return (_intensity(value, where),)
+    if not value:
+        _fail(where, "empty list", "Give one intensity object, or one per channel.")
+    if all(_is_step(v) for v in value):  # one chain for every channel
+        return (_chain(value, where),)
+    if any(_is_step(v) for v in value):
+        _fail(where, "mixes chain steps and per-channel rules",
+              "Write a chain as a list of steps, and per-channel rules as a list of objects or of chains.")
+    if len(value) not in (1, channels):
+        _fail(where, f"{len(value)} entries for {channels} input channels",
+              "Give one entry for all channels, or exactly one per channel.")
+    return tuple(_one_rule(v, f"{where}[{n}]") for n, v in enumerate(value))
+
+
+def _crop(value, where):
+    if value is None:
+        return None
+    _object(value, where, {"select", "threshold", "margin", "on", "source"})
+    margin = value.get("margin", 0)
+    if isinstance(margin, list):
+        if len(margin) != 3:
+            _fail(f"{where}.margin", f"expected one integer or 3 (i, j, k), got {margin!r}", "Write e.g. 10 or [10, 10, 5].")
+        margin = tuple(_int(v, f"{where}.margin[{n}]", minimum=0) for n, v in enumerate(margin))
+    else:
+        margin = (_int(margin, f"{where}.margin", minimum=0),) * 3
+    return CropSpec(
+        select=_str(value.get("select", "positive"), f"{where}.select", CROP_SELECT),
+        threshold=_number(value.get("threshold", 0.0), f"{where}.threshold"),
+        margin=margin,
+        on=_str(value.get("on", "model_grid"), f"{where}.on", STAGES),
+        source=_str(value.get("source", "raw"), f"{where}.source", CROP_SOURCES),
+    )
+
+
 def _center(value, where):
     if value == "image" and isinstance(value, str):
         return "image"
@@ -238,18 +384,10 @@ def _center(value, where):
 
 def _input(value, dims, channels):
     value = _object(value, "input", {"orientation", "array_order", "spacing", "size", "center", "intensity",
-                                     "slice_axis", "background"})
+                                     "slice_axis", "background", "reorient", "fit", "crop_foreground",
+                                     "intensity_on", "interpolation"})
     grid_dims = 3  # the model grid is 3D; a 2D model sees its slices
-    intensity = value.get("intensity", {"type": "none"})
-    if isinstance(intensity, list):
-        if not intensity:
-            _fail("input.intensity", "empty list", "Give one intensity object, or one per channel.")
-        if len(intensity) not in (1, channels):
-            _fail("input.intensity", f"{len(intensity)} entries for {channels} input channels",
-                  "Give one entry for all channels, or exactly one per channel.")
-        intensities = tuple(_intensity(v, f"input.intensity[{n}]") for n, v in enumerate(intensity))
-    else:
-        intensities = (_intensity(intensity, "input.intensity"),)
+    intensities = _intensities(value.get("intensity", {"type": "none"}), channels)
     slice_axis = _str(value.get("slice_axis", "k"), "input.slice_axis", SLICE_AXES)
     spacing = _axis_list(value.get("spacing"), "input.spacing", lambda v, w: _number(v, w, positive=True), grid_dims)
     size = _axis_list(value.get("size"), "input.size", lambda v, w: _int(v, w, minimum=1), grid_dims)
@@ -260,7 +398,7 @@ def _input(value, dims, channels):
     spacing = _insert_slice_axis(spacing, axis)
     size = _insert_slice_axis(size, axis)
     background = value.get("background", "min")
-    if background != "min" or not isinstance(background, str):
+    if not (isinstance(background, str) and background in ("min", "edge")):
         background = _number(background, "input.background")
     return InputSpec(
         orientation=_orientation(value.get("orientation"), "input.orientation"),
@@ -268,6 +406,11 @@ def _input(value, dims, channels):
         spacing=spacing, size=size,
         center=_center(value.get("center", "image"), "input.center"),
         intensity=intensities, slice_axis=slice_axis, background=background,
+        reorient=_str(value.get("reorient", "resample"), "input.reorient", REORIENT_MODES),
+        fit=_str(value.get("fit", "center"), "input.fit", FIT_MODES),
+        crop_foreground=_crop(value.get("crop_foreground"), "input.crop_foreground"),
+        intensity_on=_str(value.get("intensity_on", "model_grid"), "input.intensity_on", STAGES),
+        interpolation=_str(value.get("interpolation", "linear"), "input.interpolation", INTERPOLATIONS),
     )
 
 
@@ -289,7 +432,7 @@ def _overlap(value, where):
 
 def _inference(value, dims):
     value = _object(value, "inference", {"mode", "roi_size", "overlap", "blend", "sigma_scale", "padding_mode",
-                                         "cval", "sw_batch_size"}, required=("mode",))
+                                         "cval", "sw_batch_size", "tiling"}, required=("mode",))
     mode = _str(value["mode"], "inference.mode", INFERENCE_MODES)
     if mode == "whole":
         _object(value, "inference", {"mode"})
@@ -310,6 +453,7 @@ def _inference(value, dims):
         padding_mode=_str(value.get("padding_mode", "constant"), "inference.padding_mode", PADDING_MODES),
         cval=_number(value.get("cval", 0.0), "inference.cval"),
         sw_batch_size=_int(value.get("sw_batch_size", 1), "inference.sw_batch_size", minimum=1),
+        tiling=_str(value.get("tiling", "monai"), "inference.tiling", TILINGS),
     )
 
 
@@ -412,40 +556,73 @@ def find_card_for(model_path) -> Path | None:
     return candidate if candidate.is_file() and candidate != path else None
 
 
+# ---------------------------------------------------------------- back to JSON
+def _rule_to_json(rule):
+    if isinstance(rule, IntensityChain):
+        return [{step.op: dict(step.params)} for step in rule.steps]
+    out = {"type": rule.type}
+    for key in {"window": ("min", "max"), "zscore": ("mean", "std"), "scale": ("a", "b")}.get(rule.type, ()):
+        if getattr(rule, key) is not None:
+            out[key] = getattr(rule, key)
+    return out
+
+
+def _axes_to_json(values, dims, slice_axis):
+    if values is None:
+        return None
+    values = list(values)
+    if dims == 2 and values[SLICE_AXES.index(slice_axis)] is None:
+        del values[SLICE_AXES.index(slice_axis)]
+    return values
+
+
 def card_to_dict(card: ModelCard) -> dict:
-    """A ModelCard back as card JSON (``parse_card(card_to_dict(c))`` equals ``c`` but for ``path``).
-
-    Why: the background worker gets its card as JSON in the job folder, also when the caller gave a
-    ModelCard object rather than a file.
-    """
+    """A :class:`ModelCard` -> the JSON dict ``parse_card`` reads back to an equal card (defaults left out)."""
     spec = card.input
-
-    def axes(values):
-        return None if values is None else list(values)
-
-    def intensity(item: Intensity) -> dict:
-        keys = {"window": ("min", "max"), "zscore": ("mean", "std"), "scale": ("a", "b"), "none": ()}[item.type]
-        return {"type": item.type, **{k: getattr(item, k) for k in keys if getattr(item, k) is not None}}
-
-    data = {
-        "name": card.name, "description": card.description, "task": card.task,
-        "spatial_dims": card.spatial_dims, "in_channels": card.in_channels,
-        "input": {"array_order": spec.array_order, "slice_axis": spec.slice_axis,
-                  "center": "image" if spec.center == "image" else {"foreground": spec.center[1]},
-                  "intensity": [intensity(i) for i in spec.intensity], "background": spec.background},
-        "output": {"activation": card.output.activation, "key": card.output.key},
-    }
-    for key, value in (("orientation", spec.orientation), ("spacing", axes(spec.spacing)), ("size", axes(spec.size))):
+    rules = [_rule_to_json(r) for r in spec.intensity]
+    inp = {"array_order": spec.array_order, "slice_axis": spec.slice_axis}
+    if spec.orientation is not None:
+        inp["orientation"] = spec.orientation
+    for key in ("spacing", "size"):
+        value = _axes_to_json(getattr(spec, key), card.spatial_dims, spec.slice_axis)
         if value is not None:
-            data["input"][key] = value
+            inp[key] = value
+    inp["center"] = "image" if spec.center == "image" else {"foreground": spec.center[1]}
+    if len(rules) == 1 and isinstance(spec.intensity[0], IntensityChain):
+        inp["intensity"] = rules[0]
+    else:
+        inp["intensity"] = rules[0] if len(rules) == 1 else rules
+    inp["background"] = spec.background
+    for key, default in (("reorient", "resample"), ("fit", "center"), ("intensity_on", "model_grid"),
+                         ("interpolation", "linear")):
+        if getattr(spec, key) != default:
+            inp[key] = getattr(spec, key)
+    crop = spec.crop_foreground
+    if crop is not None:
+        inp["crop_foreground"] = {"select": crop.select, "threshold": crop.threshold, "margin": list(crop.margin),
+                                  "on": crop.on, "source": crop.source}
+    out = {"name": card.name, "description": card.description, "task": card.task,
+           "spatial_dims": card.spatial_dims, "in_channels": card.in_channels}
     if card.version is not None:
-        data["version"] = card.version
+        out["version"] = card.version
     if card.classes is not None:
-        data["classes"] = list(card.classes)
+        out["classes"] = list(card.classes)
+    out["input"] = inp
+    out["output"] = {"activation": card.output.activation, "key": card.output.key}
+    inf = card.inference
+    if inf.sliding:
+        out["inference"] = {"mode": inf.mode, "roi_size": list(inf.roi_size),
+                            "overlap": inf.overlap[0] if len(inf.overlap) == 1 else list(inf.overlap),
+                            "blend": inf.blend,
+                            "sigma_scale": inf.sigma_scale[0] if len(inf.sigma_scale) == 1 else list(inf.sigma_scale),
+                            "padding_mode": inf.padding_mode, "cval": inf.cval, "sw_batch_size": inf.sw_batch_size,
+                            "tiling": inf.tiling}
+    else:
+        out["inference"] = {"mode": "whole"}
     if card.target_layer is not None:
-        data["target_layer"] = card.target_layer if isinstance(card.target_layer, str) else list(card.target_layer)
+        out["target_layer"] = card.target_layer if isinstance(card.target_layer, str) else list(card.target_layer)
     if card.architecture is not None:
-        data["architecture"] = {"class": card.architecture["class"], "kwargs": dict(card.architecture.get("kwargs", {}))}
+        out["architecture"] = {"class": card.architecture["class"], "kwargs": dict(card.architecture.get("kwargs", {}))}
     if card.weights is not None:
-        data["weights"] = card.weights
-    return data
+        out["weights"] = card.weights
+    return out

@@ -137,12 +137,12 @@ def test_subprocess_exit_status_and_progress(case, tmp_path):
     d, _, _ = case
     ok = subprocess.run([sys.executable, "-m", "SaliencyExplorerLib", "explain", "-i", d / "ct.nrrd", "-m",
                          d / "model.pt", "-o", tmp_path / "h.nrrd", "--method", "occlusion", "--trust-code"],
-                        capture_output=True, text=True, timeout=120)
+                        capture_output=True, text=True, encoding="utf-8", timeout=120)
     assert ok.returncode == 0, ok.stderr
     assert "/" in ok.stderr and "[" in ok.stderr  # the progress bar
     assert "peak at RAS" in ok.stdout
     bad = subprocess.run([sys.executable, "-m", "SaliencyExplorerLib", "explain", "-i", tmp_path / "nope.nrrd", "-m",
-                          d / "model.pt", "-o", tmp_path / "h2.nrrd"], capture_output=True, text=True, timeout=120)
+                          d / "model.pt", "-o", tmp_path / "h2.nrrd"], capture_output=True, text=True, encoding="utf-8", timeout=120)
     assert bad.returncode != 0 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
 
 

@@ -39,7 +39,7 @@ def test_anything_but_name_equals_value_is_refused_with_an_example(text):
 def test_importing_the_parser_does_not_import_torch():
     """The Slicer panel parses options before PyTorch is installed."""
     code = "import sys; import SaliencyExplorerLib.core.options; print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8", timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
 

@@ -22,7 +22,7 @@ SCRIPT = ROOT / "examples" / "batch_explain.py"
 
 def _run(*args, timeout=180):
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
-    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True, encoding="utf-8",
                           timeout=timeout, env=env)
 
 

@@ -36,7 +36,7 @@ def _library_py_files():
     """The library's .py files as the repository holds them (git) or, outside git, on disk."""
     try:
         out = subprocess.run(["git", "ls-files", "SaliencyExplorerLib"], cwd=MODULE_DIR, capture_output=True,
-                             text=True, check=True).stdout.split()
+                             text=True, encoding="utf-8", check=True).stdout.split()
     except (OSError, subprocess.CalledProcessError):
         out = []
     on_disk = {str(p.relative_to(MODULE_DIR)) for p in (MODULE_DIR / "SaliencyExplorerLib").rglob("*.py")
@@ -195,7 +195,7 @@ def test_module_choices_come_from_the_library_and_load_without_torch():
     assert not copies & set(imported)
     code = "import sys; sys.modules['torch'] = None\n" + "".join(
         f"from {module} import {name}\n" for name, module in imported.items()) + "print(DEFAULT_METHOD, len(COLOR_MAPS))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8", timeout=60)
     assert result.returncode == 0 and result.stdout.split() == ["gradcam", "7"], result.stderr[-800:]
 
 

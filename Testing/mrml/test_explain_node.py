@@ -115,7 +115,7 @@ def test_without_torch_the_slicer_side_imports_and_explaining_says_how_to_get_it
         "    assert session.scene.GetNumberOfNodes() == n\n"
         "    print('MESSAGE', exc)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8", timeout=120)
     assert result.returncode == 0, result.stderr[-1500:]
     assert "MESSAGE PyTorch is not installed" in result.stdout and "PyTorch' extension" in result.stdout
 

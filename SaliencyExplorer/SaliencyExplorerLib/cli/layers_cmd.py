@@ -17,11 +17,12 @@ def register(subparsers) -> None:
         "layers", help="list the model's layers; the default target layer is marked *",
         description="Run the model once on a zero input of the card's shape and list every layer with its "
                     "output shape; CAM-capable layers are marked 'cam', the default target layer '*'.")
-    p.add_argument("--model", "-m", required=True, help="model file")
+    p.add_argument("--model", "-m", required=True,
+                   help="model file, nnU-Net v2 trained-model folder (or its fold_N), or MONAI bundle folder")
     p.add_argument("--card", "-c", help="model card JSON (default: model.json beside model.pt)")
     p.add_argument("--size", type=int, nargs="+", metavar="N",
                    help="spatial size of the probe input in the model's tensor order (default: the card's "
-                        "input.size, else 64 per axis)")
+                        "input.size, else its sliding-window roi_size, else 64 per axis)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     add_trust_argument(p)
     p.add_argument("--json", action="store_true", help="print the table as JSON")
@@ -35,6 +36,8 @@ def probe_shape(card, size=None) -> tuple:
         if len(size) != dims or min(size) < 1:
             raise SaliencyError(f"--size needs {dims} positive numbers for a {dims}D model, got {size}.")
         return (1, card.in_channels, *size)
+    if card.input_shape(default=None) is None and card.inference.sliding:  # a patch-trained model: one window
+        return (1, card.in_channels, *card.inference.roi_size)
     return card.input_shape()
 
 

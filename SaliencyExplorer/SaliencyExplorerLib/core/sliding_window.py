@@ -25,6 +25,7 @@ from ..errors import SaliencyError
 
 BLENDS = ("constant", "gaussian")
 PADDINGS = ("constant", "reflect", "replicate", "circular")
+TILINGS = ("monai", "nnunet")
 
 
 def _per_axis(name, value, dims):
@@ -48,6 +49,7 @@ class SlidingWindow:
     padding_mode: str = "constant"
     cval: float = 0.0
     sw_batch_size: int = 1
+    tiling: str = "monai"  # "nnunet": nnU-Net's evenly spread window starts and its Gaussian (see WindowPlan)
 
     @classmethod
     def of(cls, value) -> "SlidingWindow | None":
@@ -58,7 +60,7 @@ class SlidingWindow:
             if not value.sliding:
                 return None
             value = {k: getattr(value, k) for k in ("roi_size", "overlap", "blend", "sigma_scale",
-                                                   "padding_mode", "cval", "sw_batch_size")}
+                                                   "padding_mode", "cval", "sw_batch_size", "tiling")}
         if not isinstance(value, dict):
             raise SaliencyError(f"sliding_window must be None, a dict or a SlidingWindow, not {type(value).__name__}.")
         unknown = sorted(set(value) - set(cls.__dataclass_fields__))
@@ -84,6 +86,8 @@ class SlidingWindow:
             raise SaliencyError(f"sliding window sigma_scale must be > 0, got {self.sigma_scale!r}.")
         if self.blend not in BLENDS:
             raise SaliencyError(f"sliding window blend {self.blend!r} is not one of {', '.join(BLENDS)}.")
+        if self.tiling not in TILINGS:
+            raise SaliencyError(f"sliding window tiling {self.tiling!r} is not one of {', '.join(TILINGS)}.")
         if self.padding_mode not in PADDINGS:
             raise SaliencyError(f"sliding window padding_mode {self.padding_mode!r} is not one of {', '.join(PADDINGS)}.")
         size = self.sw_batch_size
@@ -104,6 +108,33 @@ def importance_map(roi_size, blend: str, sigma_scale, dtype=torch.float32, devic
             weights = x if weights is None else weights.unsqueeze(-1) * x[(None,) * axis]
     floor = max(torch.min(weights).item(), 1e-3)  # MONAI: no weight below 1e-3, so every voxel counts
     return torch.clamp_(weights, min=floor).to(dtype)
+
+
+def nnunet_importance_map(roi_size, sigma_scale, dtype=torch.float32, device=None) -> torch.Tensor:
+    """nnU-Net v2's ``compute_gaussian`` (``sigma_scale`` 1/8, ``value_scaling_factor`` 10, float16): a
+    Gaussian centred on voxel ``roi // 2`` (not the window's middle), stored as float16, exact zeros replaced
+    by the smallest non-zero weight. Reproduced value for value so the blend weights are nnU-Net's own."""
+    sigmas = [size * scale for size, scale in zip(roi_size, _per_axis("sigma_scale", sigma_scale, len(roi_size)))]
+    weights = None
+    for axis, (size, sigma) in enumerate(zip(roi_size, sigmas)):
+        x = torch.arange(size, dtype=torch.float64, device=device) - size // 2
+        x = torch.exp(x ** 2 / (-2 * sigma ** 2))
+        weights = x if weights is None else weights.unsqueeze(-1) * x[(None,) * axis]
+    weights = (weights / weights.max() * 10).to(torch.float16)
+    zero = weights == 0
+    if zero.any():
+        weights[zero] = weights[~zero].min()
+    return weights.to(dtype)
+
+
+def nnunet_starts(size: int, roi: int, step: float) -> list:
+    """nnU-Net's ``compute_steps_for_sliding_window`` on one axis: ceil((size - roi) / (roi x step)) + 1
+    windows, spread evenly from 0 to size - roi (rounded)."""
+    count = int(math.ceil((size - roi) / (roi * step))) + 1
+    if count == 1:
+        return [0]
+    actual = (size - roi) / (count - 1)
+    return [int(round(actual * i)) for i in range(count)]  # Python's round, as numpy's: half to even
 
 
 class WindowPlan:
@@ -133,11 +164,17 @@ class WindowPlan:
         overlap = _per_axis("overlap", spec.overlap, dims)
         starts = []
         for size, roi, ov in zip(self.padded, self.roi, overlap):
+            if spec.tiling == "nnunet":  # tile_step_size = 1 - overlap
+                starts.append(nnunet_starts(size, roi, 1.0 - ov))
+                continue
             interval = roi if roi == size else max(int(roi * (1 - ov)), 1)
             count = next(d for d in range(math.ceil(size / interval)) if d * interval + roi >= size) + 1
             starts.append([min(d * interval, size - roi) for d in range(count)])
         self.starts = list(itertools.product(*starts))
-        self.importance = importance_map(self.roi, spec.blend, spec.sigma_scale, dtype, device)
+        if spec.tiling == "nnunet" and spec.blend == "gaussian":
+            self.importance = nnunet_importance_map(self.roi, spec.sigma_scale, dtype, device)
+        else:
+            self.importance = importance_map(self.roi, spec.blend, spec.sigma_scale, dtype, device)
         self.count = torch.zeros(self.padded, dtype=dtype, device=device)
         for w in range(len(self.starts)):
             self.count[self.slices(w)] += self.importance

@@ -82,6 +82,15 @@ def load_model(path, card=None, *, trust_code=False, trust_pickle=False, device=
 
     trust = bool(trust_code or trust_pickle)
     path = Path(path)
+    if path.is_dir():  # nnU-Net v2 trained-model folders and MONAI bundles (models/folders.py)
+        from .folders import load_folder  # noqa: PLC0415  (optional frameworks load only for folders)
+
+        module, card_obj, kind, sha, notes = load_folder(path, None if card is None else load_card(card),
+                                                         trust_pickle=trust_pickle, device=device)
+        loaded = LoadedModel(module, card_obj, kind, sha, path, notes)
+        if check and card_obj is not None:
+            check_against_card(loaded)
+        return loaded
     if not path.is_file():
         raise ModelLoadError(f"Model file {path} does not exist or is not a file. Check the path.")
     device = torch.device(check_device(device or "cpu"))

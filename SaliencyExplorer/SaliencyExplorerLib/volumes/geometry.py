@@ -14,6 +14,7 @@ SimpleITK's LPS coordinates an axis pointing to R is (-1, 0, 0).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -126,22 +127,49 @@ def _min_max(image: sitk.Image):
     return f.GetMinimum(), f.GetMaximum()
 
 
+def nearest_axes(native: np.ndarray, code: str) -> np.ndarray:
+    """The volume's own axes (columns of ``native``) permuted and flipped to be closest to ``code``.
+
+    As MONAI's ``Orientation``/nibabel's ``ornt_transform``: no rotation, so an oblique volume stays oblique.
+    The permutation maximises the summed alignment of each model axis with its target direction.
+    """
+    target = orientation_matrix(code)
+    best, best_score = None, -1.0
+    for perm in itertools.permutations(range(3)):
+        score = sum(abs(float(native[:, perm[m]] @ target[:, m])) for m in range(3))
+        if score > best_score + 1e-9:
+            best, best_score = perm, score
+    cols = [native[:, best[m]] * (1.0 if native[:, best[m]] @ target[:, m] >= 0 else -1.0) for m in range(3)]
+    return np.stack(cols, axis=1)
+
+
 def model_grid(image: sitk.Image, card: ModelCard) -> Grid:
     """The model's input grid in LPS space for ``image`` (3D) and the card's ``input`` section.
 
-    Orientation: the card's code, else the volume's own axes. Spacing per axis: the card's, else the
-    native spacing of the volume axis most aligned with it. Centre: the extent's centre or the
-    foreground centroid. Size per axis: the card's, else enough voxels to cover the volume from that centre.
+    Orientation: the card's code (exact axes, or with ``reorient: "axes"`` the volume's own axes permuted
+    and flipped towards it), else the volume's own axes. Spacing per axis: the card's, else the native
+    spacing of the volume axis most aligned with it. ``fit``: "center" (centre: the extent's centre or the
+    foreground centroid; size: the card's, else enough voxels to cover the volume from that centre),
+    "extent" (the grid spans the volume's voxel extent edge to edge: size the card's or round(extent /
+    spacing), spacing = extent / size; as nnU-Net's and MONAI ``Resized``'s index-space resize) or
+    "first_voxel" (origin at the volume's first voxel centre along the model axes, spacing exact, size
+    round((n - 1) x native spacing / spacing) + 1; as MONAI ``Spacingd``).
     """
     spec = card.input
     native = Grid.of(image)
-    direction = orientation_matrix(spec.orientation) if spec.orientation else native.matrix
+    if spec.orientation and spec.reorient == "axes":
+        direction = nearest_axes(native.matrix, spec.orientation)
+    else:
+        direction = orientation_matrix(spec.orientation) if spec.orientation else native.matrix
     alignment = np.abs(native.matrix.T @ direction)  # [native axis, model axis]
+    partner = [int(np.argmax(alignment[:, m])) for m in range(3)]  # native axis most aligned with each model axis
     spacing = []
     for m in range(3):
         given = spec.spacing[m] if spec.spacing else None
-        spacing.append(float(given) if given is not None else float(native.spacing[int(np.argmax(alignment[:, m]))]))
+        spacing.append(float(given) if given is not None else float(native.spacing[partner[m]]))
     spacing = np.asarray(spacing)
+    if spec.fit != "center":
+        return _fitted_grid(native, direction, spacing, partner, spec)
     if spec.center == "image":
         center = native.center()
     else:
@@ -155,6 +183,77 @@ def model_grid(image: sitk.Image, card: ModelCard) -> Grid:
     origin = center - direction @ ((size - 1) * spacing / 2)
     return Grid(tuple(int(n) for n in size), tuple(float(s) for s in spacing), tuple(float(o) for o in origin),
                 tuple(float(v) for v in direction.ravel()))
+
+
+def _fitted_grid(native: Grid, direction, spacing, partner, spec) -> Grid:
+    """The "extent" and "first_voxel" grids (see :func:`model_grid`), axis by axis along the partner axes."""
+    n = np.asarray([native.size[a] for a in partner], dtype=float)
+    s_native = np.asarray([native.spacing[a] for a in partner], dtype=float)
+    given = [spec.size[m] if spec.size else None for m in range(3)]
+    if spec.fit == "extent":
+        extent = n * s_native
+        size = np.asarray([int(g) if g is not None else max(1, int(round(extent[m] / spacing[m])))
+                           for m, g in enumerate(given)])
+        spacing = extent / size
+        origin = native.center() - direction @ ((size - 1) * spacing / 2)
+    else:  # first_voxel
+        size = np.asarray([int(g) if g is not None else max(1, int(np.round((n[m] - 1) * s_native[m] / spacing[m] + 1)))
+                           for m, g in enumerate(given)])
+        first = [0.0 if native.matrix[:, partner[m]] @ direction[:, m] >= 0 else n[m] - 1 for m in range(3)]
+        index = [0.0, 0.0, 0.0]
+        for m in range(3):
+            index[partner[m]] = first[m]
+        origin = np.asarray(native.origin, float) + native.matrix @ (np.asarray(index) * np.asarray(native.spacing, float))
+        if not _axis_aligned(native.matrix):
+            # MONAI's compute_shape_offset keeps the first voxel only when a corner of the input is the
+            # minimum along every output axis to 1e-8 voxels; an oblique affine read from a file (float32)
+            # misses that by rounding, and MONAI then aligns index shape/2 of input and output instead.
+            origin = origin + direction @ (s_native * n / 2 - spacing * size / 2)
+    return Grid(tuple(int(v) for v in size), tuple(float(v) for v in spacing), tuple(float(o) for o in origin),
+                tuple(float(v) for v in direction.ravel()))
+
+
+def _axis_aligned(matrix: np.ndarray, tol: float = 1e-9) -> bool:
+    """Whether every direction cosine is 0 or +-1 (a signed permutation of the LPS axes)."""
+    a = np.abs(matrix)
+    return bool(np.all((a < tol) | (np.abs(a - 1) < tol)))
+
+
+def crop_box(select: np.ndarray, margin) -> tuple | None:
+    """Bounding box (start, stop) per (k, j, i) axis of the True voxels, grown by ``margin`` (i, j, k) and
+    clamped to the array; None when nothing is selected."""
+    if not select.any():
+        return None
+    box = []
+    for axis, m in zip(range(3), tuple(margin)[::-1]):
+        other = tuple(a for a in range(3) if a != axis)
+        hits = np.flatnonzero(select.any(axis=other))
+        box.append((max(int(hits[0]) - m, 0), min(int(hits[-1]) + 1 + m, select.shape[axis])))
+    return tuple(box)
+
+
+def _selected(values: np.ndarray, crop) -> np.ndarray:
+    return values != 0 if crop.select == "nonzero" else values > crop.threshold
+
+
+def _sub_grid(grid: Grid, box) -> Grid:
+    """The part of ``grid`` inside ``box`` ((start, stop) per k, j, i axis)."""
+    start_ijk = np.asarray([box[2][0], box[1][0], box[0][0]], dtype=float)
+    size = tuple(int(b[1] - b[0]) for b in box[::-1])
+    origin = np.asarray(grid.origin, float) + grid.matrix @ (start_ijk * np.asarray(grid.spacing, float))
+    return Grid(size, grid.spacing, tuple(float(o) for o in origin), grid.direction)
+
+
+def _crop_native(vol: sitk.Image, crop, rule) -> sitk.Image:
+    """nnU-Net's / MONAI's crop before resampling: the sub-image inside the foreground's bounding box."""
+    values = sitk.GetArrayFromImage(vol).astype(np.float32)
+    if crop.source == "normalised":
+        values = normalise_intensity(values, rule, vol)
+    box = crop_box(_selected(values, crop), crop.margin)
+    if box is None:
+        raise SaliencyError(f"the card's crop_foreground selects no voxel (select {crop.select!r}, threshold "
+                            f"{crop.threshold}); the volume's range is {_min_max(vol)}. Check the card.")
+    return vol[box[2][0]:box[2][1], box[1][0]:box[1][1], box[0][0]:box[0][1]]
 
 
 # ---------------------------------------------------------------- tensor layout
@@ -192,13 +291,34 @@ class ModelInput:
     was_2d: bool = False
 
 
-def _background(image: sitk.Image, spec) -> float:
+def _background(image: sitk.Image, spec):
+    if spec.background == "edge":
+        return "edge"
     return float(_min_max(image)[0]) if spec.background == "min" else float(spec.background)
 
 
-def resample_to_grid(image: sitk.Image, grid: Grid, *, nearest=False, background=0.0) -> np.ndarray:
-    """``image`` sampled on ``grid`` through physical space -> float32 (k, j, i) array."""
-    interp = sitk.sitkNearestNeighbor if nearest else sitk.sitkLinear
+def _edge_padded(image: sitk.Image, grid: Grid) -> sitk.Image:
+    """``image`` extended by replicating its edge voxels far enough to cover ``grid`` (MONAI's "border")."""
+    inv = np.linalg.inv(Grid.of(image).matrix * np.asarray(image.GetSpacing(), float))
+    idx = (grid.corners() - np.asarray(image.GetOrigin(), float)) @ inv.T  # continuous native indices
+    below = np.maximum(np.ceil(-idx.min(axis=0)), 0).astype(int) + 1
+    above = np.maximum(np.ceil(idx.max(axis=0) - (np.asarray(image.GetSize()) - 1)), 0).astype(int) + 1
+    return sitk.ZeroFluxNeumannPad(sitk.Cast(image, sitk.sitkFloat32), [int(v) for v in below],
+                                   [int(v) for v in above])
+
+
+INTERPOLATORS = {"linear": sitk.sitkLinear, "bspline": sitk.sitkBSpline, "nearest": sitk.sitkNearestNeighbor}
+
+
+def resample_to_grid(image: sitk.Image, grid: Grid, *, nearest=False, background=0.0,
+                     interpolation="linear") -> np.ndarray:
+    """``image`` sampled on ``grid`` through physical space -> float32 (k, j, i) array. ``background``: the
+    value outside the volume, or "edge" (the nearest edge voxel's value, MONAI's padding_mode "border")."""
+    if isinstance(background, str):  # "edge"
+        image, background = _edge_padded(image, grid), 0.0
+    interp = sitk.sitkNearestNeighbor if nearest else INTERPOLATORS[interpolation]
+    if interp == sitk.sitkBSpline:
+        return _bspline_to_grid(image, grid, background)
     out = sitk.Resample(image, grid.image(), sitk.Transform(), interp, float(background), sitk.sitkFloat32)
     return sitk.GetArrayFromImage(out)
 
@@ -216,6 +336,27 @@ def check_grid_memory(grid: Grid, card: ModelCard, batch: int = 1) -> None:
         raise SaliencyError(f"{what} has {voxels:.3g} voxels, far more than any memory holds; {fix}.")
     # float64 resampling + float32 tensor per channel, and the model's activations (several copies)
     check_memory(voxels * max(1, card.in_channels) * 4 * 6 * max(1, batch), what, fix)
+
+
+SPLINE_PAD = 12  # scipy pads this much (mode "nearest") before its mirror-boundary spline prefilter
+
+
+def _bspline_to_grid(image: sitk.Image, grid: Grid, background: float) -> np.ndarray:
+    """Cubic B-spline sampling with scipy's ``mode="nearest"`` border (``ndimage.zoom``/``map_coordinates``,
+    hence nnU-Net's and skimage's order-3 resize): the volume is extended by replicating its edge voxels
+    12 deep, then ITK's B-spline (mirror-boundary prefilter, as scipy's after its padding) samples it, and the
+    result is clipped to the volume's value range (skimage's ``resize(clip=True)``: no overshoot); grid
+    points beyond the volume's voxel extent still get ``background``."""
+    pad = [SPLINE_PAD] * 3
+    padded = sitk.ZeroFluxNeumannPad(sitk.Cast(image, sitk.sitkFloat32), pad, pad)
+    out = sitk.GetArrayFromImage(sitk.Resample(padded, grid.image(), sitk.Transform(), sitk.sitkBSpline,
+                                               float(background), sitk.sitkFloat32))
+    ones = sitk.Image(image.GetSize(), sitk.sitkUInt8) + 1
+    ones.CopyInformation(image)
+    inside = sitk.GetArrayFromImage(sitk.Resample(ones, grid.image(), sitk.Transform(), sitk.sitkNearestNeighbor,
+                                                  0, sitk.sitkUInt8)) > 0
+    low, high = _min_max(image)
+    return np.where(inside, np.clip(out, low, high), np.float32(background)).astype(np.float32)
 
 
 def to_model(images, card: ModelCard):
@@ -238,14 +379,36 @@ def to_model(images, card: ModelCard):
         raise SaliencyError("a 3D model (spatial_dims 3) cannot explain a 2D image. Give a 3D volume, or a "
                             "card with spatial_dims 2 for a 2D model.")
     vols = [as_3d(img) for img in images]
+    spec = card.input
+    intensities = spec.intensity
+    rules = [intensities[n] if len(intensities) > 1 else intensities[0] for n in range(len(vols))]
+    crop = spec.crop_foreground
+    if crop is not None and crop.on == "native":
+        vols[0] = _crop_native(vols[0], crop, rules[0])
     grid = model_grid(vols[0], card)
     check_grid_memory(grid, card)  # before resampling allocates anything on that grid
-    intensities = card.input.intensity
-    channels = []
-    for n, vol in enumerate(vols):
-        values = resample_to_grid(vol, grid, background=_background(vol, card.input))
-        rule = intensities[n] if len(intensities) > 1 else intensities[0]
-        channels.append(to_layout(normalise_intensity(values, rule, vol), card))
+    natives = vols
+    if spec.intensity_on == "native":  # normalise first, then resample (nnU-Net's order)
+        natives = []
+        for vol, rule in zip(vols, rules):
+            norm = sitk.GetImageFromArray(normalise_intensity(sitk.GetArrayFromImage(vol), rule, vol))
+            norm.CopyInformation(vol)
+            natives.append(norm)
+    sampled = [resample_to_grid(vol, grid, background=_background(vol, spec), interpolation=spec.interpolation)
+               for vol in natives]
+    if spec.intensity_on == "model_grid":
+        normalised = [normalise_intensity(v, rule, vol) for v, rule, vol in zip(sampled, rules, vols)]
+    else:
+        normalised = sampled
+    if crop is not None and crop.on == "model_grid":  # MONAI CropForegroundd after Spacingd: crop the grid
+        source = normalised[0] if crop.source == "normalised" else sampled[0]
+        box = crop_box(_selected(source, crop), crop.margin)
+        if box is None:
+            raise SaliencyError(f"the card's crop_foreground selects no voxel of the model grid (select "
+                                f"{crop.select!r}, threshold {crop.threshold}). Check the card.")
+        grid = _sub_grid(grid, box)
+        normalised = [v[box[0][0]:box[0][1], box[1][0]:box[1][1], box[2][0]:box[2][1]] for v in normalised]
+    channels = [to_layout(v, card) for v in normalised]
     tensor = torch.from_numpy(np.ascontiguousarray(np.stack(channels, axis=1), dtype=np.float32))
     return ModelInput(tensor=tensor, grid=grid, card=card, reference=images[0], was_2d=was_2d)
 

@@ -1,8 +1,11 @@
 """Intensity normalisation from the model card: raw voxel values -> what the model was trained on.
 
-Why a module of its own: it is the one place that knows the four rules (window, zscore, scale, none), and
-the statistics of ``zscore`` come from the whole native volume (not the resampled, background-padded model
-grid), so they do not change with the card's field of view.
+Why a module of its own: it is the one place that knows the rules. The single-step form (window, zscore,
+scale, none) takes the statistics of ``zscore`` from the whole native volume (not the resampled,
+background-padded model grid), so they do not change with the card's field of view. A chain of steps
+(``clip``, ``clip_percentiles``, ``zscore``, ``scale``, ``window``, ``range``, ``range_percentiles``) runs in
+order, each step's statistics taken from the values it is applied to, as MONAI's transforms and nnU-Net's
+normalisers do (population standard deviation, ``numpy.percentile`` with linear interpolation).
 """
 
 from __future__ import annotations
@@ -10,13 +13,17 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
-from ..card import Intensity
+from ..card import Intensity, IntensityChain
 
 
 def normalise_intensity(values: np.ndarray, rule: Intensity, native: sitk.Image | None = None) -> np.ndarray:
     """Apply ``rule`` to ``values`` (float32 array). ``native`` supplies zscore statistics when the card
     gives no mean/std."""
     values = np.asarray(values, dtype=np.float32)
+    if isinstance(rule, IntensityChain):
+        for step in rule.steps:
+            values = apply_step(values, step)
+        return values
     if rule.type == "window":
         return np.clip((values - rule.min) / (rule.max - rule.min), 0.0, 1.0).astype(np.float32)
     if rule.type == "scale":
@@ -30,3 +37,40 @@ def normalise_intensity(values: np.ndarray, rule: Intensity, native: sitk.Image 
             std = stats.GetSigma() if std is None else std
         return ((values - mean) / (std if std > 0 else 1.0)).astype(np.float32)
     return values
+
+
+def apply_step(values: np.ndarray, step) -> np.ndarray:
+    """One chain step on a float32 array (statistics from ``values`` itself)."""
+    op, get = step.op, step.get
+    x = np.asarray(values, dtype=np.float32)
+    if op == "window":
+        return np.clip((x - get("min")) / (get("max") - get("min")), 0.0, 1.0).astype(np.float32)
+    if op == "clip":
+        return np.clip(x, get("min"), get("max")).astype(np.float32)
+    if op == "clip_percentiles":
+        lo, hi = np.percentile(x, [get("lower"), get("upper")])
+        return np.clip(x, lo, hi).astype(np.float32)
+    if op == "zscore":
+        mean = float(x.mean()) if get("mean") is None else get("mean")
+        std = float(x.std()) if get("std") is None else get("std")
+        return ((x - mean) / max(std, 1e-8)).astype(np.float32)
+    if op == "scale":
+        return (x * get("a", 1.0) + get("b", 0.0)).astype(np.float32)
+    if op in ("range", "range_percentiles"):
+        if op == "range":
+            a_min, a_max = get("a_min"), get("a_max")
+        else:
+            a_min, a_max = (float(v) for v in np.percentile(x, [get("lower"), get("upper")]))
+        b_min, b_max = get("b_min"), get("b_max")
+        if op == "range_percentiles" and get("relative", False):
+            b_min, b_max = ((b_max - b_min) * (q / 100.0) + b_min for q in (get("lower"), get("upper")))
+        if a_max == a_min:  # MONAI: a flat range only shifts
+            out = x - a_min if b_min is None else x - a_min + b_min
+        elif b_min is None or b_max is None:
+            out = (x - a_min) / (a_max - a_min)
+        else:
+            out = (x - a_min) / (a_max - a_min) * (b_max - b_min) + b_min
+        if get("clip", False) and b_min is not None and b_max is not None:
+            out = np.clip(out, min(b_min, b_max), max(b_min, b_max))
+        return np.asarray(out, dtype=np.float32)
+    raise ValueError(f"unknown intensity step {op!r}")  # the card parser admits only the steps above

@@ -65,6 +65,11 @@ class ProgressBar:
         self.stream.flush()
         self.drawn = True
 
+    def status(self, text):
+        """A plan or estimate from the method, on its own line above the bar."""
+        self.stream.write(("\r\033[K" if self.drawn else "") + text + "\n")
+        self.stream.flush()
+
     def close(self):
         if self.drawn:
             self.stream.write("\n")

@@ -17,6 +17,19 @@ from torch import nn
 from ..errors import SaliencyError
 
 
+def call_model(model: nn.Module, x: torch.Tensor):
+    """`model(x)`; an exception from inside the model becomes a SaliencyError naming the input's shape."""
+    try:
+        return model(x)
+    except SaliencyError:
+        raise
+    except Exception as exc:
+        raise SaliencyError(
+            f"The model raised {type(exc).__name__} on an input of shape {tuple(x.shape)}: {exc}. "
+            f"Check that the input's channels, spatial dims and size match what the model expects."
+        ) from exc
+
+
 def select_element(output, key):
     """The tensor inside a layer's output: the output itself, or `output[key]` for tuple/list/dict."""
     if isinstance(output, torch.Tensor):

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-CASES = ("monai", "gradcam", "saliency", "monai_autograd")
+CASES = ("monai", "gradcam", "gradcam_given", "saliency", "monai_autograd")
 
 
 def child(case, size, roi, threads):
@@ -61,6 +61,11 @@ def child(case, size, roi, threads):
         y = sliding_window_inference(leaf, tuple(roi), 1, model, overlap=0.25, mode="gaussian")
         region = (y.argmax(1) == 1).float()
         torch.autograd.grad((y[:, 1] * region).sum(), leaf)
+    elif case == "gradcam_given":  # logits of class 1 on a given region (the whole volume): no clean pass
+        mask = torch.ones(tuple(size), dtype=torch.bool)
+        result = explain(model, x, "gradcam", target=1, task="segmentation", mask=mask, output_activation="none",
+                         sliding_window=settings)
+        info = {"passes": result.passes, "windows": result.extras["sliding_windows"], "layers": result.layers}
     else:
         result = explain(model, x, case, target=1, task="segmentation", sliding_window=settings)
         info = {"passes": result.passes, "windows": result.extras["sliding_windows"], "layers": result.layers}

@@ -12,7 +12,8 @@ from torch import nn
 
 from helpers.engine_models import FC_WEIGHT, PatternNet, numpy_pattern_activations
 from SaliencyExplorerLib.core.layers import resolve_layers
-from SaliencyExplorerLib.core.run import ExplainRun, call_model
+from SaliencyExplorerLib.core.model_call import call_model
+from SaliencyExplorerLib.core.run import ExplainRun
 from SaliencyExplorerLib.errors import SaliencyError
 
 

@@ -72,6 +72,11 @@ class ProgressBar:
         self.stream.flush()
         self.drawn = True
 
+    def status(self, text):
+        """A plan or estimate from the method, on its own line above the bar."""
+        self.stream.write(("\r\033[K" if self.drawn else "") + text + "\n")
+        self.stream.flush()
+
     def close(self):
         if self.drawn:
             self.stream.write("\n")
@@ -104,7 +109,7 @@ def model_run(bar):
             raise out_of_memory_error(exc) from None
         if isinstance(exc, MemoryError):
             raise
-        from ..core.run import short_reason  # noqa: PLC0415
+        from ..core.model_call import short_reason  # noqa: PLC0415
 
         first = short_reason(exc)
         raise SaliencyError(f"the model failed on the prepared input: {first}. Check the card's in_channels, "

@@ -57,12 +57,18 @@ def run(args) -> int:
         chosen = {card.target_layer} if isinstance(card.target_layer, str) else set(card.target_layer)
         for info in infos:
             info.is_default = info.name in chosen
+            if info.is_default:
+                info.reason = "the model card's target_layer"
     if args.json:
         rows = [{"name": i.name, "type": i.type, "output_shape": None if i.output_shape is None else list(i.output_shape),
-                 "cam_capable": i.cam_capable, "default": i.is_default} for i in infos]
+                 "cam_capable": i.cam_capable, "default": i.is_default, "calls": i.calls, "reason": i.reason}
+                for i in infos]
         print(json.dumps({"model": args.model, "input_shape": list(shape), "layers": rows}, indent=2))
         return 0
     print(f"model {args.model}, probe input {tuple(shape)}; * = default target layer, cam = CAM-capable")
     for info in infos:
         print(str(info))
+    for info in infos:
+        if info.is_default:
+            print(f"default {info.name}: {info.reason}")
     return 0

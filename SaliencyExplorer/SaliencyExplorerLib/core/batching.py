@@ -7,6 +7,7 @@ one batch when `cancel` is set.
 
 from __future__ import annotations
 
+import logging
 import numbers
 import os
 from typing import Callable
@@ -45,6 +46,15 @@ class Progress:
         check_cancel(self.cancel)
         if self.callback:
             self.callback(0, self.total)
+
+    def status(self, text: str) -> None:
+        """A one-line status for the caller (a plan, an estimate): given to ``callback.status(text)`` when the
+        progress callback has such a method (the CLI bar and the worker do), else logged at INFO."""
+        say = getattr(self.callback, "status", None)
+        if callable(say):
+            say(text)
+        else:
+            logging.getLogger("SaliencyExplorerLib").info(text)
 
     def advance(self, amount: int = 1):
         self.done = min(self.done + int(amount), self.total)

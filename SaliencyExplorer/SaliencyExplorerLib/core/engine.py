@@ -18,7 +18,7 @@ from torch import nn
 
 from .options import DEFAULT_METHOD
 from ..errors import SaliencyError
-from .layers import default_layer_name, resolve_layers, trace_layers
+from .layers import default_layer, resolve_layers
 from .maps import to_heatmap, to_host, upsample
 from .method import MethodOutput, get_method
 from .model_guard import guarded
@@ -62,7 +62,7 @@ def _default_layers(model, x, layer_output):
     key = (tuple(x.shape[1:]), layer_output, tuple(n for n, _ in model.named_modules()))
     cache = _DEFAULT_LAYERS.setdefault(model, {})
     if key not in cache:
-        cache[key] = default_layer_name(trace_layers(model, x[:1], layer_output))
+        cache[key] = default_layer(model, x[:1], layer_output)[0]
     name = cache[key]
     if name is None:
         raise SaliencyError(

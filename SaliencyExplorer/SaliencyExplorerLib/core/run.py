@@ -12,41 +12,9 @@ from torch import nn
 from .batching import Progress, check_cancel, resolve_batch_size
 from ..errors import SaliencyError
 from .hooks import LayerCapture
+from .model_call import call_model
 from .targets import Target, pick_output, resolve_target
 from .tokens import as_feature_map
-
-
-SIZE_HINT = ("If the model only accepts the size it was made for (a TorchScript trace, a fixed Linear layer), "
-             "give it a model card with \"input\": {\"size\": [...]} (and spatial_dims, in_channels) so the "
-             "volume is resampled to that size.")
-
-
-def short_reason(exc: BaseException) -> str:
-    """One line saying why ``exc`` happened: for TorchScript's multi-line tracebacks the final
-    ``...Error: message`` line (the real cause), else the message's first line."""
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    if not lines:
-        return type(exc).__name__
-    if len(lines) > 1 and ("TorchScript" in lines[0] or "Traceback" in str(exc)):
-        causes = [line for line in lines if ": " in line and line.split(":", 1)[0].endswith(("Error", "Exception"))]
-        if causes:
-            return causes[-1].split(": ", 1)[1].strip() or causes[-1]
-        return lines[-1]
-    return lines[0]
-
-
-def call_model(model: nn.Module, x: torch.Tensor):
-    """`model(x)`; an exception from inside the model becomes a one-line SaliencyError naming the input's
-    shape, the cause (a TorchScript traceback reduced to its last line) and the card's ``input.size``."""
-    try:
-        return model(x)
-    except SaliencyError:
-        raise
-    except Exception as exc:
-        raise SaliencyError(
-            f"The model raised {type(exc).__name__} on an input of shape {tuple(x.shape)}: {short_reason(exc)}. "
-            f"Check that the input's channels, spatial dims and size match what the model expects. {SIZE_HINT}"
-        ) from exc
 
 
 class ExplainRun:
@@ -82,6 +50,7 @@ class ExplainRun:
         self.passes = {"forward": 0, "backward": 0}
         self.warnings: list[str] = []
         self._max_activation_bytes = 0
+        self.layer_calls: dict[str, int] = {}  # forward calls per target layer in the last capture
 
     # --- shapes -------------------------------------------------------------------------------------
     @property
@@ -154,15 +123,29 @@ class ExplainRun:
     def capture(self, x: torch.Tensor | None = None, need_grad: bool = False, modify=None):
         """Forward pass recording the target layers' raw outputs: (output, {name: raw tensor})."""
         x = self.x if x is None else x
+        reused = [name for name, _ in self.layers if self.layer_calls.get(name, 1) > 1]
+        if modify is not None and reused:
+            raise SaliencyError(
+                f"Layer '{reused[0]}' is one module called {self.layer_calls[reused[0]]} times per forward pass; "
+                f"replacing its output would change every use. Choose a layer called once (see list_layers).")
         with LayerCapture(self.layers, self.layer_output, need_grad=need_grad, modify=modify) as cap:
             with torch.no_grad():
                 output = self._call_model(x)
+        self.layer_calls.update(cap.calls)
         missing = [name for name, _ in self.layers if name not in cap.outputs]
         if missing:
             raise SaliencyError(
                 f"Layer(s) {', '.join(missing)} did not run during the forward pass, so nothing was "
                 f"captured. Choose a layer the model actually uses (see list_layers)."
             )
+        for name, value in cap.outputs.items():
+            if value.dim() >= 3 and value.shape[0] != x.shape[0]:
+                from .layers import layers_that_work  # noqa: PLC0415  (layers imports run's callers' helpers)
+                raise SaliencyError(
+                    f"Layer '{name}' outputs shape {tuple(value.shape)} for {x.shape[0]} sample(s): its first axis "
+                    f"is not the batch (window-partitioned attention, as in Swin transformers, puts windows x "
+                    f"batch there), so its CAM would not be a map of the input. Layers that work: "
+                    f"{', '.join(layers_that_work(self.model, self.x[:1], name, self.layer_output))}.")
         if x is self.x and self.clean_output is None:
             self.set_clean_output(output)
         return output, cap.outputs

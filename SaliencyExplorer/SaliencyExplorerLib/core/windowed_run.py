@@ -19,10 +19,11 @@ import torch
 from ..errors import SaliencyError
 from .batching import Progress
 from .maps import upsample
-from .run import ExplainRun, call_model
+from .model_call import call_model
+from .run import ExplainRun
 from .sliding_window import SlidingWindow, WindowPlan
-from .targets import Target, activate, pick_output
 from .method import MethodOutput
+from .targets import Target, activate, pick_output, resolve_target
 
 
 class WindowTarget(Target):
@@ -129,6 +130,34 @@ class WindowedRun(ExplainRun):
         raise SaliencyError("Layer captures run per window under sliding-window inference (a method bug).")
 
     # --- methods window by window -----------------------------------------------------------------------
+    def _output_independent_gradient(self):
+        """G without the clean pass, when dS/dY does not depend on Y: logits (output_activation "none"), given
+        classes and a given region mask make S linear in the output. None otherwise (a predicted class or
+        region, or probabilities, need the whole blended output first). Costs one window's forward (K)."""
+        if (self.clean_output is not None or self.output_activation != "none" or self.mask is None
+                or self.requested_target is None or callable(self.requested_target)):
+            return None
+        if isinstance(self.requested_target, (list, tuple)) and any(t is None for t in self.requested_target):
+            return None
+        plan = self.plan
+        with torch.no_grad():
+            probe = self._window_call(plan.gather(plan.pad_input(self.x[:1]), [(0, 0)]))
+        plan.check_output(probe)
+        if probe.dim() != self.x.dim():
+            return None
+        shape = (self.x.shape[0], probe.shape[1], *self.spatial_shape)
+        self._output_channels = int(probe.shape[1])
+        if self.target is None:
+            self.target = resolve_target(self.requested_target, probe.new_zeros(shape), len(self.spatial_shape),
+                                         self.task, self.mask, self.output_activation)
+        if getattr(self.target, "activation", None) != "none":
+            return None
+        leaf = probe.new_zeros(shape).requires_grad_(True)
+        with torch.enable_grad():
+            score = self.target.score(leaf, torch.arange(shape[0], device=leaf.device))
+            (grad,) = torch.autograd.grad(score.sum(), leaf)
+        return grad
+
     def output_gradient(self) -> torch.Tensor:
         """G = d score / d blended output (N, K, *spatial): the weight of every output voxel in the score."""
         self._profile_forward()  # the clean output, also when the target was given (aug_smooth's flips)
@@ -159,7 +188,9 @@ class WindowedRun(ExplainRun):
     def _per_window(self, method, combine: str):
 
         plan, n = self.plan, self.x.shape[0]
-        weights_grid = plan.pad_output(self.output_gradient())
+        given = self._output_independent_gradient() if combine == "blend" else None
+        weights_grid = plan.pad_output(self.output_gradient() if given is None else given)
+        blended = None  # without the clean pass: the blended output, assembled from the windows' own passes
         target = self.target
         uses_target = combine == "sum" or getattr(method, "needs_gradients", False)
         if combine == "blend" and (len(self.layers) > 1 or self.eigen_smooth or getattr(method, "principal_component", False)):
@@ -179,6 +210,15 @@ class WindowedRun(ExplainRun):
                 sub = self._sub_run(plan.gather(padded, chosen), weights[keep],
                                     None if target.classes is None else [target.classes[i] for i, _ in chosen])
                 out = method.compute(sub)
+                if given is not None and sub.clean_output is not None:
+                    y = sub.clean_output * plan.importance.to(sub.clean_output.dtype)
+                    if blended is None:
+                        blended = torch.zeros((n, y.shape[1], *plan.padded), dtype=y.dtype, device=y.device)
+                        reached = torch.zeros((n, 1, *plan.padded), dtype=y.dtype, device=y.device)
+                    plan.add(blended, chosen, y, weighted=False)
+                    plan.add(reached, chosen, torch.ones_like(y[:, :1]))
+                elif given is not None:
+                    given = False  # a method whose sub-runs keep no clean output: one clean pass at the end
                 for key in self.passes:
                     self.passes[key] += sub.passes[key]
                 self.window_counts["evaluated"] += len(chosen)
@@ -198,7 +238,28 @@ class WindowedRun(ExplainRun):
             total = torch.zeros((n, channels, *plan.padded), dtype=self.x.dtype, device=self.device)
         if combine == "sum":
             return method.from_window_sum(total[(slice(None), slice(None), *plan.crop)], self)
+        if given is not None and given is not False:
+            self._set_assembled_output(blended, None if blended is None else reached)
+        elif given is False:
+            self._profile_forward()
         return plan.finish(total)[:, 0]
+
+    def _set_assembled_output(self, blended, reached) -> None:
+        """The clean output from the windows explained (no separate pass). Windows skipped because no target
+        voxel lies in them are missing: the output is blended from the others (exact where no skipped
+        window reaches), 0 where none reaches, and a warning says so."""
+        skipped = self.window_counts["skipped"]
+        if blended is None or skipped:
+            self.warnings.append(
+                f"Sliding windows: no separate clean pass (logit target on a given region); the reported output "
+                f"is blended from the windows explained only, {skipped} window(s) outside the region were not "
+                f"run (the output is exact where none of them reaches, 0 where only they do).")
+        if blended is None:
+            shape = (self.x.shape[0], self._output_channels, *self.spatial_shape)
+            self.clean_output = torch.zeros(shape, dtype=self.x.dtype, device=self.device)
+            return
+        value = torch.where(reached > 0, blended / reached.clamp_min(1e-12), torch.zeros_like(blended))
+        self.clean_output = value[(slice(None), slice(None), *self.plan.crop)].detach()
 
     def _sub_run(self, windows, weights, classes) -> ExplainRun:
         """An ordinary run on a window batch whose target is each window's share of the score."""

@@ -43,7 +43,7 @@ from ..core.engine import explain, prepare_input
 from ..core.engine import prepare_input
 from ..core.method import get_method
 from ..core.model_guard import guarded
-from ..core.run import call_model
+from ..core.model_call import call_model
 from ..core.targets import pick_output, resolve_target
 import io
 

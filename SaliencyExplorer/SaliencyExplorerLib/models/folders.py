@@ -23,7 +23,7 @@ def folder_kind(path: Path) -> str | None:
     return None
 
 
-def load_folder(path, card=None, *, trust_pickle=False, device=None):
+def load_folder(path, card=None, *, trust_code=False, device=None):
     """(module, card, kind, sha256, notes) for a model folder; ``card`` (a ModelCard) replaces the derived one."""
     path = Path(path)
     kind = folder_kind(path)
@@ -31,7 +31,7 @@ def load_folder(path, card=None, *, trust_pickle=False, device=None):
     if kind == "nnunet":
         from .nnunet import load_nnunet  # noqa: PLC0415
 
-        module, card_obj, sha, _ = load_nnunet(path, card, trust_pickle=trust_pickle, device=device, notes=notes)
+        module, card_obj, sha, _ = load_nnunet(path, card, trust_code=trust_code, device=device, notes=notes)
     elif kind == "monai_bundle":
         from .monai_bundle import load_bundle  # noqa: PLC0415
 

@@ -33,7 +33,7 @@ from torch import nn
 from ..card import ModelCard, find_card_for, load_card
 from ..errors import CardError, ModelLoadError
 from ..file_hash import file_sha256
-from ..core.run import short_reason
+from ..core.model_call import short_reason
 from .architectures import build_network
 from .exported import tap_exported
 from .torchscript import TorchScriptTapModel
@@ -86,7 +86,7 @@ def load_model(path, card=None, *, trust_code=False, trust_pickle=False, device=
         from .folders import load_folder  # noqa: PLC0415  (optional frameworks load only for folders)
 
         module, card_obj, kind, sha, notes = load_folder(path, None if card is None else load_card(card),
-                                                         trust_pickle=trust_pickle, device=device)
+                                                         trust_code=trust, device=device)
         loaded = LoadedModel(module, card_obj, kind, sha, path, notes)
         if check and card_obj is not None:
             check_against_card(loaded)
@@ -112,8 +112,8 @@ def load_model(path, card=None, *, trust_code=False, trust_pickle=False, device=
     return loaded
 
 
-def resolve_model(model, card=None, device=None, trust_pickle=False, *,
-                  trust_code=False) -> tuple[nn.Module, ModelCard | None]:
+def resolve_model(model, card=None, device=None, *, trust_code=False,
+                  trust_pickle=False) -> tuple[nn.Module, ModelCard | None]:
     """(nn.Module, card) from a module or a model file (the card beside it when none is given).
 
     A module asked onto another device is copied there: the caller's model is never changed.

@@ -106,17 +106,17 @@ def find_folds(path: Path) -> tuple[Path, list[Path]]:
     return root, checkpoints
 
 
-def read_checkpoint(path: Path, trust_pickle: bool = False) -> dict:
+def read_checkpoint(path: Path, trust_code: bool = False) -> dict:
     """An nnU-Net checkpoint, unpickled without running code (``weights_only`` with nnU-Net's own types)."""
     try:
         with torch.serialization.safe_globals(checkpoint_types()):
             obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - UnpicklingError or anything the restricted unpickler raises
-        if not trust_pickle:
+        if not trust_code:
             raise ModelLoadError(
                 f"{path} holds objects other than the tensors, numbers and numpy scalars nnU-Net saves, so "
                 f"reading it would run code from the file ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). "
-                "If you trust it, pass trust_pickle=True (CLI: --trust-pickle).") from exc
+                "If you trust it, pass trust_code=True (CLI: --trust-code).") from exc
         obj = torch.load(str(path), map_location="cpu", weights_only=False)
     if not isinstance(obj, dict) or not isinstance(obj.get("network_weights"), dict):
         raise ModelLoadError(f"{path}: field 'network_weights' is missing: this is not an nnU-Net v2 checkpoint "
@@ -318,7 +318,7 @@ def folder_sha256(files) -> str:
     return digest.hexdigest()
 
 
-def load_nnunet(path, card=None, *, trust_pickle=False, device=None, notes=None):
+def load_nnunet(path, card=None, *, trust_code=False, device=None, notes=None):
     """(module, card, sha256, files) for an nnU-Net v2 folder or ``fold_N`` folder; the derived card unless
     ``card`` (a ModelCard) is given."""
     notes = [] if notes is None else notes
@@ -330,7 +330,7 @@ def load_nnunet(path, card=None, *, trust_pickle=False, device=None, notes=None)
     dataset = _read_json(dataset_path, "dataset.json")
     networks, config_name = [], None
     for ckpt in checkpoints:
-        checkpoint = read_checkpoint(ckpt, trust_pickle)
+        checkpoint = read_checkpoint(ckpt, trust_code)
         init = checkpoint.get("init_args") if isinstance(checkpoint.get("init_args"), dict) else {}
         name = init.get("configuration")
         if not isinstance(name, str):

@@ -29,7 +29,7 @@ def _torch_errors():
             raise out_of_memory_error(exc) from None
         if isinstance(exc, MemoryError):
             raise
-        from ..core.run import short_reason  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+        from ..core.model_call import short_reason  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
 
         raise SaliencyError(
             f"the model failed on this volume ({short_reason(exc)}). Check that the model card matches the model "

@@ -70,7 +70,7 @@ def _stack_target(model, tensor, options):
 
     from ..core.engine import prepare_input  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
     from ..core.model_guard import guarded  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
-    from ..core.run import call_model  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
+    from ..core.model_call import call_model  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
     from ..core.targets import pick_output  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
 
     x = prepare_input(tensor, model)

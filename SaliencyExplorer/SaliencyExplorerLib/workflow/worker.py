@@ -116,6 +116,9 @@ class _Progress:
         self.last = (done, total)
         _say("PROGRESS", f"{done} {total}", self.out)
 
+    def status(self, text):
+        _say("STATUS", text, self.out)
+
 
 def run_job(job_path, out=None, trust_code=False) -> int:
     """Run a job (inside the worker process); returns the exit status (0 done, 2 user error, 1 bug)."""

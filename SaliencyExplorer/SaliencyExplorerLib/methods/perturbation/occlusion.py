@@ -16,7 +16,7 @@ from ...core.method import Method, MethodOutput
 from .occlusion_fast import fast_occlusion
 from .fill import Occluder
 from .layout import check_layout
-from .scoring import DropSums, WindowScorer
+from .scoring import DropSums, WindowScorer, plan_line
 from .windows import WindowGrid, roi_masks, selected_windows, strides, window_sizes
 
 MODES = ("exhaustive", "fast")
@@ -46,7 +46,7 @@ class Occlusion(Method):
             raise SaliencyError(f"mode={opts['mode']!r} is unknown; use 'exhaustive' or 'fast' "
                                 f"(gradient-guided refinement).")
         check_layout(opts["layout"])
-        window = window_sizes(opts["window"], shape)
+        window = window_sizes(opts["window"], shape, opts["stride"], opts["overlap"])
         fine = WindowGrid(shape, window, strides(opts["stride"], opts["overlap"], window))
         occluder = Occluder(opts["occluder"], opts["value"], opts["gaussian_sigma"], run.x, window)
         roi = roi_masks(opts["roi"], n, shape)
@@ -57,16 +57,28 @@ class Occlusion(Method):
                 raise SaliencyError(f"refine={refine!r} must be in (0, 1]: the fraction of windows evaluated.")
             return fast_occlusion(self, run, fine, fine_windows, roi, occluder, refine)
         items = [(i, w) for i in range(n) for w in fine_windows[i]]
-        scorer = self._scorer(run, len(items))
+        scorer = self._scorer(run, len(items), plan=self.plan(run, fine, fine_windows, len(items)))
         sums = DropSums(run.x, scorer.classes)
         scorer.evaluate(fine, occluder, items, sums)
         drop, per_class, covered = sums.mean()
-        return MethodOutput(drop, self._extras(per_class, covered, len(items), fine))
+        return MethodOutput(drop, self._extras(per_class, covered, len(items), fine, plan=scorer.plan))
 
-    def _scorer(self, run, total: int, per_class: bool = True) -> WindowScorer:
+    @staticmethod
+    def plan(run, grid: WindowGrid, windows, evaluations: int, **more) -> dict:
+        """What the run will do, known before the first evaluation (windows, evaluations, window size)."""
+        return {"method": "occlusion" if run.options["mode"] == "exhaustive" else "occlusion (fast)",
+                "windows": sum(len(w) for w in windows), "grid": list(grid.counts), "window": list(grid.window),
+                "stride": list(grid.stride), "default_window": run.options["window"] is None,
+                "evaluations": evaluations, **more}
+
+    def _scorer(self, run, total: int, per_class: bool = True, plan: dict | None = None) -> WindowScorer:
         run.ensure_target()
         size = bounded_batch_size(run.batch_size, run.per_sample_bytes(), run.device, total)
-        return WindowScorer(run, size, run.progress(total), per_class, run.options["layout"])
+        progress = run.progress(total)
+        if plan is not None:
+            plan.update(batch_size=size, batches=-(-plan["evaluations"] // size), estimated_seconds=None)
+            progress.status(plan_line(plan))
+        return WindowScorer(run, size, progress, per_class, run.options["layout"], plan)
 
     def _extras(self, per_class, covered, evaluations: int, grid: WindowGrid, **more) -> dict:
         extras = {"evaluations": evaluations, "windows": grid.counts, "window": grid.window,

@@ -68,7 +68,8 @@ def fast_occlusion(method, run, grid, windows, roi, occluder, refine: float):
     n = run.x.shape[0]
     budgets = [min(len(w), max(1, math.ceil(refine * len(w)))) for w in windows]
     total = n + sum(budgets)  # one gradient pass per sample, then the refined windows
-    scorer = method._scorer(run, total, per_class=False)
+    scorer = method._scorer(run, total, per_class=False,
+                            plan=method.plan(run, grid, windows, total, refined=sum(budgets), backward=n))
     scorer.progress.start()
     change = _input_change(run, occluder)
     linear = _first_order(run, change)
@@ -100,5 +101,5 @@ def fast_occlusion(method, run, grid, windows, roi, occluder, refine: float):
         for w in rest.tolist():
             sums.add(i, grid.slices(w), factor * estimate[i, w], weight)
     drop, _, covered = sums.mean()
-    return MethodOutput(drop, method._extras(None, covered, total, grid, refined_windows=len(items),
+    return MethodOutput(drop, method._extras(None, covered, total, grid, refined_windows=len(items), plan=scorer.plan,
                                              estimated_windows=sum(len(r) for _, r in chosen)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import torch
 
 from ...core.batching import batch_ranges
@@ -44,8 +46,11 @@ class DropSums:
 class WindowScorer:
     """Evaluates (sample, window) items batch by batch in one reused buffer and accumulates the drops."""
 
-    def __init__(self, run, buffer_size: int, progress, per_class: bool = True, layout: str = "contiguous"):
+    def __init__(self, run, buffer_size: int, progress, per_class: bool = True, layout: str = "contiguous",
+                 plan: dict | None = None):
         self.run = run
+        self.plan = plan  # the run's plan (extras["plan"]); its time estimate is filled in after the first batch
+        self._timed = False
         self.layout = LayoutChooser(run, layout, -(-progress.total // buffer_size))
         self.progress = progress
         x = run.x
@@ -67,6 +72,7 @@ class WindowScorer:
         every = []
         weight = occluder.weight(grid.window)
         for start, stop in batch_ranges(len(items), self.buffer.shape[0], self.progress):
+            began = time.perf_counter()
             chunk = items[start:stop]
             batch = self.buffer[: len(chunk)]
             for slot, (sample, index) in zip(batch, chunk):
@@ -79,7 +85,32 @@ class WindowScorer:
                 drops = self.clean[rows] - run.score(output, rows, probability=True)
                 class_drops = self.clean_all[rows] - activate(output, self.activation) if self.classes else None
             every.append(drops.float())
+            if not self._timed:
+                self._estimate(time.perf_counter() - began, len(chunk))
             for j, (sample, index) in enumerate(chunk):
                 sums.add(sample, grid.slices(index), drops[j], weight,
                          class_drops[j] if class_drops is not None else None)
         return torch.cat(every) if every else torch.zeros(0, device=x.device)
+
+    def _estimate(self, seconds: float, rows: int) -> None:
+        """After the first batch: the whole run's time at that batch's pace, in the plan and a status line."""
+        self._timed = True
+        if self.plan is None:
+            return
+        total = self.plan["evaluations"]
+        self.plan["seconds_per_evaluation"] = round(seconds / max(rows, 1), 4)
+        self.plan["estimated_seconds"] = round(seconds / max(rows, 1) * total, 1)
+        self.progress.status(f"{self.plan['method']}: about {_duration(self.plan['estimated_seconds'])} for "
+                             f"{total} evaluations (timed on the first batch of {rows})")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def plan_line(plan: dict) -> str:
+    """The plan in one line, said before the first model evaluation."""
+    window = "x".join(str(w) for w in plan["window"])
+    default = " (default window for this grid)" if plan.get("default_window") else ""
+    return (f"{plan['method']} plan: {plan['windows']} windows of {window}{default}, {plan['evaluations']} "
+            f"evaluations in {plan['batches']} batches of {plan['batch_size']}")

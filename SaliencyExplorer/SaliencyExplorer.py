@@ -10,21 +10,22 @@ import logging
 import pathlib
 from typing import Annotated, Union
 
-import vtk
-
 import slicer
-from slicer.i18n import tr as _
-from slicer.i18n import translate
-from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
-from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
-                                           ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
-from slicer.util import VTKObservationMixin
-
-from slicer import vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
-
+import vtk
 from SaliencyExplorerLib.core.options import DEFAULT_METHOD
 from SaliencyExplorerLib.mrml.color_tables import COLOR_MAPS
 from SaliencyExplorerLib.mrml.panel import DEVICES
+from slicer import vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
+from slicer.i18n import tr as _
+from slicer.i18n import translate
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
+from slicer.util import VTKObservationMixin
 
 POLL_MS = 200
 LIBRARY = "SaliencyExplorerLib"
@@ -318,7 +319,7 @@ class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self.ui.statusLabel.text = panel.comparison_summary(nodes["rows"])
         elif state.state == "done":
             with slicer.util.tryWithErrorDisplay(_("Failed to add the heatmap to the scene."), waitCursor=True):
-                from SaliencyExplorerLib.mrml import panel, evaluation_nodes
+                from SaliencyExplorerLib.mrml import evaluation_nodes, panel
 
                 node = self.logic.finishBackground(worker, self._parameterNode)
                 if panel.output_belongs_to(node, self._parameterNode.inputVolume):
@@ -391,7 +392,7 @@ class SaliencyExplorerLogic(ScriptedLoadableModuleLogic):
 
     def process(self, p, showResult=True):
         """In-process run (console, tests): returns the heatmap node (its evaluation: evaluation_nodes.evaluation_of)."""
-        from SaliencyExplorerLib.mrml import panel, heatmap_node, explain_node
+        from SaliencyExplorerLib.mrml import explain_node, heatmap_node, panel
 
         node = explain_node.explain_volume_node(
             p.inputVolume, panel.path_or_none(p.modelPath), output_node=p.outputVolume, color_map=p.colorMap,
@@ -405,7 +406,7 @@ class SaliencyExplorerLogic(ScriptedLoadableModuleLogic):
         """Start the worker process with Slicer's own Python; returns it (poll it, cancel it)."""
         import shutil
 
-        from SaliencyExplorerLib.mrml import panel, explain_node
+        from SaliencyExplorerLib.mrml import explain_node, panel
 
         if not p.inputVolume:
             raise ValueError(_("Select an input volume."))
@@ -417,7 +418,7 @@ class SaliencyExplorerLogic(ScriptedLoadableModuleLogic):
         """Start a worker that ranks several methods on the input (the panel's Compare methods)."""
         import shutil
 
-        from SaliencyExplorerLib.mrml import panel, explain_node
+        from SaliencyExplorerLib.mrml import explain_node, panel
 
         if not p.inputVolume:
             raise ValueError(_("Select an input volume."))
@@ -439,7 +440,7 @@ class SaliencyExplorerLogic(ScriptedLoadableModuleLogic):
         return nodes
 
     def finishBackground(self, worker, p, showResult=True):
-        from SaliencyExplorerLib.mrml import heatmap_node, explain_node, panel
+        from SaliencyExplorerLib.mrml import explain_node, heatmap_node, panel
 
         source = explain_node.explained_volume(worker, p.inputVolume)  # the volume it explained, not today's pick
         output = p.outputVolume if panel.output_belongs_to(p.outputVolume, source) else None
@@ -481,7 +482,6 @@ class SaliencyExplorerTest(ScriptedLoadableModuleTest):
 
     def test_heatmap_node_geometry_and_display(self):
         import numpy as np
-
         from SaliencyExplorerLib.demo import phantoms
         from SaliencyExplorerLib.mrml import heatmap_node, volume_nodes
 
@@ -501,9 +501,8 @@ class SaliencyExplorerTest(ScriptedLoadableModuleTest):
 
     def test_bad_input_leaves_scene_unchanged(self):
         import numpy as np
-
-        from SaliencyExplorerLib.mrml import heatmap_node
         from SaliencyExplorerLib.errors import SaliencyError
+        from SaliencyExplorerLib.mrml import heatmap_node
 
         source, _image, _mask = self._phantom()
         count = slicer.mrmlScene.GetNumberOfNodes()

@@ -19,7 +19,6 @@ def mrml():
     """
     pytest.importorskip("slicer", reason="slicer-core is needed: pip install slicer-core")
     import vtk
-
     from SaliencyExplorerLib.mrml import module_logics
 
     vtk.vtkObject.GlobalWarningDisplayOff()

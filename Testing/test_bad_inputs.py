@@ -21,7 +21,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent / "models"))
 from helpers import evil_files as me  # noqa: E402
-
 from SaliencyExplorerLib.cli import main  # noqa: E402
 from SaliencyExplorerLib.demo.network import LesionNet  # noqa: E402
 from SaliencyExplorerLib.errors import SaliencyError  # noqa: E402

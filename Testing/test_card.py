@@ -7,7 +7,6 @@ import math
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from SaliencyExplorerLib.card import SCHEMA_PATH, ModelCard, find_card_for, load_card, parse_card
 from SaliencyExplorerLib.errors import CardError, SaliencyError
 

@@ -7,7 +7,6 @@ import re
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from SaliencyExplorerLib.card import SCHEMA_PATH, IntensityChain, card_to_dict, parse_card
 from SaliencyExplorerLib.errors import CardError
 from SaliencyExplorerLib.volumes.geometry import heatmap_to_native, to_model

@@ -5,7 +5,6 @@ Truth: the class hierarchy, and the CLI turning each kind into exit status 2 wit
 """
 
 import pytest
-
 import SaliencyExplorerLib
 from SaliencyExplorerLib.cli import main
 from SaliencyExplorerLib.errors import CardError, ExplanationCancelled, ModelLoadError, SaliencyError

@@ -3,7 +3,6 @@
 import hashlib
 
 import numpy as np
-
 from SaliencyExplorerLib.file_hash import file_sha256
 
 

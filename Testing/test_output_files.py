@@ -5,7 +5,6 @@ import os
 import stat
 
 import pytest
-
 from SaliencyExplorerLib.errors import SaliencyError
 from SaliencyExplorerLib.output_files import atomic_output, check_writable, same_file, suffix_of, write_text
 

@@ -48,7 +48,6 @@ def build(case_name: str):
     import SimpleITK as sitk
     import torch
     from monai.networks.nets import DenseNet121
-
     from SaliencyExplorerLib.demo.phantoms import make_phantom
 
     case = dict(CASES[case_name])
@@ -83,7 +82,6 @@ class PassCounter:
 
 def worker(case_name: str, impl: str, method: str, repeats: int, threads: int) -> dict:
     import torch
-
     from bench_peers import IMPLEMENTATIONS
 
     torch.set_num_threads(threads)

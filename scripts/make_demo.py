@@ -24,11 +24,10 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 import torch
-from torch import nn
-
 from SaliencyExplorerLib.demo.data import DEMO_CARD, model_tensors
 from SaliencyExplorerLib.demo.network import LesionNet
 from SaliencyExplorerLib.demo.phantoms import make_phantom, rotation_direction
+from torch import nn
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_SEED, TEST_SEED = 1000, 2000

@@ -28,9 +28,8 @@ def main() -> None:
 
     import SimpleITK as sitk
     from PIL import Image
-
     from SaliencyExplorerLib import explain_volume_node
-    from SaliencyExplorerLib.mrml import rendering, heatmap_node, module_logics, volume_nodes
+    from SaliencyExplorerLib.mrml import heatmap_node, module_logics, rendering, volume_nodes
 
     session = module_logics.start_headless()
     source = volume_nodes.add_volume_from_image(session.scene, sitk.ReadImage(str(args.samples / "sample_ct.nrrd")),

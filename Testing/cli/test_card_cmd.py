@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from SaliencyExplorerLib.card import card_to_dict, load_card, parse_card
 from SaliencyExplorerLib.cli import main
 

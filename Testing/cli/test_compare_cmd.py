@@ -5,25 +5,15 @@ import json
 
 import pytest
 import SimpleITK as sitk
-import torch
-
+from helpers.model_files import tiny_lesion_model
 from SaliencyExplorerLib.cli import main
-from SaliencyExplorerLib.demo.network import LesionNet
 from SaliencyExplorerLib.demo.phantoms import make_phantom
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("compare")
-    torch.manual_seed(0)
-    torch.save(LesionNet(width=2).state_dict(), tmp / "tiny.pt")
-    card = {"task": "classification", "spatial_dims": 3, "in_channels": 1, "classes": ["no", "yes"],
-            "input": {"spacing": [2.0, 2.0, 2.0], "size": [24, 24, 24], "center": "image",
-                      "intensity": {"type": "window", "min": -50, "max": 250}},
-            "output": {"activation": "softmax"}, "target_layer": "features.block3",
-            "architecture": {"class": "SaliencyExplorerLib.demo.network.LesionNet",
-                             "kwargs": {"in_channels": 1, "num_classes": 2, "width": 2}}}
-    (tmp / "tiny.json").write_text(json.dumps(card))
+    tiny_lesion_model(tmp)
     image, mask = make_phantom(size=(24, 24, 16), spacing=(2.0, 2.0, 3.0), lesion_center_lps=(4.0, -3.0, 2.0),
                                lesion_radius_mm=6.0)
     sitk.WriteImage(image, str(tmp / "ct.nrrd"))

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from SaliencyExplorerLib.cli import main
 from SaliencyExplorerLib.demo import job
 

@@ -5,7 +5,6 @@ import json
 import pytest
 import SimpleITK as sitk
 import torch
-
 from SaliencyExplorerLib.cli import main
 from SaliencyExplorerLib.demo.phantoms import make_phantom, rotation_direction
 

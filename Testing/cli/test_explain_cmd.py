@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from helpers.geometry_helpers import write_dicom_series
-
 from SaliencyExplorerLib.cli import main
-from SaliencyExplorerLib.volumes.image_files import write_image
 from SaliencyExplorerLib.demo.phantoms import make_phantom, rotation_direction
+from SaliencyExplorerLib.volumes.image_files import write_image
 
 LESION = (9.0, -6.0, 4.0)
 BLOBNET = textwrap.dedent("""

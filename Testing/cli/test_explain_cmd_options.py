@@ -4,9 +4,7 @@ import json
 
 import numpy as np
 import SimpleITK as sitk
-
 from helpers.paths import SAMPLES
-
 from SaliencyExplorerLib.cli import main
 from SaliencyExplorerLib.workflow.explain_image import explain_image
 

@@ -7,9 +7,7 @@ import json
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from helpers.paths import SAMPLES
-
 from SaliencyExplorerLib.cli import main
 
 TRUTH = SAMPLES / "sample_ct.json"

@@ -15,9 +15,8 @@ import pytest
 torch = pytest.importorskip("torch")
 sitk = pytest.importorskip("SimpleITK")
 
-from torch import nn  # noqa: E402
-
 from SaliencyExplorerLib.cli import main  # noqa: E402
+from torch import nn  # noqa: E402
 
 THRESHOLD = 100.0
 

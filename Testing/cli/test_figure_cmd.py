@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from PIL import Image
-
 from SaliencyExplorerLib.cli import main
 from SaliencyExplorerLib.demo.phantoms import make_phantom
 

@@ -3,9 +3,7 @@
 import json
 
 from helpers.paths import SAMPLES
-
 from SaliencyExplorerLib.cli import main
-
 
 
 def test_layers_marks_the_cards_target_layer(capsys):

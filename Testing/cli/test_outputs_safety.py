@@ -9,7 +9,6 @@ import stat
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from SaliencyExplorerLib.cli import main
 from SaliencyExplorerLib.errors import SaliencyError
 from SaliencyExplorerLib.output_files import atomic_output

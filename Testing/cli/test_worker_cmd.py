@@ -11,7 +11,6 @@ import json
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from helpers.slicer_models import bright_spot_file
 from SaliencyExplorerLib.cli import main
 from SaliencyExplorerLib.demo.phantoms import make_phantom, rotation_direction

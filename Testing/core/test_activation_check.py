@@ -12,11 +12,10 @@ import pytest
 torch = pytest.importorskip("torch")
 sitk = pytest.importorskip("SimpleITK")
 
-from torch import nn  # noqa: E402
-
 from SaliencyExplorerLib.core.engine import explain  # noqa: E402
 from SaliencyExplorerLib.core.targets import ALREADY_PROBABILITIES, is_probabilities, resolve_activation  # noqa: E402
 from SaliencyExplorerLib.workflow.explain_image import explain_image  # noqa: E402
+from torch import nn  # noqa: E402
 
 
 def _softmax_model(scale=6.0):

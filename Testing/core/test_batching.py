@@ -10,11 +10,17 @@ import threading
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
 from SaliencyExplorerLib import ExplanationCancelled, SaliencyError, explain
-from SaliencyExplorerLib.core.batching import (CPU_BATCH_BUDGET, Progress, auto_batch_size, batch_ranges,
-                                               bounded_batch_size, is_cancelled, resolve_batch_size)
+from SaliencyExplorerLib.core.batching import (
+    CPU_BATCH_BUDGET,
+    Progress,
+    auto_batch_size,
+    batch_ranges,
+    bounded_batch_size,
+    is_cancelled,
+    resolve_batch_size,
+)
+from torch import nn
 
 
 class RowCounter(nn.Module):

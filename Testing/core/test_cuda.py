@@ -11,7 +11,6 @@ import copy
 import numpy as np
 import pytest
 import torch
-
 from helpers.engine_models import SmallCNN, hooks_left, model_snapshot
 from SaliencyExplorerLib import available_methods, explain
 from SaliencyExplorerLib.core import resources

@@ -6,10 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
 from helpers.engine_models import RaisingModel, SmallCNN, hooks_left, model_snapshot
 from SaliencyExplorerLib import SaliencyError, explain, list_layers
+from torch import nn
 
 
 class GlobalPoolNet(nn.Module):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from helpers.engine_models import BlobNet, PatternNet, SmallCNN, TinyUNet, blob_image
 from helpers.numerics import close
 from SaliencyExplorerLib import explain

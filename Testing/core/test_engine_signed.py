@@ -2,9 +2,8 @@
 
 import numpy as np
 import torch
-from torch import nn
-
 from SaliencyExplorerLib import explain
+from torch import nn
 
 
 class Linear2D(nn.Module):

@@ -11,10 +11,9 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
 from helpers.engine_models import RaisingModel, SmallCNN, TupleLayerNet, hooks_left, model_snapshot
 from SaliencyExplorerLib import ExplanationCancelled, SaliencyError, available_methods, explain, list_layers
+from torch import nn
 
 
 class NormNet(nn.Module):

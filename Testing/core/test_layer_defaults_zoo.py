@@ -7,7 +7,6 @@ SwinUNETR's window-partitioned attention outputs are not CAM-capable and are ref
 
 import pytest
 import torch
-
 from SaliencyExplorerLib import SaliencyError, explain, list_layers
 
 nets = pytest.importorskip("monai.networks.nets")

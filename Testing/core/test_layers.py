@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
-
 from helpers.engine_models import SmallCNN, TinyResNet
 from helpers.numerics import close
 from SaliencyExplorerLib import SaliencyError, explain, list_layers
+from torch import nn
 
 
 @pytest.fixture(scope="module")

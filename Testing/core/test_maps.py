@@ -7,7 +7,6 @@ out by hand, align_corners=False), min-max and magnitude scaling computed by han
 import numpy as np
 import pytest
 import torch
-
 from SaliencyExplorerLib.core.maps import normalise, normalise_magnitude, upsample
 
 

@@ -7,7 +7,6 @@ Truth: the registry's own tables, and the spellings users write ("grad-cam", "Sc
 import sys
 
 import pytest
-
 from SaliencyExplorerLib.core.method import Method, available_methods, get_method, register
 from SaliencyExplorerLib.errors import SaliencyError
 

@@ -3,10 +3,9 @@ line of a TorchScript traceback) and the card's input.size."""
 
 import pytest
 import torch
-from torch import nn
-
 from SaliencyExplorerLib.core.model_call import call_model, short_reason
 from SaliencyExplorerLib.errors import SaliencyError
+from torch import nn
 
 
 def test_a_refused_input_is_one_line_with_the_cause_and_the_fix():

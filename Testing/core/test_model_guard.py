@@ -3,9 +3,8 @@ after every call, also when the call raises; eval mode inside (no dropout, no ba
 
 import pytest
 import torch
-from torch import nn
-
 from SaliencyExplorerLib.core.model_guard import guarded
+from torch import nn
 
 
 def _model():

@@ -7,7 +7,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from SaliencyExplorerLib.core.options import non_negative_float, parse_method_options, positive_int
 from SaliencyExplorerLib.errors import SaliencyError
 

@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-
 from SaliencyExplorerLib.core import resources
 from SaliencyExplorerLib.errors import SaliencyError
 

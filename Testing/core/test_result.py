@@ -6,7 +6,6 @@ Truth: scores indexed by hand, and the model's own logits for a real explain() r
 
 import numpy as np
 import torch
-
 from helpers.engine_models import SmallCNN
 from SaliencyExplorerLib import explain
 from SaliencyExplorerLib.core.result import Explanation

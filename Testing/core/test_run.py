@@ -8,13 +8,12 @@ everywhere), logits computed by hand, and activation sizes counted by hand.
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
 from helpers.engine_models import FC_WEIGHT, PatternNet, numpy_pattern_activations
 from SaliencyExplorerLib.core.layers import resolve_layers
 from SaliencyExplorerLib.core.model_call import call_model
 from SaliencyExplorerLib.core.run import ExplainRun
 from SaliencyExplorerLib.errors import SaliencyError
+from torch import nn
 
 
 def _x(n=2):

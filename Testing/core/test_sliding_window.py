@@ -3,31 +3,22 @@ the window plan, padding, importance map and blended output to float tolerance; 
 
 import pytest
 import torch
-
 from SaliencyExplorerLib.core.sliding_window import SlidingWindow, WindowPlan
 from SaliencyExplorerLib.errors import SaliencyError
 
 monai = pytest.importorskip("monai")
+from helpers.window_models import ROI, SHAPE, random_volume, relative_error, small_unet  # noqa: E402
 from monai.inferers import sliding_window_inference  # noqa: E402
-from monai.networks.nets import UNet  # noqa: E402
-
-SHAPE = (40, 36, 28)
-ROI = (16, 16, 16)
 
 
 @pytest.fixture(scope="module")
 def unet():
-    torch.manual_seed(0)
-    return UNet(3, 1, 3, (4, 8, 16), (2, 2), num_res_units=1).eval()
+    return small_unet()
 
 
 @pytest.fixture(scope="module")
 def volume():
-    return torch.randn((1, 1, *SHAPE), generator=torch.Generator().manual_seed(1))
-
-
-def relative_error(ours, ref):
-    return float((ours - ref).abs().max() / ref.abs().max())
+    return random_volume()
 
 
 @pytest.mark.parametrize("overlap", [0.25, 0.5])

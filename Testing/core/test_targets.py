@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from helpers.engine_models import ContainerOutput, SmallCNN, TinyUNet, TupleLayerNet
 from helpers.numerics import close
 from SaliencyExplorerLib import available_methods, explain

@@ -9,7 +9,6 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-
 from helpers.engine_models import TinyViT
 from helpers.numerics import close
 from SaliencyExplorerLib import SaliencyError, explain, list_layers

@@ -3,7 +3,6 @@ gradient that does not depend on the output, so only the windows touching the re
 
 import pytest
 import torch
-
 from SaliencyExplorerLib import explain
 from SaliencyExplorerLib.core import windowed_run
 

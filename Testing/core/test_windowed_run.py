@@ -5,28 +5,19 @@ occlusion reusing untouched windows. Small models are defined here."""
 import pytest
 import torch
 
-
 monai = pytest.importorskip("monai")
+from helpers.window_models import ROI, SHAPE, BrightBlobSeg, random_volume, relative_error, small_unet  # noqa: E402
 from monai.inferers import sliding_window_inference  # noqa: E402
-from monai.networks.nets import UNet  # noqa: E402
-
-SHAPE = (40, 36, 28)
-ROI = (16, 16, 16)
 
 
 @pytest.fixture(scope="module")
 def unet():
-    torch.manual_seed(0)
-    return UNet(3, 1, 3, (4, 8, 16), (2, 2), num_res_units=1).eval()
+    return small_unet()
 
 
 @pytest.fixture(scope="module")
 def volume():
-    return torch.randn((1, 1, *SHAPE), generator=torch.Generator().manual_seed(1))
-
-
-def relative_error(ours, ref):
-    return float((ours - ref).abs().max() / ref.abs().max())
+    return random_volume()
 
 
 # ---------------------------------------------------------------- gradients over windows
@@ -79,26 +70,6 @@ def test_blended_scores_are_reported(unet, volume):
 
 
 # ---------------------------------------------------------------- CAMs over windows
-class BlobNet(torch.nn.Module):
-    """Tiny segmentation net that calls bright blobs class 1: smoothed intensity above a threshold."""
-
-    def __init__(self):
-        super().__init__()
-        self.smooth = torch.nn.Conv3d(1, 4, 3, padding=1)
-        self.features = torch.nn.Conv3d(4, 4, 3, padding=1)
-        self.head = torch.nn.Conv3d(4, 2, 1)
-        with torch.no_grad():
-            self.smooth.weight.fill_(1 / 27)
-            self.smooth.bias.copy_(torch.tensor([-0.3, -0.4, -0.5, -0.6]))
-            self.features.weight.fill_(1 / 108)
-            self.features.bias.zero_()
-            self.head.weight.copy_(torch.tensor([[-1.0] * 4, [1.0] * 4]).reshape(2, 4, 1, 1, 1) * 4)
-            self.head.bias.copy_(torch.tensor([0.0, -0.2]))
-
-    def forward(self, x):
-        return self.head(torch.relu(self.features(torch.relu(self.smooth(x)))))
-
-
 def lesion_volume(center, shape=(40, 40, 28)):
     grid = torch.stack(torch.meshgrid(*[torch.arange(s, dtype=torch.float) for s in shape], indexing="ij"))
     distance = ((grid - torch.tensor(center, dtype=torch.float).reshape(3, 1, 1, 1)) ** 2).sum(0).sqrt()
@@ -110,7 +81,7 @@ def lesion_volume(center, shape=(40, 40, 28)):
 def test_gradcam_over_windows_finds_the_planted_lesion(center):
     from SaliencyExplorerLib.core.engine import explain
 
-    model, x = BlobNet().eval(), lesion_volume(center)
+    model, x = BrightBlobSeg().eval(), lesion_volume(center)
     maps = []
     for batch in (1, 4, 18):
         spec = {"roi_size": ROI, "overlap": 0.25, "blend": "gaussian", "sw_batch_size": batch}
@@ -164,7 +135,7 @@ def test_aug_smooth_over_windows_keeps_the_lesion():
     from SaliencyExplorerLib.core.engine import explain
 
     center = (16, 12, 14)
-    result = explain(BlobNet().eval(), lesion_volume(center), "gradcam", layers="features", target=1,
+    result = explain(BrightBlobSeg().eval(), lesion_volume(center), "gradcam", layers="features", target=1,
                      task="segmentation", aug_smooth=True,
                      sliding_window={"roi_size": ROI, "overlap": 0.25, "blend": "gaussian", "sw_batch_size": 6})
     peak = torch.tensor(divmod_index(result.heatmap[0].argmax(), result.heatmap[0].shape), dtype=torch.float)

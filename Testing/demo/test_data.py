@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
-
 from helpers.paths import SAMPLES
 from SaliencyExplorerLib.demo.data import DEMO_CARD, model_tensors, random_case
 from SaliencyExplorerLib.demo.phantoms import lesion_center_of

@@ -12,11 +12,10 @@ import json
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from SaliencyExplorerLib.cli import main
 from SaliencyExplorerLib.demo.job import run_demo, samples_dir
-from SaliencyExplorerLib.errors import SaliencyError
 from SaliencyExplorerLib.demo.phantoms import voxel_points_lps
+from SaliencyExplorerLib.errors import SaliencyError
 
 SAMPLES = samples_dir()
 TRUTH = json.loads((SAMPLES / "sample_ct.json").read_text())

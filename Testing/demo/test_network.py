@@ -8,11 +8,10 @@ import json
 
 import pytest
 import torch
-from torch import nn
-
 from helpers.paths import SAMPLES
 from SaliencyExplorerLib import list_layers
 from SaliencyExplorerLib.demo.network import ConvBlock, LesionNet
+from torch import nn
 
 
 def test_shapes_and_the_default_cam_layer():

@@ -7,9 +7,8 @@ used; the claim is read from ``training_report.json`` (also stated in docs/demo.
 import json
 
 import torch
-
-from SaliencyExplorerLib.demo.job import samples_dir
 from SaliencyExplorerLib.demo.data import model_tensors
+from SaliencyExplorerLib.demo.job import samples_dir
 from SaliencyExplorerLib.models.loading import load_model
 
 FOLDER = samples_dir()

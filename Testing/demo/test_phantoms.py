@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from SaliencyExplorerLib.demo.phantoms import lesion_center_of, make_phantom, rotation_direction, voxel_points_lps
 
 

@@ -7,11 +7,10 @@ better than a map of the image's own intensities, whose brightest part lies outs
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
 from SaliencyExplorerLib.errors import SaliencyError
 from SaliencyExplorerLib.evaluation import faithfulness
 from SaliencyExplorerLib.evaluation.compare import COLUMNS, compare_methods, faithfulness_score, rank_rows
+from torch import nn
 
 SIZE = 24
 BOX = (slice(4, 10), slice(14, 20))

@@ -7,11 +7,10 @@ The blurred replacement itself: ``test_replacement.py``. ``BoxMean`` and ``box_c
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
 from helpers.evaluation_models import box_case
 from SaliencyExplorerLib.errors import SaliencyError
 from SaliencyExplorerLib.evaluation import deletion_curve, faithfulness, insertion_curve
+from torch import nn
 
 
 def sigmoid(v):

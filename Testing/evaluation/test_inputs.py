@@ -6,7 +6,6 @@ Truth: shapes, dtypes and values of small hand-made arrays; each refusal names t
 import numpy as np
 import pytest
 import torch
-
 from SaliencyExplorerLib.errors import SaliencyError
 from SaliencyExplorerLib.evaluation.inputs import batch_maps, region_mask, to_numpy
 

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import torch
-
 from SaliencyExplorerLib.errors import SaliencyError
 from SaliencyExplorerLib.evaluation import energy_fraction, pointing_game
 

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from SaliencyExplorerLib.evaluation.ranks import average_ranks, spearman
 
 

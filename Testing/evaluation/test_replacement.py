@@ -7,7 +7,6 @@ blur-replaced deletion still ranks the true map above a random one on the analyt
 import numpy as np
 import pytest
 import torch
-
 from helpers.evaluation_models import box_case
 from SaliencyExplorerLib.errors import SaliencyError
 from SaliencyExplorerLib.evaluation import faithfulness

@@ -6,10 +6,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
 from SaliencyExplorerLib.errors import SaliencyError
 from SaliencyExplorerLib.evaluation import evaluate_explanation, json_safe
+from torch import nn
 
 
 class BoxMean(nn.Module):

@@ -5,10 +5,9 @@ import io
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
 from SaliencyExplorerLib.errors import SaliencyError
 from SaliencyExplorerLib.evaluation import randomisable_layers, sanity_check
+from torch import nn
 
 
 def _data(n, gen):

@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
 from SaliencyExplorerLib.evaluation.sanity import foreground_mask, sanity_check
+from torch import nn
 
 
 @pytest.fixture(scope="module")

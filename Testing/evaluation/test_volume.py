@@ -6,11 +6,10 @@ target's mean probability over the region, which the pipeline reports as ``resul
 """
 
 import numpy as np
-
 from helpers.geometry_helpers import CT_CARD, SegNet, two_lesion_phantom
+from SaliencyExplorerLib.demo.phantoms import rotation_direction
 from SaliencyExplorerLib.evaluation.faithfulness import faithfulness
 from SaliencyExplorerLib.evaluation.volume import evaluate_volume
-from SaliencyExplorerLib.demo.phantoms import rotation_direction
 from SaliencyExplorerLib.workflow.explain_image import explain_image
 
 

@@ -9,10 +9,9 @@ import copy
 
 import pytest
 import torch
-from torch import nn
-
 from SaliencyExplorerLib.evaluation.workspace import Workspace, layers_with_parameters, parameter_root
 from SaliencyExplorerLib.models.torchscript import TorchScriptTapModel
+from torch import nn
 
 
 def _state(model):

@@ -14,7 +14,6 @@ import SimpleITK as sitk
 from helpers.paths import ROOT, SAMPLES
 from helpers.slicer_models import bright_spot_file
 from helpers.slicer_scene import LESION_LPS, LESION_RADIUS_MM, OBLIQUE
-
 from SaliencyExplorerLib.demo import phantoms
 
 SCRIPT = ROOT / "examples" / "batch_explain.py"

@@ -5,7 +5,6 @@ import pytest
 
 pytest.importorskip("matplotlib")
 from PIL import Image  # noqa: E402
-
 from SaliencyExplorerLib.errors import SaliencyError  # noqa: E402
 from SaliencyExplorerLib.figures.compare import cohort_figure, comparison_figure, save_figure  # noqa: E402
 

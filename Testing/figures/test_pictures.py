@@ -5,9 +5,8 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
-
-from SaliencyExplorerLib.figures import pictures
 from SaliencyExplorerLib.errors import SaliencyError
+from SaliencyExplorerLib.figures import pictures
 
 
 def blob_volume(shape=(20, 16, 12), peak=(9, 5, 7), seed=0):

@@ -6,9 +6,8 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
-
-from SaliencyExplorerLib.figures import tensorboard
 from SaliencyExplorerLib.errors import SaliencyError
+from SaliencyExplorerLib.figures import tensorboard
 
 pytest.importorskip("tensorboard")
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402

@@ -52,8 +52,8 @@ class SegNet(BlobNet):
 
 def two_lesion_phantom(size, spacing, direction, first, second, radius=6.0):
     """One body, two lesions (the brighter voxel wins), and a mask per lesion."""
-    from SaliencyExplorerLib.demo.phantoms import make_phantom
     import SimpleITK as sitk
+    from SaliencyExplorerLib.demo.phantoms import make_phantom
 
     a, ma = make_phantom(size=size, spacing=spacing, direction=direction, lesion_center_lps=first,
                          lesion_radius_mm=radius, seed=0)

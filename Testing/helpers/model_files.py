@@ -23,3 +23,22 @@ def write_card(tmp_path, name="model.json", **extra):
 
 def gradcam(model, x):
     return explain(model, x, method="gradcam", layers="features.block3", target=1).raw
+
+
+def tiny_lesion_model(folder):
+    """A small LesionNet (random weights, seed 0) as state dict + card on a 24^3 grid of 2 mm."""
+    import json
+
+    import torch
+    from SaliencyExplorerLib.demo.network import LesionNet
+
+    torch.manual_seed(0)
+    torch.save(LesionNet(width=2).state_dict(), folder / "tiny.pt")
+    card = {"task": "classification", "spatial_dims": 3, "in_channels": 1, "classes": ["no", "yes"],
+            "input": {"spacing": [2.0, 2.0, 2.0], "size": [24, 24, 24], "center": "image",
+                      "intensity": {"type": "window", "min": -50, "max": 250}},
+            "output": {"activation": "softmax"}, "target_layer": "features.block3",
+            "architecture": {"class": "SaliencyExplorerLib.demo.network.LesionNet",
+                             "kwargs": {"in_channels": 1, "num_classes": 2, "width": 2}}}
+    (folder / "tiny.json").write_text(json.dumps(card))
+    return folder / "tiny.pt", folder / "tiny.json"

@@ -6,12 +6,11 @@ Truth: the eager model the weights came from gives the same outputs; refusals na
 
 import pytest
 import torch
-from torch import nn
-
 from helpers.model_files import card_dict, write_card
 from SaliencyExplorerLib.errors import CardError, ModelLoadError
 from SaliencyExplorerLib.models.architectures import build_network, resolve_class
 from SaliencyExplorerLib.models.loading import load_model
+from torch import nn
 
 
 def test_architecture_from_file_beside_card(tmp_path, x):

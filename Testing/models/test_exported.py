@@ -6,7 +6,6 @@ Truth: the eager model the program was exported from (outputs and Grad-CAM maps)
 import numpy as np
 import pytest
 import torch
-
 from helpers.model_files import card_dict, gradcam
 from SaliencyExplorerLib.errors import ModelLoadError
 from SaliencyExplorerLib.models.exported import layer_outputs, tap_exported

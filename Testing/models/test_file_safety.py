@@ -8,7 +8,6 @@ import warnings
 
 import pytest
 import torch
-
 from helpers import evil_files as me
 from SaliencyExplorerLib.models import file_safety as mf
 

@@ -2,7 +2,6 @@
 must contain, and an nnU-Net v1 folder is named as such. (Loading real folders: test_nnunet, test_monai_bundle.)"""
 
 import pytest
-
 from SaliencyExplorerLib.errors import ModelLoadError
 from SaliencyExplorerLib.models.folders import folder_kind, load_folder
 from SaliencyExplorerLib.models.loading import load_model

@@ -10,12 +10,10 @@ import zipfile
 
 import pytest
 import torch
-
 from helpers.model_files import card_dict, write_card
 from SaliencyExplorerLib.errors import CardError, ModelLoadError
 from SaliencyExplorerLib.models.file_safety import inspect_file
-from SaliencyExplorerLib.models.loading import (extract_state_dict,
-                                                load_model)
+from SaliencyExplorerLib.models.loading import extract_state_dict, load_model
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit is deprecated, still used
 

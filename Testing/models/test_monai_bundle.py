@@ -18,7 +18,6 @@ monai = pytest.importorskip("monai")
 nib = pytest.importorskip("nibabel")
 
 from helpers.nnunet_fixture import oblique_direction, synthetic_case  # noqa: E402
-
 from SaliencyExplorerLib import explain_image  # noqa: E402
 from SaliencyExplorerLib.card import card_to_dict, parse_card  # noqa: E402
 from SaliencyExplorerLib.core.sliding_window import SlidingWindow, WindowPlan  # noqa: E402

@@ -24,7 +24,6 @@ pytest.importorskip("dynamic_network_architectures")
 pytest.importorskip("nnunetv2")
 
 from helpers.nnunet_fixture import make_nnunet_folder, oblique_direction, synthetic_case, write_checkpoint  # noqa: E402
-
 from SaliencyExplorerLib import explain_image  # noqa: E402
 from SaliencyExplorerLib.card import card_to_dict, parse_card  # noqa: E402
 from SaliencyExplorerLib.core.sliding_window import SlidingWindow, WindowPlan  # noqa: E402

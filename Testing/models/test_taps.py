@@ -2,9 +2,8 @@
 replace) its output; named after the layer's type so that layer tables still read 'Conv3d'."""
 
 import torch
-from torch import nn
-
 from SaliencyExplorerLib.models.taps import Tap, install_tap, tap_class
+from torch import nn
 
 
 def test_a_tap_passes_its_input_through_and_hooks_can_replace_it():

@@ -7,14 +7,13 @@ skip connection around the tapped layer) and Grad-CAM maps must be the same.
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
 from helpers.model_files import card_dict, gradcam
 from SaliencyExplorerLib import explain
 from SaliencyExplorerLib.errors import ModelLoadError
 from SaliencyExplorerLib.models.loading import load_model
 from SaliencyExplorerLib.models.taps import Tap
 from SaliencyExplorerLib.models.torchscript import TorchScriptTapModel, hooks_refused, layer_paths
+from torch import nn
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit is deprecated, still used
 

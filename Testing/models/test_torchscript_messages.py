@@ -11,13 +11,12 @@ import pytest
 torch = pytest.importorskip("torch")
 sitk = pytest.importorskip("SimpleITK")
 
-from torch import nn  # noqa: E402
-
 from SaliencyExplorerLib.core.layers import list_layers  # noqa: E402
 from SaliencyExplorerLib.errors import SaliencyError  # noqa: E402
 from SaliencyExplorerLib.models.loading import load_model  # noqa: E402
 from SaliencyExplorerLib.models.torchscript import layer_paths  # noqa: E402
 from SaliencyExplorerLib.workflow.explain_image import explain_image  # noqa: E402
+from torch import nn  # noqa: E402
 
 
 class Nested(nn.Module):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from SaliencyExplorerLib.errors import SaliencyError
 from SaliencyExplorerLib.mrml import color_tables
 

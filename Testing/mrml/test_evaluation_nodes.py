@@ -85,9 +85,8 @@ class _Bright(__import__("torch").nn.Module):
 @pytest.mark.parametrize("as_segmentation", [False, True])
 def test_evaluate_volume_node_headless_with_label_map_or_segment(as_segmentation):
     import SimpleITK as sitk
-
-    from SaliencyExplorerLib.mrml import volume_nodes
     from SaliencyExplorerLib.demo.phantoms import make_phantom, rotation_direction
+    from SaliencyExplorerLib.mrml import volume_nodes
     from SaliencyExplorerLib.mrml.evaluation_nodes import evaluate_volume_node
 
     scene = slicer.vtkMRMLScene()

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 from helpers.slicer_models import BrightSpot, bright_spot_file
 from helpers.slicer_scene import LESION_LPS, LESION_RADIUS_MM, add_linear_transform, phantom_node, world_ras_of_voxel
-
 from SaliencyExplorerLib import explain_volume_node
-from SaliencyExplorerLib.mrml import heatmap_node, volume_nodes
 from SaliencyExplorerLib.errors import SaliencyError
+from SaliencyExplorerLib.mrml import heatmap_node, volume_nodes
 
 LESION_RAS = np.array(LESION_LPS) * [-1, -1, 1]
 

@@ -17,10 +17,9 @@ import pytest
 import SimpleITK as sitk
 from helpers.slicer_models import bright_spot_file
 from helpers.slicer_scene import phantom_node
-
 from SaliencyExplorerLib import explain_volume_node
-from SaliencyExplorerLib.mrml import panel, explain_node, volume_nodes
 from SaliencyExplorerLib.errors import SaliencyError
+from SaliencyExplorerLib.mrml import explain_node, panel, volume_nodes
 from SaliencyExplorerLib.mrml.evaluation_nodes import CHART_ROLE, TABLE_ROLE, evaluation_of
 
 CHECKS = dict(panel.PANEL_EVALUATION)

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers.slicer_scene import (LESION_LPS, LESION_RADIUS_MM, add_linear_transform, lesion_heatmap, phantom_node,
-                                  world_ras_of_voxel)
-
-from SaliencyExplorerLib.mrml import heatmap_node, volume_nodes
+from helpers.slicer_scene import (
+    LESION_LPS,
+    LESION_RADIUS_MM,
+    add_linear_transform,
+    lesion_heatmap,
+    phantom_node,
+    world_ras_of_voxel,
+)
 from SaliencyExplorerLib.errors import SaliencyError
+from SaliencyExplorerLib.mrml import heatmap_node, volume_nodes
 
 
 def _peak_world_ras(node):

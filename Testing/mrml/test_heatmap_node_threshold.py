@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
-
-from SaliencyExplorerLib.mrml import heatmap_node
 from SaliencyExplorerLib.errors import SaliencyError
+from SaliencyExplorerLib.mrml import heatmap_node
 
 
 @pytest.mark.parametrize("bad", ["high", None, -0.1, 1.5])

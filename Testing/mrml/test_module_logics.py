@@ -7,7 +7,6 @@ session is refused with the fix.
 from __future__ import annotations
 
 import pytest
-
 from SaliencyExplorerLib.errors import SaliencyError
 from SaliencyExplorerLib.mrml import module_logics
 
@@ -16,7 +15,6 @@ pytest.importorskip("slicer", reason="slicer-core is needed: pip install slicer-
 
 def test_module_logic_outside_a_session_names_the_fix():
     import slicer
-
     from SaliencyExplorerLib.mrml import module_logics
     with pytest.raises(SaliencyError, match="start_headless"):
         module_logics.module_logic("Colors", slicer.vtkMRMLScene())

@@ -19,7 +19,6 @@ slicer = pytest.importorskip("slicer", reason="slicer-core is needed")
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from helpers.slicer_models import bright_spot_file  # noqa: E402
-
 from SaliencyExplorerLib.card import parse_card  # noqa: E402
 from SaliencyExplorerLib.errors import SaliencyError  # noqa: E402
 from SaliencyExplorerLib.mrml import explain_node, heatmap_node, module_logics, panel, volume_nodes  # noqa: E402

@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 from helpers.paths import SAMPLES
 from helpers.slicer_models import bright_spot_file
-
-from SaliencyExplorerLib.mrml import panel
 from SaliencyExplorerLib.card import parse_card
 from SaliencyExplorerLib.errors import SaliencyError
+from SaliencyExplorerLib.mrml import panel
 
 
 def test_method_options_parse_literals_and_refuse_junk():

@@ -13,8 +13,8 @@ import pytest
 slicer = pytest.importorskip("slicer", reason="slicer-core is needed: pip install slicer-core")
 torch = pytest.importorskip("torch")
 
-from SaliencyExplorerLib import explain_volume_node  # noqa: E402
 from helpers.slicer_models import BrightSpot  # noqa: E402
+from SaliencyExplorerLib import explain_volume_node  # noqa: E402
 from SaliencyExplorerLib.demo import phantoms  # noqa: E402
 from SaliencyExplorerLib.mrml import heatmap_node, module_logics, rendering, volume_nodes  # noqa: E402
 

@@ -17,11 +17,16 @@ slicer = pytest.importorskip("slicer", reason="slicer-core is needed: pip instal
 torch = pytest.importorskip("torch")
 sitk = pytest.importorskip("SimpleITK")
 
-from torch import nn  # noqa: E402
-
 from SaliencyExplorerLib import explain_volume_node  # noqa: E402
 from SaliencyExplorerLib.demo import phantoms  # noqa: E402
-from SaliencyExplorerLib.mrml import explain_node, heatmap_node, module_logics, prediction_node, volume_nodes  # noqa: E402
+from SaliencyExplorerLib.mrml import (  # noqa: E402
+    explain_node,
+    heatmap_node,
+    module_logics,
+    prediction_node,
+    volume_nodes,
+)
+from torch import nn  # noqa: E402
 
 THRESHOLD = 100.0
 CARD = {"task": "segmentation", "spatial_dims": 3, "in_channels": 1, "classes": ["background", "lesion"],

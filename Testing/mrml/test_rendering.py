@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from helpers.slicer_scene import LESION_LPS, LESION_RADIUS_MM, lesion_heatmap, phantom_node
-
-from SaliencyExplorerLib.mrml import rendering, heatmap_node, color_tables
+from SaliencyExplorerLib.mrml import color_tables, heatmap_node, rendering
 
 LESION_RAS = np.array(LESION_LPS) * [-1, -1, 1]
 OPACITY = 0.6

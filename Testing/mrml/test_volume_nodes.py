@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from helpers.slicer_scene import phantom_node
-
 from SaliencyExplorerLib.errors import SaliencyError
 from SaliencyExplorerLib.mrml import volume_nodes
 from SaliencyExplorerLib.volumes.geometry import lps_from_ras, ras_from_lps

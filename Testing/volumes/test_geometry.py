@@ -7,11 +7,19 @@ physical points, phantoms whose lesion sits at a known millimetre point, and ana
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from SaliencyExplorerLib.card import parse_card
-from SaliencyExplorerLib.errors import SaliencyError
-from SaliencyExplorerLib.volumes.geometry import Grid, from_layout, heatmap_to_native, mask_to_model, model_grid, orientation_matrix, to_layout, to_model
 from SaliencyExplorerLib.demo.phantoms import make_phantom, rotation_direction
+from SaliencyExplorerLib.errors import SaliencyError
+from SaliencyExplorerLib.volumes.geometry import (
+    Grid,
+    from_layout,
+    heatmap_to_native,
+    mask_to_model,
+    model_grid,
+    orientation_matrix,
+    to_layout,
+    to_model,
+)
 
 OBLIQUE = rotation_direction((20, -25, 0))
 

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from SaliencyExplorerLib.card import parse_card
 from SaliencyExplorerLib.errors import SaliencyError
 from SaliencyExplorerLib.volumes.geometry import mask_to_model, to_model

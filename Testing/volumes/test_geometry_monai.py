@@ -7,10 +7,9 @@ import warnings
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from SaliencyExplorerLib.card import parse_card
-from SaliencyExplorerLib.volumes.geometry import to_model
 from SaliencyExplorerLib.demo.phantoms import make_phantom
+from SaliencyExplorerLib.volumes.geometry import to_model
 
 monai_transforms = pytest.importorskip("monai.transforms")
 

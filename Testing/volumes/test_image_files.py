@@ -5,12 +5,10 @@ import os
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from helpers.geometry_helpers import write_dicom_series
-
+from SaliencyExplorerLib.demo.phantoms import make_phantom, rotation_direction
 from SaliencyExplorerLib.errors import SaliencyError
 from SaliencyExplorerLib.volumes.image_files import check_output_path, read_image, write_image
-from SaliencyExplorerLib.demo.phantoms import make_phantom, rotation_direction
 
 
 @pytest.mark.parametrize("suffix", [".nrrd", ".nii.gz", ".nii", ".mha"])

@@ -7,7 +7,6 @@ Truth: every rule evaluated by hand on a few values.
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from SaliencyExplorerLib.card import Intensity
 from SaliencyExplorerLib.volumes.intensity import normalise_intensity
 

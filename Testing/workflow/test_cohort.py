@@ -7,31 +7,16 @@ import json
 import numpy as np
 import pytest
 import SimpleITK as sitk
-import torch
 
 pytest.importorskip("dask.distributed")
 
+from helpers.model_files import tiny_lesion_model  # noqa: E402
 from SaliencyExplorerLib.demo import phantoms  # noqa: E402
-from SaliencyExplorerLib.demo.network import LesionNet  # noqa: E402
 from SaliencyExplorerLib.errors import SaliencyError  # noqa: E402
 from SaliencyExplorerLib.workflow.cohort import Case, read_cases, run_case, run_cohort  # noqa: E402
 
 METHODS = ["gradcam", "saliency"]
 OPTIONS = dict(steps=8, random_repeats=1, sanity_layers=2)
-
-
-def tiny_model(folder):
-    """A small LesionNet (random weights) as state dict + card on a 24^3 grid of 2 mm."""
-    torch.manual_seed(0)
-    torch.save(LesionNet(width=2).state_dict(), folder / "tiny.pt")
-    card = {"task": "classification", "spatial_dims": 3, "in_channels": 1, "classes": ["no", "yes"],
-            "input": {"spacing": [2.0, 2.0, 2.0], "size": [24, 24, 24], "center": "image",
-                      "intensity": {"type": "window", "min": -50, "max": 250}},
-            "output": {"activation": "softmax"}, "target_layer": "features.block3",
-            "architecture": {"class": "SaliencyExplorerLib.demo.network.LesionNet",
-                             "kwargs": {"in_channels": 1, "num_classes": 2, "width": 2}}}
-    (folder / "tiny.json").write_text(json.dumps(card))
-    return folder / "tiny.pt", folder / "tiny.json"
 
 
 def tiny_cases(folder, n=4):
@@ -62,7 +47,7 @@ def _read(path):
 def test_cohort_on_two_workers_matches_one_by_one_resumes_and_records_a_damaged_case(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    model, card = tiny_model(data)
+    model, card = tiny_lesion_model(data)
     rows = tiny_cases(data)
     (data / "broken.nrrd").write_text("this is not an image")
     rows.append({"case": "broken", "image": "broken.nrrd", "region": "", "target": ""})

@@ -11,7 +11,6 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from helpers.geometry_helpers import CT_CARD, BlobNet
 from SaliencyExplorerLib.demo.phantoms import make_phantom
 from SaliencyExplorerLib.errors import SaliencyError

@@ -3,13 +3,12 @@ peak must land inside it and the output must sit on the input's own grid exactly
 
 import numpy as np
 import pytest
-import torch
 import SimpleITK as sitk
+import torch
 from helpers.geometry_helpers import CT_CARD, BlobNet, HalfNet, SegNet, two_lesion_phantom
-
+from SaliencyExplorerLib.demo.phantoms import make_phantom, rotation_direction
 from SaliencyExplorerLib.errors import CardError, SaliencyError
 from SaliencyExplorerLib.volumes.image_files import read_image, write_image
-from SaliencyExplorerLib.demo.phantoms import make_phantom, rotation_direction
 from SaliencyExplorerLib.workflow.explain_image import explain_image
 
 LESION = (9.0, -6.0, 4.0)

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from SaliencyExplorerLib.card import SCHEMA_PATH, InferenceSpec, parse_card
 from SaliencyExplorerLib.errors import CardError
 
@@ -57,27 +56,9 @@ torch = pytest.importorskip("torch")
 sitk = pytest.importorskip("SimpleITK")
 np = pytest.importorskip("numpy")
 
+from helpers.window_models import BrightBlobSeg  # noqa: E402
+
 LESION_IJK = (16, 12, 14)  # straddles window borders on every axis
-
-
-class BrightBlobSeg(torch.nn.Module):
-    """Class 1 where the smoothed intensity is high: a segmentation net with an obvious answer."""
-
-    def __init__(self):
-        super().__init__()
-        self.smooth = torch.nn.Conv3d(1, 4, 3, padding=1)
-        self.features = torch.nn.Conv3d(4, 4, 3, padding=1)
-        self.head = torch.nn.Conv3d(4, 2, 1)
-        with torch.no_grad():
-            self.smooth.weight.fill_(1 / 27)
-            self.smooth.bias.copy_(torch.tensor([-0.3, -0.4, -0.5, -0.6]))
-            self.features.weight.fill_(1 / 108)
-            self.features.bias.zero_()
-            self.head.weight.copy_(torch.tensor([[-4.0] * 4, [4.0] * 4]).reshape(2, 4, 1, 1, 1))
-            self.head.bias.copy_(torch.tensor([0.0, -0.2]))
-
-    def forward(self, x):
-        return self.head(torch.relu(self.features(torch.relu(self.smooth(x)))))
 
 
 def scan(size=(40, 40, 28)):

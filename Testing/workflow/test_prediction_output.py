@@ -15,10 +15,9 @@ import pytest
 torch = pytest.importorskip("torch")
 sitk = pytest.importorskip("SimpleITK")
 
-from torch import nn  # noqa: E402
-
 from SaliencyExplorerLib.demo import phantoms  # noqa: E402
 from SaliencyExplorerLib.workflow.explain_image import explain_image  # noqa: E402
+from torch import nn  # noqa: E402
 
 THRESHOLD = 100.0
 

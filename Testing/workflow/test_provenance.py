@@ -10,7 +10,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
 from helpers.geometry_helpers import CT_CARD, BlobNet
 from SaliencyExplorerLib.card import load_card
 from SaliencyExplorerLib.demo.phantoms import make_phantom

@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 from helpers.slicer_models import bright_spot_file
 from helpers.slicer_scene import phantom_node
-
 from SaliencyExplorerLib import explain_volume_node
-from SaliencyExplorerLib.mrml import panel, heatmap_node, explain_node, volume_nodes
-from SaliencyExplorerLib.workflow import worker
 from SaliencyExplorerLib.errors import SaliencyError
+from SaliencyExplorerLib.mrml import explain_node, heatmap_node, panel, volume_nodes
+from SaliencyExplorerLib.workflow import worker
 
 
 def _drain(process, state, timeout=120):

@@ -14,16 +14,13 @@ import json
 from pathlib import Path
 
 from ..errors import SaliencyError
-from .explain_cmd import add_trust_argument
-from ..figures.compare import cohort_figure, save_figure
-from ..figures.compare import comparison_figure, save_figure
+from ..figures.compare import cohort_figure, comparison_figure, save_figure
 from ..output_files import write_text
 from ..volumes.image_files import read_image, write_image
 from ..workflow.cohort import read_cases, run_cohort
 from ..workflow.compare_image import compare_image
 from .evaluate_cmd import _replacement
-from .explain_cmd import ProgressBar, check_device
-from .explain_cmd import ProgressBar, check_device, model_run, parse_target
+from .explain_cmd import ProgressBar, add_trust_argument, check_device, model_run, parse_target
 from .figure_cmd import display_arrays
 
 
@@ -56,7 +53,9 @@ def _output_dir(path, protected) -> Path:
 
 def compare_one(args) -> dict:
     """One volume: compare, then write the table, the figure and each method's heatmap."""
-    from ..models.loading import load_model  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
+    from ..models.loading import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+        load_model,
+    )
 
     protected = [p for p in (args.input, args.model, args.card, args.region) if p]
     out = _output_dir(args.output_dir, protected)

@@ -7,6 +7,7 @@ and it checks itself against ground truth: the lesion's centre and radius are re
 from __future__ import annotations
 
 import json
+
 from ..core.options import DEFAULT_METHOD
 from ..demo import job
 

@@ -8,27 +8,32 @@ space (nearest neighbour).
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
 from ..core.options import DEFAULT_METHOD
 from ..errors import SaliencyError
-from .explain_cmd import add_option_argument, add_trust_argument
-from ..volumes.image_files import check_output_path
-from ..volumes.image_files import read_image
-from ..volumes.image_files import read_image, write_image
+from ..output_files import atomic_output, same_file
+from ..volumes.image_files import check_output_path, read_image, write_image
 from ..workflow.explain_image import explain_image
-from .explain_cmd import ProgressBar, check_device, method_options, model_run, parse_target
-from .figure_cmd import display_arrays, write_figure
-import argparse
-from ..output_files import atomic_output
-from ..output_files import same_file
-from .figure_cmd import check_figure_output
+from .explain_cmd import (
+    ProgressBar,
+    add_option_argument,
+    add_trust_argument,
+    check_device,
+    method_options,
+    model_run,
+    parse_target,
+)
+from .figure_cmd import check_figure_output, display_arrays, write_figure
 
 
 def region_on_image(region_path, reference, label: int | None):
     """The region file as a bool (k, j, i) array on `reference`'s grid (see evaluation.volume)."""
-    from ..evaluation.volume import region_on_grid  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
+    from ..evaluation.volume import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+        region_on_grid,
+    )
 
     return region_on_grid(read_image(region_path, "--region"), reference, label, name=f"region {region_path}")
 
@@ -62,8 +67,12 @@ def _check_outputs(args) -> None:
 
 def evaluate_files(args) -> dict:
     """The whole command without printing: used by `run` and by tests."""
-    from ..evaluation.volume import evaluate_volume  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
-    from ..models.loading import load_model  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
+    from ..evaluation.volume import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+        evaluate_volume,
+    )
+    from ..models.loading import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+        load_model,
+    )
 
     _check_outputs(args)
     device = check_device(args.device)

@@ -12,16 +12,16 @@ import json
 import sys
 import time
 
-from ..core.options import DEFAULT_METHOD
+import SimpleITK as sitk
+
 from ..card import find_card_for
+from ..core.options import DEFAULT_METHOD, parse_method_options
+from ..core.resources import check_device as check
+from ..core.resources import is_out_of_memory, out_of_memory_error
 from ..errors import SaliencyError
-from ..core.options import parse_method_options
 from ..output_files import write_text
 from ..volumes.image_files import WRITE_SUFFIXES, check_output_path, read_image, write_image
 from ..workflow.explain_image import explain_image
-import SimpleITK as sitk
-from ..core.resources import check_device as check
-from ..core.resources import is_out_of_memory, out_of_memory_error
 
 
 def register(subparsers) -> None:
@@ -109,7 +109,7 @@ def model_run(bar):
             raise out_of_memory_error(exc) from None
         if isinstance(exc, MemoryError):
             raise
-        from ..core.model_call import short_reason  # noqa: PLC0415
+        from ..core.model_call import short_reason  # noqa: PLC0415  (torch: loads without PyTorch for CLI --help)
 
         first = short_reason(exc)
         raise SaliencyError(f"the model failed on the prepared input: {first}. Check the card's in_channels, "

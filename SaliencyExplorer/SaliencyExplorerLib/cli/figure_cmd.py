@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import SaliencyError
-from ..volumes.image_files import read_image
-from ..figures import pictures
-import SimpleITK as sitk
 import numpy as np
+import SimpleITK as sitk
+
+from ..errors import SaliencyError
+from ..figures import pictures
 from ..output_files import same_file
+from ..volumes.image_files import read_image
 
 AXES = {"axial": 0, "coronal": 1, "sagittal": 2}  # array axis of an LPI-oriented (k, j, i) volume
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 
-from ..errors import SaliencyError
 from ..card import load_card
+from ..errors import SaliencyError
 from .explain_cmd import add_trust_argument, check_device
 
 
@@ -42,10 +42,14 @@ def probe_shape(card, size=None) -> tuple:
 
 
 def run(args) -> int:
-    import torch  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
+    import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
 
-    from ..core.layers import list_layers  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
-    from ..models.loading import load_model  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
+    from ..core.layers import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+        list_layers,
+    )
+    from ..models.loading import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+        load_model,
+    )
 
     device = check_device(args.device)
     loaded = load_model(args.model, load_card(args.card) if args.card else None,

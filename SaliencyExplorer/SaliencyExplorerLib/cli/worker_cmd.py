@@ -1,6 +1,7 @@
 """``worker JOB.json``: run one job written by the Slicer module (see ``worker.py`` for the protocol)."""
 
 from __future__ import annotations
+
 from ..workflow.worker import run_job
 
 

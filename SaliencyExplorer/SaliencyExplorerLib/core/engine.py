@@ -16,12 +16,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .options import DEFAULT_METHOD
 from ..errors import SaliencyError
 from .layers import default_layer, resolve_layers
 from .maps import to_heatmap, to_host, upsample
 from .method import MethodOutput, get_method
 from .model_guard import guarded
+from .options import DEFAULT_METHOD
 from .result import Explanation
 from .run import ExplainRun
 from .sliding_window import SlidingWindow, WindowPlan

@@ -9,9 +9,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .batching import Progress, check_cancel, resolve_batch_size
 from ..errors import SaliencyError
+from .batching import Progress, check_cancel, resolve_batch_size
 from .hooks import LayerCapture
+from .layers import layers_that_work
 from .model_call import call_model
 from .targets import Target, pick_output, resolve_target
 from .tokens import as_feature_map
@@ -140,7 +141,6 @@ class ExplainRun:
             )
         for name, value in cap.outputs.items():
             if value.dim() >= 3 and value.shape[0] != x.shape[0]:
-                from .layers import layers_that_work  # noqa: PLC0415  (layers imports run's callers' helpers)
                 raise SaliencyError(
                     f"Layer '{name}' outputs shape {tuple(value.shape)} for {x.shape[0]} sample(s): its first axis "
                     f"is not the batch (window-partitioned attention, as in Swin transformers, puts windows x "

@@ -19,10 +19,10 @@ import torch
 from ..errors import SaliencyError
 from .batching import Progress
 from .maps import upsample
+from .method import MethodOutput
 from .model_call import call_model
 from .run import ExplainRun
 from .sliding_window import SlidingWindow, WindowPlan
-from .method import MethodOutput
 from .targets import Target, activate, pick_output, resolve_target
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .phantoms import make_phantom, rotation_direction
 from ..card import load_card
 from ..volumes.geometry import to_model
+from .phantoms import make_phantom, rotation_direction
 
 DEMO_CARD = {
     "name": "Demo lesion classifier",
@@ -63,7 +63,7 @@ def random_case(rng: np.random.Generator, lesion: bool):
 
 def model_tensors(count: int, seed: int):
     """``count`` cases (half with a lesion) as the demo model's input: (x (N,1,32,32,32), labels (N,))."""
-    import torch  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
+    import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
 
     card = load_card(DEMO_CARD)
     rng = np.random.default_rng(seed)

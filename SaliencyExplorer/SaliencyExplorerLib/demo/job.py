@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import SimpleITK as sitk
 
 from ..core.options import DEFAULT_METHOD
 from ..errors import SaliencyError
 from ..figures import pictures
 from ..volumes.image_files import check_output_path, read_image, write_image
 from ..workflow.explain_image import explain_image
-import SimpleITK as sitk
-import time
 
 MODEL_FILES = {"state_dict": "lesion_classifier.pt", "export": "lesion_classifier.pt2"}
 

@@ -24,6 +24,7 @@ the one recommended. Among themselves they are ordered by the score; `sanity_fla
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import time
@@ -32,20 +33,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..core.engine import explain, prepare_input
+from ..core.method import get_method
+from ..core.model_call import call_model
+from ..core.model_guard import guarded
+from ..core.options import positive_int
+from ..core.targets import pick_output, resolve_target
 from ..errors import SaliencyError
 from ..output_files import write_text
 from .faithfulness import area, faithfulness
-from ..core.options import positive_int
 from .inputs import batch_maps, region_mask
 from .report import json_safe, localisation_report
 from .sanity import sanity_check
-from ..core.engine import explain, prepare_input
-from ..core.engine import prepare_input
-from ..core.method import get_method
-from ..core.model_guard import guarded
-from ..core.model_call import call_model
-from ..core.targets import pick_output, resolve_target
-import io
 
 #: What `compare` runs when no methods are given: CAMs, gradients and a model-agnostic perturbation.
 DEFAULT_METHODS = ("gradcam", "hirescam", "layercam", "gradcam++", "smoothgrad", "integrated-gradients",

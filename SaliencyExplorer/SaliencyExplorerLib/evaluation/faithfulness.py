@@ -15,10 +15,10 @@ import numpy as np
 import torch
 
 from ..core.batching import check_cancel
-from ..errors import SaliencyError
 from ..core.model_guard import guarded
-from ..core.targets import pick_output, resolve_target
 from ..core.options import positive_int
+from ..core.targets import pick_output, resolve_target
+from ..errors import SaliencyError
 from .inputs import batch_maps
 from .replacement import replacement_image
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .inputs import region_mask, to_numpy
 from ..errors import SaliencyError
+from .inputs import region_mask, to_numpy
 
 
 def _single_map(heatmap) -> np.ndarray:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import numbers
 
 import torch
-import torch.nn.functional as F
 
 from ..core.maps import gaussian_blur
 from ..errors import SaliencyError
+
 
 def replacement_image(x: torch.Tensor, replacement, blur_sigma: float | None = None) -> torch.Tensor:
     """The image a fully deleted input turns into (and a fully hidden insertion starts from)."""

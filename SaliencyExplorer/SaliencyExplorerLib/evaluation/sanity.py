@@ -27,14 +27,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..core.options import DEFAULT_METHOD
 from ..core.batching import check_cancel
+from ..core.engine import explain
+from ..core.options import DEFAULT_METHOD, positive_int
 from ..errors import SaliencyError
-from ..core.options import positive_int
 from .inputs import batch_maps, to_numpy
 from .ranks import spearman
 from .workspace import Workspace, layers_with_parameters, parameter_root
-from ..core.engine import explain
 
 
 def randomisable_layers(model: nn.Module, x: torch.Tensor) -> list[str]:

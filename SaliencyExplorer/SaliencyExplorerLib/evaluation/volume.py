@@ -9,12 +9,12 @@ space.
 from __future__ import annotations
 
 import numpy as np
-
-from ..errors import SaliencyError
-from .report import evaluate_explanation, json_safe, localisation_report
-from ..volumes.geometry import mask_to_model
 import SimpleITK as sitk
 import torch
+
+from ..errors import SaliencyError
+from ..volumes.geometry import mask_to_model
+from .report import evaluate_explanation, json_safe, localisation_report
 
 
 def region_on_grid(region, reference, label: int | None = None, name: str = "region") -> np.ndarray:

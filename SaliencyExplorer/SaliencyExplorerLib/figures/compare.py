@@ -18,7 +18,7 @@ from .pictures import Overlay, _require_matplotlib, make_style
 
 
 def _figure(width, height):
-    from matplotlib.figure import Figure  # noqa: PLC0415 (matplotlib: optional extra, loaded only to draw)
+    from matplotlib.figure import Figure  # noqa: PLC0415  (matplotlib: optional extra, loaded only to draw)
 
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 

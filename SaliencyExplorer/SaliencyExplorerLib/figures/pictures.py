@@ -10,14 +10,14 @@ High is important in every picture: the colour map's top colour is the map's hig
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import SaliencyError
-import io
 from ..core.resources import check_memory
+from ..errors import SaliencyError
 from ..output_files import atomic_output
 
 
@@ -63,8 +63,8 @@ def make_style(options: dict) -> Style:
 
 def _require_matplotlib():
     try:
-        import matplotlib  # noqa: F401, PLC0415  (matplotlib: optional extra, loaded only to draw)  # noqa: PLC0415 (matplotlib: optional extra, loaded only to draw)
-        from PIL import Image  # noqa: F401, PLC0415  (Pillow: optional extra, loaded only to draw)  # noqa: PLC0415 (Pillow: optional extra, loaded only to draw)
+        import matplotlib  # noqa: F401, PLC0415  (matplotlib: optional extra, loaded only to draw)
+        from PIL import Image  # noqa: F401, PLC0415  (Pillow: optional extra, loaded only to draw)
     except ImportError as exc:
         raise SaliencyError(
             f"Figures need matplotlib and Pillow ({exc.name} is missing): "
@@ -73,7 +73,7 @@ def _require_matplotlib():
 
 
 def _colormap(name: str):
-    import matplotlib  # noqa: PLC0415 (matplotlib: optional extra, loaded only to draw)
+    import matplotlib  # noqa: PLC0415  (matplotlib: optional extra, loaded only to draw)
 
     try:
         return matplotlib.colormaps[name]
@@ -196,7 +196,7 @@ class Overlay:
 
 
 def _label(tile: np.ndarray, text: str) -> np.ndarray:
-    from PIL import Image, ImageDraw  # noqa: PLC0415 (Pillow: optional extra, loaded only to draw)
+    from PIL import Image, ImageDraw  # noqa: PLC0415  (Pillow: optional extra, loaded only to draw)
 
     picture = Image.fromarray(tile)
     ImageDraw.Draw(picture).text((2, 0), text, fill=(255, 255, 255))
@@ -205,10 +205,12 @@ def _label(tile: np.ndarray, text: str) -> np.ndarray:
 
 def colorbar_strip(overlay: Overlay, height: int, width: int = 90) -> np.ndarray:
     """uint8 (height, width, 3) colour bar with tick labels, drawn by matplotlib on black."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 (matplotlib: optional extra, loaded only to draw)
-    from matplotlib.colorbar import ColorbarBase  # noqa: PLC0415 (matplotlib: optional extra, loaded only to draw)
-    from matplotlib.colors import Normalize  # noqa: PLC0415 (matplotlib: optional extra, loaded only to draw)
-    from matplotlib.figure import Figure  # noqa: PLC0415 (matplotlib: optional extra, loaded only to draw)
+    from matplotlib.backends.backend_agg import (  # noqa: PLC0415  (matplotlib: optional extra, loaded only to draw)
+        FigureCanvasAgg,
+    )
+    from matplotlib.colorbar import ColorbarBase  # noqa: PLC0415  (matplotlib: optional extra, loaded only to draw)
+    from matplotlib.colors import Normalize  # noqa: PLC0415  (matplotlib: optional extra, loaded only to draw)
+    from matplotlib.figure import Figure  # noqa: PLC0415  (matplotlib: optional extra, loaded only to draw)
 
     height = max(int(height), 60)
     figure = Figure(figsize=(width / 100, height / 100), dpi=100, facecolor="black")
@@ -294,7 +296,7 @@ def gif_frames(image, heatmap, axis: int = 0, every: int = 1, labels: bool = Tru
 def save_png(path, picture: np.ndarray) -> str:
     """Write an RGB uint8 array as PNG; returns the path."""
     _require_matplotlib()
-    from PIL import Image  # noqa: PLC0415 (Pillow: optional extra, loaded only to draw)
+    from PIL import Image  # noqa: PLC0415  (Pillow: optional extra, loaded only to draw)
 
     with atomic_output(path, "figure") as tmp:
         Image.fromarray(np.ascontiguousarray(picture)).save(tmp, format="PNG")
@@ -305,7 +307,7 @@ def encode_gif(frames: list[np.ndarray], duration_ms: int = 100) -> bytes:
     """Animated GIF bytes, looping forever (Pillow merges identical consecutive frames)."""
     _require_matplotlib()
 
-    from PIL import Image  # noqa: PLC0415 (Pillow: optional extra, loaded only to draw)
+    from PIL import Image  # noqa: PLC0415  (Pillow: optional extra, loaded only to draw)
 
     if not frames:
         raise SaliencyError("No frames to animate.")

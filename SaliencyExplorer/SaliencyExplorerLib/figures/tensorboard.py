@@ -12,13 +12,13 @@ import io
 
 import numpy as np
 
-from . import pictures
 from ..errors import SaliencyError
+from . import pictures
 
 
 def _summary_classes():
     try:
-        from tensorboard.compat.proto.summary_pb2 import Summary  # noqa: PLC0415 (tensorboard: optional extra)
+        from tensorboard.compat.proto.summary_pb2 import Summary  # noqa: PLC0415  (tensorboard: optional extra)
     except ImportError:
         raise SaliencyError(
             "TensorBoard logging needs the optional 'tensorboard' package: "
@@ -46,7 +46,7 @@ def _as_numpy(value, name):
 
 
 def _png(picture: np.ndarray) -> bytes:
-    from PIL import Image  # noqa: PLC0415 (Pillow: optional extra, loaded only to draw)
+    from PIL import Image  # noqa: PLC0415  (Pillow: optional extra, loaded only to draw)
 
     buffer = io.BytesIO()
     Image.fromarray(picture).save(buffer, format="PNG")

@@ -42,7 +42,6 @@ import torch
 
 from ..errors import ModelLoadError
 
-
 OPT_IN = "trust_code=True (CLI: --trust-code)"
 
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ModelLoadError
+from .monai_bundle import card_for_bundle, is_bundle, load_bundle
+from .nnunet import card_for_folder, is_nnunet_folder, load_nnunet
 
 
 def folder_kind(path: Path) -> str | None:
     """'nnunet', 'monai_bundle' or None, from the files the folder holds."""
-    from .monai_bundle import is_bundle  # noqa: PLC0415
-    from .nnunet import is_nnunet_folder  # noqa: PLC0415
-
     if is_nnunet_folder(path):
         return "nnunet"
     if is_bundle(path):
@@ -29,12 +28,8 @@ def load_folder(path, card=None, *, trust_code=False, device=None):
     kind = folder_kind(path)
     notes: list[str] = []
     if kind == "nnunet":
-        from .nnunet import load_nnunet  # noqa: PLC0415
-
         module, card_obj, sha, _ = load_nnunet(path, card, trust_code=trust_code, device=device, notes=notes)
     elif kind == "monai_bundle":
-        from .monai_bundle import load_bundle  # noqa: PLC0415
-
         module, card_obj, sha, _ = load_bundle(path, card, device=device, notes=notes)
     else:
         if (path / "plans.pkl").is_file():
@@ -52,11 +47,7 @@ def derive_folder_card(path):
     kind = folder_kind(path)
     notes: list[str] = []
     if kind == "nnunet":
-        from .nnunet import card_for_folder  # noqa: PLC0415
-
         return card_for_folder(path, notes), notes
     if kind == "monai_bundle":
-        from .monai_bundle import card_for_bundle  # noqa: PLC0415
-
         return card_for_bundle(path, notes), notes
     load_folder(path)  # raises the folder error

@@ -21,7 +21,6 @@ See ``docs/model-files.md``.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import types
 from dataclasses import dataclass, field
@@ -31,14 +30,15 @@ import torch
 from torch import nn
 
 from ..card import ModelCard, find_card_for, load_card
+from ..core.model_call import short_reason
+from ..core.resources import check_device
 from ..errors import CardError, ModelLoadError
 from ..file_hash import file_sha256
-from ..core.model_call import short_reason
 from .architectures import build_network
 from .exported import tap_exported
-from .torchscript import TorchScriptTapModel
 from .file_safety import check_file_safe, explain_load_error, load_export_safely
-from ..core.resources import check_device
+from .folders import load_folder
+from .torchscript import TorchScriptTapModel
 
 STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model", "net", "network")
 PREFIXES = ("", "module.", "model.", "net.", "model.module.", "_orig_mod.")
@@ -83,8 +83,6 @@ def load_model(path, card=None, *, trust_code=False, trust_pickle=False, device=
     trust = bool(trust_code or trust_pickle)
     path = Path(path)
     if path.is_dir():  # nnU-Net v2 trained-model folders and MONAI bundles (models/folders.py)
-        from .folders import load_folder  # noqa: PLC0415  (optional frameworks load only for folders)
-
         module, card_obj, kind, sha, notes = load_folder(path, None if card is None else load_card(card),
                                                          trust_code=trust, device=device)
         loaded = LoadedModel(module, card_obj, kind, sha, path, notes)

@@ -35,6 +35,7 @@ from torch import nn
 from ..card import ModelCard, parse_card
 from ..errors import ModelLoadError
 from .nnunet import folder_sha256
+from .torchscript import TorchScriptTapModel
 
 CONFIG_NAMES = ("inference.json", "inference.yaml", "inference.yml")
 WEIGHTS = ("model.pt", "model.ts")
@@ -331,7 +332,7 @@ def build_network(config: dict, path: Path) -> nn.Module:
     """``network_def`` instantiated by MONAI's ConfigParser, only for ``monai.networks.nets`` classes."""
     try:
         import monai.networks.nets as nets  # noqa: PLC0415  (MONAI is optional: bundles only)
-        from monai.bundle import ConfigParser  # noqa: PLC0415
+        from monai.bundle import ConfigParser  # noqa: PLC0415  (MONAI is optional: bundles only)
     except ImportError as exc:
         raise ModelLoadError(f"MONAI bundles need MONAI, which is not installed ({exc}). Install it: pip install monai") from None
     resolver = _Resolver(config, path)
@@ -396,8 +397,6 @@ def load_bundle(path, card=None, *, device=None, notes=None):
     if weights is None:
         raise ModelLoadError(f"{root / 'models'} holds neither {' nor '.join(WEIGHTS)}: a bundle keeps its weights there.")
     if weights.suffix == ".ts":
-        from .torchscript import TorchScriptTapModel  # noqa: PLC0415
-
         try:
             module = TorchScriptTapModel(torch.jit.load(str(weights), map_location="cpu").eval(), None)
         except RuntimeError as exc:

@@ -24,6 +24,7 @@ import importlib
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -50,8 +51,6 @@ def is_nnunet_folder(path: Path) -> bool:
 def checkpoint_types() -> list:
     """Exactly the non-tensor types nnU-Net pickles into a checkpoint (numpy scalars and their dtypes in
     ``logging``/``_best_ema``; ``torch.device`` in ``init_args`` is allowed by PyTorch already)."""
-    import numpy as np  # noqa: PLC0415  (numpy comes with torch's users; only needed here)
-
     core = getattr(np, "_core", None) or np.core
     types = [core.multiarray.scalar, np.dtype]
     dtypes = getattr(np, "dtypes", None)

@@ -74,7 +74,7 @@ def color_node_id(scene, name: str = "Inferno") -> str:
 
 
 def _add_table(scene, name: str, node_name: str):
-    import slicer  # noqa: PLC0415 (slicer: only in a Slicer/slicer-core process)
+    import slicer  # noqa: PLC0415  (slicer: only in a Slicer/slicer-core process)
 
     node = slicer.vtkMRMLColorTableNode()
     node.SetName(node_name)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 
 from ..errors import SaliencyError
-from . import heatmap_node, volume_nodes
-from .evaluation_nodes import _double_column, _format, _slicer, _string_column, region_image
 from ..workflow.compare_image import compare_image
 from ..workflow.explain_and_evaluate import _torch_errors
+from . import heatmap_node, volume_nodes
+from .evaluation_nodes import _double_column, _format, _slicer, _string_column, region_image
 
 # (column title, row key, kind)
 TABLE_COLUMNS = [("Rank", "rank", "text"), ("Method", "method", "text"),

@@ -8,11 +8,12 @@ passed in are updated in place, so repeated runs reuse one table and one chart.
 
 from __future__ import annotations
 
+import json
+
 from ..core.options import DEFAULT_METHOD
 from ..errors import SaliencyError
 from ..workflow.explain_and_evaluate import explain_and_evaluate
 from . import volume_nodes
-import json
 
 CURVES = [  # report key, series name, colour, dashed
     ("deletion", "Deletion", (0.85, 0.2, 0.15), False),
@@ -24,7 +25,7 @@ CURVES = [  # report key, series name, colour, dashed
 
 def _slicer():
     try:
-        import slicer  # noqa: PLC0415 (slicer: only in a Slicer/slicer-core process)
+        import slicer  # noqa: PLC0415  (slicer: only in a Slicer/slicer-core process)
     except ImportError:
         raise SaliencyError("Showing results in a scene needs Slicer or `pip install slicer-core`.") from None
     return slicer
@@ -64,7 +65,7 @@ def metric_rows(report: dict) -> list[tuple[str, str]]:
 
 
 def _string_column(name: str, values) -> object:
-    import vtk  # noqa: PLC0415 (vtk: only in a Slicer/slicer-core process)
+    import vtk  # noqa: PLC0415  (vtk: only in a Slicer/slicer-core process)
 
     column = vtk.vtkStringArray()
     column.SetName(name)
@@ -74,7 +75,7 @@ def _string_column(name: str, values) -> object:
 
 
 def _double_column(name: str, values) -> object:
-    import vtk  # noqa: PLC0415 (vtk: only in a Slicer/slicer-core process)
+    import vtk  # noqa: PLC0415  (vtk: only in a Slicer/slicer-core process)
 
     column = vtk.vtkDoubleArray()
     column.SetName(name)
@@ -175,7 +176,7 @@ def region_image(region_node, reference_node, segment_id: str | None = None):
             ids = [segment_id] if segment_id else [
                 region_node.GetSegmentation().GetNthSegmentID(i)
                 for i in range(region_node.GetSegmentation().GetNumberOfSegments())]
-            import vtk  # noqa: PLC0415 (vtk: only in a Slicer/slicer-core process)
+            import vtk  # noqa: PLC0415  (vtk: only in a Slicer/slicer-core process)
 
             id_list = vtk.vtkStringArray()
             for value in ids:

@@ -11,20 +11,18 @@ writes the result with ``heatmap_node.write_heatmap``. No ``qt``; works in Slice
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
-from pathlib import Path
 
+from ..card import load_card
 from ..core.options import DEFAULT_METHOD
-from . import evaluation_nodes, heatmap_node, prediction_node, volume_nodes
-from .compare_nodes import show_comparison
-from .evaluation_nodes import region_image
 from ..errors import SaliencyError
 from ..workflow import worker
 from ..workflow.explain_and_evaluate import explain_and_evaluate, trusted
 from ..workflow.provenance import model_identity, provenance
-from ..card import load_card
+from . import evaluation_nodes, heatmap_node, prediction_node, volume_nodes
+from .compare_nodes import show_comparison
+from .evaluation_nodes import region_image
 
 # Options that shape the scene output; every other keyword goes to the pipeline / engine.
 SCENE_OPTIONS = ("name", "color_map", "threshold", "label_map", "segmentation", "legend")

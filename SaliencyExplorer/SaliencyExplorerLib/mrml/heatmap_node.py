@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import color_tables, module_logics, volume_nodes
 from ..errors import SaliencyError
+from . import color_tables, module_logics, volume_nodes
 
 ATTRIBUTE_PREFIX = "SaliencyExplorer."
 LABEL_MAP_ROLE = "SaliencyExplorer.labelMap"

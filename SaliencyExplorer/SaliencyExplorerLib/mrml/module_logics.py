@@ -33,7 +33,7 @@ _APP_LOGICS: dict = {}  # scene address -> (scene, application logic) made for a
 def import_slicer():
     """``slicer`` or a clear error saying how to get it (the library itself never needs it)."""
     try:
-        import slicer  # noqa: PLC0415 (slicer: only in a Slicer/slicer-core process)
+        import slicer  # noqa: PLC0415  (slicer: only in a Slicer/slicer-core process)
 
         return slicer
     except ImportError as exc:

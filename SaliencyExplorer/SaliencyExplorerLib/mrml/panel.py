@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..card import load_card
+from ..core.options import parse_method_options  # noqa: F401  (the panel's options field)
 from ..core.resources import available_devices as devices_here
 from ..errors import SaliencyError
-from ..core.options import parse_method_options  # noqa: F401  (the panel's options field)
 
 TOP_CLASS = "top class"
 DEVICES = ["auto", "cpu", "cuda", "mps"]
@@ -208,11 +208,17 @@ def model_choices(model_path, card_path=None) -> dict:
     Loads the model (torch is imported here, never earlier) and traces one forward pass on zeros of the
     card's input shape (``ModelCard.input_shape``: 64 voxels per axis the card leaves open).
     """
-    import torch  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
+    import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
 
-    from ..core.layers import list_layers  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
-    from ..core.method import available_methods  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
-    from ..models.loading import load_model  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
+    from ..core.layers import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+        list_layers,
+    )
+    from ..core.method import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+        available_methods,
+    )
+    from ..models.loading import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+        load_model,
+    )
 
     loaded = load_model(model_path, card_path)
     card = load_card(loaded.card)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import heatmap_node, module_logics, volume_nodes
 from ..errors import SaliencyError
+from . import heatmap_node, module_logics, volume_nodes
 
 ROLE_ATTRIBUTE = "SaliencyExplorerRole"
 PREDICTION_ROLE = "prediction"

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import module_logics
 from ..errors import SaliencyError
+from . import module_logics
 
 ORIENTATIONS = ("Axial", "Sagittal", "Coronal")
 
@@ -65,7 +65,7 @@ def render_slice_geometry(background, foreground=None, *, opacity=0.5, orientati
 
 
 def _to_array(image) -> np.ndarray:
-    from vtk.util import numpy_support  # noqa: PLC0415 (vtk: only in a Slicer/slicer-core process)
+    from vtk.util import numpy_support  # noqa: PLC0415  (vtk: only in a Slicer/slicer-core process)
 
     w, h, _ = image.GetDimensions()
     pixels = numpy_support.vtk_to_numpy(image.GetPointData().GetScalars())
@@ -74,7 +74,7 @@ def _to_array(image) -> np.ndarray:
 
 
 def write_png(image, path) -> None:
-    import vtk  # noqa: PLC0415 (vtk: only in a Slicer/slicer-core process)
+    import vtk  # noqa: PLC0415  (vtk: only in a Slicer/slicer-core process)
 
     writer = vtk.vtkPNGWriter()
     writer.SetInputData(image)

@@ -23,7 +23,7 @@ def _vtk_matrix_to_numpy(vtk_matrix) -> np.ndarray:
 
 
 def numpy_to_vtk_matrix(array):
-    import vtk  # noqa: PLC0415 (vtk: only in a Slicer/slicer-core process)
+    import vtk  # noqa: PLC0415  (vtk: only in a Slicer/slicer-core process)
 
     m = vtk.vtkMatrix4x4()
     for r in range(4):
@@ -34,7 +34,7 @@ def numpy_to_vtk_matrix(array):
 
 def ijk_to_ras(node) -> np.ndarray:
     """The node's own IJKToRAS matrix (4x4 numpy), ignoring parent transforms."""
-    import vtk  # noqa: PLC0415 (vtk: only in a Slicer/slicer-core process)
+    import vtk  # noqa: PLC0415  (vtk: only in a Slicer/slicer-core process)
 
     m = vtk.vtkMatrix4x4()
     node.GetIJKToRASMatrix(m)
@@ -43,7 +43,7 @@ def ijk_to_ras(node) -> np.ndarray:
 
 def parent_to_world(node) -> np.ndarray | None:
     """4x4 matrix of the node's parent transform chain to world, identity if none, None if non-linear."""
-    import vtk  # noqa: PLC0415 (vtk: only in a Slicer/slicer-core process)
+    import vtk  # noqa: PLC0415  (vtk: only in a Slicer/slicer-core process)
 
     parent = node.GetParentTransformNode()
     if parent is None:
@@ -104,7 +104,7 @@ def ijk_to_ras_from_image(image: sitk.Image) -> np.ndarray:
 
 def node_array(node) -> np.ndarray:
     """A copy of the node's voxels in numpy (k, j, i[, component]) order."""
-    from vtk.util import numpy_support  # noqa: PLC0415 (vtk: only in a Slicer/slicer-core process)
+    from vtk.util import numpy_support  # noqa: PLC0415  (vtk: only in a Slicer/slicer-core process)
 
     image_data = node.GetImageData()
     if image_data is None or image_data.GetPointData().GetScalars() is None:
@@ -156,8 +156,8 @@ def array_for_node(image: sitk.Image, node, atol_mm: float = 1e-3) -> np.ndarray
 
 def set_node_voxels(node, array: np.ndarray) -> None:
     """Replace the node's voxels by ``array`` (k, j, i[, c]) as new image data; geometry stays in IJKToRAS."""
-    import vtk  # noqa: PLC0415 (vtk: only in a Slicer/slicer-core process)
-    from vtk.util import numpy_support  # noqa: PLC0415 (vtk: only in a Slicer/slicer-core process)
+    import vtk  # noqa: PLC0415  (vtk: only in a Slicer/slicer-core process)
+    from vtk.util import numpy_support  # noqa: PLC0415  (vtk: only in a Slicer/slicer-core process)
 
     array = np.ascontiguousarray(array)
     image_data = vtk.vtkImageData()
@@ -170,7 +170,7 @@ def set_node_voxels(node, array: np.ndarray) -> None:
 
 def copy_geometry(source, target) -> None:
     """Give ``target`` exactly the source's IJKToRAS matrix and parent transform."""
-    import vtk  # noqa: PLC0415 (vtk: only in a Slicer/slicer-core process)
+    import vtk  # noqa: PLC0415  (vtk: only in a Slicer/slicer-core process)
 
     m = vtk.vtkMatrix4x4()
     source.GetIJKToRASMatrix(m)

@@ -21,9 +21,9 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..card import ModelCard
+from ..core.resources import check_memory
 from ..errors import SaliencyError
 from .intensity import normalise_intensity
-from ..core.resources import check_memory
 
 LPS_AXIS = {"L": (1.0, 0.0, 0.0), "R": (-1.0, 0.0, 0.0), "P": (0.0, 1.0, 0.0), "A": (0.0, -1.0, 0.0),
             "S": (0.0, 0.0, 1.0), "I": (0.0, 0.0, -1.0)}
@@ -361,7 +361,7 @@ def _bspline_to_grid(image: sitk.Image, grid: Grid, background: float) -> np.nda
 
 def to_model(images, card: ModelCard):
     """Source image(s) (one per channel, co-registered in physical space) -> :class:`ModelInput`."""
-    import torch  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
+    import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
 
     images = list(images) if isinstance(images, (list, tuple)) else [images]
     if not images:
@@ -432,8 +432,12 @@ def mask_to_model(mask: sitk.Image, model_input: ModelInput) -> np.ndarray:
 def heatmap_to_native(maps: np.ndarray, model_input: ModelInput) -> sitk.Image:
     """(N, *spatial) maps on the model grid -> float32 image on the reference's OWN grid (0 outside FOV)."""
     on_grid = model_input.grid.image(from_layout(maps, model_input.card))
-    ref = as_3d(model_input.reference)
-    out = sitk.Resample(on_grid, ref, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+    return _onto_reference(on_grid, model_input, sitk.sitkLinear, sitk.sitkFloat32)
+
+
+def _onto_reference(on_grid: sitk.Image, model_input: ModelInput, interpolator, pixel) -> sitk.Image:
+    """The one resampling back: model grid -> the reference's own grid through physical space (0 outside)."""
+    out = sitk.Resample(on_grid, as_3d(model_input.reference), sitk.Transform(), interpolator, 0, pixel)
     if model_input.was_2d:
         out = out[:, :, 0]
     # copy the geometry verbatim (not recomputed) so it equals the input's bit for bit
@@ -450,14 +454,7 @@ def labels_to_native(labels: np.ndarray, model_input: ModelInput) -> sitk.Image:
     labels = np.asarray(labels)
     pixel = sitk.sitkUInt8 if labels.size == 0 or int(labels.max()) <= 255 else sitk.sitkUInt16
     on_grid = sitk.Cast(model_input.grid.image(from_layout(labels, model_input.card)), pixel)
-    ref = as_3d(model_input.reference)
-    out = sitk.Resample(on_grid, ref, sitk.Transform(), sitk.sitkNearestNeighbor, 0, pixel)
-    if model_input.was_2d:
-        out = out[:, :, 0]
-    out.SetOrigin(model_input.reference.GetOrigin())
-    out.SetSpacing(model_input.reference.GetSpacing())
-    out.SetDirection(model_input.reference.GetDirection())
-    return out
+    return _onto_reference(on_grid, model_input, sitk.sitkNearestNeighbor, pixel)
 
 
 def peak_lps(image: sitk.Image) -> np.ndarray | None:

@@ -7,7 +7,6 @@ a temporary file beside it and moved into place, so a failed write never leaves 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import SimpleITK as sitk

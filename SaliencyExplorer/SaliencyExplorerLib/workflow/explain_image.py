@@ -10,18 +10,24 @@ engine -> map(s) on the model grid -> the first input's own grid (0 outside the 
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import SimpleITK as sitk
 
-from ..core.options import DEFAULT_METHOD
 from ..card import ModelCard, load_card, parse_card
-from ..errors import SaliencyError
-from ..volumes.geometry import (ModelInput, check_grid_memory, heatmap_to_native, labels_to_native, mask_to_model,
-                                peak_lps, ras_from_lps, to_model)
+from ..core.options import DEFAULT_METHOD
+from ..volumes.geometry import (
+    ModelInput,
+    check_grid_memory,
+    heatmap_to_native,
+    labels_to_native,
+    mask_to_model,
+    peak_lps,
+    ras_from_lps,
+    to_model,
+)
 
 
 @dataclass
@@ -66,12 +72,20 @@ def _default_card(images) -> ModelCard:
 
 def _stack_target(model, tensor, options):
     """One class for every slice of a 2D stack: the class with the highest logit in any slice."""
-    import torch  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
+    import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
 
-    from ..core.engine import prepare_input  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
-    from ..core.model_guard import guarded  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
-    from ..core.model_call import call_model  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-    from ..core.targets import pick_output  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
+    from ..core.engine import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+        prepare_input,
+    )
+    from ..core.model_call import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+        call_model,
+    )
+    from ..core.model_guard import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+        guarded,
+    )
+    from ..core.targets import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+        pick_output,
+    )
 
     x = prepare_input(tensor, model)
     with guarded(model), torch.no_grad():  # eval mode, as explain() runs it: no batch-norm update
@@ -86,7 +100,10 @@ def _probabilities(explanation, options) -> np.ndarray:
     or "auto": softmax/sigmoid, none for an output that already is probabilities)."""
     import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
 
-    from ..core.targets import activate, resolve_activation  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    from ..core.targets import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+        activate,
+        resolve_activation,
+    )
 
     scores = torch.from_numpy(np.ascontiguousarray(explanation.scores))
     activation = getattr(explanation, "output_activation", None)
@@ -140,12 +157,18 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
     ``trust_code``: allow a model file or card that runs code (see ``models.loading.load_model``);
     ``trust_pickle`` is an alias.
     """
-    from ..core.engine import explain  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
-    from ..core.maps import to_heatmap  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
+    from ..core.engine import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+        explain,
+    )
+    from ..core.maps import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+        to_heatmap,
+    )
 
     started = time.perf_counter()
     images = list(images) if isinstance(images, (list, tuple)) else [images]
-    from ..models.loading import resolve_model  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
+    from ..models.loading import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+        resolve_model,
+    )
 
     module, card_obj = resolve_model(model, None if card is None else load_card(card), device,
                                      trust_code=trust_code or trust_pickle)
@@ -172,7 +195,7 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
         target = _stack_target(module, model_input.tensor, options)
 
     tick = time.perf_counter()
-    import torch  # noqa: PLC0415 (torch: this module must load without PyTorch (Slicer side, CLI --help))
+    import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
 
     batch = options.get("batch_size")
     if isinstance(batch, int) and batch > 1:  # many-pass methods hold `batch` copies of the input at once

@@ -34,8 +34,8 @@ from pathlib import Path
 
 import SimpleITK as sitk
 
-from ..core.options import DEFAULT_METHOD
 from ..card import ModelCard, card_to_dict
+from ..core.options import DEFAULT_METHOD
 from ..errors import SaliencyError
 from .compare_image import compare_image, load_comparison, save_comparison
 from .explain_and_evaluate import _torch_errors, explain_and_evaluate, trusted

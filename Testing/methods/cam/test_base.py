@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from helpers.engine_models import FC_WEIGHT, BlobNet, PatternNet, SmallCNN, blob_image, numpy_pattern_activations
 from helpers.numerics import close, minmax
 from SaliencyExplorerLib import available_methods, explain

@@ -14,12 +14,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
 from helpers.cam_closed_form import SHAPES, assert_close, channel_sum, make_input
 from helpers.engine_models import FC_BIAS, FC_WEIGHT, PatternNet, numpy_pattern_activations
 from helpers.numerics import minmax
 from SaliencyExplorerLib import explain
+from torch import nn
 
 
 @pytest.mark.parametrize("dims", [2, 3])

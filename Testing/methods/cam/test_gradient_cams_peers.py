@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
 from helpers.engine_models import blob_image
 from helpers.numerics import pearson
 from SaliencyExplorerLib import explain

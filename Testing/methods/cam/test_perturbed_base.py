@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from helpers.cam_closed_form import assert_close, channel_sum, make_input
 from helpers.engine_models import FC_BIAS, FC_WEIGHT, PatternNet, numpy_pattern_activations
 from helpers.numerics import close, minmax

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
 from helpers.cam_closed_form import assert_close, channel_sum, make_input
 from helpers.engine_models import FC_BIAS, FC_WEIGHT, PatternNet, SmallCNN, blob_image, numpy_pattern_activations
 from helpers.numerics import minmax, pearson

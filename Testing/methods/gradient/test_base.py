@@ -9,10 +9,9 @@ Per-method truth (autograd, completeness, captum): ``test_saliency.py``, ``test_
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
 from SaliencyExplorerLib import SaliencyError, explain
 from SaliencyExplorerLib.methods.gradient.base import broadcast, check_reduce, input_only_gradients, reduce_channels
+from torch import nn
 
 
 @pytest.mark.parametrize("method,options,message", [

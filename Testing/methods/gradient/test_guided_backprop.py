@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from SaliencyExplorerLib import explain
+from torch import nn
 
 W1 = np.array([[1.0, -2.0, 0.5, 1.0], [-1.0, 1.0, 1.0, 0.0], [0.5, 0.5, -1.0, 2.0]])
 W2 = np.array([[1.0, -1.0, 2.0], [-2.0, 1.0, 1.0]])

@@ -8,7 +8,6 @@ IntegratedGradients, and the quadrature rules and baselines checked against thei
 import numpy as np
 import pytest
 import torch
-
 from SaliencyExplorerLib import SaliencyError, explain
 from SaliencyExplorerLib.methods.gradient.integrated_gradients import gaussian_blur, make_baseline, path_rule
 

@@ -4,7 +4,6 @@ Truth: the target score's gradient computed directly with torch.autograd on the 
 """
 
 import numpy as np
-
 from helpers.gradient_models import autograd_gradient
 from SaliencyExplorerLib import explain
 

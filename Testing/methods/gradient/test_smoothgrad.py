@@ -5,7 +5,6 @@ with magnitude=True); with noise the map changes but a fixed seed reproduces it 
 """
 
 import numpy as np
-
 from helpers.gradient_models import autograd_gradient
 from SaliencyExplorerLib import explain
 

@@ -10,7 +10,6 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from helpers.occlusion_models import WeightedSum, expected_map, gaussian
 from SaliencyExplorerLib import SaliencyError, explain
 from SaliencyExplorerLib.methods.perturbation.fill import Occluder, gaussian_bump

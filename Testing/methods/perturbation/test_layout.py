@@ -7,11 +7,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
 from helpers.occlusion_models import SHAPE
 from SaliencyExplorerLib import SaliencyError, explain
 from SaliencyExplorerLib.methods.perturbation.layout import MIN_BATCHES_TO_TUNE, LayoutChooser, check_layout
+from torch import nn
 
 
 def test_memory_layouts_give_the_same_map_and_leave_the_model_alone():

@@ -8,10 +8,9 @@ Analytic drops for every occluder: ``test_fill.py``; the ROI: ``test_windows.py`
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
 from helpers.occlusion_models import SHAPE, WeightedSum
 from SaliencyExplorerLib import SaliencyError, explain
+from torch import nn
 
 
 def test_planted_blob_is_found_in_non_cubic_3d():

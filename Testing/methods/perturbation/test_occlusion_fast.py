@@ -8,11 +8,10 @@ at any `refine`; the shrunk fit is checked against values worked out by hand.
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
 from helpers.occlusion_models import SHAPE, WeightedSum, starts
 from SaliencyExplorerLib import explain
 from SaliencyExplorerLib.methods.perturbation.occlusion_fast import shrunk_factor
+from torch import nn
 
 
 def test_fast_mode_with_every_window_refined_is_exhaustive(case):

@@ -4,11 +4,9 @@ evaluation (extras["plan"], a status line)."""
 
 import pytest
 import torch
-from torch import nn
-
 from SaliencyExplorerLib import explain
-from SaliencyExplorerLib.methods.perturbation.windows import (
-    MAX_DEFAULT_WINDOWS, WindowGrid, strides, window_sizes)
+from SaliencyExplorerLib.methods.perturbation.windows import MAX_DEFAULT_WINDOWS, WindowGrid, strides, window_sizes
+from torch import nn
 
 
 @pytest.mark.parametrize("shape, window, stride", [

@@ -7,10 +7,9 @@ against their definition (values in [0, 1], the kept fraction, reproducible from
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
 from SaliencyExplorerLib import SaliencyError, explain
 from SaliencyExplorerLib.methods.perturbation.rise import random_masks
+from torch import nn
 
 
 def test_rise_finds_the_region_that_drives_the_score():

@@ -6,7 +6,6 @@ sum(w * x) over the window.
 """
 
 import torch
-
 from helpers.occlusion_models import WeightedSum
 from SaliencyExplorerLib.core.run import ExplainRun
 from SaliencyExplorerLib.methods.perturbation.fill import Occluder

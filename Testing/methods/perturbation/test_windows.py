@@ -7,11 +7,17 @@ linear occlusion case an ROI must leave the map inside it exactly as without the
 import numpy as np
 import pytest
 import torch
-
 from helpers.occlusion_models import SHAPE, WeightedSum
 from SaliencyExplorerLib import SaliencyError, explain
-from SaliencyExplorerLib.methods.perturbation.windows import (WindowGrid, axis_starts, per_axis, roi_masks,
-                                                              selected_windows, strides, window_sizes)
+from SaliencyExplorerLib.methods.perturbation.windows import (
+    WindowGrid,
+    axis_starts,
+    per_axis,
+    roi_masks,
+    selected_windows,
+    strides,
+    window_sizes,
+)
 
 
 def test_roi_changes_only_windows_outside_it(case):

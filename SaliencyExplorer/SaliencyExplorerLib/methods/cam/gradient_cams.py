@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ...errors import SaliencyError
 from ...core.layers import resolve_layer
 from ...core.method import register
+from ...errors import SaliencyError
 from .base import CamMethod, spatial_mean, spatial_sum
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 
 from ...core.maps import normalise, upsample
-from ...core.targets import ClassTarget
 from ...core.method import register
+from ...core.targets import ClassTarget
 from .perturbed_base import PerturbedCamMethod
 
 

@@ -13,8 +13,8 @@ import contextlib
 import torch
 
 from ...core.batching import batch_ranges, bounded_batch_size
-from ...errors import SaliencyError
 from ...core.method import Method, MethodOutput
+from ...errors import SaliencyError
 
 REDUCTIONS = ("sum", "abs", "max-abs", "l2")
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from ...errors import SaliencyError
-from ...core.method import register
 from ...core.maps import gaussian_blur
+from ...core.method import register
 from ...core.options import non_negative_float, positive_int
+from ...errors import SaliencyError
 from .base import GradientMethod, broadcast, gradient_passes
 
 RULES = ("gauss-legendre", "riemann-left", "riemann-right", "riemann-middle", "riemann-trapezoid")

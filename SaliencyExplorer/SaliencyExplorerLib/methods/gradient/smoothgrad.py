@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from ...errors import SaliencyError
 from ...core.method import register
 from ...core.options import non_negative_float, positive_int
+from ...errors import SaliencyError
 from .base import GradientMethod, broadcast, gradient_passes
 
 

@@ -13,6 +13,7 @@ import copy
 import time
 
 import torch
+
 from ...errors import SaliencyError
 
 LAYOUTS = ("auto", "contiguous", "channels-last")

@@ -10,12 +10,11 @@ activation chosen from the number of OUTPUT classes (softmax for several, sigmoi
 from __future__ import annotations
 
 from ...core.batching import bounded_batch_size
+from ...core.method import Method, MethodOutput, register
 from ...errors import SaliencyError
-from ...core.method import register
-from ...core.method import Method, MethodOutput
-from .occlusion_fast import fast_occlusion
 from .fill import Occluder
 from .layout import check_layout
+from .occlusion_fast import fast_occlusion
 from .scoring import DropSums, WindowScorer, plan_line
 from .windows import WindowGrid, roi_masks, selected_windows, strides, window_sizes
 

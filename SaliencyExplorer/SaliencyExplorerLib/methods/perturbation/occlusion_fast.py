@@ -19,9 +19,9 @@ import math
 
 import torch
 
+from ...core.method import MethodOutput
 from ..gradient.base import input_only_gradients
 from .scoring import DropSums
-from ...core.method import MethodOutput
 
 
 def _input_change(run, occluder) -> torch.Tensor:

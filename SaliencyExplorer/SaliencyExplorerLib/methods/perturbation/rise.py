@@ -12,11 +12,10 @@ import torch
 import torch.nn.functional as F
 
 from ...core.batching import batch_ranges, bounded_batch_size
-from ...errors import SaliencyError
-from ...core.targets import activate
-from ...core.method import register
-from ...core.method import Method, MethodOutput
+from ...core.method import Method, MethodOutput, register
 from ...core.options import positive_int
+from ...core.targets import activate
+from ...errors import SaliencyError
 from .layout import LayoutChooser, check_layout
 from .scoring import MAX_PER_CLASS
 from .windows import per_axis

@@ -52,7 +52,8 @@ class Method(abc.ABC):
 
     def from_window_sum(self, attributions: torch.Tensor, run) -> MethodOutput:
         """The output for per-channel attributions summed over sliding windows (window_combine "sum")."""
-        raise NotImplementedError(f"{self.name} does not combine sliding windows by summing")
+        raise SaliencyError(f"{self.name} cannot be summed over sliding windows (window_combine is "
+                            f"{self.window_combine!r}); explain the whole grid (a card without 'inference').")
 
     @classmethod
     def resolve_options(cls, given: dict) -> dict:

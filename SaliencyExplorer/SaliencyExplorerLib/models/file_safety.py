@@ -21,18 +21,15 @@ Why: torch's loaders execute code from the file in several places (torch 2.13):
   with "Unknown type name ..." -- it cannot call Python. A tampered TorchScript pickle is refused here
   as damaged/tampered, not because it could run Python.
 
-So we read only the small pickle members (never tensor data), list every global they reference with
-``pickletools`` and a stack simulation (STACK_GLOBAL operands may come from memo or be shuffled),
-and compare with the allow-list torch's own weights_only unpickler uses.
+So we read only the small pickle members (never tensor data), list every global they reference
+(``pickle_scan``) and compare with the allow-list torch's own weights_only unpickler uses, and check a
+``.pt2``'s shape expressions and graph targets (``export_guard``).
 """
 from __future__ import annotations
 
-import _compat_pickle
-import ast
 import io
 import json
 import os
-import pickletools
 import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,8 +38,13 @@ from pathlib import Path
 import torch
 
 from ..errors import ModelLoadError
+from .export_guard import expression_strings, graph_target_ok, graph_targets, sym_expr_ok
+from .pickle_scan import DATA_GLOBALS, TORCHSCRIPT_PREFIXES, legacy_first_int, pickle_globals
 
 OPT_IN = "trust_code=True (CLI: --trust-code)"
+_TEXT_BYTES = set(b"\t\n\r\f") | set(range(0x20, 0x7F))
+_ZIP_MAGIC = b"PK\x03\x04"
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # torch.serialization.MAGIC_NUMBER (first pickle of a legacy file)
 
 
 @dataclass
@@ -52,219 +54,6 @@ class FileInspection:
     kind: str  # 'state_dict' | 'torchscript' | 'export' | 'empty' | 'not_a_model'
     problems: list[str] = field(default_factory=list)
     globals_used: list[str] = field(default_factory=list)
-
-
-# ---------------------------------------------------------------------------------------------- allow-lists
-
-def _weights_only_globals() -> frozenset[str]:
-    """Exactly what ``torch.load(weights_only=True)`` accepts by default, so our verdict matches torch's."""
-    try:
-        from torch._weights_only_unpickler import _get_allowed_globals
-        return frozenset(_get_allowed_globals())
-    except Exception:  # private API moved: fall back to the core of it
-        return frozenset({"collections.OrderedDict", "torch._utils._rebuild_tensor_v2",
-                          "torch._utils._rebuild_parameter", "torch.Size", "torch.device",
-                          "torch.FloatStorage", "torch.float32", "builtins.set", "_codecs.encode"})
-
-
-DATA_GLOBALS = _weights_only_globals()
-# torch.jit.save pickles: plain data plus TorchScript's own helpers; ``__torch__.*`` are classes compiled
-# from the archive's code/ (TorchScript, no Python). The C++ unpickler rejects anything else.
-TORCHSCRIPT_PREFIXES = ("__torch__.", "torch.jit._pickle.")
-
-_TEXT_BYTES = set(b"\t\n\r\f") | set(range(0x20, 0x7F))
-_ZIP_MAGIC = b"PK\x03\x04"
-_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # torch.serialization.MAGIC_NUMBER (first pickle of a legacy file)
-
-
-# ----------------------------------------------------------------------------------------- pickle scanning
-
-class _Mark:
-    pass
-
-
-_MARK = _Mark()
-_STRING_OPS = {"STRING", "BINSTRING", "SHORT_BINSTRING", "UNICODE", "BINUNICODE", "SHORT_BINUNICODE",
-               "BINUNICODE8"}  # bytes pushes stay opaque: STACK_GLOBAL rejects bytes operands anyway
-
-
-def _canonical(module: str, name: str) -> str:
-    """Map Python-2 names (``__builtin__``) the way Unpickler/weights_only do, so allow-listing is exact."""
-    if (module, name) in _compat_pickle.NAME_MAPPING:
-        module, name = _compat_pickle.NAME_MAPPING[(module, name)]
-    elif module in _compat_pickle.IMPORT_MAPPING:
-        module = _compat_pickle.IMPORT_MAPPING[module]
-    return f"{module}.{name}"
-
-
-def pickle_globals(data, max_pickles: int = 1) -> list[str]:
-    """Every global ``data``'s pickle(s) reference, in order; raises ValueError if it is not a pickle.
-
-    Simulates the pickle stack (strings known, everything else opaque) so STACK_GLOBAL resolves to what
-    the real unpickler would see, even through MEMOIZE/GET or POP. An operand we cannot know is reported
-    as ``<unresolved>`` -- which no allow-list contains, so the file is refused (fail closed).
-    """
-    stream = data if hasattr(data, "read") else io.BytesIO(data)
-    found: list[str] = []
-    for _ in range(max_pickles):
-        stack: list = []
-        memo: dict = {}
-        try:
-            for op, arg, _pos in pickletools.genops(stream):
-                name = op.name
-                if name in ("GLOBAL", "INST"):
-                    module, _, attr = arg.partition(" ")
-                    found.append(_canonical(module, attr))
-                elif name == "STACK_GLOBAL":
-                    mod, attr = (stack[-2], stack[-1]) if len(stack) >= 2 else (None, None)
-                    ok = isinstance(mod, str) and isinstance(attr, str)
-                    found.append(_canonical(mod, attr) if ok else "<unresolved>")
-                elif name.startswith("EXT"):
-                    found.append(f"<copyreg extension {arg}>")
-                if name in ("PUT", "BINPUT", "LONG_BINPUT"):
-                    memo[arg] = stack[-1] if stack else None
-                    continue
-                if name == "MEMOIZE":
-                    memo[len(memo)] = stack[-1] if stack else None
-                    continue
-                if name == "DUP":
-                    stack.append(stack[-1] if stack else None)
-                    continue
-                before = op.stack_before
-                if pickletools.markobject in before:
-                    while stack and stack[-1] is not _MARK:
-                        stack.pop()
-                    if not stack:
-                        raise ValueError("MARK missing")
-                    stack.pop()
-                    n = before.index(pickletools.markobject)
-                else:
-                    n = len(before)
-                if n > len(stack):
-                    raise ValueError(f"stack underflow at {name}")
-                del stack[len(stack) - n:]
-                if name == "MARK":
-                    stack.append(_MARK)
-                elif name in _STRING_OPS:
-                    stack.append(arg)
-                elif name in ("GET", "BINGET", "LONG_BINGET"):
-                    stack.append(memo.get(arg))
-                else:
-                    stack.extend([None] * len(op.stack_after))
-        except Exception as exc:  # genops raises ValueError/IndexError/etc. on garbage
-            raise ValueError(f"malformed pickle ({exc})") from exc
-    return found
-
-
-def _legacy_first_int(data: bytes):
-    """Value of the first (magic-number) pickle of a legacy torch.save file, else None."""
-    try:
-        for op, arg, _ in pickletools.genops(io.BytesIO(data[:64])):
-            if op.name in ("LONG1", "LONG4", "BININT", "INT", "LONG"):
-                return arg
-            if op.name == "STOP":
-                return None
-    except Exception:
-        return None
-    return None
-
-
-# ------------------------------------------------------------------------------------ sympy expression guard
-
-# Names torch writes in expr_str (srepr-style Symbol(...) plus the functions in
-# GraphModuleDeserializer.sympy_functions and sympy's core). Anything else, any attribute access,
-# subscript, lambda, or non-identifier string is refused: sympify() eval()s the text.
-_SYMPY_NAMES = frozenset("""
-Symbol Integer Rational Float Add Mul Pow Max Min Abs Mod Eq Ne Lt Le Gt Ge And Or Not Xor ITE Piecewise
-StrictLessThan StrictGreaterThan LessThan GreaterThan Equality Unequality floor ceiling sqrt exp log
-oo zoo nan true false True False None Integer
-FloorDiv ModularIndexing Where PythonMod CleanDiv CeilToInt FloorToInt CeilDiv LShift RShift
-IsNonOverlappingAndDenseIndicator TruncToFloat TruncToInt RoundToInt RoundDecimal ToFloat Identity
-PowByNatural FloatPow FloatTrueDiv IntTrueDiv OpaqueUnaryFn_sqrt BitwiseFn_bitwise_and BitwiseFn_bitwise_or
-""".split())
-_SAFE_AST = (ast.Expression, ast.Call, ast.keyword, ast.Name, ast.Load, ast.Constant, ast.BinOp, ast.UnaryOp,
-             ast.BoolOp, ast.Compare, ast.Tuple, ast.operator, ast.unaryop, ast.boolop, ast.cmpop)
-
-
-def _sym_expr_ok(text: str) -> bool:
-    """True if ``text`` is a plain arithmetic/symbol expression that sympify cannot turn into code."""
-    if len(text) > 10_000:
-        return False
-    try:
-        tree = ast.parse(text, mode="eval")
-    except SyntaxError:
-        return False
-    for node in ast.walk(tree):
-        if not isinstance(node, _SAFE_AST):
-            return False
-        if isinstance(node, ast.Name) and node.id not in _SYMPY_NAMES and not _is_symbol_name(node.id):
-            return False
-        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in _SYMPY_NAMES):
-            return False
-        if isinstance(node, ast.keyword) and (node.arg is None or not isinstance(node.value, ast.Constant)):
-            return False
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and not _is_symbol_name(node.value):
-            return False
-        if isinstance(node, ast.Constant) and isinstance(node.value, bytes):
-            return False
-    return True
-
-
-def _is_symbol_name(s: str) -> bool:
-    """torch's shape symbols: a short lowercase prefix and digits (s0, u3, zuf1, ps2, idx0...)."""
-    letters = s.rstrip("0123456789")
-    return 0 < len(letters) < len(s) and letters.isalpha() and letters.islower() and letters.isascii()
-
-
-def _sym_op_names() -> frozenset[str]:
-    """Serialized names of the non-``torch.ops`` callables torch itself puts in graphs (``_SYM_OPS``)."""
-    try:
-        from torch._export.serde.serialize import _SYM_OPS
-        names = {f"{op.__module__}.{op.__name__}" for op in _SYM_OPS}
-    except Exception:
-        names = set()
-    return frozenset(names | {"_operator.getitem", "_operator.add", "_operator.mul", "_operator.sub",
-                              "_operator.floordiv", "_operator.truediv", "_operator.mod", "math.trunc"})
-
-
-_SYM_OP_NAMES = _sym_op_names()
-_TORCH_OPS_ATTRS = frozenset(a for a in dir(type(torch.ops)) if not a.startswith("__")) | {"load_library"}
-
-
-def _graph_target_ok(target: str) -> bool:
-    """Node targets are resolved by getattr from ``torch``/``math``/``_operator`` (deserialize_operator):
-    ``torch.os.system`` or ``torch.ops.load_library`` would be called when the graph runs. Allow only
-    operator overloads ``torch.ops.<ns>.<op>[.<overload>]`` and torch's own symbolic-shape helpers."""
-    if target in _SYM_OP_NAMES:
-        return True
-    parts = target.split(".")
-    return (target.startswith("torch.ops.") and 4 <= len(parts) <= 5 and "__" not in target
-            and parts[2] not in _TORCH_OPS_ATTRS and all(p.isidentifier() for p in parts))
-
-
-def _graph_targets(obj):
-    """Every node ``target`` string in a models/<m>.json, subgraphs included."""
-    if isinstance(obj, dict):
-        if isinstance(obj.get("target"), str) and "inputs" in obj:
-            yield obj["target"]
-        for v in obj.values():
-            yield from _graph_targets(v)
-    elif isinstance(obj, list):
-        for v in obj:
-            yield from _graph_targets(v)
-
-
-def _expr_strs(obj):
-    """All ``expr_str`` values in a deserialized models/<m>.json (SymInt/SymFloat/SymBool as_expr)."""
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if k == "expr_str" and isinstance(v, str):
-                yield v
-            else:
-                yield from _expr_strs(v)
-    elif isinstance(obj, list):
-        for v in obj:
-            yield from _expr_strs(v)
 
 
 # ------------------------------------------------------------------------------------------ classification
@@ -287,7 +76,7 @@ def _zip_kind(shorts: set[str]) -> str | None:
 def _describe_non_zip(path: Path, head: bytes, size: int) -> FileInspection:
     """Name what a non-zip file is, in one line, with the fix."""
     if head[:1] == b"\x80":
-        if _legacy_first_int(head) == _LEGACY_MAGIC:
+        if legacy_first_int(head) == _LEGACY_MAGIC:
             return FileInspection("state_dict")
         return FileInspection("not_a_model", [
             f"{path} is a plain Python pickle, not a torch.save/TorchScript/torch.export file; re-save the "
@@ -420,12 +209,12 @@ def _inspect_export(path, zf, members, inspection):
             continue
         if short.startswith("models/") and short.endswith(".json"):
             program = json.loads(zf.read(full))
-            for expr in _expr_strs(program):
-                if not _sym_expr_ok(expr):
+            for expr in expression_strings(program):
+                if not sym_expr_ok(expr):
                     inspection.problems.append(
                         f"{short} has a shape expression that sympy would eval(): {expr[:60]!r}")
-            for target in _graph_targets(program):
-                if not _graph_target_ok(target):
+            for target in graph_targets(program):
+                if not graph_target_ok(target):
                     inspection.problems.append(
                         f"{short} calls {target[:60]!r}, which is not a torch operator and runs when the graph runs")
             continue

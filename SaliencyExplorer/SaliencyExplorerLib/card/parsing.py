@@ -1,207 +1,40 @@
-"""The model card: what a model expects as input and gives as output (JSON; schema in ``card_schema.json``).
-
-Why: a heatmap can only be mapped back onto the anatomy if we know the grid the model saw: its
-orientation, spacing, size, centre, tensor axis order and intensity scaling. The card says all of it, once,
-next to the model file. Parsing is hand-written (no runtime dependency) and strict: an unknown field or a
-wrong type raises :class:`CardError` naming the field (``input.spacing[1]``) and the fix. Every field has a
-default, documented in ``docs/model-card.md``.
-
-    card = load_card("model.json")       # or a dict, or a ModelCard, or None (all defaults)
-"""
+"""Reading a model card: a strict hand-written parser (no runtime dependency) that names the bad field
+(``input.spacing[1]``) and the fix; ``load_card`` from a path, dict or ModelCard; the card beside a model."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import CardError
-
-TASKS = ("classification", "segmentation")
-ARRAY_ORDERS = ("xyz", "zyx")
-ACTIVATIONS = ("auto", "softmax", "sigmoid", "none")
-SLICE_AXES = ("i", "j", "k")
-AXIS_PAIRS = ({"R", "L"}, {"A", "P"}, {"S", "I"})
-INFERENCE_MODES = ("whole", "sliding_window")
-BLEND_MODES = ("constant", "gaussian")
-PADDING_MODES = ("constant", "reflect", "replicate", "circular")
-TILINGS = ("monai", "nnunet")
-REORIENT_MODES = ("resample", "axes")
-FIT_MODES = ("center", "extent", "first_voxel")
-STAGES = ("model_grid", "native")
-INTERPOLATIONS = ("linear", "bspline", "nearest")
-CROP_SELECT = ("positive", "nonzero")
-CROP_SOURCES = ("raw", "normalised")
-# intensity chain steps: name -> (allowed fields, required fields); a list form is allowed for clip_percentiles
-STEP_FIELDS = {
-    "window": ({"min", "max"}, {"min", "max"}),
-    "clip": ({"min", "max"}, set()),
-    "clip_percentiles": ({"lower", "upper"}, {"lower", "upper"}),
-    "zscore": ({"mean", "std"}, set()),
-    "scale": ({"a", "b"}, set()),
-    "range": ({"a_min", "a_max", "b_min", "b_max", "clip"}, {"a_min", "a_max"}),
-    "range_percentiles": ({"lower", "upper", "b_min", "b_max", "clip", "relative"}, {"lower", "upper"}),
-}
-SCHEMA_PATH = Path(__file__).with_name("card_schema.json")
-PROBE_SIZE = 64  # voxels per axis the card leaves open, when a layer table or a check needs a concrete input
-
-
-@dataclass(frozen=True)
-class Intensity:
-    """How raw voxel values become model input: window (to [0, 1], clipped), zscore, scale (a*x+b), none."""
-
-    type: str = "none"
-    min: float | None = None
-    max: float | None = None
-    mean: float | None = None
-    std: float | None = None
-    a: float = 1.0
-    b: float = 0.0
-
-
-@dataclass(frozen=True)
-class IntensityStep:
-    """One step of an intensity chain: ``op`` (a key of ``STEP_FIELDS``) and its numeric/bool fields."""
-
-    op: str
-    params: tuple = ()  # sorted (name, value) pairs
-
-    def get(self, name, default=None):
-        return dict(self.params).get(name, default)
-
-
-@dataclass(frozen=True)
-class IntensityChain:
-    """Intensity steps applied in order (``[{"clip_percentiles": ...}, {"zscore": {}}, {"scale": ...}]``).
-    Statistics (percentiles, a zscore without mean/std) come from the values the chain is applied to."""
-
-    steps: tuple = ()
-
-
-@dataclass(frozen=True)
-class CropSpec:
-    """Crop the grid to the bounding box of the foreground (MONAI ``CropForegroundd``, nnU-Net's nonzero crop).
-
-    ``select``: "positive" (value > threshold) or "nonzero" (value != 0); ``margin``: voxels per axis (i, j, k)
-    added around the box (clamped to the grid); ``on``: the grid that is cropped ("model_grid" after
-    resampling, or "native" before it); ``source``: whether the selection sees raw or normalised values.
-    """
-
-    select: str = "positive"
-    threshold: float = 0.0
-    margin: tuple = (0, 0, 0)
-    on: str = "model_grid"
-    source: str = "raw"
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """The model grid. ``None`` in spacing/size (or per axis) means "take it from the volume"."""
-
-    orientation: str | None = None
-    array_order: str = "xyz"
-    spacing: tuple | None = None
-    size: tuple | None = None
-    center: object = "image"  # "image" or ("foreground", threshold)
-    intensity: tuple = (Intensity(),)  # one per channel, or one for all
-    slice_axis: str = "k"
-    background: object = "min"  # "min" (the volume's minimum), "edge" (nearest edge voxel), or a number (raw)
-    reorient: str = "resample"  # "resample": exact axes of `orientation`; "axes": the volume's axes permuted/flipped
-    fit: str = "center"  # "center", "extent" (edge-aligned to the volume's extent), "first_voxel" (MONAI Spacingd)
-    crop_foreground: CropSpec | None = None
-    intensity_on: str = "model_grid"  # "model_grid" (after resampling) or "native" (before it, as nnU-Net)
-    interpolation: str = "linear"  # "linear", "bspline" (cubic B-spline, order 3), "nearest"
-
-
-@dataclass(frozen=True)
-class OutputSpec:
-    r"""What the model's output means: its activation (``auto``, softmax, sigmoid, none) and, for a
-    tuple/dict output, which element is explained (``key``)."""
-
-    activation: str = "auto"
-    key: object = None
-
-
-@dataclass(frozen=True)
-class InferenceSpec:
-    """How the model runs on a whole grid, in MONAI's terms (``monai.inferers.sliding_window_inference``).
-
-    "whole": one pass on the model grid. "sliding_window": the grid is padded to at least one window,
-    tiled by ``roi_size`` windows (tensor axis order) overlapping by ``overlap``, and the windows' outputs
-    are averaged with a ``blend`` importance map; explanations then explain that blended output.
-    """
-
-    mode: str = "whole"
-    roi_size: tuple | None = None
-    overlap: tuple = (0.25,)  # one value for every axis, or one per axis
-    blend: str = "constant"
-    sigma_scale: tuple = (0.125,)
-    padding_mode: str = "constant"
-    cval: float = 0.0
-    sw_batch_size: int = 1
-    tiling: str = "monai"  # "monai": MONAI's window starts and Gaussian; "nnunet": nnU-Net's
-
-    @property
-    def sliding(self) -> bool:
-        return self.mode == "sliding_window"
-
-
-@dataclass(frozen=True)
-class ModelCard:
-    r"""How a model sees a volume, parsed strictly from JSON (``parse_card``/``load_card``): task, spatial dims,
-    channels, classes, the input grid (``input``), the output's meaning (``output``), the default target
-    layer and, for state dicts, the architecture. Immutable; ``path`` is where it was read from."""
-
-    name: str = "unnamed model"
-    description: str = ""
-    version: object = None
-    task: str = "classification"
-    spatial_dims: int = 3
-    in_channels: int = 1
-    classes: tuple | None = None
-    input: InputSpec = field(default_factory=InputSpec)
-    output: OutputSpec = field(default_factory=OutputSpec)
-    inference: InferenceSpec = field(default_factory=InferenceSpec)
-    target_layer: object = None  # None, a name, or a tuple of names
-    architecture: dict | None = None
-    weights: str | None = None
-    path: str | None = None  # where the card was read from (for relative architecture files)
-
-    def class_index(self, target) -> int:
-        """A class given as an index or a name (case-insensitive) -> its index."""
-        if isinstance(target, int) and not isinstance(target, bool):
-            return target
-        text = str(target).strip()
-        if text.lstrip("-").isdigit():
-            return int(text)
-        names = [c.lower() for c in (self.classes or ())]
-        if text.lower() in names:
-            return names.index(text.lower())
-        known = ", ".join(repr(c) for c in self.classes or ()) or "none (the card lists no classes)"
-        raise CardError(f"target {target!r} is neither a class index nor a class name; known classes: {known}")
-
-    def input_shape(self, default: int | None = PROBE_SIZE) -> tuple[int, ...] | None:
-        """``(1, C, *spatial)`` the card promises the model, in its tensor (``array_order``) order.
-
-        Axes the card leaves open get ``default`` voxels; ``default=None`` returns None instead (the card
-        promises no size, so there is nothing to check the model against).
-        """
-        given = list(self.input.size or (None,) * 3)
-        if self.spatial_dims == 2 and len(given) == 3:
-            del given[SLICE_AXES.index(self.input.slice_axis)]
-        if default is None and any(n is None for n in given):
-            return None
-        spatial = [default if n is None else int(n) for n in given]
-        if self.input.array_order == "zyx":
-            spatial = spatial[::-1]
-        return (1, self.in_channels, *spatial)
-
-    def class_name(self, index) -> str | None:
-        if self.classes and index is not None and 0 <= index < len(self.classes):
-            return self.classes[index]
-        return None
+from ..errors import CardError
+from .spec import (
+    ACTIVATIONS,
+    ARRAY_ORDERS,
+    AXIS_PAIRS,
+    BLEND_MODES,
+    CROP_SELECT,
+    CROP_SOURCES,
+    FIT_MODES,
+    INFERENCE_MODES,
+    INTERPOLATIONS,
+    PADDING_MODES,
+    REORIENT_MODES,
+    SLICE_AXES,
+    STAGES,
+    STEP_FIELDS,
+    TASKS,
+    TILINGS,
+    CropSpec,
+    InferenceSpec,
+    InputSpec,
+    Intensity,
+    IntensityChain,
+    IntensityStep,
+    ModelCard,
+    OutputSpec,
+)
 
 
 # ---------------------------------------------------------------- small typed readers, naming the field
@@ -554,75 +387,3 @@ def find_card_for(model_path) -> Path | None:
     path = Path(model_path)
     candidate = path.with_suffix(".json") if path.suffix else path.with_name(path.name + ".json")
     return candidate if candidate.is_file() and candidate != path else None
-
-
-# ---------------------------------------------------------------- back to JSON
-def _rule_to_json(rule):
-    if isinstance(rule, IntensityChain):
-        return [{step.op: dict(step.params)} for step in rule.steps]
-    out = {"type": rule.type}
-    for key in {"window": ("min", "max"), "zscore": ("mean", "std"), "scale": ("a", "b")}.get(rule.type, ()):
-        if getattr(rule, key) is not None:
-            out[key] = getattr(rule, key)
-    return out
-
-
-def _axes_to_json(values, dims, slice_axis):
-    if values is None:
-        return None
-    values = list(values)
-    if dims == 2 and values[SLICE_AXES.index(slice_axis)] is None:
-        del values[SLICE_AXES.index(slice_axis)]
-    return values
-
-
-def card_to_dict(card: ModelCard) -> dict:
-    """A :class:`ModelCard` -> the JSON dict ``parse_card`` reads back to an equal card (defaults left out)."""
-    spec = card.input
-    rules = [_rule_to_json(r) for r in spec.intensity]
-    inp = {"array_order": spec.array_order, "slice_axis": spec.slice_axis}
-    if spec.orientation is not None:
-        inp["orientation"] = spec.orientation
-    for key in ("spacing", "size"):
-        value = _axes_to_json(getattr(spec, key), card.spatial_dims, spec.slice_axis)
-        if value is not None:
-            inp[key] = value
-    inp["center"] = "image" if spec.center == "image" else {"foreground": spec.center[1]}
-    if len(rules) == 1 and isinstance(spec.intensity[0], IntensityChain):
-        inp["intensity"] = rules[0]
-    else:
-        inp["intensity"] = rules[0] if len(rules) == 1 else rules
-    inp["background"] = spec.background
-    for key, default in (("reorient", "resample"), ("fit", "center"), ("intensity_on", "model_grid"),
-                         ("interpolation", "linear")):
-        if getattr(spec, key) != default:
-            inp[key] = getattr(spec, key)
-    crop = spec.crop_foreground
-    if crop is not None:
-        inp["crop_foreground"] = {"select": crop.select, "threshold": crop.threshold, "margin": list(crop.margin),
-                                  "on": crop.on, "source": crop.source}
-    out = {"name": card.name, "description": card.description, "task": card.task,
-           "spatial_dims": card.spatial_dims, "in_channels": card.in_channels}
-    if card.version is not None:
-        out["version"] = card.version
-    if card.classes is not None:
-        out["classes"] = list(card.classes)
-    out["input"] = inp
-    out["output"] = {"activation": card.output.activation, "key": card.output.key}
-    inf = card.inference
-    if inf.sliding:
-        out["inference"] = {"mode": inf.mode, "roi_size": list(inf.roi_size),
-                            "overlap": inf.overlap[0] if len(inf.overlap) == 1 else list(inf.overlap),
-                            "blend": inf.blend,
-                            "sigma_scale": inf.sigma_scale[0] if len(inf.sigma_scale) == 1 else list(inf.sigma_scale),
-                            "padding_mode": inf.padding_mode, "cval": inf.cval, "sw_batch_size": inf.sw_batch_size,
-                            "tiling": inf.tiling}
-    else:
-        out["inference"] = {"mode": "whole"}
-    if card.target_layer is not None:
-        out["target_layer"] = card.target_layer if isinstance(card.target_layer, str) else list(card.target_layer)
-    if card.architecture is not None:
-        out["architecture"] = {"class": card.architecture["class"], "kwargs": dict(card.architecture.get("kwargs", {}))}
-    if card.weights is not None:
-        out["weights"] = card.weights
-    return out

@@ -130,6 +130,7 @@ class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.ui.compareButton.connect("clicked(bool)", self.onCompareButton)
+        self.ui.modelFolderButton.connect("clicked(bool)", self.onModelFolderButton)
         self.ui.modelPathLineEdit.connect("currentPathChanged(QString)", self.onModelChanged)
         self.ui.cardPathLineEdit.connect("currentPathChanged(QString)", self.onModelChanged)
         self.ui.layerComboBox.connect("currentIndexChanged(int)", self.onChoiceChanged)
@@ -254,6 +255,15 @@ class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                        if DEFAULT_METHOD in listing["methods"] else 0)
             self._fill(self.ui.targetComboBox, listing["targets"], 0)
             self.ui.statusLabel.text = listing["summary"]
+
+    def onModelFolderButton(self) -> None:
+        """A model folder (nnU-Net v2, MONAI bundle) goes in the same model field as a file."""
+        import qt
+
+        folder = qt.QFileDialog.getExistingDirectory(self.parent, _("Select an nnU-Net or MONAI bundle folder"),
+                                                     self.ui.modelPathLineEdit.currentPath)
+        if folder:
+            self.ui.modelPathLineEdit.currentPath = folder  # fires currentPathChanged: lists are refilled
 
     @staticmethod
     def _fill(combo, entries, index) -> None:

@@ -19,3 +19,18 @@ def test_known_digests(tmp_path):
     (tmp_path / "abc").write_bytes(b"abc")
     assert file_sha256(tmp_path / "empty") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
     assert file_sha256(tmp_path / "abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_a_model_folder_is_hashed_by_every_file_and_its_place(tmp_path):
+    from SaliencyExplorerLib.file_hash import model_sha256
+
+    (tmp_path / "fold_0").mkdir()
+    (tmp_path / "plans.json").write_text("{}")
+    (tmp_path / "fold_0" / "checkpoint_final.pth").write_bytes(b"w")
+    first = model_sha256(tmp_path)
+    truth = hashlib.sha256(("fold_0/checkpoint_final.pth:" + hashlib.sha256(b"w").hexdigest() + "\n"
+                            + "plans.json:" + hashlib.sha256(b"{}").hexdigest() + "\n").encode()).hexdigest()
+    assert first == truth
+    (tmp_path / "fold_0" / "checkpoint_final.pth").write_bytes(b"other weights")
+    assert model_sha256(tmp_path) != first
+    assert model_sha256(tmp_path / "plans.json") == hashlib.sha256(b"{}").hexdigest()

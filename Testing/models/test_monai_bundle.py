@@ -19,6 +19,7 @@ nib = pytest.importorskip("nibabel")
 
 from helpers.nnunet_fixture import oblique_direction, synthetic_case  # noqa: E402
 from SaliencyExplorerLib import explain_image  # noqa: E402
+from SaliencyExplorerLib.cli import main  # noqa: E402
 from SaliencyExplorerLib.card import card_to_dict, parse_card  # noqa: E402
 from SaliencyExplorerLib.core.sliding_window import SlidingWindow, WindowPlan  # noqa: E402
 from SaliencyExplorerLib.errors import ModelLoadError  # noqa: E402
@@ -169,7 +170,6 @@ def test_bundles_that_cannot_be_mapped_fail_in_one_line(tmp_path, change, messag
 
 
 def test_card_command_prints_a_card_parse_card_accepts(bundle, capsys, tmp_path):
-    from SaliencyExplorerLib.cli import main
 
     assert main(["card", "--model", str(bundle)]) == 0
     printed = json.loads(capsys.readouterr().out)
@@ -179,3 +179,34 @@ def test_card_command_prints_a_card_parse_card_accepts(bundle, capsys, tmp_path)
     (tmp_path / "empty").mkdir()
     assert main(["card", "--model", str(tmp_path / "empty")]) == 2
     assert "neither an nnU-Net v2" in capsys.readouterr().err
+
+
+def test_a_bundle_opens_in_every_front_door(bundle, scan, tmp_path, mrml):
+    """CLI explain, explain_volume_node in-process and the panel's background worker, all without a card:
+    the same heatmap on the scan's own grid (the worker loads the bundle in its own process)."""
+    import time
+
+    from SaliencyExplorerLib.mrml import explain_node, panel, volume_nodes
+
+    image = sitk.ReadImage(str(scan))
+    reference = explain_image(image, bundle, method="gradcam", target="body").heatmap_image
+    out = tmp_path / "heat.nrrd"
+    assert main(["explain", "-i", str(scan), "-m", str(bundle), "--method", "gradcam", "--target", "body",
+                 "-o", str(out)]) == 0
+    from_cli = sitk.ReadImage(str(out))
+    assert np.allclose(sitk.GetArrayFromImage(from_cli), sitk.GetArrayFromImage(reference), atol=1e-5)
+
+    source = volume_nodes.add_volume_from_image(mrml.scene, image, "scan")
+    node = explain_node.explain_volume_node(source, str(bundle), method="gradcam", target="body")
+    expected = volume_nodes.array_for_node(reference, node)
+    assert np.allclose(volume_nodes.node_array(node), expected, atol=1e-5)
+
+    process = explain_node.start_background(source, str(bundle), method="gradcam", target="body")
+    state, deadline = panel.RunState(), time.time() + 240
+    while (process.running or state.state == "running") and time.time() < deadline:
+        state.update(process.poll(), cancelled=process.cancelled)
+        time.sleep(0.05)
+    state.update(process.poll(), cancelled=process.cancelled)
+    assert state.state == "done", process.log[-5:]
+    background = explain_node.finish_background(process, source)
+    assert np.allclose(volume_nodes.node_array(background), expected, atol=1e-5)

@@ -47,11 +47,12 @@ def test_target_entries_from_card_and_back():
 def test_can_apply_says_why_not(tmp_path):
     model = tmp_path / "m.pt"
     assert panel.can_apply(None, model) == (False, "Select an input volume")
-    assert panel.can_apply(object(), Path(".")) == (False, "Select a model file")
+    assert panel.can_apply(object(), Path(".")) == (False, "Select a model file or folder")
     ok, why = panel.can_apply(object(), model)
     assert not ok and "not found" in why
     model.write_bytes(b"x")
     assert panel.can_apply(object(), model)[0]
+    assert panel.can_apply(object(), tmp_path)[0]  # a model folder (nnU-Net, MONAI bundle) is a model too
 
 
 def test_run_state_follows_worker_events():

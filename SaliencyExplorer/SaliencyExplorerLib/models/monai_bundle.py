@@ -34,7 +34,7 @@ from torch import nn
 
 from ..card import ModelCard, parse_card
 from ..errors import ModelLoadError
-from .nnunet import folder_sha256
+from ..file_hash import folder_sha256
 from .torchscript import TorchScriptTapModel
 
 CONFIG_NAMES = ("inference.json", "inference.yaml", "inference.yml")

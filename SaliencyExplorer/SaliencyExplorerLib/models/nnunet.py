@@ -19,7 +19,6 @@ See ``docs/model-files.md``.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 from pathlib import Path
@@ -30,7 +29,7 @@ from torch import nn
 
 from ..card import ModelCard, parse_card
 from ..errors import ModelLoadError
-from ..file_hash import file_sha256
+from ..file_hash import folder_sha256
 
 CHECKPOINTS = ("checkpoint_final.pth", "checkpoint_best.pth")
 INSTALL = "pip install dynamic-network-architectures --no-deps"
@@ -307,14 +306,6 @@ class FoldEnsemble(nn.Module):
             y = net(x)
             out = y if out is None else out + y
         return out / len(self.folds)
-
-
-def folder_sha256(files) -> str:
-    """One SHA-256 for a folder model: of the names and SHA-256s of every file read."""
-    digest = hashlib.sha256()
-    for f in files:
-        digest.update(f"{Path(f).name}:{file_sha256(f)}\n".encode())
-    return digest.hexdigest()
 
 
 def load_nnunet(path, card=None, *, trust_code=False, device=None, notes=None):

@@ -72,9 +72,9 @@ def can_apply(input_volume, model_path) -> tuple[bool, str]:
     if input_volume is None:
         return False, "Select an input volume"
     if path_or_none(model_path) is None:
-        return False, "Select a model file"
-    if not Path(path_or_none(model_path)).is_file():
-        return False, f"Model file not found: {model_path}"
+        return False, "Select a model file or folder"
+    if not Path(path_or_none(model_path)).exists():
+        return False, f"Model not found: {model_path}"
     return True, "Compute the saliency heatmap (runs in a background process; click again to cancel)"
 
 

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from ..errors import SaliencyError
-from ..file_hash import file_sha256
+from ..file_hash import model_sha256
 from ..version import __version__
 
 
@@ -19,9 +19,10 @@ def model_identity(model) -> tuple[str, str]:
     """(description, SHA-256) of a model path, or of an in-memory model ("", its class name)."""
     if isinstance(model, (str, os.PathLike)):
         path = Path(model)
-        if not path.is_file():
-            raise SaliencyError(f"model file '{path}' does not exist: pick the model file (.pt, .pth, .ts)")
-        return str(path), file_sha256(path)
+        if not path.exists():
+            raise SaliencyError(f"model '{path}' does not exist: pick the model file (.pt, .pth, .ts, .pt2) or "
+                                "model folder (nnU-Net, MONAI bundle)")
+        return str(path), model_sha256(path)
     return f"<in-memory {type(model).__name__}>", ""
 
 

@@ -13,7 +13,9 @@ from ..errors import SaliencyError
 from ..workflow.compare_image import compare_image
 from ..workflow.explain_and_evaluate import _torch_errors
 from . import heatmap_node, volume_nodes
-from .evaluation_nodes import _double_column, _format, _slicer, _string_column, region_image
+from .evaluation_nodes import region_image
+from .module_logics import import_slicer
+from .tables import fill_table, format_value, number_column, text_column
 
 # (column title, row key, kind)
 TABLE_COLUMNS = [("Rank", "rank", "text"), ("Method", "method", "text"),
@@ -35,37 +37,23 @@ def _key(name: str) -> str:
 
 def write_comparison_table(scene, rows: list, name: str = "Saliency comparison"):
     """A vtkMRMLTableNode, one row per method, best rank first."""
-    slicer = _slicer()
     node = scene.AddNewNodeByClass("vtkMRMLTableNode", scene.GenerateUniqueName(name))
-    table = node.GetTable()
-    with slicer.util.NodeModify(node):
-        table.Initialize()
-        for title, key, kind in TABLE_COLUMNS:
-            values = [row.get(key) for row in rows]
-            if kind == "number":
-                table.AddColumn(_double_column(title, values))
-            else:
-                table.AddColumn(_string_column(title, ["" if v is None else _format(v) for v in values]))
-        if hasattr(node, "SetUseColumnTitleAsColumnHeader"):
-            for title, _, _ in TABLE_COLUMNS:
-                node.SetColumnTitle(title, title)
-            node.SetUseColumnTitleAsColumnHeader(True)
-        else:
-            node.SetUseColumnNameAsColumnHeader(True)
-    table.Modified()
-    return node
+    columns = [number_column(title, [row.get(key) for row in rows]) if kind == "number" else
+               text_column(title, ["" if row.get(key) is None else format_value(row.get(key)) for row in rows])
+               for title, key, kind in TABLE_COLUMNS]
+    return fill_table(node, columns)
 
 
 def write_comparison_plot(scene, curves: dict, rows: list, name: str = "Saliency comparison curves"):
     """Curves table + a chart: each method's deletion (solid) and insertion (dashed), random in grey."""
-    _slicer()
+    import_slicer()
     fractions = curves.get("fraction")
     if not fractions:
         raise SaliencyError("The comparison has no curves to plot; every method failed. Read the table's errors.")
     table = scene.AddNewNodeByClass("vtkMRMLTableNode", scene.GenerateUniqueName(name + " data"))
     data = table.GetTable()
     data.Initialize()
-    data.AddColumn(_double_column("fraction", fractions))
+    data.AddColumn(number_column("fraction", fractions))
     chart = scene.AddNewNodeByClass("vtkMRMLPlotChartNode", scene.GenerateUniqueName(name))
     series_nodes = []
     methods = [r["method"] for r in rows if r["method"] in curves]
@@ -75,7 +63,7 @@ def write_comparison_plot(scene, curves: dict, rows: list, name: str = "Saliency
                 if curves.get(f"random_{kind}")]
     for method, kind, values, colour in entries:
         column = f"{_key(method)}_{kind}"
-        data.AddColumn(_double_column(column, values))
+        data.AddColumn(number_column(column, values))
         series = scene.AddNewNodeByClass("vtkMRMLPlotSeriesNode", scene.GenerateUniqueName(f"{method} {kind}"))
         series.SetAndObserveTableNodeID(table.GetID())
         series.SetXColumnName("fraction")
@@ -97,7 +85,7 @@ def write_comparison_plot(scene, curves: dict, rows: list, name: str = "Saliency
 def show_comparison(source_node, result, folder_name: str | None = None, threshold: float = 0.2,
                     show_in_layout: bool = False) -> dict:
     """Put a `compare_image` result in the scene beside ``source_node``; returns the nodes made."""
-    slicer = _slicer()
+    slicer = import_slicer()
     scene = source_node.GetScene()
     heatmap_node.check_source(source_node)
     sh = scene.GetSubjectHierarchyNode()

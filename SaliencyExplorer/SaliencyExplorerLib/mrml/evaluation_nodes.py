@@ -14,6 +14,8 @@ from ..core.options import DEFAULT_METHOD
 from ..errors import SaliencyError
 from ..workflow.explain_and_evaluate import explain_and_evaluate
 from . import volume_nodes
+from .module_logics import import_slicer
+from .tables import fill_table, format_value, node_of, number_column, text_column
 
 CURVES = [  # report key, series name, colour, dashed
     ("deletion", "Deletion", (0.85, 0.2, 0.15), False),
@@ -21,24 +23,6 @@ CURVES = [  # report key, series name, colour, dashed
     ("insertion", "Insertion", (0.15, 0.4, 0.85), False),
     ("random_insertion", "Insertion (random map)", (0.15, 0.4, 0.85), True),
 ]
-
-
-def _slicer():
-    try:
-        import slicer  # noqa: PLC0415  (slicer: only in a Slicer/slicer-core process)
-    except ImportError:
-        raise SaliencyError("Showing results in a scene needs Slicer or `pip install slicer-core`.") from None
-    return slicer
-
-
-def _format(value) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return str(value)
 
 
 def metric_rows(report: dict) -> list[tuple[str, str]]:
@@ -61,73 +45,32 @@ def metric_rows(report: dict) -> list[tuple[str, str]]:
         rows.append(("Energy fraction inside region", report["energy_fraction"]))
     if "region_fraction" in report:
         rows.append(("Region's share of the image (energy fraction by chance)", report["region_fraction"]))
-    return [(name, _format(value)) for name, value in rows]
-
-
-def _string_column(name: str, values) -> object:
-    import vtk  # noqa: PLC0415  (vtk: only in a Slicer/slicer-core process)
-
-    column = vtk.vtkStringArray()
-    column.SetName(name)
-    for value in values:
-        column.InsertNextValue(value)
-    return column
-
-
-def _double_column(name: str, values) -> object:
-    import vtk  # noqa: PLC0415  (vtk: only in a Slicer/slicer-core process)
-
-    column = vtk.vtkDoubleArray()
-    column.SetName(name)
-    for value in values:
-        column.InsertNextValue(float("nan") if value is None else float(value))
-    return column
-
-
-def _node(scene, node, class_name: str, name: str):
-    if node is None:
-        return scene.AddNewNodeByClass(class_name, scene.GenerateUniqueName(name))
-    if not node.IsA(class_name):
-        raise SaliencyError(f"Expected a {class_name} to update, got a {node.GetClassName()}.")
-    return node
+    return [(name, format_value(value)) for name, value in rows]
 
 
 def write_metrics_table(scene, report: dict, table_node=None, name: str = "Saliency evaluation"):
     """A two-column vtkMRMLTableNode (Metric, Value) with the report's numbers."""
-    slicer = _slicer()
-    node = _node(scene, table_node, "vtkMRMLTableNode", name)
     rows = metric_rows(report)
-    table = node.GetTable()
-    with slicer.util.NodeModify(node):
-        table.Initialize()
-        table.AddColumn(_string_column("Metric", [r[0] for r in rows]))
-        table.AddColumn(_string_column("Value", [r[1] for r in rows]))
-        if hasattr(node, "SetUseColumnTitleAsColumnHeader"):  # Slicer 5.9+: the name-based call is deprecated
-            for column in ("Metric", "Value"):
-                node.SetColumnTitle(column, column)
-            node.SetUseColumnTitleAsColumnHeader(True)
-        else:
-            node.SetUseColumnNameAsColumnHeader(True)
-    table.Modified()
-    return node
+    node = node_of(scene, table_node, "vtkMRMLTableNode", name)
+    return fill_table(node, [text_column("Metric", [r[0] for r in rows]), text_column("Value", [r[1] for r in rows])])
 
 
 def write_curve_plot(scene, report: dict, chart_node=None, table_node=None, name: str = "Saliency deletion curve"):
     """Curves table + one plot series per curve + a chart titled with the areas; returns (chart, table)."""
-    _slicer()
+    import_slicer()
     curves = report.get("curves") or {}
     fractions = curves.get("fraction")
     if not fractions:
         raise SaliencyError("The report has no curves to plot; run the faithfulness evaluation first.")
-    table = _node(scene, table_node, "vtkMRMLTableNode", name + " data")
+    table = node_of(scene, table_node, "vtkMRMLTableNode", name + " data")
     data = table.GetTable()
     data.Initialize()
-    data.AddColumn(_double_column("fraction", fractions))
+    data.AddColumn(number_column("fraction", fractions))
     present = [c for c in CURVES if curves.get(c[0]) and any(v is not None for v in curves[c[0]])]
     for key, _, _, _ in present:
-        data.AddColumn(_double_column(key, curves[key]))
+        data.AddColumn(number_column(key, curves[key]))
     data.Modified()
-    chart = _node(scene, chart_node, "vtkMRMLPlotChartNode", name)
+    chart = node_of(scene, chart_node, "vtkMRMLPlotChartNode", name)
     old = [chart.GetNthPlotSeriesNode(i) for i in range(chart.GetNumberOfPlotSeriesNodes())]
     chart.RemoveAllPlotSeriesNodeIDs()
     for series in old:  # our own series from an earlier run: replaced, not left behind
@@ -144,7 +87,7 @@ def write_curve_plot(scene, report: dict, chart_node=None, table_node=None, name
         series.SetColor(*colour)
         chart.AddAndObservePlotSeriesNodeID(series.GetID())
     auc = report.get("deletion_auc"), report.get("random_deletion_auc")
-    chart.SetTitle(f"Deletion AUC {_format(auc[0])} (random {_format(auc[1])})")
+    chart.SetTitle(f"Deletion AUC {format_value(auc[0])} (random {format_value(auc[1])})")
     chart.SetXAxisTitle("fraction of voxels removed / revealed")
     chart.SetYAxisTitle("target score")
     chart.SetLegendVisibility(True)
@@ -158,7 +101,7 @@ def show_evaluation(scene, report: dict, table_node=None, chart_node=None, curve
     nodes = {"table": table}
     if (report.get("curves") or {}).get("fraction"):
         nodes["chart"], nodes["curves"] = write_curve_plot(scene, report, chart_node, curve_table_node)
-    slicer = _slicer()
+    slicer = import_slicer()
     if show_in_layout and "chart" in nodes and getattr(slicer, "app", None) is not None:
         slicer.modules.plots.logic().ShowChartInLayout(nodes["chart"])
     return nodes
@@ -167,7 +110,7 @@ def show_evaluation(scene, report: dict, table_node=None, chart_node=None, curve
 def region_image(region_node, reference_node, segment_id: str | None = None):
     """A label map volume node, or a segmentation node (one segment or all visible), as a SimpleITK image."""
 
-    slicer = _slicer()
+    slicer = import_slicer()
     if region_node.IsA("vtkMRMLSegmentationNode"):
         scene = region_node.GetScene()
         labels = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", scene.GenerateUniqueName("region"))

@@ -280,6 +280,14 @@ def _temp_folders() -> set:
     return {n for n in os.listdir(tempfile.gettempdir()) if n.startswith("saliency-") and "mrml-cache" not in n}
 
 
+def _private_temp(tmp_path, monkeypatch) -> None:
+    """A temp folder of this test's own: what it leaves is not confused with another process's job folder."""
+    private = tmp_path.parent / f"{tmp_path.name}-temp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    monkeypatch.setenv("TMPDIR", str(private))
+
+
 def test_corpus_is_big_enough():
     assert len(CORPUS) >= 40
 
@@ -289,6 +297,7 @@ def test_bad_input_is_refused_cleanly(name, tmp_path, capsys, monkeypatch):
     if "without CUDA" in name and torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     monkeypatch.chdir(tmp_path)
+    _private_temp(tmp_path, monkeypatch)
     kind, action = CORPUS[name](tmp_path)
     capsys.readouterr()
     before, temps = _snapshot(tmp_path), _temp_folders()

@@ -2,6 +2,7 @@
 autograd through MONAI's whole sliding_window_inference, CAMs on a planted lesion across window borders,
 occlusion reusing untouched windows. Small models are defined here."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -140,3 +141,40 @@ def test_aug_smooth_over_windows_keeps_the_lesion():
                      sliding_window={"roi_size": ROI, "overlap": 0.25, "blend": "gaussian", "sw_batch_size": 6})
     peak = torch.tensor(divmod_index(result.heatmap[0].argmax(), result.heatmap[0].shape), dtype=torch.float)
     assert float((peak - torch.tensor(center, dtype=torch.float)).norm()) <= 3.0
+
+
+# ---------------------------------------------------------------- transformers over windows
+def test_unetr_with_a_fixed_img_size_explains_a_whole_scan_by_windows():
+    """UNETR refuses any size but its img_size; over windows it explains a scan 2 x 2 x 1 windows large:
+    saliency equals autograd through MONAI's whole sliding_window_inference, and a decoder-layer Grad-CAM
+    (token outputs reshaped per window) covers the whole scan."""
+    from monai.networks.nets import UNETR
+
+    from SaliencyExplorerLib.core.engine import explain
+
+    torch.manual_seed(0)
+    net = UNETR(in_channels=1, out_channels=2, img_size=(16, 16, 16), feature_size=4, hidden_size=48, mlp_dim=96,
+                num_heads=4).eval()
+    x = torch.randn(1, 1, 28, 24, 16, generator=torch.Generator().manual_seed(2))
+    with pytest.raises(Exception):
+        net(x)  # the whole scan at once is refused: this is why it must run by windows
+    mask = torch.zeros(x.shape[2:])
+    mask[4:20, 6:18, 2:12] = 1
+    windows = {"roi_size": (16, 16, 16), "overlap": 0.25, "blend": "gaussian", "sw_batch_size": 2}
+
+    leaf = x.clone().requires_grad_(True)
+    y = sliding_window_inference(leaf, (16, 16, 16), 2, net, overlap=0.25, mode="gaussian")
+    (truth,) = torch.autograd.grad((y[:, 1] * mask).sum(), leaf)
+    result = explain(net, x, "saliency", target=1, task="segmentation", mask=mask, sliding_window=windows)
+    r, error = agreement(torch.from_numpy(result.extras["attributions"]), truth)
+    assert r >= 0.999 and error <= 1e-4, (r, error)
+
+    corner = torch.zeros(x.shape[2:])
+    corner[:5, :5, :] = 1  # inside the first window only: windows start at 0 and 12 (i), 0 and 8 (j)
+    cam = explain(net, x, "gradcam", layers="decoder2", target=1, task="segmentation", mask=corner,
+                  sliding_window=windows)
+    counts = cam.extras["sliding_windows"]
+    assert cam.heatmap.shape == (1, 28, 24, 16) and counts["windows"] == 4
+    assert cam.passes["backward"] == 1  # only the window that sees the region is explained
+    assert np.abs(cam.raw[0, 16:, :, :]).max() == 0 and np.abs(cam.raw[0, :, 16:, :]).max() == 0  # nor lit
+    assert np.abs(cam.raw[0, :16, :16, :]).max() > 0

@@ -53,9 +53,7 @@ def _output_dir(path, protected) -> Path:
 
 def compare_one(args) -> dict:
     """One volume: compare, then write the table, the figure and each method's heatmap."""
-    from ..models.loading import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-        load_model,
-    )
+    from ..models.loading import load_model  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
     protected = [p for p in (args.input, args.model, args.card, args.region) if p]
     out = _output_dir(args.output_dir, protected)

@@ -31,9 +31,7 @@ from .figure_cmd import check_figure_output, display_arrays, write_figure
 
 def region_on_image(region_path, reference, label: int | None):
     """The region file as a bool (k, j, i) array on `reference`'s grid (see evaluation.volume)."""
-    from ..evaluation.volume import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-        region_on_grid,
-    )
+    from ..evaluation.volume import region_on_grid  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
     return region_on_grid(read_image(region_path, "--region"), reference, label, name=f"region {region_path}")
 
@@ -67,12 +65,8 @@ def _check_outputs(args) -> None:
 
 def evaluate_files(args) -> dict:
     """The whole command without printing: used by `run` and by tests."""
-    from ..evaluation.volume import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-        evaluate_volume,
-    )
-    from ..models.loading import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-        load_model,
-    )
+    from ..evaluation.volume import evaluate_volume  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
+    from ..models.loading import load_model  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
     _check_outputs(args)
     device = check_device(args.device)

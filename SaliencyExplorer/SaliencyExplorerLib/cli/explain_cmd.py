@@ -7,6 +7,7 @@ carries what a script needs: target class and score, peak in RAS and LPS mm, tim
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import sys
@@ -39,6 +40,10 @@ def register(subparsers) -> None:
     p.add_argument("--layer", action="append", metavar="L", help="target layer; repeat to combine layers")
     p.add_argument("--target", help="class to explain: an index or a class name from the card (default: top class)")
     p.add_argument("--region-mask", metavar="MASK", help="segmentation target region (a mask volume)")
+    p.add_argument("--region-at", metavar="X,Y,Z", type=ras_numbers(3),
+                   help="segmentation: explain the predicted component of --target at this RAS point (mm)")
+    p.add_argument("--region-box", metavar="X0,Y0,Z0,X1,Y1,Z1", type=ras_numbers(6),
+                   help="segmentation: explain the voxels inside this RAS box (two corners, mm)")
     p.add_argument("--output", "-o", required=True, help="heatmap file (.nrrd, .nii.gz, .nii, .mha)")
     p.add_argument("--label-output", metavar="MASK", help="also write a label map of heatmap >= --threshold")
     p.add_argument("--threshold", type=float, default=0.5, help="threshold for --label-output (default 0.5)")
@@ -109,7 +114,7 @@ def model_run(bar):
             raise out_of_memory_error(exc) from None
         if isinstance(exc, MemoryError):
             raise
-        from ..core.model_call import short_reason  # noqa: PLC0415  (torch: loads without PyTorch for CLI --help)
+        from ..core.model_call import short_reason  # noqa: PLC0415  (torch: lazy for the CLI)
 
         first = short_reason(exc)
         raise SaliencyError(f"the model failed on the prepared input: {first}. Check the card's in_channels, "
@@ -131,6 +136,19 @@ def check_device(device: str) -> str:
     """The device if it exists here, else one line naming it and the fix (before anything is loaded)."""
 
     return check(device, "--device")
+
+
+def ras_numbers(count: int):
+    """An argparse type: ``count`` comma-separated numbers (RAS millimetres)."""
+    def parse(text: str) -> list[float]:
+        try:
+            values = [float(v) for v in text.split(",")]
+        except ValueError:
+            values = []
+        if len(values) != count:
+            raise argparse.ArgumentTypeError(f"give {count} comma-separated numbers in mm, not {text!r}")
+        return values
+    return parse
 
 
 def parse_target(text):
@@ -164,6 +182,8 @@ def run(args) -> int:
     with model_run(bar):
         result = explain_image(images, args.model, args.card, method=args.method, layers=args.layer,
                                target=parse_target(args.target), device=device, region_mask=region,
+                               region_at=args.region_at,
+                               region_box=None if args.region_box is None else [args.region_box[:3], args.region_box[3:]],
                                progress=bar, trust_code=args.trust_code, **options)
 
     if prediction_output:  # before any file is written: a wrong kind of output leaves nothing behind

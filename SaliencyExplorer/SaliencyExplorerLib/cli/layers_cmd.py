@@ -42,14 +42,10 @@ def probe_shape(card, size=None) -> tuple:
 
 
 def run(args) -> int:
-    import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    import torch  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
-    from ..core.layers import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-        list_layers,
-    )
-    from ..models.loading import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-        load_model,
-    )
+    from ..core.layers import list_layers  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
+    from ..models.loading import load_model  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
     device = check_device(args.device)
     loaded = load_model(args.model, load_card(args.card) if args.card else None,

@@ -17,7 +17,7 @@ def available_devices() -> list[str]:
     """The devices that exist here: 'cpu', then 'cuda' / 'cuda:N' for each visible GPU, 'mps' on Apple."""
     devices = ["cpu"]
     try:
-        import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+        import torch  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
     except ImportError:
         return devices
     try:
@@ -36,7 +36,7 @@ def available_devices() -> list[str]:
 
 def check_device(device, what: str = "--device") -> str:
     """``device`` as a string if it exists here; else one line naming it and the devices that do exist."""
-    import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    import torch  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
     name = str(device if device is not None else "cpu").strip()
     try:
@@ -111,7 +111,7 @@ def check_memory(nbytes: float, what: str, fix: str, fraction: float = 0.8) -> N
 def is_out_of_memory(exc: BaseException) -> bool:
     """torch's ways of saying an allocation failed (CPU and CUDA)."""
     try:
-        import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+        import torch  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
         if isinstance(exc, torch.cuda.OutOfMemoryError):
             return True

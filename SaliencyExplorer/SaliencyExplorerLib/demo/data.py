@@ -63,7 +63,7 @@ def random_case(rng: np.random.Generator, lesion: bool):
 
 def model_tensors(count: int, seed: int):
     """``count`` cases (half with a lesion) as the demo model's input: (x (N,1,32,32,32), labels (N,))."""
-    import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    import torch  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
     card = load_card(DEMO_CARD)
     rng = np.random.default_rng(seed)

@@ -12,7 +12,6 @@ import _compat_pickle
 import io
 import pickletools
 
-
 # ---------------------------------------------------------------------------------------------- allow-lists
 
 def _weights_only_globals() -> frozenset[str]:

@@ -208,17 +208,11 @@ def model_choices(model_path, card_path=None) -> dict:
     Loads the model (torch is imported here, never earlier) and traces one forward pass on zeros of the
     card's input shape (``ModelCard.input_shape``: 64 voxels per axis the card leaves open).
     """
-    import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    import torch  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
-    from ..core.layers import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-        list_layers,
-    )
-    from ..core.method import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-        available_methods,
-    )
-    from ..models.loading import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-        load_model,
-    )
+    from ..core.layers import list_layers  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
+    from ..core.method import available_methods  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
+    from ..models.loading import load_model  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
     loaded = load_model(model_path, card_path)
     card = load_card(loaded.card)

@@ -361,7 +361,7 @@ def _bspline_to_grid(image: sitk.Image, grid: Grid, background: float) -> np.nda
 
 def to_model(images, card: ModelCard):
     """Source image(s) (one per channel, co-registered in physical space) -> :class:`ModelInput`."""
-    import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    import torch  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
     images = list(images) if isinstance(images, (list, tuple)) else [images]
     if not images:

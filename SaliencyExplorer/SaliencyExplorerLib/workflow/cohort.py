@@ -125,9 +125,7 @@ def read_cases(source) -> list[Case]:
 @functools.lru_cache(maxsize=2)
 def _cached_model(model: str, card: str | None, device: str | None, trust_code: bool):
     """The model loaded once per process (each dask worker process keeps its own)."""
-    from ..models.loading import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-        load_model,
-    )
+    from ..models.loading import load_model  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
     return load_model(model, card, trust_code=trust_code, device=device)
 
@@ -140,7 +138,7 @@ def run_case(case: Case, model: str, card: str | None = None, methods=None, *, d
               "error": None, "table": []}
     try:
         if threads:
-            import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+            import torch  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
             torch.set_num_threads(int(threads))
 
@@ -175,9 +173,7 @@ def finished(output_dir, case: Case) -> dict | None:
 
 
 def _write_json(path: Path, data) -> None:
-    from ..evaluation.report import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-        json_safe,
-    )
+    from ..evaluation.report import json_safe  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
     write_text(path, json.dumps(json_safe(data), indent=2) + "\n")
 
@@ -203,9 +199,7 @@ def bootstrap_interval(values, resamples: int = 2000, seed: int = 0) -> tuple[fl
 
 def summarise(rows: list[dict], methods: list[str]) -> list[dict]:
     """summary.csv rows: per method, cases with numbers, failed, means with 95% intervals, rank."""
-    from ..evaluation.compare import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-        rank_rows,
-    )
+    from ..evaluation.compare import rank_rows  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
     def numbers(group, key):
         out = []
@@ -287,7 +281,7 @@ def run_cohort(cases, model, card=None, methods=None, output_dir="compare-cohort
     dask scheduler instead (its workers must see the files). ``options`` go to ``compare_image`` (steps,
     random_repeats, sanity_layers, method_options, ...). ``progress(done, total)`` after each case.
     """
-    from ..evaluation.compare import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    from ..evaluation.compare import (  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
         resolve_methods,
         write_table,
     )

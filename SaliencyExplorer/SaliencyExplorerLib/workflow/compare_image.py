@@ -54,21 +54,15 @@ def compare_image(images, model, card=None, methods=None, target=None, *, region
     ``explain_image``. ``target``: None (top class), an index or a class name from the card. ``checks`` go
     to ``compare_methods`` (steps, random_repeats, sanity_layers, extra_maps, method_options, ...).
     """
-    import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    import torch  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
-    from ..evaluation.compare import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-        compare_methods,
-    )
-    from ..evaluation.report import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    from ..evaluation.compare import compare_methods  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
+    from ..evaluation.report import (  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
         json_safe,
         localisation_report,
     )
-    from ..evaluation.volume import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-        region_on_grid,
-    )
-    from ..models.loading import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-        resolve_model,
-    )
+    from ..evaluation.volume import region_on_grid  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
+    from ..models.loading import resolve_model  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
     started = time.perf_counter()
     images = list(images) if isinstance(images, (list, tuple)) else [images]

@@ -29,9 +29,7 @@ def _torch_errors():
             raise out_of_memory_error(exc) from None
         if isinstance(exc, MemoryError):
             raise
-        from ..core.model_call import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-            short_reason,
-        )
+        from ..core.model_call import short_reason  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
         raise SaliencyError(
             f"the model failed on this volume ({short_reason(exc)}). Check that the model card matches the model "
@@ -66,16 +64,12 @@ def explain_and_evaluate(image, model, card, method, layers, target, *, evaluate
         return run_pipeline(image, model, card, method, layers, target, **options), None
     checks = {} if evaluate is True else dict(evaluate)
     with _torch_errors():
-        from ..models.loading import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-            resolve_model,
-        )
+        from ..models.loading import resolve_model  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
         module, card = resolve_model(model, card, options.get("device"),
                                      trust_code=trusted(options))
         result = run_pipeline(image, module, card, method, layers, target, **options)
-        from ..evaluation.volume import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-            evaluate_volume,
-        )
+        from ..evaluation.volume import evaluate_volume  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
         checks.setdefault("progress", options.get("progress"))
         checks.setdefault("cancel", options.get("cancel"))

@@ -18,6 +18,7 @@ import SimpleITK as sitk
 
 from ..card import ModelCard, load_card, parse_card
 from ..core.options import DEFAULT_METHOD
+from ..errors import SaliencyError
 from ..volumes.geometry import (
     ModelInput,
     check_grid_memory,
@@ -28,6 +29,7 @@ from ..volumes.geometry import (
     ras_from_lps,
     to_model,
 )
+from . import regions
 
 
 @dataclass
@@ -72,20 +74,12 @@ def _default_card(images) -> ModelCard:
 
 def _stack_target(model, tensor, options):
     """One class for every slice of a 2D stack: the class with the highest logit in any slice."""
-    import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    import torch  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
-    from ..core.engine import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-        prepare_input,
-    )
-    from ..core.model_call import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-        call_model,
-    )
-    from ..core.model_guard import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-        guarded,
-    )
-    from ..core.targets import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-        pick_output,
-    )
+    from ..core.engine import prepare_input  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
+    from ..core.model_call import call_model  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
+    from ..core.model_guard import guarded  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
+    from ..core.targets import pick_output  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
     x = prepare_input(tensor, model)
     with guarded(model), torch.no_grad():  # eval mode, as explain() runs it: no batch-norm update
@@ -98,9 +92,9 @@ def _stack_target(model, tensor, options):
 def _probabilities(explanation, options) -> np.ndarray:
     """The model's clean output as probabilities, with the activation the engine resolved (the card's,
     or "auto": softmax/sigmoid, none for an output that already is probabilities)."""
-    import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    import torch  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
-    from ..core.targets import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    from ..core.targets import (  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
         activate,
         resolve_activation,
     )
@@ -146,32 +140,30 @@ def _score(explanation, target, card, options, mask):
 
 
 def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, target=None, *, device=None,
-                  region_mask=None, progress=None, cancel=None, trust_code=False, trust_pickle=False, **options):
+                  region_mask=None, region_box=None, region_at=None, progress=None, cancel=None, trust_code=False,
+                  trust_pickle=False, **options):
     """Explain ``model`` on ``images`` (a SimpleITK image or one per channel) -> :class:`VolumeExplanation`.
 
     ``card``: ModelCard | dict | path | None (a model file's card is found beside it). ``target``: None
     (top class), a class index, or a class name from the card. ``region_mask``: a mask image (any grid)
-    for segmentation targets, brought to the model grid with nearest neighbour. A card with sliding-window
+    for segmentation targets, brought to the model grid with nearest neighbour; or ``region_box`` (two RAS
+    corners, mm) or ``region_at`` (a RAS point: the predicted component of the target class there; one extra
+    inference; see ``workflow.regions``). A card with sliding-window
     ``inference`` explains the blended output over the whole grid (progress then counts windows). Other
     ``options`` go to the engine (batch_size, method options, ...). The inputs are never modified.
     ``trust_code``: allow a model file or card that runs code (see ``models.loading.load_model``);
     ``trust_pickle`` is an alias.
     """
-    from ..core.engine import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-        explain,
-    )
-    from ..core.maps import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-        to_heatmap,
-    )
+    from ..core.engine import explain  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
+    from ..core.maps import to_heatmap  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
     started = time.perf_counter()
     images = list(images) if isinstance(images, (list, tuple)) else [images]
-    from ..models.loading import (  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
-        resolve_model,
-    )
+    from ..models.loading import resolve_model  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
     module, card_obj = resolve_model(model, None if card is None else load_card(card), device,
                                      trust_code=trust_code or trust_pickle)
+    no_card = card_obj is None  # then the task is the engine's to infer from the output's shape
     card_obj = load_card(card_obj) if card_obj is not None else _default_card(images)
     timings = {"load": time.perf_counter() - started}
 
@@ -180,7 +172,8 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
     mask = None if region_mask is None else mask_to_model(region_mask, model_input)
     timings["to_model"] = time.perf_counter() - tick
 
-    options.setdefault("task", card_obj.task)
+    if not no_card:
+        options.setdefault("task", card_obj.task)
     options.setdefault("output_activation", card_obj.output.activation)
     if card_obj.output.key is not None:
         options.setdefault("output_key", card_obj.output.key)
@@ -190,12 +183,24 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
         layers = list(card_obj.target_layer) if isinstance(card_obj.target_layer, tuple) else card_obj.target_layer
     if isinstance(target, str):
         target = card_obj.class_index(target)
+    given = [name for name, value in (("region_mask", region_mask), ("region_box", region_box),
+                                       ("region_at", region_at)) if value is not None]
+    if len(given) > 1:
+        raise SaliencyError(f"give one region, not {' and '.join(given)}: each says which voxels are explained.")
+    if region_box is not None:
+        mask = regions.box_mask(model_input, region_box)
+    elif region_at is not None:
+        if not isinstance(target, int):
+            raise SaliencyError("region_at picks the predicted component of the target class: name the class "
+                                "(target=... / --target).")
+        labels = regions.predicted_labels(module, model_input, card_obj, options)
+        mask = regions.component_mask(labels, model_input, region_at, target)
     stacked = card_obj.spatial_dims == 2 and model_input.tensor.shape[0] > 1
-    if stacked and target is None and options["task"] == "classification":
+    if stacked and target is None and options.get("task") in (None, "classification"):
         target = _stack_target(module, model_input.tensor, options)
 
     tick = time.perf_counter()
-    import torch  # noqa: PLC0415  (torch: loads without PyTorch for the Slicer side and CLI --help)
+    import torch  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
     batch = options.get("batch_size")
     if isinstance(batch, int) and batch > 1:  # many-pass methods hold `batch` copies of the input at once
@@ -212,7 +217,8 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
         raw = torch.from_numpy(np.ascontiguousarray(result.raw)).reshape(1, -1)
         maps = to_heatmap(raw, result.signed).reshape(result.raw.shape).numpy()
     heat = sitk.Clamp(heatmap_to_native(maps, model_input), sitk.sitkFloat32, 0.0, 1.0)
-    prediction_image, prediction_scores = _prediction(result, card_obj, options, model_input, options["task"])
+    task = options.get("task") or ("segmentation" if np.ndim(result.scores) > 2 else "classification")
+    prediction_image, prediction_scores = _prediction(result, card_obj, options, model_input, task)
     timings["to_native"] = time.perf_counter() - tick
 
     explained = result.target[0] if result.target else None

@@ -22,7 +22,8 @@ def _result(distance_mm):
 
 
 @pytest.fixture
-def calls(monkeypatch):
+def calls(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # whatever run_demo writes lands in the test's own folder, never in the checkout
     seen = []
 
     def fake_run_demo(output_dir, method="gradcam", model="state_dict", folder=None, png=True):

@@ -1,6 +1,6 @@
 """One call for every check of one explanation, as plain JSON-ready data.
 
-The CLI `evaluate` command prints it, the Slicer panel shows it as a table and a plot (`scene_metrics`).
+The CLI `evaluate` command prints it, the Slicer panel shows it as a table and a plot (`mrml.evaluation_nodes`).
 Faithfulness and sanity run on the model's grid; localisation runs on whatever grid the caller gives
 the map and region (the CLI uses the source image's own grid, where the user drew the region).
 """

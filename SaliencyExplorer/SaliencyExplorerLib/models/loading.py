@@ -6,8 +6,8 @@ files, and give the same errors. Routes (``LoadedModel.kind``):
 - ``state_dict``: ``.pt/.pth/.ckpt`` holding tensors (also a Lightning checkpoint's ``state_dict`` and
   DataParallel ``module.`` prefixes), read with ``weights_only=True``; the card's ``architecture`` names
   the class. Missing or unexpected keys are listed by name.
-- ``torchscript``: ``torch.jit.save`` archives; layers made hookable by ``torchscript_support``.
-- ``export``: ``torch.export.save`` programs (``.pt2``); layers made hookable by ``export_support``.
+- ``torchscript``: ``torch.jit.save`` archives; layers made hookable by ``torchscript``.
+- ``export``: ``torch.export.save`` programs (``.pt2``); layers made hookable by ``exported``.
 - ``pickle``: a whole pickled module, only with ``trust_code=True`` (unpickling runs code).
 
 Before any torch loader sees a file, ``file_safety.check_file_safe`` inspects it without unpickling

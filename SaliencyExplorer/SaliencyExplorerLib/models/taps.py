@@ -1,7 +1,7 @@
 """Identity modules standing where a compiled model's layer was, so forward hooks can see its output.
 
 Why: TorchScript modules refuse forward hooks and a ``torch.export`` graph has no sub-modules that run.
-The loaders in ``torchscript_support`` and ``export_support`` route the layer's output through a
+The loaders in ``torchscript`` and ``exported`` route the layer's output through a
 :class:`Tap` registered under the layer's own dotted name. The engine's hooks then record it, and can
 replace it (Score-CAM, ablation), exactly as on an eager model, because everything downstream consumes
 the tap's output.

@@ -1,7 +1,7 @@
 """``explain_volume_node``: a volume node + a model -> a heatmap node beside it, in the same scene.
 
 Why: the Slicer console, batch scripts and the module's logic class all need the same one call. It reads
-the node as a SimpleITK image in patient space (``volume_node``), runs the geometry-aware pipeline
+the node as a SimpleITK image in patient space (``volume_nodes``), runs the geometry-aware pipeline
 (``explain_image.explain_image``: resample to the model grid, explain, resample back onto the source grid) and
 writes the result with ``heatmap_node.write_heatmap``. No ``qt``; works in Slicer and with ``slicer-core``.
 

@@ -178,3 +178,23 @@ def test_unetr_with_a_fixed_img_size_explains_a_whole_scan_by_windows():
     assert cam.passes["backward"] == 1  # only the window that sees the region is explained
     assert np.abs(cam.raw[0, 16:, :, :]).max() == 0 and np.abs(cam.raw[0, :, 16:, :]).max() == 0  # nor lit
     assert np.abs(cam.raw[0, :16, :16, :]).max() > 0
+
+
+def test_progress_counts_windows_and_announces_them(unet, volume):
+    """The callback hears the plan first (the panel then says "window 37 of 150"), then one step per window."""
+    from SaliencyExplorerLib.core.engine import explain
+
+    class Recorder(list):
+        def __call__(self, done, total):
+            self.append((done, total))
+
+        def status(self, text):
+            self.append(text)
+
+    heard = Recorder()
+    explain(unet, volume, "saliency", target=1, task="segmentation", mask=MASK, progress=heard,
+            sliding_window={"roi_size": ROI, "overlap": 0.25, "blend": "gaussian", "sw_batch_size": 3})
+    windows = 3 * 3 * 2  # 40 x 36 x 28 in windows of 16 at overlap 0.25
+    assert heard[0] == f"sliding windows: {windows} windows of 16x16x16"
+    counts = [h for h in heard[1:] if isinstance(h, tuple)]
+    assert counts[0] == (0, windows) and counts[-1] == (windows, windows)

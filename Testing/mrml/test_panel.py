@@ -103,3 +103,11 @@ def test_panel_evaluation_choices_summary_and_progress_phase():
     assert "0.100" in text and "0.400" in text and "FLAGGED" in text and "outside" in text
     state = panel.RunState().update([("progress", (4, 4)), ("status", "evaluating the map"), ("progress", (1, 10))])
     assert (state.status, state.percent) == ("Evaluating... 1/10", 10)
+
+
+def test_a_run_by_windows_says_which_window_it_is_on():
+    """The worker announces sliding windows; the status then counts windows ("window 37 of 150")."""
+    state = panel.RunState().update([("status", "sliding windows: 150 windows of 96x96x96"), ("progress", (37, 150))])
+    assert state.status == "Computing: window 37 of 150" and state.percent == 25
+    state.update([("status", "evaluating the map"), ("progress", (2, 20))])
+    assert state.status == "Evaluating... 2/20"  # the evaluation counts its own steps

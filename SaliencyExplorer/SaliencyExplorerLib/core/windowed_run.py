@@ -199,6 +199,7 @@ class WindowedRun(ExplainRun):
         padded = plan.pad_input(self.x)
         total = None
         progress = Progress(self.progress_callback, len(plan) * n, self.cancel)
+        progress.status(f"sliding windows: {len(plan) * n} windows of {'x'.join(str(r) for r in plan.roi)}")
         progress.start()
         for items in plan.batches(plan.items(n), self.sliding.sw_batch_size):
             weights = torch.stack([weights_grid[(i, slice(None), *plan.slices(w))] for i, w in items])

@@ -178,17 +178,21 @@ class RunState:
     state: str = "running"  # running | done | error | cancelled
     message: str = ""
     phase: str = "Computing"
+    unit: str = ""  # "window" once the run says it goes window by window: "window 37 of 150"
 
     def update(self, events, cancelled: bool = False) -> "RunState":
         for kind, value in events:
             if kind == "progress":
                 done, total = value
                 self.percent = int(round(100 * done / total)) if total else 0
-                self.status = f"{self.phase}... {done}/{total}"
+                self.status = (f"{self.phase}: {self.unit} {done} of {total}" if self.unit
+                               else f"{self.phase}... {done}/{total}")
             elif kind == "status":
                 self.status = value[:1].upper() + value[1:]
                 if value.startswith("evaluating"):
-                    self.phase = "Evaluating"
+                    self.phase, self.unit = "Evaluating", ""
+                elif value.startswith("sliding windows"):
+                    self.unit = "window"
             elif kind == "error":
                 self.state, self.message, self.status = "error", value, "Failed"
             elif kind == "done" and self.state == "running":

@@ -87,6 +87,7 @@ class SaliencyExplorerParameterNode:
     opacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.5
     makeLabelMap: bool = False
     makeSegmentation: bool = False
+    showPrediction: bool = False
     evaluate: bool = False
     evaluationRegion: Union[vtkMRMLLabelMapVolumeNode, vtkMRMLSegmentationNode]
     trustCode: bool = False
@@ -407,6 +408,7 @@ class SaliencyExplorerLogic(ScriptedLoadableModuleLogic):
         node = explain_node.explain_volume_node(
             p.inputVolume, panel.path_or_none(p.modelPath), output_node=p.outputVolume, color_map=p.colorMap,
             threshold=p.threshold, label_map=p.makeLabelMap, segmentation=p.makeSegmentation,
+            prediction=p.showPrediction,
             **self._evaluation(p), **self._arguments(p))
         if showResult:
             heatmap_node.show_in_slice_views(p.inputVolume, node, p.opacity)
@@ -456,7 +458,8 @@ class SaliencyExplorerLogic(ScriptedLoadableModuleLogic):
         output = p.outputVolume if panel.output_belongs_to(p.outputVolume, source) else None
         node = explain_node.finish_background(worker, source, output_node=output, color_map=p.colorMap,
                                               threshold=p.threshold, label_map=p.makeLabelMap,
-                                              segmentation=p.makeSegmentation, show_in_layout=showResult)
+                                              segmentation=p.makeSegmentation, prediction=p.showPrediction,
+                                              show_in_layout=showResult)
         if showResult:
             heatmap_node.show_in_slice_views(source, node, p.opacity)
         return node

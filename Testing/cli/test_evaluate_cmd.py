@@ -125,3 +125,19 @@ def test_region_outside_the_image_or_of_another_dimension(case, capsys, tmp_path
         status, out = run_json(capsys, ["evaluate", "--input", str(case / "ct.nrrd"), "--model",
                                         str(case / "model.pt"), "--region", str(tmp_path / name)])
         assert status == 2 and needle in out.err
+
+
+def test_a_body_mask_is_where_the_sanity_check_compares(case, capsys, tmp_path):
+    """--body-mask (any grid) replaces the automatic foreground: the report says so and gives its share."""
+    ct = sitk.ReadImage(str(case / "ct.nrrd"))
+    body = sitk.Cast(sitk.BinaryThreshold(ct, -500.0, 1e6), sitk.sitkUInt8)  # the phantom's body, not the air
+    coarse = sitk.Resample(body, ct.GetSize()[:2] + (7,), sitk.Transform(), sitk.sitkNearestNeighbor,
+                           ct.GetOrigin(), ct.GetSpacing()[:2] + (5.0,), ct.GetDirection(), 0, sitk.sitkUInt8)
+    sitk.WriteImage(coarse, str(tmp_path / "body.nrrd"))
+    status, out = run_json(capsys, [
+        "evaluate", "--input", str(case / "ct.nrrd"), "--model", str(case / "model.pt"), "--method", "gradcam",
+        "--body-mask", str(tmp_path / "body.nrrd"), "--steps", "8", "--random-repeats", "1", "--quiet"])
+    assert status == 0, out.err
+    sanity = json.loads(out.out)["sanity"]
+    inside = sitk.GetArrayFromImage(body).mean()
+    assert sanity["region"] == "mask" and sanity["foreground_fraction"] == pytest.approx(inside, abs=0.05)

@@ -48,7 +48,7 @@ def _replacement(value: str):
 def _check_outputs(args) -> None:
     """Every output path checked before anything heavy runs; inputs are never overwritten."""
 
-    protected = [*args.input, args.model] + [p for p in (args.card, args.region, args.region_mask) if p]
+    protected = [*args.input, args.model] + [p for p in (args.card, args.region, args.region_mask, args.body_mask) if p]
     if args.output:
         check_output_path(args.output, protected, "--output")
     for path, what in ((args.figure, "--figure"), (args.json_output, "--json-output")):
@@ -73,6 +73,7 @@ def evaluate_files(args) -> dict:
     images = [read_image(path, "--input") for path in args.input]
     region = region_on_image(args.region, images[0], args.region_label) if args.region else None
     target_mask = read_image(args.region_mask, "--region-mask") if args.region_mask else None
+    body = read_image(args.body_mask, "--body-mask") if args.body_mask else None
     loaded = load_model(args.model, args.card, trust_code=args.trust_code, device=device)
     bar = None if args.quiet else ProgressBar()
     options = method_options(args)
@@ -81,7 +82,8 @@ def evaluate_files(args) -> dict:
                                target=parse_target(args.target), device=device, region_mask=target_mask,
                                progress=bar, **options)
         report = evaluate_volume(
-            result, loaded.module, region=region, region_mask=target_mask, tolerance_mm=args.tolerance_mm,
+            result, loaded.module, region=region, region_mask=target_mask, body_mask=body,
+            tolerance_mm=args.tolerance_mm,
             steps=args.steps,
             batch_size=args.batch_size or 16, replacement=_replacement(args.replacement),
             blur_sigma=args.blur_sigma, random_repeats=args.random_repeats, sanity=not args.no_sanity,
@@ -140,6 +142,8 @@ def register(subparsers) -> None:
     checks = parser.add_argument_group("the checks")
     checks.add_argument("--region", default=None, metavar="MASK", help="label volume on any grid: localisation")
     checks.add_argument("--region-label", type=int, default=None, help="label value inside MASK (default: any non-zero)")
+    checks.add_argument("--body-mask", default=None, metavar="MASK",
+                        help="where the sanity check compares maps (any grid; default: voxels that are not background)")
     checks.add_argument("--tolerance-mm", type=float, default=0.0, help="pointing game tolerance (default 0)")
     checks.add_argument("--steps", type=int, default=50, help="deletion/insertion steps (default 50)")
     checks.add_argument("--replacement", default="0", help="removed voxels become: a number, mean or blur")

@@ -50,13 +50,14 @@ def evaluate_explanation(model, x, heatmap, target=None, method: str = DEFAULT_M
                          steps: int = 50, batch_size: int = 16, replacement=0.0, blur_sigma=None,
                          random_repeats: int = 3, sanity: bool = True, sanity_mode: str = "cascade",
                          max_layers: int | None = None, threshold: float = 0.5, seed: int = 0,
-                         explain_fn=None, explain_options: dict | None = None, progress=None,
+                         explain_fn=None, explain_options: dict | None = None, foreground="auto", progress=None,
                          cancel=None) -> dict:
     """Faithfulness (+ random baseline), sanity check and, with `region` on the map's grid, localisation.
 
     `heatmap` (N, *spatial) is the map being judged, for `target` (as explain() reported it);
     `explain_options` (layers, task, mask, output_key, ...) are reused when the sanity check recomputes
-    the map with `method` on randomised copies of the model.
+    the map with `method` on randomised copies of the model. `foreground` ("auto", None for the whole grid,
+    or a body mask on the map's grid) is where the sanity check compares maps.
     """
     options = dict(explain_options or {})
     n, spatial = x.shape[0], tuple(x.shape[2:])
@@ -69,7 +70,8 @@ def evaluate_explanation(model, x, heatmap, target=None, method: str = DEFAULT_M
     if sanity:
         out["sanity"] = sanity_check(model, x, method=method, target=target, explain_fn=explain_fn,
                                      mode=sanity_mode, threshold=threshold, max_layers=max_layers, seed=seed,
-                                     progress=progress, cancel=cancel, explain_options=options).to_dict()
+                                     progress=progress, cancel=cancel, explain_options=options,
+                                     foreground=foreground).to_dict()
     if region is not None:
         masks = to_numpy(region, "region")
         if masks.shape == spatial:

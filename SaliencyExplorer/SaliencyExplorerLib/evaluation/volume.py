@@ -53,12 +53,13 @@ def _explain_options(card, explanation) -> dict:
 
 
 def evaluate_volume(result, model, region=None, region_label: int | None = None, tolerance_mm: float = 0.0,
-                    region_mask=None, **checks) -> dict:
+                    region_mask=None, body_mask=None, **checks) -> dict:
     """JSON-ready report for one `explain_image` result made with `model` (the loaded nn.Module).
 
     `region`: a SimpleITK label image on any grid, or a bool array on the source grid (localisation).
     `region_mask`: the segmentation target region given to `explain_image` (an image on any grid), so the
-    checks score the region the map explained. `checks` go to `evaluate_explanation` (steps, batch_size,
+    checks score the region the map explained. `body_mask` (an image on any grid): where the sanity check
+    compares maps (default: the voxels that are not background). `checks` go to `evaluate_explanation` (steps, batch_size,
     replacement, random_repeats, sanity, max_layers, ...).
     """
 
@@ -72,6 +73,8 @@ def evaluate_volume(result, model, region=None, region_label: int | None = None,
     options = _explain_options(result.card, explanation)
     if region_mask is not None:
         options["mask"] = torch.from_numpy(mask_to_model(region_mask, result.model_input))
+    if body_mask is not None:
+        checks["foreground"] = mask_to_model(body_mask, result.model_input)
     report = evaluate_explanation(model, x, explanation.heatmap, target=list(explanation.target),
                                   method=explanation.method, explain_options=options, **checks)
     if mask is not None:

@@ -106,8 +106,19 @@ def test_evaluate_volume_node_headless_with_label_map_or_segment(as_segmentation
                                          random_repeats=1)
     assert report["pointing_hit"] is True and report["energy_fraction"] > 0.5
     assert report["deletion_auc"] < report["random_deletion_auc"]
-    assert nodes["table"].GetTable().GetNumberOfRows() == 9
+    assert nodes["table"].GetTable().GetNumberOfRows() == 11  # 4 areas, 4 sanity rows (cascade), 3 localisation
     assert report["region_fraction"] < report["energy_fraction"]  # better than a flat map
     assert nodes["chart"].GetNumberOfPlotSeriesNodes() == 4
     assert (slicer.util.arrayFromVolume(ct) == before).all()  # the source is untouched
     assert scene.GetNumberOfNodesByClass("vtkMRMLLabelMapVolumeNode") == 1  # no temporary node left behind
+
+
+def test_the_sanity_rows_read_the_whole_cascade():
+    """The flag follows the whole cascade: the table shows its lowest point and where the map first changed."""
+    report = {"sanity": {"layers": [{"layer": "fc", "rank_correlation": -0.06}, {"layer": "conv", "rank_correlation": 0.65}],
+                         "minimum_correlation": -0.06, "decorrelated_at": "fc", "flagged": False}}
+    values = dict(metric_rows(report))
+    assert values["Sanity: rank correlation after randomising all checked layers"] == "0.6500"
+    assert values["Sanity: lowest rank correlation along the cascade"] == "-0.0600"
+    assert values["Sanity: first layer whose randomisation changes the map"] == "fc"
+    assert values["Sanity: map ignores the model (flagged)"] == "no"

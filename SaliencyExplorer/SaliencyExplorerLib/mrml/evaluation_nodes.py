@@ -38,6 +38,10 @@ def metric_rows(report: dict) -> list[tuple[str, str]]:
         layers = sanity.get("layers") or []
         last = layers[-1]["rank_correlation"] if layers else None
         rows.append(("Sanity: rank correlation after randomising all checked layers", last))
+        if "minimum_correlation" in sanity:  # the verdict reads the whole cascade, not only its last step
+            rows.append(("Sanity: lowest rank correlation along the cascade", sanity["minimum_correlation"]))
+            rows.append(("Sanity: first layer whose randomisation changes the map",
+                         sanity.get("decorrelated_at") or "none"))
         rows.append(("Sanity: map ignores the model (flagged)", bool(sanity.get("flagged"))))
     if "pointing_hit" in report:
         rows.append(("Pointing game: peak inside region", report["pointing_hit"]))

@@ -7,18 +7,8 @@ from SaliencyExplorerLib.core.sliding_window import SlidingWindow, WindowPlan
 from SaliencyExplorerLib.errors import SaliencyError
 
 monai = pytest.importorskip("monai")
-from helpers.window_models import ROI, SHAPE, random_volume, relative_error, small_unet  # noqa: E402
+from helpers.window_models import ROI, SHAPE, relative_error  # noqa: E402
 from monai.inferers import sliding_window_inference  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def unet():
-    return small_unet()
-
-
-@pytest.fixture(scope="module")
-def volume():
-    return random_volume()
 
 
 @pytest.mark.parametrize("overlap", [0.25, 0.5])

@@ -7,18 +7,8 @@ import pytest
 import torch
 
 monai = pytest.importorskip("monai")
-from helpers.window_models import ROI, SHAPE, BrightBlobSeg, random_volume, relative_error, small_unet  # noqa: E402
+from helpers.window_models import ROI, SHAPE, BrightBlobSeg, relative_error  # noqa: E402
 from monai.inferers import sliding_window_inference  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def unet():
-    return small_unet()
-
-
-@pytest.fixture(scope="module")
-def volume():
-    return random_volume()
 
 
 # ---------------------------------------------------------------- gradients over windows

@@ -10,7 +10,7 @@ slicer = pytest.importorskip("slicer", reason="slicer-core is needed: pip instal
 from SaliencyExplorerLib.demo import phantoms  # noqa: E402
 from SaliencyExplorerLib.demo.network import LesionNet  # noqa: E402
 from SaliencyExplorerLib.errors import SaliencyError  # noqa: E402
-from SaliencyExplorerLib.mrml import module_logics, volume_nodes  # noqa: E402
+from SaliencyExplorerLib.mrml import volume_nodes  # noqa: E402
 from SaliencyExplorerLib.mrml.compare_nodes import compare_volume_node  # noqa: E402
 
 CARD = {"task": "classification", "spatial_dims": 3, "in_channels": 1, "classes": ["no", "yes"],
@@ -19,23 +19,13 @@ CARD = {"task": "classification", "spatial_dims": 3, "in_channels": 1, "classes"
         "output": {"activation": "softmax"}, "target_layer": "features.block3"}
 
 
-@pytest.fixture
-def session():
-    import vtk
-
-    vtk.vtkObject.GlobalWarningDisplayOff()
-    started = module_logics.start_headless()
-    yield started
-    started.close()
-
-
-def test_one_heatmap_per_method_a_ranked_table_and_a_plot(session):
+def test_one_heatmap_per_method_a_ranked_table_and_a_plot(mrml):
     torch.manual_seed(0)
     model = LesionNet(width=2).eval()
     image, mask = phantoms.make_phantom(size=(24, 22, 12), spacing=(2.0, 2.2, 4.0),
                                         direction=phantoms.rotation_direction((10.0, 0.0, 5.0)),
                                         lesion_center_lps=(3.0, -2.0, 1.0), lesion_radius_mm=6.0)
-    scene = session.scene
+    scene = mrml.scene
     node = volume_nodes.add_volume_from_image(scene, image, "patient")
     region = volume_nodes.add_volume_from_image(scene, mask, "lesion", "vtkMRMLLabelMapVolumeNode")
     before = slicer.util.arrayFromVolume(node).copy()
@@ -61,10 +51,10 @@ def test_one_heatmap_per_method_a_ranked_table_and_a_plot(session):
     assert all("pointing_hit" in r and "energy_fraction" in r for r in result.rows)
 
 
-def test_a_label_map_is_refused_as_the_source(session):
+def test_a_label_map_is_refused_as_the_source(mrml):
     image, mask = phantoms.make_phantom(size=(8, 8, 8), spacing=(2.0, 2.0, 2.0), lesion_radius_mm=3.0)
-    node = volume_nodes.add_volume_from_image(session.scene, image, "patient")
-    labels = session.scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "labels")
+    node = volume_nodes.add_volume_from_image(mrml.scene, image, "patient")
+    labels = mrml.scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "labels")
     with pytest.raises(SaliencyError, match="label map|no voxels"):
         compare_volume_node(labels, LesionNet(width=2), CARD, ["saliency"])
     with pytest.raises(SaliencyError, match="threshold"):

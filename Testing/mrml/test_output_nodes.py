@@ -21,18 +21,8 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 from helpers.slicer_models import bright_spot_file  # noqa: E402
 from SaliencyExplorerLib.card import parse_card  # noqa: E402
 from SaliencyExplorerLib.errors import SaliencyError  # noqa: E402
-from SaliencyExplorerLib.mrml import explain_node, heatmap_node, module_logics, panel, volume_nodes  # noqa: E402
+from SaliencyExplorerLib.mrml import explain_node, heatmap_node, panel, volume_nodes  # noqa: E402
 from SaliencyExplorerLib.workflow import worker  # noqa: E402
-
-
-@pytest.fixture
-def mrml():
-    import vtk
-
-    vtk.vtkObject.GlobalWarningDisplayOff()
-    session = module_logics.start_headless()
-    yield session
-    session.close()
 
 
 def _node(session, name, seed=0):

@@ -23,7 +23,8 @@ import SimpleITK as sitk
 from ..card import ModelCard
 from ..core.resources import check_memory
 from ..errors import SaliencyError
-from .intensity import normalise_intensity
+from .cropping import crop_box, crop_native, selected_voxels
+from .intensity import normalise_intensity, value_range
 
 LPS_AXIS = {"L": (1.0, 0.0, 0.0), "R": (-1.0, 0.0, 0.0), "P": (0.0, 1.0, 0.0), "A": (0.0, -1.0, 0.0),
             "S": (0.0, 0.0, 1.0), "I": (0.0, 0.0, -1.0)}
@@ -112,19 +113,13 @@ def _foreground_center(image: sitk.Image, threshold: float) -> np.ndarray:
     count = int(above.sum())
     if count == 0:
         raise SaliencyError(f"no voxel is above the card's foreground threshold {threshold} (the volume's "
-                            f"range is {_min_max(image)}). Lower input.center.foreground or use \"image\".")
+                            f"range is {value_range(image)}). Lower input.center.foreground or use \"image\".")
     mean_idx = []
     for axis in (2, 1, 0):  # i, j, k
         other = tuple(a for a in range(3) if a != axis)
         profile = above.sum(axis=other)
         mean_idx.append(float(profile @ np.arange(profile.size)) / count)
     return np.asarray(image.TransformContinuousIndexToPhysicalPoint(mean_idx))
-
-
-def _min_max(image: sitk.Image):
-    f = sitk.MinimumMaximumImageFilter()
-    f.Execute(image)
-    return f.GetMinimum(), f.GetMaximum()
 
 
 def nearest_axes(native: np.ndarray, code: str) -> np.ndarray:
@@ -219,41 +214,12 @@ def _axis_aligned(matrix: np.ndarray, tol: float = 1e-9) -> bool:
     return bool(np.all((a < tol) | (np.abs(a - 1) < tol)))
 
 
-def crop_box(select: np.ndarray, margin) -> tuple | None:
-    """Bounding box (start, stop) per (k, j, i) axis of the True voxels, grown by ``margin`` (i, j, k) and
-    clamped to the array; None when nothing is selected."""
-    if not select.any():
-        return None
-    box = []
-    for axis, m in zip(range(3), tuple(margin)[::-1]):
-        other = tuple(a for a in range(3) if a != axis)
-        hits = np.flatnonzero(select.any(axis=other))
-        box.append((max(int(hits[0]) - m, 0), min(int(hits[-1]) + 1 + m, select.shape[axis])))
-    return tuple(box)
-
-
-def _selected(values: np.ndarray, crop) -> np.ndarray:
-    return values != 0 if crop.select == "nonzero" else values > crop.threshold
-
-
 def _sub_grid(grid: Grid, box) -> Grid:
     """The part of ``grid`` inside ``box`` ((start, stop) per k, j, i axis)."""
     start_ijk = np.asarray([box[2][0], box[1][0], box[0][0]], dtype=float)
     size = tuple(int(b[1] - b[0]) for b in box[::-1])
     origin = np.asarray(grid.origin, float) + grid.matrix @ (start_ijk * np.asarray(grid.spacing, float))
     return Grid(size, grid.spacing, tuple(float(o) for o in origin), grid.direction)
-
-
-def _crop_native(vol: sitk.Image, crop, rule) -> sitk.Image:
-    """nnU-Net's / MONAI's crop before resampling: the sub-image inside the foreground's bounding box."""
-    values = sitk.GetArrayFromImage(vol).astype(np.float32)
-    if crop.source == "normalised":
-        values = normalise_intensity(values, rule, vol)
-    box = crop_box(_selected(values, crop), crop.margin)
-    if box is None:
-        raise SaliencyError(f"the card's crop_foreground selects no voxel (select {crop.select!r}, threshold "
-                            f"{crop.threshold}); the volume's range is {_min_max(vol)}. Check the card.")
-    return vol[box[2][0]:box[2][1], box[1][0]:box[1][1], box[0][0]:box[0][1]]
 
 
 # ---------------------------------------------------------------- tensor layout
@@ -294,7 +260,7 @@ class ModelInput:
 def _background(image: sitk.Image, spec):
     if spec.background == "edge":
         return "edge"
-    return float(_min_max(image)[0]) if spec.background == "min" else float(spec.background)
+    return float(value_range(image)[0]) if spec.background == "min" else float(spec.background)
 
 
 def _edge_padded(image: sitk.Image, grid: Grid) -> sitk.Image:
@@ -355,7 +321,7 @@ def _bspline_to_grid(image: sitk.Image, grid: Grid, background: float) -> np.nda
     ones.CopyInformation(image)
     inside = sitk.GetArrayFromImage(sitk.Resample(ones, grid.image(), sitk.Transform(), sitk.sitkNearestNeighbor,
                                                   0, sitk.sitkUInt8)) > 0
-    low, high = _min_max(image)
+    low, high = value_range(image)
     return np.where(inside, np.clip(out, low, high), np.float32(background)).astype(np.float32)
 
 
@@ -384,7 +350,7 @@ def to_model(images, card: ModelCard):
     rules = [intensities[n] if len(intensities) > 1 else intensities[0] for n in range(len(vols))]
     crop = spec.crop_foreground
     if crop is not None and crop.on == "native":
-        vols[0] = _crop_native(vols[0], crop, rules[0])
+        vols[0] = crop_native(vols[0], crop, rules[0])
     grid = model_grid(vols[0], card)
     check_grid_memory(grid, card)  # before resampling allocates anything on that grid
     natives = vols
@@ -402,7 +368,7 @@ def to_model(images, card: ModelCard):
         normalised = sampled
     if crop is not None and crop.on == "model_grid":  # MONAI CropForegroundd after Spacingd: crop the grid
         source = normalised[0] if crop.source == "normalised" else sampled[0]
-        box = crop_box(_selected(source, crop), crop.margin)
+        box = crop_box(selected_voxels(source, crop), crop.margin)
         if box is None:
             raise SaliencyError(f"the card's crop_foreground selects no voxel of the model grid (select "
                                 f"{crop.select!r}, threshold {crop.threshold}). Check the card.")

@@ -16,6 +16,13 @@ import SimpleITK as sitk
 from ..card import Intensity, IntensityChain
 
 
+def value_range(image: sitk.Image) -> tuple[float, float]:
+    """The image's smallest and largest voxel values."""
+    stats = sitk.MinimumMaximumImageFilter()
+    stats.Execute(image)
+    return stats.GetMinimum(), stats.GetMaximum()
+
+
 def normalise_intensity(values: np.ndarray, rule: Intensity, native: sitk.Image | None = None) -> np.ndarray:
     """Apply ``rule`` to ``values`` (float32 array). ``native`` supplies zscore statistics when the card
     gives no mean/std."""

@@ -13,6 +13,7 @@ pytest.importorskip("dask.distributed")
 from helpers.model_files import tiny_lesion_model  # noqa: E402
 from SaliencyExplorerLib.demo import phantoms  # noqa: E402
 from SaliencyExplorerLib.errors import SaliencyError  # noqa: E402
+from SaliencyExplorerLib.workflow import cohort_records  # noqa: E402
 from SaliencyExplorerLib.workflow.cohort import Case, read_cases, run_case, run_cohort  # noqa: E402
 
 METHODS = ["gradcam", "saliency"]
@@ -54,7 +55,10 @@ def test_cohort_on_two_workers_matches_one_by_one_resumes_and_records_a_damaged_
     _write_csv(data / "cases.csv", rows)
     out = tmp_path / "out"
     (out / "cases").mkdir(parents=True)
-    marker = {"case": "case2", "error": None, "seconds": 1.0,
+    case2 = next(c for c in read_cases(data / "cases.csv") if c.name == "case2")
+    key = cohort_records.case_key(case2, cohort_records.run_key(str(model.resolve()), str(card.resolve()), METHODS,
+                                                                OPTIONS))
+    marker = {"case": "case2", "error": None, "seconds": 1.0, "key": key,  # made from these very inputs
               "table": [{"method": m, "rank": k + 1, "deletion_auc": 0.123456} for k, m in enumerate(METHODS)]}
     (out / "cases" / "case2.json").write_text(json.dumps(marker))  # a case finished by an interrupted run
 

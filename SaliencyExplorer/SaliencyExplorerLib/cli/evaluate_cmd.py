@@ -12,9 +12,10 @@ import argparse
 import json
 from pathlib import Path
 
+from ..card import find_card_for
 from ..core.options import DEFAULT_METHOD
 from ..errors import SaliencyError
-from ..output_files import atomic_output, same_file
+from ..output_files import atomic_output, check_writable, same_file
 from ..volumes.image_files import check_output_path, read_image, write_image
 from ..workflow.explain_image import explain_image
 from .explain_cmd import (
@@ -48,12 +49,14 @@ def _replacement(value: str):
 def _check_outputs(args) -> None:
     """Every output path checked before anything heavy runs; inputs are never overwritten."""
 
-    protected = [*args.input, args.model] + [p for p in (args.card, args.region, args.region_mask, args.body_mask) if p]
+    beside = None if args.card else find_card_for(args.model)  # the card found beside the model is an input too
+    protected = [*args.input, args.model] + [p for p in (args.card, beside, args.region, args.region_mask,
+                                                         args.body_mask) if p]
     if args.output:
         check_output_path(args.output, protected, "--output")
     for path, what in ((args.figure, "--figure"), (args.json_output, "--json-output")):
-        if path and (any(same_file(path, p) for p in protected) or not Path(path).parent.is_dir()):
-            raise SaliencyError(f"{what} {path} is an input file or its folder does not exist; choose another path.")
+        if path:
+            check_writable(path, protected, what)
     if args.figure:
 
         check_figure_output(args.figure, protected, "auto", "--figure")
@@ -93,6 +96,7 @@ def evaluate_files(args) -> dict:
         report.pop("curves", None)
     if args.output:
         write_image(result.heatmap_image, args.output, list(args.input) + [args.model], "--output")
+        # (every input, the card beside the model included, is protected by _check_outputs and the CLI)
     if args.figure:
 
         image_array, heat_array, spacing = display_arrays(images[0], result.heatmap_image)

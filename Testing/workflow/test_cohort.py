@@ -114,3 +114,30 @@ def test_read_cases_from_a_folder_and_bad_inputs(tmp_path):
         run_cohort([Case("a", str(tmp_path / "a.nrrd"))], tmp_path / "m.pt", output_dir=tmp_path / "o")
     record = run_case(Case("a", str(tmp_path / "a.nrrd")), str(tmp_path / "m.pt"))
     assert record["error"] and np.isfinite(record["seconds"])
+
+
+def test_a_rerun_reuses_only_results_of_the_same_question_and_leaves_no_dask_scratch(tmp_path, monkeypatch):
+    import tempfile
+
+    private = tmp_path / "temp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    data = tmp_path / "data"
+    data.mkdir()
+    model, card = tiny_lesion_model(data)
+    _write_csv(data / "cases.csv", tiny_cases(data, n=2))
+    out = tmp_path / "out"
+    first = run_cohort(data / "cases.csv", model, card, ["gradcam"], out, workers=1, **OPTIONS)
+    assert first.skipped == [] and [r["method"] for r in first.summary] == ["gradcam"]
+    second = run_cohort(data / "cases.csv", model, card, ["gradcam", "hirescam"], out, workers=1, **OPTIONS)
+    assert second.skipped == []  # other methods: computed again, not reused
+    assert {r["method"]: r["cases"] for r in second.summary} == {"gradcam": 2, "hirescam": 2}
+    stored = json.loads((out / "cases" / "case1.json").read_text())
+    stored["table"][0]["faithfulness_score"] = 1e308  # tampered
+    (out / "cases" / "case1.json").write_text(json.dumps(stored))
+    third = run_cohort(data / "cases.csv", model, card, ["gradcam", "hirescam"], out, workers=1, **OPTIONS)
+    assert third.skipped == ["case0"]
+    assert all(abs(r["faithfulness_score"]) <= 2 for r in third.rows)
+    fourth = run_cohort(data / "cases.csv", model, card, ["gradcam"], out, workers=1, **OPTIONS)
+    assert fourth.skipped == [] and {r["method"] for r in _read(out / "summary.csv")} == {"gradcam"}
+    assert list(private.iterdir()) == []  # dask's scratch space went with the run

@@ -187,6 +187,7 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
                                        ("region_at", region_at)) if value is not None]
     if len(given) > 1:
         raise SaliencyError(f"give one region, not {' and '.join(given)}: each says which voxels are explained.")
+    regions.check_region(region_box, region_at)
     if region_box is not None:
         mask = regions.box_mask(model_input, region_box)
     elif region_at is not None:

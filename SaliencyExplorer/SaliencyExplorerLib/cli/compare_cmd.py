@@ -17,9 +17,9 @@ from ..errors import SaliencyError
 from ..figures.compare import cohort_figure, comparison_figure, save_figure
 from ..output_files import check_writable, clash_message, find_clash, write_text
 from ..volumes.image_files import read_image, write_image
-from ..workflow.cohort import read_cases, run_cohort
+from ..workflow.cohort import check_cohort_options, read_cases, run_cohort
 from ..workflow.compare_image import compare_image
-from .evaluate_cmd import _replacement
+from .evaluate_cmd import _replacement, check_numbers
 from .explain_cmd import ProgressBar, add_trust_argument, check_device, model_run, parse_target
 from .figure_cmd import display_arrays
 
@@ -108,8 +108,16 @@ def compare_cohort(args):
 def run(args) -> int:
     if bool(args.input) == bool(args.cases):
         raise SaliencyError("give --input IMG (one volume) or --cases CSV|FOLDER (a cohort), exactly one.")
-    if args.input and (args.workers or args.scheduler):
+    if args.input and (args.workers is not None or args.scheduler):
         raise SaliencyError("--workers and --scheduler are for cohorts (--cases); leave them out with --input.")
+    # every option checked before the output folder is made: a refused command leaves nothing behind
+    check_numbers(args)
+    _checks(args)
+    if args.cases:
+        check_cohort_options(args.workers, args.scheduler)
+    from ..evaluation.compare import resolve_methods  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
+
+    resolve_methods(_methods(args.methods))
     if args.input:
         report = compare_one(args)
         for row in report["table"]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from ..card import find_card_for
@@ -39,15 +40,34 @@ def region_on_image(region_path, reference, label: int | None):
 
 def _replacement(value: str):
     try:
-        return float(value)
+        number = float(value)
+        if not math.isfinite(number):
+            raise SaliencyError(f"--replacement {value} is not a finite number; give a number, 'mean' or 'blur'.")
+        return number
     except ValueError:
         if value in ("mean", "blur"):
             return value
         raise SaliencyError(f"--replacement must be a number, 'mean' or 'blur', not {value!r}.") from None
 
 
+def check_numbers(args) -> None:
+    """The numeric options in their ranges (a NaN tolerance or a negative sigma is one line, not a report of
+    NaNs); checked before anything runs."""
+    checks = [("--tolerance-mm", getattr(args, "tolerance_mm", 0.0), 0.0, math.inf),
+              ("--blur-sigma", getattr(args, "blur_sigma", None), 1e-6, 1e4),
+              ("--steps", getattr(args, "steps", 1), 1, math.inf),
+              ("--random-repeats", getattr(args, "random_repeats", 1), 1, 10_000),
+              ("--sanity-layers", getattr(args, "sanity_layers", None), 1, math.inf),
+              ("--batch-size", getattr(args, "batch_size", None), 1, 2**20)]
+    for name, value, low, high in checks:
+        if value is not None and not (math.isfinite(value) and low <= value <= high):
+            raise SaliencyError(f"{name} {value} is out of range; give a number from {low:g}"
+                                f"{'' if high == math.inf else f' to {high:g}'}.")
+
+
 def _check_outputs(args) -> None:
     """Every output path checked before anything heavy runs; inputs are never overwritten."""
+    check_numbers(args)
 
     beside = None if args.card else find_card_for(args.model)  # the card found beside the model is an input too
     protected = [*args.input, args.model] + [p for p in (args.card, beside, args.region, args.region_mask,

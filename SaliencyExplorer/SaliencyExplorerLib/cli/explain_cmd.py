@@ -100,6 +100,9 @@ def method_options(args) -> dict:
 
     options = parse_method_options(", ".join(getattr(args, "option", None) or []))
     if args.batch_size is not None:
+        if not 1 <= args.batch_size <= 2**20:
+            raise SaliencyError(f"--batch-size {args.batch_size} is not a number of samples per pass; give an "
+                                "integer from 1 (e.g. 8).")
         options["batch_size"] = args.batch_size
     return options
 

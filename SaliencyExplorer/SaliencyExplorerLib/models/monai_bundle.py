@@ -19,9 +19,11 @@ grid or scale intensities have card equivalents, each still one resampling throu
 
 Loading, channel and type transforms are ignored (they do not change the grid or the values). Anything
 else is listed by name in one error. The config is read as JSON, never executed: ``@name`` references are
-resolved here; a ``$`` expression where a value is needed is refused. The network is instantiated with
-``monai.bundle.ConfigParser`` only when its ``_target_`` is a class of ``monai.networks.nets`` and its
-arguments hold no expression; MONAI is imported only here. See ``docs/model-files.md``.
+resolved here; a ``$`` expression where a value is needed is refused; YAML aliases are refused (an alias
+bomb). The network is built only when its ``_target_`` is a network class of ``monai.networks.nets`` and
+its arguments are plain values (no expression, no MONAI instruction such as ``_mode_``), by calling the
+class itself after a meta-device build shows its weights fit in memory (``network_size``); MONAI's
+``ConfigParser`` is not used. MONAI is imported only here. See ``docs/model-files.md``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from torch import nn
 from ..card import ModelCard, parse_card
 from ..errors import ModelLoadError
 from ..file_hash import folder_sha256
+from .network_size import build_within_memory
 from .torchscript import TorchScriptTapModel
 
 CONFIG_NAMES = ("inference.json", "inference.yaml", "inference.yml")
@@ -61,22 +64,61 @@ def _fail(path, field, problem, fix=""):
 def read_config(root: Path) -> tuple[dict, Path, dict]:
     """(inference config, its path, metadata) as plain data."""
     path = next(root / "configs" / n for n in CONFIG_NAMES if (root / "configs" / n).is_file())
+    for file in (path, root / "configs" / "metadata.json"):
+        if file.stat().st_size > MAX_CONFIG_BYTES:
+            raise ModelLoadError(f"{file} is {file.stat().st_size >> 20} MiB; a bundle config is a few kB. Restore "
+                                 "the bundle's own file.")
     try:
         text = path.read_text(encoding="utf-8")
-        if path.suffix == ".json":
-            config = json.loads(text)
-        else:
-            import yaml  # noqa: PLC0415  (MONAI bundles in YAML need PyYAML, as MONAI itself does)
-
-            config = yaml.safe_load(text)
+        config = json.loads(text) if path.suffix == ".json" else _read_yaml(text)
         metadata = json.loads((root / "configs" / "metadata.json").read_text(encoding="utf-8"))
     except ImportError:
         raise ModelLoadError(f"{path} is YAML; reading it needs PyYAML (pip install pyyaml).") from None
+    except RecursionError:
+        raise ModelLoadError(f"{path} (or configs/metadata.json) is nested too deeply to read. Restore the "
+                             "bundle's own file.") from None
+    except ModelLoadError as exc:
+        raise ModelLoadError(f"{path}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - JSON/YAML syntax, encoding, I/O
-        raise ModelLoadError(f"{path} (or configs/metadata.json) is not readable: {exc}") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(f"{path} (or configs/metadata.json) is not readable: {first}") from None
     if not isinstance(config, dict) or not isinstance(metadata, dict):
         raise ModelLoadError(f"{path}: a bundle config and its metadata.json must be JSON objects.")
+    _check_depth(config, path)
     return config, path, metadata
+
+
+MAX_CONFIG_BYTES = 4 << 20
+MAX_DEPTH = 40
+
+
+def _read_yaml(text: str):
+    """YAML as plain data, refusing aliases (``*name``): an alias bomb would otherwise grow without bound
+    when the config is walked (9 aliases per level, 40 levels: 9**40 nodes from a few hundred bytes)."""
+    import yaml  # noqa: PLC0415  (MONAI bundles in YAML need PyYAML, as MONAI itself does)
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.events.AliasEvent):
+                raise ModelLoadError("uses a YAML alias (*name), which is not read here (an alias bomb grows "
+                                     "without bound). Write the values out in place of the aliases.")
+            return super().compose_node(parent, index)
+
+    return yaml.load(text, Loader=NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def _check_depth(config, path) -> None:
+    """Refuse a config nested deeper than any bundle is (checked without recursion)."""
+    stack = [(config, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ModelLoadError(f"{path} is nested more than {MAX_DEPTH} levels deep; no bundle config is. Restore "
+                                 "the bundle's own file.")
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
 
 
 class _Resolver:
@@ -329,10 +371,9 @@ def _inferer(config, resolver, path):
 
 # ---------------------------------------------------------------- the network and its weights
 def build_network(config: dict, path: Path) -> nn.Module:
-    """``network_def`` instantiated by MONAI's ConfigParser, only for ``monai.networks.nets`` classes."""
+    """``network_def`` built, only for network classes of ``monai.networks.nets`` with plain arguments."""
     try:
         import monai.networks.nets as nets  # noqa: PLC0415  (MONAI is optional: bundles only)
-        from monai.bundle import ConfigParser  # noqa: PLC0415  (MONAI is optional: bundles only)
     except ImportError as exc:
         raise ModelLoadError(f"MONAI bundles need MONAI, which is not installed ({exc}). Install it: pip install monai") from None
     resolver = _Resolver(config, path)
@@ -345,20 +386,26 @@ def build_network(config: dict, path: Path) -> nn.Module:
         _fail(path, "network_def._target_", f"is {target!r}, not a class of monai.networks.nets",
               "Only MONAI's own networks are built from a bundle; for others export the model (TorchScript, .pt2).")
 
-    def nested_targets(node):
+    cls = getattr(nets, name)
+    if not issubclass(cls, nn.Module):
+        _fail(path, "network_def._target_", f"is {target!r}, a class of monai.networks.nets that is not a network",
+              "Name a network class (UNet, SegResNet, ...).")
+
+    def reserved(node):  # MONAI's own keys (_target_, _mode_, _disabled_, _requires_, _desc_): never data
         if isinstance(node, dict):
-            return any(k == "_target_" for k in node) or any(nested_targets(v) for v in node.values())
-        return isinstance(node, list) and any(nested_targets(v) for v in node)
+            return next((k for k in node if str(k).startswith("_") and str(k).endswith("_")), None) or next(
+                (r for r in map(reserved, node.values()) if r), None)
+        return next((r for r in map(reserved, node) if r), None) if isinstance(node, list) else None
 
     args = {k: v for k, v in net.items() if k != "_target_"}
-    if nested_targets(args):
-        _fail(path, "network_def", "has a nested _target_ among its arguments", "Only plain values are built.")
-    parser = ConfigParser({"network_def": {"_target_": f"monai.networks.nets.{name}", **args}})
-    try:
-        module = parser.get_parsed_content("network_def")
-    except Exception as exc:  # noqa: BLE001 - wrong keyword arguments and the like
+    key = reserved(args)
+    if key is not None:  # _mode_ "debug" would open pdb, "callable" return no network, _disabled_ None
+        _fail(path, f"network_def.{key}", "is a MONAI instruction, not an argument of the network",
+              "Remove it: the network is built from plain values only.")
+    try:  # on the meta device first: weights that would not fit in memory are refused before any allocation
+        return build_within_memory(cls, args, f"{path}: network_def", "Fix network_def in the config.")
+    except TypeError as exc:  # wrong keyword arguments and the like
         _fail(path, "network_def", f"does not build {name} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})")
-    return module
 
 
 def load_weights(network: nn.Module, file: Path) -> None:

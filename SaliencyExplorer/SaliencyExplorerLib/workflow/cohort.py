@@ -265,6 +265,17 @@ def _check_output_dir(output_dir: Path, cases: list[Case], protected) -> None:
 _SCHEDULER = re.compile(r"^((tcp|tls|ucx|ws|wss|inproc)://)?[A-Za-z0-9_.\-\[\]:]+(:[0-9]{1,5})?/?$")
 
 
+def check_cohort_options(workers, scheduler) -> None:
+    """--workers and --scheduler, before anything is made: one line each."""
+    if workers is not None and scheduler:
+        raise SaliencyError("give --workers or --scheduler, not both (a scheduler brings its own workers).")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 1024):
+        raise SaliencyError(f"--workers must be an integer from 1 to 1024, not {workers!r}.")
+    if scheduler and (not isinstance(scheduler, str) or not _SCHEDULER.match(scheduler.strip())):
+        raise SaliencyError(f"--scheduler {scheduler!r} is not a dask scheduler address; give one like "
+                            "tcp://host:8786.")
+
+
 def _client(workers, scheduler, scratch):
     try:
         import dask
@@ -273,9 +284,6 @@ def _client(workers, scheduler, scratch):
         raise SaliencyError("Cohorts run on dask.distributed: pip install 'SaliencyExplorer[cohort]' "
                             "(or 'dask[distributed]').") from None
     if scheduler:
-        if not isinstance(scheduler, str) or not _SCHEDULER.match(scheduler.strip()):
-            raise SaliencyError(f"--scheduler {scheduler!r} is not a dask scheduler address; give one like "
-                                "tcp://host:8786.")
         try:
             return Client(scheduler.strip(), timeout="20s"), None
         except (OSError, TimeoutError, ValueError, TypeError) as exc:
@@ -316,10 +324,7 @@ def _run_cohort(cases, model, card, methods, output_dir, protected, *, workers, 
     )
 
     started = time.perf_counter()
-    if workers is not None and scheduler:
-        raise SaliencyError("give --workers or --scheduler, not both (a scheduler brings its own workers).")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise SaliencyError(f"--workers must be an integer >= 1, not {workers!r}.")
+    check_cohort_options(workers, scheduler)
     if not Path(model).exists():
         raise SaliencyError(f"the model file {model} does not exist; give the model file (state dict + card, "
                             "TorchScript or .pt2).")

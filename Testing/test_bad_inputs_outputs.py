@@ -247,3 +247,28 @@ def test_bad_input_is_refused_cleanly(name, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(harness, "main", main)
     harness.test_bad_input_is_refused_cleanly(name, tmp_path, capsys, monkeypatch)
     assert not any("This is a bug" in text for text in said), f"{name}: {said}"
+
+
+def test_library_warnings_are_held_back_behind_the_error_line(tmp_path, capsys, monkeypatch):
+    """An ITK or torch warning printed before the error would make it two lines: the CLI holds them back
+    (and silences ITK's own C++ warnings); on success each follows as one ``warning:`` line."""
+    import warnings
+
+    import SimpleITK as sitk
+    from SaliencyExplorerLib.cli import layers_cmd
+    from SaliencyExplorerLib.errors import SaliencyError
+
+    def noisy(args, fail=True):
+        warnings.warn("TracerWarning: converting a tensor to a Python boolean\nsecond line", UserWarning)
+        if fail:
+            raise SaliencyError("the model is broken. Fix it.")
+        return 0
+
+    ct, model, card = _base(tmp_path)
+    monkeypatch.setattr(layers_cmd, "run", noisy)
+    assert cli_main(["layers", "-m", str(model)]) == 2
+    assert capsys.readouterr().err == "error: the model is broken. Fix it.\n"
+    assert not sitk.ProcessObject.GetGlobalWarningDisplay()
+    monkeypatch.setattr(layers_cmd, "run", lambda args: noisy(args, fail=False))
+    assert cli_main(["layers", "-m", str(model)]) == 0
+    assert capsys.readouterr().err == "warning: TracerWarning: converting a tensor to a Python boolean\n"

@@ -115,7 +115,7 @@ def _bundle_cases():
         "bundle network a function of monai.networks.nets": cli(bundle(hi.bundle_config(
             {"_target_": "get_output_padding"}))),
         "bundle network in_channels 2**40": cli(bundle(network(in_channels=2**40))),
-        "bundle network 97 GB of weights": cli(bundle(network(channels=[4, 160000], strides=[2]))),
+        "bundle network 97 GB of weights": cli(bundle(network(channels=[4, 60000, 60000], strides=[2, 2]))),
         "bundle config a JSON list": cli(bundle([1, 2, 3])),
         "bundle config nested 100000 deep": cli(bundle({"network_def": json.loads("[" * 50 + "]" * 50),
                                                         "preprocessing": "[" * 10})),

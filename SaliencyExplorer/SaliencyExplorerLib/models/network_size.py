@@ -74,7 +74,8 @@ def build_within_memory(cls, kwargs: dict, where: str, fix: str):
     if probe is not None:
         nbytes = tensor_bytes(probe)
         del probe
-        check_memory(COPIES * nbytes, f"{where}: {name} with these arguments ({gib(nbytes)} of weights)", fix)
+        check_memory(COPIES * nbytes, f"{where}: {name} with these arguments ({gib(nbytes)} of weights)",
+                     fix[:1].lower() + fix[1:].rstrip("."))
     try:
         return cls(**kwargs)
     except TypeError:

@@ -44,6 +44,7 @@ def same_file(a, b) -> bool:
 
 # The inputs of the command now running: every output is checked against them (see ``protecting``).
 _PROTECTED: contextvars.ContextVar[tuple] = contextvars.ContextVar("saliency_protected_inputs", default=())
+# (paths, their InputIndex) while a command runs; () outside
 _HEADER_BYTES = 1 << 20  # a detached header is a few hundred bytes; more is not a header we expand
 _MAX_LISTED = 100_000
 
@@ -101,23 +102,65 @@ def written_files(path) -> list[Path]:
     return [path]
 
 
-def _inside(path: Path, folder: Path) -> bool:
+def _resolved(path: Path) -> Path:
     try:
-        return folder.is_dir() and path.resolve().is_relative_to(folder.resolve())
+        return Path(path).resolve()
     except (OSError, RuntimeError):
-        return False
+        return Path(os.path.abspath(path))
 
 
-def find_clash(output, inputs=()) -> tuple[Path, Path, Path] | None:
+def _keys(path: Path) -> list:
+    """What makes two paths the same file: the resolved path (symlinks, ``..``) and the inode (hard links)."""
+    keys = [("path", str(_resolved(path)))]
+    try:
+        st = os.stat(path)
+        keys.append(("inode", st.st_dev, st.st_ino))
+    except OSError:
+        pass
+    return keys
+
+
+class InputIndex:
+    """Every file and folder the inputs consist of, expanded once (a cohort checks thousands of outputs
+    against thousands of inputs: each check is a lookup, not a walk over the inputs)."""
+
+    def __init__(self, inputs=()):
+        self.files, self.folders = {}, []
+        for given in inputs:
+            if not given:
+                continue
+            for part in input_files(given):
+                part = Path(part)
+                for key in _keys(part):
+                    self.files.setdefault(key, (Path(given), part))
+                if part.is_dir():
+                    self.folders.append((_resolved(part), Path(given), part))
+
+    def find(self, written) -> tuple[Path, Path] | None:
+        """(input given, its part) that writing ``written`` would overwrite or write inside, else None."""
+        for key in _keys(Path(written)):
+            if key in self.files:
+                return self.files[key]
+        resolved = _resolved(Path(written))
+        for folder, given, part in self.folders:
+            if resolved.is_relative_to(folder):
+                return given, part
+        return None
+
+
+def find_clash(output, inputs=(), index: InputIndex | None = None) -> tuple[Path, Path, Path] | None:
     """(file written, input given, the input's part it would overwrite), or None when nothing overlaps.
 
     Compared through symlinks, hard links and ``..``; the inputs named by ``protecting`` count too."""
-    given_all = [g for g in list(inputs) + list(_PROTECTED.get()) if g]
+    indexes = [index if index is not None else InputIndex(inputs)]
+    protected = _PROTECTED.get()
+    if protected:
+        indexes.append(protected[1])
     for written in written_files(output):
-        for given in given_all:
-            for part in input_files(given):
-                if same_file(written, part) or _inside(written, part):
-                    return written, Path(given), part
+        for idx in indexes:
+            found = idx.find(written)
+            if found is not None:
+                return written, found[0], found[1]
     return None
 
 
@@ -126,8 +169,8 @@ def clash_message(what, path, clash) -> str:
     written, given, part = clash
     subject = f"{what} {path}" if Path(written) == Path(path) else f"{what} {path} would also write {written}; it"
     if Path(part) == Path(given):
-        target = f"is inside the input folder {given}" if Path(part).is_dir() and not same_file(written, part) \
-            else f"is the input {given}"
+        target = f"is inside the input folder {given}" if Path(part).is_dir() and \
+            _resolved(Path(written)) != _resolved(Path(part)) else f"is the input {given}"
     elif Path(part).is_dir():
         target = f"is inside {part}, the data folder of the input {given}"
     else:
@@ -138,7 +181,8 @@ def clash_message(what, path, clash) -> str:
 @contextlib.contextmanager
 def protecting(paths):
     """Within the block, every checked output is also refused when it would write a file of ``paths``."""
-    token = _PROTECTED.set(tuple(_PROTECTED.get()) + tuple(str(p) for p in paths if p))
+    paths = tuple((_PROTECTED.get() or ((), None))[0]) + tuple(str(p) for p in paths if p)
+    token = _PROTECTED.set((paths, InputIndex(paths)))  # expanded once, on entry
     try:
         yield
     finally:

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SaliencyError
-from ..output_files import clash_message, find_clash, protecting, write_text
+from ..output_files import InputIndex, clash_message, find_clash, protecting, write_text
 from ..volumes.image_files import read_image
 from . import cohort_records
 from .compare_image import compare_image
@@ -250,13 +250,13 @@ class CohortResult:
 
 def _check_output_dir(output_dir: Path, cases: list[Case], protected) -> None:
     """Every file the cohort writes, checked against every file the inputs consist of, before anything runs."""
-    inputs = [p for c in cases for p in (c.image, c.region) if p] + [p for p in protected if p]
-    clash = find_clash(output_dir, inputs)
+    index = InputIndex([p for c in cases for p in (c.image, c.region) if p] + [p for p in protected if p])
+    clash = find_clash(output_dir, index=index)
     if clash is not None:
         raise SaliencyError(clash_message("--output-dir", output_dir, clash))
     targets = [output_dir / n for n in ("cases.csv", "summary.csv", "summary.png", "cases")]
     for target in targets + [case_file(output_dir, case) for case in cases]:
-        clash = find_clash(target, inputs)
+        clash = find_clash(target, index=index)
         if clash is not None:
             raise SaliencyError(clash_message("the cohort output", target, clash))
 

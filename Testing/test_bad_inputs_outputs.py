@@ -206,6 +206,13 @@ def _allocation_cases():
         "figure --slice 100000": cli(lambda t, ct, m, c: ["figure", ct, harness._volume(t / "heat.nrrd"), "-o",
                                                           t / "f.png", "--kind", "slice", "--slice", "100000"]),
         "layers of a DICOM folder as model": cli(lambda t, ct, m, c: ["layers", "-m", _dicom(t)]),
+        "option named like the engine's input (x=...)": cli(lambda t, ct, m, c: _explain(ct, m, t / "h.nrrd", "--option",
+                                                                                     "x=[1, 2]")),
+        "compare --cases CSV with a NUL byte": cli(lambda t, ct, m, c: (t / "cases.csv").write_bytes(
+            b"image\n\x00\x00\n") and ["compare", "--cases", t / "cases.csv", "-m", m, "-o", t / "out", "-q"]),
+        "argparse usage mistake (--window a,b)": cli(lambda t, ct, m, c: ["figure", ct, ct, "-o", t / "f.png",
+                                                                          "--window", "a,b"]),
+        "argparse unknown command": cli(lambda t, ct, m, c: ["explian", "-i", ct]),
         "card --model a plain folder": cli(lambda t, ct, m, c: (t / "empty").mkdir() or ["card", "-m", t / "empty"]),
     }
 
@@ -239,7 +246,10 @@ def test_bad_input_is_refused_cleanly(name, tmp_path, capsys, monkeypatch):
 
     def main(argv):  # the CLI, with its message kept: the last-resort handler is not a fix
         with contextlib.redirect_stderr(io.StringIO()) as err:
-            rc = cli_main(argv)
+            try:
+                rc = cli_main(argv)
+            except SystemExit as stop:  # argparse's own refusals
+                rc = stop.code
         said.append(err.getvalue())
         sys.stderr.write(err.getvalue())
         return rc

@@ -24,8 +24,15 @@ SUBCOMMANDS = ["explain_cmd", "layers_cmd", "card_cmd", "demo_cmd", "figure_cmd"
                "worker_cmd"]
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with a usage mistake said in one line (``error: ...``) as every other refusal is."""
+
+    def error(self, message):
+        self.exit(2, f"error: {self.prog}: {message}. See {self.prog} --help.\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m SaliencyExplorerLib",
         description="Explain where a PyTorch model looked in a 2D/3D medical image, in patient space.",
     )

@@ -120,6 +120,8 @@ def read_cases(source) -> list[Case]:
                                 "image (and optionally region, target, case).")
         base, cases = source.parent, []
         for i, row in enumerate(rows):
+            if not isinstance(row, dict) or any("\x00" in str(v) for v in row.values() if v is not None):
+                raise SaliencyError(f"row {i + 2} of {source} holds a NUL byte; give a plain-text CSV.")
             image = (row.get("image") or "").strip()
             if not image:
                 raise SaliencyError(f"row {i + 2} of {source} has an empty 'image'; give each case an image path.")

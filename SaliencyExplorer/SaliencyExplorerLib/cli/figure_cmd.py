@@ -67,7 +67,7 @@ def axis_index(value: str) -> int:
 
 def add_style_arguments(parser) -> None:
     """Options shared by `figure` and `evaluate --figure`."""
-    parser.add_argument("--axis", default="axial", help="axial | coronal | sagittal (or 0/1/2): slicing direction")
+    parser.add_argument("--axis", default="axial", help="slicing direction: axial | coronal | sagittal (or 0/1/2)")
     parser.add_argument("--cmap", default="turbo", help="any matplotlib colour map (default: turbo)")
     parser.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity in [0, 1] (default 0.5)")
     parser.add_argument("--threshold", type=float, default=None, help="do not draw heat below this value")
@@ -108,7 +108,8 @@ def write_figure(path, image_array, heat_array, spacing, kind: str, args) -> str
 def add_layout_arguments(parser) -> None:
     parser.add_argument("--kind", default="auto", choices=["auto", "montage", "slice", "gif"],
                         help="picture type (default: gif for a .gif output, else montage)")
-    parser.add_argument("--every", type=int, default=None, help="show every n-th slice (montage, gif)")
+    parser.add_argument("--every", type=int, default=None,
+                        help="show every n-th slice (default: montage at most 16 tiles, GIF every slice)")
     parser.add_argument("--columns", type=int, default=None, help="montage columns (default: square grid)")
     parser.add_argument("--slice", type=int, default=None,
                         help="slice for --kind slice, counted in LPI order (default: the heatmap's peak)")

@@ -22,7 +22,7 @@ from ..workflow.cohort import read_cases, run_cohort
 from ..workflow.compare_image import compare_image
 from .evaluate_cmd import _replacement, add_truth_arguments
 from .explain_cmd import ProgressBar, add_trust_argument, check_device, model_run, parse_target
-from .figure_cmd import display_arrays
+from .figure_cmd import display_arrays, display_geometry, region_array
 from .vocabulary import METHOD_NAMES, ListAction, add_layer_argument
 
 
@@ -120,8 +120,11 @@ def compare_one(args) -> dict:
         maps, image_array, spacing = {}, None, None
         for name, heat in result.heatmap_images.items():
             image_array, maps[name], spacing = display_arrays(image, heat)
+        outline = region_array(region, image, args.region_label) if region is not None else None
         save_figure(out / "comparison.png", comparison_figure(image_array, maps, report["curves"], report["table"],
-                                                              spacing=spacing))
+                                                              spacing=spacing, region=outline,
+                                                              geometry=display_geometry(image),
+                                                              target=result.target_name))
     return report
 
 

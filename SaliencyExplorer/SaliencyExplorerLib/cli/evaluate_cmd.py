@@ -26,7 +26,8 @@ from .explain_cmd import (
     model_run,
     parse_target,
 )
-from .figure_cmd import check_figure_output, display_arrays, write_figure
+from ..figures.annotate import heatmap_title
+from .figure_cmd import check_figure_output, display_arrays, display_geometry, region_array, write_figure
 from .vocabulary import add_layer_argument, methods_help
 
 
@@ -111,7 +112,11 @@ def evaluate_files(args) -> dict:
     if args.figure:
 
         image_array, heat_array, spacing = display_arrays(images[0], result.heatmap_image)
-        write_figure(args.figure, image_array, heat_array, spacing, "auto", _figure_defaults(args.figure))
+        truth = region_array(read_image(args.region, "--truth-mask"), images[0], args.region_label) \
+            if args.region else None
+        title = heatmap_title(result.explanation.method, result.target_name, result.score)
+        write_figure(args.figure, image_array, heat_array, spacing, "auto", _figure_defaults(args.figure),
+                     title=title, region=truth, geometry=display_geometry(images[0]))
     return report
 
 
@@ -119,7 +124,7 @@ def _figure_defaults(path):
 
     return argparse.Namespace(axis="axial", cmap="turbo", alpha=0.5, threshold=None, window=None,
                               heat_range=None, zoom=None, every=None, columns=None, slice=None,
-                              duration_ms=100, no_colorbar=False, no_labels=False)
+                              duration_ms=100, no_colorbar=False, no_labels=False, no_title=False)
 
 
 def run(args) -> int:

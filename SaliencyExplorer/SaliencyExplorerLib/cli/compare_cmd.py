@@ -185,7 +185,8 @@ def register(subparsers) -> None:
     what.add_argument("--card", "-c", default=None, help="model card JSON (default: model.json beside the model)")
     what.add_argument("--methods", "--method", action=ListAction, default=None, metavar="A,B",
                       help="methods, comma-separated or repeated (default gradcam,hirescam,layercam,gradcam++,"
-                           f"smoothgrad,integrated-gradients,occlusion in its fast mode); any of: {', '.join(METHOD_NAMES)}")
+                           "smoothgrad,integrated-gradients,occlusion in its fast mode); any of: "
+                           f"{', '.join(METHOD_NAMES)}")
     add_layer_argument(what)
     what.add_argument("--option", action="append", metavar="[METHOD:]NAME=VALUE",
                       help="a method or engine option, e.g. --option max_channels=32 (every method that has it), "

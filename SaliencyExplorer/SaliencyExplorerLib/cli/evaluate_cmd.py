@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..core.options import DEFAULT_METHOD
 from ..errors import SaliencyError
+from ..figures.annotate import heatmap_title
 from ..output_files import atomic_output, same_file
 from ..volumes.image_files import check_output_path, read_image, write_image
 from ..workflow.explain_image import explain_image
@@ -26,7 +27,6 @@ from .explain_cmd import (
     model_run,
     parse_target,
 )
-from ..figures.annotate import heatmap_title
 from .figure_cmd import check_figure_output, display_arrays, display_geometry, region_array, write_figure
 from .vocabulary import add_layer_argument, methods_help
 

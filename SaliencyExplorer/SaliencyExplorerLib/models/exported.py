@@ -46,9 +46,13 @@ def layer_outputs(gm: fx.GraphModule) -> dict[str, tuple[fx.Node, str]]:
     return found
 
 
-def tap_exported(program, layers: list[str] | None = None) -> fx.GraphModule:
-    """``program.module()`` with Taps after the given layers (None: every layer recorded in the graph)."""
-    gm = program.module()
+def tap_exported(program, layers: list[str] | None = None, check_guards: bool = False) -> fx.GraphModule:
+    """``program.module()`` with Taps after the given layers (None: every layer recorded in the graph).
+
+    ``check_guards=False`` (the default, and always without the opt-in): torch does not compile the program's
+    ``guards_code`` into a ``_guards_fn`` (that is ``exec`` of strings from the file); input sizes are still
+    checked against the range constraints by torch's pre-forward hook."""
+    gm = program.module(check_guards=check_guards)
     outputs = layer_outputs(gm)
     wanted = list(outputs) if layers is None else list(dict.fromkeys(layers))
     missing = [name for name in wanted if name not in outputs]

@@ -1,26 +1,61 @@
-"""models.export_guard: a .pt2's shape expressions may only be arithmetic of symbols (sympify evaluates them)
-and its graph targets only torch operators (the loader resolves any dotted name)."""
+"""models.export_guard: the strings of a .pt2 that torch turns into code or work pass only strict grammars:
+shape expressions (sympify evaluates them), guards (compiled), graph targets (resolved and called), tree specs."""
+
+import time
 
 import pytest
+from SaliencyExplorerLib.models.export_guard import graph_target_ok, guard_code_ok, sym_expr_ok, treespec_ok
 
-from SaliencyExplorerLib.models.export_guard import graph_target_ok, sym_expr_ok
+S = "Symbol('s40', positive=True, integer=True)"
 
 
 @pytest.mark.parametrize("expr,ok", [
+    # written by torch.export.save (torch 2.13) for conv nets, pooling, upsampling, dynamic batch and sizes
     ("Symbol('s77', positive=True, integer=True)", True),
+    (f"Mul(Integer(16), Pow({S}, Integer(3)))", True),
+    (f"Max(Integer(1), Add(FloorDiv({S}, Integer(2)), Integer(-1)))", True),
+    ("2*s40", True), ("s77", True),
     ("FloorDiv(s0, 2) + Max(u1, 3)*s0 - 1", True),
-    ("__import__('os').system('id')", False),
-    ("eval(chr(49))", False),
-    ("Symbol('s0').func", False),
-    ("Symbol('__class__')", False),
+    # code
+    ("__import__('os').system('id')", False), ("eval(chr(49))", False), ("Symbol('s0').func", False),
+    ("Symbol('__class__')", False), ("lambda: 1", False), ("Symbol(s0)", False),
+    # work: exponent and literal bombs, nesting
+    ("s0+10**10**9", False), ("+10**10**9", False), (f"Pow(Integer(10), Integer(1000000000))", False),
+    (f"Pow(Pow({S}, Integer(8)), Integer(8))", False), ("s0**9", False), (f"Integer({10**30})", False),
+    ("(" * 60 + "s0" + ")" * 60, False), ("s0+" * 2000 + "1", False),
+    ("Float(1.5)", False), ("Rational(1, 3)", False),
 ])
-def test_sym_expr_guard(expr, ok):
+def test_sym_expr_grammar(expr, ok):
+    start = time.perf_counter()
     assert sym_expr_ok(expr) is ok
+    assert time.perf_counter() - start < 0.5
+
+
+@pytest.mark.parametrize("code,ok", [
+    ("(2*(L['x'].size()[2] // 2)) == L['x'].size()[2]", True),
+    ("((L['x'].size()[2] // 4) % ((L['x'].size()[3] // 4))) != 0", True),
+    ("2*L['x'].size()[0]*((-1) + (L['x'].size()[3] // 2)) >= 2", True),
+    ("L['x'].stride()[0] == 1 and L['x'].storage_offset() == 0", True),
+    ("__import__('os').system('id') is None", False), ("L['x'].size()[0] ** 10**9 > 0", False),
+    ("L['x'].__class__ == 1", False), ("print(1)", False), ("L['x'].size()[0] == x", False),
+])
+def test_guard_grammar(code, ok):
+    assert guard_code_ok(code) is ok
 
 
 @pytest.mark.parametrize("target,ok", [("torch.ops.aten.linear.default", True), ("torch.ops.aten._to_copy.default", True),
                                        ("_operator.getitem", True), ("torch.sym_max", True),
                                        ("torch.os.system", False), ("torch.ops.load_library", False),
-                                       ("torch.load", False), ("torch.ops.aten.__class__.x", False)])
+                                       ("torch.load", False), ("torch.ops.aten.__class__.x", False),
+                                       ("torch.ops.mylib.op.default", False), ("torch.ops.aten.from_file.default", False),
+                                       ("_operator.pow", False), ("torch.ops.higher_order.cond", False)])
 def test_graph_target_guard(target, ok):
     assert graph_target_ok(target) is ok
+
+
+def test_treespec_grammar():
+    plain = ('[1, {"type": "builtins.tuple", "context": "null", "children_spec": [{"type": null, "context": null, '
+             '"children_spec": []}, {"type": "builtins.dict", "context": "[]", "children_spec": []}]}]')
+    assert treespec_ok(plain)
+    assert not treespec_ok(plain.replace("builtins.dict", "os.system"))
+    assert not treespec_ok("[1, " + '{"type": null, "context": null, "children_spec": [' * 100 + "]}" * 100 + "]")

@@ -234,6 +234,25 @@ def check_file_safe(path, trust_code: bool = False, data: bytes | None = None) -
     return inspection
 
 
+def check_checkpoint_file(path, what: str, fix: str) -> FileInspection:
+    """Refuse, in one line that names the damage, a file that cannot be the ``torch.save`` checkpoint a model
+    folder keeps (nnU-Net's ``checkpoint_final.pth``, a bundle's ``models/model.pt``): empty, truncated, a Git
+    LFS pointer, text, TorchScript or a ``.pt2``. Only then may a refusal of its pickle blame code.
+
+    ``what``: the file expected ("the checkpoint nnU-Net writes"); ``fix``: what to give instead."""
+    try:
+        inspection = inspect_file(path)
+    except OSError as exc:
+        raise ModelLoadError(f"{path} could not be read ({exc.strerror or exc}). Check the file and its permissions.") from None
+    if inspection.kind in ("empty", "not_a_model"):
+        raise ModelLoadError(inspection.problems[0])
+    if inspection.kind == "torchscript":
+        raise ModelLoadError(f"{path} is a TorchScript archive (torch.jit.save), not {what}; {fix}")
+    if inspection.kind == "export":
+        raise ModelLoadError(f"{path} is a torch.export program (.pt2), not {what}; {fix}")
+    return inspection
+
+
 @contextmanager
 def _weights_only_everywhere():
     """Make every torch.load inside (incl. torch.export.load's weights_only=False calls) weights-only.

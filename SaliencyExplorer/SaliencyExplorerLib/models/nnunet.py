@@ -30,6 +30,7 @@ from torch import nn
 from ..card import ModelCard, parse_card
 from ..errors import ModelLoadError
 from ..file_hash import folder_sha256
+from .file_safety import check_checkpoint_file, explain_load_error
 
 CHECKPOINTS = ("checkpoint_final.pth", "checkpoint_best.pth")
 INSTALL = "pip install dynamic-network-architectures --no-deps"
@@ -105,7 +106,10 @@ def find_folds(path: Path) -> tuple[Path, list[Path]]:
 
 
 def read_checkpoint(path: Path, trust_code: bool = False) -> dict:
-    """An nnU-Net checkpoint, unpickled without running code (``weights_only`` with nnU-Net's own types)."""
+    """An nnU-Net checkpoint, unpickled without running code (``weights_only`` with nnU-Net's own types).
+    A damaged file (empty, truncated, a Git LFS pointer, TorchScript) is named as such first."""
+    check_checkpoint_file(path, "the checkpoint nnU-Net writes (torch.save of a dict with 'network_weights')",
+                          "give the fold's checkpoint_final.pth as nnU-Net wrote it.")
     try:
         with torch.serialization.safe_globals(checkpoint_types()):
             obj = torch.load(str(path), map_location="cpu", weights_only=True)
@@ -115,7 +119,10 @@ def read_checkpoint(path: Path, trust_code: bool = False) -> dict:
                 f"{path} holds objects other than the tensors, numbers and numpy scalars nnU-Net saves, so "
                 f"reading it would run code from the file ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). "
                 "If you trust it, pass trust_code=True (CLI: --trust-code).") from exc
-        obj = torch.load(str(path), map_location="cpu", weights_only=False)
+        try:
+            obj = torch.load(str(path), map_location="cpu", weights_only=False)
+        except Exception as exc:  # noqa: BLE001 - a class the pickle names is gone, a damaged record, ...
+            raise ModelLoadError(explain_load_error(path, exc)) from None
     if not isinstance(obj, dict) or not isinstance(obj.get("network_weights"), dict):
         raise ModelLoadError(f"{path}: field 'network_weights' is missing: this is not an nnU-Net v2 checkpoint "
                              "(nnU-Net v1 saved 'state_dict'; convert the model with nnU-Net v2). ")

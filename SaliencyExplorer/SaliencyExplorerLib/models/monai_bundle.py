@@ -36,6 +36,7 @@ from ..card import ModelCard, parse_card
 from ..errors import ModelLoadError
 from ..file_hash import folder_sha256
 from .file_safety import check_checkpoint_file, inspect_file
+from .network_args import check_network_args, no_side_effects
 from .torchscript import TorchScriptTapModel
 
 CONFIG_NAMES = ("inference.json", "inference.yaml", "inference.yml")
@@ -354,9 +355,13 @@ def build_network(config: dict, path: Path) -> nn.Module:
     args = {k: v for k, v in net.items() if k != "_target_"}
     if nested_targets(args):
         _fail(path, "network_def", "has a nested _target_ among its arguments", "Only plain values are built.")
+    check_network_args(getattr(nets, name), args, f"{path}: field 'network_def'")  # no downloads, no paths
     parser = ConfigParser({"network_def": {"_target_": f"monai.networks.nets.{name}", **args}})
     try:
-        module = parser.get_parsed_content("network_def")
+        with no_side_effects(f"{path}: field 'network_def'"):
+            module = parser.get_parsed_content("network_def")
+    except ModelLoadError:
+        raise
     except Exception as exc:  # noqa: BLE001 - wrong keyword arguments and the like
         _fail(path, "network_def", f"does not build {name} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})")
     return module

@@ -31,6 +31,7 @@ from ..card import ModelCard, parse_card
 from ..errors import ModelLoadError
 from ..file_hash import folder_sha256
 from .file_safety import check_checkpoint_file, explain_load_error
+from .network_args import check_network_args, no_side_effects
 
 CHECKPOINTS = ("checkpoint_final.pth", "checkpoint_best.pth")
 INSTALL = "pip install dynamic-network-architectures --no-deps"
@@ -290,8 +291,10 @@ def build_network(plans: dict, dataset: dict, config_name: str, root: Path) -> n
     labels = dataset.get("labels") or {}
     regions = any(isinstance(v, (list, tuple)) for v in labels.values())
     outputs = sum(1 for v in labels.values() if not (v == 0 or v == [0])) if regions else len(labels)
+    check_network_args(cls, kwargs, f"{plans_path}: field '{where}.arch_kwargs'")  # no downloads, no paths
     try:
-        return cls(input_channels=len(channels), num_classes=outputs, deep_supervision=False, **kwargs)
+        with no_side_effects(f"{plans_path}: field '{where}.arch_kwargs'"):
+            return cls(input_channels=len(channels), num_classes=outputs, deep_supervision=False, **kwargs)
     except TypeError as exc:
         _fail(plans_path, f"{where}.arch_kwargs", f"do not fit {cls.__name__} ({exc})")
 

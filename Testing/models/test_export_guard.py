@@ -59,3 +59,13 @@ def test_treespec_grammar():
     assert treespec_ok(plain)
     assert not treespec_ok(plain.replace("builtins.dict", "os.system"))
     assert not treespec_ok("[1, " + '{"type": null, "context": null, "children_spec": [' * 100 + "]}" * 100 + "]")
+
+
+def test_node_metadata_grammars():
+    from SaliencyExplorerLib.models.export_guard import from_node_ok, source_fn_ok
+
+    assert source_fn_ok("conv2d,torch.nn.modules.conv.Conv2d;relu,torch.nn.functional.relu")
+    assert not source_fn_ok("x,torch.__class__") and not source_fn_ok("x,#ext.op") and not source_fn_ok("x,os system")
+    assert from_node_ok('[{"name": "a", "target": "aten.relu.default", "graph_id": 1, "pass_name": "p", '
+                        '"action": "create", "from_node": [{"name": "b", "target": "t", "graph_id": 2}]}]')
+    assert not from_node_ok('[{"name": "a", "eval": "x"}]') and not from_node_ok("[" * 5000 + "]" * 5000)

@@ -142,3 +142,19 @@ def test_compressed_or_duplicated_members_are_refused(tmp_path):
             warnings.simplefilter("ignore")
             zout.writestr("ok/models/model.json", b"{}")
     assert "appears twice" in mf.inspect_file(tmp_path / "twice.pt2").problems[0]
+
+
+@pytest.mark.parametrize("how", ["strict", "decomposed"])
+def test_strict_and_decomposed_exports_load(tmp_path, how):
+    """strict=True writes source_fn_stack, run_decompositions() writes from_node: both accepted as data."""
+    net, x = Small().eval(), torch.randn(2, 1, 6, 6, 6)
+    program = torch.export.export(net, (x,), strict=how == "strict", dynamic_shapes=({0: Dim("batch")},))
+    if how == "decomposed":
+        program = program.run_decompositions()
+    torch.export.save(program, tmp_path / "m.pt2")
+    metadata = {k for n in json.loads(zipfile.ZipFile(tmp_path / "m.pt2").read("m/models/model.json"))[
+        "graph_module"]["graph"]["nodes"] for k in n["metadata"]}
+    assert ("source_fn_stack" if how == "strict" else "from_node") in metadata
+    assert mf.inspect_file(tmp_path / "m.pt2").problems == []
+    with torch.no_grad():
+        torch.testing.assert_close(tap_exported(mf.load_export_safely(tmp_path / "m.pt2"))(x), net(x))

@@ -208,3 +208,46 @@ def treespec_ok(text: str) -> bool:
         return isinstance(node["children_spec"], list) and all(node_ok(c, depth + 1) for c in node["children_spec"])
 
     return node_ok(data[1], 0)
+
+
+# ------------------------------------------------------------------------------------------- node metadata
+
+_SOURCE_FN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,199},[A-Za-z_][A-Za-z0-9_]{0,99}(\.[A-Za-z_][A-Za-z0-9_]{0,99}){0,12}")
+_FROM_NODE_KEYS = {"name": str, "target": str, "graph_id": int, "pass_name": str, "action": str}
+
+
+def source_fn_ok(text: str) -> bool:
+    """``source_fn_stack`` (strict export): ``name,dotted.target`` items joined by ``;``. torch resolves each
+    target by ``getattr`` (never calls it); no dunders, no ``#`` extension operators."""
+    return (isinstance(text, str) and len(text) <= 20_000 and "__" not in text
+            and all(_SOURCE_FN.fullmatch(item) for item in text.split(";")))
+
+
+def from_node_ok(text: str) -> bool:
+    """``from_node`` (after ``run_decompositions``): JSON provenance, a list of ``{name, target, graph_id,
+    pass_name, action, from_node}`` nested; torch rebuilds plain records from it."""
+    if not isinstance(text, str) or len(text) > 2_000_000:
+        return False
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    budget = [100_000]
+
+    def records_ok(items, depth):
+        if items is None:
+            return True
+        if depth > 200 or not isinstance(items, list):
+            return False
+        for item in items:
+            budget[0] -= 1
+            if budget[0] < 0 or not isinstance(item, dict) or not set(item) <= {*_FROM_NODE_KEYS, "from_node"}:
+                return False
+            if not all(type(item[k]) is t and (t is not str or len(item[k]) <= 2000)
+                       for k, t in _FROM_NODE_KEYS.items() if k in item):
+                return False
+            if not records_ok(item.get("from_node"), depth + 1):
+                return False
+        return True
+
+    return records_ok(data, 0)

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import re
 
-from .export_guard import graph_target_ok, guard_code_ok, range_key_ok, sym_expr_ok, treespec_ok
+from .export_guard import (from_node_ok, graph_target_ok, guard_code_ok, range_key_ok, source_fn_ok, sym_expr_ok,
+                           treespec_ok)
 
 MAX_ITEMS = 1_000_000
 MAX_PROBLEMS = 5
@@ -115,7 +116,8 @@ NODE = struct({"target": graph_target_ok,
                "inputs": listof(struct({"name": NAME, "arg": ARGUMENT, "kind": opt(_one_of(0, 1, 2))}, {"name", "arg"})),
                "outputs": listof(ARGUMENT),
                "metadata": struct({"stack_trace": _str(200_000), "nn_module_stack": _str(200_000),
-                                   "torch_fn": _str(10_000)}, ()),
+                                   "torch_fn": _str(10_000), "source_fn_stack": source_fn_ok,
+                                   "from_node": from_node_ok}, ()),
                "is_hop_single_tensor_return": opt(_bool), "name": opt(NAME)}, {"target", "inputs", "outputs"})
 EMPTY_MAP = ("map", lambda k: False, _none)
 GRAPH = struct({"inputs": listof(ARGUMENT), "outputs": listof(ARGUMENT), "nodes": listof(NODE),
@@ -166,7 +168,9 @@ _WHY = {sym_expr_ok: "is not a shape expression of the form torch writes (sympy 
         range_key_ok: "is not a shape expression of the form torch writes (sympy would eval it)",
         guard_code_ok: "is guard code outside the grammar torch writes (torch would compile and run it)",
         graph_target_ok: "is not an aten operator (the graph calls it when it runs)",
-        treespec_ok: "is not a tree spec of plain tuples, lists and dicts"}
+        treespec_ok: "is not a tree spec of plain tuples, lists and dicts",
+        source_fn_ok: "is not a source_fn_stack of plain dotted names",
+        from_node_ok: "is not from_node provenance as torch writes it"}
 
 def _show(value) -> str:
     text = repr(value)

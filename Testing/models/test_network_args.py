@@ -105,3 +105,24 @@ def test_no_connection_and_nothing_in_torch_home(tmp_path):
     assert all(code != 0 for code in report["codes"]), result.stderr
     assert report["events"] == []  # nothing connected, nothing written to TORCH_HOME by the tool
     assert report["after"], "control: a direct HoVerNet(pretrained_url=file://...) writes into TORCH_HOME"
+
+
+@pytest.mark.parametrize("extra,phrase", [({"pretrained_url": "https://example.org/w.pth"}, "pretrained_url"),
+                                          ({"norm_op_kwargs": {"eps": "file:///etc/hostname"}}, "URL or a file path")])
+def test_nnunet_plans_cannot_ask_for_downloads(tmp_path, extra, phrase):
+    pytest.importorskip("dynamic_network_architectures")
+    from SaliencyExplorerLib.models import nnunet
+
+    kwargs = {"n_stages": 2, "features_per_stage": [2, 4], "conv_op": "torch.nn.modules.conv.Conv3d",
+              "kernel_sizes": [[3, 3, 3]] * 2, "strides": [[1, 1, 1], [2, 2, 2]], "n_conv_per_stage": [1, 1],
+              "n_conv_per_stage_decoder": [1], "conv_bias": True, "norm_op": None, "norm_op_kwargs": {},
+              "dropout_op": None, "nonlin": None, **extra}
+    plans = {"configurations": {"3d_fullres": {"architecture": {
+        "network_class_name": "dynamic_network_architectures.architectures.unet.PlainConvUNet",
+        "arch_kwargs": kwargs, "_kw_requires_import": ["conv_op"]}}}}
+    dataset = {"channel_names": {"0": "CT"}, "labels": {"background": 0, "a": 1}}
+    with pytest.raises(ModelLoadError) as err:
+        nnunet.build_network(plans, dataset, "3d_fullres", tmp_path)
+    assert phrase in str(err.value) and "plans.json" in str(err.value)
+    del kwargs[next(iter(extra))]
+    assert nnunet.build_network(plans, dataset, "3d_fullres", tmp_path) is not None  # control: builds without it

@@ -50,8 +50,10 @@ def _what(rest: str) -> str:
     """Why an unknown member matters, for the one-line message."""
     if rest.startswith(("data/aotinductor/", "data/executorch/", "data/mtia")):
         return "compiled native code, which torch.export.load loads and runs"
-    if "opaque_obj" in rest or "custom_obj" in rest or rest.endswith((".pkl", ".pt")):
+    if "opaque_obj" in rest or "custom_obj" in rest:
         return "a pickled object, which torch unpickles (runs code)"
+    if rest.endswith((".pkl", ".pt", ".pth")):
+        return "a pickle, which a plain torch.export.save of a module does not write"
     return "a member a plain torch.export.save of a module does not write"
 
 

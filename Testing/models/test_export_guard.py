@@ -22,7 +22,8 @@ S = "Symbol('s40', positive=True, integer=True)"
     # work: exponent and literal bombs, nesting
     ("s0+10**10**9", False), ("+10**10**9", False), (f"Pow(Integer(10), Integer(1000000000))", False),
     (f"Pow(Pow({S}, Integer(8)), Integer(8))", False), ("s0**9", False), (f"Integer({10**30})", False),
-    ("(" * 60 + "s0" + ")" * 60, False), ("s0+" * 2000 + "1", False),
+    ("(" * 60 + "s0" + ")" * 60, False), ("s0+" * 2000 + "1", False), ("s0+" * 1300 + "1", False),
+    ("s0*" * 30 + "1", True),
     ("Float(1.5)", False), ("Rational(1, 3)", False),
 ])
 def test_sym_expr_grammar(expr, ok):
@@ -69,3 +70,8 @@ def test_node_metadata_grammars():
     assert from_node_ok('[{"name": "a", "target": "aten.relu.default", "graph_id": 1, "pass_name": "p", '
                         '"action": "create", "from_node": [{"name": "b", "target": "t", "graph_id": 2}]}]')
     assert not from_node_ok('[{"name": "a", "eval": "x"}]') and not from_node_ok("[" * 5000 + "]" * 5000)
+
+
+def test_long_operator_chains_are_refused_not_a_recursion_error():
+    chain = " + ".join(["L['x'].size()[0]"] * 180) + " > 0"
+    assert len(chain) < 4000 and not guard_code_ok(chain)

@@ -158,3 +158,38 @@ def test_strict_and_decomposed_exports_load(tmp_path, how):
     assert mf.inspect_file(tmp_path / "m.pt2").problems == []
     with torch.no_grad():
         torch.testing.assert_close(tap_exported(mf.load_export_safely(tmp_path / "m.pt2"))(x), net(x))
+
+
+@pytest.mark.parametrize("member", ["models/model.json", "data/weights/model_weights_config.json"])
+def test_random_damage_to_the_json_is_named_never_raised(tmp_path, member):
+    """Random edits of a real model.json / weights config (values of other types, huge numbers, nesting):
+    each is either still what torch writes or named in a problem; the check itself never raises."""
+    import random
+
+    torch.export.save(torch.export.export(Small().eval(), (torch.randn(2, 1, 4, 4, 4),),
+                                          dynamic_shapes=({0: Dim("batch")},)), tmp_path / "ok.pt2")
+    with zipfile.ZipFile(tmp_path / "ok.pt2") as z:
+        members = {i.filename: z.read(i) for i in z.infolist()}
+    original = json.loads(members["ok/" + member])
+    pool = [None, -1, 2**70, 1.5, "x", "s0**99", "torch.os.system", [], {}, {"as_graph": {}}, True, [[[[1]]]] * 3,
+            {"as_expr": {"expr_str": "9**9**9"}}, "[" * 50]
+    rng = random.Random(0)
+
+    def paths(node, at=()):
+        yield at
+        children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, child in children:
+            yield from paths(child, (*at, key))
+
+    every = [p for p in paths(original) if p]
+    for n in range(300):
+        program = json.loads(json.dumps(original))
+        *parent, last = rng.choice(every)
+        target = program
+        for key in parent:
+            target = target[key]
+        target[last] = rng.choice(pool)
+        with zipfile.ZipFile(tmp_path / "m.pt2", "w") as z:
+            for name, data in members.items():
+                z.writestr(name.replace("ok/", "m/", 1), json.dumps(program) if name == "ok/" + member else data)
+        mf.inspect_file(tmp_path / "m.pt2")  # must not raise

@@ -46,9 +46,16 @@ def _parse(text, limit=MAX_EXPR_CHARS):
         if depth > MAX_DEPTH or depth < 0:
             return None
     try:
-        return ast.parse(text, mode="eval").body
+        tree = ast.parse(text, mode="eval").body
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
+    stack = [(tree, 0)]  # operator chains (s0+s0+...) nest without brackets: bound the tree's depth too
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH * 2:
+            return None
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return tree
 
 
 def _int_literal(node) -> bool:
@@ -171,6 +178,8 @@ _REFUSED_ATEN = frozenset({"from_file", "_print", "save", "load"})  # read files
 def graph_target_ok(target: str) -> bool:
     """Node targets are resolved by ``getattr`` from ``torch``/``math``/``_operator`` and called when the graph
     runs (``torch.os.system`` would be). Allow ``torch.ops.aten.<op>.<overload>`` and the helpers above."""
+    if not isinstance(target, str):
+        return False
     if target in _SYM_OP_NAMES:
         return True
     parts = target.split(".") if isinstance(target, str) and len(target) <= 200 else []

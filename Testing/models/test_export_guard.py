@@ -20,7 +20,7 @@ S = "Symbol('s40', positive=True, integer=True)"
     ("__import__('os').system('id')", False), ("eval(chr(49))", False), ("Symbol('s0').func", False),
     ("Symbol('__class__')", False), ("lambda: 1", False), ("Symbol(s0)", False),
     # work: exponent and literal bombs, nesting
-    ("s0+10**10**9", False), ("+10**10**9", False), (f"Pow(Integer(10), Integer(1000000000))", False),
+    ("s0+10**10**9", False), ("+10**10**9", False), ("Pow(Integer(10), Integer(1000000000))", False),
     (f"Pow(Pow({S}, Integer(8)), Integer(8))", False), ("s0**9", False), (f"Integer({10**30})", False),
     ("(" * 60 + "s0" + ")" * 60, False), ("s0+" * 2000 + "1", False), ("s0+" * 1300 + "1", False),
     ("s0*" * 30 + "1", True),
@@ -44,11 +44,13 @@ def test_guard_grammar(code, ok):
     assert guard_code_ok(code) is ok
 
 
-@pytest.mark.parametrize("target,ok", [("torch.ops.aten.linear.default", True), ("torch.ops.aten._to_copy.default", True),
+@pytest.mark.parametrize("target,ok", [("torch.ops.aten.linear.default", True),
+                                       ("torch.ops.aten._to_copy.default", True),
                                        ("_operator.getitem", True), ("torch.sym_max", True),
                                        ("torch.os.system", False), ("torch.ops.load_library", False),
                                        ("torch.load", False), ("torch.ops.aten.__class__.x", False),
-                                       ("torch.ops.mylib.op.default", False), ("torch.ops.aten.from_file.default", False),
+                                       ("torch.ops.mylib.op.default", False),
+                                       ("torch.ops.aten.from_file.default", False),
                                        ("_operator.pow", False), ("torch.ops.higher_order.cond", False)])
 def test_graph_target_guard(target, ok):
     assert graph_target_ok(target) is ok

@@ -58,7 +58,8 @@ def test_attack_refused_before_loading(tmp_path, writer, rename):
 
 @pytest.mark.parametrize("writer,phrase", [
     (me.evil_export_opaque_nested, "opaque_obj_0/p"), (me.evil_export_guards, "guard code"),
-    (me.evil_export_exponent_bomb, "shape expression"), (me.evil_export_unknown_member, "data/extra_state.pkl is a pickle"),
+    (me.evil_export_exponent_bomb, "shape expression"),
+    (me.evil_export_unknown_member, "data/extra_state.pkl is a pickle"),
     (me.evil_export_weight, "use_pickle"), (me.evil_export_sympy, "shape expression"),
     (me.evil_export_target, "not an aten operator"),
 ])

@@ -221,7 +221,8 @@ def treespec_ok(text: str) -> bool:
 
 # ------------------------------------------------------------------------------------------- node metadata
 
-_SOURCE_FN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,199},[A-Za-z_][A-Za-z0-9_]{0,99}(\.[A-Za-z_][A-Za-z0-9_]{0,99}){0,12}")
+_SOURCE_FN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,199},"
+                        r"[A-Za-z_][A-Za-z0-9_]{0,99}(\.[A-Za-z_][A-Za-z0-9_]{0,99}){0,12}")
 _FROM_NODE_KEYS = {"name": str, "target": str, "graph_id": int, "pass_name": str, "action": str}
 
 

@@ -243,7 +243,8 @@ def check_checkpoint_file(path, what: str, fix: str) -> FileInspection:
     try:
         inspection = inspect_file(path)
     except OSError as exc:
-        raise ModelLoadError(f"{path} could not be read ({exc.strerror or exc}). Check the file and its permissions.") from None
+        raise ModelLoadError(f"{path} could not be read ({exc.strerror or exc}). Check the file and its "
+                             "permissions.") from None
     if inspection.kind in ("empty", "not_a_model"):
         raise ModelLoadError(inspection.problems[0])
     if inspection.kind == "torchscript":
@@ -278,7 +279,8 @@ def load_export_safely(path, trust_code: bool = False):
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise ModelLoadError(f"{path} could not be read ({exc.strerror or exc}). Check the path and permissions.") from None
+        raise ModelLoadError(f"{path} could not be read ({exc.strerror or exc}). Check the path and "
+                             "permissions.") from None
     check_file_safe(path, trust_code, data)
     if trust_code:
         return torch.export.load(io.BytesIO(data))

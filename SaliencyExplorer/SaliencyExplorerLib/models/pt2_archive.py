@@ -130,7 +130,8 @@ def _payload_sizes(config: dict, folder: str, members: dict, used: set) -> list[
         numel = 1
         for s in sizes:
             numel *= s
-        need = 0 if numel == 0 else 1 + tm["storage_offset"]["as_int"] + sum((a - 1) * b for a, b in zip(sizes, strides))
+        reach = sum((a - 1) * b for a, b in zip(sizes, strides))
+        need = 0 if numel == 0 else 1 + tm["storage_offset"]["as_int"] + reach
         have = members[name].file_size
         if have < need * DTYPE_BYTES[tm["dtype"]] or have % DTYPE_BYTES[tm["dtype"]]:
             return [f"{name} holds {have} bytes, fewer than {fqn}'s sizes need ({need} elements)"]

@@ -16,8 +16,15 @@ from __future__ import annotations
 
 import re
 
-from .export_guard import (from_node_ok, graph_target_ok, guard_code_ok, range_key_ok, source_fn_ok, sym_expr_ok,
-                           treespec_ok)
+from .export_guard import (
+    from_node_ok,
+    graph_target_ok,
+    guard_code_ok,
+    range_key_ok,
+    source_fn_ok,
+    sym_expr_ok,
+    treespec_ok,
+)
 
 MAX_ITEMS = 1_000_000
 MAX_PROBLEMS = 5
@@ -113,7 +120,8 @@ ARGUMENT = union(
     as_optional_tensors=listof(OPT_TENSOR), as_optional_tensor=OPT_TENSOR, as_sym_float=SYM_FLOAT_ARG,
     as_sym_floats=listof(SYM_FLOAT_ARG), as_int_lists=listof(listof(_int)), as_float_lists=listof(listof(_float)))
 NODE = struct({"target": graph_target_ok,
-               "inputs": listof(struct({"name": NAME, "arg": ARGUMENT, "kind": opt(_one_of(0, 1, 2))}, {"name", "arg"})),
+               "inputs": listof(struct({"name": NAME, "arg": ARGUMENT, "kind": opt(_one_of(0, 1, 2))},
+                                       {"name", "arg"})),
                "outputs": listof(ARGUMENT),
                "metadata": struct({"stack_trace": _str(200_000), "nn_module_stack": _str(200_000),
                                    "torch_fn": _str(10_000), "source_fn_stack": source_fn_ok,

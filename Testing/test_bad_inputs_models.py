@@ -33,7 +33,8 @@ def _pt2_cases():
         return build
 
     cases = {f"evil pt2 {w.__name__}": evil(w) for w in (me.evil_export_opaque_nested, me.evil_export_guards,
-                                                          me.evil_export_exponent_bomb, me.evil_export_unknown_member)}
+                                                          me.evil_export_exponent_bomb, me.evil_export_unknown_member,
+                                                          me.evil_export_module_stack)}
     cases["evil pt2 opaque_obj renamed weights.pt"] = evil(me.evil_export_opaque_nested, "weights.pt")
     cases["evil pt2 guards_code renamed model.pt"] = evil(me.evil_export_guards, "model.pt")
     cases["evil pt2 exponent bomb via layers"] = evil(me.evil_export_exponent_bomb, command="layers")

@@ -282,3 +282,19 @@ def evil_export_unknown_member(folder, marker):
     """A member a plain torch.export.save never writes (here a stray pickle under data/)."""
     return _edit_program(folder, "evil_unknown_member.pt2", None,
                          add={"data/extra_state.pkl": pickle.dumps(_Payload(marker), protocol=2)})
+
+
+def evil_export_module_stack(folder, marker):
+    """An ``nn_module_stack`` path with a quote in it: a layer name becomes a module name in generated Python
+    (torch.fx writes ``getattr(self, "<name>")`` for names that are not identifiers), so tapping that layer
+    would write ``getattr(self, "x" if exec(bytes([...])) else "l")`` and run it. No dots, no top-level commas:
+    it survives torch's own metadata parsing."""
+    code = list(f"__import__('pathlib').Path({str(marker)!r}).touch()".encode())
+    path = f'x" if exec(bytes({code})) else "l'
+
+    def edit(program):
+        for node in program["graph_module"]["graph"]["nodes"]:
+            stack = node["metadata"].get("nn_module_stack")
+            if stack and ",l," in stack:
+                node["metadata"]["nn_module_stack"] = stack.replace(",l,", f",{path},")
+    return _edit_program(folder, "evil_module_stack.pt2", edit)

@@ -1,6 +1,7 @@
 """models.export_guard: the strings of a .pt2 that torch turns into code or work pass only strict grammars:
 shape expressions (sympify evaluates them), guards (compiled), graph targets (resolved and called), tree specs."""
 
+import json
 import time
 
 import pytest
@@ -62,10 +63,23 @@ def test_treespec_grammar():
     assert treespec_ok(plain)
     assert not treespec_ok(plain.replace("builtins.dict", "os.system"))
     assert not treespec_ok("[1, " + '{"type": null, "context": null, "children_spec": [' * 100 + "]}" * 100 + "]")
+    kwargs = ('[1, {"type": "builtins.tuple", "context": "null", "children_spec": [{"type": "builtins.tuple", '
+              '"context": "null", "children_spec": []}, {"type": "builtins.dict", "context": %s, '
+              '"children_spec": [{"type": null, "context": null, "children_spec": []}]}]}]')
+    assert treespec_ok(kwargs % json.dumps('["mask"]'))
+    # torch.fx writes kwarg keys into generated code as {'key': value}: a quote would be code
+    assert not treespec_ok(kwargs % json.dumps('["x\': __import__(\'os\').getpid(), \'y"]'))
 
 
 def test_node_metadata_grammars():
-    from SaliencyExplorerLib.models.export_guard import from_node_ok, source_fn_ok
+    from SaliencyExplorerLib.models.export_guard import from_node_ok, nn_module_stack_ok, source_fn_ok
+
+    assert nn_module_stack_ok("L__self__,,torch.nn.modules.container.Sequential;L__self__0,0,torch.nn.Conv2d")
+    assert nn_module_stack_ok("L__self___f_b,L['self'].f.b@1,mod.<locals>.Net")
+    assert not nn_module_stack_ok('k,x" if exec(bytes([1])) else "l,torch.nn.Linear')
+    from SaliencyExplorerLib.models.export_guard import plain_text_ok
+
+    assert plain_text_ok('File "a.py", line 3, in forward\n    return x') and not plain_text_ok("code: y\rimport os")
 
     assert source_fn_ok("conv2d,torch.nn.modules.conv.Conv2d;relu,torch.nn.functional.relu")
     assert not source_fn_ok("x,torch.__class__") and not source_fn_ok("x,#ext.op") and not source_fn_ok("x,os system")

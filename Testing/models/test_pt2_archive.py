@@ -25,10 +25,25 @@ def _quiet(fn):
             return None
 
 
+def _tap_by_stack_path(path):
+    """What layer tapping does with a layer name from nn_module_stack (torch.fx writes the code)."""
+    from SaliencyExplorerLib.models.taps import install_tap
+
+    gm = torch.export.load(str(path)).module()
+    node = next(n for n in gm.graph.nodes if n.op == "call_function" and "nn_module_stack" in n.meta)
+    name = [v[0] for v in node.meta["nn_module_stack"].values()][-1]
+    install_tap(gm, name, "Linear")
+    with gm.graph.inserting_after(node):
+        gm.graph.call_module(name, (node,))
+    gm.recompile()
+    gm(torch.zeros(2, 4))
+
+
 @pytest.mark.parametrize("writer,victim", [
     (me.evil_export_opaque_nested, lambda p: torch.export.load(str(p))),
     (me.evil_export_guards, lambda p: torch.export.load(str(p)).module()(torch.zeros(2, 4))),
-], ids=["opaque_obj in a nested path", "guards_code"])
+    (me.evil_export_module_stack, _tap_by_stack_path),
+], ids=["opaque_obj in a nested path", "guards_code", "quote in an nn_module_stack path"])
 def test_payload_is_real(tmp_path, writer, victim):
     """Control: plain torch runs each payload (so the refusal below proves something)."""
     marker = tmp_path / "pwned"
@@ -37,7 +52,7 @@ def test_payload_is_real(tmp_path, writer, victim):
 
 
 NEW_ATTACKS = [me.evil_export_opaque_nested, me.evil_export_guards, me.evil_export_exponent_bomb,
-               me.evil_export_unknown_member]
+               me.evil_export_unknown_member, me.evil_export_module_stack]
 
 
 @pytest.mark.parametrize("writer", NEW_ATTACKS, ids=[w.__name__ for w in NEW_ATTACKS])
@@ -61,7 +76,7 @@ def test_attack_refused_before_loading(tmp_path, writer, rename):
     (me.evil_export_exponent_bomb, "shape expression"),
     (me.evil_export_unknown_member, "data/extra_state.pkl is a pickle"),
     (me.evil_export_weight, "use_pickle"), (me.evil_export_sympy, "shape expression"),
-    (me.evil_export_target, "not an aten operator"),
+    (me.evil_export_target, "not an aten operator"), (me.evil_export_module_stack, "nn_module_stack"),
 ])
 def test_message_names_the_part(tmp_path, writer, phrase):
     problems = mf.inspect_file(writer(tmp_path, tmp_path / "pwned")).problems
@@ -116,6 +131,15 @@ def test_plain_exports_load_without_the_opt_in(tmp_path, net, x, dims):
         torch.testing.assert_close(loaded(x), net(x))
     guards = json.loads(zipfile.ZipFile(tmp_path / "m.pt2").read("m/models/model.json"))["guards_code"]
     assert bool(guards) == isinstance(net, TinyUNet)  # the UNet's archive does carry guards, and is accepted
+
+
+def test_tapping_never_uses_a_name_that_is_not_plain(tmp_path):
+    """Even past the check (trust_code), a layer name with a quote is not tapped (it would be code)."""
+    marker = tmp_path / "pwned"
+    program = torch.export.load(str(me.evil_export_module_stack(tmp_path, marker)))
+    gm = tap_exported(program)
+    gm(torch.zeros(2, 4))
+    assert not marker.exists() and not any('"' in name for name, _ in gm.named_modules())
 
 
 def test_short_payload_is_refused(tmp_path):

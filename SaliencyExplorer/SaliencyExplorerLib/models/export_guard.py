@@ -194,6 +194,24 @@ _TREESPEC_TYPES = frozenset({None, "builtins.tuple", "builtins.list", "builtins.
                              "torch.fx.immutable_collections.immutable_dict"})
 
 
+_DICT_KEY = re.compile(r"[A-Za-z0-9_.\- ]{0,200}")
+
+
+def _context_ok(kind, context) -> bool:
+    """A leaf has no context, a tuple/list ``"null"``, a dict the JSON list of its keys. torch.fx writes the
+    keys of the keyword arguments into generated code (``{'key': value}``), so keys may hold no quote."""
+    if kind is None:
+        return context is None
+    if kind not in ("builtins.dict", "collections.OrderedDict", "torch.fx.immutable_collections.immutable_dict"):
+        return context in ("null", None)
+    try:
+        keys = json.loads(context) if isinstance(context, str) and len(context) < 100_000 else None
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(keys, list) and all(
+        (type(k) is int) or (isinstance(k, str) and _DICT_KEY.fullmatch(k) is not None) for k in keys)
+
+
 def treespec_ok(text: str) -> bool:
     """``in_spec``/``out_spec``: ``[protocol, {"type", "context", "children_spec"}]`` of plain containers."""
     if not isinstance(text, str) or len(text) > 200_000:
@@ -212,7 +230,7 @@ def treespec_ok(text: str) -> bool:
             return False
         if set(node) != {"type", "context", "children_spec"} or node["type"] not in _TREESPEC_TYPES:
             return False
-        if node["context"] is not None and not (isinstance(node["context"], str) and len(node["context"]) < 10_000):
+        if not _context_ok(node["type"], node["context"]):
             return False
         return isinstance(node["children_spec"], list) and all(node_ok(c, depth + 1) for c in node["children_spec"])
 
@@ -224,6 +242,28 @@ def treespec_ok(text: str) -> bool:
 _SOURCE_FN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,199},"
                         r"[A-Za-z_][A-Za-z0-9_]{0,99}(\.[A-Za-z_][A-Za-z0-9_]{0,99}){0,12}")
 _FROM_NODE_KEYS = {"name": str, "target": str, "graph_id": int, "pass_name": str, "action": str}
+
+
+_STACK_ITEM = re.compile(r"[A-Za-z0-9_.@\-]{0,500},"                                    # key
+                         r"((L\['self'\]\.?)?([A-Za-z0-9_]{1,200}(\.[A-Za-z0-9_]{1,200}){0,50}(@[0-9]{1,6})?)?),"  # path
+                         r"[A-Za-z0-9_.<>]{0,300}")                                       # type name
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def plain_text_ok(text: str, limit: int = 200_000) -> bool:
+    """Free text (stack traces): bounded, no carriage return or other control characters, which would end a
+    comment line if torch.fx ever writes it into generated code."""
+    return isinstance(text, str) and len(text) <= limit and _CONTROL.search(text) is None
+
+
+def nn_module_stack_ok(text: str) -> bool:
+    """``nn_module_stack``: ``key,path,type`` items joined by ``;``, the path a dotted module name. The path
+    becomes a module name in generated Python code (``tap_exported`` taps layers by it, and torch.fx writes
+    ``getattr(self, "<name>")``), so a quote in it would be code."""
+    return (isinstance(text, str) and len(text) <= 200_000
+            and all(_STACK_ITEM.fullmatch(item) for item in text.split(";")))
 
 
 def source_fn_ok(text: str) -> bool:

@@ -11,11 +11,15 @@ node are chained innermost first, as eager hooks would fire.
 
 from __future__ import annotations
 
+import re
+
 import torch
 from torch import fx
 
 from ..errors import ModelLoadError
 from .taps import install_tap
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*")
 
 
 def _stack(node) -> list[tuple[str, str]]:
@@ -42,7 +46,9 @@ def layer_outputs(gm: fx.GraphModule) -> dict[str, tuple[fx.Node, str]]:
         if value is not None and not isinstance(value, torch.Tensor):
             continue
         for name, type_name in _stack(node):
-            found[name.split("@")[0]] = (node, type_name)
+            name = name.split("@")[0]
+            if _PLAIN_NAME.fullmatch(name):  # it becomes a module name in generated code: never a quote
+                found[name] = (node, type_name)
     return found
 
 

@@ -20,6 +20,8 @@ from .export_guard import (
     from_node_ok,
     graph_target_ok,
     guard_code_ok,
+    nn_module_stack_ok,
+    plain_text_ok,
     range_key_ok,
     source_fn_ok,
     sym_expr_ok,
@@ -123,8 +125,8 @@ NODE = struct({"target": graph_target_ok,
                "inputs": listof(struct({"name": NAME, "arg": ARGUMENT, "kind": opt(_one_of(0, 1, 2))},
                                        {"name", "arg"})),
                "outputs": listof(ARGUMENT),
-               "metadata": struct({"stack_trace": _str(200_000), "nn_module_stack": _str(200_000),
-                                   "torch_fn": _str(10_000), "source_fn_stack": source_fn_ok,
+               "metadata": struct({"stack_trace": plain_text_ok, "nn_module_stack": nn_module_stack_ok,
+                                   "torch_fn": plain_text_ok, "source_fn_stack": source_fn_ok,
                                    "from_node": from_node_ok}, ()),
                "is_hop_single_tensor_return": opt(_bool), "name": opt(NAME)}, {"target", "inputs", "outputs"})
 EMPTY_MAP = ("map", lambda k: False, _none)
@@ -178,6 +180,8 @@ _WHY = {sym_expr_ok: "is not a shape expression of the form torch writes (sympy 
         graph_target_ok: "is not an aten operator (the graph calls it when it runs)",
         treespec_ok: "is not a tree spec of plain tuples, lists and dicts",
         source_fn_ok: "is not a source_fn_stack of plain dotted names",
+        plain_text_ok: "holds control characters (a carriage return ends a line of generated code)",
+        nn_module_stack_ok: "is not an nn_module_stack of plain dotted module names (it becomes generated code)",
         from_node_ok: "is not from_node provenance as torch writes it"}
 
 def _show(value) -> str:

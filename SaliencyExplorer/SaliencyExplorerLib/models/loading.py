@@ -154,7 +154,7 @@ def _load_export(path, card, device, layers, trust=False):
         raise
     except Exception as exc:  # torch raises many types for a damaged archive
         raise ModelLoadError(explain_load_error(path, exc)) from None
-    module = tap_exported(program, layers).to(device)
+    module = tap_exported(program, layers, check_guards=trust).to(device)
     # An exported graph is frozen in the mode it was exported in; train()/eval() only flip the flags.
     def _set_mode(self, mode=True):
         for sub in self.modules():

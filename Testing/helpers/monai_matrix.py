@@ -164,14 +164,26 @@ class MeanThreshold(torch.nn.Module):
         return self.conv(x)
 
 
-def monai_preprocessed(path: Path, reader=None):
+def config(pixdim=(PIXDIM,) * 3, padding_mode="border", orientation=True) -> dict:
+    """A bundle config like CONFIG with another Spacingd (pixdim, padding_mode), with or without Orientationd."""
+    import copy
+
+    out = copy.deepcopy(CONFIG)
+    steps = out["preprocessing"]["transforms"]
+    steps[3] = dict(steps[3], pixdim=list(pixdim), padding_mode=padding_mode)
+    if not orientation:
+        del steps[2]
+    return out
+
+
+def monai_preprocessed(path: Path, reader=None, pixdim=(PIXDIM,) * 3, padding_mode="border", orientation=True):
     """MONAI's model input for the file: (array (C, i, j, k) float32, RAS affine 4x4, the transformed dict)."""
     from monai.transforms import Compose, EnsureChannelFirstd, LoadImaged, Orientationd, ScaleIntensityRanged, Spacingd
 
-    pre = Compose([LoadImaged(keys="image", reader=reader), EnsureChannelFirstd(keys="image"),
-                   Orientationd(keys="image", axcodes="RAS", labels=None),
-                   Spacingd(keys="image", pixdim=[PIXDIM] * 3, mode="bilinear"),
-                   ScaleIntensityRanged(keys="image", a_min=0, a_max=100, b_min=0.0, b_max=1.0, clip=True)])
+    pre = Compose([LoadImaged(keys="image", reader=reader), EnsureChannelFirstd(keys="image")]
+                  + ([Orientationd(keys="image", axcodes="RAS", labels=None)] if orientation else [])
+                  + [Spacingd(keys="image", pixdim=list(pixdim), mode="bilinear", padding_mode=padding_mode),
+                     ScaleIntensityRanged(keys="image", a_min=0, a_max=100, b_min=0.0, b_max=1.0, clip=True)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         data = pre({"image": str(path)})

@@ -63,6 +63,25 @@ def test_model_input_and_grid_equal_monai_transforms(case, card, files):
     assert np.abs(ours - theirs).max() < 1e-5
 
 
+VARIANTS = [  # (pixdim, padding_mode, Orientationd): a target spacing within MONAI's 1e-3 of the native one
+    ((2.0, 1.5, 3.0), "zeros", True), ((2.0, 1.5, 3.0), "border", False), ((1.7, 0.0, 3.0), "zeros", False)]
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: f"{v[1]}-{'RAS' if v[2] else 'own-axes'}-{v[0]}")
+@pytest.mark.parametrize("case", CASES[2::5], ids=lambda c: c.name)
+def test_spacing_variants_equal_monai(case, variant, files):
+    """padding_mode "zeros" (the half voxel past the edge blends towards 0, as torch's grid_sample does),
+    Spacingd without Orientationd, a pixdim of 0 (keep the native spacing) and targets equal to the native
+    spacing up to float32 (MONAI keeps the native value then)."""
+    pixdim, padding, orientation = variant
+    theirs, affine, _, _ = mm.monai_preprocessed(files[case.name], None, pixdim, padding, orientation)
+    card = derive_card(mm.config(pixdim, padding, orientation), {"name": "v"}, Path("/bundle/configs/inference.json"))
+    model_input = to_model(read_image(files[case.name]), card)
+    assert model_input.tensor.shape[1:] == theirs.shape
+    assert np.abs(mm.ras_affine(model_input.grid) - affine).max() < 1e-9
+    assert np.abs(model_input.tensor[0].numpy() - theirs).max() < 1e-5
+
+
 @pytest.mark.parametrize("case", CASES[1::3] + CASES[2::6], ids=lambda c: c.name)
 def test_prediction_on_the_scan_equals_monai_invertd(case, card, files):
     net = mm.MeanThreshold().eval()

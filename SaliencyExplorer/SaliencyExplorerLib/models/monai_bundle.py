@@ -6,7 +6,7 @@ grid or scale intensities have card equivalents, each still one resampling throu
 
 =====================================  =============================================================
 ``Orientationd(axcodes)``              ``orientation`` + ``reorient: "axes"`` (permute/flip, no rotation)
-``Spacingd(pixdim)``                   ``spacing`` + ``fit: "first_voxel"`` (MONAI keeps the first voxel)
+``Spacingd(pixdim)``                   ``spacing`` + ``fit: "first_voxel"`` (MONAI's grid, as MONAI computes it)
 ``Resized(spatial_size)``              ``size`` + ``fit: "extent"`` (spacing = extent / size)
 ``CropForegroundd``                    ``crop_foreground`` (on the grid it follows; margin)
 ``ScaleIntensityRanged``               intensity step ``range``

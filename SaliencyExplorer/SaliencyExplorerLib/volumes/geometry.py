@@ -267,11 +267,14 @@ INTERPOLATORS = {"linear": sitk.sitkLinear, "bspline": sitk.sitkBSpline, "neares
 
 
 def resample_to_grid(image: sitk.Image, grid: Grid, *, nearest=False, background=0.0,
-                     interpolation="linear") -> np.ndarray:
+                     interpolation="linear", monai_zeros=False) -> np.ndarray:
     """``image`` sampled on ``grid`` through physical space -> float32 (k, j, i) array. ``background``: the
-    value outside the volume, or "edge" (the nearest edge voxel's value, MONAI's padding_mode "border")."""
+    value outside the volume, or "edge" (the nearest edge voxel's value, MONAI's padding_mode "border");
+    ``monai_zeros``: a numeric background as MONAI's padding_mode "zeros" (linear towards it past the edge)."""
     if isinstance(background, str):  # "edge"
         image, background = _edge_padded(image, grid), 0.0
+    elif monai_zeros:  # torch grid_sample "zeros": the half voxel past the edge blends towards the background
+        image = sitk.ConstantPad(sitk.Cast(image, sitk.sitkFloat32), [1] * 3, [1] * 3, float(background))
     interp = sitk.sitkNearestNeighbor if nearest else INTERPOLATORS[interpolation]
     if interp == sitk.sitkBSpline:
         return _bspline_to_grid(image, grid, background)
@@ -350,7 +353,8 @@ def to_model(images, card: ModelCard):
             norm = sitk.GetImageFromArray(normalise_intensity(sitk.GetArrayFromImage(vol), rule, vol))
             norm.CopyInformation(vol)
             natives.append(norm)
-    sampled = [resample_to_grid(vol, grid, background=_background(vol, spec), interpolation=spec.interpolation)
+    sampled = [resample_to_grid(vol, grid, background=_background(vol, spec), interpolation=spec.interpolation,
+                                monai_zeros=spec.fit == "first_voxel" and spec.interpolation == "linear")
                for vol in natives]
     if spec.intensity_on == "model_grid":
         normalised = [normalise_intensity(v, rule, vol) for v, rule, vol in zip(sampled, rules, vols)]

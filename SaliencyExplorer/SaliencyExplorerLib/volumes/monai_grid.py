@@ -192,7 +192,10 @@ def spacing_grid(image: sitk.Image, code: str | None, pixdim, sizes=None):
     shape = tuple(int(n) for n in image.GetSize())
     if code:
         affine, shape, _ = orient(affine, shape, code)
-    new_affine = zoom_affine(affine, list(pixdim))
+    # Spacing keeps the input's own spacing where it is within AFFINE_TOL of the target (min/max_pixdim)
+    own = np.sqrt(np.sum(affine[:3, :3] ** 2, axis=0))
+    pixdim = [d if p is not None and p - AFFINE_TOL <= d <= p + AFFINE_TOL else p for p, d in zip(pixdim, own)]
+    new_affine = zoom_affine(affine, pixdim)
     out_shape, offset = compute_shape_offset(shape, affine, new_affine)
     if sizes is not None:
         out_shape = np.array([int(g) if g is not None else int(n) for g, n in zip(sizes, out_shape)])

@@ -76,7 +76,7 @@ def reader_affine(image: sitk.Image) -> np.ndarray:
 def _agrees_with(affine: np.ndarray, image: sitk.Image) -> bool:
     """Whether a stored file affine still describes ``image`` (not one since cropped or re-spaced)."""
     own = reader_affine_itk(image)
-    return bool(np.allclose(affine, own, atol=1e-3 * max(1.0, float(np.abs(own).max()))))
+    return bool(np.allclose(affine, own, rtol=0.0, atol=1e-4 * max(1.0, float(np.abs(own).max()))))
 
 
 def reader_affine_itk(image: sitk.Image) -> np.ndarray:

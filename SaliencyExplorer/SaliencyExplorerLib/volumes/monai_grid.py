@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
-FILE_AFFINE = "SaliencyExplorer:file_affine_ras"  # metadata key: the reader's 4x4 RAS affine, 16 numbers
+FILE_AFFINE = "SaliencyExplorer_file_affine_ras"  # metadata key (kept in NRRD job files): the reader's RAS affine, 16 numbers
 AFFINE_TOL = 1e-3  # monai.data.utils.AFFINE_TOL
 RAS_FROM_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 

@@ -253,7 +253,7 @@ def _background(image: sitk.Image, spec):
     return float(value_range(image)[0]) if spec.background == "min" else float(spec.background)
 
 
-def _edge_padded(image: sitk.Image, grid: Grid) -> sitk.Image:
+def edge_padded(image: sitk.Image, grid: Grid) -> sitk.Image:
     """``image`` extended by replicating its edge voxels far enough to cover ``grid`` (MONAI's "border")."""
     inv = np.linalg.inv(Grid.of(image).matrix * np.asarray(image.GetSpacing(), float))
     idx = (grid.corners() - np.asarray(image.GetOrigin(), float)) @ inv.T  # continuous native indices
@@ -272,7 +272,7 @@ def resample_to_grid(image: sitk.Image, grid: Grid, *, nearest=False, background
     value outside the volume, or "edge" (the nearest edge voxel's value, MONAI's padding_mode "border");
     ``monai_zeros``: a numeric background as MONAI's padding_mode "zeros" (linear towards it past the edge)."""
     if isinstance(background, str):  # "edge"
-        image, background = _edge_padded(image, grid), 0.0
+        image, background = edge_padded(image, grid), 0.0
     elif monai_zeros:  # torch grid_sample "zeros": the half voxel past the edge blends towards the background
         image = sitk.ConstantPad(sitk.Cast(image, sitk.sitkFloat32), [1] * 3, [1] * 3, float(background))
     interp = sitk.sitkNearestNeighbor if nearest else INTERPOLATORS[interpolation]
@@ -415,32 +415,6 @@ def labels_to_native(labels: np.ndarray, model_input: ModelInput) -> sitk.Image:
     pixel = sitk.sitkUInt8 if labels.size == 0 or int(labels.max()) <= 255 else sitk.sitkUInt16
     on_grid = sitk.Cast(model_input.grid.image(from_layout(labels, model_input.card)), pixel)
     return _onto_reference(on_grid, model_input, sitk.sitkNearestNeighbor, pixel)
-
-
-def argmax_on_native(probs: np.ndarray, model_input: ModelInput) -> sitk.Image:
-    """(N, C, *spatial) probabilities on the model grid -> labels on the reference's own grid: each class's
-    probability resampled linearly (edge values beyond the grid when the card pads with the edge, else 0),
-    the argmax (one channel: > 0.5) taken there, as MONAI's ``Invertd`` + ``AsDiscreted`` and nnU-Net do.
-    One class at a time: a running maximum, not all classes' volumes at once."""
-    reference = as_3d(model_input.reference)
-    pad = model_input.card.input.background == "edge"
-    best = label = None
-    for c in range(probs.shape[1]):
-        on_grid = model_input.grid.image(from_layout(probs[:, c], model_input.card))
-        source = _edge_padded(on_grid, Grid.of(reference)) if pad else on_grid
-        p = sitk.GetArrayFromImage(sitk.Resample(source, reference, sitk.Transform(), sitk.sitkLinear, 0.0,
-                                                 sitk.sitkFloat32))
-        if probs.shape[1] == 1:
-            label = (p > 0.5).astype(np.uint8)
-        elif best is None:
-            best, label = p, np.zeros(p.shape, np.uint16 if probs.shape[1] > 256 else np.uint8)
-        else:
-            better = p > best
-            best, label = np.where(better, p, best), np.where(better, c, label).astype(label.dtype)
-    out = sitk.GetImageFromArray(label)
-    out = out[:, :, 0] if model_input.was_2d else out
-    out.CopyInformation(model_input.reference)
-    return out
 
 
 def peak_lps(image: sitk.Image) -> np.ndarray | None:

@@ -21,7 +21,6 @@ from ..core.options import DEFAULT_METHOD
 from ..errors import SaliencyError
 from ..volumes.geometry import (
     ModelInput,
-    argmax_on_native,
     check_grid_memory,
     heatmap_to_native,
     labels_to_native,
@@ -30,6 +29,7 @@ from ..volumes.geometry import (
     ras_from_lps,
     to_model,
 )
+from ..volumes.native_labels import argmax_on_native
 from . import regions
 
 

@@ -6,7 +6,7 @@ grid or scale intensities have card equivalents, each still one resampling throu
 
 =====================================  =============================================================
 ``Orientationd(axcodes)``              ``orientation`` + ``reorient: "axes"`` (permute/flip, no rotation)
-``Spacingd(pixdim)``                   ``spacing`` + ``fit: "first_voxel"`` (MONAI keeps the first voxel)
+``Spacingd(pixdim)``                   ``spacing`` + ``fit: "first_voxel"`` (MONAI's grid, as MONAI computes it)
 ``Resized(spatial_size)``              ``size`` + ``fit: "extent"`` (spacing = extent / size)
 ``CropForegroundd``                    ``crop_foreground`` (on the grid it follows; margin)
 ``ScaleIntensityRanged``               intensity step ``range``
@@ -321,12 +321,8 @@ def _inferer(config, resolver, path):
     if name != "SlidingWindowInferer":
         _fail(path, "inferer", f"is {node.get('_target_') if isinstance(node, dict) else node!r}",
               "Supported: SimpleInferer, SlidingWindowInferer.")
-    roi = node.get("roi_size")
-    out = {"mode": "sliding_window", "roi_size": roi, "overlap": node.get("overlap", 0.25),
-           "blend": node.get("mode", "constant"), "sigma_scale": node.get("sigma_scale", 0.125),
-           "padding_mode": node.get("padding_mode", "constant"), "cval": node.get("cval", 0.0),
-           "sw_batch_size": node.get("sw_batch_size", 1)}
-    return out
+    # the card's MONAI form takes SlidingWindowInferer's arguments as they are (the card checks them)
+    return {"sliding_window": {k: v for k, v in node.items() if k != "_target_"}}
 
 
 # ---------------------------------------------------------------- the network and its weights

@@ -17,7 +17,6 @@ import sys
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 import test_bad_inputs as harness
 from helpers import hostile_inputs as hi
 from helpers.geometry_helpers import write_dicom_series

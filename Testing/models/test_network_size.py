@@ -3,11 +3,11 @@ any allocation, with the size named; a constructor's own refusal is one line."""
 
 import pytest
 import torch
-from torch import nn
-
 from SaliencyExplorerLib.core import resources
 from SaliencyExplorerLib.errors import ModelLoadError, SaliencyError
-from SaliencyExplorerLib.models.network_size import build_within_memory, tensor_bytes
+from SaliencyExplorerLib.models.network_build import build_from_args
+from SaliencyExplorerLib.models.network_size import tensor_bytes
+from torch import nn
 
 
 class Wide(nn.Module):
@@ -20,7 +20,7 @@ class Wide(nn.Module):
 
 def test_a_network_that_fits_is_built_as_the_class_builds_it():
     torch.manual_seed(0)
-    built = build_within_memory(Wide, {"channels": 4}, "kwargs", "fix")
+    built = build_from_args(Wide, {"channels": 4}, "kwargs", "fix")
     torch.manual_seed(0)
     direct = Wide(4)
     assert all(torch.equal(a, b) for a, b in zip(built.state_dict().values(), direct.state_dict().values()))
@@ -31,14 +31,14 @@ def test_a_network_that_fits_is_built_as_the_class_builds_it():
 def test_weights_beyond_free_memory_are_refused_before_allocation(monkeypatch):
     monkeypatch.setattr(resources, "available_memory", lambda: 2**30)  # 1 GiB free
     with pytest.raises(SaliencyError, match=r"needs about .* GiB of memory but only 1.0 GiB is free") as caught:
-        build_within_memory(Wide, {"channels": 10_000_000}, "architecture.kwargs", "Fix the card.")
+        build_from_args(Wide, {"channels": 10_000_000}, "architecture.kwargs", "Fix the card.")
     assert "\n" not in str(caught.value)
 
 
 def test_absurd_numbers_and_the_constructor_refusal_are_one_line():
     with pytest.raises(ModelLoadError, match=r"channels is 1099511627776: no network argument is that large"):
-        build_within_memory(Wide, {"channels": 2**40}, "kwargs", "fix")
+        build_from_args(Wide, {"channels": 2**40}, "kwargs", "fix")
     with pytest.raises(ModelLoadError, match=r"Wide refuses these arguments \(AssertionError: channels must be"):
-        build_within_memory(Wide, {"channels": -1}, "kwargs", "Fix it.")
+        build_from_args(Wide, {"channels": -1}, "kwargs", "Fix it.")
     with pytest.raises(TypeError):  # wrong keywords: the caller names its field
-        build_within_memory(Wide, {"colour": 1}, "kwargs", "fix")
+        build_from_args(Wide, {"colour": 1}, "kwargs", "fix")

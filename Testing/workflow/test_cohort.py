@@ -141,3 +141,20 @@ def test_a_rerun_reuses_only_results_of_the_same_question_and_leaves_no_dask_scr
     fourth = run_cohort(data / "cases.csv", model, card, ["gradcam"], out, workers=1, **OPTIONS)
     assert fourth.skipped == [] and {r["method"] for r in _read(out / "summary.csv")} == {"gradcam"}
     assert list(private.iterdir()) == []  # dask's scratch space went with the run
+
+
+def test_a_model_that_cannot_load_fails_once_before_any_case(tmp_path):
+    """A card whose architecture needs the code opt-in: one error, no table, no case run (was: exit 0 and a
+    table whose every row is that error)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    model, card = tiny_lesion_model(data)
+    spec = json.loads(card.read_text())
+    spec["architecture"]["class"] = "collections.OrderedDict"  # not an allow-listed model library
+    card.write_text(json.dumps(spec))
+    _write_csv(data / "cases.csv", tiny_cases(data, n=2))
+    out = tmp_path / "out"
+    with pytest.raises(SaliencyError, match="trust") as caught:
+        run_cohort(data / "cases.csv", model, card, METHODS, out, workers=1, **OPTIONS)
+    assert "\n" not in str(caught.value)
+    assert not (out / "cases").exists() and not list(out.glob("*.csv")) if out.exists() else True

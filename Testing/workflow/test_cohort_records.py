@@ -4,7 +4,6 @@ import json
 
 import pytest
 import SimpleITK as sitk
-
 from SaliencyExplorerLib.workflow import cohort_records
 from SaliencyExplorerLib.workflow.cohort import Case, _unique, case_rows, read_cases, summarise
 

@@ -12,16 +12,20 @@ that still escapes as an exception is one line and exit status 3 (a bug to repor
 import argparse
 import contextlib
 import importlib
+import os
 import re
 import sys
 import warnings
 
 from ..errors import SaliencyError
 from ..output_files import protecting
+from .vocabulary import HelpFormatter, apply_formatter, prog_name
 
 # Subcommand modules, in the order `--help` lists them.
 SUBCOMMANDS = ["explain_cmd", "layers_cmd", "card_cmd", "demo_cmd", "figure_cmd", "evaluate_cmd", "compare_cmd",
                "worker_cmd"]
+# Subcommands that work but are not listed in --help (the Slicer panel's background process).
+HIDDEN = {"worker"}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -31,10 +35,11 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {message}. See {self.prog} --help.\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = OneLineParser(
-        prog="python -m SaliencyExplorerLib",
+        prog=prog or prog_name(),
         description="Explain where a PyTorch model looked in a 2D/3D medical image, in patient space.",
+        formatter_class=HelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
@@ -45,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(sub)
+    sub._choices_actions = [a for a in sub._choices_actions if a.dest not in HIDDEN]
+    apply_formatter(parser)
     return parser
 
 
@@ -111,6 +118,11 @@ def main(argv=None) -> int:
         with warnings.catch_warnings(record=True) as held, protecting(input_paths(args)):
             warnings.simplefilter("default")
             status = int(args.func(args) or 0)
+        sys.stdout.flush()  # inside the try: a reader that went away (`| head`) is caught below
+    except BrokenPipeError:  # the reader closed the pipe: stop quietly, as a Unix filter does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit must not fail again
+        return 141
     except SaliencyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -6,7 +6,7 @@ grid or scale intensities have card equivalents, each still one resampling throu
 
 =====================================  =============================================================
 ``Orientationd(axcodes)``              ``orientation`` + ``reorient: "axes"`` (permute/flip, no rotation)
-``Spacingd(pixdim)``                   ``spacing`` + ``fit: "first_voxel"`` (MONAI keeps the first voxel)
+``Spacingd(pixdim)``                   ``spacing`` + ``fit: "first_voxel"`` (MONAI's grid, as MONAI computes it)
 ``Resized(spatial_size)``              ``size`` + ``fit: "extent"`` (spacing = extent / size)
 ``CropForegroundd``                    ``crop_foreground`` (on the grid it follows; margin)
 ``ScaleIntensityRanged``               intensity step ``range``
@@ -22,13 +22,13 @@ else is listed by name in one error. The config is read as JSON, never executed:
 resolved here; a ``$`` expression where a value is needed is refused; YAML aliases are refused (an alias
 bomb). The network is built only when its ``_target_`` is a network class of ``monai.networks.nets`` and
 its arguments are plain values (no expression, no MONAI instruction such as ``_mode_``), by calling the
-class itself after a meta-device build shows its weights fit in memory (``network_size``); MONAI's
-``ConfigParser`` is not used. MONAI is imported only here. See ``docs/model-files.md``.
+class itself (``network_build``: no argument that downloads or names a file, weights that fit in memory
+on a meta-device build, no network access or file write while it runs); MONAI's ``ConfigParser`` is not
+used. MONAI is imported only here. See ``docs/model-files.md``.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -37,10 +37,13 @@ from torch import nn
 from ..card import ModelCard, parse_card
 from ..errors import ModelLoadError
 from ..file_hash import folder_sha256
-from .network_size import build_within_memory
+from .bundle_config import CONFIG_NAMES, read_config
+from .bundle_config import Resolver as _Resolver
+from .bundle_config import fail as _fail
+from .file_safety import check_checkpoint_file, inspect_file
+from .network_build import build_from_args
 from .torchscript import TorchScriptTapModel
 
-CONFIG_NAMES = ("inference.json", "inference.yaml", "inference.yml")
 WEIGHTS = ("model.pt", "model.ts")
 IGNORED = {"LoadImage", "EnsureChannelFirst", "AddChannel", "EnsureType", "ToTensor", "CastToType", "Identity",
            "ToDevice", "ToNumpy", "SqueezeDim", "DeleteItems", "SelectItems", "CopyItems", "ConcatItems"}
@@ -55,106 +58,6 @@ def is_bundle(path) -> bool:
     path = Path(path)
     return path.is_dir() and (path / "configs" / "metadata.json").is_file() and any(
         (path / "configs" / name).is_file() for name in CONFIG_NAMES)
-
-
-def _fail(path, field, problem, fix=""):
-    raise ModelLoadError(f"{path}: field '{field}' {problem}.{' ' + fix if fix else ''}")
-
-
-def read_config(root: Path) -> tuple[dict, Path, dict]:
-    """(inference config, its path, metadata) as plain data."""
-    path = next(root / "configs" / n for n in CONFIG_NAMES if (root / "configs" / n).is_file())
-    for file in (path, root / "configs" / "metadata.json"):
-        if file.stat().st_size > MAX_CONFIG_BYTES:
-            raise ModelLoadError(f"{file} is {file.stat().st_size >> 20} MiB; a bundle config is a few kB. Restore "
-                                 "the bundle's own file.")
-    try:
-        text = path.read_text(encoding="utf-8")
-        config = json.loads(text) if path.suffix == ".json" else _read_yaml(text)
-        metadata = json.loads((root / "configs" / "metadata.json").read_text(encoding="utf-8"))
-    except ImportError:
-        raise ModelLoadError(f"{path} is YAML; reading it needs PyYAML (pip install pyyaml).") from None
-    except RecursionError:
-        raise ModelLoadError(f"{path} (or configs/metadata.json) is nested too deeply to read. Restore the "
-                             "bundle's own file.") from None
-    except ModelLoadError as exc:
-        raise ModelLoadError(f"{path}: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - JSON/YAML syntax, encoding, I/O
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelLoadError(f"{path} (or configs/metadata.json) is not readable: {first}") from None
-    if not isinstance(config, dict) or not isinstance(metadata, dict):
-        raise ModelLoadError(f"{path}: a bundle config and its metadata.json must be JSON objects.")
-    _check_depth(config, path)
-    return config, path, metadata
-
-
-MAX_CONFIG_BYTES = 4 << 20
-MAX_DEPTH = 40
-
-
-def _read_yaml(text: str):
-    """YAML as plain data, refusing aliases (``*name``): an alias bomb would otherwise grow without bound
-    when the config is walked (9 aliases per level, 40 levels: 9**40 nodes from a few hundred bytes)."""
-    import yaml  # noqa: PLC0415  (MONAI bundles in YAML need PyYAML, as MONAI itself does)
-
-    class NoAliasLoader(yaml.SafeLoader):
-        def compose_node(self, parent, index):
-            if self.check_event(yaml.events.AliasEvent):
-                raise ModelLoadError("uses a YAML alias (*name), which is not read here (an alias bomb grows "
-                                     "without bound). Write the values out in place of the aliases.")
-            return super().compose_node(parent, index)
-
-    return yaml.load(text, Loader=NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
-
-
-def _check_depth(config, path) -> None:
-    """Refuse a config nested deeper than any bundle is (checked without recursion)."""
-    stack = [(config, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise ModelLoadError(f"{path} is nested more than {MAX_DEPTH} levels deep; no bundle config is. Restore "
-                                 "the bundle's own file.")
-        if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values())
-        elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node)
-
-
-class _Resolver:
-    """``@name`` / ``@a#b#0`` references of a bundle config, resolved as data (no ``$`` evaluated)."""
-
-    def __init__(self, config, path):
-        self.config, self.path = config, path
-
-    def lookup(self, ref, where):
-        node = self.config
-        for part in ref.split("#"):
-            if isinstance(node, dict) and part in node:
-                node = node[part]
-            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-            else:
-                _fail(self.path, where, f"refers to @{ref}, which the config does not define")
-        return node
-
-    def value(self, node, where, depth=0):
-        if depth > 20:
-            _fail(self.path, where, "has references nested too deep (a loop?)")
-        if isinstance(node, str):
-            if node.startswith("@"):
-                return self.value(self.lookup(node[1:], where), where, depth + 1)
-            if node.startswith("$"):
-                _fail(self.path, where, f"is the expression {node!r}, which would have to run as code",
-                      "Write the value itself in the config (a number, list or string).")
-            if node.startswith("%"):
-                _fail(self.path, where, f"is a macro {node!r} (another file's content)", "Inline the value.")
-            return node
-        if isinstance(node, list):
-            return [self.value(v, f"{where}[{n}]", depth + 1) for n, v in enumerate(node)]
-        if isinstance(node, dict):
-            return {k: self.value(v, f"{where}.{k}", depth + 1) for k, v in node.items()}
-        return node
 
 
 def _target_name(node) -> str:
@@ -361,12 +264,8 @@ def _inferer(config, resolver, path):
     if name != "SlidingWindowInferer":
         _fail(path, "inferer", f"is {node.get('_target_') if isinstance(node, dict) else node!r}",
               "Supported: SimpleInferer, SlidingWindowInferer.")
-    roi = node.get("roi_size")
-    out = {"mode": "sliding_window", "roi_size": roi, "overlap": node.get("overlap", 0.25),
-           "blend": node.get("mode", "constant"), "sigma_scale": node.get("sigma_scale", 0.125),
-           "padding_mode": node.get("padding_mode", "constant"), "cval": node.get("cval", 0.0),
-           "sw_batch_size": node.get("sw_batch_size", 1)}
-    return out
+    # the card's MONAI form takes SlidingWindowInferer's arguments as they are (the card checks them)
+    return {"sliding_window": {k: v for k, v in node.items() if k != "_target_"}}
 
 
 # ---------------------------------------------------------------- the network and its weights
@@ -402,14 +301,31 @@ def build_network(config: dict, path: Path) -> nn.Module:
     if key is not None:  # _mode_ "debug" would open pdb, "callable" return no network, _disabled_ None
         _fail(path, f"network_def.{key}", "is a MONAI instruction, not an argument of the network",
               "Remove it: the network is built from plain values only.")
-    try:  # on the meta device first: weights that would not fit in memory are refused before any allocation
-        return build_within_memory(cls, args, f"{path}: network_def", "Fix network_def in the config.")
+    try:  # no downloads, then the size on the meta device, then the build (network_build)
+        return build_from_args(cls, args, f"{path}: network_def", "Fix network_def in the config.")
     except TypeError as exc:  # wrong keyword arguments and the like
         _fail(path, "network_def", f"does not build {name} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})")
 
 
+def _check_weights_file(file: Path) -> None:
+    """Empty, truncated, Git LFS pointer, text: named. ``model.pt`` must be a torch.save file, ``model.ts``
+    TorchScript."""
+    if file.suffix != ".ts":
+        check_checkpoint_file(file, "the state dict a bundle keeps in models/model.pt",
+                              "a bundle's TorchScript is models/model.ts; else save torch.save(net.state_dict(), "
+                              "'models/model.pt').")
+        return
+    inspection = inspect_file(file)
+    if inspection.kind in ("empty", "not_a_model"):
+        raise ModelLoadError(inspection.problems[0])
+    if inspection.kind != "torchscript":
+        raise ModelLoadError(f"{file} is a {inspection.kind.replace('_', ' ')} file, not TorchScript (torch.jit.save); "
+                             "a bundle keeps a state dict in models/model.pt: rename it.")
+
+
 def load_weights(network: nn.Module, file: Path) -> None:
     """``models/model.pt``: a state dict (or {"model": state dict}), read without running code."""
+    _check_weights_file(file)
     try:
         state = torch.load(str(file), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001
@@ -439,10 +355,11 @@ def load_bundle(path, card=None, *, device=None, notes=None):
     root = Path(path)
     notes = [] if notes is None else notes
     config, config_path, metadata = read_config(root)
-    card_obj = card if card is not None else derive_card(config, metadata, config_path, notes)
     weights = next((root / "models" / n for n in WEIGHTS if (root / "models" / n).is_file()), None)
     if weights is None:
         raise ModelLoadError(f"{root / 'models'} holds neither {' nor '.join(WEIGHTS)}: a bundle keeps its weights there.")
+    _check_weights_file(weights)  # a damaged file is named before anything else is read or built
+    card_obj = card if card is not None else derive_card(config, metadata, config_path, notes)
     if weights.suffix == ".ts":
         try:
             module = TorchScriptTapModel(torch.jit.load(str(weights), map_location="cpu").eval(), None)

@@ -3,7 +3,8 @@
 Why: a card, plans.json or bundle config names a class and its arguments, and ``in_channels: 2**40`` or
 ``features_per_stage: [.., 200000]`` asks for terabytes of weights before a single voxel is read. The
 network is first built on PyTorch's ``meta`` device (shapes only, no memory); its parameters and buffers
-are counted and compared against the free memory (``core.resources``); only then is it built for real.
+are counted and compared against the free memory (``core.resources``); only then is it built for real
+(the whole sequence, with the download refusal, is ``network_build.build_from_args``).
 A constructor that refuses its arguments (nnU-Net's own assertions, a wrong type) is one line naming the
 file's field, never a traceback.
 """
@@ -52,8 +53,8 @@ def tensor_bytes(module) -> int:
     return total
 
 
-def build_within_memory(cls, kwargs: dict, where: str, fix: str):
-    """``cls(**kwargs)``, after the same build on the meta device fits in free memory; one-line errors."""
+def check_size(cls, kwargs: dict, where: str, fix: str) -> None:
+    """Numbers bounded, then ``cls(**kwargs)`` on the meta device: its weights must fit in free memory."""
     import torch  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
     _check_numbers(kwargs, where)
@@ -70,16 +71,19 @@ def build_within_memory(cls, kwargs: dict, where: str, fix: str):
         if "meta" not in str(exc).lower():
             raise ModelLoadError(f"{where}: {name} refuses these arguments ({type(exc).__name__}: "
                                  f"{_first_line(exc)}). {fix}") from None
-        probe = None  # a constructor that needs real tensors: built for real below, as before
-    if probe is not None:
-        nbytes = tensor_bytes(probe)
-        del probe
-        check_memory(COPIES * nbytes, f"{where}: {name} with these arguments ({gib(nbytes)} of weights)",
-                     fix[:1].lower() + fix[1:].rstrip("."))
+        return  # a constructor that needs real tensors: built for real, unchecked, as before
+    nbytes = tensor_bytes(probe)
+    del probe
+    check_memory(COPIES * nbytes, f"{where}: {name} with these arguments ({gib(nbytes)} of weights)",
+                 fix[:1].lower() + fix[1:].rstrip("."))
+
+
+def construct(cls, kwargs: dict, where: str, fix: str):
+    """``cls(**kwargs)`` for real; a constructor's refusal is one line (TypeError left to the caller)."""
     try:
         return cls(**kwargs)
     except TypeError:
         raise
     except Exception as exc:  # noqa: BLE001 - as above, for a constructor that only fails on real tensors
-        raise ModelLoadError(f"{where}: {name} refuses these arguments ({type(exc).__name__}: "
-                             f"{_first_line(exc)}). {fix}") from None
+        raise ModelLoadError(f"{where}: {getattr(cls, '__name__', str(cls))} refuses these arguments "
+                             f"({type(exc).__name__}: {_first_line(exc)}). {fix}") from None

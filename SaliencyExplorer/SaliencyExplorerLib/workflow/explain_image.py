@@ -19,6 +19,7 @@ import SimpleITK as sitk
 from ..card import ModelCard, load_card, parse_card
 from ..core.options import DEFAULT_METHOD
 from ..errors import SaliencyError
+from ..figures.annotate import tag_heatmap
 from ..volumes.geometry import (
     ModelInput,
     check_grid_memory,
@@ -29,6 +30,7 @@ from ..volumes.geometry import (
     ras_from_lps,
     to_model,
 )
+from ..volumes.native_labels import argmax_on_native
 from . import regions
 
 
@@ -119,10 +121,9 @@ def _prediction(explanation, card, options, model_input, task):
             return None, None
         per_class = probs.max(axis=0) if probs.shape[0] > 1 else probs[0]
         return None, {(card.class_name(k) or str(k)): float(v) for k, v in enumerate(per_class)}
-    if scores.shape[1] == 1:
-        labels = (probs[:, 0] > 0.5).astype(np.uint8)
-    else:
-        labels = scores.argmax(axis=1)
+    if probs.ndim == scores.ndim and probs.shape[:2] == scores.shape[:2]:  # probabilities back, argmax there
+        return argmax_on_native(probs, model_input), None
+    labels = (probs[:, 0] > 0.5).astype(np.uint8) if scores.shape[1] == 1 else scores.argmax(axis=1)
     return labels_to_native(labels, model_input), None
 
 
@@ -228,11 +229,13 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
 
     explained = result.target[0] if result.target else None
     peak = peak_lps(heat)
+    score = _score(result, explained, card_obj, options, mask)
+    tag_heatmap(heat, result.method, card_obj.class_name(explained), score)  # the heatmap file titles its figures
     timings["total"] = time.perf_counter() - started
     return VolumeExplanation(
         heatmap_image=heat, model_heatmap=np.asarray(maps, dtype=np.float32), explanation=result,
         target_index=explained, target_name=card_obj.class_name(explained),
-        score=_score(result, explained, card_obj, options, mask), peak_lps=peak, peak_ras=ras_from_lps(peak),
+        score=score, peak_lps=peak, peak_ras=ras_from_lps(peak),
         timings=timings, model_input=model_input, card=card_obj, warnings=list(result.warnings),
         prediction_image=prediction_image, prediction_scores=prediction_scores,
     )

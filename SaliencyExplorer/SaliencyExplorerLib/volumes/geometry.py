@@ -255,6 +255,7 @@ class ModelInput:
     card: ModelCard
     reference: sitk.Image  # the first input image (its own grid receives the heatmap)
     was_2d: bool = False
+    native_box: tuple | None = None  # resampling "nnunet": the cropped box ((start, stop) per k, j, i) of reference
 
 
 def _background(image: sitk.Image, spec):
@@ -348,6 +349,10 @@ def to_model(images, card: ModelCard):
     spec = card.input
     intensities = spec.intensity
     rules = [intensities[n] if len(intensities) > 1 else intensities[0] for n in range(len(vols))]
+    if spec.resampling == "nnunet":  # nnU-Net's index-space crop and resize (its DefaultPreprocessor)
+        from .nnunet_resampling import nnunet_model_input  # noqa: PLC0415  (it imports this module)
+
+        return nnunet_model_input(images, vols, card, rules, was_2d)
     crop = spec.crop_foreground
     if crop is not None and crop.on == "native":
         vols[0] = crop_native(vols[0], crop, rules[0])

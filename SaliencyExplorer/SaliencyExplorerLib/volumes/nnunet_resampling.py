@@ -1,0 +1,161 @@
+"""nnU-Net's own resampling, both ways, for cards with ``input.resampling: "nnunet"`` (derived nnU-Net folders).
+
+Why: nnU-Net does not resample through patient space. It crops the array to the non-zero box of all
+channels, normalises, and resizes the box in index space (``resample_data_or_seg_to_shape``: skimage's
+``resize`` with ``mode="edge"``, no anti-aliasing; when the spacing is anisotropic, ratio > 3, each slice
+across the low-resolution axis in-plane, then that axis alone with ``order_z`` 0, i.e. nearest). Its
+answer comes back the same way: the logits resized to the box with order 1 (order_z 0 again), then the
+activation and the argmax on the NATIVE grid, and zeros (background) outside the box. A linear resampling
+through space is not the same on anisotropic scans (the low-resolution axis is nearest, not linear) and
+an argmax taken on the model grid moves the lesion's border, so both directions copy nnU-Net's code path.
+The model grid (``Grid``) is still placed in patient space, edge-aligned with the box, so heatmaps and
+masks go through the usual physical resampling.
+
+    model_input = nnunet_model_input(images, vols, card, rules)   # == DefaultPreprocessor.run_case's array
+    labels, probs = nnunet_labels(scores, model_input, "softmax")  # == nnUNetPredictor's segmentation
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import SimpleITK as sitk
+from scipy import ndimage
+
+from ..errors import SaliencyError
+from .cropping import crop_box, selected_voxels
+from .intensity import normalise_intensity
+
+ANISOTROPY = 3  # nnunetv2.configuration.ANISO_THRESHOLD
+ORDERS = {"nearest": 0, "linear": 1, "bspline": 3}
+OUTPUT_ORDER, ORDER_Z = 1, 0  # nnU-Net's resampling_fn_probabilities kwargs, and order_z of both directions
+
+
+def skimage_resize(values: np.ndarray, shape, order: int) -> np.ndarray:
+    """``skimage.transform.resize(values, shape, order, mode="edge", anti_aliasing=False)`` for float input:
+    scipy's grid-mode zoom with an edge-replicating border, clipped to the input's range."""
+    values = np.asarray(values, dtype=np.float64)
+    factors = [o / i for o, i in zip(shape, values.shape)]
+    out = ndimage.zoom(values, factors, order=order, mode="nearest", grid_mode=True)
+    if order > 0:
+        np.clip(out, values.min(), values.max(), out=out)
+    return out
+
+
+def separate_z_axis(current, new, threshold=ANISOTROPY):
+    """The axis nnU-Net resamples alone (``determine_do_sep_z_and_axis`` with ``force_separate_z`` None): the
+    one coarsest axis of the current spacing if it is anisotropic, else of the new one; None otherwise."""
+    for spacing in (current, new):
+        spacing = np.asarray(spacing, dtype=float)
+        if spacing.max() / spacing.min() > threshold:
+            axes = np.where(spacing.max() / spacing == 1)[0]
+            return int(axes[0]) if len(axes) == 1 else None
+    return None
+
+
+def resample_to_shape(data: np.ndarray, shape, current, new, order: int, order_z: int = ORDER_Z) -> np.ndarray:
+    """nnU-Net's ``resample_data_or_seg_to_shape`` for images (not segmentations): (C, *spatial) -> float64
+    (C, *shape). An unchanged shape returns the data untouched, as nnU-Net does."""
+    data = np.asarray(data)
+    old, shape = np.asarray(data.shape[1:]), np.asarray(shape, dtype=int)
+    if np.all(old == shape):
+        return data.astype(np.float64)
+    axis = separate_z_axis(current, new)
+    out = np.zeros((data.shape[0], *shape), dtype=np.float64)
+    for c in range(data.shape[0]):
+        if axis is None:
+            out[c] = skimage_resize(data[c], shape, order)
+            continue
+        inplane = tuple(int(n) for a, n in enumerate(shape) if a != axis)
+        partial = np.moveaxis(np.stack([skimage_resize(s, inplane, order) for s in np.moveaxis(data[c], axis, 0)]),
+                              0, axis)
+        if old[axis] == shape[axis]:
+            out[c] = partial
+            continue
+        scale = np.asarray(partial.shape, float) / shape  # align_corners=False, as nnU-Net's copy of skimage
+        coords = np.stack([scale[a] * (g + 0.5) - 0.5 for a, g in enumerate(np.mgrid[tuple(slice(n) for n in shape)])])
+        out[c] = ndimage.map_coordinates(partial, coords, order=order_z, mode="nearest")
+    return out
+
+
+def _box_grid(vol: sitk.Image, box, shape_kji):
+    """The model grid of an index-space resize of ``vol[box]`` to ``shape_kji``: same axes, edge-aligned."""
+    from .geometry import Grid  # noqa: PLC0415  (geometry imports this module lazily: no cycle)
+
+    native = Grid.of(vol)
+    start = np.asarray([box[2][0], box[1][0], box[0][0]], dtype=float)
+    n = np.asarray([box[2][1] - box[2][0], box[1][1] - box[1][0], box[0][1] - box[0][0]], dtype=float)
+    size = np.asarray(shape_kji[::-1], dtype=float)
+    s_native = np.asarray(native.spacing, float)
+    spacing = n * s_native / size
+    # model voxel m sits at native continuous index (m + 0.5) * n / size - 0.5 (skimage's grid mode)
+    first = start + 0.5 * n / size - 0.5
+    origin = np.asarray(native.origin, float) + native.matrix @ (first * s_native)
+    return Grid(tuple(int(v) for v in size), tuple(float(v) for v in spacing), tuple(float(o) for o in origin),
+                native.direction)
+
+
+def nnunet_model_input(images, vols, card, rules, was_2d=False):
+    """DefaultPreprocessor.run_case on SimpleITK volumes: crop to the non-zero box of all channels, normalise
+    (before or after resizing, per the card), index-space resize to the card's spacing -> ModelInput."""
+    import torch  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
+
+    from .geometry import ModelInput, to_layout  # noqa: PLC0415  (no import cycle)
+
+    spec = card.input
+    if card.spatial_dims != 3 or spec.orientation is not None or spec.fit != "extent":
+        raise SaliencyError("input.resampling \"nnunet\" needs a 3D model on the volume's own axes with fit "
+                            "\"extent\" (as the card derived from an nnU-Net folder). Remove input.resampling.")
+    arrays = [sitk.GetArrayFromImage(v).astype(np.float32) for v in vols]
+    if any(a.shape != arrays[0].shape for a in arrays):
+        raise SaliencyError(f"the channel images have different sizes ({[a.shape[::-1] for a in arrays]}); nnU-Net "
+                            "needs every channel on the first one's grid. Resample them onto it first.")
+    box = tuple((0, n) for n in arrays[0].shape)
+    crop = spec.crop_foreground
+    if crop is not None:
+        select = np.zeros(arrays[0].shape, dtype=bool)
+        for a in arrays:
+            select |= selected_voxels(a, crop)
+        box = crop_box(select, crop.margin)
+        if box is None:
+            raise SaliencyError(f"the card's crop_foreground selects no voxel (select {crop.select!r}); every "
+                                "channel is empty. Check the image.")
+    cut = tuple(slice(b0, b1) for b0, b1 in box)
+    arrays = [a[cut] for a in arrays]
+    if spec.intensity_on == "native":
+        arrays = [normalise_intensity(a, rule) for a, rule in zip(arrays, rules)]  # statistics of the box
+    current = np.asarray(vols[0].GetSpacing(), float)[::-1]  # k, j, i (nnU-Net's z, y, x)
+    target = [float(t) if t is not None else float(c) for t, c in zip((spec.spacing or (None,) * 3)[::-1], current)]
+    shape = [int(round(c / t * n)) for c, t, n in zip(current, target, arrays[0].shape)]  # compute_new_shape
+    resized = resample_to_shape(np.stack(arrays), shape, current, target, ORDERS[spec.interpolation])
+    values = resized.astype(np.float32)
+    if spec.intensity_on == "model_grid":
+        values = np.stack([normalise_intensity(v, rule) for v, rule in zip(values, rules)])
+    channels = [to_layout(v, card) for v in values]
+    tensor = torch.from_numpy(np.ascontiguousarray(np.stack(channels, axis=1), dtype=np.float32))
+    return ModelInput(tensor=tensor, grid=_box_grid(vols[0], box, shape), card=card, reference=images[0],
+                      was_2d=was_2d, native_box=box)
+
+
+def nnunet_labels(scores: np.ndarray, model_input, activation: str):
+    """nnU-Net's export: the logits (N=1, C, *spatial) resized to the native box (order 1, order_z 0), the
+    activation, then the label per voxel (argmax; one sigmoid channel: > 0.5) and zeros outside the box.
+    -> (label image on the reference's own grid, probabilities (C, k, j, i) inside the box)."""
+    import torch  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
+
+    from ..core.targets import activate  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
+    from .geometry import from_layout  # noqa: PLC0415  (no import cycle)
+
+    box = model_input.native_box
+    logits = np.stack([from_layout(scores[:, c], model_input.card) for c in range(scores.shape[1])])
+    current = np.asarray(model_input.grid.spacing, float)[::-1]
+    native = np.asarray(model_input.reference.GetSpacing(), float)[::-1]  # a 3D model: a 3D reference
+    shape = [b1 - b0 for b0, b1 in box]
+    back = resample_to_shape(logits, shape, current, native, OUTPUT_ORDER)
+    probs = activate(torch.from_numpy(back.astype(np.float32))[None], activation)[0].numpy()
+    labels = (probs[0] > 0.5).astype(np.uint8) if probs.shape[0] == 1 else probs.argmax(axis=0)
+    pixel = sitk.sitkUInt8 if probs.shape[0] <= 256 else sitk.sitkUInt16
+    full = np.zeros(model_input.reference.GetSize()[::-1], dtype=np.uint16)
+    full[tuple(slice(b0, b1) for b0, b1 in box)] = labels
+    out = sitk.Cast(sitk.GetImageFromArray(full), pixel)
+    out.CopyInformation(model_input.reference)
+    return out, probs

@@ -172,3 +172,35 @@ def test_neither_folder(tmp_path):
         load_model(tmp_path / "plain")
     with pytest.raises(CardError):
         parse_card({"input": {"intensity": [{"clip_percentiles": [5]}]}})
+
+
+def test_derived_card_says_mirroring_and_nnunet_resampling(folder):
+    card = load_model(folder).card
+    assert card.inference.mirror_axes == (0, 1, 2)  # the checkpoint's inference_allowed_mirroring_axes
+    assert card.input.resampling == "nnunet"
+    assert parse_card(json.loads(json.dumps(card_to_dict(card)))).inference.mirror_axes == (0, 1, 2)
+
+
+@pytest.mark.parametrize("axes, match", [([0, 3], "beyond"), ([1, 1], "twice"), ("012", "list")])
+def test_bad_mirror_axes_are_refused(folder, axes, match):
+    data = card_to_dict(load_model(folder).card)
+    data["inference"]["mirror_axes"] = axes
+    with pytest.raises(CardError, match=match):
+        parse_card(data)
+
+
+def test_mirror_ensemble_equals_nnunet_test_time_mirroring(folder):
+    """MirrorEnsemble == nnUNetPredictor._internal_maybe_mirror_and_predict on one window."""
+    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+    from SaliencyExplorerLib.models.nnunet import MirrorEnsemble
+
+    loaded = load_model(folder / "fold_0")
+    predictor = nnUNetPredictor(use_mirroring=True, device=torch.device("cpu"), verbose=False, allow_tqdm=False)
+    predictor.initialize_from_trained_model_folder(str(folder), use_folds=(0,))
+    x = torch.randn(1, 1, *loaded.card.inference.roi_size)
+    theirs = predictor._internal_maybe_mirror_and_predict(x)
+    with torch.no_grad():
+        ours = MirrorEnsemble(loaded.module, loaded.card.inference.mirror_axes)(x)
+        plain = loaded.module(x)
+    assert float((theirs - ours).abs().max()) < 1e-5
+    assert float((theirs - plain).abs().max()) > 1e-3  # the mirrored passes change this network's output

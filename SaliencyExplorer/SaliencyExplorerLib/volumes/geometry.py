@@ -25,6 +25,7 @@ from ..core.resources import check_memory
 from ..errors import SaliencyError
 from .cropping import crop_box, crop_native, selected_voxels
 from .intensity import normalise_intensity, value_range
+from .nnunet_resampling import preprocess as nnunet_preprocess
 
 LPS_AXIS = {"L": (1.0, 0.0, 0.0), "R": (-1.0, 0.0, 0.0), "P": (0.0, 1.0, 0.0), "A": (0.0, -1.0, 0.0),
             "S": (0.0, 0.0, 1.0), "I": (0.0, 0.0, -1.0)}
@@ -350,9 +351,9 @@ def to_model(images, card: ModelCard):
     intensities = spec.intensity
     rules = [intensities[n] if len(intensities) > 1 else intensities[0] for n in range(len(vols))]
     if spec.resampling == "nnunet":  # nnU-Net's index-space crop and resize (its DefaultPreprocessor)
-        from .nnunet_resampling import nnunet_model_input  # noqa: PLC0415  (it imports this module)
-
-        return nnunet_model_input(images, vols, card, rules, was_2d)
+        values, box, fields = nnunet_preprocess(vols, card, rules)
+        tensor = torch.from_numpy(np.ascontiguousarray(np.stack([to_layout(v, card) for v in values], axis=1)))
+        return ModelInput(tensor=tensor, grid=Grid(**fields), card=card, reference=images[0], native_box=box)
     crop = spec.crop_foreground
     if crop is not None and crop.on == "native":
         vols[0] = crop_native(vols[0], crop, rules[0])

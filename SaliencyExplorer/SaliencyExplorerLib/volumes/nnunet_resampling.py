@@ -11,15 +11,14 @@ an argmax taken on the model grid moves the lesion's border, so both directions 
 The model grid (``Grid``) is still placed in patient space, edge-aligned with the box, so heatmaps and
 masks go through the usual physical resampling.
 
-    model_input = nnunet_model_input(images, vols, card, rules)   # == DefaultPreprocessor.run_case's array
-    labels, probs = nnunet_labels(scores, model_input, "softmax")  # == nnUNetPredictor's segmentation
+    values, box, grid = preprocess(vols, card, rules)     # == DefaultPreprocessor.run_case's array
+    labels, probs = native_labels(logits, grid_spacing, image, box, "softmax")  # == nnUNetPredictor's labels
 """
 
 from __future__ import annotations
 
 import numpy as np
 import SimpleITK as sitk
-from scipy import ndimage
 
 from ..errors import SaliencyError
 from .cropping import crop_box, selected_voxels
@@ -30,12 +29,22 @@ ORDERS = {"nearest": 0, "linear": 1, "bspline": 3}
 OUTPUT_ORDER, ORDER_Z = 1, 0  # nnU-Net's resampling_fn_probabilities kwargs, and order_z of both directions
 
 
+def _ndimage():
+    """scipy.ndimage (nnU-Net's own resampling library), imported only for nnU-Net cards."""
+    try:
+        from scipy import ndimage  # noqa: PLC0415  (optional: only nnU-Net cards need it)
+    except ImportError:
+        raise SaliencyError("input.resampling \"nnunet\" resamples as nnU-Net does, with scipy, which is not "
+                            "installed. Install it: pip install scipy") from None
+    return ndimage
+
+
 def skimage_resize(values: np.ndarray, shape, order: int) -> np.ndarray:
     """``skimage.transform.resize(values, shape, order, mode="edge", anti_aliasing=False)`` for float input:
     scipy's grid-mode zoom with an edge-replicating border, clipped to the input's range."""
     values = np.asarray(values, dtype=np.float64)
     factors = [o / i for o, i in zip(shape, values.shape)]
-    out = ndimage.zoom(values, factors, order=order, mode="nearest", grid_mode=True)
+    out = _ndimage().zoom(values, factors, order=order, mode="nearest", grid_mode=True)
     if order > 0:
         np.clip(out, values.min(), values.max(), out=out)
     return out
@@ -73,34 +82,28 @@ def resample_to_shape(data: np.ndarray, shape, current, new, order: int, order_z
             continue
         scale = np.asarray(partial.shape, float) / shape  # align_corners=False, as nnU-Net's copy of skimage
         coords = np.stack([scale[a] * (g + 0.5) - 0.5 for a, g in enumerate(np.mgrid[tuple(slice(n) for n in shape)])])
-        out[c] = ndimage.map_coordinates(partial, coords, order=order_z, mode="nearest")
+        out[c] = _ndimage().map_coordinates(partial, coords, order=order_z, mode="nearest")
     return out
 
 
-def _box_grid(vol: sitk.Image, box, shape_kji):
-    """The model grid of an index-space resize of ``vol[box]`` to ``shape_kji``: same axes, edge-aligned."""
-    from .geometry import Grid  # noqa: PLC0415  (geometry imports this module lazily: no cycle)
-
-    native = Grid.of(vol)
+def box_grid(vol: sitk.Image, box, shape_kji) -> dict:
+    """The model grid (``Grid`` fields) of an index-space resize of ``vol[box]`` to ``shape_kji``: the scan's
+    own axes, edge-aligned with the box: model voxel m sits at native index (m + 0.5) * n / size - 0.5."""
+    matrix = np.asarray(vol.GetDirection(), float).reshape(3, 3)
     start = np.asarray([box[2][0], box[1][0], box[0][0]], dtype=float)
     n = np.asarray([box[2][1] - box[2][0], box[1][1] - box[1][0], box[0][1] - box[0][0]], dtype=float)
     size = np.asarray(shape_kji[::-1], dtype=float)
-    s_native = np.asarray(native.spacing, float)
-    spacing = n * s_native / size
-    # model voxel m sits at native continuous index (m + 0.5) * n / size - 0.5 (skimage's grid mode)
+    s_native = np.asarray(vol.GetSpacing(), float)
     first = start + 0.5 * n / size - 0.5
-    origin = np.asarray(native.origin, float) + native.matrix @ (first * s_native)
-    return Grid(tuple(int(v) for v in size), tuple(float(v) for v in spacing), tuple(float(o) for o in origin),
-                native.direction)
+    origin = np.asarray(vol.GetOrigin(), float) + matrix @ (first * s_native)
+    return {"size": tuple(int(v) for v in size), "spacing": tuple(float(v) for v in n * s_native / size),
+            "origin": tuple(float(o) for o in origin), "direction": tuple(vol.GetDirection())}
 
 
-def nnunet_model_input(images, vols, card, rules, was_2d=False):
-    """DefaultPreprocessor.run_case on SimpleITK volumes: crop to the non-zero box of all channels, normalise
-    (before or after resizing, per the card), index-space resize to the card's spacing -> ModelInput."""
-    import torch  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
-
-    from .geometry import ModelInput, to_layout  # noqa: PLC0415  (no import cycle)
-
+def preprocess(vols, card, rules):
+    """DefaultPreprocessor.run_case on SimpleITK volumes (one per channel): crop to the non-zero box of all
+    channels, normalise (before or after resizing, per the card), index-space resize to the card's spacing.
+    -> (float32 (C, k, j, i) on the model grid, the box ((start, stop) per k, j, i), the grid's fields)."""
     spec = card.input
     if card.spatial_dims != 3 or spec.orientation is not None or spec.fit != "extent":
         raise SaliencyError("input.resampling \"nnunet\" needs a 3D model on the volume's own axes with fit "
@@ -126,36 +129,30 @@ def nnunet_model_input(images, vols, card, rules, was_2d=False):
     current = np.asarray(vols[0].GetSpacing(), float)[::-1]  # k, j, i (nnU-Net's z, y, x)
     target = [float(t) if t is not None else float(c) for t, c in zip((spec.spacing or (None,) * 3)[::-1], current)]
     shape = [int(round(c / t * n)) for c, t, n in zip(current, target, arrays[0].shape)]  # compute_new_shape
-    resized = resample_to_shape(np.stack(arrays), shape, current, target, ORDERS[spec.interpolation])
-    values = resized.astype(np.float32)
+    values = resample_to_shape(np.stack(arrays), shape, current, target, ORDERS[spec.interpolation]).astype(np.float32)
     if spec.intensity_on == "model_grid":
         values = np.stack([normalise_intensity(v, rule) for v, rule in zip(values, rules)])
-    channels = [to_layout(v, card) for v in values]
-    tensor = torch.from_numpy(np.ascontiguousarray(np.stack(channels, axis=1), dtype=np.float32))
-    return ModelInput(tensor=tensor, grid=_box_grid(vols[0], box, shape), card=card, reference=images[0],
-                      was_2d=was_2d, native_box=box)
+    return values, box, box_grid(vols[0], box, shape)
 
 
-def nnunet_labels(scores: np.ndarray, model_input, activation: str):
-    """nnU-Net's export: the logits (N=1, C, *spatial) resized to the native box (order 1, order_z 0), the
-    activation, then the label per voxel (argmax; one sigmoid channel: > 0.5) and zeros outside the box.
+def native_labels(logits: np.ndarray, grid_spacing, reference: sitk.Image, box, activation: str):
+    """nnU-Net's export: logits (C, k, j, i) on the model grid resized to the native box (order 1, order_z 0),
+    the activation, then the label per voxel (argmax; one sigmoid channel: > 0.5) and zeros outside the box.
     -> (label image on the reference's own grid, probabilities (C, k, j, i) inside the box)."""
-    import torch  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
-
-    from ..core.targets import activate  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
-    from .geometry import from_layout  # noqa: PLC0415  (no import cycle)
-
-    box = model_input.native_box
-    logits = np.stack([from_layout(scores[:, c], model_input.card) for c in range(scores.shape[1])])
-    current = np.asarray(model_input.grid.spacing, float)[::-1]
-    native = np.asarray(model_input.reference.GetSpacing(), float)[::-1]  # a 3D model: a 3D reference
-    shape = [b1 - b0 for b0, b1 in box]
-    back = resample_to_shape(logits, shape, current, native, OUTPUT_ORDER)
-    probs = activate(torch.from_numpy(back.astype(np.float32))[None], activation)[0].numpy()
+    current = np.asarray(grid_spacing, float)[::-1]
+    native = np.asarray(reference.GetSpacing(), float)[::-1]
+    back = resample_to_shape(logits, [b1 - b0 for b0, b1 in box], current, native, OUTPUT_ORDER)
+    if activation == "softmax":
+        e = np.exp(back - back.max(axis=0, keepdims=True))
+        probs = e / e.sum(axis=0, keepdims=True)
+    elif activation == "sigmoid":
+        probs = 1 / (1 + np.exp(-back))
+    else:
+        probs = back
+    probs = probs.astype(np.float32)
     labels = (probs[0] > 0.5).astype(np.uint8) if probs.shape[0] == 1 else probs.argmax(axis=0)
-    pixel = sitk.sitkUInt8 if probs.shape[0] <= 256 else sitk.sitkUInt16
-    full = np.zeros(model_input.reference.GetSize()[::-1], dtype=np.uint16)
+    full = np.zeros(reference.GetSize()[::-1], dtype=np.uint16)
     full[tuple(slice(b0, b1) for b0, b1 in box)] = labels
-    out = sitk.Cast(sitk.GetImageFromArray(full), pixel)
-    out.CopyInformation(model_input.reference)
+    out = sitk.Cast(sitk.GetImageFromArray(full), sitk.sitkUInt8 if probs.shape[0] <= 256 else sitk.sitkUInt16)
+    out.CopyInformation(reference)
     return out, probs

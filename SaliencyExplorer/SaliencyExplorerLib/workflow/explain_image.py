@@ -23,6 +23,7 @@ from ..errors import SaliencyError
 from ..volumes.geometry import (
     ModelInput,
     check_grid_memory,
+    from_layout,
     heatmap_to_native,
     labels_to_native,
     mask_to_model,
@@ -30,6 +31,7 @@ from ..volumes.geometry import (
     ras_from_lps,
     to_model,
 )
+from ..volumes.nnunet_resampling import native_labels
 from . import regions
 
 
@@ -121,12 +123,12 @@ def _prediction(explanation, card, options, model_input, task):
         per_class = probs.max(axis=0) if probs.shape[0] > 1 else probs[0]
         return None, {(card.class_name(k) or str(k)): float(v) for k, v in enumerate(per_class)}
     if card.input.resampling == "nnunet":  # nnU-Net's export: logits to the native grid, then the labels
-        from ..volumes.nnunet_resampling import nnunet_labels  # noqa: PLC0415  (scipy: lazy)
-
         activation = getattr(explanation, "output_activation", None) or options.get("output_activation", "auto")
         if activation == "auto":
             activation = "sigmoid" if scores.shape[1] == 1 else "softmax"
-        return nnunet_labels(np.asarray(scores), model_input, activation)[0], None
+        logits = np.stack([from_layout(scores[:, c], card) for c in range(scores.shape[1])])
+        return native_labels(logits, model_input.grid.spacing, model_input.reference, model_input.native_box,
+                             activation)[0], None
     if scores.shape[1] == 1:
         labels = (probs[:, 0] > 0.5).astype(np.uint8)
     else:

@@ -1,9 +1,10 @@
 """nnU-Net v2 folders: our pipeline's segmentation equals nnUNetPredictor's on an oblique, anisotropic scan.
 
 The folder is planned by nnU-Net itself on a tiny synthetic dataset (nnunet_fixture.py), two folds with
-random weights. Ours: the derived card's model grid (through physical space), our sliding-window blend,
-the logits brought back to the scan's grid linearly, softmax, argmax. Theirs: nnUNetPredictor without
-mirroring (test-time mirroring is not part of the card, see docs/model-files.md).
+random weights. Ours: the derived card's model input (nnU-Net's index-space resize), our sliding-window
+blend, the logits brought back to the scan's grid linearly, softmax, argmax. Theirs: nnUNetPredictor
+without mirroring (mirroring, the labels on the native grid and anisotropic scans are covered with a
+trained lesion network in Testing/fidelity/test_nnunet_fidelity.py).
 
 nnUNetPredictor accumulates the blended logits in float16; where the Gaussian weights are tiny (the scan's
 borders and corners) that rounding alone moves its logits by up to ~0.5. So the probabilities are compared

@@ -4,11 +4,13 @@ and a model card derived from ``plans.json`` and ``dataset.json``.
 Why: nnU-Net users hold a folder (``plans.json``, ``dataset.json``, ``fold_N/checkpoint_final.pth``), not a
 model file and a card. Everything nnU-Net does before and after its network is written down in the plans,
 so the card follows from them: SimpleITK array order (``zyx``), no reorientation (the model grid keeps the
-image's own direction), the configuration's target spacing reached by an index-space resize of the
-non-zero box (``fit: "extent"``, cubic B-spline for ``order`` 3), normalisation in native space before
-resampling (CT: clip to the foreground's 0.5/99.5 percentiles, z-score with the stored mean and std; else
-a per-image z-score), sliding windows of the patch size with nnU-Net's tiling (step 0.5) and its Gaussian
-(sigma 1/8), softmax over the labels of ``dataset.json``. Several folds are averaged, as nnU-Net's ensemble.
+image's own direction), the configuration's target spacing reached by nnU-Net's own index-space resize of
+the non-zero box (``fit: "extent"``, ``resampling: "nnunet"``: separate z on anisotropic scans, the labels
+taken on the native grid), normalisation in native space before resampling (CT: clip to the foreground's
+0.5/99.5 percentiles, z-score with the stored mean and std; else a per-image z-score), sliding windows of
+the patch size with nnU-Net's tiling (step 0.5) and its Gaussian (sigma 1/8), test-time mirroring over the
+checkpoint's ``inference_allowed_mirroring_axes`` (``MirrorEnsemble``), softmax over the labels of
+``dataset.json``. Several folds are averaged, as nnU-Net's ensemble.
 
     load_nnunet("Dataset001_X/nnUNetTrainer__nnUNetPlans__3d_fullres")          # every fold found
     load_nnunet("Dataset001_X/nnUNetTrainer__nnUNetPlans__3d_fullres/fold_0")   # one fold

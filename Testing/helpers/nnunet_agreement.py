@@ -75,6 +75,24 @@ def ours(loaded, path, mirroring=True):
     return sitk.GetArrayFromImage(labels), probs, model_input
 
 
+def previous_path(loaded, path):
+    """The labels as the tool made them before issue 18: one resampling through space, no mirroring, the
+    argmax on the model grid, labels back by nearest neighbour (for the benchmark's "before" column)."""
+    from dataclasses import replace
+
+    from SaliencyExplorerLib.core.sliding_window import SlidingWindow, WindowPlan
+    from SaliencyExplorerLib.volumes.geometry import labels_to_native, to_model
+
+    card = loaded.card
+    card = replace(card, input=replace(card.input, resampling="physical"),
+                   inference=replace(card.inference, mirror_axes=()))
+    model_input = to_model(sitk.ReadImage(str(path)), card)
+    plan = WindowPlan(SlidingWindow.of(card.inference), model_input.tensor.shape[2:])
+    with torch.no_grad():
+        logits = plan.infer(loaded.module, model_input.tensor)
+    return sitk.GetArrayFromImage(labels_to_native(logits.argmax(1).numpy(), model_input))
+
+
 def dice(a, b) -> float:
     a, b = np.asarray(a) > 0, np.asarray(b) > 0
     total = a.sum() + b.sum()
@@ -95,6 +113,7 @@ def compare(loaded, p, p64, path) -> dict:
         "agreement": float((seg == ref_seg).mean()), "lesion_dice": dice(seg, ref_seg),
         "ref_lesion_voxels": int((ref_seg > 0).sum()),
         "max_prob_diff": float(np.abs(probs - ref_probs[(slice(None), *box)]).max()), "seg": seg,
+        "ref_seg": ref_seg,
     }
     if ref64_seg is not None:
         row.update(agreement64=float((seg == ref64_seg).mean()), lesion_dice64=dice(seg, ref64_seg),

@@ -95,3 +95,28 @@ def test_explain_image_prediction_and_mirrored_explanation(loaded, reference, tm
     assert not any("mirror" in w for w in plain.warnings)
     no_tta_seg, _ = theirs(predictor(FOLDER, mirroring=False), path)
     assert (sitk.GetArrayFromImage(plain.prediction_image) == no_tta_seg).mean() >= 0.995
+
+
+@pytest.mark.parametrize("transpose", [[2, 0, 1], [1, 0, 2]])
+def test_transposed_plans_equal_nnunet(transpose, tmp_path):
+    """Plans whose transpose_forward permutes the array axes (nnU-Net puts the low-resolution axis first):
+    nnU-Net transposes, crops, resizes, predicts, and reverts the transpose; so does the tool."""
+    import json
+    import shutil
+
+    folder = tmp_path / FOLDER.name
+    shutil.copytree(FOLDER, folder)
+    plans = json.loads((folder / "plans.json").read_text())
+    plans["transpose_forward"] = transpose
+    plans["transpose_backward"] = [int(a) for a in np.argsort(transpose)]
+    (folder / "plans.json").write_text(json.dumps(plans))
+    model = load_model(folder)
+    assert model.card.input.transpose == tuple(transpose)
+    for geometry in (geometries()[7], geometries()[16]):  # NIfTI oblique3 4 mm slices, NRRD oblique2 ~1.2 mm
+        path, _ = _write(tmp_path, geometry)
+        row = compare(model, predictor(folder), predictor(folder, float64=True), path)
+        row.pop("seg"), row.pop("ref_seg")
+        print(f"transpose {transpose}, {geometry[0]}: {row}")
+        assert row["input_shape_equal"] and row["input_max_diff"] < 1e-5
+        assert row["agreement64"] >= 0.9999 and row["max_prob_diff64"] < 1e-3
+        assert row["agreement"] >= 0.995 and row["lesion_dice"] >= 0.95

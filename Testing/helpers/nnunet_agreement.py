@@ -71,7 +71,7 @@ def ours(loaded, path, mirroring=True):
         logits = plan.infer(module, model_input.tensor)
     kji = np.stack([from_layout(logits[:, c].numpy(), card) for c in range(logits.shape[1])])
     labels, probs = native_labels(kji, model_input.grid.spacing, model_input.reference, model_input.native_box,
-                                  card.output.activation)
+                                  card.output.activation, card.input.transpose)
     return sitk.GetArrayFromImage(labels), probs, model_input
 
 

@@ -205,3 +205,12 @@ def test_mirror_ensemble_equals_nnunet_test_time_mirroring(folder):
         plain = loaded.module(x)
     assert float((theirs - ours).abs().max()) < 1e-5
     assert float((theirs - plain).abs().max()) > 1e-3  # the mirrored passes change this network's output
+
+
+@pytest.mark.parametrize("transpose, resampling, match", [([0, 0, 1], "nnunet", "permutation"),
+                                                          ([2, 0, 1], "physical", "only nnU-Net's resampling")])
+def test_bad_transpose_is_refused(folder, transpose, resampling, match):
+    data = card_to_dict(load_model(folder).card)
+    data["input"].update(transpose=transpose, resampling=resampling)
+    with pytest.raises(CardError, match=match):
+        parse_card(data)

@@ -45,17 +45,23 @@ def test_separate_z_axis_follows_nnunet():
     assert separate_z_axis((1.0, 1.2, 2.9), (1.0, 1.0, 1.0)) is None  # ratio <= 3
 
 
-def test_box_grid_places_model_voxels_where_skimage_samples():
-    """Model voxel m of an index-space resize samples native continuous index (m + 0.5) * n / size - 0.5."""
+@pytest.mark.parametrize("transpose", [(0, 1, 2), (2, 0, 1), (1, 0, 2)])
+def test_box_grid_places_model_voxels_where_skimage_samples(transpose):
+    """Model voxel m of an index-space resize samples native continuous index (m + 0.5) * n / size - 0.5,
+    along the array axes nnU-Net's transpose_forward puts in front of the network."""
     vol = sitk.Image([20, 16, 9], sitk.sitkFloat32)
     vol.SetSpacing((0.8, 0.9, 4.0))
     vol.SetOrigin((3.0, -2.0, 7.0))
     vol.SetDirection((0.0, 1.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 1.0))
-    box = ((1, 8), (2, 14), (0, 20))  # k, j, i
-    grid = Grid(**box_grid(vol, box, (14, 8, 11)))
-    image = grid.image()
-    for m in ([0, 0, 0], [10, 7, 13], [5, 3, 2]):
+    box = ((1, 8), (2, 14), (0, 20))  # k, j, i of the scan's own array
+    shape = (11, 8, 14)  # the transposed array's model shape
+    image = Grid(**box_grid(vol, box, shape, transpose)).image()
+    assert image.GetSize() == shape[::-1]
+    for m in ([0, 0, 0], [10, 7, 13][::-1], [5, 3, 2]):  # grid (i, j, k) = transposed array axes 2, 1, 0
         point = image.TransformIndexToPhysicalPoint(m)
-        n = np.asarray([20, 12, 7], float)
-        expected = (np.asarray(m) + 0.5) * n / np.asarray(grid.size) - 0.5 + [0, 2, 1]
-        np.testing.assert_allclose(vol.TransformPhysicalPointToContinuousIndex(point), expected, atol=1e-9)
+        native_kji = np.zeros(3)
+        for a in range(3):  # transposed array axis a is the scan's array axis transpose[a]
+            axis = transpose[a]
+            n = box[axis][1] - box[axis][0]
+            native_kji[axis] = (m[2 - a] + 0.5) * n / shape[a] - 0.5 + box[axis][0]
+        np.testing.assert_allclose(vol.TransformPhysicalPointToContinuousIndex(point), native_kji[::-1], atol=1e-9)

@@ -219,7 +219,7 @@ def _center(value, where):
 def _input(value, dims, channels):
     value = _object(value, "input", {"orientation", "array_order", "spacing", "size", "center", "intensity",
                                      "slice_axis", "background", "reorient", "fit", "crop_foreground",
-                                     "intensity_on", "interpolation", "resampling"})
+                                     "intensity_on", "interpolation", "resampling", "transpose"})
     grid_dims = 3  # the model grid is 3D; a 2D model sees its slices
     intensities = _intensities(value.get("intensity", {"type": "none"}), channels)
     slice_axis = _str(value.get("slice_axis", "k"), "input.slice_axis", SLICE_AXES)
@@ -246,7 +246,20 @@ def _input(value, dims, channels):
         intensity_on=_str(value.get("intensity_on", "model_grid"), "input.intensity_on", STAGES),
         interpolation=_str(value.get("interpolation", "linear"), "input.interpolation", INTERPOLATIONS),
         resampling=_str(value.get("resampling", "physical"), "input.resampling", RESAMPLINGS),
+        transpose=_transpose(value),
     )
+
+
+def _transpose(value):
+    """nnU-Net's ``transpose_forward`` (a permutation of the array axes), only with its resampling."""
+    perm = value.get("transpose", [0, 1, 2])
+    if not isinstance(perm, list) or sorted(perm) != [0, 1, 2] or any(isinstance(v, bool) for v in perm):
+        _fail("input.transpose", f"expected a permutation of [0, 1, 2], got {perm!r}",
+              "Copy transpose_forward from nnU-Net's plans.json.")
+    if perm != [0, 1, 2] and value.get("resampling", "physical") != "nnunet":
+        _fail("input.transpose", "permutes the array axes, which only nnU-Net's resampling does",
+              "Add \"resampling\": \"nnunet\" or remove input.transpose.")
+    return tuple(perm)
 
 
 def _per_axis_numbers(value, where, dims, check):

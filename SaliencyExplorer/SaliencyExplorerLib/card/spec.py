@@ -108,6 +108,7 @@ class InputSpec:
     # (skimage orders, the low-res axis alone with order 0 when spacing is anisotropic > 3) both ways, labels
     # taken on the native grid from the logits resampled linearly (volumes/nnunet_resampling.py)
     resampling: str = "physical"
+    transpose: tuple = (0, 1, 2)  # resampling "nnunet": nnU-Net's transpose_forward of the (k, j, i) array axes
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,8 @@ def card_to_dict(card: ModelCard) -> dict:
                          ("interpolation", "linear"), ("resampling", "physical")):
         if getattr(spec, key) != default:
             inp[key] = getattr(spec, key)
+    if tuple(spec.transpose) != (0, 1, 2):
+        inp["transpose"] = list(spec.transpose)
     crop = spec.crop_foreground
     if crop is not None:
         inp["crop_foreground"] = {"select": crop.select, "threshold": crop.threshold, "margin": list(crop.margin),

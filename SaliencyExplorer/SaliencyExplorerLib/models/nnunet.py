@@ -180,9 +180,8 @@ def derive_card(plans: dict, dataset: dict, config_name: str, root: Path, notes:
     plans_path, dataset_path = root / "plans.json", root / "dataset.json"
     config = configuration(plans, config_name, plans_path)
     transpose = plans.get("transpose_forward", [0, 1, 2])
-    if list(transpose) != [0, 1, 2]:
-        _fail(plans_path, "transpose_forward", f"is {transpose}: this model sees the array axes permuted, which "
-              "the card's array_order (xyz or zyx) cannot say yet", "Only [0, 1, 2] is supported.")
+    if not isinstance(transpose, list) or sorted(transpose) != [0, 1, 2]:
+        _fail(plans_path, "transpose_forward", f"is {transpose!r}, not a permutation of [0, 1, 2]")
     channels = dataset.get("channel_names", dataset.get("modality"))
     labels = dataset.get("labels")
     if not isinstance(channels, dict) or not channels:
@@ -244,9 +243,13 @@ def derive_card(plans: dict, dataset: dict, config_name: str, root: Path, notes:
                       "tiling": "nnunet", "mirror_axes": [int(a) for a in mirror_axes or ()]},
     }
     if dims == 2:
+        if transpose != [0, 1, 2]:
+            _fail(plans_path, "transpose_forward", f"is {transpose} for the 2d configuration: its slices would be "
+                  "taken along a permuted axis, which the card cannot say", "Use a 3d configuration.")
         card["input"]["slice_axis"] = "k"  # nnU-Net's 2d slices the first array axis (z)
     else:  # its index-space resize both ways, labels on the native grid (volumes/nnunet_resampling.py)
         card["input"]["resampling"] = "nnunet"
+        card["input"]["transpose"] = [int(t) for t in transpose]
     return parse_card(card)
 
 

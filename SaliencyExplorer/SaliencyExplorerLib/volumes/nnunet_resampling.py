@@ -86,18 +86,26 @@ def resample_to_shape(data: np.ndarray, shape, current, new, order: int, order_z
     return out
 
 
-def box_grid(vol: sitk.Image, box, shape_kji) -> dict:
-    """The model grid (``Grid`` fields) of an index-space resize of ``vol[box]`` to ``shape_kji``: the scan's
-    own axes, edge-aligned with the box: model voxel m sits at native index (m + 0.5) * n / size - 0.5."""
+def box_grid(vol: sitk.Image, box, shape, transpose=(0, 1, 2)) -> dict:
+    """The model grid (``Grid`` fields) of an index-space resize of ``vol[box]`` (box in the scan's own (k, j, i)
+    array order) to ``shape`` (in the transposed array order nnU-Net's network sees): the scan's own axes,
+    permuted by ``transpose``, edge-aligned with the box: model voxel m sits at native index
+    (m + 0.5) * n / size - 0.5 along its axis."""
     matrix = np.asarray(vol.GetDirection(), float).reshape(3, 3)
-    start = np.asarray([box[2][0], box[1][0], box[0][0]], dtype=float)
-    n = np.asarray([box[2][1] - box[2][0], box[1][1] - box[1][0], box[0][1] - box[0][0]], dtype=float)
-    size = np.asarray(shape_kji[::-1], dtype=float)
     s_native = np.asarray(vol.GetSpacing(), float)
-    first = start + 0.5 * n / size - 0.5
+    first, columns, spacing, size = np.zeros(3), [], [], []
+    for m in range(3):  # grid axis i, j, k = transposed array axis 2, 1, 0 = original array axis transpose[2 - m]
+        axis = int(transpose[2 - m])
+        col = 2 - axis  # the scan's physical axis of that array axis
+        n, count = box[axis][1] - box[axis][0], int(shape[2 - m])
+        first[col] = box[axis][0] + 0.5 * n / count - 0.5
+        columns.append(matrix[:, col])
+        spacing.append(n * s_native[col] / count)
+        size.append(count)
     origin = np.asarray(vol.GetOrigin(), float) + matrix @ (first * s_native)
-    return {"size": tuple(int(v) for v in size), "spacing": tuple(float(v) for v in n * s_native / size),
-            "origin": tuple(float(o) for o in origin), "direction": tuple(vol.GetDirection())}
+    return {"size": tuple(size), "spacing": tuple(float(v) for v in spacing),
+            "origin": tuple(float(o) for o in origin),
+            "direction": tuple(float(v) for v in np.stack(columns, axis=1).ravel())}
 
 
 def preprocess(vols, card, rules):
@@ -108,7 +116,8 @@ def preprocess(vols, card, rules):
     if card.spatial_dims != 3 or spec.orientation is not None or spec.fit != "extent":
         raise SaliencyError("input.resampling \"nnunet\" needs a 3D model on the volume's own axes with fit "
                             "\"extent\" (as the card derived from an nnU-Net folder). Remove input.resampling.")
-    arrays = [sitk.GetArrayFromImage(v).astype(np.float32) for v in vols]
+    transpose = tuple(spec.transpose)
+    arrays = [sitk.GetArrayFromImage(v).astype(np.float32).transpose(transpose) for v in vols]
     if any(a.shape != arrays[0].shape for a in arrays):
         raise SaliencyError(f"the channel images have different sizes ({[a.shape[::-1] for a in arrays]}); nnU-Net "
                             "needs every channel on the first one's grid. Resample them onto it first.")
@@ -126,22 +135,29 @@ def preprocess(vols, card, rules):
     arrays = [a[cut] for a in arrays]
     if spec.intensity_on == "native":
         arrays = [normalise_intensity(a, rule) for a, rule in zip(arrays, rules)]  # statistics of the box
-    current = np.asarray(vols[0].GetSpacing(), float)[::-1]  # k, j, i (nnU-Net's z, y, x)
+    current = np.asarray(vols[0].GetSpacing(), float)[::-1][list(transpose)]  # nnU-Net's array order
     target = [float(t) if t is not None else float(c) for t, c in zip((spec.spacing or (None,) * 3)[::-1], current)]
     shape = [int(round(c / t * n)) for c, t, n in zip(current, target, arrays[0].shape)]  # compute_new_shape
     values = resample_to_shape(np.stack(arrays), shape, current, target, ORDERS[spec.interpolation]).astype(np.float32)
     if spec.intensity_on == "model_grid":
         values = np.stack([normalise_intensity(v, rule) for v, rule in zip(values, rules)])
-    return values, box, box_grid(vols[0], box, shape)
+    native_box = [None] * 3  # the box in the scan's own array order
+    for a, axis in enumerate(transpose):
+        native_box[axis] = box[a]
+    return values, tuple(native_box), box_grid(vols[0], native_box, shape, transpose)
 
 
-def native_labels(logits: np.ndarray, grid_spacing, reference: sitk.Image, box, activation: str):
-    """nnU-Net's export: logits (C, k, j, i) on the model grid resized to the native box (order 1, order_z 0),
-    the activation, then the label per voxel (argmax; one sigmoid channel: > 0.5) and zeros outside the box.
-    -> (label image on the reference's own grid, probabilities (C, k, j, i) inside the box)."""
+def native_labels(logits: np.ndarray, grid_spacing, reference: sitk.Image, box, activation: str,
+                  transpose=(0, 1, 2)):
+    """nnU-Net's export: logits (C, *grid array) on the model grid resized to the native box (order 1, order_z
+    0), the activation, the label per voxel (argmax; one sigmoid channel: > 0.5), zeros outside the box, the
+    transpose reverted. ``box``: in the reference's (k, j, i) order. -> (label image on the reference's own
+    grid, probabilities (C, k, j, i) inside the box)."""
+    transpose = [int(t) for t in transpose]
     current = np.asarray(grid_spacing, float)[::-1]
-    native = np.asarray(reference.GetSpacing(), float)[::-1]
-    back = resample_to_shape(logits, [b1 - b0 for b0, b1 in box], current, native, OUTPUT_ORDER)
+    native = np.asarray(reference.GetSpacing(), float)[::-1][transpose]
+    back = resample_to_shape(logits, [box[t][1] - box[t][0] for t in transpose], current, native, OUTPUT_ORDER)
+    back = back.transpose([0, *(int(np.argsort(transpose)[a]) + 1 for a in range(3))])  # transpose_backward
     if activation == "softmax":
         e = np.exp(back - back.max(axis=0, keepdims=True))
         probs = e / e.sum(axis=0, keepdims=True)

@@ -128,7 +128,7 @@ def _prediction(explanation, card, options, model_input, task):
             activation = "sigmoid" if scores.shape[1] == 1 else "softmax"
         logits = np.stack([from_layout(scores[:, c], card) for c in range(scores.shape[1])])
         return native_labels(logits, model_input.grid.spacing, model_input.reference, model_input.native_box,
-                             activation)[0], None
+                             activation, card.input.transpose)[0], None
     if scores.shape[1] == 1:
         labels = (probs[:, 0] > 0.5).astype(np.uint8)
     else:

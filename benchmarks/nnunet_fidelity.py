@@ -22,9 +22,19 @@ import SimpleITK as sitk
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Testing"))
 
-from helpers.nnunet_agreement import compare, predictor, previous_path  # noqa: E402
-from helpers.nnunet_lesion_fixture import LESION_RAS, SCAN_CENTRE, geometries, make_lesion_folder, scan  # noqa: E402
-from helpers.nnunet_agreement import dice  # noqa: E402
+from helpers.nnunet_agreement import (  # noqa: E402
+    compare,
+    dice,
+    predictor,
+    previous_path,
+)
+from helpers.nnunet_lesion_fixture import (  # noqa: E402
+    LESION_RAS,
+    SCAN_CENTRE,
+    geometries,
+    make_lesion_folder,
+    scan,
+)
 from SaliencyExplorerLib.models.loading import load_model  # noqa: E402
 
 

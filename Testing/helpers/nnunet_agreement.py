@@ -24,7 +24,6 @@ class Float64Accumulation:
 
 
 def predictor(folder, mirroring=True, float64=False):
-    import nnunetv2.inference.predict_from_raw_data as module
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
     p = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=mirroring, device=torch.device("cpu"),
@@ -49,7 +48,9 @@ def theirs(p, path):
 
 
 def their_input(p, path):
-    from nnunetv2.preprocessing.preprocessors.default_preprocessor import DefaultPreprocessor
+    from nnunetv2.preprocessing.preprocessors.default_preprocessor import (
+        DefaultPreprocessor,
+    )
 
     data, _, _ = DefaultPreprocessor(verbose=False).run_case([str(path)], None, p.plans_manager,
                                                                p.configuration_manager, p.dataset_json)

@@ -68,7 +68,9 @@ def _training_cases(ds: Path, cases: int):
 
 def _train(plans: dict, dataset_json: dict, out: Path, ds: Path, cases: int, steps: int, seed: int = 0):
     import torch
-    from nnunetv2.preprocessing.preprocessors.default_preprocessor import DefaultPreprocessor
+    from nnunetv2.preprocessing.preprocessors.default_preprocessor import (
+        DefaultPreprocessor,
+    )
     from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
     from .nnunet_fixture import build_network

@@ -9,7 +9,9 @@ import SimpleITK as sitk
 
 pytest.importorskip("nnunetv2")
 
-from nnunetv2.preprocessing.resampling.default_resampling import resample_data_or_seg_to_shape  # noqa: E402
+from nnunetv2.preprocessing.resampling.default_resampling import (
+    resample_data_or_seg_to_shape,  # noqa: E402
+)
 from SaliencyExplorerLib.volumes.geometry import Grid  # noqa: E402
 from SaliencyExplorerLib.volumes.nnunet_resampling import (  # noqa: E402
     box_grid,

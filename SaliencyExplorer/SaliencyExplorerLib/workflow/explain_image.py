@@ -179,6 +179,7 @@ def _clean_scores(module, model_input, card, options) -> np.ndarray:
     from ..core.targets import pick_output  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
     x = model_input.tensor
+
     def call(w):
         return pick_output(call_model(module, w), options.get("output_key"))
 

@@ -214,3 +214,29 @@ def test_bad_transpose_is_refused(folder, transpose, resampling, match):
     data["input"].update(transpose=transpose, resampling=resampling)
     with pytest.raises(CardError, match=match):
         parse_card(data)
+
+
+def test_gradient_of_the_mirrored_ensemble_is_the_mean_of_the_flipped_back_passes(folder):
+    """What a gradient method explains under mirroring: the mirrored prediction exactly, i.e. the mean over the
+    flips of each pass's signed gradient map, flipped back (the engine's saliency with reduce "sum", on a
+    region). A |gradient| map is then |mean|, the ensemble's own, not the mean of the passes' |gradient|."""
+    import itertools
+
+    from SaliencyExplorerLib.core.engine import explain
+    from SaliencyExplorerLib.models.nnunet import MirrorEnsemble
+
+    loaded = load_model(folder / "fold_0")
+    torch.manual_seed(0)
+    x = torch.randn(1, 1, *loaded.card.inference.roi_size)  # one window
+    region = torch.zeros(1, *x.shape[2:], dtype=torch.bool)
+    region[0, 2:6, 3:8, 1:5] = True
+    kwargs = {"method": "saliency", "reduce": "sum", "target": 1, "output_activation": "none", "relu": False}
+    ours = explain(MirrorEnsemble(loaded.module, (0, 1, 2)), x, mask=region, **kwargs).raw
+    passes = []
+    for axes in [()] + [c for n in (1, 2, 3) for c in itertools.combinations((2, 3, 4), n)]:
+        flip = (lambda t, a=axes: torch.flip(t, a) if a else t)
+        raw = explain(loaded.module, flip(x), mask=flip(region[:, None])[:, 0], **kwargs).raw
+        raw = torch.as_tensor(raw)  # (N, *spatial): the spatial axes are one lower than the input's
+        passes.append(torch.flip(raw, tuple(a - 1 for a in axes)) if axes else raw)
+    expected = torch.stack(passes).mean(0).numpy()
+    assert np.abs(ours - expected).max() <= 1e-5 * np.abs(expected).max()

@@ -2,7 +2,8 @@
 benchmarks/nnunet_fidelity.py.
 
 Ours: the folder loaded by ``load_model`` (its derived card), ``to_model``, the card's sliding windows over
-the mirrored network (``MirrorEnsemble``, the card's ``mirror_axes``), nnU-Net's export (``native_labels``).
+the mirrored network (``MirrorEnsemble``, the card's ``mirror_axes``), nnU-Net's export (``argmax_on_native``;
+the probabilities from ``logits_to_box``).
 Theirs: ``nnUNetPredictor`` with its defaults (Gaussian, step 0.5, mirroring on) on the array SimpleITKIO
 reads (what ``predict_from_files`` runs per case), and ``DefaultPreprocessor.run_case`` for the input.
 """
@@ -62,7 +63,8 @@ def ours(loaded, path, mirroring=True):
     from SaliencyExplorerLib.core.sliding_window import SlidingWindow, WindowPlan
     from SaliencyExplorerLib.models.nnunet import MirrorEnsemble
     from SaliencyExplorerLib.volumes.geometry import from_layout, to_model
-    from SaliencyExplorerLib.volumes.nnunet_resampling import native_labels
+    from SaliencyExplorerLib.volumes.native_labels import argmax_on_native
+    from SaliencyExplorerLib.volumes.nnunet_resampling import logits_to_box
 
     card = loaded.card
     model_input = to_model(sitk.ReadImage(str(path)), card)
@@ -70,10 +72,13 @@ def ours(loaded, path, mirroring=True):
     plan = WindowPlan(SlidingWindow.of(card.inference), model_input.tensor.shape[2:])
     with torch.no_grad():
         logits = plan.infer(module, model_input.tensor)
+    labels = argmax_on_native(logits.numpy(), model_input, card.output.activation)  # the tool's own path
     kji = np.stack([from_layout(logits[:, c].numpy(), card) for c in range(logits.shape[1])])
-    labels, probs = native_labels(kji, model_input.grid.spacing, model_input.reference, model_input.native_box,
-                                  card.output.activation, card.input.transpose)
-    return sitk.GetArrayFromImage(labels), probs, model_input
+    back = logits_to_box(kji, model_input.grid.spacing, model_input.reference, model_input.native_box,
+                         card.input.transpose)
+    activate = {"softmax": lambda t: torch.softmax(t, 0), "sigmoid": torch.sigmoid}.get(card.output.activation)
+    probs = activate(torch.from_numpy(back)).numpy() if activate else back  # nnU-Net's, on the native box
+    return sitk.GetArrayFromImage(labels), probs.astype(np.float32), model_input
 
 
 def previous_path(loaded, path):

@@ -233,10 +233,34 @@ def test_gradient_of_the_mirrored_ensemble_is_the_mean_of_the_flipped_back_passe
     kwargs = {"method": "saliency", "reduce": "sum", "target": 1, "output_activation": "none", "relu": False}
     ours = explain(MirrorEnsemble(loaded.module, (0, 1, 2)), x, mask=region, **kwargs).raw
     passes = []
+
+    def flip(t, axes):
+        return torch.flip(t, axes) if axes else t
+
     for axes in [()] + [c for n in (1, 2, 3) for c in itertools.combinations((2, 3, 4), n)]:
-        flip = (lambda t, a=axes: torch.flip(t, a) if a else t)
-        raw = explain(loaded.module, flip(x), mask=flip(region[:, None])[:, 0], **kwargs).raw
+        raw = explain(loaded.module, flip(x, axes), mask=flip(region[:, None], axes)[:, 0], **kwargs).raw
         raw = torch.as_tensor(raw)  # (N, *spatial): the spatial axes are one lower than the input's
         passes.append(torch.flip(raw, tuple(a - 1 for a in axes)) if axes else raw)
     expected = torch.stack(passes).mean(0).numpy()
     assert np.abs(ours - expected).max() <= 1e-5 * np.abs(expected).max()
+
+
+def test_missing_network_package_names_the_setup_option(monkeypatch):
+    import importlib
+
+    from SaliencyExplorerLib.models import nnunet
+
+    real = importlib.import_module
+
+    def no_dna(name, *args):
+        if name.startswith("dynamic_network_architectures"):
+            raise ImportError("No module named 'dynamic_network_architectures'")
+        return real(name, *args)
+
+    monkeypatch.setattr(nnunet.importlib, "import_module", no_dna)
+    with pytest.raises(ModelLoadError, match=r"bash scripts/setup_env.sh nnunet.*dynamic-network-architectures "
+                                             r"--no-deps"):
+        nnunet._architecture_class()
+    script = (nnunet.Path(__file__).resolve().parents[2] / "scripts" / "setup_env.sh").read_text()
+    nnunet_branch = script[script.index("*,nnunet,*)"):]
+    assert "--no-deps" in nnunet_branch.split(";;")[0] and "dynamic-network-architectures" in nnunet_branch

@@ -33,9 +33,13 @@ from torch import nn
 from ..card import ModelCard, parse_card
 from ..errors import ModelLoadError
 from ..file_hash import folder_sha256
+from .file_safety import check_checkpoint_file, explain_load_error
+from .network_args import check_network_args, no_side_effects
 
 CHECKPOINTS = ("checkpoint_final.pth", "checkpoint_best.pth")
 INSTALL = "pip install dynamic-network-architectures --no-deps"
+# In a checkout: the set-up script's nnunet option does the same in .venv (and adds einops).
+SETUP_OPTION = "bash scripts/setup_env.sh nnunet"
 ARCH_PREFIX = "dynamic_network_architectures.architectures."
 IMPORTABLE_PREFIX = "torch.nn."  # the only classes a plan's _kw_requires_import may name
 RESAMPLING_ORDER = {0: "nearest", 1: "linear", 3: "bspline"}
@@ -108,7 +112,10 @@ def find_folds(path: Path) -> tuple[Path, list[Path]]:
 
 
 def read_checkpoint(path: Path, trust_code: bool = False) -> dict:
-    """An nnU-Net checkpoint, unpickled without running code (``weights_only`` with nnU-Net's own types)."""
+    """An nnU-Net checkpoint, unpickled without running code (``weights_only`` with nnU-Net's own types).
+    A damaged file (empty, truncated, a Git LFS pointer, TorchScript) is named as such first."""
+    check_checkpoint_file(path, "the checkpoint nnU-Net writes (torch.save of a dict with 'network_weights')",
+                          "give the fold's checkpoint_final.pth as nnU-Net wrote it.")
     try:
         with torch.serialization.safe_globals(checkpoint_types()):
             obj = torch.load(str(path), map_location="cpu", weights_only=True)
@@ -118,7 +125,10 @@ def read_checkpoint(path: Path, trust_code: bool = False) -> dict:
                 f"{path} holds objects other than the tensors, numbers and numpy scalars nnU-Net saves, so "
                 f"reading it would run code from the file ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). "
                 "If you trust it, pass trust_code=True (CLI: --trust-code).") from exc
-        obj = torch.load(str(path), map_location="cpu", weights_only=False)
+        try:
+            obj = torch.load(str(path), map_location="cpu", weights_only=False)
+        except Exception as exc:  # noqa: BLE001 - a class the pickle names is gone, a damaged record, ...
+            raise ModelLoadError(explain_load_error(path, exc)) from None
     if not isinstance(obj, dict) or not isinstance(obj.get("network_weights"), dict):
         raise ModelLoadError(f"{path}: field 'network_weights' is missing: this is not an nnU-Net v2 checkpoint "
                              "(nnU-Net v1 saved 'state_dict'; convert the model with nnU-Net v2). ")
@@ -258,7 +268,8 @@ def _architecture_class():
         importlib.import_module("dynamic_network_architectures")
     except ImportError as exc:
         raise ModelLoadError(f"nnU-Net folders need the package dynamic_network_architectures, which nnU-Net builds "
-                             f"its networks with, and it is not installed ({exc}). Install it: {INSTALL}") from None
+                             f"its networks with, and it is not installed ({exc}). Install it: `{SETUP_OPTION}` in a "
+                             f"checkout, else `{INSTALL}` (--no-deps keeps your torch).") from None
 
 
 def _locate(dotted: str, prefix: str, where: str, plans_path: Path):
@@ -294,8 +305,10 @@ def build_network(plans: dict, dataset: dict, config_name: str, root: Path) -> n
     labels = dataset.get("labels") or {}
     regions = any(isinstance(v, (list, tuple)) for v in labels.values())
     outputs = sum(1 for v in labels.values() if not (v == 0 or v == [0])) if regions else len(labels)
+    check_network_args(cls, kwargs, f"{plans_path}: field '{where}.arch_kwargs'")  # no downloads, no paths
     try:
-        return cls(input_channels=len(channels), num_classes=outputs, deep_supervision=False, **kwargs)
+        with no_side_effects(f"{plans_path}: field '{where}.arch_kwargs'"):
+            return cls(input_channels=len(channels), num_classes=outputs, deep_supervision=False, **kwargs)
     except TypeError as exc:
         _fail(plans_path, f"{where}.arch_kwargs", f"do not fit {cls.__name__} ({exc})")
 

@@ -5,14 +5,15 @@ channels, normalises, and resizes the box in index space (``resample_data_or_seg
 ``resize`` with ``mode="edge"``, no anti-aliasing; when the spacing is anisotropic, ratio > 3, each slice
 across the low-resolution axis in-plane, then that axis alone with ``order_z`` 0, i.e. nearest). Its
 answer comes back the same way: the logits resized to the box with order 1 (order_z 0 again), then the
-activation and the argmax on the NATIVE grid, and zeros (background) outside the box. A linear resampling
-through space is not the same on anisotropic scans (the low-resolution axis is nearest, not linear) and
-an argmax taken on the model grid moves the lesion's border, so both directions copy nnU-Net's code path.
+activation and the argmax on the NATIVE grid (``native_labels.py``, one path with the other cards'), and
+zeros (background) outside the box. A linear resampling through space is not the same on anisotropic
+scans (the low-resolution axis is nearest, not linear) and an argmax taken on the model grid moves the
+lesion's border, so both directions copy nnU-Net's code path.
 The model grid (``Grid``) is still placed in patient space, edge-aligned with the box, so heatmaps and
 masks go through the usual physical resampling.
 
     values, box, grid = preprocess(vols, card, rules)     # == DefaultPreprocessor.run_case's array
-    labels, probs = native_labels(logits, grid_spacing, image, box, "softmax")  # == nnUNetPredictor's labels
+    back = logits_to_box(logits, grid_spacing, image, box)  # nnUNetPredictor's logits on the native box
 """
 
 from __future__ import annotations
@@ -147,28 +148,13 @@ def preprocess(vols, card, rules):
     return values, tuple(native_box), box_grid(vols[0], native_box, shape, transpose)
 
 
-def native_labels(logits: np.ndarray, grid_spacing, reference: sitk.Image, box, activation: str,
-                  transpose=(0, 1, 2)):
-    """nnU-Net's export: logits (C, *grid array) on the model grid resized to the native box (order 1, order_z
-    0), the activation, the label per voxel (argmax; one sigmoid channel: > 0.5), zeros outside the box, the
-    transpose reverted. ``box``: in the reference's (k, j, i) order. -> (label image on the reference's own
-    grid, probabilities (C, k, j, i) inside the box)."""
+def logits_to_box(logits: np.ndarray, grid_spacing, reference: sitk.Image, box, transpose=(0, 1, 2)) -> np.ndarray:
+    """nnU-Net's way back, before its activation (``convert_predicted_logits_to_segmentation_with_correct_shape``):
+    logits (C, *grid array) on the model grid resized to the native box (order 1, order_z 0), the transpose
+    reverted. ``box``: in the reference's (k, j, i) order. -> float64 (C, *box) in that order. The activation and
+    the argmax on the native grid are ``native_labels.argmax_on_native``'s, shared with the other cards."""
     transpose = [int(t) for t in transpose]
     current = np.asarray(grid_spacing, float)[::-1]
     native = np.asarray(reference.GetSpacing(), float)[::-1][transpose]
     back = resample_to_shape(logits, [box[t][1] - box[t][0] for t in transpose], current, native, OUTPUT_ORDER)
-    back = back.transpose([0, *(int(np.argsort(transpose)[a]) + 1 for a in range(3))])  # transpose_backward
-    if activation == "softmax":
-        e = np.exp(back - back.max(axis=0, keepdims=True))
-        probs = e / e.sum(axis=0, keepdims=True)
-    elif activation == "sigmoid":
-        probs = 1 / (1 + np.exp(-back))
-    else:
-        probs = back
-    probs = probs.astype(np.float32)
-    labels = (probs[0] > 0.5).astype(np.uint8) if probs.shape[0] == 1 else probs.argmax(axis=0)
-    full = np.zeros(reference.GetSize()[::-1], dtype=np.uint16)
-    full[tuple(slice(b0, b1) for b0, b1 in box)] = labels
-    out = sitk.Cast(sitk.GetImageFromArray(full), sitk.sitkUInt8 if probs.shape[0] <= 256 else sitk.sitkUInt16)
-    out.CopyInformation(reference)
-    return out, probs
+    return back.transpose([0, *(int(np.argsort(transpose)[a]) + 1 for a in range(3))])  # transpose_backward

@@ -20,10 +20,10 @@ import SimpleITK as sitk
 from ..card import ModelCard, load_card, parse_card
 from ..core.options import DEFAULT_METHOD
 from ..errors import SaliencyError
+from ..figures.annotate import tag_heatmap
 from ..volumes.geometry import (
     ModelInput,
     check_grid_memory,
-    from_layout,
     heatmap_to_native,
     labels_to_native,
     mask_to_model,
@@ -31,7 +31,7 @@ from ..volumes.geometry import (
     ras_from_lps,
     to_model,
 )
-from ..volumes.nnunet_resampling import native_labels
+from ..volumes.native_labels import argmax_on_native
 from . import regions
 
 
@@ -92,21 +92,28 @@ def _stack_target(model, tensor, options):
     return int(out.max(dim=0).values.argmax())
 
 
-def _probabilities(explanation, options) -> np.ndarray:
-    """The model's clean output as probabilities, with the activation the engine resolved (the card's,
-    or "auto": softmax/sigmoid, none for an output that already is probabilities)."""
+def _activation(explanation, options) -> str:
+    """The activation the engine resolved (the card's, or "auto": softmax/sigmoid, none for an output that
+    already is probabilities)."""
     import torch  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
-    from ..core.targets import (  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
-        activate,
-        resolve_activation,
-    )
+    from ..core.targets import resolve_activation  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
-    scores = torch.from_numpy(np.ascontiguousarray(explanation.scores))
     activation = getattr(explanation, "output_activation", None)
     if activation is None:
+        scores = torch.from_numpy(np.ascontiguousarray(explanation.scores))
         activation, _ = resolve_activation(options.get("output_activation", "auto"), scores)
-    return activate(scores, activation).numpy()
+    return activation
+
+
+def _probabilities(explanation, options) -> np.ndarray:
+    """The model's clean output as probabilities, with the activation the engine resolved."""
+    import torch  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
+
+    from ..core.targets import activate  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
+
+    scores = torch.from_numpy(np.ascontiguousarray(explanation.scores))
+    return activate(scores, _activation(explanation, options)).numpy()
 
 
 def _prediction(explanation, card, options, model_input, task):
@@ -122,17 +129,11 @@ def _prediction(explanation, card, options, model_input, task):
             return None, None
         per_class = probs.max(axis=0) if probs.shape[0] > 1 else probs[0]
         return None, {(card.class_name(k) or str(k)): float(v) for k, v in enumerate(per_class)}
-    if card.input.resampling == "nnunet":  # nnU-Net's export: logits to the native grid, then the labels
-        activation = getattr(explanation, "output_activation", None) or options.get("output_activation", "auto")
-        if activation == "auto":
-            activation = "sigmoid" if scores.shape[1] == 1 else "softmax"
-        logits = np.stack([from_layout(scores[:, c], card) for c in range(scores.shape[1])])
-        return native_labels(logits, model_input.grid.spacing, model_input.reference, model_input.native_box,
-                             activation, card.input.transpose)[0], None
-    if scores.shape[1] == 1:
-        labels = (probs[:, 0] > 0.5).astype(np.uint8)
-    else:
-        labels = scores.argmax(axis=1)
+    if probs.ndim == scores.ndim and probs.shape[:2] == scores.shape[:2]:  # each class back, argmax there
+        if card.input.resampling == "nnunet":  # nnU-Net's order: the logits back, then the activation
+            return argmax_on_native(scores, model_input, _activation(explanation, options)), None
+        return argmax_on_native(probs, model_input), None  # MONAI's: the probabilities back
+    labels = (probs[:, 0] > 0.5).astype(np.uint8) if scores.shape[1] == 1 else scores.argmax(axis=1)
     return labels_to_native(labels, model_input), None
 
 
@@ -282,11 +283,13 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
 
     explained = result.target[0] if result.target else None
     peak = peak_lps(heat)
+    score = _score(result, explained, card_obj, options, mask)
+    tag_heatmap(heat, result.method, card_obj.class_name(explained), score)  # the heatmap file titles its figures
     timings["total"] = time.perf_counter() - started
     return VolumeExplanation(
         heatmap_image=heat, model_heatmap=np.asarray(maps, dtype=np.float32), explanation=result,
         target_index=explained, target_name=card_obj.class_name(explained),
-        score=_score(result, explained, card_obj, options, mask), peak_lps=peak, peak_ras=ras_from_lps(peak),
+        score=score, peak_lps=peak, peak_ras=ras_from_lps(peak),
         timings=timings, model_input=model_input, card=card_obj, warnings=list(result.warnings) + mirror_warnings,
         prediction_image=prediction_image, prediction_scores=prediction_scores,
     )

@@ -12,7 +12,7 @@ from ..errors import SaliencyError
 
 # Subcommand modules, in the order `--help` lists them.
 SUBCOMMANDS = ["explain_cmd", "layers_cmd", "card_cmd", "demo_cmd", "figure_cmd", "evaluate_cmd", "compare_cmd",
-               "worker_cmd"]
+               "worker_cmd", "web_cmd"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,6 +22,7 @@ import SimpleITK as sitk
 
 from ..card import card_to_dict, find_card_for, load_card
 from ..errors import SaliencyError
+from ..figures.pictures import default_window
 from ..mrml import compare_nodes, explain_node, heatmap_node, panel, volume_nodes
 from ..output_files import suffix_of, write_text
 from ..volumes.image_files import read_image, write_image
@@ -65,6 +66,9 @@ class Case:
         self._clear_scene()
         node = volume_nodes.add_volume_from_image(self.scene, image, stem_of(path))
         self._added.append(node.GetID())
+        low, high = default_window(sitk.GetArrayViewFromImage(image))  # the figures' window: anatomy keeps contrast
+        node.GetDisplayNode().SetAutoWindowLevel(False)
+        node.GetDisplayNode().SetWindowLevelMinMax(low, high)
         self.volume_path, self.volume_image, self.volume_node = path, image, node
         self.region_point = None
         return node
@@ -197,6 +201,9 @@ class Case:
             return False
         heatmap_node.restyle(self.volume_node, self.heatmap_node, COLOR_MAP, threshold, opacity)
         heatmap_node.update_masks(self.heatmap_node, heatmap_node.checked_threshold(threshold), segmentation=True)
+        surface = self.heatmap_node.GetNodeReference(heatmap_node.SEGMENTATION_ROLE)
+        if surface is not None:  # the 3D view shows the thresholded heatmap as a surface
+            surface.CreateClosedSurfaceRepresentation()
         return True
 
     # -- results -------------------------------------------------------------------------------------------

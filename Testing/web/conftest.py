@@ -58,7 +58,10 @@ class Server:
         import time
 
         self.root, self.port = root, _free_port()
-        env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+        self.tmp = root.parent / "server-tmp"  # the server's own temp folder: its workers' job folders go here
+        self.tmp.mkdir()
+        env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"),
+                   TMPDIR=str(self.tmp))
         self.process = subprocess.Popen(
             [sys.executable, "-m", "SaliencyExplorerLib", "web", "--root", str(root), "--port", str(self.port)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)

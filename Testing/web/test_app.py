@@ -111,6 +111,13 @@ def test_pick_apply_shows_the_heatmap_over_the_anatomy(page, web_server):
     TIMINGS["rss_after_run_mb"] = web_server.rss_mb()
     assert "lesion" in page.inner_text("#prediction-text")
 
+    shown = heat_pixels(slice_view_pixels(page))
+    page.locator("#display .v-slider [role='slider']").first.focus()  # the threshold: keyboard, as a person may
+    for _ in range(12):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_timeout(1500)
+    assert heat_pixels(slice_view_pixels(page)) < 0.7 * shown  # weaker saliency became transparent
+
     page.click("#save")
     page.locator("#saved").filter(has_text="results/sample_ct_gradcam.nrrd").wait_for(timeout=30_000)
     results = web_server.root / "results"
@@ -126,8 +133,7 @@ def test_cancel_stops_the_run_and_leaves_nothing(page, web_server):
     page.click("#apply")
     assert wait_for_status(page, ["Cancelled", "Done", "Failed"]) == "Cancelled: the scene was not changed"
     assert sorted((web_server.root / "results").iterdir()) == before
-    assert not [p for p in os.listdir("/tmp") if p.startswith("saliency-job-") and
-                os.path.getmtime(f"/tmp/{p}") > web_server.started and False]
+    assert not [p.name for p in web_server.tmp.iterdir() if p.name.startswith("saliency-job-")]  # job folder gone
 
 
 def test_compare_methods_shows_the_ranked_table_and_the_curves(page, web_server):
@@ -170,3 +176,22 @@ def test_a_link_with_run_1_saves_the_heatmap_the_cli_writes(browser, web_server,
         np.testing.assert_allclose(getattr(web, what)(), getattr(cli, what)(), rtol=0, atol=1e-9)
     np.testing.assert_allclose(sitk.GetArrayFromImage(web), sitk.GetArrayFromImage(cli), rtol=0, atol=1e-6)
     print("web timings:", {k: round(v, 2) for k, v in TIMINGS.items()})
+
+
+def test_an_upload_lands_in_the_root_and_opens(page, web_server):
+    from helpers.paths import SAMPLES
+
+    page.set_input_files("#upload", str(SAMPLES / "sample_ct.nrrd"))
+    page.wait_for_function("document.querySelector('#status').innerText.includes('uploads/sample_ct.nrrd')",
+                           timeout=30_000)
+    assert (web_server.root / "uploads" / "sample_ct.nrrd").read_bytes() == (SAMPLES / "sample_ct.nrrd").read_bytes()
+
+
+def test_trust_code_asks_with_the_warning_and_cancel_unticks_it(page, web_server):
+    page.click("#trust-code")
+    dialog = page.locator("#trust-dialog")
+    dialog.wait_for(timeout=10_000)
+    assert "can run any program on this computer" in dialog.inner_text()
+    page.click("#trust-cancel")
+    page.wait_for_timeout(500)
+    assert not page.locator("#trust-code").is_checked()

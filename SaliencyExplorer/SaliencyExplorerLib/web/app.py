@@ -130,24 +130,14 @@ class WebApp:
         layers = [{"title": label, "value": name} for label, name in choices["layers"]]
         default = choices["layers"][choices["defaultLayer"]][1] if layers else None
         self.state.update({
-            "layers": layers, "layer": default, "layer_reason": self._layer_reason(default),
+            "layers": layers, "layer": default,
+            "layer_reason": f"Default {default}: {choices.get('defaultReason') or 'the first layer listed'}." if default else "",
             "methods": choices["methods"],
             "method": self.state.method if self.state.method in choices["methods"] else choices["methods"][0],
             "targets": [label for label, _ in choices["targets"]], "target": choices["targets"][0][0],
             "model_summary": choices["summary"], "card_text": self.case.card_text, "task": self.case.task,
             "region_text": "", "status": f"model: {model}"})
         self._refresh_apply()
-
-    def _layer_reason(self, default) -> str:
-        card_layer = None
-        if self.case.card_text.startswith("{"):
-            import json  # noqa: PLC0415
-
-            card_layer = json.loads(self.case.card_text).get("target_layer")
-        card_layer = card_layer[0] if isinstance(card_layer, list) and card_layer else card_layer
-        if default and default == card_layer:
-            return f"Default {default}: the layer the model card names (target_layer)."
-        return f"Default {default}: the deepest layer with a spatial output (list_layers' default)."
 
     def open_region(self, relative):
         self._guard(self.case.open_region, relative)

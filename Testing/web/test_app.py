@@ -156,7 +156,11 @@ def test_a_link_with_run_1_saves_the_heatmap_the_cli_writes(browser, web_server,
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     try:
         page.goto(f"{web_server.url}?volume=sample_ct.nrrd&model=lesion_classifier.pt&method=gradcam&target=1&run=1")
-        page.locator("#saved").filter(has_text=".nrrd").wait_for(timeout=TIMEOUT_MS)
+        try:
+            page.locator("#saved").filter(has_text=".nrrd").wait_for(timeout=TIMEOUT_MS)
+        except Exception as exc:  # noqa: BLE001 - say what the page says
+            raise AssertionError(f"no saved heatmap: status '{status_text(page)}', message "
+                                 f"'{page.locator('#message').all_inner_texts()}'") from exc
         saved = page.locator("#saved div").nth(1).inner_text().strip()
         assert saved.startswith("results/sample_ct_gradcam") and saved.endswith(".nrrd")
         shot = os.environ.get("SALIENCY_WEB_SCREENSHOT")

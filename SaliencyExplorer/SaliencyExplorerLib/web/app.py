@@ -284,7 +284,7 @@ class WebApp:
                 raise SaliencyError(f"layer '{link.layer}' in the link is not one of the model's layers")
             self.state.layer = link.layer
         if link.target:
-            self.state.target = target_choice(link.target, [(t, None) for t in self.state.targets])
+            self.state.target = target_choice(link.target, [(t, panel.target_value(t)) for t in self.state.targets])
         if link.run:
             self._auto_save = True
             self._start(False)

@@ -199,3 +199,43 @@ def test_trust_code_asks_with_the_warning_and_cancel_unticks_it(page, web_server
     page.click("#trust-cancel")
     page.wait_for_timeout(500)
     assert not page.locator("#trust-code").is_checked()
+
+
+def test_a_click_on_a_slice_view_picks_the_region_of_a_segmentation_model(page, web_server):
+    """Truth: after Open the slice views are fitted to the volume, so the view's centre is the volume's
+    centre (RAS bounding box) in the view's two in-plane axes; a click near the edge lands far from it."""
+    import json
+
+    import SimpleITK as sitk
+    import torch
+    from helpers.geometry_helpers import CT_CARD, SegNet
+
+    root = web_server.root
+    torch.jit.trace(SegNet().eval(), torch.zeros(1, 1, 32, 112, 112)).save(str(root / "seg.ts"))
+    (root / "seg.json").write_text(json.dumps({**CT_CARD, "task": "segmentation", "target_layer": None}))
+    page.fill("#volume-path", "sample_ct.nrrd")
+    page.click("#open-volume")
+    page.fill("#model-path", "seg.ts")
+    page.click("#open-model")
+    page.locator("#model-summary").filter(has_text="torchscript").wait_for(timeout=60_000)
+    page.check("#pick-region")
+
+    image = sitk.ReadImage(str(root / "sample_ct.nrrd"))
+    corners = [image.TransformIndexToPhysicalPoint([i * (n - 1) for i, n in zip(c, image.GetSize())])
+               for c in np.ndindex(2, 2, 2)]
+    ras = np.asarray(corners) * [-1, -1, 1]
+    centre = (ras.min(0) + ras.max(0)) / 2
+    box = page.locator(".slice-slider-gutter").first.locator("xpath=..").bounding_box()
+
+    def click_at(x, y):
+        page.mouse.click(box["x"] + x, box["y"] + y)
+        page.wait_for_timeout(1000)
+        text = page.inner_text("#region-text")
+        found = re.search(r"R (-?[\d.]+), A (-?[\d.]+), S (-?[\d.]+)", text)
+        assert found, f"no region picked: '{text}', message {page.locator('#message').all_inner_texts()}"
+        return np.asarray([float(v) for v in found.groups()])
+
+    middle = click_at(box["width"] / 2, box["height"] / 2)
+    assert sorted(np.abs(middle - centre))[1] < 10.0, (middle, centre)  # two in-plane axes at the centre
+    edge = click_at(box["width"] * 0.2, box["height"] / 2)
+    assert np.linalg.norm(edge - middle) > 20.0

@@ -91,8 +91,8 @@ class WebApp:
         self.state.run_status = "" if ok else why
 
     # -- the panel's steps -------------------------------------------------------------------------------------
-    def open_volume(self, *_):
-        self._guard(self._open_volume, self.state.volume_path)
+    def open_volume(self, relative=None):  # the field's value comes with the click: no race with its sync
+        self._guard(self._open_volume, self.state.volume_path if relative is None else relative)
 
     def _open_volume(self, relative):
         node = self.case.open_volume(relative)
@@ -122,8 +122,9 @@ class WebApp:
         self.state.volume_path = relative
         self._open_volume(relative)
 
-    def open_model(self, *_):
-        self._guard(self._open_model, self.state.model_path, self.state.card_path)
+    def open_model(self, model=None, card=None):
+        self._guard(self._open_model, self.state.model_path if model is None else model,
+                    self.state.card_path if card is None else card)
 
     def _open_model(self, model, card):
         choices = self.case.open_model(model, card)

@@ -55,14 +55,14 @@ def _inputs(h) -> None:
     with html.Div(classes="d-flex ga-1"):
         v.VCombobox(v_model=("volume_path", ""), items=("volumes", []), label="volume (relative to the root)",
                     id="volume-path", **DENSE)
-        v.VBtn("Open", id="open-volume", click=h["open_volume"], size="small", color="primary")
+        v.VBtn("Open", id="open-volume", click=(h["open_volume"], "[volume_path]"), size="small", color="primary")
     v.VFileInput(label="upload a volume into the root", id="upload", **DENSE,
                  update_modelValue=(h["upload"], "[$event]"), multiple=False)
     html.Div("Model", classes="text-subtitle-2")
     with html.Div(classes="d-flex ga-1"):
         v.VCombobox(v_model=("model_path", ""), items=("models", []), label="model file or folder", id="model-path",
                     **DENSE)
-        v.VBtn("Open", id="open-model", click=h["open_model"], size="small", color="primary")
+        v.VBtn("Open", id="open-model", click=(h["open_model"], "[model_path, card_path]"), size="small", color="primary")
     v.VCombobox(v_model=("card_path", ""), items=("cards", []), label="model card (empty: beside the model / derived)",
                 id="card-path", clearable=True, **DENSE)
     with v.VExpansionPanels(v_show="card_text"):

@@ -2,7 +2,6 @@
 and its graph targets only torch operators (the loader resolves any dotted name)."""
 
 import pytest
-
 from SaliencyExplorerLib.models.export_guard import graph_target_ok, sym_expr_ok
 
 

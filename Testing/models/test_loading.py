@@ -123,3 +123,14 @@ def test_state_dict_is_found_inside_checkpoints():
         extract_state_dict({"epoch": 1, "weights": [1, 2]}, "m.pt")
 
 
+
+
+def test_a_state_dict_without_a_card_names_where_it_looked_and_the_fix(tmp_path):
+    path = tmp_path / "weights.pt"
+    torch.save({"w": torch.zeros(2)}, path)
+    with pytest.raises(CardError) as info:
+        load_model(path)
+    message = str(info.value)
+    assert "no model card was found beside it" in message
+    assert str(tmp_path / "weights.json") in message
+    assert "--card" in message

@@ -19,8 +19,8 @@ nib = pytest.importorskip("nibabel")
 
 from helpers.nnunet_fixture import oblique_direction, synthetic_case  # noqa: E402
 from SaliencyExplorerLib import explain_image  # noqa: E402
-from SaliencyExplorerLib.cli import main  # noqa: E402
 from SaliencyExplorerLib.card import card_to_dict, parse_card  # noqa: E402
+from SaliencyExplorerLib.cli import main  # noqa: E402
 from SaliencyExplorerLib.core.sliding_window import SlidingWindow, WindowPlan  # noqa: E402
 from SaliencyExplorerLib.errors import ModelLoadError  # noqa: E402
 from SaliencyExplorerLib.models.loading import load_model  # noqa: E402

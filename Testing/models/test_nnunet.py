@@ -172,3 +172,24 @@ def test_neither_folder(tmp_path):
         load_model(tmp_path / "plain")
     with pytest.raises(CardError):
         parse_card({"input": {"intensity": [{"clip_percentiles": [5]}]}})
+
+
+def test_missing_network_package_names_the_setup_option(monkeypatch):
+    import importlib
+
+    from SaliencyExplorerLib.models import nnunet
+
+    real = importlib.import_module
+
+    def no_dna(name, *args):
+        if name.startswith("dynamic_network_architectures"):
+            raise ImportError("No module named 'dynamic_network_architectures'")
+        return real(name, *args)
+
+    monkeypatch.setattr(nnunet.importlib, "import_module", no_dna)
+    with pytest.raises(ModelLoadError, match=r"bash scripts/setup_env.sh nnunet.*dynamic-network-architectures "
+                                             r"--no-deps"):
+        nnunet._architecture_class()
+    script = (nnunet.Path(__file__).resolve().parents[2] / "scripts" / "setup_env.sh").read_text()
+    nnunet_branch = script[script.index("*,nnunet,*)"):]
+    assert "--no-deps" in nnunet_branch.split(";;")[0] and "dynamic-network-architectures" in nnunet_branch

@@ -124,9 +124,9 @@ def web_server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(web_server):
-    from playwright.sync_api import sync_playwright
-
     import os
+
+    from playwright.sync_api import sync_playwright
 
     executable = next(p for p in CHROMIUM if os.path.exists(p))
     with sync_playwright() as playwright:

@@ -6,19 +6,24 @@ returns the exit status. Errors of the project's own type become a message on st
 
 import argparse
 import importlib
+import os
 import sys
 
 from ..errors import SaliencyError
+from .vocabulary import HelpFormatter, apply_formatter, prog_name
 
 # Subcommand modules, in the order `--help` lists them.
 SUBCOMMANDS = ["explain_cmd", "layers_cmd", "card_cmd", "demo_cmd", "figure_cmd", "evaluate_cmd", "compare_cmd",
                "worker_cmd", "web_cmd"]
+# Subcommands that work but are not listed in --help (the Slicer panel's background process).
+HIDDEN = {"worker"}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m SaliencyExplorerLib",
+        prog=prog or prog_name(),
         description="Explain where a PyTorch model looked in a 2D/3D medical image, in patient space.",
+        formatter_class=HelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
@@ -29,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(sub)
+    sub._choices_actions = [a for a in sub._choices_actions if a.dest not in HIDDEN]
+    apply_formatter(parser)
     return parser
 
 
@@ -39,7 +46,13 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # inside the try: a reader that went away (`| head`) is caught below
+        return status
+    except BrokenPipeError:  # the reader closed the pipe: stop quietly, as a Unix filter does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit must not fail again
+        return 141
     except SaliencyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -23,6 +23,7 @@ from ..errors import SaliencyError
 from ..output_files import write_text
 from ..volumes.image_files import WRITE_SUFFIXES, check_output_path, read_image, write_image
 from ..workflow.explain_image import explain_image
+from .vocabulary import add_layer_argument, methods_help
 
 
 def register(subparsers) -> None:
@@ -36,8 +37,8 @@ def register(subparsers) -> None:
                    help="input volume; repeat once per model input channel (co-registered volumes)")
     p.add_argument("--model", "-m", required=True, help="model file (.pt/.pth/.ckpt state dict, TorchScript, .pt2)")
     p.add_argument("--card", "-c", help="model card JSON (default: model.json beside model.pt)")
-    p.add_argument("--method", default=DEFAULT_METHOD, help=f"explanation method (default {DEFAULT_METHOD})")
-    p.add_argument("--layer", action="append", metavar="L", help="target layer; repeat to combine layers")
+    p.add_argument("--method", default=DEFAULT_METHOD, help=methods_help())
+    add_layer_argument(p)
     p.add_argument("--target", help="class to explain: an index or a class name from the card (default: top class)")
     p.add_argument("--region-mask", metavar="MASK", help="segmentation target region (a mask volume)")
     p.add_argument("--region-at", metavar="X,Y,Z", type=ras_numbers(3),

@@ -290,6 +290,10 @@ def layers_that_work(model: nn.Module, x: torch.Tensor, near: str, element=None,
     return picks or ["none found; use a gradient or perturbation method"]
 
 
+#: Submodules torch adds to an unflattened ``torch.export`` program (its shape guards): not layers of the model.
+TORCH_INTERNAL = frozenset({"_guards_fn"})
+
+
 def list_layers(model: nn.Module, example_input, element=None) -> list[LayerInfo]:
     """Every layer with its type and output shape, CAM-capable ones marked, the proposed default flagged."""
     x = torch.as_tensor(example_input)
@@ -297,6 +301,7 @@ def list_layers(model: nn.Module, example_input, element=None) -> list[LayerInfo
         raise SaliencyError(f"example_input must be (N, C, *spatial) with 1-3 spatial dims; got shape {tuple(x.shape)}.")
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     default, reason, infos = default_layer(model, x.to(device), element)
+    infos = [info for info in infos if info.name.rsplit(".", 1)[-1] not in TORCH_INTERNAL]
     for info in infos:
         info.is_default = info.name == default
         if info.is_default:

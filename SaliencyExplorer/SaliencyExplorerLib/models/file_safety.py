@@ -85,6 +85,11 @@ def _describe_non_zip(path: Path, head: bytes, size: int) -> FileInspection:
         return FileInspection("not_a_model", [
             f"{path} is a safetensors file, not a PyTorch file; convert it with "
             "torch.save(safetensors.torch.load_file(...), 'model.pt')."])
+    image = _image_format(path, head)
+    if image:
+        return FileInspection("not_a_model", [
+            f"{path} is an image ({image}), not a model: were --input and --model swapped? Give the image as "
+            "--input and the .pt/.pt2 file (or model folder) as --model."])
     if head and all(b in _TEXT_BYTES or b >= 0x80 for b in head[:1024]) and _is_utf8(head[:1024]):
         text = head[:1024].decode("utf-8", "replace").lstrip()
         if text.startswith("version https://git-lfs"):
@@ -99,6 +104,22 @@ def _describe_non_zip(path: Path, head: bytes, size: int) -> FileInspection:
     return FileInspection("not_a_model", [
         f"{path} is not a PyTorch model file (unrecognised binary content, first bytes {head[:8].hex()}); "
         "expected a torch.save, TorchScript (torch.jit.save) or torch.export (.pt2) file."])
+
+
+def _image_format(path: Path, head: bytes) -> str | None:
+    """The medical/picture image format a file's first bytes (or a compressed NIfTI's name) show, if any."""
+    name = path.name.lower()
+    if head.startswith(b"NRRD"):
+        return f"NRRD, first bytes {head[:8].hex()} = {head[:8].decode('ascii', 'replace')!r}"
+    if head[344:348] in (b"n+1\x00", b"ni1\x00", b"n+2\x00", b"ni2\x00") or name.endswith((".nii", ".nii.gz")):
+        return "NIfTI"
+    if head[128:132] == b"DICM":
+        return "DICOM"
+    if head.lstrip().startswith((b"ObjectType = Image", b"NDims")):
+        return "MetaImage"
+    if head.startswith((b"\x89PNG", b"\xff\xd8\xff")):
+        return "PNG/JPEG picture"
+    return None
 
 
 def _is_utf8(b: bytes) -> bool:

@@ -92,8 +92,8 @@ def load_model(path, card=None, *, trust_code=False, trust_pickle=False, device=
     if not path.is_file():
         raise ModelLoadError(f"Model file {path} does not exist or is not a file. Check the path.")
     device = torch.device(check_device(device or "cpu"))
-    card_obj = read_card(card, path)
     inspection = check_file_safe(path, trust)  # before anything is unpickled, whatever the suffix
+    card_obj = read_card(card, path)  # after: an image given as the model is named as such, not by its .json
     kind = inspection.kind
     notes: list[str] = []
     if kind == "torchscript":
@@ -192,6 +192,13 @@ def _load_torch_save(path, card, base_dir, trust, device, plain=True):
     state = extract_state_dict(obj, path)
     architecture = card.architecture if card is not None else None
     if architecture is None:
+        if card is None:
+            looked = path.with_suffix(".json") if path.suffix else path.with_name(path.name + ".json")
+            raise CardError(
+                f"{path} holds only weights (a state dict) and no model card was found beside it (looked for "
+                f"{looked}); give the card with --card model.json (Python: card=...), whose \"architecture\" "
+                "names the network."
+            )
         raise CardError(
             f"{path} holds only weights (a state dict); the model card must name the network: "
             '"architecture": {"class": "package.module.Class" or "file.py:Class", "kwargs": {...}}.'

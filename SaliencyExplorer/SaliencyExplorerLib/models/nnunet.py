@@ -33,6 +33,8 @@ from ..file_hash import folder_sha256
 
 CHECKPOINTS = ("checkpoint_final.pth", "checkpoint_best.pth")
 INSTALL = "pip install dynamic-network-architectures --no-deps"
+# In a checkout: the set-up script's nnunet option does the same in .venv (and adds einops).
+SETUP_OPTION = "bash scripts/setup_env.sh nnunet"
 ARCH_PREFIX = "dynamic_network_architectures.architectures."
 IMPORTABLE_PREFIX = "torch.nn."  # the only classes a plan's _kw_requires_import may name
 RESAMPLING_ORDER = {0: "nearest", 1: "linear", 3: "bspline"}
@@ -247,7 +249,8 @@ def _architecture_class():
         importlib.import_module("dynamic_network_architectures")
     except ImportError as exc:
         raise ModelLoadError(f"nnU-Net folders need the package dynamic_network_architectures, which nnU-Net builds "
-                             f"its networks with, and it is not installed ({exc}). Install it: {INSTALL}") from None
+                             f"its networks with, and it is not installed ({exc}). Install it: `{SETUP_OPTION}` in a "
+                             f"checkout, else `{INSTALL}` (--no-deps keeps your torch).") from None
 
 
 def _locate(dotted: str, prefix: str, where: str, plans_path: Path):

@@ -21,9 +21,9 @@ from ..workflow import worker
 from ..workflow.explain_and_evaluate import explain_and_evaluate, trusted
 from ..workflow.provenance import model_identity, provenance
 from . import evaluation_nodes, heatmap_node, prediction_node, volume_nodes
-from .rollback import undone_on_error
 from .compare_nodes import show_comparison
 from .evaluation_nodes import region_image
+from .rollback import undone_on_error
 
 # Options that shape the scene output; every other keyword goes to the pipeline / engine.
 SCENE_OPTIONS = ("name", "color_map", "threshold", "label_map", "segmentation", "legend")

@@ -258,8 +258,8 @@ def _client(workers, scheduler):
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
-        raise SaliencyError("Cohorts run on dask.distributed: pip install 'SaliencyExplorer[cohort]' "
-                            "(or 'dask[distributed]').") from None
+        raise SaliencyError("Cohorts run on dask.distributed: `bash scripts/setup_env.sh figures,cohort` in a "
+                            "checkout (scripts/demo.sh does it), else pip install 'SaliencyExplorer[cohort]'.") from None
     if scheduler:
         try:
             return Client(scheduler, timeout="20s"), None

@@ -19,6 +19,7 @@ import SimpleITK as sitk
 from ..card import ModelCard, load_card, parse_card
 from ..core.options import DEFAULT_METHOD
 from ..errors import SaliencyError
+from ..figures.annotate import tag_heatmap
 from ..volumes.geometry import (
     ModelInput,
     check_grid_memory,
@@ -223,11 +224,13 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
 
     explained = result.target[0] if result.target else None
     peak = peak_lps(heat)
+    score = _score(result, explained, card_obj, options, mask)
+    tag_heatmap(heat, result.method, card_obj.class_name(explained), score)  # the heatmap file titles its figures
     timings["total"] = time.perf_counter() - started
     return VolumeExplanation(
         heatmap_image=heat, model_heatmap=np.asarray(maps, dtype=np.float32), explanation=result,
         target_index=explained, target_name=card_obj.class_name(explained),
-        score=_score(result, explained, card_obj, options, mask), peak_lps=peak, peak_ras=ras_from_lps(peak),
+        score=score, peak_lps=peak, peak_ras=ras_from_lps(peak),
         timings=timings, model_input=model_input, card=card_obj, warnings=list(result.warnings),
         prediction_image=prediction_image, prediction_scores=prediction_scores,
     )

@@ -110,3 +110,12 @@ def test_eigen_maps_of_rank_one_activations_are_the_centred_input(dims):
         truth = np.maximum(sign * np.linalg.norm(wk) / xv.size * centred, 0)
         assert_close(res.raw[0], truth, rtol=1e-4)
     assert np.sign((w * fc[0]).sum()) != np.sign((w * fc[1]).sum())  # both signs are exercised
+
+
+def test_cam_with_a_conv_as_fc_layer_lists_the_linear_layers():
+    from SaliencyExplorerLib.errors import SaliencyError
+
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    with pytest.raises(SaliencyError, match=r"fc_layer '0' is a Conv2d, not nn.Linear\. Give fc_layer one of the "
+                                            r"model's Linear layers: '4'\."):
+        explain(model, torch.randn(1, 1, 8, 8), method="cam", layers="0", fc_layer="0")

@@ -139,6 +139,15 @@ class EigenGradCAM(CamMethod):
         return a * g
 
 
+def _linear_fix(model) -> str:
+    """The fix for a wrong fc_layer: the model's nn.Linear layers by name."""
+    names = [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
+    if not names:
+        return "This model has no nn.Linear layer: CAM needs one; use gradcam instead."
+    shown = ", ".join(repr(n) for n in names[:8]) + (" ..." if len(names) > 8 else "")
+    return f"Give fc_layer one of the model's Linear layers: {shown}."
+
+
 @register
 class CAM(CamMethod):
     r"""CAM (Zhou et al., CVPR 2016): channels weighted by the final linear layer's row of the explained class.
@@ -169,7 +178,7 @@ class CAM(CamMethod):
         layer = fc if isinstance(fc, nn.Module) else resolve_layer(model, fc)
         if not isinstance(layer, nn.Linear):
             raise SaliencyError(f"fc_layer '{fc if isinstance(fc, str) else type(fc).__name__}' is a "
-                                f"{type(layer).__name__}, not nn.Linear.")
+                                f"{type(layer).__name__}, not nn.Linear. {_linear_fix(model)}")
 
     def _classifier(self, run, channels: int) -> nn.Linear:
         name = run.options["fc_layer"]
@@ -177,7 +186,8 @@ class CAM(CamMethod):
             layer = name if isinstance(name, nn.Module) else resolve_layer(run.model, name)
             name = name if isinstance(name, str) else type(name).__name__
             if not isinstance(layer, nn.Linear):
-                raise SaliencyError(f"fc_layer '{name}' is a {type(layer).__name__}, not nn.Linear.")
+                raise SaliencyError(f"fc_layer '{name}' is a {type(layer).__name__}, not nn.Linear. "
+                                    f"{_linear_fix(run.model)}")
             if layer.in_features != channels:
                 raise SaliencyError(
                     f"fc_layer '{name}' takes {layer.in_features} inputs but the target layer has {channels} "

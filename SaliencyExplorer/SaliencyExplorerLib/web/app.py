@@ -185,7 +185,9 @@ class WebApp:
         while self.case.process is not None:
             await asyncio.sleep(POLL_SECONDS)
             state = self._guard(self.case.poll)
-            if state is None:
+            if state is None:  # polling itself failed (said on the page): stop the worker, end the run
+                self.case.cancel()
+                self.case.process = None
                 break
             with self.state:
                 self.state.progress, self.state.run_status = state.percent, state.status

@@ -79,3 +79,10 @@ def test_an_upload_lands_in_uploads_under_its_base_name(root):
 def test_a_root_that_is_not_a_folder_is_refused(tmp_path):
     with pytest.raises(SaliencyError, match="is not a folder"):
         Root(tmp_path / "missing")
+
+
+def test_a_folder_holding_a_link_out_of_the_root_is_refused(root, tmp_path):
+    (root.path / "series" / "IM0002").symlink_to(tmp_path / "secret" / "other.nrrd")
+    with pytest.raises(SaliencyError, match="holds 'IM0002', which links outside the root"):
+        root.resolve("series", "volume")
+    assert root.resolve("nnunet", "model") == root.path / "nnunet"

@@ -43,6 +43,11 @@ class Root:
                                 "be opened; copy the file into it or pick one from the list")
         if must_exist and not candidate.exists():
             raise SaliencyError(f"{what} '{text}' does not exist under the root {self.path}: pick one from the list")
+        if candidate.is_dir():  # a DICOM series or a model folder: what it holds is read too
+            for inner in candidate.rglob("*"):
+                if not self._inside(inner):
+                    raise SaliencyError(f"{what} '{text}' holds '{inner.relative_to(candidate)}', which links "
+                                        f"outside the root {self.path}: copy the files into the root instead")
         return candidate
 
     def relative(self, path) -> str:

@@ -140,12 +140,8 @@ def add_legend(node):
     MRML's plain ``vtkMRMLColorLogic`` (trame-slicer's) does not know the legend node class: it is registered
     here, as Slicer's Colors module registers it on its scene.
     """
-    slicer = module_logics.import_slicer()
-    colors = slicer.vtkSlicerColorLogic
-    scene = node.GetScene()
-    legend_class = getattr(slicer, "vtkMRMLColorLegendDisplayNode", None)
-    if scene is not None and legend_class is not None and not scene.IsNodeClassRegistered(legend_class.__name__):
-        scene.RegisterNodeClass(legend_class())
+    colors = module_logics.import_slicer().vtkSlicerColorLogic
+    allow_legends(node.GetScene())
     legend = colors.GetColorLegendDisplayNode(node)
     if legend is None:
         legend = colors.AddDefaultColorLegendDisplayNode(node)
@@ -156,6 +152,14 @@ def add_legend(node):
     legend.SetTitleText("Saliency")
     legend.SetVisibility(True)
     return legend
+
+
+def allow_legends(scene) -> None:
+    """Register the colour legend node class on a scene that lacks it (trame-slicer's: MRML's plain
+    ``vtkMRMLColorLogic``), as Slicer's Colors module does on its own scene."""
+    legend_class = getattr(module_logics.import_slicer(), "vtkMRMLColorLegendDisplayNode", None)
+    if scene is not None and legend_class is not None and not scene.IsNodeClassRegistered(legend_class.__name__):
+        scene.RegisterNodeClass(legend_class())
 
 
 def set_provenance(node, provenance: dict) -> None:

@@ -40,6 +40,7 @@ class WebApp:
         self.server = server or get_server(None, client_type="vue3")
         self.state = self.server.state
         self.slicer = SlicerApp()
+        heatmap_node.allow_legends(self.slicer.scene)  # so that a heatmap gets its legend node, as in Slicer
         register_rca_factories(self.slicer.view_manager, self.server)
         self.layout_manager = LayoutManager(self.slicer.scene, self.slicer.view_manager, self.server)
         self.layout_manager.register_layout_dict(LayoutManager.default_grid_configuration())

@@ -32,6 +32,7 @@ def build(server, layout_manager, handlers) -> SinglePageWithDrawerLayout:
         client.ClientTriggers(mounted=(handlers["open_link"], "[utils.get('location.search')]"))
         with layout.toolbar:
             v.VSpacer()
+            _legend()
             html.Div("{{ status }}", id="status", classes="text-caption mx-4")
         with layout.drawer as drawer:
             drawer.width = 400
@@ -107,11 +108,16 @@ def _display() -> None:
                   id="threshold", hide_details=True, density="compact")
         v.VSlider(v_model=("opacity", 0.5), min=0, max=1, step=0.05, label="Opacity", thumb_label=True,
                   id="opacity", hide_details=True, density="compact")
-        html.Div(id="legend", style=f"height: 14px; border: 1px solid #888; background: {legend_gradient()};")
-        with html.Div(classes="d-flex justify-space-between text-caption"):
-            html.Span("0 (low saliency)")
-            html.Span("1 (high)")
         html.Div("{{ prediction_text }}", id="prediction-text", classes="text-caption")
+
+
+def _legend() -> None:
+    """The heatmap's colour legend, beside the views while a heatmap is shown."""
+    with html.Div(v_show="has_result", classes="d-flex align-center ga-2 text-caption mx-4"):
+        html.Span("saliency 0")
+        html.Div(id="legend", style=f"width: 220px; height: 14px; border: 1px solid #888; background: {legend_gradient()};")
+        html.Span("1")
+        html.Span("(below the threshold: transparent)", classes="text-medium-emphasis")
 
 
 def _comparison() -> None:

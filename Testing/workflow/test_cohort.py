@@ -110,3 +110,20 @@ def test_read_cases_from_a_folder_and_bad_inputs(tmp_path):
         run_cohort([Case("a", str(tmp_path / "a.nrrd"))], tmp_path / "m.pt", output_dir=tmp_path / "o")
     record = run_case(Case("a", str(tmp_path / "a.nrrd")), str(tmp_path / "m.pt"))
     assert record["error"] and np.isfinite(record["seconds"])
+
+
+def test_a_model_that_cannot_load_fails_once_before_any_case(tmp_path):
+    """A card whose architecture needs the code opt-in: one error, no table, no case run (was: exit 0 and a
+    table whose every row is that error)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    model, card = tiny_lesion_model(data)
+    spec = json.loads(card.read_text())
+    spec["architecture"]["class"] = "collections.OrderedDict"  # not an allow-listed model library
+    card.write_text(json.dumps(spec))
+    _write_csv(data / "cases.csv", tiny_cases(data, n=2))
+    out = tmp_path / "out"
+    with pytest.raises(SaliencyError, match="trust") as caught:
+        run_cohort(data / "cases.csv", model, card, METHODS, out, workers=1, **OPTIONS)
+    assert "\n" not in str(caught.value)
+    assert not (out / "cases").exists() and not list(out.glob("*.csv")) if out.exists() else True

@@ -263,7 +263,54 @@ def _overlap(value, where):
     return number
 
 
+SLIDING_WINDOW_ARGS = {"roi_size", "sw_batch_size", "overlap", "mode", "sigma_scale", "padding_mode", "cval"}
+# SlidingWindowInferer arguments that do not change its output (where it runs, progress, caching, buffering)
+SLIDING_WINDOW_NO_EFFECT = {"sw_device", "device", "progress", "cache_roi_weight_map", "cpu_thresh", "buffer_steps",
+                            "buffer_dim", "with_coord"}
+
+
+def _monai_inference(value, dims):
+    """``{"sliding_window": {...}}`` with SlidingWindowInferer's own arguments (``mode`` is the blend) -> the
+    flat form (``mode: "sliding_window"``, ``blend``); any other form is returned as it is."""
+    if not isinstance(value, dict) or "sliding_window" not in value:
+        return value
+    flat = {k: v for k, v in value.items() if k != "sliding_window"}
+    if flat.pop("mode", "sliding_window") != "sliding_window":
+        _fail("inference.mode", f"is {value['mode']!r} beside inference.sliding_window",
+              "Drop inference.mode: a sliding_window section says how the model runs.")
+    if set(flat) & (SLIDING_WINDOW_ARGS | {"blend"}):
+        _fail("inference", "gives window settings both inside and beside sliding_window", "Give them inside only.")
+    where = "inference.sliding_window"
+    window = _object(value["sliding_window"], where, SLIDING_WINDOW_ARGS | SLIDING_WINDOW_NO_EFFECT,
+                     required=("roi_size",))
+    if window.get("with_coord"):
+        _fail(f"{where}.with_coord", "is true (the model would be called with the window's coordinates)",
+              "Only models called with the window alone are explained; set it false.")
+    for key in SLIDING_WINDOW_ARGS - {"mode"}:
+        if key in window:
+            flat[key] = window[key]
+    if isinstance(flat["roi_size"], int) and not isinstance(flat["roi_size"], bool):
+        flat["roi_size"] = [flat["roi_size"]] * dims  # MONAI repeats one size for every axis
+    if "mode" in window:
+        flat["blend"] = _str(window["mode"], f"{where}.mode", BLEND_MODES)
+    flat["mode"] = "sliding_window"
+    return flat
+
+
 def _inference(value, dims):
+    flat = _monai_inference(value, dims)
+    if flat is value:
+        return _flat_inference(value, dims)
+    try:
+        return _flat_inference(flat, dims)
+    except CardError as exc:  # name the field as the user wrote it
+        text = str(exc).replace("'inference.blend'", "'inference.sliding_window.mode'")
+        for key in SLIDING_WINDOW_ARGS:
+            text = text.replace(f"'inference.{key}", f"'inference.sliding_window.{key}")
+        raise CardError(text) from None
+
+
+def _flat_inference(value, dims):
     value = _object(value, "inference", {"mode", "roi_size", "overlap", "blend", "sigma_scale", "padding_mode",
                                          "cval", "sw_batch_size", "tiling"}, required=("mode",))
     mode = _str(value["mode"], "inference.mode", INFERENCE_MODES)

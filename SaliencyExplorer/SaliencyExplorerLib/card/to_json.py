@@ -61,12 +61,14 @@ def card_to_dict(card: ModelCard) -> dict:
     out["output"] = {"activation": card.output.activation, "key": card.output.key}
     inf = card.inference
     if inf.sliding:
-        out["inference"] = {"mode": inf.mode, "roi_size": list(inf.roi_size),
-                            "overlap": inf.overlap[0] if len(inf.overlap) == 1 else list(inf.overlap),
-                            "blend": inf.blend,
-                            "sigma_scale": inf.sigma_scale[0] if len(inf.sigma_scale) == 1 else list(inf.sigma_scale),
-                            "padding_mode": inf.padding_mode, "cval": inf.cval, "sw_batch_size": inf.sw_batch_size,
-                            "tiling": inf.tiling}
+        # MONAI's form: SlidingWindowInferer's own arguments (its "mode" is the blend)
+        out["inference"] = {"sliding_window": {
+            "roi_size": list(inf.roi_size), "sw_batch_size": inf.sw_batch_size,
+            "overlap": inf.overlap[0] if len(inf.overlap) == 1 else list(inf.overlap), "mode": inf.blend,
+            "sigma_scale": inf.sigma_scale[0] if len(inf.sigma_scale) == 1 else list(inf.sigma_scale),
+            "padding_mode": inf.padding_mode, "cval": inf.cval}}
+        if inf.tiling != "monai":
+            out["inference"]["tiling"] = inf.tiling
     else:
         out["inference"] = {"mode": "whole"}
     if card.target_layer is not None:

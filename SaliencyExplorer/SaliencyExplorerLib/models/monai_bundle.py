@@ -6,7 +6,7 @@ grid or scale intensities have card equivalents, each still one resampling throu
 
 =====================================  =============================================================
 ``Orientationd(axcodes)``              ``orientation`` + ``reorient: "axes"`` (permute/flip, no rotation)
-``Spacingd(pixdim)``                   ``spacing`` + ``fit: "first_voxel"`` (MONAI keeps the first voxel)
+``Spacingd(pixdim)``                   ``spacing`` + ``fit: "first_voxel"`` (MONAI's grid, as MONAI computes it)
 ``Resized(spatial_size)``              ``size`` + ``fit: "extent"`` (spacing = extent / size)
 ``CropForegroundd``                    ``crop_foreground`` (on the grid it follows; margin)
 ``ScaleIntensityRanged``               intensity step ``range``
@@ -35,6 +35,8 @@ from torch import nn
 from ..card import ModelCard, parse_card
 from ..errors import ModelLoadError
 from ..file_hash import folder_sha256
+from .file_safety import check_checkpoint_file, inspect_file
+from .network_args import check_network_args, no_side_effects
 from .torchscript import TorchScriptTapModel
 
 CONFIG_NAMES = ("inference.json", "inference.yaml", "inference.yml")
@@ -319,12 +321,8 @@ def _inferer(config, resolver, path):
     if name != "SlidingWindowInferer":
         _fail(path, "inferer", f"is {node.get('_target_') if isinstance(node, dict) else node!r}",
               "Supported: SimpleInferer, SlidingWindowInferer.")
-    roi = node.get("roi_size")
-    out = {"mode": "sliding_window", "roi_size": roi, "overlap": node.get("overlap", 0.25),
-           "blend": node.get("mode", "constant"), "sigma_scale": node.get("sigma_scale", 0.125),
-           "padding_mode": node.get("padding_mode", "constant"), "cval": node.get("cval", 0.0),
-           "sw_batch_size": node.get("sw_batch_size", 1)}
-    return out
+    # the card's MONAI form takes SlidingWindowInferer's arguments as they are (the card checks them)
+    return {"sliding_window": {k: v for k, v in node.items() if k != "_target_"}}
 
 
 # ---------------------------------------------------------------- the network and its weights
@@ -353,16 +351,37 @@ def build_network(config: dict, path: Path) -> nn.Module:
     args = {k: v for k, v in net.items() if k != "_target_"}
     if nested_targets(args):
         _fail(path, "network_def", "has a nested _target_ among its arguments", "Only plain values are built.")
+    check_network_args(getattr(nets, name), args, f"{path}: field 'network_def'")  # no downloads, no paths
     parser = ConfigParser({"network_def": {"_target_": f"monai.networks.nets.{name}", **args}})
     try:
-        module = parser.get_parsed_content("network_def")
+        with no_side_effects(f"{path}: field 'network_def'"):
+            module = parser.get_parsed_content("network_def")
+    except ModelLoadError:
+        raise
     except Exception as exc:  # noqa: BLE001 - wrong keyword arguments and the like
         _fail(path, "network_def", f"does not build {name} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})")
     return module
 
 
+def _check_weights_file(file: Path) -> None:
+    """Empty, truncated, Git LFS pointer, text: named. ``model.pt`` must be a torch.save file, ``model.ts``
+    TorchScript."""
+    if file.suffix != ".ts":
+        check_checkpoint_file(file, "the state dict a bundle keeps in models/model.pt",
+                              "a bundle's TorchScript is models/model.ts; else save torch.save(net.state_dict(), "
+                              "'models/model.pt').")
+        return
+    inspection = inspect_file(file)
+    if inspection.kind in ("empty", "not_a_model"):
+        raise ModelLoadError(inspection.problems[0])
+    if inspection.kind != "torchscript":
+        raise ModelLoadError(f"{file} is a {inspection.kind.replace('_', ' ')} file, not TorchScript (torch.jit.save); "
+                             "a bundle keeps a state dict in models/model.pt: rename it.")
+
+
 def load_weights(network: nn.Module, file: Path) -> None:
     """``models/model.pt``: a state dict (or {"model": state dict}), read without running code."""
+    _check_weights_file(file)
     try:
         state = torch.load(str(file), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001
@@ -392,10 +411,11 @@ def load_bundle(path, card=None, *, device=None, notes=None):
     root = Path(path)
     notes = [] if notes is None else notes
     config, config_path, metadata = read_config(root)
-    card_obj = card if card is not None else derive_card(config, metadata, config_path, notes)
     weights = next((root / "models" / n for n in WEIGHTS if (root / "models" / n).is_file()), None)
     if weights is None:
         raise ModelLoadError(f"{root / 'models'} holds neither {' nor '.join(WEIGHTS)}: a bundle keeps its weights there.")
+    _check_weights_file(weights)  # a damaged file is named before anything else is read or built
+    card_obj = card if card is not None else derive_card(config, metadata, config_path, notes)
     if weights.suffix == ".ts":
         try:
             module = TorchScriptTapModel(torch.jit.load(str(weights), map_location="cpu").eval(), None)

@@ -30,6 +30,8 @@ from torch import nn
 from ..card import ModelCard, parse_card
 from ..errors import ModelLoadError
 from ..file_hash import folder_sha256
+from .file_safety import check_checkpoint_file, explain_load_error
+from .network_args import check_network_args, no_side_effects
 
 CHECKPOINTS = ("checkpoint_final.pth", "checkpoint_best.pth")
 INSTALL = "pip install dynamic-network-architectures --no-deps"
@@ -107,7 +109,10 @@ def find_folds(path: Path) -> tuple[Path, list[Path]]:
 
 
 def read_checkpoint(path: Path, trust_code: bool = False) -> dict:
-    """An nnU-Net checkpoint, unpickled without running code (``weights_only`` with nnU-Net's own types)."""
+    """An nnU-Net checkpoint, unpickled without running code (``weights_only`` with nnU-Net's own types).
+    A damaged file (empty, truncated, a Git LFS pointer, TorchScript) is named as such first."""
+    check_checkpoint_file(path, "the checkpoint nnU-Net writes (torch.save of a dict with 'network_weights')",
+                          "give the fold's checkpoint_final.pth as nnU-Net wrote it.")
     try:
         with torch.serialization.safe_globals(checkpoint_types()):
             obj = torch.load(str(path), map_location="cpu", weights_only=True)
@@ -117,7 +122,10 @@ def read_checkpoint(path: Path, trust_code: bool = False) -> dict:
                 f"{path} holds objects other than the tensors, numbers and numpy scalars nnU-Net saves, so "
                 f"reading it would run code from the file ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). "
                 "If you trust it, pass trust_code=True (CLI: --trust-code).") from exc
-        obj = torch.load(str(path), map_location="cpu", weights_only=False)
+        try:
+            obj = torch.load(str(path), map_location="cpu", weights_only=False)
+        except Exception as exc:  # noqa: BLE001 - a class the pickle names is gone, a damaged record, ...
+            raise ModelLoadError(explain_load_error(path, exc)) from None
     if not isinstance(obj, dict) or not isinstance(obj.get("network_weights"), dict):
         raise ModelLoadError(f"{path}: field 'network_weights' is missing: this is not an nnU-Net v2 checkpoint "
                              "(nnU-Net v1 saved 'state_dict'; convert the model with nnU-Net v2). ")
@@ -286,8 +294,10 @@ def build_network(plans: dict, dataset: dict, config_name: str, root: Path) -> n
     labels = dataset.get("labels") or {}
     regions = any(isinstance(v, (list, tuple)) for v in labels.values())
     outputs = sum(1 for v in labels.values() if not (v == 0 or v == [0])) if regions else len(labels)
+    check_network_args(cls, kwargs, f"{plans_path}: field '{where}.arch_kwargs'")  # no downloads, no paths
     try:
-        return cls(input_channels=len(channels), num_classes=outputs, deep_supervision=False, **kwargs)
+        with no_side_effects(f"{plans_path}: field '{where}.arch_kwargs'"):
+            return cls(input_channels=len(channels), num_classes=outputs, deep_supervision=False, **kwargs)
     except TypeError as exc:
         _fail(plans_path, f"{where}.arch_kwargs", f"do not fit {cls.__name__} ({exc})")
 

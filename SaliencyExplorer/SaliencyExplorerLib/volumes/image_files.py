@@ -14,6 +14,7 @@ import SimpleITK as sitk
 from ..errors import SaliencyError
 from ..output_files import atomic_output, check_writable, suffix_of
 from .geometry import check_image
+from .monai_grid import FILE_AFFINE, file_affine
 
 WRITE_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
 
@@ -50,6 +51,9 @@ def read_image(path, what="input", colour=False) -> sitk.Image:
         raise SaliencyError(f"cannot read {what} {path}: permission denied. Check the file's permissions.") from None
     if not (colour and image.GetNumberOfComponentsPerPixel() in (3, 4)):
         check_image(image, f"{what} {path}")
+    affine = None if path.is_dir() else file_affine(path)
+    if affine is not None:  # the affine MONAI's NIfTI reader sees (float32 sform), for MONAI's grid
+        image.SetMetaData(FILE_AFFINE, affine)
     return image
 
 

@@ -299,6 +299,10 @@ def run_cohort(cases, model, card=None, methods=None, output_dir="compare-cohort
     names = resolve_methods(methods)
     output_dir = Path(output_dir)
     _check_output_dir(output_dir, list(cases), [model, card])
+    with _torch_errors():  # a model that cannot load fails here, once, not as every case's row
+        from ..models.loading import load_model  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
+
+        load_model(str(model), None if card is None else str(card), trust_code=bool(trust_code), device="cpu")
     (output_dir / "cases").mkdir(parents=True, exist_ok=True)
     model, card = str(Path(model).resolve()), None if card is None else str(Path(card).resolve())
 

@@ -30,6 +30,7 @@ from ..volumes.geometry import (
     ras_from_lps,
     to_model,
 )
+from ..volumes.native_labels import argmax_on_native
 from . import regions
 
 
@@ -120,10 +121,9 @@ def _prediction(explanation, card, options, model_input, task):
             return None, None
         per_class = probs.max(axis=0) if probs.shape[0] > 1 else probs[0]
         return None, {(card.class_name(k) or str(k)): float(v) for k, v in enumerate(per_class)}
-    if scores.shape[1] == 1:
-        labels = (probs[:, 0] > 0.5).astype(np.uint8)
-    else:
-        labels = scores.argmax(axis=1)
+    if probs.ndim == scores.ndim and probs.shape[:2] == scores.shape[:2]:  # probabilities back, argmax there
+        return argmax_on_native(probs, model_input), None
+    labels = (probs[:, 0] > 0.5).astype(np.uint8) if scores.shape[1] == 1 else scores.argmax(axis=1)
     return labels_to_native(labels, model_input), None
 
 

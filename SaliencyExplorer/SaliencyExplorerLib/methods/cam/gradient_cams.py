@@ -195,13 +195,58 @@ class CAM(CamMethod):
                     f"follows the target layer's global pooling, or choose the layer that feeds it."
                 )
             return layer
-        linears = [m for m in run.model.modules() if isinstance(m, nn.Linear) and m.in_features == channels]
+        linears = {m: n for n, m in run.model.named_modules() if isinstance(m, nn.Linear) and m.in_features == channels}
         if not linears:
             raise SaliencyError(
                 f"CAM needs a final nn.Linear with {channels} inputs (one per channel of the target layer); "
                 f"none was found. Name it with fc_layer=..., or use gradcam, which needs no such layer."
             )
-        return linears[-1]
+        cache = run.__dict__.setdefault("_cam_classifiers", {})
+        if self.layer not in cache:
+            cache[self.layer] = self._traced_classifier(run, linears, channels)
+        return cache[self.layer]
+
+    def _traced_classifier(self, run, linears: dict, channels: int) -> nn.Linear:
+        """The nn.Linear that takes the target layer's output pooled to one value per channel, traced on one
+        forward pass (its (N, C) input depends on that output in the autograd graph); a Linear of the right
+        size that never receives it (a transformer MLP, an unused head) is never taken."""
+        from ...core.model_call import call_model  # noqa: PLC0415  (one module per job; cheap)
+
+        layer = dict(run.layers).get(self.layer) if self.layer else None
+        if layer is None:
+            layer = run.layers[0][1] if run.layers else None
+        plan = getattr(run, "plan", None)  # windows: the model sees one window
+        x = run.x[:1] if plan is None else plan.gather(plan.pad_input(run.x[:1]), [(0, 0)])
+        seen, outputs = {}, []
+
+        def on_layer(module, inputs, output):
+            outputs.append(output[0] if isinstance(output, (tuple, list)) else output)
+
+        def on_linear(module, inputs):
+            if inputs and isinstance(inputs[0], torch.Tensor) and inputs[0].dim() == 2 and inputs[0].requires_grad:
+                seen.setdefault(module, inputs[0])
+
+        handles = [layer.register_forward_hook(on_layer)] + [m.register_forward_pre_hook(on_linear) for m in linears]
+        try:
+            with torch.enable_grad():
+                call_model(run.model, x.detach().clone().requires_grad_(True))
+                out = [o for o in outputs if isinstance(o, torch.Tensor) and o.requires_grad]
+                consumers = [m for m, given in seen.items() if out and any(g is not None for g in torch.autograd.grad(
+                    given.sum(), out, retain_graph=True, allow_unused=True))]
+        finally:
+            for handle in handles:
+                handle.remove()
+        run.passes["forward"] += int(x.shape[0])
+        if len(consumers) == 1:
+            return consumers[0]
+        names = ", ".join(f"'{linears[m]}'" for m in (consumers or linears))
+        if consumers:
+            raise SaliencyError(f"CAM: several nn.Linear layers take layer '{self.layer}' pooled ({names}); name the "
+                                "classifier with fc_layer=..., or use gradcam.")
+        raise SaliencyError(f"CAM: no nn.Linear takes layer '{self.layer}' pooled to its {channels} channels (the "
+                            f"Linear layers of that size, {names}, never receive it), so CAM has no weights for it. "
+                            "Name the classifier with fc_layer=..., choose the layer before the global pooling, "
+                            "or use gradcam.")
 
     def weighted(self, a, g, run):
         target = run.ensure_target()

@@ -104,7 +104,7 @@ class WebApp:
             view.set_visible_in_3d(True)
         dm.reset_views()
         self.state.update({"has_result": False, "comparison": [], "comparison_png": "", "prediction_text": "",
-                           "status": f"volume: {relative}"})
+                           "region_text": "", "status": f"volume: {relative}"})
         self._refresh_apply()
 
     def upload(self, files):

@@ -29,7 +29,7 @@ class Root:
         path = Path(folder).expanduser()
         if not path.is_dir():
             raise SaliencyError(f"--root {folder} is not a folder: give an existing folder holding your volumes "
-                                "and models (the demo's: python -m SaliencyExplorerLib demo, then its folder)")
+                                "and models (to try it: --root Resources/Samples, the demo's CT and model)")
         self.path = path.resolve()
 
     def resolve(self, relative, what="path", must_exist=True) -> Path:

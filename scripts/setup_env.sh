@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create (or reuse) the project's virtual environment in .venv and install the library with the
 # extras named in $1, comma-separated (default: none): figures, cohort, tensorboard, slicer, nnunet,
-# test, bench (see pyproject.toml). torch is pinned to the CPU wheel first, because an unpinned torch
+# test, bench, web (see pyproject.toml). torch is pinned to the CPU wheel first, because an unpinned torch
 # requirement pulls a multi-GB CUDA build. Override with TORCH_SPEC="torch==X".
 #   bash scripts/setup_env.sh figures,cohort    # what scripts/demo.sh installs
 #   bash scripts/setup_env.sh nnunet            # + nnU-Net v2 model folders (dynamic-network-architectures)

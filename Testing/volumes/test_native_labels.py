@@ -1,7 +1,9 @@
 """argmax_on_native: the labels on the scan's own grid from probabilities brought back linearly, checked
-against the linear interpolation written out in numpy (a ramp across a grid twice as coarse as the scan)."""
+against the linear interpolation written out in numpy (a ramp across a grid twice as coarse as the scan);
+for nnU-Net cards, the logits brought back by nnunetv2's own resampling onto its crop box."""
 
 import numpy as np
+import pytest
 import SimpleITK as sitk
 from SaliencyExplorerLib.card import parse_card
 from SaliencyExplorerLib.volumes.geometry import to_model
@@ -39,3 +41,31 @@ def test_one_sigmoid_channel_and_the_edge_beyond_the_grid():
         labels = sitk.GetArrayFromImage(argmax_on_native(probs, model_input))
         assert labels.shape == (3, 5, 21) and (labels[:, :, :9] == 1).all()
         assert (labels[:, :, 10:] == beyond).all()
+
+
+def test_nnunet_cards_bring_the_logits_back_its_way_and_leave_background_outside_the_box():
+    """input.resampling "nnunet": the same argmax, but each class's logits come back as nnunetv2's own
+    resample_data_or_seg_to_shape brings them (order 1, the 4 mm axis alone with order 0) onto the non-zero
+    box, the activation is taken there, and every voxel outside the box is background."""
+    pytest.importorskip("nnunetv2")
+    from nnunetv2.preprocessing.resampling.default_resampling import resample_data_or_seg_to_shape
+
+    values = np.zeros((7, 10, 12), np.float32)
+    values[1:6, 2:9, 3:11] = 1.0  # the non-zero box nnU-Net crops to
+    scan = sitk.GetImageFromArray(values)
+    scan.SetSpacing((1.0, 1.0, 4.0))
+    card = parse_card({"input": {"array_order": "zyx", "spacing": [1.5, 1.5, 1.5], "fit": "extent",
+                                 "resampling": "nnunet", "crop_foreground": {"select": "nonzero", "on": "native"}},
+                       "output": {"activation": "sigmoid"}})
+    model_input = to_model(scan, card)
+    assert model_input.native_box == ((1, 6), (2, 9), (3, 11))
+    shape = model_input.tensor.shape[2:]
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(1, 1, *shape)).astype(np.float32)
+    labels = sitk.GetArrayFromImage(argmax_on_native(logits, model_input, "sigmoid"))
+    back = resample_data_or_seg_to_shape(logits[0], (5, 7, 8), (1.5, 1.5, 1.5), (4.0, 1.0, 1.0), is_seg=False,
+                                         order=1, order_z=0, force_separate_z=None)
+    expected = np.zeros((7, 10, 12), np.uint8)
+    expected[1:6, 2:9, 3:11] = 1 / (1 + np.exp(-back[0])) > 0.5
+    assert 0 < expected.sum() < 5 * 7 * 8  # both labels inside the box
+    assert np.array_equal(labels, expected)

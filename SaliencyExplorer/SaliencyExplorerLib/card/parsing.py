@@ -21,6 +21,7 @@ from .spec import (
     INTERPOLATIONS,
     PADDING_MODES,
     REORIENT_MODES,
+    RESAMPLINGS,
     SLICE_AXES,
     STAGES,
     STEP_FIELDS,
@@ -225,7 +226,7 @@ def _center(value, where):
 def _input(value, dims, channels):
     value = _object(value, "input", {"orientation", "array_order", "spacing", "size", "center", "intensity",
                                      "slice_axis", "background", "reorient", "fit", "crop_foreground",
-                                     "intensity_on", "interpolation"})
+                                     "intensity_on", "interpolation", "resampling", "transpose"})
     grid_dims = 3  # the model grid is 3D; a 2D model sees its slices
     intensities = _intensities(value.get("intensity", {"type": "none"}), channels)
     slice_axis = _str(value.get("slice_axis", "k"), "input.slice_axis", SLICE_AXES)
@@ -251,7 +252,21 @@ def _input(value, dims, channels):
         crop_foreground=_crop(value.get("crop_foreground"), "input.crop_foreground"),
         intensity_on=_str(value.get("intensity_on", "model_grid"), "input.intensity_on", STAGES),
         interpolation=_str(value.get("interpolation", "linear"), "input.interpolation", INTERPOLATIONS),
+        resampling=_str(value.get("resampling", "physical"), "input.resampling", RESAMPLINGS),
+        transpose=_transpose(value),
     )
+
+
+def _transpose(value):
+    """nnU-Net's ``transpose_forward`` (a permutation of the array axes), only with its resampling."""
+    perm = value.get("transpose", [0, 1, 2])
+    if not isinstance(perm, list) or sorted(perm) != [0, 1, 2] or any(isinstance(v, bool) for v in perm):
+        _fail("input.transpose", f"expected a permutation of [0, 1, 2], got {perm!r}",
+              "Copy transpose_forward from nnU-Net's plans.json.")
+    if perm != [0, 1, 2] and value.get("resampling", "physical") != "nnunet":
+        _fail("input.transpose", "permutes the array axes, which only nnU-Net's resampling does",
+              "Add \"resampling\": \"nnunet\" or remove input.transpose.")
+    return tuple(perm)
 
 
 def _per_axis_numbers(value, where, dims, check):
@@ -319,11 +334,12 @@ def _inference(value, dims):
 
 def _flat_inference(value, dims):
     value = _object(value, "inference", {"mode", "roi_size", "overlap", "blend", "sigma_scale", "padding_mode",
-                                         "cval", "sw_batch_size", "tiling"}, required=("mode",))
+                                         "cval", "sw_batch_size", "tiling", "mirror_axes"}, required=("mode",))
     mode = _str(value["mode"], "inference.mode", INFERENCE_MODES)
+    mirror = _mirror_axes(value.get("mirror_axes", []), dims)
     if mode == "whole":
-        _object(value, "inference", {"mode"})
-        return InferenceSpec()
+        _object(value, "inference", {"mode", "mirror_axes"})
+        return InferenceSpec(mirror_axes=mirror)
     if "roi_size" not in value:
         _fail("inference.roi_size", "missing", "Give the window size in the model tensor's axis order, e.g. [96, 96, 96].")
     roi = value["roi_size"]
@@ -341,7 +357,20 @@ def _flat_inference(value, dims):
         cval=_number(value.get("cval", 0.0), "inference.cval"),
         sw_batch_size=_int(value.get("sw_batch_size", 1), "inference.sw_batch_size", minimum=1),
         tiling=_str(value.get("tiling", "monai"), "inference.tiling", TILINGS),
+        mirror_axes=mirror,
     )
+
+
+def _mirror_axes(value, dims):
+    """Test-time mirroring axes (tensor spatial axes 0..dims-1, nnU-Net's inference_allowed_mirroring_axes)."""
+    if not isinstance(value, list):
+        _fail("inference.mirror_axes", f"expected a list of spatial axes, got {value!r}",
+              f"Give axes in the model tensor's spatial order, e.g. {list(range(dims))}, or [] for none.")
+    axes = tuple(_int(v, f"inference.mirror_axes[{n}]", minimum=0) for n, v in enumerate(value))
+    if any(a >= dims for a in axes) or len(set(axes)) != len(axes):
+        _fail("inference.mirror_axes", f"{list(axes)} names an axis twice or beyond the model's {dims} spatial axes",
+              f"Use distinct axes among {list(range(dims))}.")
+    return axes
 
 
 def _insert_slice_axis(values, axis):

@@ -22,6 +22,7 @@ REORIENT_MODES = ("resample", "axes")
 FIT_MODES = ("center", "extent", "first_voxel")
 STAGES = ("model_grid", "native")
 INTERPOLATIONS = ("linear", "bspline", "nearest")
+RESAMPLINGS = ("physical", "nnunet")
 CROP_SELECT = ("positive", "nonzero")
 CROP_SOURCES = ("raw", "normalised")
 # intensity chain steps: name -> (allowed fields, required fields); a list form is allowed for clip_percentiles
@@ -103,6 +104,11 @@ class InputSpec:
     crop_foreground: CropSpec | None = None
     intensity_on: str = "model_grid"  # "model_grid" (after resampling) or "native" (before it, as nnU-Net)
     interpolation: str = "linear"  # "linear", "bspline" (cubic B-spline, order 3), "nearest"
+    # "physical": one resampling through patient space; "nnunet": nnU-Net's index-space resize of the non-zero box
+    # (skimage orders, the low-res axis alone with order 0 when spacing is anisotropic > 3) both ways, labels
+    # taken on the native grid from the logits resampled linearly (volumes/nnunet_resampling.py)
+    resampling: str = "physical"
+    transpose: tuple = (0, 1, 2)  # resampling "nnunet": nnU-Net's transpose_forward of the (k, j, i) array axes
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,7 @@ class InferenceSpec:
     cval: float = 0.0
     sw_batch_size: int = 1
     tiling: str = "monai"  # "monai": MONAI's window starts and Gaussian; "nnunet": nnU-Net's
+    mirror_axes: tuple = ()  # test-time mirroring (nnU-Net's default): the mean over every flip of these tensor axes
 
     @property
     def sliding(self) -> bool:

@@ -23,7 +23,7 @@ from .vocabulary import HelpFormatter, apply_formatter, prog_name
 
 # Subcommand modules, in the order `--help` lists them.
 SUBCOMMANDS = ["explain_cmd", "layers_cmd", "card_cmd", "demo_cmd", "figure_cmd", "evaluate_cmd", "compare_cmd",
-               "worker_cmd"]
+               "worker_cmd", "web_cmd"]
 # Subcommands that work but are not listed in --help (the Slicer panel's background process).
 HIDDEN = {"worker"}
 

@@ -52,6 +52,8 @@ def register(subparsers) -> None:
     p.add_argument("--prediction-output", metavar="FILE",
                    help="also write the model's own answer: a label volume (.nrrd, .nii.gz) on the input's grid "
                         "for segmentation, a JSON of class probabilities (.json) for classification")
+    p.add_argument("--disable-tta", action="store_true",
+                   help="no test-time mirroring for a card with inference.mirror_axes (nnU-Net's --disable_tta)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--batch-size", type=int, help="samples per forward pass for many-pass methods")
     add_option_argument(p)
@@ -189,7 +191,7 @@ def run(args) -> int:
                                target=parse_target(args.target), device=device, region_mask=region,
                                region_at=args.region_at,
                                region_box=None if args.region_box is None else [args.region_box[:3], args.region_box[3:]],
-                               progress=bar, trust_code=args.trust_code, **options)
+                               progress=bar, trust_code=args.trust_code, disable_tta=args.disable_tta, **options)
 
     if prediction_output:  # before any file is written: a wrong kind of output leaves nothing behind
         check_prediction_kind(prediction_output, result)

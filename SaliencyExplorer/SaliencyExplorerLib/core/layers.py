@@ -212,7 +212,7 @@ def default_layer_name(infos: list[LayerInfo]) -> str | None:
         kept = [info for info in capable if info.name not in trailing
                 and not any(_is_inside(info.name, head, paths) for head in heads)]
         if kept:
-            head = min(heads, key=len) if heads else sorted(trailing, key=len)[-1]
+            head = min(heads, key=len) if heads else (sorted(trailing, key=len)[-1] if trailing else "the output")
             capable = kept
             reason = (f"segmentation output {tuple(output_shape)}: the output head '{head}' only repeats the "
                       f"prediction, so the default is the last stage before it")

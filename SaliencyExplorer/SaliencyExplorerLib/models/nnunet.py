@@ -4,11 +4,13 @@ and a model card derived from ``plans.json`` and ``dataset.json``.
 Why: nnU-Net users hold a folder (``plans.json``, ``dataset.json``, ``fold_N/checkpoint_final.pth``), not a
 model file and a card. Everything nnU-Net does before and after its network is written down in the plans,
 so the card follows from them: SimpleITK array order (``zyx``), no reorientation (the model grid keeps the
-image's own direction), the configuration's target spacing reached by an index-space resize of the
-non-zero box (``fit: "extent"``, cubic B-spline for ``order`` 3), normalisation in native space before
-resampling (CT: clip to the foreground's 0.5/99.5 percentiles, z-score with the stored mean and std; else
-a per-image z-score), sliding windows of the patch size with nnU-Net's tiling (step 0.5) and its Gaussian
-(sigma 1/8), softmax over the labels of ``dataset.json``. Several folds are averaged, as nnU-Net's ensemble.
+image's own direction), the configuration's target spacing reached by nnU-Net's own index-space resize of
+the non-zero box (``fit: "extent"``, ``resampling: "nnunet"``: separate z on anisotropic scans, the labels
+taken on the native grid), normalisation in native space before resampling (CT: clip to the foreground's
+0.5/99.5 percentiles, z-score with the stored mean and std; else a per-image z-score), sliding windows of
+the patch size with nnU-Net's tiling (step 0.5) and its Gaussian (sigma 1/8), test-time mirroring over the
+checkpoint's ``inference_allowed_mirroring_axes`` (``MirrorEnsemble``), softmax over the labels of
+``dataset.json``. Several folds are averaged, as nnU-Net's ensemble.
 
     load_nnunet("Dataset001_X/nnUNetTrainer__nnUNetPlans__3d_fullres")          # every fold found
     load_nnunet("Dataset001_X/nnUNetTrainer__nnUNetPlans__3d_fullres/fold_0")   # one fold
@@ -20,6 +22,7 @@ See ``docs/model-files.md``.
 from __future__ import annotations
 
 import importlib
+import itertools
 import json
 from pathlib import Path
 
@@ -217,15 +220,16 @@ def dataset_fields(dataset: dict, dataset_path: Path) -> tuple[dict, dict]:
     return channels, labels
 
 
-def derive_card(plans: dict, dataset: dict, config_name: str, root: Path, notes: list | None = None) -> ModelCard:
-    """The model card of an nnU-Net v2 configuration (see the module docstring for each field's origin)."""
+def derive_card(plans: dict, dataset: dict, config_name: str, root: Path, notes: list | None = None,
+                mirror_axes=None) -> ModelCard:
+    """The model card of an nnU-Net v2 configuration (see the module docstring for each field's origin);
+    ``mirror_axes``: the checkpoint's ``inference_allowed_mirroring_axes`` (nnU-Net's test-time mirroring)."""
     notes = [] if notes is None else notes
     plans_path, dataset_path = root / "plans.json", root / "dataset.json"
     config = configuration(plans, config_name, plans_path)
     transpose = plans.get("transpose_forward", [0, 1, 2])
-    if list(transpose) != [0, 1, 2]:
-        _fail(plans_path, "transpose_forward", f"is {transpose}: this model sees the array axes permuted, which "
-              "the card's array_order (xyz or zyx) cannot say yet", "Only [0, 1, 2] is supported.")
+    if not isinstance(transpose, list) or not all(type(t) is int for t in transpose) or sorted(transpose) != [0, 1, 2]:
+        _fail(plans_path, "transpose_forward", f"is {transpose!r}, not a permutation of [0, 1, 2]")
     channels, labels = dataset_fields(dataset, dataset_path)
     regions = any(isinstance(v, (list, tuple)) for v in labels.values())
     if regions:  # region-based training: one sigmoid output per foreground region
@@ -267,10 +271,11 @@ def derive_card(plans: dict, dataset: dict, config_name: str, root: Path, notes:
     if order not in RESAMPLING_ORDER:
         _fail(plans_path, f"configurations.{config_name}.resampling_fn_data_kwargs.order",
               f"is {order!r}; the card resamples with order 0, 1 or 3")
-    if max(spacing) > 3 * min(spacing) or kwargs.get("force_separate_z"):
-        notes.append("nnU-Net resamples a very anisotropic scan (spacing ratio > 3) in-plane with order "
-                     f"{order} and along z with order {kwargs.get('order_z', 0)}; the card uses "
-                     f"{RESAMPLING_ORDER[order]} on every axis")
+    back = config.get("resampling_fn_probabilities_kwargs") or {}
+    if kwargs.get("order_z", 0) != 0 or kwargs.get("force_separate_z") is not None or back.get("order", 1) != 1 \
+            or back.get("order_z", 0) != 0 or back.get("force_separate_z") is not None:
+        notes.append("the plans resample with order_z/force_separate_z/probability orders other than nnU-Net's "
+                     "defaults (order_z 0, automatic separate z, probabilities order 1); the card uses the defaults")
     # nnU-Net spacing and patch are in array (z, y, x) order: the card's spacing is i, j, k
     card = {
         "name": f"{plans.get('dataset_name', root.parent.name)} nnU-Net {config_name}",
@@ -288,10 +293,16 @@ def derive_card(plans: dict, dataset: dict, config_name: str, root: Path, notes:
         "output": {"activation": "sigmoid" if regions else "softmax"},
         "inference": {"mode": "sliding_window", "roi_size": [int(p) for p in patch], "overlap": 0.5,
                       "blend": "gaussian", "sigma_scale": 0.125, "padding_mode": "constant", "cval": 0.0,
-                      "tiling": "nnunet"},
+                      "tiling": "nnunet", "mirror_axes": [int(a) for a in mirror_axes or ()]},
     }
     if dims == 2:
+        if transpose != [0, 1, 2]:
+            _fail(plans_path, "transpose_forward", f"is {transpose} for the 2d configuration: its slices would be "
+                  "taken along a permuted axis, which the card cannot say", "Use a 3d configuration.")
         card["input"]["slice_axis"] = "k"  # nnU-Net's 2d slices the first array axis (z)
+    else:  # its index-space resize both ways, labels on the native grid (volumes/nnunet_resampling.py)
+        card["input"]["resampling"] = "nnunet"
+        card["input"]["transpose"] = [int(t) for t in transpose]
     return parse_card(card)
 
 
@@ -363,6 +374,26 @@ class FoldEnsemble(nn.Module):
         return out / len(self.folds)
 
 
+class MirrorEnsemble(nn.Module):
+    """nnU-Net's test-time mirroring: the mean of ``flip(net(flip(x)))`` over no flip and every combination of
+    the spatial ``axes`` (its ``_internal_maybe_mirror_and_predict``). Gradients through it are the mean of
+    each pass's gradient flipped back, so gradient and perturbation methods explain the mirrored prediction.
+    A layer inside runs once per pass: methods that capture layers must explain ``network`` instead."""
+
+    def __init__(self, network, axes):
+        super().__init__()
+        self.network = network
+        self.axes = tuple(int(a) for a in axes)
+
+    def forward(self, x):
+        dims = [a + 2 for a in self.axes]
+        flips = [c for n in range(1, len(dims) + 1) for c in itertools.combinations(dims, n)]
+        out = self.network(x)
+        for flip in flips:
+            out = out + torch.flip(self.network(torch.flip(x, flip)), flip)
+        return out / (len(flips) + 1)
+
+
 def load_nnunet(path, card=None, *, trust_code=False, device=None, notes=None):
     """(module, card, sha256, files) for an nnU-Net v2 folder or ``fold_N`` folder; the derived card unless
     ``card`` (a ModelCard) is given."""
@@ -373,22 +404,22 @@ def load_nnunet(path, card=None, *, trust_code=False, device=None, notes=None):
         raise ModelLoadError(f"{root} is an nnU-Net v1 folder (plans.pkl); only nnU-Net v2 folders are supported.")
     plans = _read_json(plans_path, "plans.json")
     dataset = _read_json(dataset_path, "dataset.json")
-    networks, config_name = [], None
+    networks, config_name, mirror_axes = [], None, None
     for ckpt in checkpoints:
         checkpoint = read_checkpoint(ckpt, trust_code)
         init = checkpoint.get("init_args") if isinstance(checkpoint.get("init_args"), dict) else {}
         name = init.get("configuration")
         if not isinstance(name, str):
             _fail(ckpt, "init_args.configuration", "is missing", "This is not a checkpoint nnU-Net v2 wrote.")
-        if config_name is None:
-            config_name = name
+        if config_name is None:  # nnU-Net takes the mirroring axes of the first fold too
+            config_name, mirror_axes = name, checkpoint.get("inference_allowed_mirroring_axes")
         elif name != config_name:
             _fail(ckpt, "init_args.configuration", f"is {name!r} but {checkpoints[0]} is {config_name!r}",
                   "Folds of one folder must share a configuration.")
         network = build_network(plans, dataset, name, root)
         _load_weights(network, checkpoint["network_weights"], ckpt, plans_path)
         networks.append(network)
-    card_obj = card if card is not None else derive_card(plans, dataset, config_name, root, notes)
+    card_obj = card if card is not None else derive_card(plans, dataset, config_name, root, notes, mirror_axes)
     module = networks[0] if len(networks) == 1 else FoldEnsemble(networks, [c.parent.name for c in checkpoints])
     module.to(torch.device(device or "cpu")).eval()
     files = [plans_path, dataset_path, *checkpoints]
@@ -416,8 +447,9 @@ def card_for_folder(path, notes=None):
     root, checkpoints = find_folds(Path(path))
     plans = _read_json(root / "plans.json", "plans.json")
     dataset = _read_json(root / "dataset.json", "dataset.json")
-    init = read_checkpoint(checkpoints[0]).get("init_args") or {}
+    checkpoint = read_checkpoint(checkpoints[0])
+    init = checkpoint.get("init_args") or {}
     name = init.get("configuration") if isinstance(init, dict) else None
     if not isinstance(name, str):
         _fail(checkpoints[0], "init_args.configuration", "is missing", "This is not a checkpoint nnU-Net v2 wrote.")
-    return derive_card(plans, dataset, name, root, notes)
+    return derive_card(plans, dataset, name, root, notes, checkpoint.get("inference_allowed_mirroring_axes"))

@@ -25,6 +25,7 @@ from ..errors import SaliencyError
 from .cropping import crop_box, crop_native, selected_voxels
 from .intensity import normalise_intensity, value_range
 from .monai_grid import orient, spacing_grid
+from .nnunet_resampling import preprocess as nnunet_preprocess
 
 LPS_AXIS = {"L": (1.0, 0.0, 0.0), "R": (-1.0, 0.0, 0.0), "P": (0.0, 1.0, 0.0), "A": (0.0, -1.0, 0.0),
             "S": (0.0, 0.0, 1.0), "I": (0.0, 0.0, -1.0)}
@@ -245,6 +246,7 @@ class ModelInput:
     card: ModelCard
     reference: sitk.Image  # the first input image (its own grid receives the heatmap)
     was_2d: bool = False
+    native_box: tuple | None = None  # resampling "nnunet": the cropped box ((start, stop) per k, j, i) of reference
 
 
 def _background(image: sitk.Image, spec):
@@ -341,6 +343,10 @@ def to_model(images, card: ModelCard):
     spec = card.input
     intensities = spec.intensity
     rules = [intensities[n] if len(intensities) > 1 else intensities[0] for n in range(len(vols))]
+    if spec.resampling == "nnunet":  # nnU-Net's index-space crop and resize (its DefaultPreprocessor)
+        values, box, fields = nnunet_preprocess(vols, card, rules)
+        tensor = torch.from_numpy(np.ascontiguousarray(np.stack([to_layout(v, card) for v in values], axis=1)))
+        return ModelInput(tensor=tensor, grid=Grid(**fields), card=card, reference=images[0], native_box=box)
     crop = spec.crop_foreground
     if crop is not None and crop.on == "native":
         vols[0] = crop_native(vols[0], crop, rules[0])

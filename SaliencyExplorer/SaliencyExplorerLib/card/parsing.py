@@ -59,13 +59,20 @@ def _number(value, where, positive=False):
     return float(value)
 
 
-def _int(value, where, minimum=None, choices=None):
+# No integer in a card (a size, a channel count, a window) is meaningfully above this; larger ones would
+# overflow torch's 64-bit sizes or ask for more memory than exists.
+LARGEST_INT = 2**31 - 1
+
+
+def _int(value, where, minimum=None, choices=None, maximum=LARGEST_INT):
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         _fail(where, f"expected an integer, got {value!r}", "Write a whole JSON number such as 64.")
     if minimum is not None and value < minimum:
         _fail(where, f"must be >= {minimum}, got {value}", f"Use an integer of at least {minimum}.")
+    if maximum is not None and value > maximum:
+        _fail(where, f"{value} is absurdly large (above {maximum})", "Use the model's real value.")
     if choices is not None and value not in choices:
         _fail(where, f"{value} is not one of {choices}", "Use one of the allowed values.")
     return value
@@ -452,6 +459,9 @@ def load_card(source=None) -> ModelCard:
     except json.JSONDecodeError as exc:
         raise CardError(f"model card {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: "
                         f"{exc.msg}). Fix the JSON syntax.") from None
+    except RecursionError:
+        raise CardError(f"model card {path} is nested too deeply to read; a card is a few levels deep. Fix the "
+                        "file.") from None
     try:
         return parse_card(data, path=path)
     except CardError as exc:

@@ -16,11 +16,11 @@ from pathlib import Path
 from ..core.options import parse_method_options
 from ..errors import SaliencyError
 from ..figures.compare import cohort_figure, comparison_figure, save_figure
-from ..output_files import write_text
+from ..output_files import check_writable, clash_message, find_clash, write_text
 from ..volumes.image_files import read_image, write_image
-from ..workflow.cohort import read_cases, run_cohort
+from ..workflow.cohort import check_cohort_options, read_cases, run_cohort
 from ..workflow.compare_image import compare_image
-from .evaluate_cmd import _replacement, add_truth_arguments
+from .evaluate_cmd import _replacement, add_truth_arguments, check_numbers
 from .explain_cmd import ProgressBar, add_trust_argument, check_device, model_run, parse_target
 from .figure_cmd import display_arrays, display_geometry, region_array
 from .vocabulary import METHOD_NAMES, ListAction, add_layer_argument
@@ -80,9 +80,11 @@ def split_options(given, methods) -> tuple[dict, dict]:
 
 def _output_dir(path, protected) -> Path:
     out = Path(path)
-    resolved = {Path(p).resolve() for p in protected if p}
-    if out.resolve() in resolved or (out.exists() and not out.is_dir()):
-        raise SaliencyError(f"--output-dir {out} is an input file or a file; give a folder for the results.")
+    clash = find_clash(out, [p for p in protected if p])
+    if clash is not None:  # before the folder is made: nothing is created inside an input folder
+        raise SaliencyError(clash_message("--output-dir", out, clash))
+    if out.exists() and not out.is_dir():
+        raise SaliencyError(f"--output-dir {out} is a file; give a folder for the results.")
     if not out.parent.resolve().is_dir():
         raise SaliencyError(f"--output-dir {out}: its parent folder does not exist. Create it first.")
     out.mkdir(exist_ok=True)
@@ -95,9 +97,8 @@ def compare_one(args) -> dict:
 
     protected = [p for p in (args.input, args.model, args.card, args.region, args.body_mask) if p]
     out = _output_dir(args.output_dir, protected)
-    targets = [out / "comparison.json", out / "comparison.csv", out / "comparison.png"]
-    if any(t.resolve() in {Path(p).resolve() for p in protected if p} for t in targets):
-        raise SaliencyError(f"an output in {out} would overwrite an input; choose another --output-dir.")
+    for target in [out / "comparison.json", out / "comparison.csv", out / "comparison.png"]:
+        check_writable(target, protected, "the output")
     device = check_device(args.device)
     image = read_image(args.input, "--input")
     region = read_image(args.region, "--truth-mask") if args.region else None
@@ -131,10 +132,11 @@ def compare_one(args) -> dict:
 def compare_cohort(args):
 
     cases = read_cases(args.cases)
-    out = _output_dir(args.output_dir, [args.cases, args.model, args.card])
+    out = _output_dir(args.output_dir, [args.cases, args.model, args.card] +
+                      [p for c in cases for p in (c.image, c.region) if p])
     bar = None if args.quiet else ProgressBar()
     try:
-        result = run_cohort(cases, args.model, args.card, _methods(args.methods), out, workers=args.workers,
+        result = run_cohort(args.cases, args.model, args.card, _methods(args.methods), out, workers=args.workers,
                             scheduler=args.scheduler, device=check_device(args.device),
                             trust_code=args.trust_code, progress=bar, **_checks(args))
     finally:
@@ -151,8 +153,16 @@ def run(args) -> int:
         raise SaliencyError("give --input IMG (one volume) or --cases CSV|FOLDER (a cohort), exactly one.")
     if args.cases and args.body_mask:
         raise SaliencyError("--body-mask is for one volume (--input); a cohort's cases each have their own grid.")
-    if args.input and (args.workers or args.scheduler):
+    if args.input and (args.workers is not None or args.scheduler):
         raise SaliencyError("--workers and --scheduler are for cohorts (--cases); leave them out with --input.")
+    # every option checked before the output folder is made: a refused command leaves nothing behind
+    check_numbers(args)
+    _checks(args)
+    if args.cases:
+        check_cohort_options(args.workers, args.scheduler)
+    from ..evaluation.compare import resolve_methods  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
+
+    resolve_methods(_methods(args.methods))
     if args.input:
         report = compare_one(args)
         for row in report["table"]:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
+from ..card import find_card_for
 from ..core.options import DEFAULT_METHOD
 from ..errors import SaliencyError
 from ..figures.annotate import heatmap_title
-from ..output_files import atomic_output, same_file
+from ..output_files import atomic_output, check_writable, same_file
 from ..volumes.image_files import check_output_path, read_image, write_image
 from ..workflow.explain_image import explain_image
 from .explain_cmd import (
@@ -54,22 +56,43 @@ def region_on_image(region_path, reference, label: int | None):
 
 def _replacement(value: str):
     try:
-        return float(value)
+        number = float(value)
+        if not math.isfinite(number):
+            raise SaliencyError(f"--replacement {value} is not a finite number; give a number, 'mean' or 'blur'.")
+        return number
     except ValueError:
         if value in ("mean", "blur"):
             return value
         raise SaliencyError(f"--replacement must be a number, 'mean' or 'blur', not {value!r}.") from None
 
 
+def check_numbers(args) -> None:
+    """The numeric options in their ranges (a NaN tolerance or a negative sigma is one line, not a report of
+    NaNs); checked before anything runs."""
+    checks = [("--tolerance-mm", getattr(args, "tolerance_mm", 0.0), 0.0, math.inf),
+              ("--blur-sigma", getattr(args, "blur_sigma", None), 1e-6, 1e4),
+              ("--steps", getattr(args, "steps", 1), 1, math.inf),
+              ("--random-repeats", getattr(args, "random_repeats", 1), 1, 10_000),
+              ("--sanity-layers", getattr(args, "sanity_layers", None), 1, math.inf),
+              ("--batch-size", getattr(args, "batch_size", None), 1, 2**20)]
+    for name, value, low, high in checks:
+        if value is not None and not (math.isfinite(value) and low <= value <= high):
+            raise SaliencyError(f"{name} {value} is out of range; give a number from {low:g}"
+                                f"{'' if high == math.inf else f' to {high:g}'}.")
+
+
 def _check_outputs(args) -> None:
     """Every output path checked before anything heavy runs; inputs are never overwritten."""
+    check_numbers(args)
 
-    protected = [*args.input, args.model] + [p for p in (args.card, args.region, args.region_mask, args.body_mask) if p]
+    beside = None if args.card else find_card_for(args.model)  # the card found beside the model is an input too
+    protected = [*args.input, args.model] + [p for p in (args.card, beside, args.region, args.region_mask,
+                                                         args.body_mask) if p]
     if args.output:
         check_output_path(args.output, protected, "--output")
     for path, what in ((args.figure, "--figure"), (args.json_output, "--json-output")):
-        if path and (any(same_file(path, p) for p in protected) or not Path(path).parent.is_dir()):
-            raise SaliencyError(f"{what} {path} is an input file or its folder does not exist; choose another path.")
+        if path:
+            check_writable(path, protected, what)
     if args.figure:
 
         check_figure_output(args.figure, protected, "auto", "--figure")
@@ -109,6 +132,7 @@ def evaluate_files(args) -> dict:
         report.pop("curves", None)
     if args.output:
         write_image(result.heatmap_image, args.output, list(args.input) + [args.model], "--output")
+        # (every input, the card beside the model included, is protected by _check_outputs and the CLI)
     if args.figure:
 
         image_array, heat_array, spacing = display_arrays(images[0], result.heatmap_image)

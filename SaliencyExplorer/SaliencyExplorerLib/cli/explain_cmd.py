@@ -42,9 +42,10 @@ def register(subparsers) -> None:
     p.add_argument("--target", help="class to explain: an index or a class name from the card (default: top class)")
     p.add_argument("--region-mask", metavar="MASK", help="segmentation target region (a mask volume)")
     p.add_argument("--region-at", metavar="X,Y,Z", type=ras_numbers(3),
-                   help="segmentation: explain the predicted component of --target at this RAS point (mm)")
+                   help="segmentation: explain the predicted component of --target at this RAS point (mm); a negative "
+                        "first value is fine (--region-at -18.5,13.4,10 or --region-at=-18.5,13.4,10)")
     p.add_argument("--region-box", metavar="X0,Y0,Z0,X1,Y1,Z1", type=ras_numbers(6),
-                   help="segmentation: explain the voxels inside this RAS box (two corners, mm)")
+                   help="segmentation: explain the voxels inside this RAS box (two opposite corners in any order, mm)")
     p.add_argument("--output", "-o", required=True, help="heatmap file (.nrrd, .nii.gz, .nii, .mha)")
     p.add_argument("--label-output", metavar="MASK", help="also write a label map of heatmap >= --threshold")
     p.add_argument("--threshold", type=float, default=0.5, help="threshold for --label-output (default 0.5)")
@@ -102,6 +103,9 @@ def method_options(args) -> dict:
 
     options = parse_method_options(", ".join(getattr(args, "option", None) or []))
     if args.batch_size is not None:
+        if not 1 <= args.batch_size <= 2**20:
+            raise SaliencyError(f"--batch-size {args.batch_size} is not a number of samples per pass; give an "
+                                "integer from 1 (e.g. 8).")
         options["batch_size"] = args.batch_size
     return options
 

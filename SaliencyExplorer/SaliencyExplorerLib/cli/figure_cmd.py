@@ -14,7 +14,7 @@ import SimpleITK as sitk
 
 from ..errors import SaliencyError
 from ..figures import annotate, pictures
-from ..output_files import same_file
+from ..output_files import clash_message, find_clash
 from ..volumes.image_files import read_image
 
 AXES = {"axial": 0, "coronal": 1, "sagittal": 2}  # array axis of an LPI-oriented (k, j, i) volume
@@ -171,12 +171,11 @@ def check_figure_output(path, inputs, kind: str = "auto", what: str = "--output"
     if path.suffix.lower() not in allowed:
         raise SaliencyError(f"{what} {path}: a {kind} is written as {' or '.join(allowed)}, not "
                             f"'{path.suffix or 'no suffix'}'. Name the file e.g. figure{allowed[0]}.")
-    for given in inputs:
-        if given and same_file(path, given):
-            raise SaliencyError(f"{what} {path} is the input {given}: inputs are never overwritten. Choose "
-                                "another output path.")
     if path.is_dir():
         raise SaliencyError(f"{what} {path} is a folder. Give a file name such as figure.png.")
+    clash = find_clash(path, [given for given in inputs if given])
+    if clash is not None:
+        raise SaliencyError(clash_message(what, path, clash))
 
 
 def run(args) -> int:

@@ -14,7 +14,6 @@ path, symlinks resolved).
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import importlib.util
 import inspect
@@ -24,7 +23,7 @@ from pathlib import Path
 from torch import nn
 
 from ..errors import CardError, ModelLoadError
-from .network_args import check_network_args, no_side_effects
+from .network_build import build_from_args
 
 # Model libraries a card may name without the opt-in: their import has no side effects beyond defining
 # networks, and they are what medical models are built from.
@@ -115,13 +114,8 @@ def build_network(architecture: dict, card_dir: Path | None, trust_code: bool = 
     if not isinstance(kwargs, dict):
         raise CardError("architecture.kwargs must be an object of keyword arguments.")
     cls = resolve_class(architecture["class"], card_dir, trust_code)
-    if trust_code:
-        build = contextlib.nullcontext()
-    else:  # downloads and file writes refused by name and value, then by what the constructor does
-        check_network_args(cls, kwargs, "architecture.kwargs in the card")
-        build = no_side_effects("architecture.kwargs in the card")
-    try:
-        with build:
-            return cls(**kwargs)
+    try:  # no downloads, then the size on the meta device, then the build (network_build)
+        return build_from_args(cls, kwargs, "architecture.kwargs", "Fix architecture.kwargs in the card.",
+                               trust_code=trust_code)
     except TypeError as exc:
         raise ModelLoadError(f"{cls.__name__}(**{kwargs}) failed: {exc}. Fix architecture.kwargs in the card.") from exc

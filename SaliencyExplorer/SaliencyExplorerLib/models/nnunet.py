@@ -34,7 +34,7 @@ from ..card import ModelCard, parse_card
 from ..errors import ModelLoadError
 from ..file_hash import folder_sha256
 from .file_safety import check_checkpoint_file, explain_load_error
-from .network_args import check_network_args, no_side_effects
+from .network_build import build_from_args
 
 CHECKPOINTS = ("checkpoint_final.pth", "checkpoint_best.pth")
 INSTALL = "pip install dynamic-network-architectures --no-deps"
@@ -70,13 +70,25 @@ def _read_json(path: Path, what: str) -> dict:
     if not path.is_file():
         raise ModelLoadError(f"{path} is missing: an nnU-Net v2 trained-model folder holds {what}. Give the "
                              "folder nnU-Net wrote (…/nnUNetTrainer__nnUNetPlans__3d_fullres) or one of its fold_N.")
+    if path.stat().st_size > MAX_JSON_BYTES:
+        raise ModelLoadError(f"{path} is {path.stat().st_size >> 20} MiB; nnU-Net writes a few kB. Restore the file "
+                             "nnU-Net wrote.")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
         raise ModelLoadError(f"{path} is not readable JSON ({exc}). Restore the file nnU-Net wrote.") from None
+    except RecursionError:
+        raise ModelLoadError(f"{path} is nested too deeply to read. Restore the file nnU-Net wrote.") from None
     if not isinstance(data, dict):
         raise ModelLoadError(f"{path} holds a JSON {type(data).__name__}, not an object. Restore the file nnU-Net wrote.")
     return data
+
+
+MAX_JSON_BYTES = 16 << 20
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def _fail(path, field, problem, fix=""):
@@ -160,9 +172,10 @@ def configuration(plans: dict, name: str, plans_path: Path) -> dict:
 def _normalisation(scheme: str, index: int, plans: dict, use_mask: bool, plans_path: Path, notes: list):
     where = f"configurations.*.normalization_schemes[{index}]"
     if scheme == "CTNormalization":
-        props = (plans.get("foreground_intensity_properties_per_channel") or {}).get(str(index))
+        every = plans.get("foreground_intensity_properties_per_channel") or {}
+        props = every.get(str(index)) if isinstance(every, dict) else None
         keys = ("percentile_00_5", "percentile_99_5", "mean", "std")
-        if not isinstance(props, dict) or any(k not in props for k in keys):
+        if not isinstance(props, dict) or any(not _finite_number(props.get(k)) for k in keys):
             _fail(plans_path, f"foreground_intensity_properties_per_channel.{index}", "lacks the percentiles, "
                   "mean or std CT normalisation needs")
         return [{"clip": {"min": float(props["percentile_00_5"]), "max": float(props["percentile_99_5"])}},
@@ -182,6 +195,31 @@ def _normalisation(scheme: str, index: int, plans: dict, use_mask: bool, plans_p
           "ZScoreNormalization, NoNormalization, RescaleTo01Normalization, RGBTo01Normalization.")
 
 
+def _finite_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+
+
+def _positive_number(value) -> bool:
+    return _finite_number(value) and value > 0
+
+
+def dataset_fields(dataset: dict, dataset_path: Path) -> tuple[dict, dict]:
+    """(channel_names, labels) of dataset.json, checked: objects, labels integers or lists of integers."""
+    channels = dataset.get("channel_names", dataset.get("modality"))
+    labels = dataset.get("labels")
+    if not isinstance(channels, dict) or not channels:
+        _fail(dataset_path, "channel_names", f"is {channels!r}, not an object naming each input channel")
+    if not isinstance(labels, dict) or not labels:
+        _fail(dataset_path, "labels", f"is {labels!r}, not an object of label names and values")
+    for name, value in labels.items():
+        values = value if isinstance(value, list) else [value]
+        if not values or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**15 for v in values):
+            _fail(dataset_path, f"labels.{name}", f"is {value!r}, not a label value (0..32767) or a list of them")
+    if len(channels) > 4096 or len(labels) > 4096:
+        _fail(dataset_path, "channel_names", "names more than 4096 channels or labels; no model has that many")
+    return channels, labels
+
+
 def derive_card(plans: dict, dataset: dict, config_name: str, root: Path, notes: list | None = None,
                 mirror_axes=None) -> ModelCard:
     """The model card of an nnU-Net v2 configuration (see the module docstring for each field's origin);
@@ -190,14 +228,9 @@ def derive_card(plans: dict, dataset: dict, config_name: str, root: Path, notes:
     plans_path, dataset_path = root / "plans.json", root / "dataset.json"
     config = configuration(plans, config_name, plans_path)
     transpose = plans.get("transpose_forward", [0, 1, 2])
-    if not isinstance(transpose, list) or sorted(transpose) != [0, 1, 2]:
+    if not isinstance(transpose, list) or not all(type(t) is int for t in transpose) or sorted(transpose) != [0, 1, 2]:
         _fail(plans_path, "transpose_forward", f"is {transpose!r}, not a permutation of [0, 1, 2]")
-    channels = dataset.get("channel_names", dataset.get("modality"))
-    labels = dataset.get("labels")
-    if not isinstance(channels, dict) or not channels:
-        _fail(dataset_path, "channel_names", "is missing or empty")
-    if not isinstance(labels, dict) or not labels:
-        _fail(dataset_path, "labels", "is missing or empty")
+    channels, labels = dataset_fields(dataset, dataset_path)
     regions = any(isinstance(v, (list, tuple)) for v in labels.values())
     if regions:  # region-based training: one sigmoid output per foreground region
         classes = [name for name, v in labels.items() if not (v == 0 or v == [0])]
@@ -216,14 +249,24 @@ def derive_card(plans: dict, dataset: dict, config_name: str, root: Path, notes:
         _fail(plans_path, f"configurations.{config_name}.patch_size", f"is {patch!r}, not 2 or 3 integers")
     if not isinstance(spacing, list) or len(spacing) != len(patch):
         _fail(plans_path, f"configurations.{config_name}.spacing", f"is {spacing!r}, not one value per patch axis")
+    if not all(_positive_number(v) for v in spacing):
+        _fail(plans_path, f"configurations.{config_name}.spacing", f"is {spacing!r}, not positive numbers in mm")
     dims = len(patch)
     schemes = config.get("normalization_schemes") or []
+    if not isinstance(schemes, list) or not all(isinstance(v, str) for v in schemes):
+        _fail(plans_path, f"configurations.{config_name}.normalization_schemes", f"is {schemes!r}, not a list of "
+              "scheme names")
     if len(schemes) != len(channels):
         _fail(plans_path, f"configurations.{config_name}.normalization_schemes",
               f"has {len(schemes)} entries for {len(channels)} channels in dataset.json")
     use_mask = config.get("use_mask_for_norm") or [False] * len(schemes)
-    intensity = [_normalisation(s, n, plans, bool(use_mask[n]), plans_path, notes) for n, s in enumerate(schemes)]
+    if not isinstance(use_mask, list) or len(use_mask) < len(schemes):
+        _fail(plans_path, f"configurations.{config_name}.use_mask_for_norm", f"is {use_mask!r}, not one flag per "
+              "channel")
     kwargs = config.get("resampling_fn_data_kwargs") or {}
+    if not isinstance(kwargs, dict):
+        _fail(plans_path, f"configurations.{config_name}.resampling_fn_data_kwargs", "is not an object")
+    intensity = [_normalisation(s, n, plans, bool(use_mask[n]), plans_path, notes) for n, s in enumerate(schemes)]
     order = kwargs.get("order", 3)
     if order not in RESAMPLING_ORDER:
         _fail(plans_path, f"configurations.{config_name}.resampling_fn_data_kwargs.order",
@@ -301,14 +344,13 @@ def build_network(plans: dict, dataset: dict, config_name: str, root: Path) -> n
     for key in arch.get("_kw_requires_import") or ():
         if kwargs.get(key) is not None:
             kwargs[key] = _locate(kwargs[key], IMPORTABLE_PREFIX, f"{where}.arch_kwargs.{key}", plans_path)
-    channels = dataset.get("channel_names", dataset.get("modality")) or {}
-    labels = dataset.get("labels") or {}
+    channels, labels = dataset_fields(dataset, root / "dataset.json")
     regions = any(isinstance(v, (list, tuple)) for v in labels.values())
     outputs = sum(1 for v in labels.values() if not (v == 0 or v == [0])) if regions else len(labels)
-    check_network_args(cls, kwargs, f"{plans_path}: field '{where}.arch_kwargs'")  # no downloads, no paths
-    try:
-        with no_side_effects(f"{plans_path}: field '{where}.arch_kwargs'"):
-            return cls(input_channels=len(channels), num_classes=outputs, deep_supervision=False, **kwargs)
+    try:  # no downloads, then the size on the meta device, then the build (network_build)
+        return build_from_args(cls, dict(input_channels=len(channels), num_classes=outputs, deep_supervision=False,
+                                         **kwargs), f"{plans_path}: {where}.arch_kwargs",
+                               "Restore the plans.json nnU-Net wrote.")
     except TypeError as exc:
         _fail(plans_path, f"{where}.arch_kwargs", f"do not fit {cls.__name__} ({exc})")
 

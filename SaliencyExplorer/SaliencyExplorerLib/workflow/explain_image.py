@@ -211,6 +211,10 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
     from ..core.engine import explain  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
     from ..core.maps import to_heatmap  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
+    taken = sorted({"model", "x", "mask"} & set(options))  # given to the engine from the image and the region
+    if taken:
+        raise SaliencyError(f"option {taken[0]!r} is not a method or engine option: it comes from the image, the "
+                            "model and the region given. Remove it (see the method's options).")
     started = time.perf_counter()
     images = list(images) if isinstance(images, (list, tuple)) else [images]
     from ..models.loading import resolve_model  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
@@ -243,6 +247,7 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
                                        ("region_at", region_at)) if value is not None]
     if len(given) > 1:
         raise SaliencyError(f"give one region, not {' and '.join(given)}: each says which voxels are explained.")
+    regions.check_region(region_box, region_at)
     if region_box is not None:
         mask = regions.box_mask(model_input, region_box)
     elif region_at is not None:

@@ -67,3 +67,13 @@ def test_a_large_store_is_kept_in_half_precision(unet, volume, monkeypatch):
     assert fast.extras["sliding_windows"]["tail_only"] == 18
     r = np.corrcoef(fast.raw.ravel(), full.raw.ravel())[0, 1]
     assert r > 0.9999 and np.abs(fast.raw - full.raw).max() <= 1e-2 * np.abs(full.raw).max()
+
+
+def test_a_store_larger_than_the_budget_falls_back_with_a_note(unet, volume, monkeypatch):
+    from SaliencyExplorerLib.core import tail
+
+    monkeypatch.setattr(tail, "store_budget", lambda device: 1024)
+    fast, full = both(unet, volume, "gradcam", None, monkeypatch)
+    np.testing.assert_allclose(fast.raw, full.raw, rtol=1e-5, atol=1e-6 * float(np.abs(full.raw).max()))
+    assert any("more than a quarter of the free memory" in w for w in fast.warnings)
+    assert fast.passes["forward"] == full.passes["forward"] == 36

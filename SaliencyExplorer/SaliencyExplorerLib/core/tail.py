@@ -19,9 +19,19 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
 from .model_call import call_model
+from .resources import available_memory, gib
 from .targets import pick_output
 
 STORE_FP32_LIMIT = 1 << 30  # bytes: above this the stored activations are kept in float16
+STORE_SHARE = 0.25  # at most this share of the memory free on the store's device; beyond it, the full recompute
+
+
+def store_budget(device: torch.device) -> int:
+    """Bytes the store may take: a quarter of the free memory of its device (4 GiB when that is unknown)."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0] * STORE_SHARE)
+    free = available_memory()
+    return int(free * STORE_SHARE) if free else 4 << 30
 
 
 class _Meta:
@@ -138,7 +148,13 @@ class LayerTail:
                 if key in self.needed:
                     size += sum(t[0].numel() * t.element_size() for t in tree_flatten(output)[0]
                                 if isinstance(t, torch.Tensor))
-            self.dtype = torch.float16 if size * total_windows > STORE_FP32_LIMIT else None
+            total = size * total_windows
+            self.dtype = torch.float16 if total > STORE_FP32_LIMIT else None
+            total = total // 2 if self.dtype is not None else total
+            if total > store_budget(target.device):
+                self._stop(f"keeping the layer's outputs of {total_windows} windows would take {gib(total)}, more "
+                           f"than a quarter of the free memory")
+                return y
         elif [key for key, _, _ in siblings] != self.order:
             self._stop("the model calls different modules for different windows")
             return y

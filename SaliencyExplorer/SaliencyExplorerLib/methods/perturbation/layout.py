@@ -60,6 +60,8 @@ class LayoutChooser:
         if self.batch in trial:
             return trial[self.batch]
         self.layout = min(self.timings, key=self.timings.get)
+        if self.layout == "contiguous":
+            self.copy = None  # the channels-last copy lost: its memory goes back now, not at the end of the run
         return self.layout
 
     @contextlib.contextmanager

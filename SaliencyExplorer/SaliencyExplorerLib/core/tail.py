@@ -113,7 +113,8 @@ class LayerTail:
             k = state["counts"].get(name, 0)
             state["counts"][name] = k + 1
             key = (name, k)
-            state["siblings"].append((key, module, output))
+            # after the first batch only what the tail reads is held (not every encoder output till the end)
+            state["siblings"].append((key, module, output if first or key in self.needed else None))
             if first:
                 for value in tree_flatten(output)[0]:
                     if isinstance(value, torch.Tensor):

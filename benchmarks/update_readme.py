@@ -37,6 +37,13 @@ PEERS = ("monai", "captum", "torchcam")
 def run(args, out: Path):
     env = dict(os.environ, PYTHONPATH=str(HERE.parent / "SaliencyExplorer") + os.pathsep + os.environ.get("PYTHONPATH", ""))
     subprocess.run([sys.executable, *map(str, args), "--json", str(out)], check=True, env=env, cwd=HERE)
+    data = json.loads(out.read_text())
+    data["measured"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    out.write_text(json.dumps(data, indent=1, default=str))
+
+
+def measured(data: dict) -> str:
+    return f"measured {data['measured']}" if data.get("measured") else "date not recorded"
 
 
 def methods_table(data: dict) -> list[str]:
@@ -93,19 +100,22 @@ def render() -> str:
              f"marked). Per-figure conditions are in the JSON files.", ""]
     if FILES["methods"].exists():
         data = json.loads(FILES["methods"].read_text())
-        lines += ["**Every method, DenseNet121-3D at 64^3** (`bench_methods.py --small`: each case in its own process, "
+        lines += [f"**Every method, DenseNet121-3D at 64^3** ({measured(data)}; `bench_methods.py --small`: each case in its own process, "
                   f"median of {data.get('repeats', 3)} runs for single-pass methods, {data.get('threads', 2)} threads; "
                   "`peer x ours` > 1 = we are faster):", ""] + methods_table(data) + [""]
     if FILES["fixed"].exists():
         data = json.loads(FILES["fixed"].read_text())
-        lines += [f"**Small-input fixed cost** (`bench_fixed_cost.py`: one process, median of {data['repeats']} "
-                  "interleaved rounds, each time / the median no-grad forward of the same rounds):", ""] \
+        lines += [f"**Small-input fixed cost** ({measured(data)}; `bench_fixed_cost.py`: DenseNet121-3D at 64^3, one "
+                  f"process, {data.get('threads', 1)} thread(s), {data.get('clock', 'wall')} time, median of "
+                  f"{data['repeats']} interleaved rounds, each time / the median no-grad forward of the same "
+                  "rounds):", ""] \
             + fixed_table(data) + [""]
     if FILES["windows"].exists():
         data = json.loads(FILES["windows"].read_text())
-        lines += [f"**Whole scan by sliding windows** (`bench_windows.py`: SegResNet, "
-                  f"{'x'.join(map(str, data['size']))} volume, windows {'x'.join(map(str, data['roi']))}, time: median "
-                  f"of {data['repeats']} interleaved runs in one process; memory: each case in its own process):", ""] \
+        lines += [f"**Whole scan by sliding windows** ({measured(data)}; `bench_windows.py`: SegResNet, "
+                  f"{'x'.join(map(str, data['size']))} volume, windows {'x'.join(map(str, data['roi']))}, time: "
+                  f"{data.get('clock', 'wall')} time on {data.get('threads', 1)} thread(s), median of {data['repeats']} "
+                  "interleaved runs in one process; memory: each case once in its own process):", ""] \
             + windows_table(data) + [""]
     return "\n".join(lines + [END])
 

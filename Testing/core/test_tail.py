@@ -77,3 +77,22 @@ def test_a_store_larger_than_the_budget_falls_back_with_a_note(unet, volume, mon
     np.testing.assert_allclose(fast.raw, full.raw, rtol=1e-5, atol=1e-6 * float(np.abs(full.raw).max()))
     assert any("more than a quarter of the free memory" in w for w in fast.warnings)
     assert fast.passes["forward"] == full.passes["forward"] == 36
+
+
+class ReusedAfter(torch.nn.Module):
+    """`first` runs before the layer and again after it: the replay meets a call it did not record."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.first = torch.nn.Conv3d(1, 2, 3, padding=1)
+        self.layer = torch.nn.Conv3d(2, 2, 3, padding=1)
+
+    def forward(self, x):
+        return self.layer(self.first(x)) + 0.5 * self.first(x)
+
+
+def test_a_module_called_again_after_the_layer_falls_back_with_a_note(volume, monkeypatch):
+    fast, full = both(ReusedAfter().eval(), volume, "gradcam", "layer", monkeypatch)
+    np.testing.assert_allclose(fast.raw, full.raw, rtol=1e-5, atol=1e-6 * float(np.abs(full.raw).max()))
+    assert any("another order" in w for w in fast.warnings)

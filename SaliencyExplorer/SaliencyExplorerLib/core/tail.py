@@ -218,8 +218,10 @@ class LayerTail:
                 module.forward = layer_forward if module is self.layer else answer(name)
             with torch.enable_grad():
                 y = call(windows)
-        except _Mismatch:
-            self._stop("the model called its modules in another order")
+        except Exception as exc:  # noqa: BLE001  (the recompute then runs the model as it is, errors included)
+            mismatch = isinstance(exc, _Mismatch) or isinstance(exc.__cause__, _Mismatch)
+            self._stop("the model called its modules in another order" if mismatch else
+                       f"the tail raised {type(exc).__name__}")
             return None
         finally:
             for module, old in patched:

@@ -47,12 +47,18 @@ class LayerTable(list):
 
 def resolve_layer(model: nn.Module, name: str) -> nn.Module:
     """The sub-module called `name`, with or without a DataParallel `module.` prefix."""
-    modules = dict(model.named_modules())
     candidates = [name]
     if name.startswith("module."):
         candidates.append(name[len("module."):])
     else:
         candidates.append("module." + name)
+    for candidate in candidates:  # the quick path: a walk down the name (no listing of every module)
+        try:
+            if candidate:
+                return model.get_submodule(candidate)
+        except AttributeError:
+            pass
+    modules = dict(model.named_modules())
     for candidate in candidates:
         if candidate in modules and candidate != "":
             return modules[candidate]
@@ -75,7 +81,7 @@ def resolve_layers(model: nn.Module, layers) -> list[tuple[str, nn.Module]]:
         if not isinstance(layer, (str, nn.Module)):
             raise SaliencyError(f"layer {layer!r} ({type(layer).__name__}) in layers: give {accepted}.")
     resolved = []
-    names = {m: n for n, m in model.named_modules()}
+    names = {m: n for n, m in model.named_modules()} if any(isinstance(x, nn.Module) for x in layers) else {}
     for layer in layers:
         if isinstance(layer, nn.Module):
             if layer not in names:

@@ -302,7 +302,10 @@ def test_bad_input_is_refused_cleanly(name, tmp_path, capsys, monkeypatch):
     capsys.readouterr()
     before, temps = _snapshot(tmp_path), _temp_folders()
     if kind == "cli":
-        rc = main(action)
+        try:
+            rc = main(action)
+        except SystemExit as stop:  # argparse's own refusals (a usage mistake, a number out of range)
+            rc = stop.code
         out, err = capsys.readouterr()
         assert rc != 0, f"{name}: exit 0; {out} {err}"
         lines = [ln for ln in err.strip().splitlines() if not ln.startswith("warning:")]

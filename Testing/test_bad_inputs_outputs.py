@@ -231,7 +231,60 @@ def _volume_cases():
     return {"DICOM series with a missing slice": cli(gap), "Python region_at='1,2,3'": region_at_text}
 
 
-CORPUS = {**_output_cases(), **_bundle_cases(), **_nnunet_cases(), **_allocation_cases(), **_volume_cases()}
+def _range_cases():
+    """Numeric options out of their range, refused by argparse before anything is read (cli.vocabulary);
+    the words each message must hold (the range, so the user knows the fix) are in ``SAYS``."""
+    def figure(*extra):
+        return cli(lambda t, ct, m, c: ["figure", ct, harness._volume(t / "heat.nrrd"), "-o", t / "f.gif", *extra])
+
+    def evaluate(*extra):
+        return cli(lambda t, ct, m, c: _evaluate(ct, m, *extra))
+
+    def compare(*extra):
+        return cli(lambda t, ct, m, c: ["compare", "-i", ct, "-m", m, "-o", t / "out", "-q", *extra])
+
+    def explain(*extra):
+        return cli(lambda t, ct, m, c: _explain(ct, m, t / "h.nrrd", *extra))
+
+    return {
+        "evaluate --steps 10**9 (was capped silently)": (evaluate("--steps", "1000000000"), "from 1 to 10000"),
+        "evaluate --seed -1": (evaluate("--seed", "-1"), "from 0 to 4294967295"),
+        "evaluate --blur-sigma 0": (evaluate("--replacement", "blur", "--blur-sigma", "0"), "above 0"),
+        "evaluate --tolerance-mm inf": (evaluate("--tolerance-mm", "inf"), "not finite"),
+        "evaluate --truth-label 1.5": (evaluate("--truth-label", "1.5"), "whole number"),
+        "evaluate --batch-size 2**30": (evaluate("--batch-size", str(2**30)), "from 1 to 1048576"),
+        "compare --steps 0": (compare("--steps", "0"), "from 1 to 10000"),
+        "compare --random-repeats 10**6": (compare("--random-repeats", str(10**6)), "from 1 to 10000"),
+        "compare --sanity-layers 0": (compare("--sanity-layers", "0"), "from 1 to 10000"),
+        "compare --batch-size -4": (compare("--batch-size", "-4"), "from 1 to 1048576"),
+        "compare --replacement nan": (compare("--replacement", "nan"), "'mean' or 'blur'"),
+        "explain --threshold inf": (explain("--label-output", "l.nrrd", "--threshold", "inf"), "not finite"),
+        "explain --batch-size -1": (explain("--batch-size", "-1"), "from 1 to 1048576"),
+        "explain --region-at nan,1,2": (explain("--region-at", "nan,1,2"), "finite numbers in mm"),
+        "figure --columns 0": (figure("--columns", "0"), "from 1 to 1000"),
+        "figure --columns -3": (figure("--columns", "-3"), "from 1 to 1000"),
+        "figure --duration-ms -1": (figure("--duration-ms", "-1"), "from 10 to 655350"),
+        "figure --duration-ms 0": (figure("--duration-ms", "0"), "from 10 to 655350"),
+        "figure --alpha 2": (figure("--alpha", "2"), "from 0 to 1"),
+        "figure --alpha nan": (figure("--alpha", "nan"), "not finite"),
+        "figure --threshold nan": (figure("--threshold", "nan"), "not finite"),
+        "figure --window HIGH below LOW": (figure("--window", "5", "1"), "LOW below HIGH"),
+        "figure --heat-range 0 inf": (figure("--heat-range", "0", "inf"), "not finite"),
+        "figure --zoom 0": (figure("--zoom", "0"), "from 1 to 256"),
+        "figure --every -1": (figure("--every", "-1"), "from 1 to 100000"),
+        "figure --slice -1": (figure("--kind", "slice", "--slice", "-1"), "from 0 to 100000"),
+        "layers --size 0 16 16": (cli(lambda t, ct, m, c: ["layers", "-m", m, "--size", "0", "16", "16"]),
+                                  "from 1 to 4096"),
+        "layers --size 4096 cubed (1.5 TiB probe)": (cli(lambda t, ct, m, c: [
+            "layers", "-m", m, "--size", "4096", "4096", "4096"]), "smaller --size"),
+        "web --port 70000": (cli(lambda t, ct, m, c: ["web", "--root", t, "--port", "70000"]), "from 0 to 65535"),
+    }
+
+
+RANGES = _range_cases()
+SAYS = {name: words for name, (_, words) in RANGES.items()}
+CORPUS = {**_output_cases(), **_bundle_cases(), **_nnunet_cases(), **_allocation_cases(), **_volume_cases(),
+          **{name: build for name, (build, _) in RANGES.items()}}
 
 
 @pytest.mark.parametrize("name", list(CORPUS))
@@ -256,6 +309,8 @@ def test_bad_input_is_refused_cleanly(name, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(harness, "main", main)
     harness.test_bad_input_is_refused_cleanly(name, tmp_path, capsys, monkeypatch)
     assert not any("This is a bug" in text for text in said), f"{name}: {said}"
+    if name in SAYS:  # the message names the range, so the user knows the fix
+        assert SAYS[name] in said[-1], f"{name}: {said}"
 
 
 def test_library_warnings_are_held_back_behind_the_error_line(tmp_path, capsys, monkeypatch):

@@ -108,14 +108,17 @@ def test_evaluate_without_sanity_with_blur_and_label(case, capsys, tmp_path):
 
 
 @pytest.mark.parametrize("extra,needle", [
-    (["--steps", "0"], "steps"),
+    (["--steps", "0"], "--steps: '0' is out of range: give a whole number from 1 to 10000"),
     (["--region-label", "7"], "no voxel with label 7"),
-    (["--replacement", "zeros"], "--replacement"),
+    (["--replacement", "zeros"], "--replacement: 'zeros' is not a finite number, 'mean' or 'blur'"),
 ])
 def test_evaluate_bad_input_is_a_clear_error(case, capsys, extra, needle):
-    status, out = run_json(capsys, [
-        "evaluate", "--input", str(case / "ct.nrrd"), "--model", str(case / "model.pt"), "--no-sanity", "--quiet",
-        "--region", str(case / "region.nii.gz"), *extra])
+    try:
+        status, out = run_json(capsys, [
+            "evaluate", "--input", str(case / "ct.nrrd"), "--model", str(case / "model.pt"), "--no-sanity",
+            "--quiet", "--region", str(case / "region.nii.gz"), *extra])
+    except SystemExit as stop:  # refused by argparse, before anything is read
+        status, out = stop.code, capsys.readouterr()
     assert status == 2
     assert needle in out.err
 

@@ -116,3 +116,27 @@ def test_main_returns_141_when_stdout_is_closed(monkeypatch, capsys):
     finally:
         os.dup2(saved, 1)
         os.close(saved)
+
+
+def test_number_ranges_refuse_with_the_range_and_accept_the_ends():
+    """One shared argparse type: the ends are accepted, outside / NaN / inf / fractions of a count refused
+    with the range in the message; ``check`` holds a Python-built value to the same range."""
+    import argparse
+
+    from SaliencyExplorerLib.cli.vocabulary import SIGMA, STEPS, NumberRange
+    from SaliencyExplorerLib.errors import SaliencyError
+
+    assert STEPS("1") == 1 and STEPS("10000") == 10000
+    for text, problem in (("0", "out of range"), ("10001", "out of range"), ("2.5", "not a whole number"),
+                          ("x", "not a whole number")):
+        with pytest.raises(argparse.ArgumentTypeError, match=f"{problem}: give a whole number from 1 to 10000"):
+            STEPS(text)
+    assert SIGMA("1e-9") == 1e-9
+    for text in ("0", "nan", "inf", "-1"):
+        with pytest.raises(argparse.ArgumentTypeError, match="above 0 and at most 10000"):
+            SIGMA(text)
+    with pytest.raises(argparse.ArgumentTypeError, match="'nan' is not finite: give a finite number$"):
+        NumberRange(whole=False)("nan")
+    STEPS.check(None, "--steps")
+    with pytest.raises(SaliencyError, match="--steps 0 is out of range; give a whole number from 1 to 10000"):
+        STEPS.check(0, "--steps")

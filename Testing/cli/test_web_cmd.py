@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from SaliencyExplorerLib.cli import main
 
 
@@ -18,8 +19,11 @@ def test_a_missing_root_is_a_one_line_error(tmp_path, capsys):
 
 
 def test_a_bad_port_is_a_one_line_error(tmp_path, capsys):
-    assert main(["web", "--root", str(tmp_path), "--port", "70000"]) == 2
-    assert "is not a port number" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # refused by argparse, before anything starts
+        main(["web", "--root", str(tmp_path), "--port", "70000"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "--port: '70000' is out of range: give a whole number from 0 to 65535" in err
+    assert err.count("\n") == 1
 
 
 def test_without_trame_the_command_says_how_to_install_it_and_the_rest_works(tmp_path):

@@ -140,3 +140,13 @@ def test_cancel_stops_between_batches():
     with pytest.raises(ExplanationCancelled):
         faithfulness(model, x, true_map, steps=16, batch_size=4, progress=progress, cancel=stop)
     assert seen == [1, 2]
+
+
+def test_more_steps_than_voxels_is_said_not_silent():
+    """10 voxels cannot be removed in 50 steps: one step per voxel is used, and a warning says so."""
+    from SaliencyExplorerLib.evaluation.faithfulness import step_counts
+
+    with pytest.warns(UserWarning, match="steps 50 is more than the 10 voxels"):
+        counts = step_counts(10, 50)
+    assert counts.tolist() == list(range(11))
+    assert step_counts(10, 5).tolist() == [0, 2, 4, 6, 8, 10]

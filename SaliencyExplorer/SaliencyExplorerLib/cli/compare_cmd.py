@@ -23,7 +23,18 @@ from ..workflow.compare_image import compare_image
 from .evaluate_cmd import _replacement, add_truth_arguments, check_numbers
 from .explain_cmd import ProgressBar, add_trust_argument, check_device, model_run, parse_target
 from .figure_cmd import display_arrays, display_geometry, region_array
-from .vocabulary import METHOD_NAMES, ListAction, add_layer_argument
+from .vocabulary import (
+    BATCH,
+    LAYER_COUNT,
+    METHOD_NAMES,
+    REPEATS,
+    SEED,
+    STEPS,
+    WORKERS,
+    ListAction,
+    add_layer_argument,
+    replacement,
+)
 
 
 def _methods(given):
@@ -203,17 +214,17 @@ def register(subparsers) -> None:
                            "--option occlusion:window=[8,8,4] (one method), --option aug_smooth=True (all); repeat")
     what.add_argument("--target", default=None, help="class index or name from the card (default: top class)")
     checks = parser.add_argument_group("the checks")
-    checks.add_argument("--steps", type=int, default=50, help="deletion/insertion steps (default 50)")
-    checks.add_argument("--random-repeats", type=int, default=3, help="random orderings for the baseline (default 3)")
-    checks.add_argument("--replacement", default="0", help="removed voxels become: a number, 'mean' or 'blur'")
+    checks.add_argument("--steps", type=STEPS, default=50, help="deletion/insertion steps (default 50)")
+    checks.add_argument("--random-repeats", type=REPEATS, default=3, help="random orderings for the baseline (default 3)")
+    checks.add_argument("--replacement", type=replacement, default="0", help="removed voxels become: a number, 'mean' or 'blur'")
     checks.add_argument("--no-sanity", action="store_true", help="skip the model-randomisation check")
-    checks.add_argument("--sanity-layers", type=int, default=None, help="randomise only the top N layers")
+    checks.add_argument("--sanity-layers", type=LAYER_COUNT, default=None, help="randomise only the top N layers")
     checks.add_argument("--body-mask", default=None, metavar="MASK",
                         help="where the sanity check compares maps (any grid; default: voxels that are not background)")
-    checks.add_argument("--seed", type=int, default=0, help="random seed")
-    checks.add_argument("--batch-size", type=int, default=16, help="perturbed copies per forward pass (default 16)")
+    checks.add_argument("--seed", type=SEED, default=0, help="random seed")
+    checks.add_argument("--batch-size", type=BATCH, default=16, help="perturbed copies per forward pass (default 16)")
     run_group = parser.add_argument_group("where it runs")
-    run_group.add_argument("--workers", type=int, default=None, help="cohort: local dask workers (default one per core)")
+    run_group.add_argument("--workers", type=WORKERS, default=None, help="cohort: local dask workers (default one per core)")
     run_group.add_argument("--scheduler", default=None, metavar="ADDRESS", help="cohort: a running dask scheduler")
     run_group.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     add_trust_argument(run_group)

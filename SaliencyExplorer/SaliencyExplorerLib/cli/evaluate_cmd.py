@@ -30,7 +30,19 @@ from .explain_cmd import (
     parse_target,
 )
 from .figure_cmd import check_figure_output, display_arrays, display_geometry, region_array, write_figure
-from .vocabulary import add_layer_argument, methods_help
+from .vocabulary import (
+    BATCH,
+    LABEL,
+    LAYER_COUNT,
+    MILLIMETRES,
+    REPEATS,
+    SEED,
+    SIGMA,
+    STEPS,
+    add_layer_argument,
+    methods_help,
+    replacement,
+)
 
 
 def add_truth_arguments(group) -> None:
@@ -41,10 +53,10 @@ def add_truth_arguments(group) -> None:
     group.add_argument("--truth-mask", dest="region", default=None, metavar="MASK",
                        help="ground-truth label volume (any grid, e.g. the lesion): pointing game and energy "
                             "fraction")
-    group.add_argument("--truth-label", dest="region_label", type=int, default=None, metavar="N",
+    group.add_argument("--truth-label", dest="region_label", type=LABEL, default=None, metavar="N",
                        help="label value inside MASK (default: any non-zero)")
     group.add_argument("--region", dest="region", default=None, help=argparse.SUPPRESS)  # old name
-    group.add_argument("--region-label", dest="region_label", type=int, default=None, help=argparse.SUPPRESS)
+    group.add_argument("--region-label", dest="region_label", type=LABEL, default=None, help=argparse.SUPPRESS)
 
 
 def region_on_image(region_path, reference, label: int | None):
@@ -67,18 +79,15 @@ def _replacement(value: str):
 
 
 def check_numbers(args) -> None:
-    """The numeric options in their ranges (a NaN tolerance or a negative sigma is one line, not a report of
-    NaNs); checked before anything runs."""
-    checks = [("--tolerance-mm", getattr(args, "tolerance_mm", 0.0), 0.0, math.inf),
-              ("--blur-sigma", getattr(args, "blur_sigma", None), 1e-6, 1e4),
-              ("--steps", getattr(args, "steps", 1), 1, math.inf),
-              ("--random-repeats", getattr(args, "random_repeats", 1), 1, 10_000),
-              ("--sanity-layers", getattr(args, "sanity_layers", None), 1, math.inf),
-              ("--batch-size", getattr(args, "batch_size", None), 1, 2**20)]
-    for name, value, low, high in checks:
-        if value is not None and not (math.isfinite(value) and low <= value <= high):
-            raise SaliencyError(f"{name} {value} is out of range; give a number from {low:g}"
-                                f"{'' if high == math.inf else f' to {high:g}'}.")
+    """The numeric options in their ranges, for a Namespace built in Python (the command line's argparse
+    types refuse them first, with the same ranges: cli.vocabulary); checked before anything runs."""
+    checks = [("--tolerance-mm", "tolerance_mm", MILLIMETRES), ("--blur-sigma", "blur_sigma", SIGMA),
+              ("--steps", "steps", STEPS), ("--random-repeats", "random_repeats", REPEATS),
+              ("--sanity-layers", "sanity_layers", LAYER_COUNT), ("--batch-size", "batch_size", BATCH),
+              ("--seed", "seed", SEED)]
+    for name, attribute, allowed in checks:
+        allowed.check(getattr(args, attribute, None), name)
+    _replacement(getattr(args, "replacement", 0))
 
 
 def _check_outputs(args) -> None:
@@ -179,7 +188,7 @@ def register(subparsers) -> None:
                          help="segmentation: the region whose prediction is explained (as for `explain`)")
     add_option_argument(explain)
     explain.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    explain.add_argument("--batch-size", type=int, default=None,
+    explain.add_argument("--batch-size", type=BATCH, default=None,
                          help="samples per forward pass, for the method and for the perturbed copies (default 16)")
     add_trust_argument(explain)
     explain.add_argument("--output", "-o", default=None, help="also write the heatmap (.nrrd / .nii.gz)")
@@ -188,16 +197,16 @@ def register(subparsers) -> None:
     add_truth_arguments(checks)
     checks.add_argument("--body-mask", default=None, metavar="MASK",
                         help="where the sanity check compares maps (any grid; default: voxels that are not background)")
-    checks.add_argument("--tolerance-mm", type=float, default=0.0, help="pointing game tolerance (default 0)")
-    checks.add_argument("--steps", type=int, default=50, help="deletion/insertion steps (default 50)")
-    checks.add_argument("--replacement", default="0", help="removed voxels become: a number, 'mean' or 'blur'")
-    checks.add_argument("--blur-sigma", type=float, default=None, help="blur sigma in voxels (with --replacement blur)")
-    checks.add_argument("--random-repeats", type=int, default=3, help="random orderings averaged for the baseline")
+    checks.add_argument("--tolerance-mm", type=MILLIMETRES, default=0.0, help="pointing game tolerance (default 0)")
+    checks.add_argument("--steps", type=STEPS, default=50, help="deletion/insertion steps (default 50)")
+    checks.add_argument("--replacement", type=replacement, default="0", help="removed voxels become: a number, 'mean' or 'blur'")
+    checks.add_argument("--blur-sigma", type=SIGMA, default=None, help="blur sigma in voxels (with --replacement blur)")
+    checks.add_argument("--random-repeats", type=REPEATS, default=3, help="random orderings averaged for the baseline")
     checks.add_argument("--no-sanity", action="store_true", help="skip the model-randomisation check")
     checks.add_argument("--sanity-mode", default="cascade", choices=["cascade", "independent"],
                         help="randomise layers top-down cumulatively (cascade) or one at a time")
-    checks.add_argument("--sanity-layers", type=int, default=None, help="randomise only the top N layers")
-    checks.add_argument("--seed", type=int, default=0, help="random seed (random maps, re-initialisation)")
+    checks.add_argument("--sanity-layers", type=LAYER_COUNT, default=None, help="randomise only the top N layers")
+    checks.add_argument("--seed", type=SEED, default=0, help="random seed (random maps, re-initialisation)")
     out = parser.add_argument_group("output")
     out.add_argument("--curves", action="store_true", help="include the curves' points in the JSON")
     out.add_argument("--json-output", default=None, help="also write the JSON to this file")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import sys
 import time
 
@@ -23,7 +24,7 @@ from ..errors import SaliencyError
 from ..output_files import write_text
 from ..volumes.image_files import WRITE_SUFFIXES, check_output_path, read_image, write_image
 from ..workflow.explain_image import explain_image
-from .vocabulary import add_layer_argument, methods_help
+from .vocabulary import ANY_NUMBER, BATCH, add_layer_argument, methods_help
 
 
 def register(subparsers) -> None:
@@ -48,14 +49,14 @@ def register(subparsers) -> None:
                    help="segmentation: explain the voxels inside this RAS box (two opposite corners in any order, mm)")
     p.add_argument("--output", "-o", required=True, help="heatmap file (.nrrd, .nii.gz, .nii, .mha)")
     p.add_argument("--label-output", metavar="MASK", help="also write a label map of heatmap >= --threshold")
-    p.add_argument("--threshold", type=float, default=0.5, help="threshold for --label-output (default 0.5)")
+    p.add_argument("--threshold", type=ANY_NUMBER, default=0.5, help="threshold for --label-output (default 0.5)")
     p.add_argument("--prediction-output", metavar="FILE",
                    help="also write the model's own answer: a label volume (.nrrd, .nii.gz) on the input's grid "
                         "for segmentation, a JSON of class probabilities (.json) for classification")
     p.add_argument("--disable-tta", action="store_true",
                    help="no test-time mirroring for a card with inference.mirror_axes (nnU-Net's --disable_tta)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    p.add_argument("--batch-size", type=int, help="samples per forward pass for many-pass methods")
+    p.add_argument("--batch-size", type=BATCH, help="samples per forward pass for many-pass methods")
     add_option_argument(p)
     add_trust_argument(p)
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
@@ -152,8 +153,8 @@ def ras_numbers(count: int):
             values = [float(v) for v in text.split(",")]
         except ValueError:
             values = []
-        if len(values) != count:
-            raise argparse.ArgumentTypeError(f"give {count} comma-separated numbers in mm, not {text!r}")
+        if len(values) != count or not all(math.isfinite(v) for v in values):
+            raise argparse.ArgumentTypeError(f"give {count} comma-separated finite numbers in mm, not {text!r}")
         return values
     return parse
 

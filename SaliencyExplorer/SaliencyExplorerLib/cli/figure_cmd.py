@@ -16,6 +16,7 @@ from ..errors import SaliencyError
 from ..figures import annotate, pictures
 from ..output_files import clash_message, find_clash
 from ..volumes.image_files import read_image
+from .vocabulary import ANY_NUMBER, COLUMNS, EVERY, FRAME_MS, OPACITY, SLICE, ZOOM, OrderedPair
 
 AXES = {"axial": 0, "coronal": 1, "sagittal": 2}  # array axis of an LPI-oriented (k, j, i) volume
 
@@ -89,13 +90,13 @@ def add_style_arguments(parser) -> None:
     """Options shared by `figure` and `evaluate --figure`."""
     parser.add_argument("--axis", default="axial", help="slicing direction: axial | coronal | sagittal (or 0/1/2)")
     parser.add_argument("--cmap", default="turbo", help="any matplotlib colour map (default: turbo)")
-    parser.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity in [0, 1] (default 0.5)")
-    parser.add_argument("--threshold", type=float, default=None, help="do not draw heat below this value")
-    parser.add_argument("--window", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None,
+    parser.add_argument("--alpha", type=OPACITY, default=0.5, help="heatmap opacity in [0, 1] (default 0.5)")
+    parser.add_argument("--threshold", type=ANY_NUMBER, default=None, help="do not draw heat below this value")
+    parser.add_argument("--window", type=ANY_NUMBER, nargs=2, action=OrderedPair, metavar=("LOW", "HIGH"), default=None,
                         help="background window (default: 1st-99th percentile of the foreground)")
-    parser.add_argument("--heat-range", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None,
+    parser.add_argument("--heat-range", type=ANY_NUMBER, nargs=2, action=OrderedPair, metavar=("LOW", "HIGH"), default=None,
                         help="values at the colour map's ends (default: [0, 1] or the map's range)")
-    parser.add_argument("--zoom", type=int, default=None,
+    parser.add_argument("--zoom", type=ZOOM, default=None,
                         help="pixels per voxel (default: a slice at least 520 px wide, montage tiles >= 192 px)")
 
 
@@ -146,12 +147,12 @@ def write_figure(path, image_array, heat_array, spacing, kind: str, args, *, tit
 def add_layout_arguments(parser) -> None:
     parser.add_argument("--kind", default="auto", choices=["auto", "montage", "slice", "gif"],
                         help="picture type (default: gif for a .gif output, else montage)")
-    parser.add_argument("--every", type=int, default=None,
+    parser.add_argument("--every", type=EVERY, default=None,
                         help="show every n-th slice (default: montage at most 16 tiles, GIF every slice)")
-    parser.add_argument("--columns", type=int, default=None, help="montage columns (default: square grid)")
-    parser.add_argument("--slice", type=int, default=None,
+    parser.add_argument("--columns", type=COLUMNS, default=None, help="montage columns (default: square grid)")
+    parser.add_argument("--slice", type=SLICE, default=None,
                         help="slice for --kind slice, counted in LPI order (default: the heatmap's peak)")
-    parser.add_argument("--duration-ms", type=int, default=100, help="GIF frame duration (default 100 ms)")
+    parser.add_argument("--duration-ms", type=FRAME_MS, default=100, help="GIF frame duration (default 100 ms)")
     parser.add_argument("--no-colorbar", action="store_true", help="leave out the colour bar")
     parser.add_argument("--no-labels", action="store_true", help="leave out slice numbers and orientation letters")
     parser.add_argument("--title", default=None,

@@ -6,10 +6,13 @@ Why: a CAM needs a layer name; this is how a user finds one, on an input of the 
 from __future__ import annotations
 
 import json
+import math
 
 from ..card import load_card
+from ..core.resources import check_memory, is_out_of_memory
 from ..errors import SaliencyError
 from .explain_cmd import add_trust_argument, check_device
+from .vocabulary import SIZE
 
 
 def register(subparsers) -> None:
@@ -20,7 +23,7 @@ def register(subparsers) -> None:
     p.add_argument("--model", "-m", required=True,
                    help="model file, nnU-Net v2 trained-model folder (or its fold_N), or MONAI bundle folder")
     p.add_argument("--card", "-c", help="model card JSON (default: model.json beside model.pt)")
-    p.add_argument("--size", type=int, nargs="+", metavar="N",
+    p.add_argument("--size", type=SIZE, nargs="+", metavar="N",
                    help="spatial size of the probe input in the model's tensor order (default: the card's "
                         "input.size, else its sliding-window roi_size, else 64 per axis)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
@@ -52,7 +55,14 @@ def run(args) -> int:
                         trust_code=args.trust_code, device=device)
     card = load_card(loaded.card)
     shape = probe_shape(card, args.size)
-    infos = list_layers(loaded.module, torch.zeros(shape, device=device))
+    fix = "give a smaller --size (the probe needs no more than the model's own input size)"
+    check_memory(math.prod(shape) * 4 * 6, f"the probe input {tuple(shape)}", fix)  # input + activations
+    try:
+        infos = list_layers(loaded.module, torch.zeros(shape, device=device))
+    except (RuntimeError, MemoryError) as exc:
+        if not is_out_of_memory(exc):
+            raise
+        raise SaliencyError(f"out of memory probing the model with input {tuple(shape)}; {fix}.") from None
     if card.target_layer:  # the card's choice is the default that explain will use
         chosen = {card.target_layer} if isinstance(card.target_layer, str) else set(card.target_layer)
         for info in infos:

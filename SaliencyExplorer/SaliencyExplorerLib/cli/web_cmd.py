@@ -7,6 +7,7 @@ them, and this one says how to install them in one line.
 from __future__ import annotations
 
 from ..errors import SaliencyError
+from .vocabulary import PORT
 
 INSTALL = ("the web front door needs trame-slicer: pip install 'SaliencyExplorer[web]' "
            "(or bash scripts/setup_env.sh web)")
@@ -21,7 +22,7 @@ def register(subparsers) -> None:
                     "/?volume=REL&model=REL&run=1 opens a case and saves its heatmap without a click.")
     p.add_argument("--root", required=True, help="the folder the server may read and write (volumes, models)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on, and only there (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: any free port)")
+    p.add_argument("--port", type=PORT, default=8080, help="port (default 8080; 0: any free port)")
     p.set_defaults(func=run)
 
 

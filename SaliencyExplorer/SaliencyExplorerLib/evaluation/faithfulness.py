@@ -9,6 +9,7 @@ Perturbed copies go through the model in batches of `batch_size`; curves use the
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,8 +31,12 @@ def area(fractions: np.ndarray, scores: np.ndarray) -> np.ndarray:
 
 
 def step_counts(n_voxels: int, steps: int) -> np.ndarray:
-    """Voxels removed after each of `steps` equal steps (0 .. n); never more steps than voxels."""
-    steps = min(positive_int(steps, "steps"), n_voxels)
+    """Voxels removed after each of `steps` equal steps (0 .. n); never more steps than voxels (said)."""
+    steps = positive_int(steps, "steps")
+    if steps > n_voxels:
+        warnings.warn(f"steps {steps} is more than the {n_voxels} voxels of the model's grid; one step per voxel "
+                      f"({n_voxels}) was used", UserWarning, stacklevel=2)
+        steps = n_voxels
     return np.round(np.arange(steps + 1) * n_voxels / steps).astype(np.int64)
 
 

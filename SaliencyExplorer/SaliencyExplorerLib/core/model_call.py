@@ -10,6 +10,8 @@ import torch
 from torch import nn
 
 from ..errors import SaliencyError
+from .sliding_window import SlidingWindow, WindowPlan
+from .targets import pick_output
 
 SIZE_HINT = ("If the model only accepts the size it was made for (a TorchScript trace, a fixed Linear layer), "
              "give it a model card with \"input\": {\"size\": [...]} (and spatial_dims, in_channels) so the "
@@ -42,3 +44,24 @@ def call_model(model: nn.Module, x: torch.Tensor):
             f"The model raised {type(exc).__name__} on an input of shape {tuple(x.shape)}: {short_reason(exc)}. "
             f"Check that the input's channels, spatial dims and size match what the model expects. {SIZE_HINT}"
         ) from exc
+
+
+def model_output(model: nn.Module, x: torch.Tensor, output_key=None, sliding_window=None) -> torch.Tensor:
+    """The output the explanation explains: ``model(x)``'s chosen output, or under ``sliding_window`` (a
+    SlidingWindow, its dict, or a card's InferenceSpec) the blended output of MONAI's windows. Every check of
+    trust (faithfulness, sanity, compare's target) calls the model through here, exactly as ``explain`` does."""
+    windows = SlidingWindow.of(sliding_window)
+    if windows is None:
+        return pick_output(call_model(model, x), output_key)
+    plan = WindowPlan(windows, x.shape[2:], x.dtype, x.device)
+    return plan.infer(lambda t: pick_output(call_model(model, t), output_key), x)
+
+
+def model_probe(x: torch.Tensor, sliding_window=None) -> torch.Tensor:
+    """What to run the model on to see its layers: ``x``, or its first window (padded as MONAI pads) when the
+    model runs on windows, since a patch-trained network may accept only window-sized inputs."""
+    windows = SlidingWindow.of(sliding_window)
+    if windows is None:
+        return x
+    plan = WindowPlan(windows, x.shape[2:], x.dtype, x.device)
+    return plan.gather(plan.pad_input(x[:1]), [(0, 0)])

@@ -35,10 +35,10 @@ import torch
 
 from ..core.engine import explain, prepare_input
 from ..core.method import get_method
-from ..core.model_call import call_model
+from ..core.model_call import model_output
 from ..core.model_guard import guarded
 from ..core.options import positive_int
-from ..core.targets import pick_output, resolve_target
+from ..core.targets import resolve_target
 from ..errors import SaliencyError
 from ..output_files import write_text
 from .faithfulness import area, faithfulness
@@ -162,7 +162,7 @@ def fixed_target(model, x, target, explain_options: dict) -> list:
         return target
     x = prepare_input(x, model)
     with guarded(model), torch.no_grad():
-        output = pick_output(call_model(model, x), explain_options.get("output_key"))
+        output = model_output(model, x, explain_options.get("output_key"), explain_options.get("sliding_window"))
     resolved = resolve_target(target, output, x.dim() - 2, task=explain_options.get("task"),
                               mask=explain_options.get("mask"),
                               activation=explain_options.get("output_activation", "auto"))
@@ -211,7 +211,8 @@ def compare_methods(model, x, methods=None, target=None, region=None, *, extra_m
     n, spatial = x.shape[0], tuple(x.shape[2:])
     if region is not None:
         _localisation(np.zeros((n, *spatial)), region)  # a bad region fails before any heavy work
-    score_options = {k: shared[k] for k in ("output_key", "output_activation", "task", "mask") if k in shared}
+    score_options = {k: shared[k] for k in ("output_key", "output_activation", "task", "mask", "sliding_window")
+                     if k in shared}
     checks = dict(steps=steps, batch_size=positive_int(batch_size, "batch_size"), replacement=replacement,
                   blur_sigma=blur_sigma, seed=seed, cancel=cancel, **score_options)
 

@@ -49,6 +49,8 @@ def _explain_options(card, explanation) -> dict:
         options["output_key"] = card.output.key
     if explanation.layers:
         options["layers"] = list(explanation.layers)
+    if card.inference.sliding:  # the checks run the model on windows, as the explanation did
+        options["sliding_window"] = card.inference
     return options
 
 

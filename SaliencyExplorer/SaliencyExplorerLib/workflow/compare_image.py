@@ -78,6 +78,8 @@ def compare_image(images, model, card=None, methods=None, target=None, *, region
     options = {"task": card_obj.task, "output_activation": card_obj.output.activation, **(explain_options or {})}
     if card_obj.output.key is not None:
         options.setdefault("output_key", card_obj.output.key)
+    if card_obj.inference.sliding:  # every method and every check runs the model on windows, as explain does
+        options.setdefault("sliding_window", card_obj.inference)
     if region_mask is not None:
         options["mask"] = torch.from_numpy(mask_to_model(region_mask, model_input))
     if layers is None:

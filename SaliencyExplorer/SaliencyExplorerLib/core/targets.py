@@ -86,7 +86,7 @@ class Target(abc.ABC):
     """Base: `classes` per sample (or None), and `score(output, rows, probability)`."""
 
     classes: list | None = None
-    note: str | None = None  # a warning for the user about how the target was resolved
+    notes: tuple = ()  # warnings for the user about how the target was resolved (the run reports them)
 
     @abc.abstractmethod
     def score(self, output: torch.Tensor, rows: torch.Tensor, probability: bool = False) -> torch.Tensor:
@@ -229,11 +229,22 @@ def resolve_target(target, output: torch.Tensor, spatial_dims: int, task: str | 
         else:
             masks = (predicted == 1).float()
         empty = masks.flatten(1).sum(1) == 0
-        masks[empty] = 1.0  # nothing predicted: explain the class over the whole image
+        masks[empty] = 1.0  # nothing predicted: explain the class over the whole image, and say so
+        notes = [empty_prediction_note(classes[i], i, n) for i in range(n) if bool(empty[i])]
+        return _noted(RegionTarget(classes, masks, activation), note, *notes)
     return _noted(RegionTarget(classes, masks, activation), note)
 
 
-def _noted(target: Target, note: str | None) -> Target:
-    """The target, carrying a warning about how its activation was chosen (the run reports it)."""
-    target.note = note
+def empty_prediction_note(cls: int, sample: int, n: int) -> str:
+    """Why a map of a class nobody sees is not what it looks like: what was explained instead."""
+    where = f" in sample {sample}" if n > 1 else ""
+    return (f"The model predicts no voxel of class {cls}{where}: there is no predicted region to explain, so the "
+            f"map explains class {cls}'s output summed over the whole image instead. Give a region (mask, box or "
+            f"point) to explain a chosen area, or check the input (orientation, intensity) if class {cls} should "
+            f"be there.")
+
+
+def _noted(target: Target, *notes) -> Target:
+    """The target, carrying warnings (how its activation was chosen, an empty prediction) the run reports."""
+    target.notes = tuple(note for note in notes if note)
     return target

@@ -21,8 +21,9 @@ from .spec import (
     IntensityStep,
     ModelCard,
     OutputSpec,
+    SmoothSpec,
 )
 from .to_json import card_to_dict
 
 __all__ = ["SCHEMA_PATH", "SLICE_AXES", "CropSpec", "InferenceSpec", "InputSpec", "Intensity", "IntensityChain",
-           "IntensityStep", "ModelCard", "OutputSpec", "card_to_dict", "find_card_for", "load_card", "parse_card"]
+           "IntensityStep", "ModelCard", "OutputSpec", "SmoothSpec", "card_to_dict", "find_card_for", "load_card", "parse_card"]

@@ -21,7 +21,10 @@ from .spec import (
     INTERPOLATIONS,
     PADDING_MODES,
     REORIENT_MODES,
+    RESAMPLE_BACK,
     SLICE_AXES,
+    SMOOTH_EDGES,
+    SMOOTH_KERNELS,
     STAGES,
     STEP_FIELDS,
     TASKS,
@@ -34,6 +37,7 @@ from .spec import (
     IntensityStep,
     ModelCard,
     OutputSpec,
+    SmoothSpec,
 )
 
 
@@ -67,6 +71,12 @@ def _int(value, where, minimum=None, choices=None):
         _fail(where, f"must be >= {minimum}, got {value}", f"Use an integer of at least {minimum}.")
     if choices is not None and value not in choices:
         _fail(where, f"{value} is not one of {choices}", "Use one of the allowed values.")
+    return value
+
+
+def _bool(value, where):
+    if not isinstance(value, bool):
+        _fail(where, f"expected true or false, got {value!r}", "Write a JSON boolean.")
     return value
 
 
@@ -138,7 +148,7 @@ def _step(value, where):
     _object(args, where, allowed, required=sorted(required))
     params = {}
     for key, v in args.items():
-        if key in ("clip", "relative"):
+        if key in ("clip", "relative", "nonzero"):
             if not isinstance(v, bool):
                 _fail(f"{where}.{key}", f"expected true or false, got {v!r}", "Write a JSON boolean.")
             params[key] = v
@@ -189,7 +199,7 @@ def _intensities(value, channels):
 def _crop(value, where):
     if value is None:
         return None
-    _object(value, where, {"select", "threshold", "margin", "on", "source"})
+    _object(value, where, {"select", "threshold", "margin", "on", "source", "allow_smaller"})
     margin = value.get("margin", 0)
     if isinstance(margin, list):
         if len(margin) != 3:
@@ -203,6 +213,7 @@ def _crop(value, where):
         margin=margin,
         on=_str(value.get("on", "model_grid"), f"{where}.on", STAGES),
         source=_str(value.get("source", "raw"), f"{where}.source", CROP_SOURCES),
+        allow_smaller=_bool(value.get("allow_smaller", True), f"{where}.allow_smaller"),
     )
 
 
@@ -290,6 +301,29 @@ def _inference(value, dims):
     )
 
 
+def _output(value, dims):
+    """output: the activation, the explained element (key) and how the prediction is made (see OutputSpec)."""
+    value = _object(value, "output", {"activation", "key", "threshold", "smooth", "resample", "largest_component"})
+    key = value.get("key")
+    if key is not None and (isinstance(key, bool) or not isinstance(key, (str, int))):
+        _fail("output.key", f"expected a string, an integer or null, got {key!r}", "Name the output element.")
+    threshold = _number(value.get("threshold", 0.5), "output.threshold")
+    if not 0 < threshold < 1:
+        _fail("output.threshold", f"must be a probability in (0, 1), got {threshold}", "Use e.g. 0.5 or 0.55.")
+    smooth = value.get("smooth")
+    if smooth is not None:
+        _object(smooth, "output.smooth", {"sigma", "kernel", "edges"}, required=("sigma",))
+        smooth = SmoothSpec(
+            sigma=_per_axis_numbers(smooth["sigma"], "output.smooth.sigma", dims,
+                                    lambda v, w: _number(v, w, positive=True)),
+            kernel=_str(smooth.get("kernel", "erf"), "output.smooth.kernel", SMOOTH_KERNELS),
+            edges=_str(smooth.get("edges", "zeros"), "output.smooth.edges", SMOOTH_EDGES))
+    return OutputSpec(activation=_str(value.get("activation", "auto"), "output.activation", ACTIVATIONS), key=key,
+                      threshold=threshold, smooth=smooth,
+                      resample=_str(value.get("resample", "labels"), "output.resample", RESAMPLE_BACK),
+                      largest_component=_bool(value.get("largest_component", False), "output.largest_component"))
+
+
 def _insert_slice_axis(values, axis):
     """2 in-plane values for a 2D model -> 3 (the slice axis takes its default from the volume)."""
     if values is None or len(values) == 3:
@@ -311,10 +345,7 @@ def parse_card(data, path=None) -> ModelCard:
         if not isinstance(classes, list) or not classes:
             _fail("classes", f"expected a non-empty list of names, got {classes!r}", 'Write e.g. ["no lesion", "lesion"].')
         classes = tuple(_str(c, f"classes[{n}]") for n, c in enumerate(classes))
-    output = _object(data.get("output", {}), "output", {"activation", "key"})
-    key = output.get("key")
-    if key is not None and (isinstance(key, bool) or not isinstance(key, (str, int))):
-        _fail("output.key", f"expected a string, an integer or null, got {key!r}", "Name the output element.")
+    output = _output(data.get("output", {}), dims)
     layer = data.get("target_layer")
     if isinstance(layer, list):
         if not layer:
@@ -347,7 +378,7 @@ def parse_card(data, path=None) -> ModelCard:
         task=_str(data.get("task", "classification"), "task", TASKS),
         spatial_dims=dims, in_channels=channels, classes=classes,
         input=_input(data.get("input", {}), dims, channels),
-        output=OutputSpec(activation=_str(output.get("activation", "auto"), "output.activation", ACTIVATIONS), key=key),
+        output=output,
         inference=_inference(data.get("inference", {"mode": "whole"}), dims),
         target_layer=layer, architecture=architecture, weights=weights,
         path=None if path is None else str(path),

@@ -24,12 +24,15 @@ STAGES = ("model_grid", "native")
 INTERPOLATIONS = ("linear", "bspline", "nearest")
 CROP_SELECT = ("positive", "nonzero")
 CROP_SOURCES = ("raw", "normalised")
+SMOOTH_KERNELS = ("erf", "sampled")  # MONAI GaussianSmooth's default; scipy.ndimage.gaussian_filter's
+SMOOTH_EDGES = ("zeros", "nearest")  # MONAI GaussianSmooth pads zeros; scipy mode="nearest" repeats the edge
+RESAMPLE_BACK = ("labels", "logits", "probabilities")  # what goes back to the native grid (Invertd)
 # intensity chain steps: name -> (allowed fields, required fields); a list form is allowed for clip_percentiles
 STEP_FIELDS = {
     "window": ({"min", "max"}, {"min", "max"}),
     "clip": ({"min", "max"}, set()),
     "clip_percentiles": ({"lower", "upper"}, {"lower", "upper"}),
-    "zscore": ({"mean", "std"}, set()),
+    "zscore": ({"mean", "std", "nonzero"}, set()),  # nonzero: MONAI NormalizeIntensityd(nonzero=True)
     "scale": ({"a", "b"}, set()),
     "range": ({"a_min", "a_max", "b_min", "b_max", "clip"}, {"a_min", "a_max"}),
     "range_percentiles": ({"lower", "upper", "b_min", "b_max", "clip", "relative"}, {"lower", "upper"}),
@@ -75,8 +78,10 @@ class CropSpec:
     """Crop the grid to the bounding box of the foreground (MONAI ``CropForegroundd``, nnU-Net's nonzero crop).
 
     ``select``: "positive" (value > threshold) or "nonzero" (value != 0); ``margin``: voxels per axis (i, j, k)
-    added around the box (clamped to the grid); ``on``: the grid that is cropped ("model_grid" after
-    resampling, or "native" before it); ``source``: whether the selection sees raw or normalised values.
+    added around the box; ``allow_smaller`` (MONAI's name): true clamps the grown box to the grid, false lets
+    it reach past the edge, padded with 0 (MONAI's default, false, pads; the card's default clamps);
+    ``on``: the grid that is cropped ("model_grid" after resampling, or "native" before it); ``source``:
+    whether the selection sees raw or normalised values.
     """
 
     select: str = "positive"
@@ -84,6 +89,7 @@ class CropSpec:
     margin: tuple = (0, 0, 0)
     on: str = "model_grid"
     source: str = "raw"
+    allow_smaller: bool = True
 
 
 @dataclass(frozen=True)
@@ -106,12 +112,32 @@ class InputSpec:
 
 
 @dataclass(frozen=True)
+class SmoothSpec:
+    """A Gaussian blur of the output (logits) on the model grid before the prediction is taken: ``sigma`` in
+    voxels per tensor axis; ``kernel`` "erf" and ``edges`` "zeros" are MONAI's ``GaussianSmooth``, "sampled"
+    and "nearest" are ``scipy.ndimage.gaussian_filter(mode="nearest")``; both truncate at 4 sigma."""
+
+    sigma: tuple = (1.0,)
+    kernel: str = "erf"
+    edges: str = "zeros"
+
+
+@dataclass(frozen=True)
 class OutputSpec:
     r"""What the model's output means: its activation (``auto``, softmax, sigmoid, none) and, for a
-    tuple/dict output, which element is explained (``key``)."""
+    tuple/dict output, which element is explained (``key``); and how the prediction (the model's own answer,
+    ``--prediction-output``) is made from it, as a bundle's postprocessing does: ``smooth`` the logits
+    (GaussianSmoothd), bring ``resample`` back to the native grid ("labels" by nearest neighbour; "logits" or
+    "probabilities" linearly, as ``Invertd(nearest_interp=False)``), ``threshold`` a single sigmoid channel
+    (``AsDiscreted(threshold=)``; argmax otherwise), keep each class's ``largest_component``
+    (``KeepLargestConnectedComponentd``, full connectivity)."""
 
     activation: str = "auto"
     key: object = None
+    threshold: float = 0.5
+    smooth: SmoothSpec | None = None
+    resample: str = "labels"
+    largest_component: bool = False
 
 
 @dataclass(frozen=True)

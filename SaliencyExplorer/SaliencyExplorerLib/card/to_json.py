@@ -50,7 +50,7 @@ def card_to_dict(card: ModelCard) -> dict:
     crop = spec.crop_foreground
     if crop is not None:
         inp["crop_foreground"] = {"select": crop.select, "threshold": crop.threshold, "margin": list(crop.margin),
-                                  "on": crop.on, "source": crop.source}
+                                  "on": crop.on, "source": crop.source, "allow_smaller": crop.allow_smaller}
     out = {"name": card.name, "description": card.description, "task": card.task,
            "spatial_dims": card.spatial_dims, "in_channels": card.in_channels}
     if card.version is not None:
@@ -58,7 +58,13 @@ def card_to_dict(card: ModelCard) -> dict:
     if card.classes is not None:
         out["classes"] = list(card.classes)
     out["input"] = inp
-    out["output"] = {"activation": card.output.activation, "key": card.output.key}
+    output = card.output
+    out["output"] = {"activation": output.activation, "key": output.key, "threshold": output.threshold,
+                     "resample": output.resample, "largest_component": output.largest_component}
+    if output.smooth is not None:
+        sigma = output.smooth.sigma
+        out["output"]["smooth"] = {"sigma": sigma[0] if len(sigma) == 1 else list(sigma),
+                                   "kernel": output.smooth.kernel, "edges": output.smooth.edges}
     inf = card.inference
     if inf.sliding:
         out["inference"] = {"mode": inf.mode, "roi_size": list(inf.roi_size),

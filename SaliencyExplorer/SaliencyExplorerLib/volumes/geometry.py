@@ -23,7 +23,7 @@ import SimpleITK as sitk
 from ..card import ModelCard
 from ..core.resources import check_memory
 from ..errors import SaliencyError
-from .cropping import crop_box, crop_native, selected_voxels
+from .cropping import crop_box, crop_native, selected_voxels, take_box
 from .intensity import normalise_intensity, value_range
 
 LPS_AXIS = {"L": (1.0, 0.0, 0.0), "R": (-1.0, 0.0, 0.0), "P": (0.0, 1.0, 0.0), "A": (0.0, -1.0, 0.0),
@@ -368,12 +368,12 @@ def to_model(images, card: ModelCard):
         normalised = sampled
     if crop is not None and crop.on == "model_grid":  # MONAI CropForegroundd after Spacingd: crop the grid
         source = normalised[0] if crop.source == "normalised" else sampled[0]
-        box = crop_box(selected_voxels(source, crop), crop.margin)
+        box = crop_box(selected_voxels(source, crop), crop.margin, crop.allow_smaller)
         if box is None:
             raise SaliencyError(f"the card's crop_foreground selects no voxel of the model grid (select "
                                 f"{crop.select!r}, threshold {crop.threshold}). Check the card.")
         grid = _sub_grid(grid, box)
-        normalised = [v[box[0][0]:box[0][1], box[1][0]:box[1][1], box[2][0]:box[2][1]] for v in normalised]
+        normalised = [take_box(v, box) for v in normalised]
     channels = [to_layout(v, card) for v in normalised]
     tensor = torch.from_numpy(np.ascontiguousarray(np.stack(channels, axis=1), dtype=np.float32))
     return ModelInput(tensor=tensor, grid=grid, card=card, reference=images[0], was_2d=was_2d)

@@ -23,12 +23,12 @@ from ..volumes.geometry import (
     ModelInput,
     check_grid_memory,
     heatmap_to_native,
-    labels_to_native,
     mask_to_model,
     peak_lps,
     ras_from_lps,
     to_model,
 )
+from ..volumes.prediction import activate, predict
 from . import regions
 
 
@@ -89,21 +89,23 @@ def _stack_target(model, tensor, options):
     return int(out.max(dim=0).values.argmax())
 
 
-def _probabilities(explanation, options) -> np.ndarray:
-    """The model's clean output as probabilities, with the activation the engine resolved (the card's,
-    or "auto": softmax/sigmoid, none for an output that already is probabilities)."""
+def _activation(explanation, options) -> str:
+    """The activation the engine resolved (the card's, or "auto": softmax/sigmoid, none for an output that
+    already is probabilities)."""
     import torch  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
-    from ..core.targets import (  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
-        activate,
-        resolve_activation,
-    )
+    from ..core.targets import resolve_activation  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
-    scores = torch.from_numpy(np.ascontiguousarray(explanation.scores))
     activation = getattr(explanation, "output_activation", None)
     if activation is None:
+        scores = torch.from_numpy(np.ascontiguousarray(explanation.scores))
         activation, _ = resolve_activation(options.get("output_activation", "auto"), scores)
-    return activate(scores, activation).numpy()
+    return activation
+
+
+def _probabilities(explanation, options) -> np.ndarray:
+    """The model's clean output as probabilities, with the activation the engine resolved."""
+    return activate(explanation.scores, _activation(explanation, options), axis=1).astype(np.float32)
 
 
 def _prediction(explanation, card, options, model_input, task):
@@ -113,17 +115,13 @@ def _prediction(explanation, card, options, model_input, task):
     scores = explanation.scores
     if not isinstance(scores, np.ndarray) or scores.ndim < 2:
         return None, None
-    probs = _probabilities(explanation, options)
     if scores.ndim == 2:  # classification: one score per class (a 2D stack: each class's highest slice)
         if task == "segmentation":
             return None, None
+        probs = _probabilities(explanation, options)
         per_class = probs.max(axis=0) if probs.shape[0] > 1 else probs[0]
         return None, {(card.class_name(k) or str(k)): float(v) for k, v in enumerate(per_class)}
-    if scores.shape[1] == 1:
-        labels = (probs[:, 0] > 0.5).astype(np.uint8)
-    else:
-        labels = scores.argmax(axis=1)
-    return labels_to_native(labels, model_input), None
+    return predict(scores, _activation(explanation, options), card.output, model_input), None
 
 
 def _score(explanation, target, card, options, mask):

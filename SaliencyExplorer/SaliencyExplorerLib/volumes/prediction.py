@@ -1,0 +1,115 @@
+"""The model's own answer (a label image on the volume's grid) from its output, as the card's ``output`` says:
+the postprocessing a MONAI bundle (or a package such as taps) runs after inference.
+
+Why its own module: the prediction is what a user compares with the framework's (``--prediction-output``),
+so every step the framework takes must be taken here, in its order:
+
+1. ``smooth``: a Gaussian blur of the logits on the model grid (MONAI ``GaussianSmooth``: "erf" kernel, zero
+   edges; or ``scipy.ndimage.gaussian_filter(mode="nearest")``: "sampled" kernel, nearest edges), 4 sigma.
+2. ``resample``: "labels" decides on the model grid and brings labels back by nearest neighbour; "logits" or
+   "probabilities" bring the scores back linearly and decide on the native grid (``Invertd`` with
+   ``nearest_interp=False``, nnU-Net's probabilities), 0 outside the model's field of view.
+3. decide: a single channel is foreground where its probability is above ``threshold`` (``AsDiscrete``);
+   several channels take the argmax.
+4. ``largest_component``: each class keeps its largest connected component (``KeepLargestConnectedComponent``,
+   full connectivity, classes independently).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import SimpleITK as sitk
+
+from .geometry import ModelInput, heatmap_to_native, labels_to_native
+
+TRUNCATE = 4.0  # sigmas: MONAI's GaussianFilter and scipy's gaussian_filter both stop there
+
+
+def gaussian_kernel(sigma: float, kernel: str = "erf") -> np.ndarray:
+    """1D kernel: MONAI's ``gaussian_1d(approx="erf")`` (not renormalised, as MONAI), or scipy's sampled and
+    normalised Gaussian (radius ``int(4 sigma + 0.5)``)."""
+    if kernel == "erf":
+        tail = int(max(sigma * TRUNCATE, 0.5) + 0.5)
+        x = np.arange(-tail, tail + 1, dtype=np.float64)
+        t = 0.70710678 / abs(sigma)
+        erf = np.vectorize(math.erf)
+        return np.clip(0.5 * (erf(t * (x + 0.5)) - erf(t * (x - 0.5))), 0.0, None)
+    radius = int(TRUNCATE * sigma + 0.5)
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    weights = np.exp(-0.5 * x * x / (sigma * sigma))
+    return weights / weights.sum()
+
+
+def smooth(values: np.ndarray, sigma, dims: int, kernel: str = "erf", edges: str = "zeros") -> np.ndarray:
+    """Separable Gaussian blur of ``values`` (..., *spatial) over its last ``dims`` axes; ``sigma`` is one
+    value or one per spatial axis (voxels); ``edges`` "zeros" pads 0, "nearest" repeats the edge voxel."""
+    sigma = tuple(sigma) if isinstance(sigma, (list, tuple)) else (sigma,)
+    sigma = sigma * dims if len(sigma) == 1 else sigma
+    out = np.asarray(values, dtype=np.float64)
+    for axis, s in zip(range(out.ndim - dims, out.ndim), sigma):
+        weights = gaussian_kernel(float(s), kernel)
+        half = len(weights) // 2
+        pad = [(0, 0)] * out.ndim
+        pad[axis] = (half, half)
+        padded = np.pad(out, pad, mode="constant" if edges == "zeros" else "edge")
+        length = out.shape[axis]
+        total = np.zeros_like(out)
+        for offset, weight in enumerate(weights):
+            total += weight * np.take(padded, np.arange(offset, offset + length), axis=axis)
+        out = total
+    return out.astype(np.float32)
+
+
+def activate(scores: np.ndarray, activation: str, axis: int = 0) -> np.ndarray:
+    """Probabilities from logits along the class ``axis`` (numpy twin of ``core.targets.activate``)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if activation == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-scores))
+    if activation == "softmax":
+        shifted = np.exp(scores - scores.max(axis=axis, keepdims=True))
+        return shifted / shifted.sum(axis=axis, keepdims=True)
+    return scores
+
+
+def decide(probabilities: np.ndarray, threshold: float = 0.5, axis: int = 0) -> np.ndarray:
+    """Labels: one channel -> probability above ``threshold`` (1) or not (0); several -> the argmax."""
+    if probabilities.shape[axis] == 1:
+        return (np.take(probabilities, 0, axis=axis) > threshold).astype(np.uint8)
+    return probabilities.argmax(axis=axis)
+
+
+def keep_largest_component(labels: sitk.Image) -> sitk.Image:
+    """Every non-zero label keeps only its largest connected component (26-connected in 3D)."""
+    values = sitk.GetArrayFromImage(labels)
+    out = np.zeros_like(values)
+    for label in np.unique(values[values != 0]):
+        selected = sitk.GetImageFromArray((values == label).astype(np.uint8))
+        parts = sitk.RelabelComponent(sitk.ConnectedComponent(selected, True), sortByObjectSize=True)
+        out[sitk.GetArrayViewFromImage(parts) == 1] = label
+    image = sitk.GetImageFromArray(out)
+    image.CopyInformation(labels)
+    return image
+
+
+def predict(scores: np.ndarray, activation: str, output, model_input: ModelInput) -> sitk.Image:
+    """The label image on the source's own grid from the model's output ``scores`` (N, K, *spatial) on the
+    model grid, following the card's ``output`` (an ``OutputSpec``: smooth, resample, threshold,
+    largest_component) and the resolved ``activation``."""
+    scores = np.asarray(scores, dtype=np.float32)
+    if output.smooth is not None:
+        spec = output.smooth
+        scores = smooth(scores, spec.sigma, scores.ndim - 2, spec.kernel, spec.edges)
+    if output.resample == "labels":
+        labels = decide(activate(scores, activation, axis=1), output.threshold, axis=1)
+        image = labels_to_native(labels, model_input)
+    else:
+        values = scores if output.resample == "logits" else activate(scores, activation, axis=1)
+        native = [heatmap_to_native(values[:, c], model_input) for c in range(values.shape[1])]
+        stacked = np.stack([sitk.GetArrayFromImage(c) for c in native])
+        probabilities = activate(stacked, activation) if output.resample == "logits" else stacked
+        labels = decide(probabilities, output.threshold)
+        image = sitk.GetImageFromArray(labels.astype(np.uint8 if labels.max(initial=0) <= 255 else np.uint16))
+        image.CopyInformation(native[0])
+    return keep_largest_component(image) if output.largest_component else image

@@ -22,7 +22,10 @@ case ",$extras," in
     # nnU-Net (Testing/models): --no-deps, since dynamic-network-architectures' timm -> torchvision chain
     # would pull a CUDA torch; nnunetv2's other dependencies are in the test extra.
     $pip install -q --disable-pip-version-check --no-deps -c "$constraints" \
-      "dynamic-network-architectures>=0.4" "nnunetv2>=2.5" ;;
+      "dynamic-network-architectures>=0.4" "nnunetv2>=2.5"
+    # taps (a real MONAI SegResNetDS, ONNX, 74 MB): --no-deps, since it requires onnxruntime-gpu; the CPU
+    # onnxruntime and onnx are in the test extra, its other dependencies (monai, nibabel, scipy) too.
+    $pip install -q --disable-pip-version-check --no-deps -c "$constraints" "lavlab-taps==1.1.2" ;;
 esac
 if [ -n "$extras" ]; then
   $pip install -q --disable-pip-version-check -c "$constraints" -e ".[$extras]"

@@ -173,7 +173,11 @@ def _class_list(target, n: int, num_classes: int, default: list[int]) -> list[in
 
 def resolve_target(target, output: torch.Tensor, spatial_dims: int, task: str | None = None,
                    mask=None, activation: str = "auto") -> Target:
-    """Turn the caller's `target` (None, int, list, callable) into a Target for this output."""
+    """Turn the caller's `target` (None, int, list, callable) into a Target for this output.
+
+    Segmentation: the region is `mask` (a caller's region), or where the model predicts the class: the argmax
+    (a single channel: logit > 0), or `mask(output)` when `mask` is a callable giving the predicted labels
+    (N, *spatial), e.g. after the card's postprocessing."""
     if callable(target):
         return CallableTarget(target)
     if target is not None and not isinstance(target, (numbers.Integral, list, tuple)):
@@ -202,7 +206,10 @@ def resolve_target(target, output: torch.Tensor, spatial_dims: int, task: str | 
         raise SaliencyError(f"task must be 'classification' or 'segmentation', not {task!r}.")
     if output.dim() < 3:
         raise SaliencyError(f"A segmentation target needs an output (N, K, *spatial); got {tuple(output.shape)}.")
-    predicted = output.argmax(dim=1) if k > 1 else (output[:, 0] > 0).long()
+    if callable(mask):  # the model's own answer as the card makes it (smoothing, threshold, ...): labels
+        predicted, mask = torch.as_tensor(mask(output), device=output.device).long(), None
+    else:
+        predicted = output.argmax(dim=1) if k > 1 else (output[:, 0] > 0).long()
     if target is None:  # the most frequently predicted foreground class per sample (class 0 = background)
         default = []
         for i in range(n):

@@ -135,7 +135,7 @@ class WindowedRun(ExplainRun):
         classes and a given region mask make S linear in the output. None otherwise (a predicted class or
         region, or probabilities, need the whole blended output first). Costs one window's forward (K)."""
         if (self.clean_output is not None or self.output_activation != "none" or self.mask is None
-                or self.requested_target is None or callable(self.requested_target)):
+                or callable(self.mask) or self.requested_target is None or callable(self.requested_target)):
             return None
         if isinstance(self.requested_target, (list, tuple)) and any(t is None for t in self.requested_target):
             return None

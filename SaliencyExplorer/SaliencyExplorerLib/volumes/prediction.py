@@ -93,6 +93,31 @@ def keep_largest_component(labels: sitk.Image) -> sitk.Image:
     return image
 
 
+def postprocessed(output) -> bool:
+    """Whether the card's prediction differs from the plain one (argmax; a single channel above 0.5) on the
+    model grid, so the explained region must follow it."""
+    return output.smooth is not None or output.threshold != 0.5 or output.largest_component
+
+
+def labels_rule(output, activation: str):
+    """A callable: the model's output (N, K, *spatial) on the model grid -> the labels (N, *spatial) the card
+    predicts there (smooth, activation, threshold, largest component): the engine's region for a
+    segmentation target (``core.targets.resolve_target``), so the map explains the prediction the user sees."""
+
+    def labels(scores):
+        values = np.asarray(scores.detach().float().cpu().numpy() if hasattr(scores, "detach") else scores)
+        if output.smooth is not None:
+            values = smooth(values, output.smooth.sigma, values.ndim - 2, output.smooth.kernel, output.smooth.edges)
+        chosen = activation if activation != "auto" else ("sigmoid" if values.shape[1] == 1 else "softmax")
+        out = decide(activate(values, chosen, axis=1), output.threshold, axis=1)
+        if output.largest_component:
+            out = np.stack([sitk.GetArrayFromImage(keep_largest_component(sitk.GetImageFromArray(
+                np.ascontiguousarray(sample).astype(np.uint16)))) for sample in out])
+        return out.astype(np.int64)
+
+    return labels
+
+
 def predict(scores: np.ndarray, activation: str, output, model_input: ModelInput) -> sitk.Image:
     """The label image on the source's own grid from the model's output ``scores`` (N, K, *spatial) on the
     model grid, following the card's ``output`` (an ``OutputSpec``: smooth, resample, threshold,

@@ -20,6 +20,7 @@ import SimpleITK as sitk
 
 from ..card import load_card
 from ..volumes.geometry import heatmap_to_native, mask_to_model, to_model
+from ..volumes.prediction import labels_rule, postprocessed
 from .explain_image import _default_card
 
 
@@ -82,6 +83,8 @@ def compare_image(images, model, card=None, methods=None, target=None, *, region
         options.setdefault("sliding_window", card_obj.inference)
     if region_mask is not None:
         options["mask"] = torch.from_numpy(mask_to_model(region_mask, model_input))
+    elif card_obj.task == "segmentation" and postprocessed(card_obj.output):  # what the card predicts
+        options.setdefault("mask", labels_rule(card_obj.output, card_obj.output.activation))
     if layers is None:
         layers = list(card_obj.target_layer) if isinstance(card_obj.target_layer, tuple) else card_obj.target_layer
     if isinstance(target, str):

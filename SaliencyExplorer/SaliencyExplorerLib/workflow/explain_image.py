@@ -28,7 +28,7 @@ from ..volumes.geometry import (
     ras_from_lps,
     to_model,
 )
-from ..volumes.prediction import activate, predict
+from ..volumes.prediction import activate, labels_rule, postprocessed, predict
 from . import regions
 
 
@@ -70,6 +70,14 @@ def _default_card(images) -> ModelCard:
     """No card: the volume's own grid, as many channels as images, 2D model for 2D images."""
     dims = 2 if all(img.GetDimension() == 2 for img in images) else 3
     return parse_card({"spatial_dims": dims, "in_channels": len(images)})
+
+
+def prediction_rule(card, options):
+    """The engine's region rule when the card's prediction is postprocessed (a segmentation target then
+    covers what the card predicts, not the plain argmax); None otherwise."""
+    if options.get("task") != "segmentation" or not postprocessed(card.output):
+        return None
+    return labels_rule(card.output, options.get("output_activation", card.output.activation))
 
 
 def _stack_target(model, tensor, options):
@@ -181,6 +189,7 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
         layers = list(card_obj.target_layer) if isinstance(card_obj.target_layer, tuple) else card_obj.target_layer
     if isinstance(target, str):
         target = card_obj.class_index(target)
+    rule = prediction_rule(card_obj, options)
     given = [name for name, value in (("region_mask", region_mask), ("region_box", region_box),
                                        ("region_at", region_at)) if value is not None]
     if len(given) > 1:
@@ -205,7 +214,7 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
 
         check_grid_memory(model_input.grid, card_obj, batch * model_input.tensor.shape[0])
     result = explain(module, model_input.tensor, method=method, layers=layers, target=target,
-                     mask=None if mask is None else torch.from_numpy(mask), progress=progress, cancel=cancel,
+                     mask=rule if mask is None else torch.from_numpy(mask), progress=progress, cancel=cancel,
                      **options)
     timings["explain"] = time.perf_counter() - tick
 

@@ -19,6 +19,7 @@ from .spec import (
     Intensity,
     IntensityChain,
     IntensityStep,
+    LocaliserSpec,
     ModelCard,
     OutputSpec,
     SmoothSpec,
@@ -26,4 +27,4 @@ from .spec import (
 from .to_json import card_to_dict
 
 __all__ = ["SCHEMA_PATH", "SLICE_AXES", "CropSpec", "InferenceSpec", "InputSpec", "Intensity", "IntensityChain",
-           "IntensityStep", "ModelCard", "OutputSpec", "SmoothSpec", "card_to_dict", "find_card_for", "load_card", "parse_card"]
+           "IntensityStep", "LocaliserSpec", "ModelCard", "OutputSpec", "SmoothSpec", "card_to_dict", "find_card_for", "load_card", "parse_card"]

@@ -35,6 +35,7 @@ from .spec import (
     Intensity,
     IntensityChain,
     IntensityStep,
+    LocaliserSpec,
     ModelCard,
     OutputSpec,
     SmoothSpec,
@@ -337,7 +338,7 @@ def parse_card(data, path=None) -> ModelCard:
     """A card dict (parsed JSON) -> :class:`ModelCard`; raises :class:`CardError` naming the bad field."""
     data = _object(data, "", {"name", "description", "version", "task", "spatial_dims", "in_channels",
                               "classes", "input", "output", "inference", "target_layer", "architecture",
-                              "weights"})
+                              "weights", "localiser"})
     dims = _int(data.get("spatial_dims", 3), "spatial_dims", choices=(2, 3))
     channels = _int(data.get("in_channels", 1), "in_channels", minimum=1)
     classes = data.get("classes")
@@ -381,8 +382,42 @@ def parse_card(data, path=None) -> ModelCard:
         output=output,
         inference=_inference(data.get("inference", {"mode": "whole"}), dims),
         target_layer=layer, architecture=architecture, weights=weights,
+        localiser=_localiser(data.get("localiser"), path),
         path=None if path is None else str(path),
     )
+
+
+def _localiser(value, path):
+    """localiser: {"model": file, "card": {...} or a card file, "label": k, "box_margin": 0.1} (see LocaliserSpec).
+    Relative files are beside the card, resolved now so that the card can travel (the worker's job folder)."""
+    if value is None:
+        return None
+    _object(value, "localiser", {"model", "card", "label", "box_margin"}, required=("model", "card"))
+    folder = Path(path).parent if path is not None else None
+    model = _str(value["model"], "localiser.model")
+    if not model:
+        _fail("localiser.model", "empty", "Give the localiser's model file, relative to the card.")
+    if folder is not None and not Path(model).is_absolute():
+        model = str(folder / model)
+    card = value["card"]
+    if isinstance(card, str):
+        card_path = Path(card) if folder is None or Path(card).is_absolute() else folder / card
+        card = load_card(card_path)
+    elif isinstance(card, dict):
+        try:
+            card = parse_card(card, path=path)
+        except CardError as exc:
+            raise CardError(f"{exc} (in localiser.card)") from None
+    else:
+        _fail("localiser.card", f"expected a card object or a card file, got {card!r}", "Write {...} or a path.")
+    if card.localiser is not None:
+        _fail("localiser.card.localiser", "a localiser of a localiser", "Chain two models: give the first no localiser.")
+    label = value.get("label")
+    margin = _number(value.get("box_margin", 0.0), "localiser.box_margin")
+    if margin < 0:
+        _fail("localiser.box_margin", f"must be >= 0, got {margin}", "Use a fraction of the box such as 0.1.")
+    return LocaliserSpec(model=model, card=card, label=None if label is None else _int(label, "localiser.label", 0),
+                         box_margin=margin)
 
 
 def load_card(source=None) -> ModelCard:

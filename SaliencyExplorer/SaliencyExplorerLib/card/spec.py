@@ -165,6 +165,20 @@ class InferenceSpec:
 
 
 @dataclass(frozen=True)
+class LocaliserSpec:
+    """A first model whose prediction places the box the explained model sees, as deepbet's two stages and
+    nnU-Net's cascades run: ``model`` (a file; relative paths are beside the card) with its own ``card`` runs
+    on the volume; the bounding box of its predicted ``label`` (None: any foreground) on the volume's grid is
+    grown about its centre to ``(1 + 2 * box_margin)`` times its size (deepbet: 0.1), clamped to the volume,
+    and the volume is cropped to it before the explained model's grid is built."""
+
+    model: str
+    card: "ModelCard"
+    label: int | None = None
+    box_margin: float = 0.0
+
+
+@dataclass(frozen=True)
 class ModelCard:
     r"""How a model sees a volume, parsed strictly from JSON (``parse_card``/``load_card``): task, spatial dims,
     channels, classes, the input grid (``input``), the output's meaning (``output``), the default target
@@ -183,6 +197,7 @@ class ModelCard:
     target_layer: object = None  # None, a name, or a tuple of names
     architecture: dict | None = None
     weights: str | None = None
+    localiser: LocaliserSpec | None = None  # a first model that places the box this one sees
     path: str | None = None  # where the card was read from (for relative architecture files)
 
     def class_index(self, target) -> int:

@@ -81,4 +81,9 @@ def card_to_dict(card: ModelCard) -> dict:
         out["architecture"] = {"class": card.architecture["class"], "kwargs": dict(card.architecture.get("kwargs", {}))}
     if card.weights is not None:
         out["weights"] = card.weights
+    if card.localiser is not None:
+        spec = card.localiser
+        out["localiser"] = {"model": spec.model, "card": card_to_dict(spec.card), "box_margin": spec.box_margin}
+        if spec.label is not None:
+            out["localiser"]["label"] = spec.label
     return out

@@ -325,8 +325,10 @@ def _bspline_to_grid(image: sitk.Image, grid: Grid, background: float) -> np.nda
     return np.where(inside, np.clip(out, low, high), np.float32(background)).astype(np.float32)
 
 
-def to_model(images, card: ModelCard):
-    """Source image(s) (one per channel, co-registered in physical space) -> :class:`ModelInput`."""
+def to_model(images, card: ModelCard, box=None):
+    """Source image(s) (one per channel, co-registered in physical space) -> :class:`ModelInput`. ``box``
+    ((start, stop) per k, j, i voxel axis of the first image, e.g. from a localiser) crops it first; the map
+    still goes back to the whole image."""
     import torch  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
     images = list(images) if isinstance(images, (list, tuple)) else [images]
@@ -348,6 +350,8 @@ def to_model(images, card: ModelCard):
     spec = card.input
     intensities = spec.intensity
     rules = [intensities[n] if len(intensities) > 1 else intensities[0] for n in range(len(vols))]
+    if box is not None:
+        vols[0] = vols[0][box[2][0]:box[2][1], box[1][0]:box[1][1], box[0][0]:box[0][1]]
     crop = spec.crop_foreground
     if crop is not None and crop.on == "native":
         vols[0] = crop_native(vols[0], crop, rules[0])

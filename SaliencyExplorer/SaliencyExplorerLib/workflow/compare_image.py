@@ -22,6 +22,7 @@ from ..card import load_card
 from ..volumes.geometry import heatmap_to_native, mask_to_model, to_model
 from ..volumes.prediction import labels_rule, postprocessed
 from .explain_image import _default_card
+from .localiser import localiser_box
 
 
 @dataclass
@@ -71,7 +72,8 @@ def compare_image(images, model, card=None, methods=None, target=None, *, region
     card_obj = load_card(card_obj) if card_obj is not None else _default_card(images)
     timings = {"load": time.perf_counter() - started}
     tick = time.perf_counter()
-    model_input = to_model(images, card_obj)
+    model_input = to_model(images, card_obj, box=localiser_box(images, card_obj, device=device,
+                                                             trust_code=trust_code))
     native_region = None
     if region is not None:
         native_region = region_on_grid(region, model_input.reference, region_label) \

@@ -30,6 +30,7 @@ from ..volumes.geometry import (
 )
 from ..volumes.prediction import activate, labels_rule, postprocessed, predict
 from . import regions
+from .localiser import localiser_box
 
 
 @dataclass
@@ -174,7 +175,8 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
     timings = {"load": time.perf_counter() - started}
 
     tick = time.perf_counter()
-    model_input = to_model(images, card_obj)
+    box = localiser_box(images, card_obj, device=device, trust_code=trust_code or trust_pickle)
+    model_input = to_model(images, card_obj, box=box)
     mask = None if region_mask is None else mask_to_model(region_mask, model_input)
     timings["to_model"] = time.perf_counter() - tick
 

@@ -92,3 +92,35 @@ def taps_card(weights: str = "taps.pt") -> dict:
         "inference": {"mode": "sliding_window", "roi_size": [128, 128, 32], "overlap": 0.5, "blend": "gaussian",
                       "sw_batch_size": 1},
     }
+
+
+DEEPBET_HINT = "pip install --no-deps deepbet==1.0.2 && pip install fill_voids connected-components-3d"
+
+
+def deepbet_models() -> tuple[Path, Path]:
+    """(localiser bbox_model.pt, brain model.pt) shipped by deepbet (TorchScript), or a skip with the install line."""
+    for name in ("cc3d", "fill_voids", "deepbet"):
+        pytest.importorskip(name, reason=f"{name} is not installed: {DEEPBET_HINT}")
+    from deepbet.utils import DATA_PATH
+
+    return Path(DATA_PATH) / "models" / "bbox_model.pt", Path(DATA_PATH) / "models" / "model.pt"
+
+
+def deepbet_stage(size: int) -> dict:
+    """One deepbet network as a card (``deepbet/bet.py``): the volume in RAS axes (``as_closest_canonical``)
+    resized to size^3 by nearest (``F.interpolate(mode="nearest-exact")``), clipped to its 0.5/99.5
+    percentiles, z-scored, x 0.226 + 0.449; the output is softmax probabilities, the brain channel 1."""
+    return {"task": "segmentation", "classes": ["background", "brain"],
+            "input": {"orientation": "RAS", "reorient": "axes", "size": [size] * 3, "fit": "extent",
+                      "interpolation": "nearest", "background": 0.0,
+                      "intensity": [{"range_percentiles": {"lower": 0.5, "upper": 99.5, "b_min": 0.0, "b_max": 1.0,
+                                                           "clip": True}},
+                                    {"zscore": {}}, {"scale": {"a": 0.226, "b": 0.449}}]},
+            "output": {"activation": "none", "largest_component": True}}
+
+
+def deepbet_card() -> dict:
+    """deepbet's two stages: the 128^3 box network localises, the 256^3 brain network runs on its box + 10%."""
+    localiser, _ = deepbet_models()
+    return {"name": "deepbet brain extraction", **deepbet_stage(256),
+            "localiser": {"model": str(localiser), "card": deepbet_stage(128), "label": 1, "box_margin": 0.1}}

@@ -87,3 +87,15 @@ def test_worker_node_attribute_and_panel_say_so(files):
     # the in-process path stores the same attribute on the node (set_provenance writes every key)
     result = explain_image(scan(False), BrightBlobSeg(), CARD, method="saliency", target="lesion")
     assert NEEDLE in provenance(result, str(files / "seg.pt"), None, "saliency")["warnings"]
+
+
+def test_compare_says_so(files, capsys):
+    from SaliencyExplorerLib.cli import main
+
+    out = files / "compare"
+    code = main(["compare", "-i", str(files / "blank.nrrd"), "-m", str(files / "seg.pt"), "--target", "lesion",
+                 "--methods", "saliency", "--steps", "2", "--random-repeats", "1", "--no-sanity", "--no-figure",
+                 "--output-dir", str(out), "-q"])
+    assert code == 0
+    assert any(NEEDLE in w for w in json.loads((out / "comparison.json").read_text())["warnings"])
+    assert f"warning: The model {NEEDLE}" in capsys.readouterr().err

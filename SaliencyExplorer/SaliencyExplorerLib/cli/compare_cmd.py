@@ -11,6 +11,7 @@ OUT/summary.csv, OUT/summary.png; a re-run skips the cases already finished.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from ..errors import SaliencyError
@@ -70,6 +71,8 @@ def compare_one(args) -> dict:
                                parse_target(args.target), region=region, region_label=args.region_label,
                                progress=None if bar is None else (lambda d, t, _name: bar(d, t)), **_checks(args))
     report = result.to_dict()
+    for warning in report.get("warnings") or []:
+        print(f"warning: {warning}", file=sys.stderr)
     write_text(out / "comparison.json", json.dumps(report, indent=2) + "\n")
     result.comparison.write_csv(out / "comparison.csv")
     (out / "heatmaps").mkdir(exist_ok=True)

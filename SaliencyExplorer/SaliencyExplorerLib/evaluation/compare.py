@@ -91,6 +91,7 @@ class Comparison:
     target: list
     settings: dict = field(default_factory=dict)
     shared_seconds: dict = field(default_factory=dict)  # clean forward, random baseline
+    warnings: list = field(default_factory=list)  # how the target was resolved (e.g. an empty prediction)
 
     @property
     def ranking(self) -> list[str]:
@@ -104,7 +105,7 @@ class Comparison:
 
     def to_dict(self, curves: bool = True) -> dict:
         out = {"ranking": self.ranking, "table": self.rows, "target": self.target, "sanity": self.sanity,
-               "settings": self.settings, "shared_seconds": self.shared_seconds,
+               "settings": self.settings, "shared_seconds": self.shared_seconds, "warnings": list(self.warnings),
                "score": "faithfulness_score = (insertion_auc - random_insertion_auc) - "
                         "(deletion_auc - random_deletion_auc); higher is better, 0 = random"}
         if curves:
@@ -155,8 +156,9 @@ def resolve_methods(methods) -> list[str]:
     return names
 
 
-def fixed_target(model, x, target, explain_options: dict) -> list:
-    """The class explained per sample, from one clean forward pass: every method explains this one."""
+def fixed_target(model, x, target, explain_options: dict, notes: list | None = None) -> list:
+    """The class explained per sample, from one clean forward pass: every method explains this one.
+    ``notes`` (a list) receives the warnings of how it was resolved (e.g. nothing of the class predicted)."""
 
     if callable(target):
         return target
@@ -166,6 +168,8 @@ def fixed_target(model, x, target, explain_options: dict) -> list:
     resolved = resolve_target(target, output, x.dim() - 2, task=explain_options.get("task"),
                               mask=explain_options.get("mask"),
                               activation=explain_options.get("output_activation", "auto"))
+    if notes is not None:
+        notes.extend(resolved.notes)
     return list(resolved.classes)
 
 
@@ -217,7 +221,8 @@ def compare_methods(model, x, methods=None, target=None, region=None, *, extra_m
                   blur_sigma=blur_sigma, seed=seed, cancel=cancel, **score_options)
 
     tick = time.perf_counter()
-    target_fixed = fixed_target(model, x, target, shared)
+    notes = []
+    target_fixed = fixed_target(model, x, target, shared, notes)
     timing = {"clean_forward": time.perf_counter() - tick}
     tick = time.perf_counter()
     baseline = faithfulness(model, x, np.zeros((n, *spatial)), target=target_fixed,
@@ -293,7 +298,7 @@ def compare_methods(model, x, methods=None, target=None, region=None, *, extra_m
                 "sanity_threshold": sanity_threshold, "methods": names, "extra_maps": list(extra_maps),
                 "method_options": {k: {**FAST_OPTIONS.get(k, {}), **method_options.get(k, {})} for k in names}}
     target_out = target_fixed if not callable(target_fixed) else None
-    return Comparison(rank_rows(rows), maps, curves, sanity_out, target_out, settings, timing)
+    return Comparison(rank_rows(rows), maps, curves, sanity_out, target_out, settings, timing, notes)
 
 
 def curve_area(fractions, scores) -> float:

@@ -47,3 +47,6 @@ def test_schema_accepts_and_rejects_like_the_parser():
     assert validator.is_valid(TAPS)
     assert not validator.is_valid({"output": {"threshold": 1.5}})
     assert not validator.is_valid({"output": {"smooth": {"kernel": "erf"}}})
+    chained = {**TAPS, "localiser": {"model": "first.pt", "card": TAPS, "label": 1, "box_margin": 0.1}}
+    assert validator.is_valid(chained) and parse_card(chained).localiser.box_margin == 0.1
+    assert not validator.is_valid({"localiser": {"model": "first.pt"}})

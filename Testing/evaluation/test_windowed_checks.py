@@ -83,3 +83,14 @@ def test_cli_compare_runs_the_windowed_model(files, capsys):
     report = json.loads((out / "comparison.json").read_text())
     assert [row["error"] for row in report["table"]] == [None, None]
     assert sorted(report["ranking"]) == ["gradcam", "saliency"]
+
+
+def test_a_window_the_model_refuses_names_roi_size_not_input_size(files, capsys):
+    from SaliencyExplorerLib.cli import main
+
+    card = {**CARD, "inference": {**CARD["inference"], "roi_size": [12, 12, 12]}}
+    (files / "bad.json").write_text(json.dumps(card))
+    code = main(["evaluate", "-i", str(files / "ct.nrrd"), "-m", str(files / "seg.pt"), "--card",
+                 str(files / "bad.json"), "--target", "lesion", "--steps", "2", "--no-sanity", "-q"])
+    err = capsys.readouterr().err
+    assert code != 0 and "inference.roi_size" in err and "input.size" not in err and "Traceback" not in err

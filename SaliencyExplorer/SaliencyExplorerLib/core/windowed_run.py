@@ -20,7 +20,7 @@ from ..errors import SaliencyError
 from .batching import Progress
 from .maps import upsample
 from .method import MethodOutput
-from .model_call import call_model
+from .model_call import WINDOW_HINT, call_model
 from .run import ExplainRun
 from .sliding_window import SlidingWindow, WindowPlan
 from .targets import Target, activate, pick_output, resolve_target
@@ -54,7 +54,7 @@ class WindowedRun(ExplainRun):
     def _window_call(self, windows: torch.Tensor) -> torch.Tensor:
         self.passes["forward"] += int(windows.shape[0])
         self.window_counts["evaluated"] += int(windows.shape[0])
-        return pick_output(call_model(self.model, windows), self.output_key)
+        return pick_output(call_model(self.model, windows, WINDOW_HINT), self.output_key)
 
     def _call_model(self, x: torch.Tensor) -> torch.Tensor:
         if tuple(x.shape[2:]) != self.spatial_shape:

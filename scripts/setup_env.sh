@@ -25,7 +25,8 @@ case ",$extras," in
       "dynamic-network-architectures>=0.4" "nnunetv2>=2.5"
     # taps (a real MONAI SegResNetDS, ONNX, 74 MB): --no-deps, since it requires onnxruntime-gpu; the CPU
     # onnxruntime and onnx are in the test extra, its other dependencies (monai, nibabel, scipy) too.
-    $pip install -q --disable-pip-version-check --no-deps -c "$constraints" "lavlab-taps==1.1.2" ;;
+    # deepbet (two TorchScript networks, 10 MB): --no-deps, since it requires customtkinter (its GUI).
+    $pip install -q --disable-pip-version-check --no-deps -c "$constraints" "lavlab-taps==1.1.2" "deepbet==1.0.2" ;;
 esac
 if [ -n "$extras" ]; then
   $pip install -q --disable-pip-version-check -c "$constraints" -e ".[$extras]"

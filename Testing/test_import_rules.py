@@ -26,7 +26,8 @@ RANKS = {
     "workflow": 5,
     "mrml": 6,
     "demo": 7,
-    "cli": 8,
+    "web": 8,
+    "cli": 9,
 }
 SLICER_WORLD = {"slicer", "vtk", "vtkmodules", "sitkUtils", "qt", "ctk"}
 

@@ -1,14 +1,19 @@
 """Sliding-window explanations vs MONAI's sliding_window_inference alone: time and peak memory.
 
-    OMP_WAIT_POLICY=PASSIVE python benchmarks/bench_windows.py                  # 112x112x64, roi 64^3 (~1-2 min, 2 cores)
-    OMP_WAIT_POLICY=PASSIVE python benchmarks/bench_windows.py --size 160 160 96 --roi 96 96 96
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/bench_windows.py        # 160x160x96, roi 64^3: 18 windows (~10 min, 2 cores)
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/bench_windows.py --size 112 112 64 --repeats 3 --json out.json
 
 A MONAI SegResNet with random weights (seed 0) on a random volume (seed 1); Gaussian blend, overlap 0.25,
-sw_batch_size 1. Each case runs in its own subprocess, so its peak RSS (psutil, sampled every 5 ms, and the
-process's ru_maxrss) is its own: `monai` (sliding_window_inference, no grad: the yardstick), `gradcam` and
-`saliency` (ours, window by window, target class 1 over the predicted region), and `monai_autograd`
-(the gradient taken through MONAI's whole sliding_window_inference: what one would do without windowed
-explanations; its memory grows with the number of windows).
+sw_batch_size 1; target class 1 over its predicted region. Cases: `monai` (sliding_window_inference, no
+grad: the yardstick), `gradcam` (ours: one clean pass keeping the layer's outputs, then each window's tail
+and its backward), `gradcam_recompute` (the same with every window re-run forward and backward: the
+previous algorithm, for before/after), `gradcam_given` (logits on a given region: no clean pass),
+`saliency` (ours, window by window), `monai_autograd` (the gradient through MONAI's whole inference).
+
+Time (the process's CPU time on one thread by default: on a loaded machine wall time counts other
+processes' turns; `--clock wall --threads 2` for elapsed time): all cases in ONE process, interleaved (case order rotated each repeat), a warm-up of MONAI and Grad-CAM, the median of
+`--repeats` per case and its ratio to MONAI's median, so machine load hits every case alike. Peak memory:
+each case once in its own subprocess (its process's peak RSS, psutil sampled every 5 ms and ru_maxrss).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import threading
@@ -24,23 +30,61 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-CASES = ("monai", "gradcam", "gradcam_given", "saliency", "monai_autograd")
+# "cpu": the process's CPU time (all threads): on a loaded shared machine it moves far less than wall time,
+# which counts the time other processes held the cores; "wall": elapsed time.
+CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
+CASES = ("monai", "gradcam", "gradcam_recompute", "gradcam_given", "saliency", "monai_autograd")
+DEFAULT_CASES = ("monai", "gradcam", "gradcam_recompute", "saliency")
 
 
-def child(case, size, roi, threads):
-    import psutil
+def setup(size, threads):
     import torch
-    from monai.inferers import sliding_window_inference
     from monai.networks.nets import SegResNet
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "SaliencyExplorer"))
-    from SaliencyExplorerLib.core.engine import explain
-
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = SegResNet(spatial_dims=3, init_filters=8, in_channels=1, out_channels=2).eval()
     x = torch.randn((1, 1, *size), generator=torch.Generator().manual_seed(1))
+    return model, x
+
+
+def run_case(case, model, x, roi):
+    """Run one case; returns the explanation's pass counts (empty for MONAI's own)."""
+    import torch
+    from monai.inferers import sliding_window_inference
+
+    from SaliencyExplorerLib.core.engine import explain
+    from SaliencyExplorerLib.methods.cam.base import CamMethod
+
     settings = {"roi_size": tuple(roi), "overlap": 0.25, "blend": "gaussian", "sw_batch_size": 1}
+    if case == "monai":
+        with torch.no_grad():
+            sliding_window_inference(x, tuple(roi), 1, model, overlap=0.25, mode="gaussian")
+        return {}
+    if case == "monai_autograd":
+        leaf = x.clone().requires_grad_(True)
+        y = sliding_window_inference(leaf, tuple(roi), 1, model, overlap=0.25, mode="gaussian")
+        region = (y.argmax(1) == 1).float()
+        torch.autograd.grad((y[:, 1] * region).sum(), leaf)
+        return {}
+    if case == "gradcam_given":  # logits of class 1 on a given region (the whole volume): no clean pass
+        mask = torch.ones(tuple(x.shape[2:]), dtype=torch.bool)
+        result = explain(model, x, "gradcam", target=1, task="segmentation", mask=mask, output_activation="none",
+                         sliding_window=settings)
+    else:
+        CamMethod.replays_layer = case != "gradcam_recompute"
+        try:
+            result = explain(model, x, case.split("_")[0], target=1, task="segmentation", sliding_window=settings)
+        finally:
+            CamMethod.replays_layer = True
+    return {"passes": result.passes, "windows": result.extras["sliding_windows"], "layers": result.layers}
+
+
+def memory_child(case, size, roi, threads):
+    import psutil
+
+    model, x = setup(size, threads)
     process, peak, done = psutil.Process(), [0], threading.Event()
 
     def sample():
@@ -48,61 +92,76 @@ def child(case, size, roi, threads):
             peak[0] = max(peak[0], process.memory_info().rss)
             time.sleep(0.005)
 
-    setup = process.memory_info().rss
+    before = process.memory_info().rss
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    started = time.perf_counter()
-    info = {}
-    if case == "monai":
-        with torch.no_grad():
-            sliding_window_inference(x, tuple(roi), 1, model, overlap=0.25, mode="gaussian")
-    elif case == "monai_autograd":
-        leaf = x.clone().requires_grad_(True)
-        y = sliding_window_inference(leaf, tuple(roi), 1, model, overlap=0.25, mode="gaussian")
-        region = (y.argmax(1) == 1).float()
-        torch.autograd.grad((y[:, 1] * region).sum(), leaf)
-    elif case == "gradcam_given":  # logits of class 1 on a given region (the whole volume): no clean pass
-        mask = torch.ones(tuple(size), dtype=torch.bool)
-        result = explain(model, x, "gradcam", target=1, task="segmentation", mask=mask, output_activation="none",
-                         sliding_window=settings)
-        info = {"passes": result.passes, "windows": result.extras["sliding_windows"], "layers": result.layers}
-    else:
-        result = explain(model, x, case, target=1, task="segmentation", sliding_window=settings)
-        info = {"passes": result.passes, "windows": result.extras["sliding_windows"], "layers": result.layers}
-    seconds = time.perf_counter() - started
+    info = run_case(case, model, x, roi)
     done.set()
     sampler.join()
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"case": case, "seconds": seconds, "setup_rss_mb": setup / 2**20,
-                      "peak_rss_mb": max(peak[0], maxrss) / 2**20, **info}))
+    print(json.dumps({"case": case, "setup_rss_mb": before / 2**20, "peak_rss_mb": max(peak[0], maxrss) / 2**20,
+                      **info}))
+
+
+def timing_child(cases, size, roi, threads, repeats, clock):
+    model, x = setup(size, threads)
+    for case in [c for c in cases if c in ("monai", "gradcam")]:  # warm-up: kernels, the default-layer lookup
+        run_case(case, model, x, roi)
+    seconds = {case: [] for case in cases}
+    for k in range(repeats):
+        order = cases[k % len(cases):] + cases[:k % len(cases)]
+        for case in order:
+            started = CLOCKS[clock]()
+            run_case(case, model, x, roi)
+            seconds[case].append(CLOCKS[clock]() - started)
+    print(json.dumps(seconds))
+
+
+def measure(size, roi, threads, repeats, cases, clock="cpu"):
+    """{case: row} with median seconds, its ratio to MONAI's, the runs, and the case's own peak memory."""
+    common = ["--size", *map(str, size), "--roi", *map(str, roi), "--threads", str(threads)]
+    out = subprocess.run([sys.executable, __file__, "--timing", "--cases", *cases, "--repeats", str(repeats),
+                          "--clock", clock, *common], capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+    seconds = json.loads(out)
+    rows = {}
+    for case in cases:
+        out = subprocess.run([sys.executable, __file__, "--memory", case, *common], capture_output=True, text=True,
+                             check=True).stdout.strip().splitlines()[-1]
+        rows[case] = {**json.loads(out), "runs_s": seconds[case], "median_s": statistics.median(seconds[case])}
+    base = rows.get("monai")
+    for row in rows.values():
+        if base:
+            row["time_x_monai"] = row["median_s"] / base["median_s"]
+            row["memory_x_monai"] = row["peak_rss_mb"] / base["peak_rss_mb"]
+    return rows
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, nargs=3, default=[112, 112, 64])
+    parser.add_argument("--size", type=int, nargs=3, default=[160, 160, 96])
     parser.add_argument("--roi", type=int, nargs=3, default=[64, 64, 64])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--cases", nargs="+", default=list(DEFAULT_CASES), choices=CASES)
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu")
     parser.add_argument("--json")
-    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--memory", help=argparse.SUPPRESS)
+    parser.add_argument("--timing", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        return child(args.child, args.size, args.roi, args.threads)
-    rows = []
-    for case in args.cases:
-        cmd = [sys.executable, __file__, "--child", case, "--size", *map(str, args.size), "--roi", *map(str, args.roi),
-               "--threads", str(args.threads)]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
-        rows.append(json.loads(out))
-    base = next((r for r in rows if r["case"] == "monai"), rows[0])
-    print(f"SegResNet, {'x'.join(map(str, args.size))} volume, roi {'x'.join(map(str, args.roi))}, "
-          f"gaussian, overlap 0.25, {args.threads} threads")
-    print(f"{'case':16}{'time s':>9}{'x monai':>9}{'peak MB':>10}{'x monai':>9}{'above setup MB':>16}")
-    for r in rows:
-        print(f"{r['case']:16}{r['seconds']:9.1f}{r['seconds'] / base['seconds']:9.2f}{r['peak_rss_mb']:10.0f}"
-              f"{r['peak_rss_mb'] / base['peak_rss_mb']:9.2f}{r['peak_rss_mb'] - r['setup_rss_mb']:16.0f}")
+    if args.memory:
+        return memory_child(args.memory, args.size, args.roi, args.threads)
+    if args.timing:
+        return timing_child(args.cases, args.size, args.roi, args.threads, args.repeats, args.clock)
+    rows = measure(args.size, args.roi, args.threads, args.repeats, args.cases, args.clock)
+    print(f"SegResNet, {'x'.join(map(str, args.size))} volume, roi {'x'.join(map(str, args.roi))}, gaussian, "
+          f"overlap 0.25, {args.threads} threads, {args.clock} time, median of {args.repeats} interleaved runs in one process")
+    print(f"{'case':20}{'median s':>10}{'x monai':>9}{'peak MB':>10}{'x monai':>9}  passes")
+    for case, r in rows.items():
+        print(f"{case:20}{r['median_s']:10.2f}{r.get('time_x_monai', 0):9.2f}{r['peak_rss_mb']:10.0f}"
+              f"{r.get('memory_x_monai', 0):9.2f}  {r.get('passes', '')}")
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
+        Path(args.json).write_text(json.dumps({"size": args.size, "roi": args.roi, "threads": args.threads,
+                                               "clock": args.clock, "repeats": args.repeats, "rows": rows}, indent=2))
 
 
 if __name__ == "__main__":

@@ -9,9 +9,11 @@ Writes into ``Resources/Samples/`` (or ``--output-dir``):
 - ``lesion_classifier.pt2``   the same network as a self-contained ``torch.export`` program
 - ``sample_ct.nrrd``          one oblique, anisotropic CT-like volume with a lesion (int16 HU)
 - ``sample_ct.json``          where its lesion is (LPS and RAS mm, radius) and how it was made
+- ``sample_lesion.nrrd``      the lesion as a label volume on the sample's grid (for compare/evaluate)
 - ``training_report.json``    data sizes, epochs, held-out accuracy
 
     python scripts/make_demo.py [--output-dir DIR] [--train 480] [--test 160] [--epochs 12]
+    python scripts/make_demo.py --lesion-only     # only sample_lesion.nrrd, from sample_ct.json (seconds)
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 import torch
-from SaliencyExplorerLib.demo.data import DEMO_CARD, model_tensors
+from SaliencyExplorerLib.demo.data import DEMO_CARD, SAMPLE_LESION, model_tensors, sample_lesion_mask
 from SaliencyExplorerLib.demo.network import LesionNet
 from SaliencyExplorerLib.demo.phantoms import make_phantom, rotation_direction
 from torch import nn
@@ -102,7 +104,15 @@ def make_sample(out: Path) -> dict:
         "parameters": SAMPLE,
     }
     (out / "sample_ct.json").write_text(json.dumps(info, indent=2) + "\n")
+    write_lesion(out)
     return info
+
+
+def write_lesion(out: Path) -> Path:
+    """The sample's lesion mask, from sample_ct.json's centre and radius on the sample's own grid."""
+    path = out / SAMPLE_LESION
+    sitk.WriteImage(sample_lesion_mask(out), str(path), useCompression=True)
+    return path
 
 
 def export_program(model: LesionNet, path: Path) -> None:
@@ -117,7 +127,12 @@ def main(argv=None) -> int:
     parser.add_argument("--train", type=int, default=480)
     parser.add_argument("--test", type=int, default=160)
     parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--lesion-only", action="store_true",
+                        help="only write sample_lesion.nrrd from the sample_ct.json already there")
     args = parser.parse_args(argv)
+    if args.lesion_only:
+        print(write_lesion(args.output_dir))
+        return 0
     torch.use_deterministic_algorithms(True)
     out = args.output_dir
     out.mkdir(parents=True, exist_ok=True)

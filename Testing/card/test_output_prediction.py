@@ -20,7 +20,7 @@ def test_the_fields_are_read_and_written_back():
     assert card.input.crop_foreground.allow_smaller is False
     assert parse_card(card_to_dict(card)) == card
     default = parse_card({})
-    assert (default.output.threshold, default.output.resample, default.output.smooth) == (0.5, "labels", None)
+    assert (default.output.threshold, default.output.resample, default.output.smooth) == (0.5, "auto", None)
     assert default.output.largest_component is False
 
 

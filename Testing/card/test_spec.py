@@ -2,7 +2,6 @@
 promises the model (open axes 64, or None when it promises none)."""
 
 import pytest
-
 from SaliencyExplorerLib.card import parse_card
 from SaliencyExplorerLib.errors import CardError
 

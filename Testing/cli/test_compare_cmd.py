@@ -59,3 +59,33 @@ def test_the_output_dir_may_not_be_an_input(files, capsys):
                  "--output-dir", str(files / "ct.nrrd"), "-q"])
     assert code == 2 and "--output-dir" in capsys.readouterr().err
     assert sitk.ReadImage(str(files / "ct.nrrd")).GetSize() == (24, 24, 16)
+
+
+def test_compare_takes_layer_option_and_body_mask_like_evaluate(files, capsys):
+    """--layer, --option and --body-mask reach the comparison: the body is where the sanity check compares."""
+    image = sitk.ReadImage(str(files / "ct.nrrd"))
+    body = sitk.Image(image.GetSize(), sitk.sitkUInt8)
+    body.CopyInformation(image)
+    body[0:12, :, :] = 1  # half the volume along x
+    sitk.WriteImage(body, str(files / "body.nrrd"))
+    out = files / "out-vocab"
+    code = main(["compare", "--input", str(files / "ct.nrrd"), "--truth-mask", str(files / "lesion.nrrd"),
+                 "--model", str(files / "tiny.pt"), "--methods", "gradcam", "--method", "scorecam",
+                 "--layer", "features.block2", "--option", "max_channels=2", "--body-mask", str(files / "body.nrrd"),
+                 "--steps", "4", "--random-repeats", "1", "--sanity-layers", "1", "--no-figure",
+                 "--output-dir", str(out), "-q"])
+    assert code == 0, capsys.readouterr().err
+    report = json.loads((out / "comparison.json").read_text())
+    assert sorted(report["ranking"]) == ["gradcam", "scorecam"]
+    assert report["settings"]["method_options"]["scorecam"] == {"max_channels": 2}
+    assert not report["settings"]["method_options"].get("gradcam")
+    fractions = {m: s["foreground_fraction"] for m, s in report["sanity"].items()}
+    assert fractions and all(abs(f - 0.5) < 0.1 for f in fractions.values()), fractions
+
+
+def test_compare_layer_reaches_the_cams(files, capsys):
+    main(["compare", "--input", str(files / "ct.nrrd"), "--model", str(files / "tiny.pt"), "--methods", "gradcam",
+          "--layer", "features.nosuch", "--steps", "3", "--random-repeats", "1", "--no-sanity", "--no-figure",
+          "--output-dir", str(files / "out-layer"), "-q"])
+    row = json.loads((files / "out-layer" / "comparison.json").read_text())["table"][0]
+    assert row["error"] and "features.nosuch" in row["error"]

@@ -2,9 +2,11 @@
 
 import json
 
+import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
+from PIL import Image
 from SaliencyExplorerLib.cli import main
 from SaliencyExplorerLib.demo.phantoms import make_phantom, rotation_direction
 
@@ -99,7 +101,10 @@ def test_evaluate_without_sanity_with_blur_and_label(case, capsys, tmp_path):
     report = json.loads((tmp_path / "r.json").read_text())
     assert "sanity" not in report and "curves" not in report
     assert report["pointing_hit"] is True
-    assert (tmp_path / "f.png").stat().st_size > 0
+    picture = np.asarray(Image.open(tmp_path / "f.png").convert("RGB"))
+    assert picture.shape[1] >= 600
+    magenta = np.all(picture == (255, 0, 255), axis=-1)
+    assert magenta.sum() > 20  # the region's outline (label 3) is drawn on the tiles that cut it
 
 
 @pytest.mark.parametrize("extra,needle", [

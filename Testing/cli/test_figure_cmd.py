@@ -38,7 +38,8 @@ def test_peak_lands_on_its_physical_position_in_every_view(files, axis):
     image, tmp = files
     out = tmp / f"{axis}.png"
     assert main(["figure", str(tmp / "image.nrrd"), str(tmp / "heat.nii.gz"), "-o", str(out), "--kind", "slice",
-                 "--axis", axis, "--zoom", "1", "--cmap", "gray", "--alpha", "1", "--no-colorbar"]) == 0
+                 "--axis", axis, "--zoom", "1", "--cmap", "gray", "--alpha", "1", "--no-colorbar",
+                 "--no-title", "--no-labels"]) == 0  # pixel-exact: no annotations (tested below)
     picture = np.asarray(Image.open(out))
     lpi = sitk.DICOMOrient(image, "LPI")
     i, j, k = lpi.TransformPhysicalPointToIndex(PEAK_LPS)
@@ -63,7 +64,7 @@ def test_lpi_orientation_puts_superior_at_the_top(files):
 def test_montage_and_gif_outputs(files):
     _, tmp = files
     assert main(["figure", str(tmp / "image.nrrd"), str(tmp / "heat.nii.gz"), "-o", str(tmp / "m.png"),
-                 "--every", "2", "--columns", "7", "--zoom", "2"]) == 0
+                 "--every", "2", "--columns", "7", "--zoom", "2", "--no-title"]) == 0
     with Image.open(tmp / "m.png") as png:
         # 7 axial tiles (every 2nd of 14) in one row: 36 x 40 voxels, 1.2 x 1.0 mm -> 72 x 80 pixels at
         # zoom 2, 2-pixel gaps, plus the 90-pixel colour bar
@@ -85,3 +86,46 @@ def test_figure_errors_are_clear(files, capsys):
     assert main(["figure", str(tmp / "image.nrrd"), str(tmp / "heat.nii.gz"), "-o", str(tmp / "x.png"),
                  "--axis", "oblique"]) == 2
     assert "--axis" in capsys.readouterr().err
+
+
+@pytest.fixture()
+def box_case(tmp_path):
+    """An LPS-identity volume 30 x 30 x 10 (1 mm) with a region box i 10-19, j 5-14 on every slice."""
+    image = sitk.Image((30, 30, 10), sitk.sitkFloat32)
+    image.SetOrigin((-15.0, -15.0, -5.0))
+    region = sitk.Image((30, 30, 10), sitk.sitkUInt8)
+    region.CopyInformation(image)
+    region[10:20, 5:15, :] = 1
+    heat = sitk.GetImageFromArray(np.linspace(0, 1, 9000, dtype=np.float32).reshape(10, 30, 30))
+    heat.CopyInformation(image)
+    for name, item in (("ct.nrrd", image), ("lesion.nrrd", region), ("heat.nrrd", heat)):
+        sitk.WriteImage(item, str(tmp_path / name))
+    return tmp_path
+
+
+def test_slice_figure_is_titled_wide_and_outlines_the_region_where_it_is(box_case):
+    out = box_case / "s.png"
+    assert main(["figure", str(box_case / "ct.nrrd"), str(box_case / "heat.nrrd"), "-o", str(out), "--kind", "slice",
+                 "--slice", "4", "--outline", str(box_case / "lesion.nrrd"), "--title", "T"]) == 0
+    picture = np.asarray(Image.open(out).convert("RGB"))
+    zoom = -(-520 // 30)  # the default: a slice at least 520 px wide -> 18 px per voxel
+    tile = 30 * zoom
+    assert picture.shape[1] >= 600 and picture.shape[1] == tile + 90  # tile + colour bar
+    band = picture.shape[0] - tile  # the title band above the tile
+    assert band > 20
+    rows, cols = np.nonzero(np.all(picture[band:] == (255, 0, 255), axis=-1))
+    # LPI keeps i (columns) and j (rows) of an LPS volume: the box's edges at voxels 5-14 (rows), 10-19 (cols)
+    assert (rows.min(), rows.max() + 1) == (5 * zoom, 15 * zoom)
+    assert (cols.min(), cols.max() + 1) == (10 * zoom, 20 * zoom)
+    inner = picture[band + 5 * zoom + zoom:band + 15 * zoom - zoom, 10 * zoom + zoom:20 * zoom - zoom]
+    assert not np.all(inner == (255, 0, 255), axis=-1).any()
+
+
+def test_gif_frames_are_titled_with_a_colour_bar_and_wide(box_case):
+    out = box_case / "a.gif"
+    assert main(["figure", str(box_case / "ct.nrrd"), str(box_case / "heat.nrrd"), "-o", str(out), "--every", "3"]) == 0
+    with Image.open(out) as gif:
+        assert gif.n_frames == 4 and gif.size[0] >= 600
+        frame = np.asarray(gif.convert("RGB"))
+    bar = frame[frame.shape[0] // 2:, -80:-60]  # the colour bar's column, lower half
+    assert len({tuple(p) for p in bar.reshape(-1, 3)}) > 20  # a gradient of colours, not a blank strip

@@ -63,3 +63,14 @@ def test_list_layers_default_on_a_torch_only_resnet():
     assert by_name["avgpool"].output_shape == (1, 8, 1, 1) and not by_name["avgpool"].cam_capable
     assert by_name["conv1"].cam_capable and by_name["conv1"].type == "Conv2d"
     assert len(by_name) == len([n for n, _ in model.named_modules() if n])
+
+
+def test_an_exported_program_lists_no_torch_internal_rows():
+    """torch.export's unflattened module carries a `_guards_fn` submodule: not a layer of the model."""
+    from helpers.paths import SAMPLES
+    from SaliencyExplorerLib.models.loading import load_model
+
+    loaded = load_model(SAMPLES / "lesion_classifier.pt2", SAMPLES / "lesion_classifier.json")
+    names = [row.name for row in list_layers(loaded.module, torch.zeros(1, 1, 32, 32, 32))]
+    assert "features.block3" in names
+    assert not [n for n in names if "_guards_fn" in n]

@@ -53,3 +53,16 @@ def test_normalise_magnitude_keeps_zero_at_zero_and_the_strongest_evidence_at_on
     assert out[0].tolist() == [[1.0, 0.0], [0.5, 0.25]]
     assert out[1].tolist() == [[0.0, 0.0], [0.0, 0.0]]
     assert normalise(maps)[0, 0, 1].item() == pytest.approx(2 / 3)  # min-max would put zero at 2/3
+
+
+@pytest.mark.parametrize("shape, size", [((1, 2, 2, 2), (64, 64, 64)), ((3, 4, 3, 2), (40, 36, 28)),
+                                         ((1, 1, 3), (17, 9)), ((2, 4), (30,)), ((1, 2, 2, 2), (2, 5, 3))])
+def test_small_maps_upsample_as_torch_interpolates(shape, size):
+    """The axis-by-axis path for maps a few voxels wide gives F.interpolate's values (float rounding)."""
+    import torch.nn.functional as F
+
+    maps = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+    mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[len(size)]
+    ref = F.interpolate(maps.unsqueeze(1), size=size, mode=mode, align_corners=False).squeeze(1)
+    got = upsample(maps, size)
+    assert got.shape == ref.shape and float((got - ref).abs().max()) < 1e-6

@@ -10,7 +10,6 @@ monai = pytest.importorskip("monai")
 from helpers.window_models import ROI, SHAPE, BrightBlobSeg, relative_error  # noqa: E402
 from monai.inferers import sliding_window_inference  # noqa: E402
 
-
 # ---------------------------------------------------------------- gradients over windows
 MASK = torch.zeros(SHAPE)
 MASK[5:15, 20:30, 3:12] = 1
@@ -139,7 +138,6 @@ def test_unetr_with_a_fixed_img_size_explains_a_whole_scan_by_windows():
     saliency equals autograd through MONAI's whole sliding_window_inference, and a decoder-layer Grad-CAM
     (token outputs reshaped per window) covers the whole scan."""
     from monai.networks.nets import UNETR
-
     from SaliencyExplorerLib.core.engine import explain
 
     torch.manual_seed(0)

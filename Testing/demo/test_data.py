@@ -47,3 +47,24 @@ def test_model_tensors_are_the_cards_input_half_with_a_lesion():
     assert float(x.min()) >= 0.0 and float(x.max()) <= 1.0  # the card's window to [0, 1]
     x2, labels2 = model_tensors(4, seed=11)
     assert torch.equal(x, x2) and torch.equal(labels, labels2)
+
+
+def test_the_shipped_lesion_mask_is_the_sphere_sample_ct_json_describes():
+    """Truth: sample_ct.json (centre in RAS, radius) and the sphere's volume 4/3 pi r^3; the file is the one
+    scripts/make_demo.py writes, and equals what sample_lesion_mask() makes now."""
+    from SaliencyExplorerLib.demo.data import sample_lesion_mask, sample_lesion_path
+
+    info = json.loads((SAMPLES / "sample_ct.json").read_text())
+    mask = sitk.ReadImage(str(sample_lesion_path(SAMPLES)))
+    ct = sitk.ReadImage(str(SAMPLES / "sample_ct.nrrd"))
+    assert mask.GetSize() == ct.GetSize() and np.allclose(mask.GetOrigin(), ct.GetOrigin())
+    assert np.allclose(mask.GetSpacing(), ct.GetSpacing()) and np.allclose(mask.GetDirection(), ct.GetDirection())
+    voxels = sitk.GetArrayFromImage(mask)
+    assert set(np.unique(voxels)) == {0, 1}
+    centre_ras = lesion_center_of(mask, mask) * np.array([-1.0, -1.0, 1.0])
+    assert np.linalg.norm(centre_ras - info["lesion_center_ras_mm"]) < min(ct.GetSpacing())
+    volume = voxels.sum() * np.prod(ct.GetSpacing())
+    sphere = 4 / 3 * np.pi * info["lesion_radius_mm"] ** 3
+    assert abs(volume - sphere) / sphere < 0.05, (volume, sphere)
+    assert voxels.sum() == info["lesion_voxels"]  # the phantom's own mask when the sample was made
+    assert np.array_equal(sitk.GetArrayFromImage(sample_lesion_mask(SAMPLES)), voxels)

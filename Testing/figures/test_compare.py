@@ -38,3 +38,37 @@ def test_cohort_figure_draws_means_with_their_intervals(tmp_path):
     heights = sorted(round(p.get_height(), 6) for a in fig.axes for p in a.patches)
     assert {0.2, 0.4, 0.6, 0.8} <= set(heights)
     assert save_figure(tmp_path / "summary.png", fig).endswith("summary.png")
+
+
+def test_comparison_curves_stay_apart_with_a_legend_outside_and_a_colour_bar():
+    from SaliencyExplorerLib.figures.annotate import COLORBAR_LABEL, Geometry
+
+    image = np.zeros((6, 20, 24), np.float32)
+    names = ["gradcam", "hirescam", "layercam", "saliency", "occlusion"]
+    maps = {m: np.zeros_like(image) for m in names}
+    for m in maps.values():
+        m[3, 5:10, 6:12] = 1.0
+    region = np.zeros(image.shape, bool)
+    region[:, 4:11, 5:13] = True
+    same = {"deletion": [1, .5, .3, .2, .1], "insertion": [0, .6, .8, .9, 1]}  # identical curves: must stay visible
+    curves = {"fraction": list(np.linspace(0, 1, 5)), "random_deletion": [1, .8, .6, .4, .2],
+              "random_insertion": [0, .2, .4, .6, .8], **{m: same for m in names}}
+    rows = [{"method": m, "rank": n + 1, "faithfulness_score": 0.5} for n, m in enumerate(names)]
+    geometry = Geometry((0.0, 0.0, 0.0), (1.0, 1.0, 2.0), (1, 0, 0, 0, 1, 0, 0, 0, -1))
+    fig = comparison_figure(image, maps, curves, rows, region=region, geometry=geometry, target="lesion")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()
+    curve_axes = [a for a in fig.axes if a.get_lines()]
+    assert len(curve_axes) == 2
+    for ax in curve_axes:
+        styles = {(line.get_linestyle(), line.get_marker()) for line in ax.get_lines() if line.get_label() in names}
+        assert len(styles) == len(names)  # every method its own line style + marker pair
+    legend = curve_axes[1].get_legend()
+    renderer = fig.canvas.get_renderer()
+    assert legend.get_window_extent(renderer).x0 >= curve_axes[1].get_window_extent(renderer).x1  # outside
+    labels = [a.get_ylabel() for a in fig.axes]
+    assert COLORBAR_LABEL in labels  # the colour bar says what its colours mean
+    assert 'class "lesion"' in fig._suptitle.get_text() and "mm" in fig._suptitle.get_text()
+    texts = {t.get_text() for a in fig.axes for t in a.texts}
+    assert {"A", "P", "R", "L"} <= texts  # orientation letters on the maps

@@ -207,3 +207,94 @@ def write_damaged(folder):
     (folder / "truncated.pt").write_bytes(whole[: len(whole) // 2])
     (folder / "_whole.pt").unlink()
     return folder
+
+
+# ---- round two (issue 16): attacks on what a .pt2 may contain; each must be refused by positive validation ----
+
+def _edit_program(folder, name, edit_json, add=None):
+    """A clean dynamic-batch .pt2 with models/model.json passed through ``edit_json(dict)`` and members ``add``."""
+    clean = Path(folder) / f"_clean_{name}"
+    torch.export.save(_tiny_program(), clean)
+
+    def edit(short, data):
+        if short == "models/model.json" and edit_json is not None:
+            program = json.loads(data)
+            edit_json(program)
+            return json.dumps(program).encode()
+        return data
+
+    dst = _rewrite_zip(clean, Path(folder) / name, edit)
+    if add:
+        root = zipfile.ZipFile(clean).namelist()[0].split("/", 1)[0]
+        with zipfile.ZipFile(dst, "a") as z:
+            for short, data in add.items():
+                z.writestr(f"{root}/{short}", data)
+    clean.unlink()
+    return dst
+
+
+def evil_export_opaque_nested(folder, marker):
+    """A constants entry whose path has a folder in it (``opaque_obj_0/p``): torch's ``_load_constants``
+    sees the ``opaque_obj_`` prefix and calls ``pickle.loads`` on it. The first-round scanner only looked at
+    the last path part (``p``) and let it through."""
+    clean = Path(folder) / "_clean_opaque.pt2"
+    torch.export.save(_tiny_program(), clean)
+    evil = pickle.dumps(_Payload(marker), protocol=2)
+
+    def edit(short, data):
+        if short == "data/constants/model_constants_config.json":
+            cfg = json.loads(data)
+            cfg["config"]["hidden"] = {"path_name": "opaque_obj_0/p", "is_param": False, "use_pickle": True,
+                                       "tensor_meta": None}
+            return json.dumps(cfg).encode()
+        return data
+
+    dst = _rewrite_zip(clean, Path(folder) / "evil_opaque.pt2", edit)
+    root = zipfile.ZipFile(clean).namelist()[0].split("/", 1)[0]
+    with zipfile.ZipFile(dst, "a") as z:
+        z.writestr(f"{root}/data/constants/opaque_obj_0/p", evil)
+    clean.unlink()
+    return dst
+
+
+def evil_export_guards(folder, marker):
+    """``guards_code`` in models/model.json: ``ExportedProgram.module()`` compiles it (``exec``) into a
+    ``_guards_fn`` that runs on every forward pass. No pickle, no shape expression involved."""
+    code = f"__import__('pathlib').Path({str(marker)!r}).touch() is None"
+    return _edit_program(folder, "evil_guards.pt2", lambda p: p.__setitem__("guards_code", [code]))
+
+
+def evil_export_exponent_bomb(folder, marker):
+    """A shape expression that is plain arithmetic but ``sympify`` evaluates ``10**10**9`` (hangs, eats
+    memory). Must be refused without ever reaching sympy."""
+    def edit(program):
+        sizes = program["graph_module"]["graph"]["tensor_values"]
+        for meta in sizes.values():
+            for size in meta["sizes"]:
+                if "as_expr" in size:
+                    size["as_expr"]["expr_str"] += "+10**10**9"
+                    return
+        raise AssertionError("exported program has no symbolic size")
+    return _edit_program(folder, "evil_bomb.pt2", edit)
+
+
+def evil_export_unknown_member(folder, marker):
+    """A member a plain torch.export.save never writes (here a stray pickle under data/)."""
+    return _edit_program(folder, "evil_unknown_member.pt2", None,
+                         add={"data/extra_state.pkl": pickle.dumps(_Payload(marker), protocol=2)})
+
+
+def evil_export_module_stack(folder, marker):
+    """An ``nn_module_stack`` path with a quote in it: a layer name becomes a module name in generated Python
+    (torch.fx writes ``getattr(self, "<name>")`` for names that are not identifiers), so tapping that layer
+    would write ``getattr(self, "x" if exec(bytes([...])) else "l")`` and run it. No dots, no top-level commas:
+    it survives torch's own metadata parsing."""
+    code = list(f"__import__('pathlib').Path({str(marker)!r}).touch()".encode())
+    path = f'x" if exec(bytes({code})) else "l'
+
+    def edit(program):
+        for node in program["graph_module"]["graph"]["nodes"]:
+            stack = node["metadata"].get("nn_module_stack")
+            if stack and ",l," in stack:
+                node["metadata"]["nn_module_stack"] = stack.replace(",l,", f",{path},")
+    return _edit_program(folder, "evil_module_stack.pt2", edit)

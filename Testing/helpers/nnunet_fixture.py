@@ -65,7 +65,6 @@ PLAN_SCRIPT = textwrap.dedent("""
 def make_nnunet_folder(root: Path, folds=(0, 1), cases=4, shrink=8) -> Path:
     """Plan a tiny dataset with nnU-Net and write ``root/results/.../nnUNetTrainer__nnUNetPlans__3d_fullres``
     with ``plans.json``, ``dataset.json`` and ``fold_N/checkpoint_final.pth`` (random weights per fold)."""
-    import torch
 
     raw, pre, res = root / "raw", root / "preprocessed", root / "results"
     ds = raw / DATASET

@@ -140,3 +140,17 @@ def test_lightning_style_hparams_pass(tmp_path):
     torch.save({"hyper_parameters": {"lr": 0.1, "name": "x", "sizes": [1, 2], "t": (1, 2.5)}}, buf)
     (tmp_path / "h.ckpt").write_bytes(buf.getvalue())
     assert mf.check_file_safe(tmp_path / "h.ckpt").problems == []
+
+
+@pytest.mark.parametrize("suffix", [".nrrd", ".nii.gz", ".mha"])
+def test_an_image_given_as_the_model_asks_whether_input_and_model_are_swapped(tmp_path, suffix):
+    import SimpleITK as sitk
+
+    path = tmp_path / f"ct{suffix}"
+    sitk.WriteImage(sitk.Image(4, 4, 4, sitk.sitkInt16), str(path), True)
+    inspection = mf.inspect_file(path)
+    assert inspection.kind == "not_a_model"
+    assert "is an image" in inspection.problems[0]
+    assert "--input and --model swapped" in inspection.problems[0]
+    if suffix == ".nrrd":  # the bytes the user saw, decoded
+        assert "4e52524430303034 = 'NRRD0004'" in inspection.problems[0]

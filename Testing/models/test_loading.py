@@ -123,3 +123,43 @@ def test_state_dict_is_found_inside_checkpoints():
         extract_state_dict({"epoch": 1, "weights": [1, 2]}, "m.pt")
 
 
+
+
+def test_a_state_dict_without_a_card_names_where_it_looked_and_the_fix(tmp_path):
+    path = tmp_path / "weights.pt"
+    torch.save({"w": torch.zeros(2)}, path)
+    with pytest.raises(CardError) as info:
+        load_model(path)
+    message = str(info.value)
+    assert "no model card was found beside it" in message
+    assert str(tmp_path / "weights.json") in message
+    assert "--card" in message
+def test_windowed_card_probes_one_window_not_the_whole_grid(tmp_path):
+    """A UNETR takes only img_size^3: with windows of that size over a larger explicit grid the card is right
+    (the check probes one window); a card whose windows the model refuses names inference.roi_size."""
+    import json
+
+    import pytest
+    import torch
+
+    nets = pytest.importorskip("monai.networks.nets")
+    from SaliencyExplorerLib.errors import ModelLoadError
+    from SaliencyExplorerLib.models.loading import load_model
+
+    kwargs = {"in_channels": 1, "out_channels": 2, "img_size": 16, "feature_size": 4, "hidden_size": 48,
+              "mlp_dim": 96, "num_heads": 4, "spatial_dims": 3}
+    torch.manual_seed(0)
+    torch.save(nets.UNETR(**kwargs).state_dict(), tmp_path / "unetr.pt")
+
+    def card(roi):
+        return {"spatial_dims": 3, "in_channels": 1, "classes": ["bg", "fg"], "input": {"size": [32, 32, 32]},
+                "architecture": {"class": "monai.networks.nets.UNETR", "kwargs": kwargs},
+                "inference": {"mode": "sliding_window", "roi_size": [roi] * 3, "overlap": 0.25}}
+
+    (tmp_path / "good.json").write_text(json.dumps(card(16)))
+    loaded = load_model(tmp_path / "unetr.pt", tmp_path / "good.json")
+    assert loaded.card.input.size == (32, 32, 32)
+    (tmp_path / "bad.json").write_text(json.dumps(card(32)))
+    with pytest.raises(ModelLoadError, match=r"shape \(1, 1, 32, 32, 32\).*inference.roi_size") as caught:
+        load_model(tmp_path / "unetr.pt", tmp_path / "bad.json")
+    assert "\n" not in str(caught.value)

@@ -19,8 +19,8 @@ nib = pytest.importorskip("nibabel")
 
 from helpers.nnunet_fixture import oblique_direction, synthetic_case  # noqa: E402
 from SaliencyExplorerLib import explain_image  # noqa: E402
-from SaliencyExplorerLib.cli import main  # noqa: E402
 from SaliencyExplorerLib.card import card_to_dict, parse_card  # noqa: E402
+from SaliencyExplorerLib.cli import main  # noqa: E402
 from SaliencyExplorerLib.core.sliding_window import SlidingWindow, WindowPlan  # noqa: E402
 from SaliencyExplorerLib.errors import ModelLoadError  # noqa: E402
 from SaliencyExplorerLib.models.loading import load_model  # noqa: E402
@@ -210,3 +210,31 @@ def test_a_bundle_opens_in_every_front_door(bundle, scan, tmp_path, mrml):
     assert state.state == "done", process.log[-5:]
     background = explain_node.finish_background(process, source)
     assert np.allclose(volume_nodes.node_array(background), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["nrrd-2ax-a", "nrrd32-2ax-b"])
+def test_prediction_output_on_oblique_nrrd_equals_monai_bundle_run(bundle, tmp_path, name):
+    """The issue's case: oblique NRRD scans (about two axes; float64 and float32 headers), the bundle run by
+    ``monai.bundle run`` (Invertd of the softmax, argmax on the scan) against ``explain --prediction-output``."""
+    from helpers import monai_matrix as mm
+
+    case = next(c for c in mm.cases() if c.name == name)
+    data = tmp_path / "data"
+    data.mkdir()
+    scan = mm.write(case, data)
+    config = json.loads((bundle / "configs" / "inference.json").read_text())
+    config["datalist"] = "$list(sorted(glob.glob(@dataset_dir + '/*.nrrd')))"
+    run_root = tmp_path / "bundle"
+    import shutil
+
+    shutil.copytree(bundle, run_root)
+    (run_root / "configs" / "inference.json").write_text(json.dumps(config))
+    their = theirs(run_root, scan, tmp_path / "eval").argmax(0)  # (i, j, k) on the scan's grid
+    out = tmp_path / "pred.nrrd"
+    assert main(["explain", "-i", str(scan), "-m", str(bundle), "--method", "saliency", "--target", "body",
+                 "-o", str(tmp_path / "heat.nrrd"), "--prediction-output", str(out)]) == 0
+    mine = sitk.GetArrayFromImage(sitk.ReadImage(str(out))).transpose(2, 1, 0)
+    assert mine.shape == their.shape and 0.05 < their.mean() < 0.95  # both labels present
+    agree = float((mine == their).mean())
+    print(f"{name}: labels agree on {agree:.4%}, Dice {mm.dice(mine, their):.4f}")
+    assert agree >= 0.995 and mm.dice(mine, their) >= 0.95

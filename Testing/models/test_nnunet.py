@@ -1,9 +1,10 @@
 """nnU-Net v2 folders: our pipeline's segmentation equals nnUNetPredictor's on an oblique, anisotropic scan.
 
 The folder is planned by nnU-Net itself on a tiny synthetic dataset (nnunet_fixture.py), two folds with
-random weights. Ours: the derived card's model grid (through physical space), our sliding-window blend,
-the logits brought back to the scan's grid linearly, softmax, argmax. Theirs: nnUNetPredictor without
-mirroring (test-time mirroring is not part of the card, see docs/model-files.md).
+random weights. Ours: the derived card's model input (nnU-Net's index-space resize), our sliding-window
+blend, the logits brought back to the scan's grid linearly, softmax, argmax. Theirs: nnUNetPredictor
+without mirroring (mirroring, the labels on the native grid and anisotropic scans are covered with a
+trained lesion network in Testing/fidelity/test_nnunet_fidelity.py).
 
 nnUNetPredictor accumulates the blended logits in float16; where the Gaussian weights are tiny (the scan's
 borders and corners) that rounding alone moves its logits by up to ~0.5. So the probabilities are compared
@@ -172,3 +173,94 @@ def test_neither_folder(tmp_path):
         load_model(tmp_path / "plain")
     with pytest.raises(CardError):
         parse_card({"input": {"intensity": [{"clip_percentiles": [5]}]}})
+
+
+def test_derived_card_says_mirroring_and_nnunet_resampling(folder):
+    card = load_model(folder).card
+    assert card.inference.mirror_axes == (0, 1, 2)  # the checkpoint's inference_allowed_mirroring_axes
+    assert card.input.resampling == "nnunet"
+    assert parse_card(json.loads(json.dumps(card_to_dict(card)))).inference.mirror_axes == (0, 1, 2)
+
+
+@pytest.mark.parametrize("axes, match", [([0, 3], "beyond"), ([1, 1], "twice"), ("012", "list")])
+def test_bad_mirror_axes_are_refused(folder, axes, match):
+    data = card_to_dict(load_model(folder).card)
+    data["inference"]["mirror_axes"] = axes
+    with pytest.raises(CardError, match=match):
+        parse_card(data)
+
+
+def test_mirror_ensemble_equals_nnunet_test_time_mirroring(folder):
+    """MirrorEnsemble == nnUNetPredictor._internal_maybe_mirror_and_predict on one window."""
+    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+    from SaliencyExplorerLib.models.nnunet import MirrorEnsemble
+
+    loaded = load_model(folder / "fold_0")
+    predictor = nnUNetPredictor(use_mirroring=True, device=torch.device("cpu"), verbose=False, allow_tqdm=False)
+    predictor.initialize_from_trained_model_folder(str(folder), use_folds=(0,))
+    x = torch.randn(1, 1, *loaded.card.inference.roi_size)
+    theirs = predictor._internal_maybe_mirror_and_predict(x)
+    with torch.no_grad():
+        ours = MirrorEnsemble(loaded.module, loaded.card.inference.mirror_axes)(x)
+        plain = loaded.module(x)
+    assert float((theirs - ours).abs().max()) < 1e-5
+    assert float((theirs - plain).abs().max()) > 1e-3  # the mirrored passes change this network's output
+
+
+@pytest.mark.parametrize("transpose, resampling, match", [([0, 0, 1], "nnunet", "permutation"),
+                                                          ([2, 0, 1], "physical", "only nnU-Net's resampling")])
+def test_bad_transpose_is_refused(folder, transpose, resampling, match):
+    data = card_to_dict(load_model(folder).card)
+    data["input"].update(transpose=transpose, resampling=resampling)
+    with pytest.raises(CardError, match=match):
+        parse_card(data)
+
+
+def test_gradient_of_the_mirrored_ensemble_is_the_mean_of_the_flipped_back_passes(folder):
+    """What a gradient method explains under mirroring: the mirrored prediction exactly, i.e. the mean over the
+    flips of each pass's signed gradient map, flipped back (the engine's saliency with reduce "sum", on a
+    region). A |gradient| map is then |mean|, the ensemble's own, not the mean of the passes' |gradient|."""
+    import itertools
+
+    from SaliencyExplorerLib.core.engine import explain
+    from SaliencyExplorerLib.models.nnunet import MirrorEnsemble
+
+    loaded = load_model(folder / "fold_0")
+    torch.manual_seed(0)
+    x = torch.randn(1, 1, *loaded.card.inference.roi_size)  # one window
+    region = torch.zeros(1, *x.shape[2:], dtype=torch.bool)
+    region[0, 2:6, 3:8, 1:5] = True
+    kwargs = {"method": "saliency", "reduce": "sum", "target": 1, "output_activation": "none", "relu": False}
+    ours = explain(MirrorEnsemble(loaded.module, (0, 1, 2)), x, mask=region, **kwargs).raw
+    passes = []
+
+    def flip(t, axes):
+        return torch.flip(t, axes) if axes else t
+
+    for axes in [()] + [c for n in (1, 2, 3) for c in itertools.combinations((2, 3, 4), n)]:
+        raw = explain(loaded.module, flip(x, axes), mask=flip(region[:, None], axes)[:, 0], **kwargs).raw
+        raw = torch.as_tensor(raw)  # (N, *spatial): the spatial axes are one lower than the input's
+        passes.append(torch.flip(raw, tuple(a - 1 for a in axes)) if axes else raw)
+    expected = torch.stack(passes).mean(0).numpy()
+    assert np.abs(ours - expected).max() <= 1e-5 * np.abs(expected).max()
+
+
+def test_missing_network_package_names_the_setup_option(monkeypatch):
+    import importlib
+
+    from SaliencyExplorerLib.models import nnunet
+
+    real = importlib.import_module
+
+    def no_dna(name, *args):
+        if name.startswith("dynamic_network_architectures"):
+            raise ImportError("No module named 'dynamic_network_architectures'")
+        return real(name, *args)
+
+    monkeypatch.setattr(nnunet.importlib, "import_module", no_dna)
+    with pytest.raises(ModelLoadError, match=r"bash scripts/setup_env.sh nnunet.*dynamic-network-architectures "
+                                             r"--no-deps"):
+        nnunet._architecture_class()
+    script = (nnunet.Path(__file__).resolve().parents[2] / "scripts" / "setup_env.sh").read_text()
+    nnunet_branch = script[script.index("*,nnunet,*)"):]
+    assert "--no-deps" in nnunet_branch.split(";;")[0] and "dynamic-network-architectures" in nnunet_branch

@@ -60,7 +60,7 @@ def test_windows_and_postprocessing_equal_taps_on_its_own_input(network, taps_on
     from SaliencyExplorerLib.card import parse_card
     from SaliencyExplorerLib.core.model_call import model_output
     from SaliencyExplorerLib.volumes.geometry import to_model
-    from SaliencyExplorerLib.volumes.prediction import predict
+    from SaliencyExplorerLib.volumes.native_labels import predict
 
     card = parse_card(taps_card())
     model_input = to_model(sitk.ReadImage(str(colin27())), card)

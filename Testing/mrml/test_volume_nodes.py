@@ -85,3 +85,34 @@ def test_heatmap_voxels_go_back_only_onto_the_nodes_grid(mrml):
     target = mrml.scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "copy")
     volume_nodes.copy_geometry(source, target)
     np.testing.assert_array_equal(volume_nodes.ijk_to_ras(target), volume_nodes.ijk_to_ras(source))
+
+
+def test_a_node_read_from_a_nifti_gets_monais_grid_from_its_file(mrml, tmp_path):
+    """An oblique NIfTI whose float32 sform makes MONAI centre its grid: explained from a Slicer node (whose
+    storage node names the file) the model grid is still MONAI's; a node moved since is not bound to it."""
+    pytest.importorskip("monai")
+    nib = pytest.importorskip("nibabel")
+    from pathlib import Path
+
+    from helpers import monai_matrix as mm
+    from SaliencyExplorerLib.models.monai_bundle import derive_card
+    from SaliencyExplorerLib.volumes.geometry import to_model
+    from SaliencyExplorerLib.volumes.monai_grid import reader_affine, reader_affine_itk
+
+    case = next(c for c in mm.cases() if c.name == "nii-2ax-b")
+    path = mm.write(case, tmp_path)
+    _, affine, _, _ = mm.monai_preprocessed(path)
+    image = sitk.ReadImage(str(path))
+    node = volume_nodes.add_volume_from_image(mrml.scene, image, "scan")
+    storage = mrml.scene.AddNewNodeByClass("vtkMRMLVolumeArchetypeStorageNode")
+    storage.SetFileName(str(path))
+    node.SetAndObserveStorageNodeID(storage.GetID())
+    card = derive_card(mm.CONFIG, {"name": "m"}, Path("/bundle/configs/inference.json"))
+    from_node = volume_nodes.node_to_image(node)
+    assert np.array_equal(reader_affine(from_node), nib.load(str(path)).affine)  # the file's float32 sform
+    assert not np.array_equal(reader_affine(from_node), reader_affine_itk(from_node))
+    grid = to_model(from_node, card).grid
+    assert np.abs(mm.ras_affine(grid) - affine).max() < 1e-9
+    node.SetOrigin(*(np.asarray(node.GetOrigin()) + 5.0))  # moved: the file no longer describes it
+    moved = volume_nodes.node_to_image(node)
+    assert np.array_equal(reader_affine(moved), reader_affine_itk(moved))  # the node's own (ITK's) affine then

@@ -4,7 +4,6 @@ CropForegroundd), and the crop of a native volume keeping its place in patient s
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from SaliencyExplorerLib.card import parse_card
 from SaliencyExplorerLib.errors import SaliencyError
 from SaliencyExplorerLib.volumes.cropping import crop_box, crop_native, selected_voxels

@@ -72,3 +72,13 @@ def test_outputs_never_overwrite_inputs(tmp_path):
         check_output_path(tmp_path / "heat.png")
     with pytest.raises(SaliencyError, match="is a folder"):
         check_output_path(tmp_path / "d.nrrd") if (tmp_path / "d.nrrd").mkdir() is None else None
+
+
+def test_a_dicom_series_with_a_missing_or_repeated_slice_is_refused_in_one_line(tmp_path):
+    img, _ = make_phantom(size=(12, 10, 6), spacing=(0.8, 0.8, 2.5), direction=rotation_direction((15, 0, 10)))
+    folder = write_dicom_series(img, tmp_path / "series")
+    assert read_image(folder).GetSize() == img.GetSize()  # complete: read as before
+    (folder / "slice003.dcm").unlink()  # a slice missing in the middle: 5 mm there, 2.5 mm elsewhere
+    with pytest.raises(SaliencyError, match=r"not evenly spaced: 5 mm between slices 3 and 4, 2.5 mm") as caught:
+        read_image(folder)
+    assert "\n" not in str(caught.value) and "complete series" in str(caught.value)

@@ -7,7 +7,8 @@ import pytest
 import SimpleITK as sitk
 from SaliencyExplorerLib.card import parse_card
 from SaliencyExplorerLib.volumes.geometry import to_model
-from SaliencyExplorerLib.volumes.prediction import decide, keep_largest_component, predict, smooth
+from SaliencyExplorerLib.volumes.native_labels import predict
+from SaliencyExplorerLib.volumes.prediction import decide, keep_largest_component, smooth
 
 monai_transforms = pytest.importorskip("monai.transforms")
 torch = pytest.importorskip("torch")
@@ -65,6 +66,7 @@ def test_logits_resampled_linearly_decide_on_the_native_grid():
 
     assert first_foreground(resample="logits") == 22
     assert first_foreground(resample="probabilities") == 22  # sigmoid after or before: the same crossing here
-    assert first_foreground() == 23  # resample "labels" (nearest), the card's default
-    assert first_foreground(threshold=0.5) == 20  # logit 0 at 19.3 mm: nearest model voxel 7 (21 mm) reaches 20
+    assert first_foreground() == 22  # resample "auto": MONAI's order, the probabilities back
+    assert first_foreground(resample="labels") == 23  # nearest neighbour
+    assert first_foreground(resample="labels", threshold=0.5) == 20  # logit 0 at 19.3 mm: nearest model voxel 7 (21 mm) reaches 20
     assert first_foreground(resample="logits", smooth={"sigma": 1.0}) == 22  # a symmetric blur keeps a ramp

@@ -13,6 +13,7 @@ pytest.importorskip("dask.distributed")
 from helpers.model_files import tiny_lesion_model  # noqa: E402
 from SaliencyExplorerLib.demo import phantoms  # noqa: E402
 from SaliencyExplorerLib.errors import SaliencyError  # noqa: E402
+from SaliencyExplorerLib.workflow import cohort_records  # noqa: E402
 from SaliencyExplorerLib.workflow.cohort import Case, read_cases, run_case, run_cohort  # noqa: E402
 
 METHODS = ["gradcam", "saliency"]
@@ -54,7 +55,10 @@ def test_cohort_on_two_workers_matches_one_by_one_resumes_and_records_a_damaged_
     _write_csv(data / "cases.csv", rows)
     out = tmp_path / "out"
     (out / "cases").mkdir(parents=True)
-    marker = {"case": "case2", "error": None, "seconds": 1.0,
+    case2 = next(c for c in read_cases(data / "cases.csv") if c.name == "case2")
+    key = cohort_records.case_key(case2, cohort_records.run_key(str(model.resolve()), str(card.resolve()), METHODS,
+                                                                OPTIONS))
+    marker = {"case": "case2", "error": None, "seconds": 1.0, "key": key,  # made from these very inputs
               "table": [{"method": m, "rank": k + 1, "deletion_auc": 0.123456} for k, m in enumerate(METHODS)]}
     (out / "cases" / "case2.json").write_text(json.dumps(marker))  # a case finished by an interrupted run
 
@@ -110,3 +114,47 @@ def test_read_cases_from_a_folder_and_bad_inputs(tmp_path):
         run_cohort([Case("a", str(tmp_path / "a.nrrd"))], tmp_path / "m.pt", output_dir=tmp_path / "o")
     record = run_case(Case("a", str(tmp_path / "a.nrrd")), str(tmp_path / "m.pt"))
     assert record["error"] and np.isfinite(record["seconds"])
+
+
+def test_a_rerun_reuses_only_results_of_the_same_question_and_leaves_no_dask_scratch(tmp_path, monkeypatch):
+    import tempfile
+
+    private = tmp_path / "temp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    data = tmp_path / "data"
+    data.mkdir()
+    model, card = tiny_lesion_model(data)
+    _write_csv(data / "cases.csv", tiny_cases(data, n=2))
+    out = tmp_path / "out"
+    first = run_cohort(data / "cases.csv", model, card, ["gradcam"], out, workers=1, **OPTIONS)
+    assert first.skipped == [] and [r["method"] for r in first.summary] == ["gradcam"]
+    second = run_cohort(data / "cases.csv", model, card, ["gradcam", "hirescam"], out, workers=1, **OPTIONS)
+    assert second.skipped == []  # other methods: computed again, not reused
+    assert {r["method"]: r["cases"] for r in second.summary} == {"gradcam": 2, "hirescam": 2}
+    stored = json.loads((out / "cases" / "case1.json").read_text())
+    stored["table"][0]["faithfulness_score"] = 1e308  # tampered
+    (out / "cases" / "case1.json").write_text(json.dumps(stored))
+    third = run_cohort(data / "cases.csv", model, card, ["gradcam", "hirescam"], out, workers=1, **OPTIONS)
+    assert third.skipped == ["case0"]
+    assert all(abs(r["faithfulness_score"]) <= 2 for r in third.rows)
+    fourth = run_cohort(data / "cases.csv", model, card, ["gradcam"], out, workers=1, **OPTIONS)
+    assert fourth.skipped == [] and {r["method"] for r in _read(out / "summary.csv")} == {"gradcam"}
+    assert list(private.iterdir()) == []  # dask's scratch space went with the run
+
+
+def test_a_model_that_cannot_load_fails_once_before_any_case(tmp_path):
+    """A card whose architecture needs the code opt-in: one error, no table, no case run (was: exit 0 and a
+    table whose every row is that error)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    model, card = tiny_lesion_model(data)
+    spec = json.loads(card.read_text())
+    spec["architecture"]["class"] = "collections.OrderedDict"  # not an allow-listed model library
+    card.write_text(json.dumps(spec))
+    _write_csv(data / "cases.csv", tiny_cases(data, n=2))
+    out = tmp_path / "out"
+    with pytest.raises(SaliencyError, match="trust") as caught:
+        run_cohort(data / "cases.csv", model, card, METHODS, out, workers=1, **OPTIONS)
+    assert "\n" not in str(caught.value)
+    assert not (out / "cases").exists() and not list(out.glob("*.csv")) if out.exists() else True

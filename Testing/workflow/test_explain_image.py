@@ -72,6 +72,9 @@ def test_file_round_trip_keeps_the_heatmap_on_the_anatomy(tmp_path, suffix):
     idx = np.unravel_index(int(np.argmax(heat)), heat.shape)[::-1]
     point = out.TransformIndexToPhysicalPoint([int(i) for i in idx])
     assert sitk.GetArrayViewFromImage(mask)[mask.TransformPhysicalPointToIndex(point)[::-1]] == 1
+    if suffix == ".nrrd":  # the file says how it was made, so `figure` can title it
+        assert out.GetMetaData("SaliencyExplorer_method") == "gradcam"
+        assert float(out.GetMetaData("SaliencyExplorer_score")) == pytest.approx(result.score, abs=1e-5)
 
 
 @pytest.mark.parametrize("order,expected", [("xyz", "left_superior"), ("zyx", "right_inferior")])

@@ -1,97 +1,37 @@
 """Reading a model card: a strict hand-written parser (no runtime dependency) that names the bad field
-(``input.spacing[1]``) and the fix; ``load_card`` from a path, dict or ModelCard; the card beside a model."""
+(``input.spacing[1]``) and the fix; ``load_card`` from a path, dict or ModelCard; the card beside a model.
+The typed readers are in ``readers``, the ``inference`` and ``output`` sections in ``run_parsing``."""
 
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 
 from ..errors import CardError
+from .readers import _bool, _fail, _int, _number, _object, _str
+from .run_parsing import _inference, _output
 from .spec import (
-    ACTIVATIONS,
     ARRAY_ORDERS,
     AXIS_PAIRS,
-    BLEND_MODES,
     CROP_SELECT,
     CROP_SOURCES,
     FIT_MODES,
-    INFERENCE_MODES,
     INTERPOLATIONS,
-    PADDING_MODES,
     REORIENT_MODES,
-    RESAMPLE_BACK,
+    RESAMPLINGS,
     SLICE_AXES,
-    SMOOTH_EDGES,
-    SMOOTH_KERNELS,
     STAGES,
     STEP_FIELDS,
     TASKS,
-    TILINGS,
     CropSpec,
-    InferenceSpec,
     InputSpec,
     Intensity,
     IntensityChain,
     IntensityStep,
     LocaliserSpec,
     ModelCard,
-    OutputSpec,
-    SmoothSpec,
 )
-
-
-# ---------------------------------------------------------------- small typed readers, naming the field
-def _fail(where, problem, fix):
-    raise CardError(f"model card field '{where}': {problem}. {fix}")
-
-
-def _str(value, where, choices=None):
-    if not isinstance(value, str):
-        _fail(where, f"expected a string, got {type(value).__name__} {value!r}", "Write it as a JSON string.")
-    if choices is not None and value not in choices:
-        _fail(where, f"{value!r} is not one of {', '.join(map(repr, choices))}", "Use one of the allowed values.")
-    return value
-
-
-def _number(value, where, positive=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        _fail(where, f"expected a finite number, got {value!r}", "Write a JSON number such as 1.5.")
-    if positive and value <= 0:
-        _fail(where, f"must be > 0, got {value!r}", "Use a positive number.")
-    return float(value)
-
-
-def _int(value, where, minimum=None, choices=None):
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        _fail(where, f"expected an integer, got {value!r}", "Write a whole JSON number such as 64.")
-    if minimum is not None and value < minimum:
-        _fail(where, f"must be >= {minimum}, got {value}", f"Use an integer of at least {minimum}.")
-    if choices is not None and value not in choices:
-        _fail(where, f"{value} is not one of {choices}", "Use one of the allowed values.")
-    return value
-
-
-def _bool(value, where):
-    if not isinstance(value, bool):
-        _fail(where, f"expected true or false, got {value!r}", "Write a JSON boolean.")
-    return value
-
-
-def _object(value, where, allowed, required=()):
-    if not isinstance(value, dict):
-        _fail(where, f"expected a JSON object, got {type(value).__name__}", "Write it as {...}.")
-    for key in value:
-        if not isinstance(key, str) or key not in allowed:
-            _fail(f"{where}.{key}" if where else str(key), "unknown field",
-                  f"Remove it, or use one of: {', '.join(sorted(allowed))}.")
-    for key in required:
-        if key not in value:
-            _fail(f"{where}.{key}" if where else key, "missing", "Add it (see docs/model-card.md).")
-    return value
 
 
 def _axis_list(value, where, reader, dims):
@@ -230,7 +170,7 @@ def _center(value, where):
 def _input(value, dims, channels):
     value = _object(value, "input", {"orientation", "array_order", "spacing", "size", "center", "intensity",
                                      "slice_axis", "background", "reorient", "fit", "crop_foreground",
-                                     "intensity_on", "interpolation"})
+                                     "intensity_on", "interpolation", "resampling", "transpose"})
     grid_dims = 3  # the model grid is 3D; a 2D model sees its slices
     intensities = _intensities(value.get("intensity", {"type": "none"}), channels)
     slice_axis = _str(value.get("slice_axis", "k"), "input.slice_axis", SLICE_AXES)
@@ -256,73 +196,21 @@ def _input(value, dims, channels):
         crop_foreground=_crop(value.get("crop_foreground"), "input.crop_foreground"),
         intensity_on=_str(value.get("intensity_on", "model_grid"), "input.intensity_on", STAGES),
         interpolation=_str(value.get("interpolation", "linear"), "input.interpolation", INTERPOLATIONS),
+        resampling=_str(value.get("resampling", "physical"), "input.resampling", RESAMPLINGS),
+        transpose=_transpose(value),
     )
 
 
-def _per_axis_numbers(value, where, dims, check):
-    """A number for every axis, or a list of one per axis (MONAI accepts both) -> a tuple."""
-    if isinstance(value, list):
-        if len(value) != dims:
-            _fail(where, f"has {len(value)} values for a {dims}-axis model", f"Give one number, or {dims} numbers.")
-        return tuple(check(v, f"{where}[{n}]") for n, v in enumerate(value))
-    return (check(value, where),)
-
-
-def _overlap(value, where):
-    number = _number(value, where)
-    if not 0 <= number < 1:
-        _fail(where, f"must be in [0, 1), got {value!r}", "Use a fraction of the window such as 0.25 or 0.5.")
-    return number
-
-
-def _inference(value, dims):
-    value = _object(value, "inference", {"mode", "roi_size", "overlap", "blend", "sigma_scale", "padding_mode",
-                                         "cval", "sw_batch_size", "tiling"}, required=("mode",))
-    mode = _str(value["mode"], "inference.mode", INFERENCE_MODES)
-    if mode == "whole":
-        _object(value, "inference", {"mode"})
-        return InferenceSpec()
-    if "roi_size" not in value:
-        _fail("inference.roi_size", "missing", "Give the window size in the model tensor's axis order, e.g. [96, 96, 96].")
-    roi = value["roi_size"]
-    if not isinstance(roi, list) or len(roi) != dims:
-        _fail("inference.roi_size", f"expected a list of {dims} window sizes (one per spatial axis), got {roi!r}",
-              f"Write {dims} positive integers in the model tensor's axis order, e.g. {[96] * dims}.")
-    roi = tuple(_int(v, f"inference.roi_size[{n}]", minimum=1) for n, v in enumerate(roi))
-    return InferenceSpec(
-        mode=mode, roi_size=roi,
-        overlap=_per_axis_numbers(value.get("overlap", 0.25), "inference.overlap", dims, _overlap),
-        blend=_str(value.get("blend", "constant"), "inference.blend", BLEND_MODES),
-        sigma_scale=_per_axis_numbers(value.get("sigma_scale", 0.125), "inference.sigma_scale", dims,
-                                      lambda v, w: _number(v, w, positive=True)),
-        padding_mode=_str(value.get("padding_mode", "constant"), "inference.padding_mode", PADDING_MODES),
-        cval=_number(value.get("cval", 0.0), "inference.cval"),
-        sw_batch_size=_int(value.get("sw_batch_size", 1), "inference.sw_batch_size", minimum=1),
-        tiling=_str(value.get("tiling", "monai"), "inference.tiling", TILINGS),
-    )
-
-
-def _output(value, dims):
-    """output: the activation, the explained element (key) and how the prediction is made (see OutputSpec)."""
-    value = _object(value, "output", {"activation", "key", "threshold", "smooth", "resample", "largest_component"})
-    key = value.get("key")
-    if key is not None and (isinstance(key, bool) or not isinstance(key, (str, int))):
-        _fail("output.key", f"expected a string, an integer or null, got {key!r}", "Name the output element.")
-    threshold = _number(value.get("threshold", 0.5), "output.threshold")
-    if not 0 < threshold < 1:
-        _fail("output.threshold", f"must be a probability in (0, 1), got {threshold}", "Use e.g. 0.5 or 0.55.")
-    smooth = value.get("smooth")
-    if smooth is not None:
-        _object(smooth, "output.smooth", {"sigma", "kernel", "edges"}, required=("sigma",))
-        smooth = SmoothSpec(
-            sigma=_per_axis_numbers(smooth["sigma"], "output.smooth.sigma", dims,
-                                    lambda v, w: _number(v, w, positive=True)),
-            kernel=_str(smooth.get("kernel", "erf"), "output.smooth.kernel", SMOOTH_KERNELS),
-            edges=_str(smooth.get("edges", "zeros"), "output.smooth.edges", SMOOTH_EDGES))
-    return OutputSpec(activation=_str(value.get("activation", "auto"), "output.activation", ACTIVATIONS), key=key,
-                      threshold=threshold, smooth=smooth,
-                      resample=_str(value.get("resample", "labels"), "output.resample", RESAMPLE_BACK),
-                      largest_component=_bool(value.get("largest_component", False), "output.largest_component"))
+def _transpose(value):
+    """nnU-Net's ``transpose_forward`` (a permutation of the array axes), only with its resampling."""
+    perm = value.get("transpose", [0, 1, 2])
+    if not isinstance(perm, list) or sorted(perm) != [0, 1, 2] or any(isinstance(v, bool) for v in perm):
+        _fail("input.transpose", f"expected a permutation of [0, 1, 2], got {perm!r}",
+              "Copy transpose_forward from nnU-Net's plans.json.")
+    if perm != [0, 1, 2] and value.get("resampling", "physical") != "nnunet":
+        _fail("input.transpose", "permutes the array axes, which only nnU-Net's resampling does",
+              "Add \"resampling\": \"nnunet\" or remove input.transpose.")
+    return tuple(perm)
 
 
 def _insert_slice_axis(values, axis):
@@ -442,6 +330,9 @@ def load_card(source=None) -> ModelCard:
     except json.JSONDecodeError as exc:
         raise CardError(f"model card {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: "
                         f"{exc.msg}). Fix the JSON syntax.") from None
+    except RecursionError:
+        raise CardError(f"model card {path} is nested too deeply to read; a card is a few levels deep. Fix the "
+                        "file.") from None
     try:
         return parse_card(data, path=path)
     except CardError as exc:

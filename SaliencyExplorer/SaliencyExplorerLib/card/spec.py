@@ -22,11 +22,12 @@ REORIENT_MODES = ("resample", "axes")
 FIT_MODES = ("center", "extent", "first_voxel")
 STAGES = ("model_grid", "native")
 INTERPOLATIONS = ("linear", "bspline", "nearest")
+RESAMPLINGS = ("physical", "nnunet")
 CROP_SELECT = ("positive", "nonzero")
 CROP_SOURCES = ("raw", "normalised")
 SMOOTH_KERNELS = ("erf", "sampled")  # MONAI GaussianSmooth's default; scipy.ndimage.gaussian_filter's
 SMOOTH_EDGES = ("zeros", "nearest")  # MONAI GaussianSmooth pads zeros; scipy mode="nearest" repeats the edge
-RESAMPLE_BACK = ("labels", "logits", "probabilities")  # what goes back to the native grid (Invertd)
+RESAMPLE_BACK = ("auto", "labels", "logits", "probabilities")  # what goes back to the native grid (Invertd)
 # intensity chain steps: name -> (allowed fields, required fields); a list form is allowed for clip_percentiles
 STEP_FIELDS = {
     "window": ({"min", "max"}, {"min", "max"}),
@@ -109,6 +110,11 @@ class InputSpec:
     crop_foreground: CropSpec | None = None
     intensity_on: str = "model_grid"  # "model_grid" (after resampling) or "native" (before it, as nnU-Net)
     interpolation: str = "linear"  # "linear", "bspline" (cubic B-spline, order 3), "nearest"
+    # "physical": one resampling through patient space; "nnunet": nnU-Net's index-space resize of the non-zero box
+    # (skimage orders, the low-res axis alone with order 0 when spacing is anisotropic > 3) both ways, labels
+    # taken on the native grid from the logits resampled linearly (volumes/nnunet_resampling.py)
+    resampling: str = "physical"
+    transpose: tuple = (0, 1, 2)  # resampling "nnunet": nnU-Net's transpose_forward of the (k, j, i) array axes
 
 
 @dataclass(frozen=True)
@@ -127,8 +133,9 @@ class OutputSpec:
     r"""What the model's output means: its activation (``auto``, softmax, sigmoid, none) and, for a
     tuple/dict output, which element is explained (``key``); and how the prediction (the model's own answer,
     ``--prediction-output``) is made from it, as a bundle's postprocessing does: ``smooth`` the logits
-    (GaussianSmoothd), bring ``resample`` back to the native grid ("labels" by nearest neighbour; "logits" or
-    "probabilities" linearly, as ``Invertd(nearest_interp=False)``), ``threshold`` a single sigmoid channel
+    (GaussianSmoothd), bring ``resample`` back to the native grid ("probabilities" or "logits" each class, as
+    ``Invertd(nearest_interp=False)`` or nnU-Net; "labels" by nearest neighbour; "auto" the framework's order,
+    ``volumes.native_labels``), ``threshold`` a single sigmoid channel
     (``AsDiscreted(threshold=)``; argmax otherwise), keep each class's ``largest_component``
     (``KeepLargestConnectedComponentd``, full connectivity)."""
 
@@ -136,7 +143,7 @@ class OutputSpec:
     key: object = None
     threshold: float = 0.5
     smooth: SmoothSpec | None = None
-    resample: str = "labels"
+    resample: str = "auto"
     largest_component: bool = False
 
 
@@ -158,6 +165,7 @@ class InferenceSpec:
     cval: float = 0.0
     sw_batch_size: int = 1
     tiling: str = "monai"  # "monai": MONAI's window starts and Gaussian; "nnunet": nnU-Net's
+    mirror_axes: tuple = ()  # test-time mirroring (nnU-Net's default): the mean over every flip of these tensor axes
 
     @property
     def sliding(self) -> bool:

@@ -44,9 +44,11 @@ def card_to_dict(card: ModelCard) -> dict:
         inp["intensity"] = rules[0] if len(rules) == 1 else rules
     inp["background"] = spec.background
     for key, default in (("reorient", "resample"), ("fit", "center"), ("intensity_on", "model_grid"),
-                         ("interpolation", "linear")):
+                         ("interpolation", "linear"), ("resampling", "physical")):
         if getattr(spec, key) != default:
             inp[key] = getattr(spec, key)
+    if tuple(spec.transpose) != (0, 1, 2):
+        inp["transpose"] = list(spec.transpose)
     crop = spec.crop_foreground
     if crop is not None:
         inp["crop_foreground"] = {"select": crop.select, "threshold": crop.threshold, "margin": list(crop.margin),
@@ -67,14 +69,18 @@ def card_to_dict(card: ModelCard) -> dict:
                                    "kernel": output.smooth.kernel, "edges": output.smooth.edges}
     inf = card.inference
     if inf.sliding:
-        out["inference"] = {"mode": inf.mode, "roi_size": list(inf.roi_size),
-                            "overlap": inf.overlap[0] if len(inf.overlap) == 1 else list(inf.overlap),
-                            "blend": inf.blend,
-                            "sigma_scale": inf.sigma_scale[0] if len(inf.sigma_scale) == 1 else list(inf.sigma_scale),
-                            "padding_mode": inf.padding_mode, "cval": inf.cval, "sw_batch_size": inf.sw_batch_size,
-                            "tiling": inf.tiling}
+        # MONAI's form: SlidingWindowInferer's own arguments (its "mode" is the blend)
+        out["inference"] = {"sliding_window": {
+            "roi_size": list(inf.roi_size), "sw_batch_size": inf.sw_batch_size,
+            "overlap": inf.overlap[0] if len(inf.overlap) == 1 else list(inf.overlap), "mode": inf.blend,
+            "sigma_scale": inf.sigma_scale[0] if len(inf.sigma_scale) == 1 else list(inf.sigma_scale),
+            "padding_mode": inf.padding_mode, "cval": inf.cval}}
+        if inf.tiling != "monai":
+            out["inference"]["tiling"] = inf.tiling
     else:
         out["inference"] = {"mode": "whole"}
+    if inf.mirror_axes:
+        out["inference"]["mirror_axes"] = list(inf.mirror_axes)
     if card.target_layer is not None:
         out["target_layer"] = card.target_layer if isinstance(card.target_layer, str) else list(card.target_layer)
     if card.architecture is not None:

@@ -1,7 +1,7 @@
 """`evaluate`: explain a volume exactly as `explain` does, then say how far to trust the map, as JSON.
 
 Faithfulness (deletion/insertion areas against a random map) and the model-randomisation sanity check run
-on the model's grid, where the map was made; localisation (`--region`, a label volume on any grid) runs on
+on the model's grid, where the map was made; localisation (`--truth-mask`, a label volume on any grid) runs on
 the source image's own grid, where the user drew the region, after resampling it there through physical
 space (nearest neighbour).
 """
@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
+from ..card import find_card_for
 from ..core.options import DEFAULT_METHOD
 from ..errors import SaliencyError
-from ..output_files import atomic_output, same_file
+from ..figures.annotate import heatmap_title
+from ..output_files import atomic_output, check_writable, same_file
 from ..volumes.image_files import check_output_path, read_image, write_image
 from ..workflow.explain_image import explain_image
 from .explain_cmd import (
@@ -26,34 +29,70 @@ from .explain_cmd import (
     model_run,
     parse_target,
 )
-from .figure_cmd import check_figure_output, display_arrays, write_figure
+from .figure_cmd import check_figure_output, display_arrays, display_geometry, region_array, write_figure
+from .vocabulary import add_layer_argument, methods_help
+
+
+def add_truth_arguments(group) -> None:
+    """--truth-mask / --truth-label: the ground truth the map is scored against (pointing game, energy).
+
+    Named apart from --region-mask (the segmentation region whose prediction is explained); the old names
+    --region / --region-label keep working, unlisted."""
+    group.add_argument("--truth-mask", dest="region", default=None, metavar="MASK",
+                       help="ground-truth label volume (any grid, e.g. the lesion): pointing game and energy "
+                            "fraction")
+    group.add_argument("--truth-label", dest="region_label", type=int, default=None, metavar="N",
+                       help="label value inside MASK (default: any non-zero)")
+    group.add_argument("--region", dest="region", default=None, help=argparse.SUPPRESS)  # old name
+    group.add_argument("--region-label", dest="region_label", type=int, default=None, help=argparse.SUPPRESS)
 
 
 def region_on_image(region_path, reference, label: int | None):
     """The region file as a bool (k, j, i) array on `reference`'s grid (see evaluation.volume)."""
     from ..evaluation.volume import region_on_grid  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
-    return region_on_grid(read_image(region_path, "--region"), reference, label, name=f"region {region_path}")
+    return region_on_grid(read_image(region_path, "--truth-mask"), reference, label, name=f"region {region_path}")
 
 
 def _replacement(value: str):
     try:
-        return float(value)
+        number = float(value)
+        if not math.isfinite(number):
+            raise SaliencyError(f"--replacement {value} is not a finite number; give a number, 'mean' or 'blur'.")
+        return number
     except ValueError:
         if value in ("mean", "blur"):
             return value
         raise SaliencyError(f"--replacement must be a number, 'mean' or 'blur', not {value!r}.") from None
 
 
+def check_numbers(args) -> None:
+    """The numeric options in their ranges (a NaN tolerance or a negative sigma is one line, not a report of
+    NaNs); checked before anything runs."""
+    checks = [("--tolerance-mm", getattr(args, "tolerance_mm", 0.0), 0.0, math.inf),
+              ("--blur-sigma", getattr(args, "blur_sigma", None), 1e-6, 1e4),
+              ("--steps", getattr(args, "steps", 1), 1, math.inf),
+              ("--random-repeats", getattr(args, "random_repeats", 1), 1, 10_000),
+              ("--sanity-layers", getattr(args, "sanity_layers", None), 1, math.inf),
+              ("--batch-size", getattr(args, "batch_size", None), 1, 2**20)]
+    for name, value, low, high in checks:
+        if value is not None and not (math.isfinite(value) and low <= value <= high):
+            raise SaliencyError(f"{name} {value} is out of range; give a number from {low:g}"
+                                f"{'' if high == math.inf else f' to {high:g}'}.")
+
+
 def _check_outputs(args) -> None:
     """Every output path checked before anything heavy runs; inputs are never overwritten."""
+    check_numbers(args)
 
-    protected = [*args.input, args.model] + [p for p in (args.card, args.region, args.region_mask, args.body_mask) if p]
+    beside = None if args.card else find_card_for(args.model)  # the card found beside the model is an input too
+    protected = [*args.input, args.model] + [p for p in (args.card, beside, args.region, args.region_mask,
+                                                         args.body_mask) if p]
     if args.output:
         check_output_path(args.output, protected, "--output")
     for path, what in ((args.figure, "--figure"), (args.json_output, "--json-output")):
-        if path and (any(same_file(path, p) for p in protected) or not Path(path).parent.is_dir()):
-            raise SaliencyError(f"{what} {path} is an input file or its folder does not exist; choose another path.")
+        if path:
+            check_writable(path, protected, what)
     if args.figure:
 
         check_figure_output(args.figure, protected, "auto", "--figure")
@@ -93,10 +132,15 @@ def evaluate_files(args) -> dict:
         report.pop("curves", None)
     if args.output:
         write_image(result.heatmap_image, args.output, list(args.input) + [args.model], "--output")
+        # (every input, the card beside the model included, is protected by _check_outputs and the CLI)
     if args.figure:
 
         image_array, heat_array, spacing = display_arrays(images[0], result.heatmap_image)
-        write_figure(args.figure, image_array, heat_array, spacing, "auto", _figure_defaults(args.figure))
+        truth = region_array(read_image(args.region, "--truth-mask"), images[0], args.region_label) \
+            if args.region else None
+        title = heatmap_title(result.explanation.method, result.target_name, result.score)
+        write_figure(args.figure, image_array, heat_array, spacing, "auto", _figure_defaults(args.figure),
+                     title=title, region=truth, geometry=display_geometry(images[0]))
     return report
 
 
@@ -104,7 +148,7 @@ def _figure_defaults(path):
 
     return argparse.Namespace(axis="axial", cmap="turbo", alpha=0.5, threshold=None, window=None,
                               heat_range=None, zoom=None, every=None, columns=None, slice=None,
-                              duration_ms=100, no_colorbar=False, no_labels=False)
+                              duration_ms=100, no_colorbar=False, no_labels=False, no_title=False)
 
 
 def run(args) -> int:
@@ -128,10 +172,11 @@ def register(subparsers) -> None:
                          help="input volume (NRRD, NIfTI, MHA, DICOM folder); repeat for multi-channel models")
     explain.add_argument("--model", "-m", required=True, help="model file (state dict + card, TorchScript, .pt2)")
     explain.add_argument("--card", "-c", default=None, help="model card JSON (default: model.json beside the model)")
-    explain.add_argument("--method", default=DEFAULT_METHOD, help=f"explanation method (default {DEFAULT_METHOD})")
-    explain.add_argument("--layer", action="append", metavar="L", help="target layer; repeat to combine layers")
+    explain.add_argument("--method", default=DEFAULT_METHOD, help=methods_help())
+    add_layer_argument(explain)
     explain.add_argument("--target", default=None, help="class index or name from the card (default: top class)")
-    explain.add_argument("--region-mask", metavar="MASK", help="segmentation target region (as for `explain`)")
+    explain.add_argument("--region-mask", metavar="MASK",
+                         help="segmentation: the region whose prediction is explained (as for `explain`)")
     add_option_argument(explain)
     explain.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     explain.add_argument("--batch-size", type=int, default=None,
@@ -140,17 +185,17 @@ def register(subparsers) -> None:
     explain.add_argument("--output", "-o", default=None, help="also write the heatmap (.nrrd / .nii.gz)")
     explain.add_argument("--figure", default=None, help="also write a figure (.png montage or .gif)")
     checks = parser.add_argument_group("the checks")
-    checks.add_argument("--region", default=None, metavar="MASK", help="label volume on any grid: localisation")
-    checks.add_argument("--region-label", type=int, default=None, help="label value inside MASK (default: any non-zero)")
+    add_truth_arguments(checks)
     checks.add_argument("--body-mask", default=None, metavar="MASK",
                         help="where the sanity check compares maps (any grid; default: voxels that are not background)")
     checks.add_argument("--tolerance-mm", type=float, default=0.0, help="pointing game tolerance (default 0)")
     checks.add_argument("--steps", type=int, default=50, help="deletion/insertion steps (default 50)")
-    checks.add_argument("--replacement", default="0", help="removed voxels become: a number, mean or blur")
+    checks.add_argument("--replacement", default="0", help="removed voxels become: a number, 'mean' or 'blur'")
     checks.add_argument("--blur-sigma", type=float, default=None, help="blur sigma in voxels (with --replacement blur)")
-    checks.add_argument("--random-repeats", type=int, default=3, help="random maps averaged for the baseline")
+    checks.add_argument("--random-repeats", type=int, default=3, help="random orderings averaged for the baseline")
     checks.add_argument("--no-sanity", action="store_true", help="skip the model-randomisation check")
-    checks.add_argument("--sanity-mode", default="cascade", choices=["cascade", "independent"])
+    checks.add_argument("--sanity-mode", default="cascade", choices=["cascade", "independent"],
+                        help="randomise layers top-down cumulatively (cascade) or one at a time")
     checks.add_argument("--sanity-layers", type=int, default=None, help="randomise only the top N layers")
     checks.add_argument("--seed", type=int, default=0, help="random seed (random maps, re-initialisation)")
     out = parser.add_argument_group("output")

@@ -23,6 +23,7 @@ from ..errors import SaliencyError
 from ..output_files import write_text
 from ..volumes.image_files import WRITE_SUFFIXES, check_output_path, read_image, write_image
 from ..workflow.explain_image import explain_image
+from .vocabulary import add_layer_argument, methods_help
 
 
 def register(subparsers) -> None:
@@ -36,20 +37,23 @@ def register(subparsers) -> None:
                    help="input volume; repeat once per model input channel (co-registered volumes)")
     p.add_argument("--model", "-m", required=True, help="model file (.pt/.pth/.ckpt state dict, TorchScript, .pt2)")
     p.add_argument("--card", "-c", help="model card JSON (default: model.json beside model.pt)")
-    p.add_argument("--method", default=DEFAULT_METHOD, help=f"explanation method (default {DEFAULT_METHOD})")
-    p.add_argument("--layer", action="append", metavar="L", help="target layer; repeat to combine layers")
+    p.add_argument("--method", default=DEFAULT_METHOD, help=methods_help())
+    add_layer_argument(p)
     p.add_argument("--target", help="class to explain: an index or a class name from the card (default: top class)")
     p.add_argument("--region-mask", metavar="MASK", help="segmentation target region (a mask volume)")
     p.add_argument("--region-at", metavar="X,Y,Z", type=ras_numbers(3),
-                   help="segmentation: explain the predicted component of --target at this RAS point (mm)")
+                   help="segmentation: explain the predicted component of --target at this RAS point (mm); a negative "
+                        "first value is fine (--region-at -18.5,13.4,10 or --region-at=-18.5,13.4,10)")
     p.add_argument("--region-box", metavar="X0,Y0,Z0,X1,Y1,Z1", type=ras_numbers(6),
-                   help="segmentation: explain the voxels inside this RAS box (two corners, mm)")
+                   help="segmentation: explain the voxels inside this RAS box (two opposite corners in any order, mm)")
     p.add_argument("--output", "-o", required=True, help="heatmap file (.nrrd, .nii.gz, .nii, .mha)")
     p.add_argument("--label-output", metavar="MASK", help="also write a label map of heatmap >= --threshold")
     p.add_argument("--threshold", type=float, default=0.5, help="threshold for --label-output (default 0.5)")
     p.add_argument("--prediction-output", metavar="FILE",
                    help="also write the model's own answer: a label volume (.nrrd, .nii.gz) on the input's grid "
                         "for segmentation, a JSON of class probabilities (.json) for classification")
+    p.add_argument("--disable-tta", action="store_true",
+                   help="no test-time mirroring for a card with inference.mirror_axes (nnU-Net's --disable_tta)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--batch-size", type=int, help="samples per forward pass for many-pass methods")
     add_option_argument(p)
@@ -99,6 +103,9 @@ def method_options(args) -> dict:
 
     options = parse_method_options(", ".join(getattr(args, "option", None) or []))
     if args.batch_size is not None:
+        if not 1 <= args.batch_size <= 2**20:
+            raise SaliencyError(f"--batch-size {args.batch_size} is not a number of samples per pass; give an "
+                                "integer from 1 (e.g. 8).")
         options["batch_size"] = args.batch_size
     return options
 
@@ -184,7 +191,7 @@ def run(args) -> int:
                                target=parse_target(args.target), device=device, region_mask=region,
                                region_at=args.region_at,
                                region_box=None if args.region_box is None else [args.region_box[:3], args.region_box[3:]],
-                               progress=bar, trust_code=args.trust_code, **options)
+                               progress=bar, trust_code=args.trust_code, disable_tta=args.disable_tta, **options)
 
     if prediction_output:  # before any file is written: a wrong kind of output leaves nothing behind
         check_prediction_kind(prediction_output, result)

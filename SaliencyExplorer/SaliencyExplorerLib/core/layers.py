@@ -47,12 +47,18 @@ class LayerTable(list):
 
 def resolve_layer(model: nn.Module, name: str) -> nn.Module:
     """The sub-module called `name`, with or without a DataParallel `module.` prefix."""
-    modules = dict(model.named_modules())
     candidates = [name]
     if name.startswith("module."):
         candidates.append(name[len("module."):])
     else:
         candidates.append("module." + name)
+    for candidate in candidates:  # the quick path: a walk down the name (no listing of every module)
+        try:
+            if candidate:
+                return model.get_submodule(candidate)
+        except AttributeError:
+            pass
+    modules = dict(model.named_modules())
     for candidate in candidates:
         if candidate in modules and candidate != "":
             return modules[candidate]
@@ -75,7 +81,7 @@ def resolve_layers(model: nn.Module, layers) -> list[tuple[str, nn.Module]]:
         if not isinstance(layer, (str, nn.Module)):
             raise SaliencyError(f"layer {layer!r} ({type(layer).__name__}) in layers: give {accepted}.")
     resolved = []
-    names = {m: n for n, m in model.named_modules()}
+    names = {m: n for n, m in model.named_modules()} if any(isinstance(x, nn.Module) for x in layers) else {}
     for layer in layers:
         if isinstance(layer, nn.Module):
             if layer not in names:
@@ -212,7 +218,7 @@ def default_layer_name(infos: list[LayerInfo]) -> str | None:
         kept = [info for info in capable if info.name not in trailing
                 and not any(_is_inside(info.name, head, paths) for head in heads)]
         if kept:
-            head = min(heads, key=len) if heads else sorted(trailing, key=len)[-1]
+            head = min(heads, key=len) if heads else (sorted(trailing, key=len)[-1] if trailing else "the output")
             capable = kept
             reason = (f"segmentation output {tuple(output_shape)}: the output head '{head}' only repeats the "
                       f"prediction, so the default is the last stage before it")
@@ -290,6 +296,10 @@ def layers_that_work(model: nn.Module, x: torch.Tensor, near: str, element=None,
     return picks or ["none found; use a gradient or perturbation method"]
 
 
+#: Submodules torch adds to an unflattened ``torch.export`` program (its shape guards): not layers of the model.
+TORCH_INTERNAL = frozenset({"_guards_fn"})
+
+
 def list_layers(model: nn.Module, example_input, element=None) -> list[LayerInfo]:
     """Every layer with its type and output shape, CAM-capable ones marked, the proposed default flagged."""
     x = torch.as_tensor(example_input)
@@ -297,6 +307,7 @@ def list_layers(model: nn.Module, example_input, element=None) -> list[LayerInfo
         raise SaliencyError(f"example_input must be (N, C, *spatial) with 1-3 spatial dims; got shape {tuple(x.shape)}.")
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     default, reason, infos = default_layer(model, x.to(device), element)
+    infos = [info for info in infos if info.name.rsplit(".", 1)[-1] not in TORCH_INTERNAL]
     for info in infos:
         info.is_default = info.name == default
         if info.is_default:

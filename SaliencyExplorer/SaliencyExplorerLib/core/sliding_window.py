@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import SaliencyError
+from .resources import check_memory
 
 BLENDS = ("constant", "gaussian")
 PADDINGS = ("constant", "reflect", "replicate", "circular")
@@ -155,6 +156,12 @@ class WindowPlan:
         self.shape = tuple(int(s) for s in spatial_shape)
         self.roi = spec.roi_size
         self.padded = tuple(max(s, r) for s, r in zip(self.shape, self.roi))
+        # before any tensor: the padded grid's blend weights and output, and a window's importance map and
+        # input/output copies (a 1e5-voxel window per axis is refused here, not by the allocator)
+        window, padded = math.prod(self.roi), math.prod(self.padded)
+        check_memory((2 * padded + 4 * window) * torch.empty((), dtype=dtype).element_size(),
+                     f"sliding windows of {list(self.roi)} voxels over a grid of {list(self.shape)}",
+                     "give the model's real window size (roi_size / patch_size)")
         pad = []
         for axis in reversed(range(dims)):  # F.pad order: last axis first
             diff = max(self.roi[axis] - self.shape[axis], 0)

@@ -23,6 +23,7 @@ from .method import MethodOutput
 from .model_call import WINDOW_HINT, call_model
 from .run import ExplainRun
 from .sliding_window import SlidingWindow, WindowPlan
+from .tail import LayerTail, TailRun
 from .targets import Target, activate, pick_output, resolve_target
 
 
@@ -49,6 +50,7 @@ class WindowedRun(ExplainRun):
         self.plan = WindowPlan(self.sliding, self.spatial_shape, x.dtype, x.device)
         self.window_counts = {"windows": len(self.plan) * x.shape[0], "evaluated": 0, "reused": 0, "skipped": 0}
         self._clean_windows = None  # (padded input, {(i, w): weighted window output}) from the clean pass
+        self._tail: LayerTail | None = None  # a CAM layer's per-window outputs kept by the clean pass
 
     # --- the blended model ----------------------------------------------------------------------------
     def _window_call(self, windows: torch.Tensor) -> torch.Tensor:
@@ -68,9 +70,11 @@ class WindowedRun(ExplainRun):
     def _clean_pass(self) -> torch.Tensor:
         """The blended output of the clean input, keeping each window's weighted output for reuse."""
         plan, padded = self.plan, self.plan.pad_input(self.x)
-        cache, total = {}, None
+        cache, total, count = {}, None, len(plan) * self.x.shape[0]
         for items in plan.batches(plan.items(self.x.shape[0]), self.sliding.sw_batch_size):
-            y = self._window_call(plan.gather(padded, items))
+            windows = plan.gather(padded, items)
+            y = self._window_call(windows) if self._tail is None else \
+                self._tail.record(self._window_call, windows, items, count)
             plan.check_output(y)
             weighted = y * plan.importance.to(y.dtype)
             if total is None:
@@ -189,6 +193,9 @@ class WindowedRun(ExplainRun):
 
         plan, n = self.plan, self.x.shape[0]
         given = self._output_independent_gradient() if combine == "blend" else None
+        if (combine == "blend" and given is None and len(self.layers) == 1 and self.clean_output is None
+                and getattr(method, "replays_layer", False) and self.layer_output is None):
+            self._tail = LayerTail(self.model, *self.layers[0])  # the clean pass keeps the layer's outputs
         weights_grid = plan.pad_output(self.output_gradient() if given is None else given)
         blended = None  # without the clean pass: the blended output, assembled from the windows' own passes
         target = self.target
@@ -209,7 +216,8 @@ class WindowedRun(ExplainRun):
             if keep:
                 chosen = [items[k] for k in keep]
                 sub = self._sub_run(plan.gather(padded, chosen), weights[keep],
-                                    None if target.classes is None else [target.classes[i] for i, _ in chosen])
+                                    None if target.classes is None else [target.classes[i] for i, _ in chosen],
+                                    chosen)
                 out = method.compute(sub)
                 if given is not None and sub.clean_output is not None:
                     y = sub.clean_output * plan.importance.to(sub.clean_output.dtype)
@@ -222,6 +230,8 @@ class WindowedRun(ExplainRun):
                     given = False  # a method whose sub-runs keep no clean output: one clean pass at the end
                 for key in self.passes:
                     self.passes[key] += sub.passes[key]
+                if getattr(sub, "tail_rows", 0):
+                    self.window_counts["tail_only"] = self.window_counts.get("tail_only", 0) + sub.tail_rows
                 self.window_counts["evaluated"] += len(chosen)
                 self.warnings += [w for w in sub.warnings if w not in self.warnings]
                 if combine == "sum":
@@ -234,6 +244,11 @@ class WindowedRun(ExplainRun):
                     total = torch.zeros((n, values.shape[1], *plan.padded), dtype=values.dtype, device=values.device)
                 plan.add(total, chosen, values.detach(), weighted=(combine == "blend"))
             progress.advance(len(items))
+        if self._tail is not None:
+            if self._tail.note:
+                self.warnings.append(self._tail.note)
+            self._tail.store.clear()
+            self._tail = None
         if total is None:  # no window touched the target: nothing to explain anywhere
             channels = self.x.shape[1] if combine == "sum" else 1
             total = torch.zeros((n, channels, *plan.padded), dtype=self.x.dtype, device=self.device)
@@ -262,9 +277,11 @@ class WindowedRun(ExplainRun):
         value = torch.where(reached > 0, blended / reached.clamp_min(1e-12), torch.zeros_like(blended))
         self.clean_output = value[(slice(None), slice(None), *self.plan.crop)].detach()
 
-    def _sub_run(self, windows, weights, classes) -> ExplainRun:
-        """An ordinary run on a window batch whose target is each window's share of the score."""
-        sub = ExplainRun(self.model, windows, layers=self.layers, options=self.options, task=self.task,
+    def _sub_run(self, windows, weights, classes, items=()) -> ExplainRun:
+        """An ordinary run on a window batch whose target is each window's share of the score (its layer
+        gradients from the clean pass's store and the model's tail alone, when the store holds them)."""
+        tail = self._tail if self._tail is not None and self._tail.active else None
+        sub = (ExplainRun if tail is None else _TailSubRun)(self.model, windows, layers=self.layers, options=self.options, task=self.task,
                          output_key=self.output_key, layer_output=self.layer_output, grid=self.grid,
                          output_activation=self.output_activation, relu=self.relu, eigen_smooth=self.eigen_smooth,
                          batch_size=windows.shape[0], cancel=self.cancel)
@@ -272,4 +289,11 @@ class WindowedRun(ExplainRun):
         sub.target = WindowTarget(weights, activation, classes)
         # the batch size is given, so the sub-run needs no memory probe of its own
         sub._max_activation_bytes = max(self._max_activation_bytes // self.sliding.sw_batch_size, 1)
+        if tail is not None:
+            sub.tail, sub.items, sub.clean_outputs, sub.importance = tail, list(items), self._clean_windows[1], \
+                self.plan.importance
         return sub
+
+
+class _TailSubRun(TailRun, ExplainRun):
+    """A window batch's run whose layer activations and gradients come from the stored layer outputs."""

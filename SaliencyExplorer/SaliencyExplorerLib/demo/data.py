@@ -8,11 +8,20 @@ with the demo card), so the model is trained on exactly what it sees when explai
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
+import SimpleITK as sitk
 
 from ..card import load_card
 from ..volumes.geometry import to_model
-from .phantoms import make_phantom, rotation_direction
+from .job import samples_dir
+from .phantoms import make_phantom, rotation_direction, voxel_points_lps
+
+#: The sample's lesion as a label volume (1 inside), beside sample_ct.nrrd: the region `compare` and
+#: `evaluate` score localisation against (made by scripts/make_demo.py from sample_ct.json).
+SAMPLE_LESION = "sample_lesion.nrrd"
 
 DEMO_CARD = {
     "name": "Demo lesion classifier",
@@ -71,3 +80,27 @@ def model_tensors(count: int, seed: int):
     rng.shuffle(labels)
     xs = [to_model([random_case(rng, bool(label))[0]], card).tensor for label in labels]
     return torch.cat(xs), torch.as_tensor(labels, dtype=torch.long)
+
+
+def lesion_mask(reference: sitk.Image, center_lps, radius_mm: float) -> sitk.Image:
+    """uint8 label image on ``reference``'s grid: 1 where a voxel's centre lies within ``radius_mm`` of
+    ``center_lps`` (the sphere ``make_phantom`` draws), 0 elsewhere."""
+    points = voxel_points_lps(reference.GetSize(), reference.GetSpacing(), reference.GetOrigin(),
+                              reference.GetDirection())
+    inside = np.linalg.norm(points - np.asarray(center_lps, dtype=float), axis=-1) <= float(radius_mm)
+    mask = sitk.GetImageFromArray(inside.astype(np.uint8))
+    mask.CopyInformation(reference)
+    return mask
+
+
+def sample_lesion_mask(folder=None) -> sitk.Image:
+    """The shipped sample's lesion mask, made from ``sample_ct.json`` (centre, radius) on the sample's grid."""
+    folder = Path(folder) if folder else samples_dir()
+    info = json.loads((folder / "sample_ct.json").read_text())
+    reference = sitk.ReadImage(str(folder / info["file"]))
+    return lesion_mask(reference, info["lesion_center_lps_mm"], info["lesion_radius_mm"])
+
+
+def sample_lesion_path(folder=None) -> Path:
+    """Where the shipped lesion mask is (``Resources/Samples/sample_lesion.nrrd``)."""
+    return (Path(folder) if folder else samples_dir()) / SAMPLE_LESION

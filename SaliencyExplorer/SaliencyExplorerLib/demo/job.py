@@ -19,7 +19,7 @@ import SimpleITK as sitk
 
 from ..core.options import DEFAULT_METHOD
 from ..errors import SaliencyError
-from ..figures import pictures
+from ..figures import annotate, pictures
 from ..volumes.image_files import check_output_path, read_image, write_image
 from ..workflow.explain_image import explain_image
 
@@ -95,8 +95,10 @@ def write_overlay(path: Path, image, heatmap, peak_lps) -> Path | None:
         if peak_lps is not None:
             index = int(round(image.TransformPhysicalPointToContinuousIndex([float(v) for v in peak_lps])[2]))
         pictures.save_slice(path, sitk.GetArrayFromImage(image), sitk.GetArrayFromImage(heatmap), axis=0,
-                           index=index, colorbar=True, window=(-200.0, 300.0), threshold=0.2, zoom=4,
-                           spacing=tuple(reversed(image.GetSpacing())))
+                           index=index, colorbar=True, window=(-200.0, 300.0), threshold=0.2, zoom=5,
+                           spacing=tuple(reversed(image.GetSpacing())),
+                           title=annotate.title_from_heatmap(heatmap) or "heatmap",
+                           geometry=annotate.Geometry.of(image))
     except (ImportError, SaliencyError) as exc:
         if "matplotlib" in str(exc) or "Pillow" in str(exc) or isinstance(exc, ImportError):
             return None

@@ -137,6 +137,8 @@ def _cell(value):
         return ""
     if isinstance(value, float):
         return f"{value:.6g}"
+    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
+        return "'" + value  # a spreadsheet would run it as a formula (CSV injection): shown as text instead
     return value
 
 

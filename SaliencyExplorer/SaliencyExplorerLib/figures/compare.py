@@ -14,7 +14,12 @@ import numpy as np
 
 from ..errors import SaliencyError
 from ..output_files import atomic_output, check_writable
+from . import annotate
 from .pictures import Overlay, _require_matplotlib, make_style
+
+# Curves must stay apart in print and for colour-blind readers: each method its own line style and marker.
+_STYLES = ["-", "--", "-.", ":"]
+_MARKERS = ["o", "s", "^", "v", "D", "P", "X", "*", "<", ">"]
 
 
 def _figure(width, height):
@@ -24,14 +29,19 @@ def _figure(width, height):
 
 
 def comparison_figure(image, maps: dict, curves: dict, rows: list, axis: int = 0, index: int | None = None,
-                      spacing=None, columns: int = 4, cmap: str = "turbo", alpha: float = 0.5):
+                      spacing=None, columns: int = 4, cmap: str = "turbo", alpha: float = 0.5, region=None,
+                      geometry=None, target: str | None = None):
     """A matplotlib Figure. ``image`` and every map in ``maps`` (name -> array) share one 2D/3D grid (in
-    display order, e.g. LPI); ``curves`` and ``rows`` as in ``Comparison`` (rows give the rank order)."""
+    display order, e.g. LPI); ``curves`` and ``rows`` as in ``Comparison`` (rows give the rank order).
+    ``region`` (a mask on that grid) is outlined on every map, ``geometry`` (``annotate.Geometry``) puts the
+    patient's directions on the maps' edges and the slice's position in mm in the title; ``target``: the
+    class explained, for the title."""
     _require_matplotlib()
     if not maps:
         raise SaliencyError("No map to draw: every method failed. Read each method's error in the table.")
     order = [r["method"] for r in rows if r["method"] in maps]
-    first = Overlay(image, maps[order[0]], make_style({"cmap": cmap, "alpha": alpha, "spacing": spacing}))
+    first = Overlay(image, maps[order[0]], make_style({"cmap": cmap, "alpha": alpha, "spacing": spacing}), region,
+                    geometry)
     if index is None:
         index = first.hottest_slice(axis)
     ncol = max(1, min(columns, len(order)))
@@ -39,11 +49,15 @@ def comparison_figure(image, maps: dict, curves: dict, rows: list, axis: int = 0
     fig = _figure(3.0 * max(ncol, 2), 3.0 * nrow + 3.2)
     grid = fig.add_gridspec(nrow + 1, max(ncol, 2), height_ratios=[1.0] * nrow + [1.1])
     by_name = {r["method"]: r for r in rows}
+    map_axes = []
     for k, name in enumerate(order):
         overlay = Overlay(image, maps[name], make_style({"cmap": cmap, "alpha": alpha, "spacing": spacing,
-                                                         "window": first.window, "heat_range": (0.0, 1.0)}))
+                                                         "window": first.window, "heat_range": (0.0, 1.0)}),
+                          region, geometry)
         ax = fig.add_subplot(grid[k // ncol, k % ncol])
         ax.imshow(overlay.slice_rgb(axis, index), interpolation="nearest")
+        _edge_letters(ax, overlay.letters(axis))
+        map_axes.append(ax)
         row = by_name.get(name, {})
         rank = row.get("rank")
         score = row.get("faithfulness_score")
@@ -56,11 +70,14 @@ def comparison_figure(image, maps: dict, curves: dict, rows: list, axis: int = 0
     for col, (key, title) in enumerate((("deletion", "Deletion (lower is better)"),
                                         ("insertion", "Insertion (higher is better)"))):
         ax = fig.add_subplot(grid[nrow, col * half:(col + 1) * half] if half > 1 else grid[nrow, col])
-        for name in order:
+        for n, name in enumerate(order):
             if name in curves:
-                ax.plot(fractions, curves[name][key], label=name, linewidth=1.2)
+                ax.plot(fractions, curves[name][key], label=name, linewidth=1.4, linestyle=_STYLES[n % len(_STYLES)],
+                        marker=_MARKERS[n % len(_MARKERS)], markevery=max(1, len(fractions or []) // 8),
+                        markersize=4)
         if curves.get(f"random_{key}"):
-            ax.plot(fractions, curves[f"random_{key}"], "k--", label="random", linewidth=1.0)
+            ax.plot(fractions, curves[f"random_{key}"], color="black", linestyle=(0, (1, 1)), label="random",
+                    linewidth=2.0)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("fraction of voxels removed" if key == "deletion" else "fraction of voxels revealed",
                       fontsize=8)
@@ -68,9 +85,33 @@ def comparison_figure(image, maps: dict, curves: dict, rows: list, axis: int = 0
         ax.set_ylim(-0.02, 1.02)
         ax.tick_params(labelsize=7)
         if col == 1:
-            ax.legend(fontsize=7, loc="lower right")
-    fig.suptitle(f"Methods compared on slice {index} (ranked by faithfulness score)", fontsize=10)
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    _colour_bar(fig, map_axes, cmap)
+    where = annotate.slice_caption(geometry, first.heat.shape, first.axis(axis), index)
+    about = f' for class "{target}"' if target else ""
+    fig.suptitle(f"Methods compared{about}, ranked by faithfulness score; {where}"
+                 + ("; outline: the region" if region is not None else ""), fontsize=10)
     return fig
+
+
+def _edge_letters(ax, letters) -> None:
+    """The patient's directions at the middle of each edge of an image axes."""
+    if not letters:
+        return
+    spots = {"top": (0.5, 0.98, "center", "top"), "bottom": (0.5, 0.02, "center", "bottom"),
+             "left": (0.02, 0.5, "left", "center"), "right": (0.98, 0.5, "right", "center")}
+    for edge, (x, y, ha, va) in spots.items():
+        ax.text(x, y, letters[edge], transform=ax.transAxes, ha=ha, va=va, fontsize=8, color="#ffdc00",
+                fontweight="bold")
+
+
+def _colour_bar(fig, axes, cmap) -> None:
+    from matplotlib.cm import ScalarMappable  # noqa: PLC0415  (matplotlib: optional extra, loaded only to draw)
+    from matplotlib.colors import Normalize  # noqa: PLC0415  (matplotlib: optional extra, loaded only to draw)
+
+    bar = fig.colorbar(ScalarMappable(Normalize(0.0, 1.0), cmap), ax=axes, shrink=0.8, pad=0.01)
+    bar.set_label(annotate.COLORBAR_LABEL, fontsize=8)
+    bar.ax.tick_params(labelsize=7)
 
 
 def _finite(value) -> bool:

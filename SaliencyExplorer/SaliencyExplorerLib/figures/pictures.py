@@ -19,6 +19,7 @@ import numpy as np
 from ..core.resources import check_memory
 from ..errors import SaliencyError
 from ..output_files import atomic_output
+from . import annotate
 
 
 @dataclass
@@ -31,8 +32,9 @@ class Style:
     window: tuple | None = None  # background (low, high); None: 1st-99th percentile of the foreground
     heat_range: tuple | None = None  # (low, high) of the colour map; None: [0, 1] or the map's range
     threshold: float | None = None  # heat below this is not drawn
-    zoom: int | None = None  # pixels per voxel; None: tiles of about 192 pixels
+    zoom: int | None = None  # pixels per voxel; None: tiles of about `tile_px` pixels
     spacing: tuple | None = None  # voxel size per array axis, for the aspect ratio
+    tile_px: int = 192  # with zoom None: the smallest zoom that makes a slice at least this wide/high
 
 
 def default_window(image: np.ndarray, sample: int = 2_000_000) -> tuple[float, float]:
@@ -85,7 +87,9 @@ def _colormap(name: str):
 class Overlay:
     """An image and its heatmap checked to share one grid, with the window and heat range resolved."""
 
-    def __init__(self, image, heatmap, style: Style):
+    def __init__(self, image, heatmap, style: Style, region=None, geometry: annotate.Geometry | None = None):
+        """``region``: a mask on the same grid whose outline is drawn; ``geometry``: where the (k, j, i)
+        array lies in space (orientation letters and slice positions in mm)."""
         _require_matplotlib()
         image, heat = np.asarray(image), np.asarray(heatmap, dtype=np.float64)
         self.rgb = image.ndim == heat.ndim + 1 and image.shape[-1] in (3, 4)
@@ -106,6 +110,11 @@ class Overlay:
         self.window = self._window(style.window)
         self.heat_range = self._heat_range(style.heat_range)
         self.spacing = self._spacing(style.spacing)
+        self.geometry = geometry
+        self.region = None if region is None else np.asarray(region) != 0
+        if self.region is not None and self.region.shape != heat.shape:
+            raise SaliencyError(f"The region's shape {self.region.shape} does not match the heatmap's {heat.shape}; "
+                                "resample the region onto the image (the `figure` command does this).")
 
     def _window(self, window):
         if window is not None:
@@ -151,7 +160,7 @@ class Overlay:
         """Pixels per voxel along the slice's rows and columns, keeping the physical aspect ratio."""
         axes = (0, 1) if self.heat.ndim == 2 else tuple(a for a in range(3) if a != self.axis(axis))
         rows, cols = (self.heat.shape[a] for a in axes)
-        base = max(1, 192 // max(rows, cols)) if self.style.zoom is None else self.style.zoom
+        base = max(1, math.ceil(self.style.tile_px / max(rows, cols))) if self.style.zoom is None else self.style.zoom
         if isinstance(base, bool) or not isinstance(base, (int, np.integer)) or base < 1:
             raise SaliencyError(f"zoom must be a positive integer, not {self.style.zoom!r}.")
         sr, sc = (self.spacing[a] for a in axes)
@@ -187,7 +196,26 @@ class Overlay:
         blended = background * (1 - alpha[..., None]) + colours * alpha[..., None]
         zr, zc = self.zooms(axis)
         picture = np.round(blended * 255).astype(np.uint8)
-        return np.repeat(np.repeat(picture, zr, axis=0), zc, axis=1)
+        picture = np.repeat(np.repeat(picture, zr, axis=0), zc, axis=1)
+        if self.region is not None:
+            region = self.region if self.heat.ndim == 2 else np.take(self.region, index, axis=self.axis(axis))
+            picture[annotate.outline(region, zr, zc)] = annotate.OUTLINE_COLOUR
+        return picture
+
+    def letters(self, axis: int) -> dict | None:
+        """Patient directions on the slice's edges (3D with a known geometry), else None."""
+        if self.geometry is None or self.heat.ndim != 3:
+            return None
+        return annotate.edge_letters(self.geometry.direction, self.axis(axis))
+
+    def caption(self, axis: int, index: int) -> str:
+        return annotate.slice_caption(self.geometry, self.heat.shape, self.axis(axis), index)
+
+    def tile(self, axis: int, index: int, letters: bool = True) -> np.ndarray:
+        """``slice_rgb`` with the orientation letters on its edges when they are known."""
+        picture = self.slice_rgb(axis, index)
+        known = self.letters(axis) if letters else None
+        return annotate.draw_letters(picture, known) if known else picture
 
     def hottest_slice(self, axis: int) -> int:
         if self.heat.ndim == 2:
@@ -199,7 +227,9 @@ def _label(tile: np.ndarray, text: str) -> np.ndarray:
     from PIL import Image, ImageDraw  # noqa: PLC0415  (Pillow: optional extra, loaded only to draw)
 
     picture = Image.fromarray(tile)
-    ImageDraw.Draw(picture).text((2, 0), text, fill=(255, 255, 255))
+    size = int(np.clip(tile.shape[0] / 16, 10, 14))
+    ImageDraw.Draw(picture).text((2, 0), text, fill=(255, 255, 255), font=annotate.font(size),
+                                 stroke_width=1, stroke_fill=(0, 0, 0))
     return np.asarray(picture)
 
 
@@ -219,17 +249,14 @@ def colorbar_strip(overlay: Overlay, height: int, width: int = 90) -> np.ndarray
     bar = ColorbarBase(axes, cmap=overlay.cmap, norm=Normalize(*overlay.heat_range))
     size = float(np.clip(height / 25, 6, 10))
     bar.ax.tick_params(colors="white", labelsize=size)
-    bar.set_label("importance", color="white", fontsize=size)
+    unit = overlay.heat_range == (0.0, 1.0)
+    bar.set_label(annotate.COLORBAR_LABEL if unit else "importance", color="white", fontsize=size)
     figure.canvas.draw()
     return np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
 
 
 def _with_colorbar(picture: np.ndarray, overlay: Overlay) -> np.ndarray:
-    strip = colorbar_strip(overlay, picture.shape[0])
-    if strip.shape[0] > picture.shape[0]:
-        pad = np.zeros((strip.shape[0] - picture.shape[0], *picture.shape[1:]), np.uint8)
-        picture = np.concatenate([picture, pad], axis=0)
-    return np.concatenate([picture, strip], axis=1)
+    return _with_colorbar_strip(picture, colorbar_strip(overlay, picture.shape[0]))
 
 
 def montage_indices(count: int, every: int | None, limit: int = 16) -> list[int]:
@@ -242,34 +269,66 @@ def montage_indices(count: int, every: int | None, limit: int = 16) -> list[int]
     return list(range(start, count, every))[:shown]
 
 
+def _titled(picture: np.ndarray, lines: list[str]) -> np.ndarray:
+    """The picture under a black band holding ``lines`` (nothing added for no lines), widened with black
+    to ``annotate.MIN_WIDTH`` so that the title has room and a narrow slice still prints readably."""
+    lines = [line for line in lines if line]
+    if not lines:
+        return picture
+    if picture.shape[1] < annotate.MIN_WIDTH:
+        extra = annotate.MIN_WIDTH - picture.shape[1]
+        picture = np.pad(picture, ((0, 0), (extra // 2, extra - extra // 2), (0, 0)))
+    return np.concatenate([annotate.text_band(picture.shape[1], lines), picture], axis=0)
+
+
 def montage(image, heatmap, axis: int = 0, every: int | None = None, columns: int | None = None,
-            colorbar: bool = True, labels: bool = True, pad: int = 2, **style) -> np.ndarray:
-    """uint8 RGB grid of every n-th slice along `axis` with the heatmap blended over each."""
-    overlay = Overlay(image, heatmap, make_style(style))
+            colorbar: bool = True, labels: bool = True, pad: int = 2, title: str | None = None, region=None,
+            geometry=None, **style) -> np.ndarray:
+    """uint8 RGB grid of every n-th slice along `axis` with the heatmap blended over each.
+
+    ``title``: a line above the grid (with ``geometry``, a second line says which slices); ``region``: a
+    mask on the same grid, outlined on every tile; ``geometry`` (``annotate.Geometry``): orientation
+    letters on each tile and slice positions in mm in the labels."""
+    overlay = Overlay(image, heatmap, make_style(style), region, geometry)
     indices = montage_indices(overlay.count(axis), every)
     columns = columns or math.ceil(math.sqrt(len(indices)))
     if isinstance(columns, bool) or not isinstance(columns, (int, np.integer)) or columns < 1:
         raise SaliencyError(f"columns must be a positive integer, not {columns!r}.")
     columns = min(columns, len(indices))
     rows = math.ceil(len(indices) / columns)
-    tiles = [overlay.slice_rgb(axis, i) for i in indices]
+    tiles = [overlay.tile(axis, i, letters=labels) for i in indices]
     if labels:
-        tiles = [_label(t, str(i)) for t, i in zip(tiles, indices)]
+        names = [str(i) if geometry is None or overlay.heat.ndim != 3 else
+                 "{} {} {:.1f}".format(i, *annotate.slice_position(geometry, overlay.heat.shape, overlay.axis(axis), i))
+                 for i in indices]
+        tiles = [_label(t, name) for t, name in zip(tiles, names)]
     th, tw = tiles[0].shape[:2]
     canvas = np.zeros((rows * th + (rows + 1) * pad, columns * tw + (columns + 1) * pad, 3), np.uint8)
     for n, tile in enumerate(tiles):
         r, c = divmod(n, columns)
         y, x = pad + r * (th + pad), pad + c * (tw + pad)
         canvas[y:y + th, x:x + tw] = tile
-    return _with_colorbar(canvas, overlay) if colorbar else canvas
+    picture = _with_colorbar(canvas, overlay) if colorbar else canvas
+    which = None
+    if title is not None and overlay.heat.ndim == 3:
+        step = indices[1] - indices[0] if len(indices) > 1 else 1
+        plane = annotate.slice_caption(geometry, overlay.heat.shape, overlay.axis(axis), indices[0]).split(" slice")[0]
+        which = (f"{plane + ' ' if geometry is not None else ''}slices {indices[0]} to {indices[-1]} "
+                 f"of {overlay.count(axis)}, every {step}; labels: slice, RAS position (mm)")
+    return _titled(picture, [title, which] if title is not None else [])
 
 
 def slice_overlay(image, heatmap, axis: int = 0, index: int | None = None, colorbar: bool = False,
-                  **style) -> np.ndarray:
-    """uint8 RGB picture of one slice (default: the one holding the heatmap's peak)."""
-    overlay = Overlay(image, heatmap, make_style(style))
-    picture = overlay.slice_rgb(axis, overlay.hottest_slice(axis) if index is None else int(index))
-    return _with_colorbar(picture, overlay) if colorbar else picture
+                  title: str | None = None, region=None, geometry=None, labels: bool = True, **style) -> np.ndarray:
+    """uint8 RGB picture of one slice (default: the one holding the heatmap's peak).
+
+    ``title``, ``region``, ``geometry``: as for :func:`montage` (the second title line names the slice and
+    its position in mm); ``labels``: the orientation letters (with ``geometry``)."""
+    overlay = Overlay(image, heatmap, make_style(style), region, geometry)
+    index = overlay.hottest_slice(axis) if index is None else int(index)
+    picture = overlay.tile(axis, index, letters=labels)
+    picture = _with_colorbar(picture, overlay) if colorbar else picture
+    return _titled(picture, [title, overlay.caption(axis, index)] if title is not None else [])
 
 
 def _with_index_band(frame: np.ndarray, text: str, height: int = 12) -> np.ndarray:
@@ -279,18 +338,33 @@ def _with_index_band(frame: np.ndarray, text: str, height: int = 12) -> np.ndarr
     return np.concatenate([frame, band], axis=0)
 
 
-def gif_frames(image, heatmap, axis: int = 0, every: int = 1, labels: bool = True, **style) -> list[np.ndarray]:
+def gif_frames(image, heatmap, axis: int = 0, every: int = 1, labels: bool = True, colorbar: bool = False,
+               title: str | None = None, region=None, geometry=None, **style) -> list[np.ndarray]:
     """The frames of an animation through the volume: every n-th slice along `axis` (one for 2D).
 
     With `labels`, a 12-pixel band under each 3D frame says "slice/count" (one frame per slice is then
-    guaranteed); without it, identical neighbouring slices become one longer frame."""
-    overlay = Overlay(image, heatmap, make_style(style))
+    guaranteed); without it, identical neighbouring slices become one longer frame. With a ``title``, each
+    frame is titled as :func:`slice_overlay` titles its slice (and then needs no band); ``colorbar``,
+    ``region``, ``geometry`` as there."""
+    overlay = Overlay(image, heatmap, make_style(style), region, geometry)
     count = overlay.count(axis)
     indices = montage_indices(count, every, limit=10**9)
-    frames = [overlay.slice_rgb(axis, i) for i in indices]
+    frames = [overlay.tile(axis, i, letters=labels) for i in indices]
+    if colorbar:
+        strip = colorbar_strip(overlay, frames[0].shape[0])
+        frames = [_with_colorbar_strip(f, strip) for f in frames]
+    if title is not None:
+        return [_titled(f, [title, overlay.caption(axis, i)]) for f, i in zip(frames, indices)]
     if labels and overlay.heat.ndim == 3:
         frames = [_with_index_band(f, f"{i}/{count}") for f, i in zip(frames, indices)]
     return frames
+
+
+def _with_colorbar_strip(picture: np.ndarray, strip: np.ndarray) -> np.ndarray:
+    if strip.shape[0] > picture.shape[0]:
+        pad = np.zeros((strip.shape[0] - picture.shape[0], *picture.shape[1:]), np.uint8)
+        picture = np.concatenate([picture, pad], axis=0)
+    return np.concatenate([picture, strip], axis=1)
 
 
 def save_png(path, picture: np.ndarray) -> str:
@@ -327,10 +401,10 @@ def save_slice(path, image, heatmap, **options) -> str:
 
 
 def save_gif(path, image, heatmap, axis: int = 0, every: int = 1, duration_ms: int = 100, labels: bool = True,
-             **style) -> str:
-    """An animated GIF stepping through the volume along `axis`; returns the path."""
+             **options) -> str:
+    """An animated GIF stepping through the volume along `axis`; returns the path (options: gif_frames')."""
 
-    data = encode_gif(gif_frames(image, heatmap, axis=axis, every=every, labels=labels, **style), duration_ms)
+    data = encode_gif(gif_frames(image, heatmap, axis=axis, every=every, labels=labels, **options), duration_ms)
     with atomic_output(path, "figure") as tmp, open(tmp, "wb") as handle:
         handle.write(data)
     return str(path)

@@ -23,6 +23,7 @@ from pathlib import Path
 from torch import nn
 
 from ..errors import CardError, ModelLoadError
+from .network_build import build_from_args
 
 # Model libraries a card may name without the opt-in: their import has no side effects beyond defining
 # networks, and they are what medical models are built from.
@@ -113,7 +114,8 @@ def build_network(architecture: dict, card_dir: Path | None, trust_code: bool = 
     if not isinstance(kwargs, dict):
         raise CardError("architecture.kwargs must be an object of keyword arguments.")
     cls = resolve_class(architecture["class"], card_dir, trust_code)
-    try:
-        return cls(**kwargs)
+    try:  # no downloads, then the size on the meta device, then the build (network_build)
+        return build_from_args(cls, kwargs, "architecture.kwargs", "Fix architecture.kwargs in the card.",
+                               trust_code=trust_code)
     except TypeError as exc:
         raise ModelLoadError(f"{cls.__name__}(**{kwargs}) failed: {exc}. Fix architecture.kwargs in the card.") from exc

@@ -11,11 +11,15 @@ node are chained innermost first, as eager hooks would fire.
 
 from __future__ import annotations
 
+import re
+
 import torch
 from torch import fx
 
 from ..errors import ModelLoadError
 from .taps import install_tap
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*")
 
 
 def _stack(node) -> list[tuple[str, str]]:
@@ -42,13 +46,19 @@ def layer_outputs(gm: fx.GraphModule) -> dict[str, tuple[fx.Node, str]]:
         if value is not None and not isinstance(value, torch.Tensor):
             continue
         for name, type_name in _stack(node):
-            found[name.split("@")[0]] = (node, type_name)
+            name = name.split("@")[0]
+            if _PLAIN_NAME.fullmatch(name):  # it becomes a module name in generated code: never a quote
+                found[name] = (node, type_name)
     return found
 
 
-def tap_exported(program, layers: list[str] | None = None) -> fx.GraphModule:
-    """``program.module()`` with Taps after the given layers (None: every layer recorded in the graph)."""
-    gm = program.module()
+def tap_exported(program, layers: list[str] | None = None, check_guards: bool = False) -> fx.GraphModule:
+    """``program.module()`` with Taps after the given layers (None: every layer recorded in the graph).
+
+    ``check_guards=False`` (the default, and always without the opt-in): torch does not compile the program's
+    ``guards_code`` into a ``_guards_fn`` (that is ``exec`` of strings from the file); input sizes are still
+    checked against the range constraints by torch's pre-forward hook."""
+    gm = program.module(check_guards=check_guards)
     outputs = layer_outputs(gm)
     wanted = list(outputs) if layers is None else list(dict.fromkeys(layers))
     missing = [name for name in wanted if name not in outputs]

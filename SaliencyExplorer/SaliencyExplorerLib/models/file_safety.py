@@ -16,19 +16,20 @@ Why: torch's loaders execute code from the file in several places (torch 2.13):
   - GraphModuleDeserializer._parse_sym_expr: ``sympy.sympify(expr_str)`` = ``eval`` of a JSON string
     from ``models/<m>.json`` -- code execution with no pickle at all.
   - ``load_pt2`` loads any ``data/aotinductor/<m>/`` package as a native shared library.
+  - ``ExportedProgram.module()`` compiles the program's ``guards_code`` strings with ``exec``.
 * ``torch.jit.load`` uses the C++ unpickler (torch/csrc/jit/serialization/unpickler.cpp), which only
   resolves a fixed set of torch names and ``__torch__.*`` TorchScript classes; any other global fails
   with "Unknown type name ..." -- it cannot call Python. A tampered TorchScript pickle is refused here
   as damaged/tampered, not because it could run Python.
 
 So we read only the small pickle members (never tensor data), list every global they reference
-(``pickle_scan``) and compare with the allow-list torch's own weights_only unpickler uses, and check a
-``.pt2``'s shape expressions and graph targets (``export_guard``).
+(``pickle_scan``) and compare with the allow-list torch's own weights_only unpickler uses. A ``.pt2`` is
+validated positively instead (``pt2_archive``, ``pt2_schema``, ``export_guard``): only the members, fields
+and string grammars a plain ``torch.export.save`` of a module writes are accepted.
 """
 from __future__ import annotations
 
 import io
-import json
 import os
 import zipfile
 from contextlib import contextmanager
@@ -38,8 +39,8 @@ from pathlib import Path
 import torch
 
 from ..errors import ModelLoadError
-from .export_guard import expression_strings, graph_target_ok, graph_targets, sym_expr_ok
 from .pickle_scan import DATA_GLOBALS, TORCHSCRIPT_PREFIXES, legacy_first_int, pickle_globals
+from .pt2_archive import check_pt2
 
 OPT_IN = "trust_code=True (CLI: --trust-code)"
 _TEXT_BYTES = set(b"\t\n\r\f") | set(range(0x20, 0x7F))
@@ -85,6 +86,11 @@ def _describe_non_zip(path: Path, head: bytes, size: int) -> FileInspection:
         return FileInspection("not_a_model", [
             f"{path} is a safetensors file, not a PyTorch file; convert it with "
             "torch.save(safetensors.torch.load_file(...), 'model.pt')."])
+    image = _image_format(path, head)
+    if image:
+        return FileInspection("not_a_model", [
+            f"{path} is an image ({image}), not a model: were --input and --model swapped? Give the image as "
+            "--input and the .pt/.pt2 file (or model folder) as --model."])
     if head and all(b in _TEXT_BYTES or b >= 0x80 for b in head[:1024]) and _is_utf8(head[:1024]):
         text = head[:1024].decode("utf-8", "replace").lstrip()
         if text.startswith("version https://git-lfs"):
@@ -101,6 +107,22 @@ def _describe_non_zip(path: Path, head: bytes, size: int) -> FileInspection:
         "expected a torch.save, TorchScript (torch.jit.save) or torch.export (.pt2) file."])
 
 
+def _image_format(path: Path, head: bytes) -> str | None:
+    """The medical/picture image format a file's first bytes (or a compressed NIfTI's name) show, if any."""
+    name = path.name.lower()
+    if head.startswith(b"NRRD"):
+        return f"NRRD, first bytes {head[:8].hex()} = {head[:8].decode('ascii', 'replace')!r}"
+    if head[344:348] in (b"n+1\x00", b"ni1\x00", b"n+2\x00", b"ni2\x00") or name.endswith((".nii", ".nii.gz")):
+        return "NIfTI"
+    if head[128:132] == b"DICM":
+        return "DICOM"
+    if head.lstrip().startswith((b"ObjectType = Image", b"NDims")):
+        return "MetaImage"
+    if head.startswith((b"\x89PNG", b"\xff\xd8\xff")):
+        return "PNG/JPEG picture"
+    return None
+
+
 def _is_utf8(b: bytes) -> bool:
     try:
         b.decode("utf-8")
@@ -109,17 +131,22 @@ def _is_utf8(b: bytes) -> bool:
         return exc.start >= len(b) - 3  # a character cut at the 1 KiB boundary
 
 
-def inspect_file(path) -> FileInspection:
-    """Classify ``path`` and list every pickle global and code-running feature, without unpickling."""
+def inspect_file(path, data: bytes | None = None) -> FileInspection:
+    """Classify ``path`` and list every pickle global and code-running feature, without unpickling.
+
+    ``data``: the file's bytes, already read (the check then covers exactly the bytes that get loaded)."""
     path = Path(path)
-    size = path.stat().st_size
+    size = path.stat().st_size if data is None else len(data)
     if size == 0:
         return FileInspection("empty", [
             f"{path} is empty (0 bytes): the download or copy did not finish; fetch the model file again."])
-    with open(path, "rb") as fh:
-        head = fh.read(4096)
+    if data is None:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    else:
+        head = data[:4096]
     if head.startswith(_ZIP_MAGIC):
-        return _inspect_zip(path, size)
+        return _inspect_zip(path, size, None if data is None else io.BytesIO(data))
     inspection = _describe_non_zip(path, head, size)
     if inspection.kind == "state_dict":  # legacy torch.save: magic, protocol, sys_info, object, keys
         try:  # genops reads from the file and stops after the 5th STOP: storages are never read
@@ -131,9 +158,9 @@ def inspect_file(path) -> FileInspection:
     return inspection
 
 
-def _inspect_zip(path: Path, size: int) -> FileInspection:
+def _inspect_zip(path: Path, size: int, source=None) -> FileInspection:
     try:
-        zf = zipfile.ZipFile(path)
+        zf = zipfile.ZipFile(path if source is None else source)
     except (zipfile.BadZipFile, OSError) as exc:
         return FileInspection("not_a_model", [
             f"{path} is a truncated or damaged zip archive ({size} bytes, {exc}); torch.save/TorchScript/"
@@ -193,37 +220,8 @@ def _judge(inspection, path, member, names, allowed):
 
 
 def _inspect_export(path, zf, members, inspection):
-    """.pt2: every payload torch would unpickle, every eval'd shape expression, any native code."""
-    pickled = set()
-    for short, full in members.items():
-        if short.startswith("data/") and short.endswith("_config.json") and "/aotinductor/" not in short:
-            folder = short.rsplit("/", 1)[0] + "/"
-            for meta in json.loads(zf.read(full)).get("config", {}).values():
-                target = folder + str(meta.get("path_name", ""))
-                name = target.rsplit("/", 1)[-1]
-                if meta.get("use_pickle") or name.startswith(("custom_obj_", "opaque_obj_")):
-                    pickled.add(target)  # read with torch.load/pickle.loads; the rest is raw bytes
-    for short, full in members.items():
-        if short.startswith(("data/aotinductor/", "data/executorch/", "data/mtia")):
-            inspection.problems.append(f"{short} is compiled native code, which torch.export.load loads and runs")
-            continue
-        if short.startswith("models/") and short.endswith(".json"):
-            program = json.loads(zf.read(full))
-            for expr in expression_strings(program):
-                if not sym_expr_ok(expr):
-                    inspection.problems.append(
-                        f"{short} has a shape expression that sympy would eval(): {expr[:60]!r}")
-            for target in graph_targets(program):
-                if not graph_target_ok(target):
-                    inspection.problems.append(
-                        f"{short} calls {target[:60]!r}, which is not a torch operator and runs when the graph runs")
-            continue
-        is_torch_save = short.startswith(("data/sample_inputs/", "serialized_")) or (
-            short.startswith(("data/weights/", "data/constants/")) and short.endswith(".pt"))  # legacy
-        if not (short in pickled or is_torch_save or short.endswith(".pkl")):
-            continue  # raw tensor bytes, text, or members torch never reads: not read (keeps the check fast)
-        allowed = None if short.rsplit("/", 1)[-1].startswith("custom_obj_") else DATA_GLOBALS
-        _scan_pickle(path, short, zf.read(full), inspection, allowed)
+    """.pt2: positive validation of every member and field (``pt2_archive``), nothing unpickled."""
+    inspection.problems.extend(check_pt2(zf, inspection.globals_used))
 
 
 def _unique(items):
@@ -232,22 +230,48 @@ def _unique(items):
 
 # -------------------------------------------------------------------------------------------- public checks
 
-def check_file_safe(path, trust_code: bool = False) -> FileInspection:
-    """Inspect ``path``; raise ModelLoadError for a damaged file, or a risky one unless ``trust_code``.
+def check_file_safe(path, trust_code: bool = False, data: bytes | None = None) -> FileInspection:
+    """Inspect ``path`` (or its bytes ``data``); raise ModelLoadError for a damaged file, or a risky one unless
+    ``trust_code``.
 
     Damaged/not-a-model files are refused whatever ``trust_code`` says: no loader could use them, and a
     specific message beats torch's "invalid load key" or "weights only load failed".
     """
-    inspection = inspect_file(path)
+    inspection = inspect_file(path, data)
     if inspection.kind in ("empty", "not_a_model"):
         raise ModelLoadError(inspection.problems[0])
     if inspection.problems and not trust_code:
         more = f" (and {len(inspection.problems) - 1} more issue(s))" if len(inspection.problems) > 1 else ""
-        risk = ("it is not what torch.jit.save writes" if inspection.kind == "torchscript"
-                else "loading it could run code from the file")
+        if inspection.kind == "torchscript":
+            risk = "it is not what torch.jit.save writes"
+        elif inspection.kind == "export":
+            risk = ("a .pt2 is accepted without the opt-in only with exactly what torch.export.save writes for a "
+                    "module (docs/security.md); loading anything else could run code from the file")
+        else:
+            risk = "loading it could run code from the file"
         raise ModelLoadError(
             f"{path} ({inspection.kind}) is not plain data: {inspection.problems[0]}{more}; {risk}. "
             f"If you trust its source, pass {OPT_IN}.")
+    return inspection
+
+
+def check_checkpoint_file(path, what: str, fix: str) -> FileInspection:
+    """Refuse, in one line that names the damage, a file that cannot be the ``torch.save`` checkpoint a model
+    folder keeps (nnU-Net's ``checkpoint_final.pth``, a bundle's ``models/model.pt``): empty, truncated, a Git
+    LFS pointer, text, TorchScript or a ``.pt2``. Only then may a refusal of its pickle blame code.
+
+    ``what``: the file expected ("the checkpoint nnU-Net writes"); ``fix``: what to give instead."""
+    try:
+        inspection = inspect_file(path)
+    except OSError as exc:
+        raise ModelLoadError(f"{path} could not be read ({exc.strerror or exc}). Check the file and its "
+                             "permissions.") from None
+    if inspection.kind in ("empty", "not_a_model"):
+        raise ModelLoadError(inspection.problems[0])
+    if inspection.kind == "torchscript":
+        raise ModelLoadError(f"{path} is a TorchScript archive (torch.jit.save), not {what}; {fix}")
+    if inspection.kind == "export":
+        raise ModelLoadError(f"{path} is a torch.export program (.pt2), not {what}; {fix}")
     return inspection
 
 
@@ -271,12 +295,18 @@ def _weights_only_everywhere():
 
 
 def load_export_safely(path, trust_code: bool = False):
-    """``torch.export.load`` only after the check passes; without trust, under forced weights_only."""
-    check_file_safe(path, trust_code)
+    """``torch.export.load`` of exactly the bytes that passed the check; without trust, under forced
+    weights_only. Guards are never compiled without trust (``exported.tap_exported``)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ModelLoadError(f"{path} could not be read ({exc.strerror or exc}). Check the path and "
+                             "permissions.") from None
+    check_file_safe(path, trust_code, data)
     if trust_code:
-        return torch.export.load(str(path))
+        return torch.export.load(io.BytesIO(data))
     with _weights_only_everywhere():
-        return torch.export.load(str(path))
+        return torch.export.load(io.BytesIO(data))
 
 
 def explain_load_error(path, exc: BaseException) -> str:

@@ -92,8 +92,8 @@ def load_model(path, card=None, *, trust_code=False, trust_pickle=False, device=
     if not path.is_file():
         raise ModelLoadError(f"Model file {path} does not exist or is not a file. Check the path.")
     device = torch.device(check_device(device or "cpu"))
-    card_obj = read_card(card, path)
     inspection = check_file_safe(path, trust)  # before anything is unpickled, whatever the suffix
+    card_obj = read_card(card, path)  # after: an image given as the model is named as such, not by its .json
     kind = inspection.kind
     notes: list[str] = []
     if kind == "torchscript":
@@ -154,7 +154,7 @@ def _load_export(path, card, device, layers, trust=False):
         raise
     except Exception as exc:  # torch raises many types for a damaged archive
         raise ModelLoadError(explain_load_error(path, exc)) from None
-    module = tap_exported(program, layers).to(device)
+    module = tap_exported(program, layers, check_guards=trust).to(device)
     # An exported graph is frozen in the mode it was exported in; train()/eval() only flip the flags.
     def _set_mode(self, mode=True):
         for sub in self.modules():
@@ -192,6 +192,13 @@ def _load_torch_save(path, card, base_dir, trust, device, plain=True):
     state = extract_state_dict(obj, path)
     architecture = card.architecture if card is not None else None
     if architecture is None:
+        if card is None:
+            looked = path.with_suffix(".json") if path.suffix else path.with_name(path.name + ".json")
+            raise CardError(
+                f"{path} holds only weights (a state dict) and no model card was found beside it (looked for "
+                f"{looked}); give the card with --card model.json (Python: card=...), whose \"architecture\" "
+                "names the network."
+            )
         raise CardError(
             f"{path} holds only weights (a state dict); the model card must name the network: "
             '"architecture": {"class": "package.module.Class" or "file.py:Class", "kwargs": {...}}.'
@@ -249,8 +256,13 @@ def load_weights(network: nn.Module, state: dict, path) -> None:
 
 
 def check_against_card(loaded: LoadedModel) -> None:
-    """One forward on zeros of the card's input shape: channels, dims and class count must fit."""
+    """One forward on zeros of the card's input shape: channels, dims and class count must fit. With
+    sliding windows the model only ever sees one window: the probe is one window (``roi_size``)."""
     shape = loaded.card.input_shape(default=None)
+    inference = loaded.card.inference
+    windowed = inference.sliding and inference.roi_size is not None
+    if windowed:
+        shape = (1, loaded.card.in_channels, *(int(n) for n in inference.roi_size))
     if shape is None:
         return
     param = next(loaded.module.parameters(), None)
@@ -261,8 +273,10 @@ def check_against_card(loaded: LoadedModel) -> None:
     except Exception as exc:  # noqa: BLE001 - any failure here means model and card disagree
         raise ModelLoadError(
             f"The model in {loaded.path} does not accept the input its card describes, shape {tuple(shape)} "
-            f"(in_channels={shape[1]}, spatial_dims={len(shape) - 2}, input.size): {short_reason(exc)}. Fix in_channels, "
-            "spatial_dims or input.size in the card, or use the card that belongs to this model."
+            f"(in_channels={shape[1]}, spatial_dims={len(shape) - 2}, "
+            f"{'one window of inference.roi_size' if windowed else 'input.size'}): {short_reason(exc)}. Fix "
+            f"in_channels, spatial_dims or {'inference.roi_size' if windowed else 'input.size'} in the card, or use "
+            "the card that belongs to this model."
         ) from exc
     classes = loaded.card.classes
     if isinstance(out, torch.Tensor) and classes and out.ndim >= 2 and out.shape[1] != len(classes):

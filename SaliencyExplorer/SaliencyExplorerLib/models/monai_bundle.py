@@ -6,7 +6,7 @@ grid or scale intensities have card equivalents, each still one resampling throu
 
 =====================================  =============================================================
 ``Orientationd(axcodes)``              ``orientation`` + ``reorient: "axes"`` (permute/flip, no rotation)
-``Spacingd(pixdim)``                   ``spacing`` + ``fit: "first_voxel"`` (MONAI keeps the first voxel)
+``Spacingd(pixdim)``                   ``spacing`` + ``fit: "first_voxel"`` (MONAI's grid, as MONAI computes it)
 ``Resized(spatial_size)``              ``size`` + ``fit: "extent"`` (spacing = extent / size)
 ``CropForegroundd``                    ``crop_foreground`` (on the grid it follows; margin, allow_smaller)
 ``ScaleIntensityRanged``               intensity step ``range``
@@ -22,14 +22,16 @@ postprocessing: ``Activationsd``,      ``output``: activation, resample, thresho
 
 Loading, channel and type transforms are ignored (they do not change the grid or the values). Anything
 else is listed by name in one error. The config is read as JSON, never executed: ``@name`` references are
-resolved here; a ``$`` expression where a value is needed is refused. The network is instantiated with
-``monai.bundle.ConfigParser`` only when its ``_target_`` is a class of ``monai.networks.nets`` and its
-arguments hold no expression; MONAI is imported only here. See ``docs/model-files.md``.
+resolved here; a ``$`` expression where a value is needed is refused; YAML aliases are refused (an alias
+bomb). The network is built only when its ``_target_`` is a network class of ``monai.networks.nets`` and
+its arguments are plain values (no expression, no MONAI instruction such as ``_mode_``), by calling the
+class itself (``network_build``: no argument that downloads or names a file, weights that fit in memory
+on a meta-device build, no network access or file write while it runs); MONAI's ``ConfigParser`` is not
+used. MONAI is imported only here. See ``docs/model-files.md``.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -38,9 +40,13 @@ from torch import nn
 from ..card import ModelCard, parse_card
 from ..errors import ModelLoadError
 from ..file_hash import folder_sha256
+from .bundle_config import CONFIG_NAMES, read_config
+from .bundle_config import Resolver as _Resolver
+from .bundle_config import fail as _fail
+from .file_safety import check_checkpoint_file, inspect_file
+from .network_build import build_from_args
 from .torchscript import TorchScriptTapModel
 
-CONFIG_NAMES = ("inference.json", "inference.yaml", "inference.yml")
 WEIGHTS = ("model.pt", "model.ts")
 IGNORED = {"LoadImage", "EnsureChannelFirst", "AddChannel", "EnsureType", "ToTensor", "CastToType", "Identity",
            "ToDevice", "ToNumpy", "SqueezeDim", "DeleteItems", "SelectItems", "CopyItems", "ConcatItems"}
@@ -56,67 +62,6 @@ def is_bundle(path) -> bool:
     path = Path(path)
     return path.is_dir() and (path / "configs" / "metadata.json").is_file() and any(
         (path / "configs" / name).is_file() for name in CONFIG_NAMES)
-
-
-def _fail(path, field, problem, fix=""):
-    raise ModelLoadError(f"{path}: field '{field}' {problem}.{' ' + fix if fix else ''}")
-
-
-def read_config(root: Path) -> tuple[dict, Path, dict]:
-    """(inference config, its path, metadata) as plain data."""
-    path = next(root / "configs" / n for n in CONFIG_NAMES if (root / "configs" / n).is_file())
-    try:
-        text = path.read_text(encoding="utf-8")
-        if path.suffix == ".json":
-            config = json.loads(text)
-        else:
-            import yaml  # noqa: PLC0415  (MONAI bundles in YAML need PyYAML, as MONAI itself does)
-
-            config = yaml.safe_load(text)
-        metadata = json.loads((root / "configs" / "metadata.json").read_text(encoding="utf-8"))
-    except ImportError:
-        raise ModelLoadError(f"{path} is YAML; reading it needs PyYAML (pip install pyyaml).") from None
-    except Exception as exc:  # noqa: BLE001 - JSON/YAML syntax, encoding, I/O
-        raise ModelLoadError(f"{path} (or configs/metadata.json) is not readable: {exc}") from None
-    if not isinstance(config, dict) or not isinstance(metadata, dict):
-        raise ModelLoadError(f"{path}: a bundle config and its metadata.json must be JSON objects.")
-    return config, path, metadata
-
-
-class _Resolver:
-    """``@name`` / ``@a#b#0`` references of a bundle config, resolved as data (no ``$`` evaluated)."""
-
-    def __init__(self, config, path):
-        self.config, self.path = config, path
-
-    def lookup(self, ref, where):
-        node = self.config
-        for part in ref.split("#"):
-            if isinstance(node, dict) and part in node:
-                node = node[part]
-            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-            else:
-                _fail(self.path, where, f"refers to @{ref}, which the config does not define")
-        return node
-
-    def value(self, node, where, depth=0):
-        if depth > 20:
-            _fail(self.path, where, "has references nested too deep (a loop?)")
-        if isinstance(node, str):
-            if node.startswith("@"):
-                return self.value(self.lookup(node[1:], where), where, depth + 1)
-            if node.startswith("$"):
-                _fail(self.path, where, f"is the expression {node!r}, which would have to run as code",
-                      "Write the value itself in the config (a number, list or string).")
-            if node.startswith("%"):
-                _fail(self.path, where, f"is a macro {node!r} (another file's content)", "Inline the value.")
-            return node
-        if isinstance(node, list):
-            return [self.value(v, f"{where}[{n}]", depth + 1) for n, v in enumerate(node)]
-        if isinstance(node, dict):
-            return {k: self.value(v, f"{where}.{k}", depth + 1) for k, v in node.items()}
-        return node
 
 
 def _target_name(node) -> str:
@@ -296,7 +241,7 @@ def _intensity_step(name, item, resolver, where, path):
 
 def _output(config, resolver, path, notes):
     """The card's ``output`` from the bundle's ``postprocessing``: Activationsd (activation), Invertd
-    (``nearest_interp=False``: scores back linearly), AsDiscreted (threshold), GaussianSmoothd (smooth),
+    (``nearest_interp=False``: scores back linearly; True, MONAI's default: labels back by nearest), AsDiscreted (threshold), GaussianSmoothd (smooth),
     KeepLargestConnectedComponentd; other transforms (saving, copying) do not change the labels."""
     post = config.get("postprocessing")
     items = post.get("transforms", []) if isinstance(post, dict) else post if isinstance(post, list) else []
@@ -311,8 +256,9 @@ def _output(config, resolver, path, notes):
             args = _args(resolver, item, where, ("softmax", "sigmoid"))
             if args.get("softmax") is True or args.get("sigmoid") is True:
                 out["activation"], activated = ("softmax" if args.get("softmax") is True else "sigmoid"), True
-        elif name == "Invert" and _args(resolver, item, where, ("nearest_interp",)).get("nearest_interp", True) is False:
-            out["resample"] = "probabilities" if activated else "logits"
+        elif name == "Invert":  # MONAI's default nearest_interp=True: the argmax of scores brought back by nearest
+            nearest = _args(resolver, item, where, ("nearest_interp",)).get("nearest_interp", True) is not False
+            out["resample"] = "labels" if nearest else "probabilities" if activated else "logits"
         elif name == "AsDiscrete":
             threshold = _args(resolver, item, where, ("threshold",)).get("threshold")
             if isinstance(threshold, (int, float)) and not isinstance(threshold, bool):
@@ -351,20 +297,15 @@ def _inferer(config, resolver, path):
     if name != "SlidingWindowInferer":
         _fail(path, "inferer", f"is {node.get('_target_') if isinstance(node, dict) else node!r}",
               "Supported: SimpleInferer, SlidingWindowInferer.")
-    roi = node.get("roi_size")
-    out = {"mode": "sliding_window", "roi_size": roi, "overlap": node.get("overlap", 0.25),
-           "blend": node.get("mode", "constant"), "sigma_scale": node.get("sigma_scale", 0.125),
-           "padding_mode": node.get("padding_mode", "constant"), "cval": node.get("cval", 0.0),
-           "sw_batch_size": node.get("sw_batch_size", 1)}
-    return out
+    # the card's MONAI form takes SlidingWindowInferer's arguments as they are (the card checks them)
+    return {"sliding_window": {k: v for k, v in node.items() if k != "_target_"}}
 
 
 # ---------------------------------------------------------------- the network and its weights
 def build_network(config: dict, path: Path) -> nn.Module:
-    """``network_def`` instantiated by MONAI's ConfigParser, only for ``monai.networks.nets`` classes."""
+    """``network_def`` built, only for network classes of ``monai.networks.nets`` with plain arguments."""
     try:
         import monai.networks.nets as nets  # noqa: PLC0415  (MONAI is optional: bundles only)
-        from monai.bundle import ConfigParser  # noqa: PLC0415  (MONAI is optional: bundles only)
     except ImportError as exc:
         raise ModelLoadError(f"MONAI bundles need MONAI, which is not installed ({exc}). Install it: pip install monai") from None
     resolver = _Resolver(config, path)
@@ -377,24 +318,47 @@ def build_network(config: dict, path: Path) -> nn.Module:
         _fail(path, "network_def._target_", f"is {target!r}, not a class of monai.networks.nets",
               "Only MONAI's own networks are built from a bundle; for others export the model (TorchScript, .pt2).")
 
-    def nested_targets(node):
+    cls = getattr(nets, name)
+    if not issubclass(cls, nn.Module):
+        _fail(path, "network_def._target_", f"is {target!r}, a class of monai.networks.nets that is not a network",
+              "Name a network class (UNet, SegResNet, ...).")
+
+    def reserved(node):  # MONAI's own keys (_target_, _mode_, _disabled_, _requires_, _desc_): never data
         if isinstance(node, dict):
-            return any(k == "_target_" for k in node) or any(nested_targets(v) for v in node.values())
-        return isinstance(node, list) and any(nested_targets(v) for v in node)
+            return next((k for k in node if str(k).startswith("_") and str(k).endswith("_")), None) or next(
+                (r for r in map(reserved, node.values()) if r), None)
+        return next((r for r in map(reserved, node) if r), None) if isinstance(node, list) else None
 
     args = {k: v for k, v in net.items() if k != "_target_"}
-    if nested_targets(args):
-        _fail(path, "network_def", "has a nested _target_ among its arguments", "Only plain values are built.")
-    parser = ConfigParser({"network_def": {"_target_": f"monai.networks.nets.{name}", **args}})
-    try:
-        module = parser.get_parsed_content("network_def")
-    except Exception as exc:  # noqa: BLE001 - wrong keyword arguments and the like
+    key = reserved(args)
+    if key is not None:  # _mode_ "debug" would open pdb, "callable" return no network, _disabled_ None
+        _fail(path, f"network_def.{key}", "is a MONAI instruction, not an argument of the network",
+              "Remove it: the network is built from plain values only.")
+    try:  # no downloads, then the size on the meta device, then the build (network_build)
+        return build_from_args(cls, args, f"{path}: network_def", "Fix network_def in the config.")
+    except TypeError as exc:  # wrong keyword arguments and the like
         _fail(path, "network_def", f"does not build {name} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})")
-    return module
+
+
+def _check_weights_file(file: Path) -> None:
+    """Empty, truncated, Git LFS pointer, text: named. ``model.pt`` must be a torch.save file, ``model.ts``
+    TorchScript."""
+    if file.suffix != ".ts":
+        check_checkpoint_file(file, "the state dict a bundle keeps in models/model.pt",
+                              "a bundle's TorchScript is models/model.ts; else save torch.save(net.state_dict(), "
+                              "'models/model.pt').")
+        return
+    inspection = inspect_file(file)
+    if inspection.kind in ("empty", "not_a_model"):
+        raise ModelLoadError(inspection.problems[0])
+    if inspection.kind != "torchscript":
+        raise ModelLoadError(f"{file} is a {inspection.kind.replace('_', ' ')} file, not TorchScript (torch.jit.save); "
+                             "a bundle keeps a state dict in models/model.pt: rename it.")
 
 
 def load_weights(network: nn.Module, file: Path) -> None:
     """``models/model.pt``: a state dict (or {"model": state dict}), read without running code."""
+    _check_weights_file(file)
     try:
         state = torch.load(str(file), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001
@@ -424,10 +388,11 @@ def load_bundle(path, card=None, *, device=None, notes=None):
     root = Path(path)
     notes = [] if notes is None else notes
     config, config_path, metadata = read_config(root)
-    card_obj = card if card is not None else derive_card(config, metadata, config_path, notes)
     weights = next((root / "models" / n for n in WEIGHTS if (root / "models" / n).is_file()), None)
     if weights is None:
         raise ModelLoadError(f"{root / 'models'} holds neither {' nor '.join(WEIGHTS)}: a bundle keeps its weights there.")
+    _check_weights_file(weights)  # a damaged file is named before anything else is read or built
+    card_obj = card if card is not None else derive_card(config, metadata, config_path, notes)
     if weights.suffix == ".ts":
         try:
             module = TorchScriptTapModel(torch.jit.load(str(weights), map_location="cpu").eval(), None)

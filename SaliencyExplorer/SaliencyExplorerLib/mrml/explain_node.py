@@ -23,6 +23,7 @@ from ..workflow.provenance import model_identity, provenance
 from . import evaluation_nodes, heatmap_node, prediction_node, volume_nodes
 from .compare_nodes import show_comparison
 from .evaluation_nodes import region_image
+from .rollback import undone_on_error
 
 # Options that shape the scene output; every other keyword goes to the pipeline / engine.
 SCENE_OPTIONS = ("name", "color_map", "threshold", "label_map", "segmentation", "legend")
@@ -71,11 +72,14 @@ def explain_volume_node(volume_node_, model, card=None, method=DEFAULT_METHOD, l
 
     result, report = explain_and_evaluate(image, model, card, method, layers, target, evaluate=evaluate,
                                           region=region, region_label=region_label, **pipeline_opts)
-    node = write_result(volume_node_, result.heatmap_image, provenance(result, model, card, method, trusted(pipeline_opts)),
-                        output_node=output_node, **scene_opts)
-    show_report(node, report)
-    if prediction and result.prediction_image is not None:
-        prediction_node.write_prediction(volume_node_, result.prediction_image, result.prediction_labels(), beside=node)
+    with undone_on_error(volume_node_.GetScene()):  # any error below: the nodes it added are removed
+        node = write_result(volume_node_, result.heatmap_image,
+                            provenance(result, model, card, method, trusted(pipeline_opts)),
+                            output_node=output_node, **scene_opts)
+        show_report(node, report)
+        if prediction and result.prediction_image is not None:
+            prediction_node.write_prediction(volume_node_, result.prediction_image, result.prediction_labels(),
+                                             beside=node)
     return node
 
 
@@ -94,7 +98,7 @@ def show_report(heatmap_node, report, show_in_layout=False) -> None:
 
 def start_background(volume_node_, model, card=None, method=DEFAULT_METHOD, layers=None, target=None, *,
                      folder=None, python=None, region_mask_node=None, evaluate=None, region=None,
-                     region_label=None, compare=None, **pipeline_options):
+                     region_label=None, compare=None, image=None, **pipeline_options):
     """Start a worker process on this volume (the GUI path); returns a ``worker.WorkerProcess``.
 
     Only plain data crosses over (the volume as NRRD in patient space, paths, JSON options); the scene is
@@ -103,11 +107,13 @@ def start_background(volume_node_, model, card=None, method=DEFAULT_METHOD, laye
     node) as for :func:`explain_volume_node`; the worker stores the report in ``result.json``.
     ``compare``: True (the default set of methods) or a list of names ranks methods instead of explaining
     ``method`` (``compare_volume_node`` in the background); ``evaluate`` then holds its checks.
+    ``image``: the node's voxels as read from its file (SimpleITK), sent instead of the node's copy so that
+    the heatmap comes back on the file's own voxel grid, as the CLI's (the web front door passes it).
     """
     heatmap_node.check_source(volume_node_)
     model_identity(model)  # a missing model file fails here, before a process starts
     _check_region_mask_task(card, model, region_mask_node)
-    image = volume_nodes.node_to_image(volume_node_, world=True)
+    image = volume_nodes.node_to_image(volume_node_, world=True) if image is None else image
     mask = volume_nodes.node_to_image(region_mask_node, world=True) if region_mask_node is not None else None
     if region is not None and hasattr(region, "GetScene"):
         region = region_image(region, volume_node_)
@@ -144,10 +150,11 @@ def finish_background(process, volume_node_=None, output_node=None, show_in_layo
         image, record = process.result()
         report = process.evaluation()
         answer = process.prediction() if prediction else None
-        node = write_result(source, image, record, output_node=output_node, **scene_opts)
-        show_report(node, report, show_in_layout)
-        if answer is not None:  # the worker wrote the model's label map beside the heatmap
-            prediction_node.write_prediction(source, answer[0], answer[1], beside=node)
+        with undone_on_error(source.GetScene()):
+            node = write_result(source, image, record, output_node=output_node, **scene_opts)
+            show_report(node, report, show_in_layout)
+            if answer is not None:  # the worker wrote the model's label map beside the heatmap
+                prediction_node.write_prediction(source, answer[0], answer[1], beside=node)
         return node
     finally:
         process.cleanup()
@@ -158,7 +165,9 @@ def finish_comparison(process, volume_node_=None, threshold: float = 0.2, show_i
     ``compare_volume_node`` does in-process); returns the nodes made. Nothing is added if that volume left."""
     try:
         source = _explained_source(process, volume_node_)
-        return show_comparison(source, process.comparison(), threshold=threshold, show_in_layout=show_in_layout)
+        comparison = process.comparison()
+        with undone_on_error(source.GetScene()):
+            return show_comparison(source, comparison, threshold=threshold, show_in_layout=show_in_layout)
     finally:
         process.cleanup()
 

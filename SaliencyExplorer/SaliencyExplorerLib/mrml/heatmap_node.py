@@ -14,6 +14,8 @@ before the scene changes.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from ..errors import SaliencyError
@@ -131,18 +133,33 @@ def set_display(node, color_id: str, threshold: float) -> None:
 
 
 def add_legend(node):
-    """A colour legend for the heatmap, reused when it already has one.
+    """A colour legend for the heatmap, reused when it already has one; None (with a warning) if impossible.
 
     Slicer's Colors logic does this with static methods, so any scene works: the application's, one from
-    ``start_headless()``, or one a batch script built from plain slicer-core.
+    ``start_headless()``, or one a batch script built from plain slicer-core. A scene whose colour logic is
+    MRML's plain ``vtkMRMLColorLogic`` (trame-slicer's) does not know the legend node class: it is registered
+    here, as Slicer's Colors module registers it on its scene.
     """
     colors = module_logics.import_slicer().vtkSlicerColorLogic
+    allow_legends(node.GetScene())
     legend = colors.GetColorLegendDisplayNode(node)
     if legend is None:
         legend = colors.AddDefaultColorLegendDisplayNode(node)
+    if legend is None:
+        logging.getLogger(__name__).warning("no colour legend for '%s': this scene cannot create one",
+                                            node.GetName())
+        return None
     legend.SetTitleText("Saliency")
     legend.SetVisibility(True)
     return legend
+
+
+def allow_legends(scene) -> None:
+    """Register the colour legend node class on a scene that lacks it (trame-slicer's: MRML's plain
+    ``vtkMRMLColorLogic``), as Slicer's Colors module does on its own scene."""
+    legend_class = getattr(module_logics.import_slicer(), "vtkMRMLColorLegendDisplayNode", None)
+    if scene is not None and legend_class is not None and not scene.IsNodeClassRegistered(legend_class.__name__):
+        scene.RegisterNodeClass(legend_class())
 
 
 def set_provenance(node, provenance: dict) -> None:

@@ -229,7 +229,10 @@ def model_choices(model_path, card_path=None) -> dict:
     with torch.no_grad():
         layers = list_layers(loaded.module, torch.zeros(shape))
     entries, default = layer_entries(layers, card.target_layer)
-    return {"layers": entries, "defaultLayer": default, "methods": list(available_methods()),
+    reason = ("the layer the model card names (target_layer)" if entries and card.target_layer
+              and entries[default][1] in ([card.target_layer] if isinstance(card.target_layer, str) else card.target_layer)
+              else getattr(layers, "default_reason", ""))
+    return {"layers": entries, "defaultLayer": default, "defaultReason": reason, "methods": list(available_methods()),
             "targets": target_entries(card),
             "summary": f"{getattr(card, 'name', 'model')}: {loaded.kind}, input {tuple(shape)}, {len(entries)} layers"}
 

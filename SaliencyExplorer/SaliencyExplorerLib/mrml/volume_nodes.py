@@ -14,6 +14,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import SaliencyError
+from ..volumes.monai_grid import FILE_AFFINE, file_affine
 
 LPS_FROM_RAS = np.diag([-1.0, -1.0, 1.0])  # its own inverse: the matrix form of volumes.geometry.ras_from_lps
 
@@ -134,6 +135,10 @@ def node_to_image(node, world: bool = True) -> sitk.Image:
     image.SetOrigin(origin)
     image.SetSpacing(spacing)
     image.SetDirection(direction)
+    storage = node.GetStorageNode() if hasattr(node, "GetStorageNode") else None
+    affine = file_affine(storage.GetFileName()) if storage is not None and storage.GetFileName() else None
+    if affine is not None:  # the affine MONAI's reader gives the file (used only while the grid still matches it)
+        image.SetMetaData(FILE_AFFINE, affine)
     return image
 
 

@@ -14,7 +14,6 @@ SimpleITK's LPS coordinates an axis pointing to R is (-1, 0, 0).
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +24,8 @@ from ..core.resources import check_memory
 from ..errors import SaliencyError
 from .cropping import crop_box, crop_native, selected_voxels, take_box
 from .intensity import normalise_intensity, value_range
+from .monai_grid import orient, spacing_grid
+from .nnunet_resampling import preprocess as nnunet_preprocess
 
 LPS_AXIS = {"L": (1.0, 0.0, 0.0), "R": (-1.0, 0.0, 0.0), "P": (0.0, 1.0, 0.0), "A": (0.0, -1.0, 0.0),
             "S": (0.0, 0.0, 1.0), "I": (0.0, 0.0, -1.0)}
@@ -125,17 +126,14 @@ def _foreground_center(image: sitk.Image, threshold: float) -> np.ndarray:
 def nearest_axes(native: np.ndarray, code: str) -> np.ndarray:
     """The volume's own axes (columns of ``native``) permuted and flipped to be closest to ``code``.
 
-    As MONAI's ``Orientation``/nibabel's ``ornt_transform``: no rotation, so an oblique volume stays oblique.
-    The permutation maximises the summed alignment of each model axis with its target direction.
+    As MONAI's ``Orientation`` (nibabel's ``io_orientation``/``ornt_transform``): no rotation, so an oblique
+    volume stays oblique; each volume axis in turn takes the anatomical axis it is most aligned with.
     """
-    target = orientation_matrix(code)
-    best, best_score = None, -1.0
-    for perm in itertools.permutations(range(3)):
-        score = sum(abs(float(native[:, perm[m]] @ target[:, m])) for m in range(3))
-        if score > best_score + 1e-9:
-            best, best_score = perm, score
-    cols = [native[:, best[m]] * (1.0 if native[:, best[m]] @ target[:, m] >= 0 else -1.0) for m in range(3)]
-    return np.stack(cols, axis=1)
+    ras = np.diag([-1.0, -1.0, 1.0]) @ native
+    affine = np.eye(4)
+    affine[:3, :3] = ras
+    _, _, axes = orient(affine, (2, 2, 2), code)
+    return np.stack([native[:, a] * (-1.0 if flipped else 1.0) for a, flipped in axes], axis=1)
 
 
 def model_grid(image: sitk.Image, card: ModelCard) -> Grid:
@@ -147,8 +145,9 @@ def model_grid(image: sitk.Image, card: ModelCard) -> Grid:
     foreground centroid; size: the card's, else enough voxels to cover the volume from that centre),
     "extent" (the grid spans the volume's voxel extent edge to edge: size the card's or round(extent /
     spacing), spacing = extent / size; as nnU-Net's and MONAI ``Resized``'s index-space resize) or
-    "first_voxel" (origin at the volume's first voxel centre along the model axes, spacing exact, size
-    round((n - 1) x native spacing / spacing) + 1; as MONAI ``Spacingd``).
+    "first_voxel" (MONAI ``Spacingd`` after ``Orientationd``, computed as MONAI does in
+    :mod:`.monai_grid`: origin at the first voxel centre when MONAI keeps it, else centred as MONAI
+    centres; size round((n - 1) x native spacing / spacing + 1) with MONAI's rounding).
     """
     spec = card.input
     native = Grid.of(image)
@@ -163,6 +162,9 @@ def model_grid(image: sitk.Image, card: ModelCard) -> Grid:
         given = spec.spacing[m] if spec.spacing else None
         spacing.append(float(given) if given is not None else float(native.spacing[partner[m]]))
     spacing = np.asarray(spacing)
+    if spec.fit == "first_voxel" and (not spec.orientation or spec.reorient == "axes"):
+        # MONAI Orientationd + Spacingd, computed as MONAI computes it (volumes/monai_grid.py)
+        return Grid(*spacing_grid(image, spec.orientation, spec.spacing or (None, None, None), spec.size))
     if spec.fit != "center":
         return _fitted_grid(native, direction, spacing, partner, spec)
     if spec.center == "image":
@@ -199,19 +201,8 @@ def _fitted_grid(native: Grid, direction, spacing, partner, spec) -> Grid:
         for m in range(3):
             index[partner[m]] = first[m]
         origin = np.asarray(native.origin, float) + native.matrix @ (np.asarray(index) * np.asarray(native.spacing, float))
-        if not _axis_aligned(native.matrix):
-            # MONAI's compute_shape_offset keeps the first voxel only when a corner of the input is the
-            # minimum along every output axis to 1e-8 voxels; an oblique affine read from a file (float32)
-            # misses that by rounding, and MONAI then aligns index shape/2 of input and output instead.
-            origin = origin + direction @ (s_native * n / 2 - spacing * size / 2)
     return Grid(tuple(int(v) for v in size), tuple(float(v) for v in spacing), tuple(float(o) for o in origin),
                 tuple(float(v) for v in direction.ravel()))
-
-
-def _axis_aligned(matrix: np.ndarray, tol: float = 1e-9) -> bool:
-    """Whether every direction cosine is 0 or +-1 (a signed permutation of the LPS axes)."""
-    a = np.abs(matrix)
-    return bool(np.all((a < tol) | (np.abs(a - 1) < tol)))
 
 
 def _sub_grid(grid: Grid, box) -> Grid:
@@ -255,6 +246,7 @@ class ModelInput:
     card: ModelCard
     reference: sitk.Image  # the first input image (its own grid receives the heatmap)
     was_2d: bool = False
+    native_box: tuple | None = None  # resampling "nnunet": the cropped box ((start, stop) per k, j, i) of reference
 
 
 def _background(image: sitk.Image, spec):
@@ -263,7 +255,7 @@ def _background(image: sitk.Image, spec):
     return float(value_range(image)[0]) if spec.background == "min" else float(spec.background)
 
 
-def _edge_padded(image: sitk.Image, grid: Grid) -> sitk.Image:
+def edge_padded(image: sitk.Image, grid: Grid) -> sitk.Image:
     """``image`` extended by replicating its edge voxels far enough to cover ``grid`` (MONAI's "border")."""
     inv = np.linalg.inv(Grid.of(image).matrix * np.asarray(image.GetSpacing(), float))
     idx = (grid.corners() - np.asarray(image.GetOrigin(), float)) @ inv.T  # continuous native indices
@@ -277,11 +269,14 @@ INTERPOLATORS = {"linear": sitk.sitkLinear, "bspline": sitk.sitkBSpline, "neares
 
 
 def resample_to_grid(image: sitk.Image, grid: Grid, *, nearest=False, background=0.0,
-                     interpolation="linear") -> np.ndarray:
+                     interpolation="linear", monai_zeros=False) -> np.ndarray:
     """``image`` sampled on ``grid`` through physical space -> float32 (k, j, i) array. ``background``: the
-    value outside the volume, or "edge" (the nearest edge voxel's value, MONAI's padding_mode "border")."""
+    value outside the volume, or "edge" (the nearest edge voxel's value, MONAI's padding_mode "border");
+    ``monai_zeros``: a numeric background as MONAI's padding_mode "zeros" (linear towards it past the edge)."""
     if isinstance(background, str):  # "edge"
-        image, background = _edge_padded(image, grid), 0.0
+        image, background = edge_padded(image, grid), 0.0
+    elif monai_zeros:  # torch grid_sample "zeros": the half voxel past the edge blends towards the background
+        image = sitk.ConstantPad(sitk.Cast(image, sitk.sitkFloat32), [1] * 3, [1] * 3, float(background))
     interp = sitk.sitkNearestNeighbor if nearest else INTERPOLATORS[interpolation]
     if interp == sitk.sitkBSpline:
         return _bspline_to_grid(image, grid, background)
@@ -350,8 +345,16 @@ def to_model(images, card: ModelCard, box=None):
     spec = card.input
     intensities = spec.intensity
     rules = [intensities[n] if len(intensities) > 1 else intensities[0] for n in range(len(vols))]
-    if box is not None:
-        vols[0] = vols[0][box[2][0]:box[2][1], box[1][0]:box[1][1], box[0][0]:box[0][1]]
+    if box is not None:  # a localiser's box (k, j, i) on the first image's voxels
+        cut = [vol[box[2][0]:box[2][1], box[1][0]:box[1][1], box[0][0]:box[0][1]] for vol in vols]
+        vols = cut if spec.resampling == "nnunet" else [cut[0], *vols[1:]]  # nnU-Net's channels share a grid
+    if spec.resampling == "nnunet":  # nnU-Net's index-space crop and resize (its DefaultPreprocessor)
+        values, native_box, fields = nnunet_preprocess(vols, card, rules)
+        if box is not None:  # the crop box on the whole image (nnU-Net's axis order), where the labels go back
+            offsets = [box[axis][0] for axis in spec.transpose]
+            native_box = tuple((b0 + o, b1 + o) for (b0, b1), o in zip(native_box, offsets))
+        tensor = torch.from_numpy(np.ascontiguousarray(np.stack([to_layout(v, card) for v in values], axis=1)))
+        return ModelInput(tensor=tensor, grid=Grid(**fields), card=card, reference=images[0], native_box=native_box)
     crop = spec.crop_foreground
     if crop is not None and crop.on == "native":
         vols[0] = crop_native(vols[0], crop, rules[0])
@@ -364,7 +367,8 @@ def to_model(images, card: ModelCard, box=None):
             norm = sitk.GetImageFromArray(normalise_intensity(sitk.GetArrayFromImage(vol), rule, vol))
             norm.CopyInformation(vol)
             natives.append(norm)
-    sampled = [resample_to_grid(vol, grid, background=_background(vol, spec), interpolation=spec.interpolation)
+    sampled = [resample_to_grid(vol, grid, background=_background(vol, spec), interpolation=spec.interpolation,
+                                monai_zeros=spec.fit == "first_voxel" and spec.interpolation == "linear")
                for vol in natives]
     if spec.intensity_on == "model_grid":
         normalised = [normalise_intensity(v, rule, vol) for v, rule, vol in zip(sampled, rules, vols)]

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import SimpleITK as sitk
 
 from ..errors import SaliencyError
 from ..output_files import atomic_output, check_writable, suffix_of
 from .geometry import check_image
+from .monai_grid import FILE_AFFINE, file_affine
 
 WRITE_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
 
@@ -27,8 +29,46 @@ def _read_dicom_series(folder: Path) -> sitk.Image:
     if len(series) > 1:
         raise SaliencyError(f"{folder} holds {len(series)} DICOM series ({', '.join(series)}). Put each series "
                             "in its own folder and give that folder.")
-    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder), series[0]))
+    names = reader.GetGDCMSeriesFileNames(str(folder), series[0])
+    check_slice_spacing(folder, names)
+    reader.SetFileNames(names)
     return reader.Execute()
+
+
+def _slice_position(name: str):
+    """(ImagePositionPatient, ImageOrientationPatient) of one DICOM file, from its header only."""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(name)
+    reader.ReadImageInformation()
+    position = [float(v) for v in reader.GetMetaData("0020|0032").split("\\")]
+    orientation = [float(v) for v in reader.GetMetaData("0020|0037").split("\\")]
+    return position, orientation
+
+
+def check_slice_spacing(folder, names, tolerance=0.01) -> None:
+    """Refuse a series whose slices are not evenly spaced (a slice missing, or two at one position).
+
+    Why refuse and not warn: ITK stacks the slices as if evenly spaced, so every slice past a gap would
+    sit one slice off in patient space, and so would the heatmap drawn on it. A clinician is better
+    served by one line and the fix than by a map silently shifted."""
+    if len(names) < 3:
+        return
+    try:
+        slices = [_slice_position(name) for name in names]
+        normal = np.cross(slices[0][1][:3], slices[0][1][3:])
+    except (RuntimeError, ValueError, IndexError):
+        return  # no usable position tags: ITK's own reading decides (it assumes even spacing)
+    if not np.isfinite(normal).all() or np.linalg.norm(normal) < 0.5:
+        return
+    along = np.sort([float(np.dot(normal, position)) for position, _ in slices])
+    steps = np.diff(along)
+    typical = float(np.median(steps))
+    worst = int(np.argmax(np.abs(steps - typical)))
+    if typical <= 0 or abs(steps[worst] - typical) > max(tolerance * typical, 1e-3):
+        raise SaliencyError(
+            f"the DICOM series in {folder} is not evenly spaced: {steps[worst]:.3g} mm between slices {worst + 1} "
+            f"and {worst + 2}, {typical:.3g} mm elsewhere (a slice missing or repeated). The heatmap would sit off "
+            "in patient space: give the complete series, or resample it to even spacing first (e.g. in 3D Slicer).")
 
 
 def read_image(path, what="input", colour=False) -> sitk.Image:
@@ -50,6 +90,9 @@ def read_image(path, what="input", colour=False) -> sitk.Image:
         raise SaliencyError(f"cannot read {what} {path}: permission denied. Check the file's permissions.") from None
     if not (colour and image.GetNumberOfComponentsPerPixel() in (3, 4)):
         check_image(image, f"{what} {path}")
+    affine = None if path.is_dir() else file_affine(path)
+    if affine is not None:  # the affine MONAI's NIfTI reader sees (float32 sform), for MONAI's grid
+        image.SetMetaData(FILE_AFFINE, affine)
     return image
 
 

@@ -1,28 +1,21 @@
-"""The model's own answer (a label image on the volume's grid) from its output, as the card's ``output`` says:
-the postprocessing a MONAI bundle (or a package such as taps) runs after inference.
-
-Why its own module: the prediction is what a user compares with the framework's (``--prediction-output``),
-so every step the framework takes must be taken here, in its order:
+"""The model-grid steps of the model's own answer, as the card's ``output`` says: the postprocessing a MONAI
+bundle (or a package such as taps) runs after inference. ``native_labels.predict`` takes them in the
+framework's order and brings the answer to the volume's grid (the one path for ``--prediction-output``);
+``labels_rule`` takes them on the model grid for the engine's region, so the map explains that answer.
 
 1. ``smooth``: a Gaussian blur of the logits on the model grid (MONAI ``GaussianSmooth``: "erf" kernel, zero
    edges; or ``scipy.ndimage.gaussian_filter(mode="nearest")``: "sampled" kernel, nearest edges), 4 sigma.
-2. ``resample``: "labels" decides on the model grid and brings labels back by nearest neighbour; "logits" or
-   "probabilities" bring the scores back linearly and decide on the native grid (``Invertd`` with
-   ``nearest_interp=False``, nnU-Net's probabilities), 0 outside the model's field of view.
-3. decide: a single channel is foreground where its probability is above ``threshold`` (``AsDiscrete``);
-   several channels take the argmax.
-4. ``largest_component``: each class keeps its largest connected component (``KeepLargestConnectedComponent``,
+2. ``activate`` and ``decide``: a single channel is foreground where its probability is above ``threshold``
+   (``AsDiscrete``); several channels take the argmax.
+3. ``largest_component``: each class keeps its largest connected component (``KeepLargestConnectedComponent``,
    full connectivity, classes independently).
 """
-
 from __future__ import annotations
 
 import math
 
 import numpy as np
 import SimpleITK as sitk
-
-from .geometry import ModelInput, heatmap_to_native, labels_to_native
 
 TRUNCATE = 4.0  # sigmas: MONAI's GaussianFilter and scipy's gaussian_filter both stop there
 
@@ -116,25 +109,3 @@ def labels_rule(output, activation: str):
         return out.astype(np.int64)
 
     return labels
-
-
-def predict(scores: np.ndarray, activation: str, output, model_input: ModelInput) -> sitk.Image:
-    """The label image on the source's own grid from the model's output ``scores`` (N, K, *spatial) on the
-    model grid, following the card's ``output`` (an ``OutputSpec``: smooth, resample, threshold,
-    largest_component) and the resolved ``activation``."""
-    scores = np.asarray(scores, dtype=np.float32)
-    if output.smooth is not None:
-        spec = output.smooth
-        scores = smooth(scores, spec.sigma, scores.ndim - 2, spec.kernel, spec.edges)
-    if output.resample == "labels":
-        labels = decide(activate(scores, activation, axis=1), output.threshold, axis=1)
-        image = labels_to_native(labels, model_input)
-    else:
-        values = scores if output.resample == "logits" else activate(scores, activation, axis=1)
-        native = [heatmap_to_native(values[:, c], model_input) for c in range(values.shape[1])]
-        stacked = np.stack([sitk.GetArrayFromImage(c) for c in native])
-        probabilities = activate(stacked, activation) if output.resample == "logits" else stacked
-        labels = decide(probabilities, output.threshold)
-        image = sitk.GetImageFromArray(labels.astype(np.uint8 if labels.max(initial=0) <= 255 else np.uint16))
-        image.CopyInformation(native[0])
-    return keep_largest_component(image) if output.largest_component else image

@@ -4,13 +4,17 @@ Cases come from a CSV (`image`, optional `region`, `target`, `case`; paths relat
 folder (every image file is a case; `<stem>_region.<ext>` beside it is its region). Each case runs
 ``compare_image`` on a worker; a worker process loads the model once (``_cached_model``, one per
 process) and every finished case is written at once to ``OUT/cases/<case>.json``, so an interrupted run
-loses only the cases in flight: a re-run skips every case whose file holds a result without error (a
-failed case is tried again). A failing case is recorded with its error and never stops the cohort.
+loses only the cases in flight: a re-run skips every case whose file holds a result without error that
+was made from the same image, model, card, methods and options and validates (``cohort_records``); a
+failed, tampered or stale case is computed again. A failing case is recorded with its error and never
+stops the cohort. Case ids are made unique (``x, x_2, x`` -> ``x, x_2, x_3``): one file per case.
 
 Outputs: ``OUT/cases.csv`` (one row per case and method), ``OUT/summary.csv`` (one row per method: means
 with 95% percentile-bootstrap intervals over the cases, and the rank by mean faithfulness score).
 Intervals: 2000 resamples of the cases with replacement (seed 0), the 2.5th and 97.5th percentiles of
-the resampled means; empty with fewer than 2 cases. Inputs are never overwritten: OUT must not hold them.
+the resampled means; empty with fewer than 2 cases. Inputs are never overwritten: no output may be, or be
+inside, the cases table, an image, a region, the model or the card. Dask's scratch files go to a private
+temporary folder, removed at the end.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import logging
 import math
 import os
 import re
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SaliencyError
-from ..output_files import write_text
+from ..output_files import InputIndex, clash_message, find_clash, protecting, write_text
 from ..volumes.image_files import read_image
+from . import cohort_records
 from .compare_image import compare_image
 from .explain_and_evaluate import _torch_errors
 
@@ -69,12 +76,15 @@ def safe_name(text: str) -> str:
 
 
 def _unique(cases: list[Case]) -> list[Case]:
-    seen, out = {}, []
+    """Distinct file-safe names (compared without case, as on macOS and Windows): x, x_2, x -> x, x_2, x_3."""
+    used, out = set(), []
     for case in cases:
-        name = safe_name(case.name)
-        seen[name] = seen.get(name, 0) + 1
-        if seen[name] > 1:
-            name = f"{name}_{seen[name]}"
+        base = name = safe_name(case.name)
+        number = 1
+        while name.lower() in used:
+            number += 1
+            name = f"{base}_{number}"
+        used.add(name.lower())
         out.append(Case(name, case.image, case.region, case.target))
     return out
 
@@ -110,6 +120,8 @@ def read_cases(source) -> list[Case]:
                                 "image (and optionally region, target, case).")
         base, cases = source.parent, []
         for i, row in enumerate(rows):
+            if not isinstance(row, dict) or any("\x00" in str(v) for v in row.values() if v is not None):
+                raise SaliencyError(f"row {i + 2} of {source} holds a NUL byte; give a plain-text CSV.")
             image = (row.get("image") or "").strip()
             if not image:
                 raise SaliencyError(f"row {i + 2} of {source} has an empty 'image'; give each case an image path.")
@@ -162,14 +174,11 @@ def case_file(output_dir, case: Case) -> Path:
     return Path(output_dir) / "cases" / f"{case.name}.json"
 
 
-def finished(output_dir, case: Case) -> dict | None:
-    """The stored record of a case that finished without error, else None (to be run)."""
-    path = case_file(output_dir, case)
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) and record.get("error") is None and record.get("table") else None
+def finished(output_dir, case: Case, key: str, methods) -> dict | None:
+    """The stored record of a case that finished without error from the same inputs (``key``) with exactly
+    ``methods`` and validates (see ``cohort_records``), else None (to be run)."""
+    record = cohort_records.read_record(case_file(output_dir, case))
+    return record if cohort_records.problem(record, case.name, key, methods) is None else None
 
 
 def _write_json(path: Path, data) -> None:
@@ -211,10 +220,10 @@ def summarise(rows: list[dict], methods: list[str]) -> list[dict]:
                 out.append(float(v))
         return out
 
-    names = list(dict.fromkeys(list(methods) + [r["method"] for r in rows]))
+    names = list(dict.fromkeys(methods))  # only the methods asked for, whatever else a row may name
     summary = []
     for name in names:
-        group = [r for r in rows if r["method"] == name]
+        group = [r for r in rows if r.get("method") == name]
         ok = [r for r in group if not r.get("error")]
         entry = {"method": name, "cases": len(ok), "failed": len(group) - len(ok)}
         for out_key, key in SUMMARY_METRICS:
@@ -242,33 +251,50 @@ class CohortResult:
 
 
 def _check_output_dir(output_dir: Path, cases: list[Case], protected) -> None:
-    inputs = [Path(p).resolve() for c in cases for p in (c.image, c.region) if p] + \
-        [Path(p).resolve() for p in protected if p]
-    out = output_dir.resolve()
-    for target in [out / "cases.csv", out / "summary.csv", out / "summary.png", out / "cases"]:
-        if target in inputs:
-            raise SaliencyError(f"the output {target} would overwrite an input; choose another --output-dir.")
-    for case in cases:
-        if case_file(out, case).resolve() in inputs:
-            raise SaliencyError(f"the result file of case {case.name} would overwrite an input; choose another "
-                                "--output-dir.")
+    """Every file the cohort writes, checked against every file the inputs consist of, before anything runs."""
+    index = InputIndex([p for c in cases for p in (c.image, c.region) if p] + [p for p in protected if p])
+    clash = find_clash(output_dir, index=index)
+    if clash is not None:
+        raise SaliencyError(clash_message("--output-dir", output_dir, clash))
+    targets = [output_dir / n for n in ("cases.csv", "summary.csv", "summary.png", "cases")]
+    for target in targets + [case_file(output_dir, case) for case in cases]:
+        clash = find_clash(target, index=index)
+        if clash is not None:
+            raise SaliencyError(clash_message("the cohort output", target, clash))
 
 
-def _client(workers, scheduler):
+# A dask scheduler address: tcp://host:8786, tls://..., or host:port.
+_SCHEDULER = re.compile(r"^((tcp|tls|ucx|ws|wss|inproc)://)?[A-Za-z0-9_.\-\[\]:]+(:[0-9]{1,5})?/?$")
+
+
+def check_cohort_options(workers, scheduler) -> None:
+    """--workers and --scheduler, before anything is made: one line each."""
+    if workers is not None and scheduler:
+        raise SaliencyError("give --workers or --scheduler, not both (a scheduler brings its own workers).")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 1024):
+        raise SaliencyError(f"--workers must be an integer from 1 to 1024, not {workers!r}.")
+    if scheduler and (not isinstance(scheduler, str) or not _SCHEDULER.match(scheduler.strip())):
+        raise SaliencyError(f"--scheduler {scheduler!r} is not a dask scheduler address; give one like "
+                            "tcp://host:8786.")
+
+
+def _client(workers, scheduler, scratch):
     try:
+        import dask
         from dask.distributed import Client, LocalCluster
     except ImportError:
-        raise SaliencyError("Cohorts run on dask.distributed: pip install 'SaliencyExplorer[cohort]' "
-                            "(or 'dask[distributed]').") from None
+        raise SaliencyError("Cohorts run on dask.distributed: `bash scripts/setup_env.sh figures,cohort` in a "
+                            "checkout (scripts/demo.sh does it), else pip install 'SaliencyExplorer[cohort]'.") from None
     if scheduler:
         try:
-            return Client(scheduler, timeout="20s"), None
-        except (OSError, TimeoutError) as exc:
-            raise SaliencyError(f"cannot reach the dask scheduler {scheduler} ({exc}); check the address "
-                                "(tcp://host:8786) and that the scheduler runs.") from None
+            return Client(scheduler.strip(), timeout="20s"), None
+        except (OSError, TimeoutError, ValueError, TypeError) as exc:
+            raise SaliencyError(f"cannot reach the dask scheduler {scheduler} ({str(exc).splitlines()[0] if str(exc) else exc}); "
+                                "check the address (tcp://host:8786) and that the scheduler runs.") from None
 
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                           silence_logs=logging.ERROR)
+    with dask.config.set({"temporary-directory": scratch}):
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               silence_logs=logging.ERROR, local_directory=scratch)
     return Client(cluster), cluster
 
 
@@ -281,30 +307,43 @@ def run_cohort(cases, model, card=None, methods=None, output_dir="compare-cohort
     dask scheduler instead (its workers must see the files). ``options`` go to ``compare_image`` (steps,
     random_repeats, sanity_layers, method_options, ...). ``progress(done, total)`` after each case.
     """
+    source = None
+    if not isinstance(cases, (list, tuple)):
+        source = cases
+        cases = read_cases(cases)
+    inputs = [p for c in cases for p in (c.image, c.region) if p] + [p for p in (source, model, card) if p]
+    with protecting(inputs):  # every write below is refused when it would touch a file of an input
+        return _run_cohort(list(cases), model, card, methods, Path(output_dir), [source, model, card],
+                           workers=workers, scheduler=scheduler, device=device, trust_code=trust_code,
+                           progress=progress, **options)
+
+
+def _run_cohort(cases, model, card, methods, output_dir, protected, *, workers, scheduler, device, trust_code,
+                progress, **options) -> CohortResult:
     from ..evaluation.compare import (  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
         resolve_methods,
         write_table,
     )
 
     started = time.perf_counter()
-    if not isinstance(cases, (list, tuple)):
-        cases = read_cases(cases)
-    if workers is not None and scheduler:
-        raise SaliencyError("give --workers or --scheduler, not both (a scheduler brings its own workers).")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise SaliencyError(f"--workers must be an integer >= 1, not {workers!r}.")
-    if not Path(model).is_file():
+    check_cohort_options(workers, scheduler)
+    if not Path(model).exists():
         raise SaliencyError(f"the model file {model} does not exist; give the model file (state dict + card, "
                             "TorchScript or .pt2).")
     names = resolve_methods(methods)
-    output_dir = Path(output_dir)
-    _check_output_dir(output_dir, list(cases), [model, card])
+    _check_output_dir(output_dir, cases, protected)
+    with _torch_errors():  # a model that cannot load fails here, once, not as every case's row
+        from ..models.loading import load_model  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
+
+        load_model(str(model), None if card is None else str(card), trust_code=bool(trust_code), device="cpu")
     (output_dir / "cases").mkdir(parents=True, exist_ok=True)
     model, card = str(Path(model).resolve()), None if card is None else str(Path(card).resolve())
+    shared = cohort_records.run_key(model, card, names, options)
+    keys = {case.name: cohort_records.case_key(case, shared) for case in cases}
 
     records, skipped, todo = {}, [], []
     for case in cases:
-        done = finished(output_dir, case)
+        done = finished(output_dir, case, keys[case.name], names)
         if done is not None:
             records[case.name] = done
             skipped.append(case.name)
@@ -316,32 +355,38 @@ def run_cohort(cases, model, card=None, methods=None, output_dir="compare-cohort
     used = None
     if todo:
         workers_n = workers or (None if scheduler else max(1, os.cpu_count() or 1))
-        client, cluster = _client(workers_n, scheduler)
+        scratch = tempfile.mkdtemp(prefix="saliency-dask-")  # dask's spill and lock files: removed below
         try:
-            used = len(client.scheduler_info().get("workers", {})) or workers_n
-            threads = max(1, (os.cpu_count() or 1) // max(1, used)) if not scheduler else None
-            kwargs = dict(model=model, card=card, methods=names, device=device, trust_code=trust_code,
-                          threads=threads, options=options)
-            from dask.distributed import as_completed
+            client, cluster = _client(workers_n, scheduler, scratch)
+            try:
+                used = len(client.scheduler_info().get("workers", {})) or workers_n
+                threads = max(1, (os.cpu_count() or 1) // max(1, used)) if not scheduler else None
+                kwargs = dict(model=model, card=card, methods=names, device=device, trust_code=trust_code,
+                              threads=threads, options=options)
+                from dask.distributed import as_completed
 
-            futures = {client.submit(run_case, case, pure=False, key=f"compare-{case.name}-{time.time_ns()}",
-                                     **kwargs): case for case in todo}
-            for future in as_completed(futures):
-                case = futures[future]
-                try:
-                    record = future.result()
-                except Exception as exc:  # noqa: BLE001 - a worker that died: the case is recorded as failed
-                    record = {"case": case.name, "image": case.image, "region": case.region, "target": case.target,
-                              "error": f"{type(exc).__name__}: {exc}", "table": [], "seconds": None}
-                _write_json(case_file(output_dir, case), record)
-                records[case.name] = record
-                count += 1
-                if progress is not None:
-                    progress(count, total)
+                futures = {client.submit(run_case, case, pure=False, key=f"compare-{case.name}-{time.time_ns()}",
+                                         **kwargs): case for case in todo}
+                for future in as_completed(futures):
+                    case = futures[future]
+                    try:
+                        record = future.result()
+                    except Exception as exc:  # noqa: BLE001 - a worker that died: the case is recorded as failed
+                        record = {"case": case.name, "image": case.image, "region": case.region,
+                                  "target": case.target, "error": f"{type(exc).__name__}: {exc}", "table": [],
+                                  "seconds": None}
+                    record["key"] = keys[case.name]
+                    _write_json(case_file(output_dir, case), record)
+                    records[case.name] = record
+                    count += 1
+                    if progress is not None:
+                        progress(count, total)
+            finally:
+                client.close()
+                if cluster is not None:
+                    cluster.close()
         finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            shutil.rmtree(scratch, ignore_errors=True)
     ordered = [records[c.name] for c in cases]
     rows = [row for record in ordered for row in case_rows(record, names)]
     summary = summarise(rows, names)

@@ -47,13 +47,14 @@ class VolumeComparison:
 
 
 def compare_image(images, model, card=None, methods=None, target=None, *, region=None, region_label=None,
-                  region_mask=None, layers=None, tolerance_mm: float = 0.0, device=None, trust_code=False,
+                  region_mask=None, body_mask=None, layers=None, tolerance_mm: float = 0.0, device=None, trust_code=False,
                   explain_options: dict | None = None, **checks) -> VolumeComparison:
     """Compare methods on ``images`` (a SimpleITK image or one per channel) for ``model`` (module or file).
 
     ``region``: a SimpleITK label image on any grid (pointing game and energy fraction, on the source grid;
     ``region_label`` picks one label). ``region_mask``: the segmentation target region, as for
-    ``explain_image``. ``target``: None (top class), an index or a class name from the card. ``checks`` go
+    ``explain_image``. ``body_mask``: an image on any grid, where the sanity check compares maps (as for
+    ``evaluate_volume``). ``target``: None (top class), an index or a class name from the card. ``checks`` go
     to ``compare_methods`` (steps, random_repeats, sanity_layers, extra_maps, method_options, ...).
     """
     import torch  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
@@ -87,6 +88,8 @@ def compare_image(images, model, card=None, methods=None, target=None, *, region
         options["mask"] = torch.from_numpy(mask_to_model(region_mask, model_input))
     elif card_obj.task == "segmentation" and postprocessed(card_obj.output):  # what the card predicts
         options.setdefault("mask", labels_rule(card_obj.output, card_obj.output.activation))
+    if body_mask is not None:
+        checks["foreground"] = mask_to_model(body_mask, model_input)
     if layers is None:
         layers = list(card_obj.target_layer) if isinstance(card_obj.target_layer, tuple) else card_obj.target_layer
     if isinstance(target, str):

@@ -10,6 +10,7 @@ engine -> map(s) on the model grid -> the first input's own grid (0 outside the 
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 
@@ -19,6 +20,7 @@ import SimpleITK as sitk
 from ..card import ModelCard, load_card, parse_card
 from ..core.options import DEFAULT_METHOD
 from ..errors import SaliencyError
+from ..figures.annotate import tag_heatmap
 from ..volumes.geometry import (
     ModelInput,
     check_grid_memory,
@@ -28,7 +30,8 @@ from ..volumes.geometry import (
     ras_from_lps,
     to_model,
 )
-from ..volumes.prediction import activate, labels_rule, postprocessed, predict
+from ..volumes.native_labels import predict
+from ..volumes.prediction import activate, labels_rule, postprocessed
 from . import regions
 from .localiser import localiser_box
 
@@ -146,9 +149,51 @@ def _score(explanation, target, card, options, mask):
     return float(prob[region].mean()) if region.any() else float(prob.mean())
 
 
+def _mirroring(module, card, method, disable_tta, warnings):
+    """(the module explained, the module whose output is the prediction or None when it is the same) for a
+    card with ``inference.mirror_axes`` (nnU-Net's test-time mirroring). Gradient and perturbation methods
+    explain the mirrored ensemble itself (its gradient is the mean of the passes' flipped back); a method that
+    captures a layer explains the plain network, and the prediction comes from one extra mirrored pass."""
+    axes = card.inference.mirror_axes
+    if not axes or disable_tta:
+        return module, None
+    from ..core.method import get_method  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
+    from ..models.nnunet import MirrorEnsemble  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
+
+    mirrored = MirrorEnsemble(module, axes)
+    if not get_method(method).uses_layers:
+        return mirrored, None
+    warnings.append(f"{method} explains the network without test-time mirroring (a captured layer runs once per "
+                    f"mirrored pass); the prediction is the mirrored one over axes {list(axes)}. Use a gradient "
+                    "method to explain the mirrored prediction, or disable_tta / --disable-tta for both un-mirrored.")
+    return module, mirrored
+
+
+def _clean_scores(module, model_input, card, options) -> np.ndarray:
+    """The model's blended output on the model grid (one forward pass, or the card's sliding windows)."""
+    import torch  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
+
+    from ..core.model_call import call_model  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
+    from ..core.model_guard import guarded  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
+    from ..core.sliding_window import SlidingWindow, WindowPlan  # noqa: PLC0415  (torch: lazy)
+    from ..core.targets import pick_output  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
+
+    x = model_input.tensor
+
+    def call(w):
+        return pick_output(call_model(module, w), options.get("output_key"))
+
+    with guarded(module), torch.no_grad():
+        if card.inference.sliding:
+            out = WindowPlan(SlidingWindow.of(card.inference), x.shape[2:], x.dtype, x.device).infer(call, x)
+        else:
+            out = call(x)
+    return out.detach().cpu().numpy()
+
+
 def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, target=None, *, device=None,
                   region_mask=None, region_box=None, region_at=None, progress=None, cancel=None, trust_code=False,
-                  trust_pickle=False, **options):
+                  trust_pickle=False, disable_tta=False, **options):
     """Explain ``model`` on ``images`` (a SimpleITK image or one per channel) -> :class:`VolumeExplanation`.
 
     ``card``: ModelCard | dict | path | None (a model file's card is found beside it). ``target``: None
@@ -159,11 +204,16 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
     ``inference`` explains the blended output over the whole grid (progress then counts windows). Other
     ``options`` go to the engine (batch_size, method options, ...). The inputs are never modified.
     ``trust_code``: allow a model file or card that runs code (see ``models.loading.load_model``);
-    ``trust_pickle`` is an alias.
+    ``trust_pickle`` is an alias. A card with ``inference.mirror_axes`` (nnU-Net folders) predicts with
+    test-time mirroring, as nnU-Net; ``disable_tta=True`` turns it off (nnU-Net's ``--disable_tta``).
     """
     from ..core.engine import explain  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
     from ..core.maps import to_heatmap  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
+    taken = sorted({"model", "x", "mask"} & set(options))  # given to the engine from the image and the region
+    if taken:
+        raise SaliencyError(f"option {taken[0]!r} is not a method or engine option: it comes from the image, the "
+                            "model and the region given. Remove it (see the method's options).")
     started = time.perf_counter()
     images = list(images) if isinstance(images, (list, tuple)) else [images]
     from ..models.loading import resolve_model  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
@@ -173,6 +223,8 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
     no_card = card_obj is None  # then the task is the engine's to infer from the output's shape
     card_obj = load_card(card_obj) if card_obj is not None else _default_card(images)
     timings = {"load": time.perf_counter() - started}
+    mirror_warnings = []
+    module, predictor = _mirroring(module, card_obj, method, disable_tta, mirror_warnings)
 
     tick = time.perf_counter()
     box = localiser_box(images, card_obj, device=device, trust_code=trust_code or trust_pickle)
@@ -196,6 +248,7 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
                                        ("region_at", region_at)) if value is not None]
     if len(given) > 1:
         raise SaliencyError(f"give one region, not {' and '.join(given)}: each says which voxels are explained.")
+    regions.check_region(region_box, region_at)
     if region_box is not None:
         mask = regions.box_mask(model_input, region_box)
     elif region_at is not None:
@@ -227,16 +280,22 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
         maps = to_heatmap(raw, result.signed).reshape(result.raw.shape).numpy()
     heat = sitk.Clamp(heatmap_to_native(maps, model_input), sitk.sitkFloat32, 0.0, 1.0)
     task = options.get("task") or ("segmentation" if np.ndim(result.scores) > 2 else "classification")
-    prediction_image, prediction_scores = _prediction(result, card_obj, options, model_input, task)
+    answer = result
+    if predictor is not None:  # the explanation ran un-mirrored: the prediction is nnU-Net's mirrored one
+        answer = copy.copy(result)
+        answer.scores = _clean_scores(predictor, model_input, card_obj, options)
+    prediction_image, prediction_scores = _prediction(answer, card_obj, options, model_input, task)
     timings["to_native"] = time.perf_counter() - tick
 
     explained = result.target[0] if result.target else None
     peak = peak_lps(heat)
+    score = _score(result, explained, card_obj, options, mask)
+    tag_heatmap(heat, result.method, card_obj.class_name(explained), score)  # the heatmap file titles its figures
     timings["total"] = time.perf_counter() - started
     return VolumeExplanation(
         heatmap_image=heat, model_heatmap=np.asarray(maps, dtype=np.float32), explanation=result,
         target_index=explained, target_name=card_obj.class_name(explained),
-        score=_score(result, explained, card_obj, options, mask), peak_lps=peak, peak_ras=ras_from_lps(peak),
-        timings=timings, model_input=model_input, card=card_obj, warnings=list(result.warnings),
+        score=score, peak_lps=peak, peak_ras=ras_from_lps(peak),
+        timings=timings, model_input=model_input, card=card_obj, warnings=list(result.warnings) + mirror_warnings,
         prediction_image=prediction_image, prediction_scores=prediction_scores,
     )

@@ -41,7 +41,7 @@ def localiser_box(images, card, *, device=None, trust_code=False) -> tuple | Non
     from ..core.targets import resolve_activation  # noqa: PLC0415  (torch)
     from ..models.loading import load_model  # noqa: PLC0415  (torch)
     from ..volumes.geometry import to_model  # noqa: PLC0415
-    from ..volumes.prediction import predict  # noqa: PLC0415
+    from ..volumes.native_labels import predict  # noqa: PLC0415
 
     loaded = load_model(spec.model, spec.card, trust_code=trust_code, device=device)
     first = spec.card

@@ -16,8 +16,29 @@ from ..errors import SaliencyError
 from ..volumes.geometry import ModelInput, from_layout, lps_from_ras, to_layout
 
 
+def _numbers(value, what: str, shape: str) -> np.ndarray:
+    """``value`` as floats; text, None or nested junk -> one line naming the expected form."""
+    try:
+        if isinstance(value, (str, bytes)):
+            raise ValueError("text")
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        raise SaliencyError(f"{what} must be {shape} in mm as numbers (a list, not text), not {value!r}.") from None
+
+
+def check_region(region_box=None, region_at=None) -> None:
+    """Both checked before anything runs (the point's check otherwise waits for a whole prediction)."""
+    if region_box is not None:
+        corners = _numbers(region_box, "region_box", "two RAS corners [[x0, y0, z0], [x1, y1, z1]]")
+        if corners.shape != (2, 3) or not np.isfinite(corners).all():
+            raise SaliencyError(f"region_box must be two RAS corners [[x0, y0, z0], [x1, y1, z1]] in mm, not "
+                                f"{region_box!r}.")
+    if region_at is not None:
+        _ras_point(region_at, "region_at")
+
+
 def _ras_point(value, what: str) -> np.ndarray:
-    point = np.asarray(value, dtype=float).ravel()
+    point = _numbers(value, what, "three finite RAS coordinates (x, y, z)").ravel()
     if point.size != 3 or not np.isfinite(point).all():
         raise SaliencyError(f"{what} must be three finite RAS coordinates in mm (x, y, z), not {value!r}.")
     return point
@@ -25,7 +46,7 @@ def _ras_point(value, what: str) -> np.ndarray:
 
 def box_mask(model_input: ModelInput, box_ras) -> np.ndarray:
     """bool (N, *spatial) on the model grid: voxel centres inside the axis-aligned RAS box (two corners)."""
-    corners = np.asarray(box_ras, dtype=float)
+    corners = _numbers(box_ras, "region_box", "two RAS corners [[x0, y0, z0], [x1, y1, z1]]")
     if corners.shape != (2, 3) or not np.isfinite(corners).all():
         raise SaliencyError(f"region_box must be two RAS corners [[x0, y0, z0], [x1, y1, z1]] in mm, not {box_ras!r}.")
     low, high = corners.min(0), corners.max(0)

@@ -110,3 +110,77 @@ def test_eigen_maps_of_rank_one_activations_are_the_centred_input(dims):
         truth = np.maximum(sign * np.linalg.norm(wk) / xv.size * centred, 0)
         assert_close(res.raw[0], truth, rtol=1e-4)
     assert np.sign((w * fc[0]).sum()) != np.sign((w * fc[1]).sum())  # both signs are exercised
+
+
+def test_cam_with_a_conv_as_fc_layer_lists_the_linear_layers():
+    from SaliencyExplorerLib.errors import SaliencyError
+
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    with pytest.raises(SaliencyError, match=r"fc_layer '0' is a Conv2d, not nn.Linear\. Give fc_layer one of the "
+                                            r"model's Linear layers: '4'\."):
+        explain(model, torch.randn(1, 1, 8, 8), method="cam", layers="0", fc_layer="0")
+class _WithUnusedLinear(PatternNet):
+    """PatternNet with a Linear(4, 3) defined after the classifier and never called: the last Linear of the
+    right size, which CAM must not take."""
+
+    def __init__(self):
+        super().__init__(3, "mean")
+        self.unused = nn.Linear(4, 3)
+        with torch.no_grad():
+            self.unused.weight.fill_(7.0)
+
+
+class _TokenMlp(nn.Module):
+    """A per-token MLP Linear(4, 8) that runs on the features before the target layer (as a transformer block's
+    MLP does in SwinUNETR), then a convolutional head: no Linear takes the target layer's pooled output."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv3d(1, 4, 3, padding=1)
+        self.mlp = nn.Linear(4, 8)
+        self.back = nn.Linear(8, 4)
+        self.decoder1 = nn.Conv3d(4, 4, 3, padding=1)
+        self.out = nn.Conv3d(4, 2, 1)
+
+    def forward(self, x):
+        a = self.stem(x)
+        tokens = a.flatten(2).transpose(1, 2)  # (N, P, C)
+        a = self.back(torch.relu(self.mlp(tokens.reshape(-1, 4)))).reshape(tokens.shape).transpose(1, 2).reshape(a.shape)
+        return self.out(torch.relu(self.decoder1(a))).flatten(2).mean(2)
+
+
+def test_cam_takes_the_classifier_that_consumes_the_pooled_layer_not_the_last_linear():
+    x = make_input(3)
+    a = numpy_pattern_activations(x[0].numpy())
+    model = _WithUnusedLinear()
+    res = explain(model, x, "cam", layers="features", target=1, relu=False)
+    assert_close(res.raw[0], channel_sum(FC_WEIGHT[1], a))  # the real classifier's weights, not 7s
+    named = explain(model, x, "cam", layers="features", target=1, relu=False, fc_layer="fc")
+    assert_close(res.raw[0], named.raw[0])
+    plain = explain(PatternNet(3, "mean"), x, "cam", layers="features", target=1, relu=False)
+    assert_close(plain.raw[0], named.raw[0])  # a normal classifier: the same map as before
+
+
+def test_cam_refuses_a_layer_whose_size_matches_only_an_mlp_linear():
+    from SaliencyExplorerLib.errors import SaliencyError
+
+    x = torch.randn(1, 1, 6, 6, 6)
+    model = _TokenMlp()
+    with pytest.raises(SaliencyError, match="fc_layer") as caught:
+        explain(model, x, "cam", layers="decoder1", target=1)
+    assert "\n" not in str(caught.value) and "'mlp'" in str(caught.value)  # named, and not used
+    fine = explain(model, x, "gradcam", layers="decoder1", target=1)  # gradcam needs no classifier
+    assert np.isfinite(fine.raw).all()
+
+
+def test_cam_on_swinunetr_decoder1_is_refused_not_weighted_by_a_transformer_mlp():
+    nets = pytest.importorskip("monai.networks.nets")
+    from SaliencyExplorerLib.errors import SaliencyError
+
+    torch.manual_seed(0)
+    model = nets.SwinUNETR(in_channels=1, out_channels=2, feature_size=12, spatial_dims=3, depths=(1, 1, 1, 1),
+                           norm_name="batch").eval()  # batch norm in eval: a 32^3 input is enough
+    linears = [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and m.in_features == 12]
+    assert linears  # the trap: transformer MLP layers with 12 inputs exist
+    with pytest.raises(SaliencyError, match="fc_layer"):
+        explain(model, torch.randn(1, 1, 32, 32, 32), "cam", layers="decoder1", target=1)

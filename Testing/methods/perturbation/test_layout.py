@@ -9,6 +9,7 @@ import pytest
 import torch
 from helpers.occlusion_models import SHAPE
 from SaliencyExplorerLib import SaliencyError, explain
+from SaliencyExplorerLib.methods.perturbation import layout as layout_module
 from SaliencyExplorerLib.methods.perturbation.layout import MIN_BATCHES_TO_TUNE, LayoutChooser, check_layout
 from torch import nn
 
@@ -33,11 +34,16 @@ def _run(dims=3):
     return SimpleNamespace(x=torch.zeros((1, 1) + (4,) * dims), model=model)
 
 
-def test_the_layout_is_fixed_where_there_is_nothing_to_choose():
+def test_the_layout_is_fixed_where_there_is_nothing_to_choose(monkeypatch):
     assert LayoutChooser(_run(2), "channels-last", 50).layout == "contiguous"  # no 3D channels-last in 2D
     assert LayoutChooser(_run(2), "auto", 50).layout == "contiguous"
     assert LayoutChooser(_run(3), "auto", MIN_BATCHES_TO_TUNE - 1).layout == "contiguous"  # too few to time
     assert LayoutChooser(_run(3), "auto", MIN_BATCHES_TO_TUNE).layout == "auto"
+    big = SimpleNamespace(x=torch.zeros((1, 1, 4, 4, 4)), model=nn.Conv3d(64, 128, 3))  # 221184 floats
+    assert LayoutChooser(big, "auto", 50).layout == "auto"
+    monkeypatch.setattr(layout_module, "MAX_COPY_BYTES", 221184 * 4 - 1)  # a copy larger than allowed: not tried
+    assert LayoutChooser(big, "auto", 50).layout == "contiguous"
+    assert LayoutChooser(big, "channels-last", 50).layout == "channels-last"  # asked for: copied all the same
     assert check_layout("channels-last") == "channels-last"
     with pytest.raises(SaliencyError, match="layout='nhwc' is unknown"):
         check_layout("nhwc")

@@ -57,3 +57,22 @@ def test_a_model_without_gradients_is_ranked_by_the_input_change_and_says_so():
     raw = res.raw[0]
     assert np.isclose(raw, 64.0).sum() == 6 * 64 and np.isclose(raw, 0.0).sum() == raw.size - 6 * 64
     assert np.all(raw[4:] == 0)
+
+
+def test_the_gradient_pass_goes_one_occlusion_batch_at_a_time(case):
+    """Three samples, batches of one: three gradient passes of one sample, the same map as one pass of three
+    (the first-order estimate of a linear model is exact, so both equal exhaustive occlusion)."""
+    x, weights = case
+    xs = np.stack([x, 2 * x, -x])[:, None]
+    kwargs = dict(target=0, window=(4, 6, 3), stride=(3, 5, 2), output_activation="none", relu=False, mode="fast",
+                  refine=0.2)
+    model = WeightedSum(weights)
+    seen = []
+    model.register_forward_hook(lambda m, i, o: seen.append((int(i[0].shape[0]), torch.is_grad_enabled())))
+    one = explain(model, xs, "occlusion", batch_size=1, **kwargs)
+    assert [rows for rows, grad in seen if grad] == [1, 1, 1]
+    seen.clear()
+    three = explain(model, xs, "occlusion", batch_size=3, **kwargs)
+    assert [rows for rows, grad in seen if grad] == [3]
+    assert one.passes["backward"] == three.passes["backward"] == 3
+    np.testing.assert_allclose(one.raw, three.raw, rtol=1e-5, atol=1e-6)

@@ -46,6 +46,7 @@ class CamMethod(Method):
     needs_gradients = True
     window_combine = "blend"
 
+    replays_layer = True  # under sliding windows, activations_and_gradients may come from the clean pass
     principal_component = False  # True: the map is always the first component (Eigen-CAM family)
 
     @abc.abstractmethod

@@ -139,6 +139,15 @@ class EigenGradCAM(CamMethod):
         return a * g
 
 
+def _linear_fix(model) -> str:
+    """The fix for a wrong fc_layer: the model's nn.Linear layers by name."""
+    names = [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
+    if not names:
+        return "This model has no nn.Linear layer: CAM needs one; use gradcam instead."
+    shown = ", ".join(repr(n) for n in names[:8]) + (" ..." if len(names) > 8 else "")
+    return f"Give fc_layer one of the model's Linear layers: {shown}."
+
+
 @register
 class CAM(CamMethod):
     r"""CAM (Zhou et al., CVPR 2016): channels weighted by the final linear layer's row of the explained class.
@@ -169,7 +178,7 @@ class CAM(CamMethod):
         layer = fc if isinstance(fc, nn.Module) else resolve_layer(model, fc)
         if not isinstance(layer, nn.Linear):
             raise SaliencyError(f"fc_layer '{fc if isinstance(fc, str) else type(fc).__name__}' is a "
-                                f"{type(layer).__name__}, not nn.Linear.")
+                                f"{type(layer).__name__}, not nn.Linear. {_linear_fix(model)}")
 
     def _classifier(self, run, channels: int) -> nn.Linear:
         name = run.options["fc_layer"]
@@ -177,7 +186,8 @@ class CAM(CamMethod):
             layer = name if isinstance(name, nn.Module) else resolve_layer(run.model, name)
             name = name if isinstance(name, str) else type(name).__name__
             if not isinstance(layer, nn.Linear):
-                raise SaliencyError(f"fc_layer '{name}' is a {type(layer).__name__}, not nn.Linear.")
+                raise SaliencyError(f"fc_layer '{name}' is a {type(layer).__name__}, not nn.Linear. "
+                                    f"{_linear_fix(run.model)}")
             if layer.in_features != channels:
                 raise SaliencyError(
                     f"fc_layer '{name}' takes {layer.in_features} inputs but the target layer has {channels} "
@@ -185,13 +195,58 @@ class CAM(CamMethod):
                     f"follows the target layer's global pooling, or choose the layer that feeds it."
                 )
             return layer
-        linears = [m for m in run.model.modules() if isinstance(m, nn.Linear) and m.in_features == channels]
+        linears = {m: n for n, m in run.model.named_modules() if isinstance(m, nn.Linear) and m.in_features == channels}
         if not linears:
             raise SaliencyError(
                 f"CAM needs a final nn.Linear with {channels} inputs (one per channel of the target layer); "
                 f"none was found. Name it with fc_layer=..., or use gradcam, which needs no such layer."
             )
-        return linears[-1]
+        cache = run.__dict__.setdefault("_cam_classifiers", {})
+        if self.layer not in cache:
+            cache[self.layer] = self._traced_classifier(run, linears, channels)
+        return cache[self.layer]
+
+    def _traced_classifier(self, run, linears: dict, channels: int) -> nn.Linear:
+        """The nn.Linear that takes the target layer's output pooled to one value per channel, traced on one
+        forward pass (its (N, C) input depends on that output in the autograd graph); a Linear of the right
+        size that never receives it (a transformer MLP, an unused head) is never taken."""
+        from ...core.model_call import call_model  # noqa: PLC0415  (one module per job; cheap)
+
+        layer = dict(run.layers).get(self.layer) if self.layer else None
+        if layer is None:
+            layer = run.layers[0][1] if run.layers else None
+        plan = getattr(run, "plan", None)  # windows: the model sees one window
+        x = run.x[:1] if plan is None else plan.gather(plan.pad_input(run.x[:1]), [(0, 0)])
+        seen, outputs = {}, []
+
+        def on_layer(module, inputs, output):
+            outputs.append(output[0] if isinstance(output, (tuple, list)) else output)
+
+        def on_linear(module, inputs):
+            if inputs and isinstance(inputs[0], torch.Tensor) and inputs[0].dim() == 2 and inputs[0].requires_grad:
+                seen.setdefault(module, inputs[0])
+
+        handles = [layer.register_forward_hook(on_layer)] + [m.register_forward_pre_hook(on_linear) for m in linears]
+        try:
+            with torch.enable_grad():
+                call_model(run.model, x.detach().clone().requires_grad_(True))
+                out = [o for o in outputs if isinstance(o, torch.Tensor) and o.requires_grad]
+                consumers = [m for m, given in seen.items() if out and any(g is not None for g in torch.autograd.grad(
+                    given.sum(), out, retain_graph=True, allow_unused=True))]
+        finally:
+            for handle in handles:
+                handle.remove()
+        run.passes["forward"] += int(x.shape[0])
+        if len(consumers) == 1:
+            return consumers[0]
+        names = ", ".join(f"'{linears[m]}'" for m in (consumers or linears))
+        if consumers:
+            raise SaliencyError(f"CAM: several nn.Linear layers take layer '{self.layer}' pooled ({names}); name the "
+                                "classifier with fc_layer=..., or use gradcam.")
+        raise SaliencyError(f"CAM: no nn.Linear takes layer '{self.layer}' pooled to its {channels} channels (the "
+                            f"Linear layers of that size, {names}, never receive it), so CAM has no weights for it. "
+                            "Name the classifier with fc_layer=..., choose the layer before the global pooling, "
+                            "or use gradcam.")
 
     def weighted(self, a, g, run):
         target = run.ensure_target()

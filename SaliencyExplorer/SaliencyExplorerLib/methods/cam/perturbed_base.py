@@ -30,6 +30,7 @@ class PerturbedCamMethod(CamMethod):
     other and combined as every CAM combines them."""
 
     needs_gradients = False
+    replays_layer = False  # re-runs the model with modified layers: nothing to gain from the stored outputs
     options = {"max_channels": None}
 
     @abc.abstractmethod

@@ -32,18 +32,25 @@ def _input_change(run, occluder) -> torch.Tensor:
     return x - occluder.image_mean.reshape(*occluder.image_mean.shape, *([1] * (x.dim() - 2)))
 
 
-def _first_order(run, change: torch.Tensor):
-    """Per voxel, gradient x change of the target's (activated) score; None if not differentiable."""
-    rows = torch.arange(run.x.shape[0], device=run.device)
-    leaf = run.x.detach().requires_grad_(True)
-    with input_only_gradients(run.model):
-        output = run.forward(leaf, grad=True)
-        score = run.score(output, rows, probability=True)
-        if not score.requires_grad:
-            return None
-        (grad,) = torch.autograd.grad(score.sum(), leaf)
-    run.passes["backward"] += int(leaf.shape[0])
-    return (grad * change).sum(1)  # (N, *spatial)
+def _first_order(run, change: torch.Tensor, batch: int):
+    """Per voxel, gradient x change of the target's (activated) score; None if not differentiable.
+
+    Samples go `batch` at a time (the occlusion batch): the gradient pass's graph is never larger than
+    one batch's, whatever the number of samples."""
+    n, parts = run.x.shape[0], []
+    for start in range(0, n, max(1, batch)):
+        rows = torch.arange(start, min(start + batch, n), device=run.device)
+        leaf = run.x[rows].detach().requires_grad_(True)
+        with input_only_gradients(run.model):
+            output = run.forward(leaf, grad=True)
+            score = run.score(output, rows, probability=True)
+            if not score.requires_grad:
+                return None
+            (grad,) = torch.autograd.grad(score.sum(), leaf)
+        del output, score
+        run.passes["backward"] += int(leaf.shape[0])
+        parts.append((grad * change[rows]).sum(1))  # (rows, *spatial)
+    return torch.cat(parts)
 
 
 def shrunk_factor(predicted: torch.Tensor, measured: torch.Tensor) -> float:
@@ -72,7 +79,7 @@ def fast_occlusion(method, run, grid, windows, roi, occluder, refine: float):
                             plan=method.plan(run, grid, windows, total, refined=sum(budgets), backward=n))
     scorer.progress.start()
     change = _input_change(run, occluder)
-    linear = _first_order(run, change)
+    linear = _first_order(run, change, scorer.buffer.shape[0])
     scorer.progress.advance(n)
     volume = float(torch.tensor(grid.window).prod())
     if linear is None:

@@ -338,6 +338,8 @@ class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 report = evaluation_nodes.evaluation_of(node) if self._parameterNode.evaluate else None
                 if report:
                     self.ui.statusLabel.text = panel.evaluation_summary(report)
+                if state.warnings:  # e.g. an empty prediction explained over the whole image: never silent
+                    slicer.util.warningDisplay(" ".join(state.warnings), windowTitle=_("Saliency Explorer"))
         worker.cleanup()  # every ending: the job folder goes (finish_background also removes it)
         if state.state != "done":  # error or cancelled: the scene was not touched
             if state.state == "error":

@@ -25,7 +25,11 @@ case ",$extras," in
     # nnU-Net (Testing/models): --no-deps, since dynamic-network-architectures' timm -> torchvision chain
     # would pull a CUDA torch; nnunetv2's other dependencies are in the test extra.
     $pip install -q --disable-pip-version-check --no-deps -c "$constraints" \
-      "dynamic-network-architectures>=0.4" "nnunetv2>=2.5" ;;
+      "dynamic-network-architectures>=0.4" "nnunetv2>=2.5"
+    # taps (a real MONAI SegResNetDS, ONNX, 74 MB): --no-deps, since it requires onnxruntime-gpu; the CPU
+    # onnxruntime and onnx are in the test extra, its other dependencies (monai, nibabel, scipy) too.
+    # deepbet (two TorchScript networks, 10 MB): --no-deps, since it requires customtkinter (its GUI).
+    $pip install -q --disable-pip-version-check --no-deps -c "$constraints" "lavlab-taps==1.1.2" "deepbet==1.0.2" ;;
   *,nnunet,*)
     # opening nnU-Net v2 trained-model folders needs only the network package (its UNets need no timm)
     $pip install -q --disable-pip-version-check --no-deps -c "$constraints" "dynamic-network-architectures>=0.4" ;;

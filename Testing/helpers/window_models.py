@@ -43,3 +43,13 @@ class BrightBlobSeg(torch.nn.Module):
 
     def forward(self, x):
         return self.head(torch.relu(self.features(torch.relu(self.smooth(x)))))
+
+
+class WindowOnlySeg(BrightBlobSeg):
+    """BrightBlobSeg that refuses every input but one window (16^3), as a patch-trained network whose
+    sizes must be divisible by its strides does: a check that runs it on the whole grid fails."""
+
+    def forward(self, x):
+        if x.shape[2] != 16 or x.shape[3] != 16 or x.shape[4] != 16:
+            raise ValueError("spatial size must be 16 x 16 x 16 (one window)")
+        return self.head(torch.relu(self.features(torch.relu(self.smooth(x)))))

@@ -69,3 +69,32 @@ def test_nnunet_cards_bring_the_logits_back_its_way_and_leave_background_outside
     expected[1:6, 2:9, 3:11] = 1 / (1 + np.exp(-back[0])) > 0.5
     assert 0 < expected.sum() < 5 * 7 * 8  # both labels inside the box
     assert np.array_equal(labels, expected)
+
+
+def test_a_localiser_box_on_an_nnunet_card_brings_the_labels_back_to_the_whole_scan():
+    """A localiser's box (k, j, i) crops the scan before nnU-Net's own crop: the crop box on the whole scan is
+    the two composed, and the labels land where the same scan alone puts them, shifted by the box."""
+    pytest.importorskip("scipy")
+    values = np.zeros((7, 10, 12), np.float32)
+    values[1:6, 2:9, 3:11] = 1.0
+    whole = np.full((11, 16, 15), 3.0, np.float32)  # non-zero around it: only the localiser's box removes it
+    whole[2:9, 4:14, 1:13] = values
+    card = parse_card({"input": {"array_order": "zyx", "spacing": [1.5, 1.5, 1.5], "fit": "extent",
+                                 "resampling": "nnunet", "crop_foreground": {"select": "nonzero", "on": "native"}},
+                       "output": {"activation": "sigmoid"}})
+    alone, scan = (sitk.GetImageFromArray(v) for v in (values, whole))
+    for image in (alone, scan):
+        image.SetSpacing((1.0, 1.0, 4.0))
+    boxed = to_model(scan, card, box=((2, 9), (4, 14), (1, 13)))
+    reference = to_model(alone, card)
+    assert boxed.native_box == ((3, 8), (6, 13), (4, 12)) and reference.native_box == ((1, 6), (2, 9), (3, 11))
+    assert torch_equal(boxed.tensor, reference.tensor)
+    logits = np.random.default_rng(1).normal(size=(1, 1, *boxed.tensor.shape[2:])).astype(np.float32)
+    expected = np.zeros(whole.shape, np.uint8)
+    expected[2:9, 4:14, 1:13] = sitk.GetArrayFromImage(argmax_on_native(logits, reference, "sigmoid"))
+    got = sitk.GetArrayFromImage(argmax_on_native(logits, boxed, "sigmoid"))
+    assert 0 < expected.sum() and np.array_equal(got, expected)
+
+
+def torch_equal(a, b) -> bool:
+    return tuple(a.shape) == tuple(b.shape) and bool((a == b).all())

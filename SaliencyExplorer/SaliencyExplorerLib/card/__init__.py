@@ -19,10 +19,12 @@ from .spec import (
     Intensity,
     IntensityChain,
     IntensityStep,
+    LocaliserSpec,
     ModelCard,
     OutputSpec,
+    SmoothSpec,
 )
 from .to_json import card_to_dict
 
 __all__ = ["SCHEMA_PATH", "SLICE_AXES", "CropSpec", "InferenceSpec", "InputSpec", "Intensity", "IntensityChain",
-           "IntensityStep", "ModelCard", "OutputSpec", "card_to_dict", "find_card_for", "load_card", "parse_card"]
+           "IntensityStep", "LocaliserSpec", "ModelCard", "OutputSpec", "SmoothSpec", "card_to_dict", "find_card_for", "load_card", "parse_card"]

@@ -1,94 +1,37 @@
 """Reading a model card: a strict hand-written parser (no runtime dependency) that names the bad field
-(``input.spacing[1]``) and the fix; ``load_card`` from a path, dict or ModelCard; the card beside a model."""
+(``input.spacing[1]``) and the fix; ``load_card`` from a path, dict or ModelCard; the card beside a model.
+The typed readers are in ``readers``, the ``inference`` and ``output`` sections in ``run_parsing``."""
 
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 
 from ..errors import CardError
+from .readers import _bool, _fail, _int, _number, _object, _str
+from .run_parsing import _inference, _output
 from .spec import (
-    ACTIVATIONS,
     ARRAY_ORDERS,
     AXIS_PAIRS,
-    BLEND_MODES,
     CROP_SELECT,
     CROP_SOURCES,
     FIT_MODES,
-    INFERENCE_MODES,
     INTERPOLATIONS,
-    PADDING_MODES,
     REORIENT_MODES,
     RESAMPLINGS,
     SLICE_AXES,
     STAGES,
     STEP_FIELDS,
     TASKS,
-    TILINGS,
     CropSpec,
-    InferenceSpec,
     InputSpec,
     Intensity,
     IntensityChain,
     IntensityStep,
+    LocaliserSpec,
     ModelCard,
-    OutputSpec,
 )
-
-
-# ---------------------------------------------------------------- small typed readers, naming the field
-def _fail(where, problem, fix):
-    raise CardError(f"model card field '{where}': {problem}. {fix}")
-
-
-def _str(value, where, choices=None):
-    if not isinstance(value, str):
-        _fail(where, f"expected a string, got {type(value).__name__} {value!r}", "Write it as a JSON string.")
-    if choices is not None and value not in choices:
-        _fail(where, f"{value!r} is not one of {', '.join(map(repr, choices))}", "Use one of the allowed values.")
-    return value
-
-
-def _number(value, where, positive=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        _fail(where, f"expected a finite number, got {value!r}", "Write a JSON number such as 1.5.")
-    if positive and value <= 0:
-        _fail(where, f"must be > 0, got {value!r}", "Use a positive number.")
-    return float(value)
-
-
-# No integer in a card (a size, a channel count, a window) is meaningfully above this; larger ones would
-# overflow torch's 64-bit sizes or ask for more memory than exists.
-LARGEST_INT = 2**31 - 1
-
-
-def _int(value, where, minimum=None, choices=None, maximum=LARGEST_INT):
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        _fail(where, f"expected an integer, got {value!r}", "Write a whole JSON number such as 64.")
-    if minimum is not None and value < minimum:
-        _fail(where, f"must be >= {minimum}, got {value}", f"Use an integer of at least {minimum}.")
-    if maximum is not None and value > maximum:
-        _fail(where, f"{value} is absurdly large (above {maximum})", "Use the model's real value.")
-    if choices is not None and value not in choices:
-        _fail(where, f"{value} is not one of {choices}", "Use one of the allowed values.")
-    return value
-
-
-def _object(value, where, allowed, required=()):
-    if not isinstance(value, dict):
-        _fail(where, f"expected a JSON object, got {type(value).__name__}", "Write it as {...}.")
-    for key in value:
-        if not isinstance(key, str) or key not in allowed:
-            _fail(f"{where}.{key}" if where else str(key), "unknown field",
-                  f"Remove it, or use one of: {', '.join(sorted(allowed))}.")
-    for key in required:
-        if key not in value:
-            _fail(f"{where}.{key}" if where else key, "missing", "Add it (see docs/model-card.md).")
-    return value
 
 
 def _axis_list(value, where, reader, dims):
@@ -146,7 +89,7 @@ def _step(value, where):
     _object(args, where, allowed, required=sorted(required))
     params = {}
     for key, v in args.items():
-        if key in ("clip", "relative"):
+        if key in ("clip", "relative", "nonzero"):
             if not isinstance(v, bool):
                 _fail(f"{where}.{key}", f"expected true or false, got {v!r}", "Write a JSON boolean.")
             params[key] = v
@@ -197,7 +140,7 @@ def _intensities(value, channels):
 def _crop(value, where):
     if value is None:
         return None
-    _object(value, where, {"select", "threshold", "margin", "on", "source"})
+    _object(value, where, {"select", "threshold", "margin", "on", "source", "allow_smaller"})
     margin = value.get("margin", 0)
     if isinstance(margin, list):
         if len(margin) != 3:
@@ -211,6 +154,7 @@ def _crop(value, where):
         margin=margin,
         on=_str(value.get("on", "model_grid"), f"{where}.on", STAGES),
         source=_str(value.get("source", "raw"), f"{where}.source", CROP_SOURCES),
+        allow_smaller=_bool(value.get("allow_smaller", True), f"{where}.allow_smaller"),
     )
 
 
@@ -269,110 +213,6 @@ def _transpose(value):
     return tuple(perm)
 
 
-def _per_axis_numbers(value, where, dims, check):
-    """A number for every axis, or a list of one per axis (MONAI accepts both) -> a tuple."""
-    if isinstance(value, list):
-        if len(value) != dims:
-            _fail(where, f"has {len(value)} values for a {dims}-axis model", f"Give one number, or {dims} numbers.")
-        return tuple(check(v, f"{where}[{n}]") for n, v in enumerate(value))
-    return (check(value, where),)
-
-
-def _overlap(value, where):
-    number = _number(value, where)
-    if not 0 <= number < 1:
-        _fail(where, f"must be in [0, 1), got {value!r}", "Use a fraction of the window such as 0.25 or 0.5.")
-    return number
-
-
-SLIDING_WINDOW_ARGS = {"roi_size", "sw_batch_size", "overlap", "mode", "sigma_scale", "padding_mode", "cval"}
-# SlidingWindowInferer arguments that do not change its output (where it runs, progress, caching, buffering)
-SLIDING_WINDOW_NO_EFFECT = {"sw_device", "device", "progress", "cache_roi_weight_map", "cpu_thresh", "buffer_steps",
-                            "buffer_dim", "with_coord"}
-
-
-def _monai_inference(value, dims):
-    """``{"sliding_window": {...}}`` with SlidingWindowInferer's own arguments (``mode`` is the blend) -> the
-    flat form (``mode: "sliding_window"``, ``blend``); any other form is returned as it is."""
-    if not isinstance(value, dict) or "sliding_window" not in value:
-        return value
-    flat = {k: v for k, v in value.items() if k != "sliding_window"}
-    if flat.pop("mode", "sliding_window") != "sliding_window":
-        _fail("inference.mode", f"is {value['mode']!r} beside inference.sliding_window",
-              "Drop inference.mode: a sliding_window section says how the model runs.")
-    if set(flat) & (SLIDING_WINDOW_ARGS | {"blend"}):
-        _fail("inference", "gives window settings both inside and beside sliding_window", "Give them inside only.")
-    where = "inference.sliding_window"
-    window = _object(value["sliding_window"], where, SLIDING_WINDOW_ARGS | SLIDING_WINDOW_NO_EFFECT,
-                     required=("roi_size",))
-    if window.get("with_coord"):
-        _fail(f"{where}.with_coord", "is true (the model would be called with the window's coordinates)",
-              "Only models called with the window alone are explained; set it false.")
-    for key in SLIDING_WINDOW_ARGS - {"mode"}:
-        if key in window:
-            flat[key] = window[key]
-    if isinstance(flat["roi_size"], int) and not isinstance(flat["roi_size"], bool):
-        flat["roi_size"] = [flat["roi_size"]] * dims  # MONAI repeats one size for every axis
-    if "mode" in window:
-        flat["blend"] = _str(window["mode"], f"{where}.mode", BLEND_MODES)
-    flat["mode"] = "sliding_window"
-    return flat
-
-
-def _inference(value, dims):
-    flat = _monai_inference(value, dims)
-    if flat is value:
-        return _flat_inference(value, dims)
-    try:
-        return _flat_inference(flat, dims)
-    except CardError as exc:  # name the field as the user wrote it
-        text = str(exc).replace("'inference.blend'", "'inference.sliding_window.mode'")
-        for key in SLIDING_WINDOW_ARGS:
-            text = text.replace(f"'inference.{key}", f"'inference.sliding_window.{key}")
-        raise CardError(text) from None
-
-
-def _flat_inference(value, dims):
-    value = _object(value, "inference", {"mode", "roi_size", "overlap", "blend", "sigma_scale", "padding_mode",
-                                         "cval", "sw_batch_size", "tiling", "mirror_axes"}, required=("mode",))
-    mode = _str(value["mode"], "inference.mode", INFERENCE_MODES)
-    mirror = _mirror_axes(value.get("mirror_axes", []), dims)
-    if mode == "whole":
-        _object(value, "inference", {"mode", "mirror_axes"})
-        return InferenceSpec(mirror_axes=mirror)
-    if "roi_size" not in value:
-        _fail("inference.roi_size", "missing", "Give the window size in the model tensor's axis order, e.g. [96, 96, 96].")
-    roi = value["roi_size"]
-    if not isinstance(roi, list) or len(roi) != dims:
-        _fail("inference.roi_size", f"expected a list of {dims} window sizes (one per spatial axis), got {roi!r}",
-              f"Write {dims} positive integers in the model tensor's axis order, e.g. {[96] * dims}.")
-    roi = tuple(_int(v, f"inference.roi_size[{n}]", minimum=1) for n, v in enumerate(roi))
-    return InferenceSpec(
-        mode=mode, roi_size=roi,
-        overlap=_per_axis_numbers(value.get("overlap", 0.25), "inference.overlap", dims, _overlap),
-        blend=_str(value.get("blend", "constant"), "inference.blend", BLEND_MODES),
-        sigma_scale=_per_axis_numbers(value.get("sigma_scale", 0.125), "inference.sigma_scale", dims,
-                                      lambda v, w: _number(v, w, positive=True)),
-        padding_mode=_str(value.get("padding_mode", "constant"), "inference.padding_mode", PADDING_MODES),
-        cval=_number(value.get("cval", 0.0), "inference.cval"),
-        sw_batch_size=_int(value.get("sw_batch_size", 1), "inference.sw_batch_size", minimum=1),
-        tiling=_str(value.get("tiling", "monai"), "inference.tiling", TILINGS),
-        mirror_axes=mirror,
-    )
-
-
-def _mirror_axes(value, dims):
-    """Test-time mirroring axes (tensor spatial axes 0..dims-1, nnU-Net's inference_allowed_mirroring_axes)."""
-    if not isinstance(value, list):
-        _fail("inference.mirror_axes", f"expected a list of spatial axes, got {value!r}",
-              f"Give axes in the model tensor's spatial order, e.g. {list(range(dims))}, or [] for none.")
-    axes = tuple(_int(v, f"inference.mirror_axes[{n}]", minimum=0) for n, v in enumerate(value))
-    if any(a >= dims for a in axes) or len(set(axes)) != len(axes):
-        _fail("inference.mirror_axes", f"{list(axes)} names an axis twice or beyond the model's {dims} spatial axes",
-              f"Use distinct axes among {list(range(dims))}.")
-    return axes
-
-
 def _insert_slice_axis(values, axis):
     """2 in-plane values for a 2D model -> 3 (the slice axis takes its default from the volume)."""
     if values is None or len(values) == 3:
@@ -386,7 +226,7 @@ def parse_card(data, path=None) -> ModelCard:
     """A card dict (parsed JSON) -> :class:`ModelCard`; raises :class:`CardError` naming the bad field."""
     data = _object(data, "", {"name", "description", "version", "task", "spatial_dims", "in_channels",
                               "classes", "input", "output", "inference", "target_layer", "architecture",
-                              "weights"})
+                              "weights", "localiser"})
     dims = _int(data.get("spatial_dims", 3), "spatial_dims", choices=(2, 3))
     channels = _int(data.get("in_channels", 1), "in_channels", minimum=1)
     classes = data.get("classes")
@@ -394,10 +234,7 @@ def parse_card(data, path=None) -> ModelCard:
         if not isinstance(classes, list) or not classes:
             _fail("classes", f"expected a non-empty list of names, got {classes!r}", 'Write e.g. ["no lesion", "lesion"].')
         classes = tuple(_str(c, f"classes[{n}]") for n, c in enumerate(classes))
-    output = _object(data.get("output", {}), "output", {"activation", "key"})
-    key = output.get("key")
-    if key is not None and (isinstance(key, bool) or not isinstance(key, (str, int))):
-        _fail("output.key", f"expected a string, an integer or null, got {key!r}", "Name the output element.")
+    output = _output(data.get("output", {}), dims)
     layer = data.get("target_layer")
     if isinstance(layer, list):
         if not layer:
@@ -430,11 +267,45 @@ def parse_card(data, path=None) -> ModelCard:
         task=_str(data.get("task", "classification"), "task", TASKS),
         spatial_dims=dims, in_channels=channels, classes=classes,
         input=_input(data.get("input", {}), dims, channels),
-        output=OutputSpec(activation=_str(output.get("activation", "auto"), "output.activation", ACTIVATIONS), key=key),
+        output=output,
         inference=_inference(data.get("inference", {"mode": "whole"}), dims),
         target_layer=layer, architecture=architecture, weights=weights,
+        localiser=_localiser(data.get("localiser"), path),
         path=None if path is None else str(path),
     )
+
+
+def _localiser(value, path):
+    """localiser: {"model": file, "card": {...} or a card file, "label": k, "box_margin": 0.1} (see LocaliserSpec).
+    Relative files are beside the card, resolved now so that the card can travel (the worker's job folder)."""
+    if value is None:
+        return None
+    _object(value, "localiser", {"model", "card", "label", "box_margin"}, required=("model", "card"))
+    folder = Path(path).parent if path is not None else None
+    model = _str(value["model"], "localiser.model")
+    if not model:
+        _fail("localiser.model", "empty", "Give the localiser's model file, relative to the card.")
+    if folder is not None and not Path(model).is_absolute():
+        model = str(folder / model)
+    card = value["card"]
+    if isinstance(card, str):
+        card_path = Path(card) if folder is None or Path(card).is_absolute() else folder / card
+        card = load_card(card_path)
+    elif isinstance(card, dict):
+        try:
+            card = parse_card(card, path=path)
+        except CardError as exc:
+            raise CardError(f"{exc} (in localiser.card)") from None
+    else:
+        _fail("localiser.card", f"expected a card object or a card file, got {card!r}", "Write {...} or a path.")
+    if card.localiser is not None:
+        _fail("localiser.card.localiser", "a localiser of a localiser", "Chain two models: give the first no localiser.")
+    label = value.get("label")
+    margin = _number(value.get("box_margin", 0.0), "localiser.box_margin")
+    if margin < 0:
+        _fail("localiser.box_margin", f"must be >= 0, got {margin}", "Use a fraction of the box such as 0.1.")
+    return LocaliserSpec(model=model, card=card, label=None if label is None else _int(label, "localiser.label", 0),
+                         box_margin=margin)
 
 
 def load_card(source=None) -> ModelCard:

@@ -25,12 +25,15 @@ INTERPOLATIONS = ("linear", "bspline", "nearest")
 RESAMPLINGS = ("physical", "nnunet")
 CROP_SELECT = ("positive", "nonzero")
 CROP_SOURCES = ("raw", "normalised")
+SMOOTH_KERNELS = ("erf", "sampled")  # MONAI GaussianSmooth's default; scipy.ndimage.gaussian_filter's
+SMOOTH_EDGES = ("zeros", "nearest")  # MONAI GaussianSmooth pads zeros; scipy mode="nearest" repeats the edge
+RESAMPLE_BACK = ("auto", "labels", "logits", "probabilities")  # what goes back to the native grid (Invertd)
 # intensity chain steps: name -> (allowed fields, required fields); a list form is allowed for clip_percentiles
 STEP_FIELDS = {
     "window": ({"min", "max"}, {"min", "max"}),
     "clip": ({"min", "max"}, set()),
     "clip_percentiles": ({"lower", "upper"}, {"lower", "upper"}),
-    "zscore": ({"mean", "std"}, set()),
+    "zscore": ({"mean", "std", "nonzero"}, set()),  # nonzero: MONAI NormalizeIntensityd(nonzero=True)
     "scale": ({"a", "b"}, set()),
     "range": ({"a_min", "a_max", "b_min", "b_max", "clip"}, {"a_min", "a_max"}),
     "range_percentiles": ({"lower", "upper", "b_min", "b_max", "clip", "relative"}, {"lower", "upper"}),
@@ -76,8 +79,10 @@ class CropSpec:
     """Crop the grid to the bounding box of the foreground (MONAI ``CropForegroundd``, nnU-Net's nonzero crop).
 
     ``select``: "positive" (value > threshold) or "nonzero" (value != 0); ``margin``: voxels per axis (i, j, k)
-    added around the box (clamped to the grid); ``on``: the grid that is cropped ("model_grid" after
-    resampling, or "native" before it); ``source``: whether the selection sees raw or normalised values.
+    added around the box; ``allow_smaller`` (MONAI's name): true clamps the grown box to the grid, false lets
+    it reach past the edge, padded with 0 (MONAI's default, false, pads; the card's default clamps);
+    ``on``: the grid that is cropped ("model_grid" after resampling, or "native" before it); ``source``:
+    whether the selection sees raw or normalised values.
     """
 
     select: str = "positive"
@@ -85,6 +90,7 @@ class CropSpec:
     margin: tuple = (0, 0, 0)
     on: str = "model_grid"
     source: str = "raw"
+    allow_smaller: bool = True
 
 
 @dataclass(frozen=True)
@@ -112,12 +118,33 @@ class InputSpec:
 
 
 @dataclass(frozen=True)
+class SmoothSpec:
+    """A Gaussian blur of the output (logits) on the model grid before the prediction is taken: ``sigma`` in
+    voxels per tensor axis; ``kernel`` "erf" and ``edges`` "zeros" are MONAI's ``GaussianSmooth``, "sampled"
+    and "nearest" are ``scipy.ndimage.gaussian_filter(mode="nearest")``; both truncate at 4 sigma."""
+
+    sigma: tuple = (1.0,)
+    kernel: str = "erf"
+    edges: str = "zeros"
+
+
+@dataclass(frozen=True)
 class OutputSpec:
     r"""What the model's output means: its activation (``auto``, softmax, sigmoid, none) and, for a
-    tuple/dict output, which element is explained (``key``)."""
+    tuple/dict output, which element is explained (``key``); and how the prediction (the model's own answer,
+    ``--prediction-output``) is made from it, as a bundle's postprocessing does: ``smooth`` the logits
+    (GaussianSmoothd), bring ``resample`` back to the native grid ("probabilities" or "logits" each class, as
+    ``Invertd(nearest_interp=False)`` or nnU-Net; "labels" by nearest neighbour; "auto" the framework's order,
+    ``volumes.native_labels``), ``threshold`` a single sigmoid channel
+    (``AsDiscreted(threshold=)``; argmax otherwise), keep each class's ``largest_component``
+    (``KeepLargestConnectedComponentd``, full connectivity)."""
 
     activation: str = "auto"
     key: object = None
+    threshold: float = 0.5
+    smooth: SmoothSpec | None = None
+    resample: str = "auto"
+    largest_component: bool = False
 
 
 @dataclass(frozen=True)
@@ -146,6 +173,20 @@ class InferenceSpec:
 
 
 @dataclass(frozen=True)
+class LocaliserSpec:
+    """A first model whose prediction places the box the explained model sees, as deepbet's two stages and
+    nnU-Net's cascades run: ``model`` (a file; relative paths are beside the card) with its own ``card`` runs
+    on the volume; the bounding box of its predicted ``label`` (None: any foreground) on the volume's grid is
+    grown about its centre to ``(1 + 2 * box_margin)`` times its size (deepbet: 0.1), clamped to the volume,
+    and the volume is cropped to it before the explained model's grid is built."""
+
+    model: str
+    card: "ModelCard"
+    label: int | None = None
+    box_margin: float = 0.0
+
+
+@dataclass(frozen=True)
 class ModelCard:
     r"""How a model sees a volume, parsed strictly from JSON (``parse_card``/``load_card``): task, spatial dims,
     channels, classes, the input grid (``input``), the output's meaning (``output``), the default target
@@ -164,6 +205,7 @@ class ModelCard:
     target_layer: object = None  # None, a name, or a tuple of names
     architecture: dict | None = None
     weights: str | None = None
+    localiser: LocaliserSpec | None = None  # a first model that places the box this one sees
     path: str | None = None  # where the card was read from (for relative architecture files)
 
     def class_index(self, target) -> int:

@@ -52,7 +52,7 @@ def card_to_dict(card: ModelCard) -> dict:
     crop = spec.crop_foreground
     if crop is not None:
         inp["crop_foreground"] = {"select": crop.select, "threshold": crop.threshold, "margin": list(crop.margin),
-                                  "on": crop.on, "source": crop.source}
+                                  "on": crop.on, "source": crop.source, "allow_smaller": crop.allow_smaller}
     out = {"name": card.name, "description": card.description, "task": card.task,
            "spatial_dims": card.spatial_dims, "in_channels": card.in_channels}
     if card.version is not None:
@@ -60,7 +60,13 @@ def card_to_dict(card: ModelCard) -> dict:
     if card.classes is not None:
         out["classes"] = list(card.classes)
     out["input"] = inp
-    out["output"] = {"activation": card.output.activation, "key": card.output.key}
+    output = card.output
+    out["output"] = {"activation": output.activation, "key": output.key, "threshold": output.threshold,
+                     "resample": output.resample, "largest_component": output.largest_component}
+    if output.smooth is not None:
+        sigma = output.smooth.sigma
+        out["output"]["smooth"] = {"sigma": sigma[0] if len(sigma) == 1 else list(sigma),
+                                   "kernel": output.smooth.kernel, "edges": output.smooth.edges}
     inf = card.inference
     if inf.sliding:
         # MONAI's form: SlidingWindowInferer's own arguments (its "mode" is the blend)
@@ -81,4 +87,9 @@ def card_to_dict(card: ModelCard) -> dict:
         out["architecture"] = {"class": card.architecture["class"], "kwargs": dict(card.architecture.get("kwargs", {}))}
     if card.weights is not None:
         out["weights"] = card.weights
+    if card.localiser is not None:
+        spec = card.localiser
+        out["localiser"] = {"model": spec.model, "card": card_to_dict(spec.card), "box_margin": spec.box_margin}
+        if spec.label is not None:
+            out["localiser"]["label"] = spec.label
     return out

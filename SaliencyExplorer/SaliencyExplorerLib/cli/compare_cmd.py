@@ -11,6 +11,7 @@ OUT/summary.csv, OUT/summary.png; a re-run skips the cases already finished.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from ..core.options import parse_method_options
@@ -122,6 +123,8 @@ def compare_one(args) -> dict:
                                body_mask=body,
                                progress=None if bar is None else (lambda d, t, _name: bar(d, t)), **_checks(args))
     report = result.to_dict()
+    for warning in report.get("warnings") or []:
+        print(f"warning: {warning}", file=sys.stderr)
     write_text(out / "comparison.json", json.dumps(report, indent=2) + "\n")
     result.comparison.write_csv(out / "comparison.csv")
     (out / "heatmaps").mkdir(exist_ok=True)

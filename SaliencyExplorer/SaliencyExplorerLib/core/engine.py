@@ -20,11 +20,12 @@ from ..errors import SaliencyError
 from .layers import default_layer, resolve_layers
 from .maps import to_heatmap, to_host, upsample
 from .method import MethodOutput, get_method
+from .model_call import model_probe
 from .model_guard import guarded
 from .options import DEFAULT_METHOD
 from .result import Explanation
 from .run import ExplainRun
-from .sliding_window import SlidingWindow, WindowPlan
+from .sliding_window import SlidingWindow
 from .windowed_run import WindowedRun
 
 
@@ -74,11 +75,6 @@ def _default_layers(model, x, layer_output):
     return name
 
 
-def _first_window(x, spec: SlidingWindow):
-    plan = WindowPlan(spec, x.shape[2:], x.dtype, x.device)
-    return plan.gather(plan.pad_input(x[:1]), [(0, 0)])
-
-
 def _flip_axes_sets(spatial_dims: int):
     """Test-time augmentation: the identity and a flip along every single spatial axis."""
     return [()] + [(axis,) for axis in range(spatial_dims)]
@@ -110,7 +106,7 @@ def explain(model: nn.Module, x, method: str = DEFAULT_METHOD, layers=None, targ
         resolved = []
         if method_cls.uses_layers:
             if layers is None:  # found on one window when the model runs on windows
-                probe = x if sliding_window is None else _first_window(x, sliding_window)
+                probe = model_probe(x, sliding_window)
                 layers = _default_layers(model, probe, layer_output)
             resolved = resolve_layers(model, layers)
         flips = _flip_axes_sets(x.dim() - 2) if aug_smooth else [()]

@@ -81,9 +81,9 @@ class ExplainRun:
         if self.target is None:
             self.target = resolve_target(self.requested_target, self.clean_output, len(self.spatial_shape),
                                          self.task, self.mask, self.output_activation)
-            note = getattr(self.target, "note", None)
-            if note and note not in self.warnings:
-                self.warnings.append(note)
+            for note in getattr(self.target, "notes", ()):
+                if note not in self.warnings:
+                    self.warnings.append(note)
 
     def ensure_target(self) -> Target:
         """Resolve the target from the clean output, running one forward pass only if none ran yet."""

@@ -86,7 +86,7 @@ class Target(abc.ABC):
     """Base: `classes` per sample (or None), and `score(output, rows, probability)`."""
 
     classes: list | None = None
-    note: str | None = None  # a warning for the user about how the target was resolved
+    notes: tuple = ()  # warnings for the user about how the target was resolved (the run reports them)
 
     @abc.abstractmethod
     def score(self, output: torch.Tensor, rows: torch.Tensor, probability: bool = False) -> torch.Tensor:
@@ -173,7 +173,11 @@ def _class_list(target, n: int, num_classes: int, default: list[int]) -> list[in
 
 def resolve_target(target, output: torch.Tensor, spatial_dims: int, task: str | None = None,
                    mask=None, activation: str = "auto") -> Target:
-    """Turn the caller's `target` (None, int, list, callable) into a Target for this output."""
+    """Turn the caller's `target` (None, int, list, callable) into a Target for this output.
+
+    Segmentation: the region is `mask` (a caller's region), or where the model predicts the class: the argmax
+    (a single channel: logit > 0), or `mask(output)` when `mask` is a callable giving the predicted labels
+    (N, *spatial), e.g. after the card's postprocessing."""
     if callable(target):
         return CallableTarget(target)
     if target is not None and not isinstance(target, (numbers.Integral, list, tuple)):
@@ -202,7 +206,10 @@ def resolve_target(target, output: torch.Tensor, spatial_dims: int, task: str | 
         raise SaliencyError(f"task must be 'classification' or 'segmentation', not {task!r}.")
     if output.dim() < 3:
         raise SaliencyError(f"A segmentation target needs an output (N, K, *spatial); got {tuple(output.shape)}.")
-    predicted = output.argmax(dim=1) if k > 1 else (output[:, 0] > 0).long()
+    if callable(mask):  # the model's own answer as the card makes it (smoothing, threshold, ...): labels
+        predicted, mask = torch.as_tensor(mask(output), device=output.device).long(), None
+    else:
+        predicted = output.argmax(dim=1) if k > 1 else (output[:, 0] > 0).long()
     if target is None:  # the most frequently predicted foreground class per sample (class 0 = background)
         default = []
         for i in range(n):
@@ -229,11 +236,22 @@ def resolve_target(target, output: torch.Tensor, spatial_dims: int, task: str | 
         else:
             masks = (predicted == 1).float()
         empty = masks.flatten(1).sum(1) == 0
-        masks[empty] = 1.0  # nothing predicted: explain the class over the whole image
+        masks[empty] = 1.0  # nothing predicted: explain the class over the whole image, and say so
+        notes = [empty_prediction_note(classes[i], i, n) for i in range(n) if bool(empty[i])]
+        return _noted(RegionTarget(classes, masks, activation), note, *notes)
     return _noted(RegionTarget(classes, masks, activation), note)
 
 
-def _noted(target: Target, note: str | None) -> Target:
-    """The target, carrying a warning about how its activation was chosen (the run reports it)."""
-    target.note = note
+def empty_prediction_note(cls: int, sample: int, n: int) -> str:
+    """Why a map of a class nobody sees is not what it looks like: what was explained instead."""
+    where = f" in sample {sample}" if n > 1 else ""
+    return (f"The model predicts no voxel of class {cls}{where}: there is no predicted region to explain, so the "
+            f"map explains class {cls}'s output summed over the whole image instead. Give a region (mask, box or "
+            f"point) to explain a chosen area, or check the input (orientation, intensity) if class {cls} should "
+            f"be there.")
+
+
+def _noted(target: Target, *notes) -> Target:
+    """The target, carrying warnings (how its activation was chosen, an empty prediction) the run reports."""
+    target.notes = tuple(note for note in notes if note)
     return target

@@ -20,7 +20,7 @@ from ..errors import SaliencyError
 from .batching import Progress
 from .maps import upsample
 from .method import MethodOutput
-from .model_call import call_model
+from .model_call import WINDOW_HINT, call_model
 from .run import ExplainRun
 from .sliding_window import SlidingWindow, WindowPlan
 from .tail import LayerTail, TailRun
@@ -56,7 +56,7 @@ class WindowedRun(ExplainRun):
     def _window_call(self, windows: torch.Tensor) -> torch.Tensor:
         self.passes["forward"] += int(windows.shape[0])
         self.window_counts["evaluated"] += int(windows.shape[0])
-        return pick_output(call_model(self.model, windows), self.output_key)
+        return pick_output(call_model(self.model, windows, WINDOW_HINT), self.output_key)
 
     def _call_model(self, x: torch.Tensor) -> torch.Tensor:
         if tuple(x.shape[2:]) != self.spatial_shape:
@@ -139,7 +139,7 @@ class WindowedRun(ExplainRun):
         classes and a given region mask make S linear in the output. None otherwise (a predicted class or
         region, or probabilities, need the whole blended output first). Costs one window's forward (K)."""
         if (self.clean_output is not None or self.output_activation != "none" or self.mask is None
-                or self.requested_target is None or callable(self.requested_target)):
+                or callable(self.mask) or self.requested_target is None or callable(self.requested_target)):
             return None
         if isinstance(self.requested_target, (list, tuple)) and any(t is None for t in self.requested_target):
             return None

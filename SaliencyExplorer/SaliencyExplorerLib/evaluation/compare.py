@@ -35,10 +35,10 @@ import torch
 
 from ..core.engine import explain, prepare_input
 from ..core.method import get_method
-from ..core.model_call import call_model
+from ..core.model_call import model_output
 from ..core.model_guard import guarded
 from ..core.options import positive_int
-from ..core.targets import pick_output, resolve_target
+from ..core.targets import resolve_target
 from ..errors import SaliencyError
 from ..output_files import write_text
 from .faithfulness import area, faithfulness
@@ -91,6 +91,7 @@ class Comparison:
     target: list
     settings: dict = field(default_factory=dict)
     shared_seconds: dict = field(default_factory=dict)  # clean forward, random baseline
+    warnings: list = field(default_factory=list)  # how the target was resolved (e.g. an empty prediction)
 
     @property
     def ranking(self) -> list[str]:
@@ -104,7 +105,7 @@ class Comparison:
 
     def to_dict(self, curves: bool = True) -> dict:
         out = {"ranking": self.ranking, "table": self.rows, "target": self.target, "sanity": self.sanity,
-               "settings": self.settings, "shared_seconds": self.shared_seconds,
+               "settings": self.settings, "shared_seconds": self.shared_seconds, "warnings": list(self.warnings),
                "score": "faithfulness_score = (insertion_auc - random_insertion_auc) - "
                         "(deletion_auc - random_deletion_auc); higher is better, 0 = random"}
         if curves:
@@ -157,17 +158,20 @@ def resolve_methods(methods) -> list[str]:
     return names
 
 
-def fixed_target(model, x, target, explain_options: dict) -> list:
-    """The class explained per sample, from one clean forward pass: every method explains this one."""
+def fixed_target(model, x, target, explain_options: dict, notes: list | None = None) -> list:
+    """The class explained per sample, from one clean forward pass: every method explains this one.
+    ``notes`` (a list) receives the warnings of how it was resolved (e.g. nothing of the class predicted)."""
 
     if callable(target):
         return target
     x = prepare_input(x, model)
     with guarded(model), torch.no_grad():
-        output = pick_output(call_model(model, x), explain_options.get("output_key"))
+        output = model_output(model, x, explain_options.get("output_key"), explain_options.get("sliding_window"))
     resolved = resolve_target(target, output, x.dim() - 2, task=explain_options.get("task"),
                               mask=explain_options.get("mask"),
                               activation=explain_options.get("output_activation", "auto"))
+    if notes is not None:
+        notes.extend(resolved.notes)
     return list(resolved.classes)
 
 
@@ -213,12 +217,14 @@ def compare_methods(model, x, methods=None, target=None, region=None, *, extra_m
     n, spatial = x.shape[0], tuple(x.shape[2:])
     if region is not None:
         _localisation(np.zeros((n, *spatial)), region)  # a bad region fails before any heavy work
-    score_options = {k: shared[k] for k in ("output_key", "output_activation", "task", "mask") if k in shared}
+    score_options = {k: shared[k] for k in ("output_key", "output_activation", "task", "mask", "sliding_window")
+                     if k in shared}
     checks = dict(steps=steps, batch_size=positive_int(batch_size, "batch_size"), replacement=replacement,
                   blur_sigma=blur_sigma, seed=seed, cancel=cancel, **score_options)
 
     tick = time.perf_counter()
-    target_fixed = fixed_target(model, x, target, shared)
+    notes = []
+    target_fixed = fixed_target(model, x, target, shared, notes)
     timing = {"clean_forward": time.perf_counter() - tick}
     tick = time.perf_counter()
     baseline = faithfulness(model, x, np.zeros((n, *spatial)), target=target_fixed,
@@ -294,7 +300,7 @@ def compare_methods(model, x, methods=None, target=None, region=None, *, extra_m
                 "sanity_threshold": sanity_threshold, "methods": names, "extra_maps": list(extra_maps),
                 "method_options": {k: {**FAST_OPTIONS.get(k, {}), **method_options.get(k, {})} for k in names}}
     target_out = target_fixed if not callable(target_fixed) else None
-    return Comparison(rank_rows(rows), maps, curves, sanity_out, target_out, settings, timing)
+    return Comparison(rank_rows(rows), maps, curves, sanity_out, target_out, settings, timing, notes)
 
 
 def curve_area(fractions, scores) -> float:

@@ -16,9 +16,10 @@ import numpy as np
 import torch
 
 from ..core.batching import check_cancel
+from ..core.model_call import model_output
 from ..core.model_guard import guarded
 from ..core.options import positive_int
-from ..core.targets import pick_output, resolve_target
+from ..core.targets import resolve_target
 from ..errors import SaliencyError
 from .inputs import batch_maps
 from .replacement import replacement_image
@@ -53,16 +54,16 @@ def importance_ranks(saliency: np.ndarray, rng: np.random.Generator) -> np.ndarr
 class _Scorer:
     """Model + target fixed on the original input; scores batches of perturbed copies of one sample."""
 
-    def __init__(self, model, x, target, output_key, output_activation, task, mask):
-        self.model, self.output_key = model, output_key
+    def __init__(self, model, x, target, output_key, output_activation, task, mask, sliding_window=None):
+        self.model, self.output_key, self.sliding_window = model, output_key, sliding_window
         with torch.no_grad():
-            output = pick_output(model(x), output_key)
+            output = model_output(model, x, output_key, sliding_window)
         self.target = resolve_target(target, output, x.dim() - 2, task=task, mask=mask,
                                      activation=output_activation)
 
     def __call__(self, batch: torch.Tensor, sample: int) -> np.ndarray:
         with torch.no_grad():
-            output = pick_output(self.model(batch), self.output_key)
+            output = model_output(self.model, batch, self.output_key, self.sliding_window)
             rows = torch.full((batch.shape[0],), sample, dtype=torch.long, device=output.device)
             return self.target.score(output, rows, probability=True).detach().float().cpu().numpy()
 
@@ -122,7 +123,8 @@ def faithfulness(model, x, saliency, target=None, steps: int = 50, batch_size: i
                  replacement=0.0, blur_sigma: float | None = None, random_repeats: int = 3,
                  seed: int = 0, output_key=None, output_activation: str = "auto", task=None,
                  mask=None, curves=("deletion", "insertion"), progress=None, cancel=None,
-                 baseline: "FaithfulnessResult | None" = None, only_random: bool = False) -> FaithfulnessResult:
+                 baseline: "FaithfulnessResult | None" = None, only_random: bool = False,
+                 sliding_window=None) -> FaithfulnessResult:
     """Deletion/insertion curves of `saliency` (N, *spatial) for `model` at input `x`, plus random baselines.
 
     `replacement`: a number, 'mean' or 'blur' (`blur_sigma` in voxels). `target` as for explain().
@@ -131,6 +133,8 @@ def faithfulness(model, x, saliency, target=None, steps: int = 50, batch_size: i
     `baseline`: an earlier result on the same model, input, target and settings whose random curves are
     reused (random orderings do not depend on the map), so comparing several maps pays for them once.
     `only_random`: compute the random curves alone (the map's curves stay NaN): that shared baseline.
+    `sliding_window` (as for explain()): the model runs on windows and the blended output is scored, as the
+    explanation saw it.
     """
     _check_input(model, x)
     n, spatial = x.shape[0], tuple(x.shape[2:])
@@ -158,7 +162,7 @@ def faithfulness(model, x, saliency, target=None, steps: int = 50, batch_size: i
         check_cancel(cancel)
 
     with guarded(model):
-        scorer = _Scorer(model, x, target, output_key, output_activation, task, mask)
+        scorer = _Scorer(model, x, target, output_key, output_activation, task, mask, sliding_window)
         for i in range(n):
             ranks = importance_ranks(maps[i], rng)
             randoms = [rng.permutation(ranks.size) for _ in range(random_repeats)]

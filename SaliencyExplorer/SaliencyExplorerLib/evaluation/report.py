@@ -62,7 +62,8 @@ def evaluate_explanation(model, x, heatmap, target=None, method: str = DEFAULT_M
     options = dict(explain_options or {})
     n, spatial = x.shape[0], tuple(x.shape[2:])
     maps = batch_maps(heatmap, spatial, n, "heatmap")
-    score_options = {k: options[k] for k in ("output_key", "output_activation", "task", "mask") if k in options}
+    score_options = {k: options[k] for k in ("output_key", "output_activation", "task", "mask", "sliding_window")
+                     if k in options}
     faith = faithfulness(model, x, maps, target=target, steps=steps, batch_size=batch_size,
                          replacement=replacement, blur_sigma=blur_sigma, random_repeats=random_repeats,
                          seed=seed, progress=progress, cancel=cancel, **score_options)

@@ -29,6 +29,7 @@ from torch import nn
 
 from ..core.batching import check_cancel
 from ..core.engine import explain
+from ..core.model_call import model_probe
 from ..core.options import DEFAULT_METHOD, positive_int
 from ..errors import SaliencyError
 from .inputs import batch_maps, to_numpy
@@ -36,9 +37,10 @@ from .ranks import spearman
 from .workspace import Workspace, layers_with_parameters, parameter_root
 
 
-def randomisable_layers(model: nn.Module, x: torch.Tensor) -> list[str]:
-    """Names of layers with their own parameters, in forward order (the sanity check goes backwards)."""
-    return layers_with_parameters(model, x)
+def randomisable_layers(model: nn.Module, x: torch.Tensor, sliding_window=None) -> list[str]:
+    """Names of layers with their own parameters, in forward order (the sanity check goes backwards); a model
+    that runs on windows is probed on one window."""
+    return layers_with_parameters(model, model_probe(x, sliding_window))
 
 
 def reinitialise(module: nn.Module, seed: int) -> None:
@@ -187,7 +189,8 @@ def sanity_check(model: nn.Module, x: torch.Tensor, method: str = DEFAULT_METHOD
         engine_options["cancel"] = cancel
     explain_fn = explain_fn or _engine_explain(method, engine_options)
     n, spatial = x.shape[0], tuple(x.shape[2:])
-    order = list(reversed(randomisable_layers(model, x))) if randomise is None else list(randomise)
+    windows = engine_options.get("sliding_window")
+    order = list(reversed(randomisable_layers(model, x, windows))) if randomise is None else list(randomise)
     if max_layers is not None:
         order = order[:positive_int(max_layers, "max_layers")]
     if not order:
@@ -196,7 +199,7 @@ def sanity_check(model: nn.Module, x: torch.Tensor, method: str = DEFAULT_METHOD
     missing = [name for name in order if name not in known]
     if missing:
         raise SaliencyError(f"No layer named {missing[0]!r} with parameters in the model; the layers that "
-                            f"can be randomised are {list(reversed(randomisable_layers(model, x)))}.")
+                            f"can be randomised are {list(reversed(randomisable_layers(model, x, windows)))}.")
     if isinstance(foreground, str):
         if foreground != "auto":
             raise SaliencyError(f"foreground must be 'auto', a mask or None, not {foreground!r}.")

@@ -14,6 +14,7 @@ import torch
 
 from ..errors import SaliencyError
 from ..volumes.geometry import mask_to_model
+from ..volumes.prediction import labels_rule, postprocessed
 from .report import evaluate_explanation, json_safe, localisation_report
 
 
@@ -49,6 +50,10 @@ def _explain_options(card, explanation) -> dict:
         options["output_key"] = card.output.key
     if explanation.layers:
         options["layers"] = list(explanation.layers)
+    if card.inference.sliding:  # the checks run the model on windows, as the explanation did
+        options["sliding_window"] = card.inference
+    if card.task == "segmentation" and postprocessed(card.output):  # the region the card predicts, as explained
+        options["mask"] = labels_rule(card.output, card.output.activation)
     return options
 
 

@@ -8,13 +8,16 @@ grid or scale intensities have card equivalents, each still one resampling throu
 ``Orientationd(axcodes)``              ``orientation`` + ``reorient: "axes"`` (permute/flip, no rotation)
 ``Spacingd(pixdim)``                   ``spacing`` + ``fit: "first_voxel"`` (MONAI's grid, as MONAI computes it)
 ``Resized(spatial_size)``              ``size`` + ``fit: "extent"`` (spacing = extent / size)
-``CropForegroundd``                    ``crop_foreground`` (on the grid it follows; margin)
+``CropForegroundd``                    ``crop_foreground`` (on the grid it follows; margin, allow_smaller)
 ``ScaleIntensityRanged``               intensity step ``range``
 ``ScaleIntensityRangePercentilesd``    intensity step ``range_percentiles``
-``NormalizeIntensityd``                intensity step ``zscore``
+``NormalizeIntensityd``                intensity step ``zscore`` (``nonzero``)
 ``ScaleIntensityd``                    intensity step ``range_percentiles`` 0..100
 ``ClipIntensityPercentilesd``          intensity step ``clip_percentiles``
 ``SlidingWindowInferer``/``SimpleInferer``  ``inference``
+postprocessing: ``Activationsd``,      ``output``: activation, resample, threshold, smooth,
+``Invertd``, ``AsDiscreted``,          largest_component (how ``--prediction-output`` is made)
+``GaussianSmoothd``, ``KeepLargest...``
 =====================================  =============================================================
 
 Loading, channel and type transforms are ignored (they do not change the grid or the values). Anything
@@ -50,6 +53,7 @@ IGNORED = {"LoadImage", "EnsureChannelFirst", "AddChannel", "EnsureType", "ToTen
 INTENSITY = {"ScaleIntensityRange", "ScaleIntensityRangePercentiles", "NormalizeIntensity", "ScaleIntensity",
              "ClipIntensityPercentiles"}
 GRID = {"Orientation", "Spacing", "Resize"}
+POSTPROCESSING = {"Activations", "Invert", "AsDiscrete", "GaussianSmooth", "KeepLargestConnectedComponent"}
 INTERP = {"bilinear": "linear", "trilinear": "linear", "linear": "linear", "nearest": "nearest",
           "nearest-exact": "nearest", 1: "linear", 0: "nearest", "bicubic": "bspline", 3: "bspline"}
 
@@ -150,13 +154,10 @@ def derive_card(config: dict, metadata: dict, path: Path, notes: list | None = N
                 _fail(path, f"{where}.select_fn", "is set; only MONAI's default (value > 0) is supported")
             if args.get("k_divisible", 1) not in (1, [1, 1, 1]):
                 _fail(path, f"{where}.k_divisible", f"is {args['k_divisible']!r}; only 1 is supported")
-            margin = args.get("margin", 0)
-            if margin and not args.get("allow_smaller", False):
-                notes.append(f"{where}: MONAI pads a margin beyond the image (allow_smaller false); the card "
-                             "clamps the margin to the grid")
-            spec["crop_foreground"] = {"select": "positive", "threshold": 0.0, "margin": margin,
+            spec["crop_foreground"] = {"select": "positive", "threshold": 0.0, "margin": args.get("margin", 0),
                                        "on": "model_grid" if resampled else "native",
-                                       "source": "normalised" if steps else "raw"}
+                                       "source": "normalised" if steps else "raw",
+                                       "allow_smaller": bool(args.get("allow_smaller", False))}  # MONAI's default
         elif name in INTENSITY:
             stage = "model_grid" if resampled else "native"
             if intensity_stage not in (None, stage):
@@ -188,7 +189,7 @@ def derive_card(config: dict, metadata: dict, path: Path, notes: list | None = N
     card = {"name": str(metadata.get("name") or path.parent.parent.name), "task": "segmentation",
             "description": str(metadata.get("description", ""))[:500],
             "spatial_dims": dims if dims in (2, 3) else 3, "in_channels": channels if isinstance(channels, int) else 1,
-            "input": spec, "output": {"activation": _activation(config, resolver)},
+            "input": spec, "output": _output(config, resolver, path, notes),
             "inference": _inferer(config, resolver, path)}
     outputs = (metadata.get("network_data_format") or {}).get("outputs") or {}
     pred = next(iter(outputs.values()), {}) if isinstance(outputs, dict) else {}
@@ -230,10 +231,7 @@ def _intensity_step(name, item, resolver, where, path):
             _fail(path, where, "uses soft or one-sided clipping", "Only hard clipping with lower and upper.")
         return {"clip_percentiles": [a["lower"], a["upper"]]}
     a = _args(resolver, item, where, ("subtrahend", "divisor", "nonzero", "channel_wise"))
-    if a.get("nonzero"):
-        _fail(path, f"{where}.nonzero", "is true: MONAI normalises only the non-zero voxels",
-              "The card's zscore normalises every voxel.")
-    step = {}
+    step = {"nonzero": True} if a.get("nonzero") is True else {}
     if isinstance(a.get("subtrahend"), (int, float)):
         step["mean"] = a["subtrahend"]
     if isinstance(a.get("divisor"), (int, float)):
@@ -241,16 +239,51 @@ def _intensity_step(name, item, resolver, where, path):
     return {"zscore": step}
 
 
-def _activation(config, resolver):
+def _output(config, resolver, path, notes):
+    """The card's ``output`` from the bundle's ``postprocessing``: Activationsd (activation), Invertd
+    (``nearest_interp=False``: scores back linearly; True, MONAI's default: labels back by nearest), AsDiscreted (threshold), GaussianSmoothd (smooth),
+    KeepLargestConnectedComponentd; other transforms (saving, copying) do not change the labels."""
     post = config.get("postprocessing")
     items = post.get("transforms", []) if isinstance(post, dict) else post if isinstance(post, list) else []
-    for item in items:
-        if isinstance(item, dict) and str(item.get("_target_", "")).rsplit(".", 1)[-1] in ("Activationsd", "Activations"):
-            if item.get("softmax") is True:
-                return "softmax"
-            if item.get("sigmoid") is True:
-                return "sigmoid"
-    return "auto"
+    out, activated = {"activation": "auto"}, False
+    for n, item in enumerate(items):
+        if not isinstance(item, dict):
+            continue
+        where = f"postprocessing.transforms[{n}]"
+        name = str(item.get("_target_", "")).rsplit(".", 1)[-1]
+        name = name[:-1] if name.endswith("d") and name[:-1] in POSTPROCESSING else name
+        if name == "Activations":
+            args = _args(resolver, item, where, ("softmax", "sigmoid"))
+            if args.get("softmax") is True or args.get("sigmoid") is True:
+                out["activation"], activated = ("softmax" if args.get("softmax") is True else "sigmoid"), True
+        elif name == "Invert":  # MONAI's default nearest_interp=True: the argmax of scores brought back by nearest
+            nearest = _args(resolver, item, where, ("nearest_interp",)).get("nearest_interp", True) is not False
+            out["resample"] = "labels" if nearest else "probabilities" if activated else "logits"
+        elif name == "AsDiscrete":
+            threshold = _args(resolver, item, where, ("threshold",)).get("threshold")
+            if isinstance(threshold, (int, float)) and not isinstance(threshold, bool):
+                if not activated or not 0 < threshold < 1:
+                    _fail(path, f"{where}.threshold", f"is {threshold!r} on {'logits' if not activated else 'values'}",
+                          "The card thresholds probabilities in (0, 1): put Activationsd(sigmoid=True) first.")
+                out["threshold"] = float(threshold)
+        elif name == "GaussianSmooth":
+            args = _args(resolver, item, where, ("sigma", "approx"))
+            if args.get("approx", "erf") not in ("erf", "sampled"):
+                _fail(path, f"{where}.approx", f"is {args['approx']!r}", "Supported: 'erf', 'sampled'.")
+            if activated:
+                _fail(path, where, "smooths probabilities", "The card smooths the logits, before Activationsd.")
+            if args.get("approx") == "sampled":
+                notes.append(f"{where}: MONAI's 'sampled' kernel is not renormalised; the card's is (scipy's)")
+            out["smooth"] = {"sigma": args.get("sigma", 1.0), "kernel": args.get("approx", "erf"), "edges": "zeros"}
+        elif name == "KeepLargestConnectedComponent":
+            args = _args(resolver, item, where, ("applied_labels", "connectivity", "independent", "num_components"))
+            changed = [k for k, v in args.items() if v is not None and not (k == "independent" and v is True)
+                       and not (k == "num_components" and v == 1)]
+            if changed:
+                notes.append(f"{where}: {', '.join(changed)} given; the card keeps every class's largest "
+                             "component with full connectivity")
+            out["largest_component"] = True
+    return out
 
 
 def _inferer(config, resolver, path):

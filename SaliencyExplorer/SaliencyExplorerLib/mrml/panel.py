@@ -7,7 +7,7 @@ Apply precondition, the worker's progress and its end) is decided here and teste
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..card import load_card
@@ -179,6 +179,7 @@ class RunState:
     message: str = ""
     phase: str = "Computing"
     unit: str = ""  # "window" once the run says it goes window by window: "window 37 of 150"
+    warnings: list = field(default_factory=list)  # what the user must read beside the map (worker WARNING lines)
 
     def update(self, events, cancelled: bool = False) -> "RunState":
         for kind, value in events:
@@ -193,10 +194,14 @@ class RunState:
                     self.phase, self.unit = "Evaluating", ""
                 elif value.startswith("sliding windows"):
                     self.unit = "window"
+            elif kind == "warning":
+                self.warnings.append(value)
             elif kind == "error":
                 self.state, self.message, self.status = "error", value, "Failed"
             elif kind == "done" and self.state == "running":
                 self.state, self.percent, self.status = "done", 100, "Done"
+                if self.warnings:
+                    self.status = "Done. Warning: " + " ".join(self.warnings)
             elif kind == "exit":
                 if cancelled:
                     self.state, self.status = "cancelled", "Cancelled: the scene was not changed"

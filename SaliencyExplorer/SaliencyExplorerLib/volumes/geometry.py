@@ -22,7 +22,7 @@ import SimpleITK as sitk
 from ..card import ModelCard
 from ..core.resources import check_memory
 from ..errors import SaliencyError
-from .cropping import crop_box, crop_native, selected_voxels
+from .cropping import crop_box, crop_native, selected_voxels, take_box
 from .intensity import normalise_intensity, value_range
 from .monai_grid import orient, spacing_grid
 from .nnunet_resampling import preprocess as nnunet_preprocess
@@ -320,8 +320,10 @@ def _bspline_to_grid(image: sitk.Image, grid: Grid, background: float) -> np.nda
     return np.where(inside, np.clip(out, low, high), np.float32(background)).astype(np.float32)
 
 
-def to_model(images, card: ModelCard):
-    """Source image(s) (one per channel, co-registered in physical space) -> :class:`ModelInput`."""
+def to_model(images, card: ModelCard, box=None):
+    """Source image(s) (one per channel, co-registered in physical space) -> :class:`ModelInput`. ``box``
+    ((start, stop) per k, j, i voxel axis of the first image, e.g. from a localiser) crops it first; the map
+    still goes back to the whole image."""
     import torch  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
     images = list(images) if isinstance(images, (list, tuple)) else [images]
@@ -343,10 +345,16 @@ def to_model(images, card: ModelCard):
     spec = card.input
     intensities = spec.intensity
     rules = [intensities[n] if len(intensities) > 1 else intensities[0] for n in range(len(vols))]
+    if box is not None:  # a localiser's box (k, j, i) on the first image's voxels
+        cut = [vol[box[2][0]:box[2][1], box[1][0]:box[1][1], box[0][0]:box[0][1]] for vol in vols]
+        vols = cut if spec.resampling == "nnunet" else [cut[0], *vols[1:]]  # nnU-Net's channels share a grid
     if spec.resampling == "nnunet":  # nnU-Net's index-space crop and resize (its DefaultPreprocessor)
-        values, box, fields = nnunet_preprocess(vols, card, rules)
+        values, native_box, fields = nnunet_preprocess(vols, card, rules)
+        if box is not None:  # the crop box on the whole image (nnU-Net's axis order), where the labels go back
+            offsets = [box[axis][0] for axis in spec.transpose]
+            native_box = tuple((b0 + o, b1 + o) for (b0, b1), o in zip(native_box, offsets))
         tensor = torch.from_numpy(np.ascontiguousarray(np.stack([to_layout(v, card) for v in values], axis=1)))
-        return ModelInput(tensor=tensor, grid=Grid(**fields), card=card, reference=images[0], native_box=box)
+        return ModelInput(tensor=tensor, grid=Grid(**fields), card=card, reference=images[0], native_box=native_box)
     crop = spec.crop_foreground
     if crop is not None and crop.on == "native":
         vols[0] = crop_native(vols[0], crop, rules[0])
@@ -368,12 +376,12 @@ def to_model(images, card: ModelCard):
         normalised = sampled
     if crop is not None and crop.on == "model_grid":  # MONAI CropForegroundd after Spacingd: crop the grid
         source = normalised[0] if crop.source == "normalised" else sampled[0]
-        box = crop_box(selected_voxels(source, crop), crop.margin)
+        box = crop_box(selected_voxels(source, crop), crop.margin, crop.allow_smaller)
         if box is None:
             raise SaliencyError(f"the card's crop_foreground selects no voxel of the model grid (select "
                                 f"{crop.select!r}, threshold {crop.threshold}). Check the card.")
         grid = _sub_grid(grid, box)
-        normalised = [v[box[0][0]:box[0][1], box[1][0]:box[1][1], box[2][0]:box[2][1]] for v in normalised]
+        normalised = [take_box(v, box) for v in normalised]
     channels = [to_layout(v, card) for v in normalised]
     tensor = torch.from_numpy(np.ascontiguousarray(np.stack(channels, axis=1), dtype=np.float32))
     return ModelInput(tensor=tensor, grid=grid, card=card, reference=images[0], was_2d=was_2d)

@@ -3,9 +3,10 @@
 Why a module of its own: it is the one place that knows the rules. The single-step form (window, zscore,
 scale, none) takes the statistics of ``zscore`` from the whole native volume (not the resampled,
 background-padded model grid), so they do not change with the card's field of view. A chain of steps
-(``clip``, ``clip_percentiles``, ``zscore``, ``scale``, ``window``, ``range``, ``range_percentiles``) runs in
-order, each step's statistics taken from the values it is applied to, as MONAI's transforms and nnU-Net's
-normalisers do (population standard deviation, ``numpy.percentile`` with linear interpolation).
+(``clip``, ``clip_percentiles``, ``zscore`` (with ``nonzero``: MONAI's ``NormalizeIntensity(nonzero=True)``,
+zeros stay zero), ``scale``, ``window``, ``range``, ``range_percentiles``) runs in order, each step's
+statistics taken from the values it is applied to, as MONAI's transforms and nnU-Net's normalisers do
+(population standard deviation, ``numpy.percentile`` with linear interpolation).
 """
 
 from __future__ import annotations
@@ -46,6 +47,15 @@ def normalise_intensity(values: np.ndarray, rule: Intensity, native: sitk.Image 
     return values
 
 
+def _zscore(x: np.ndarray, mean, std, monai_zero=False) -> np.ndarray:
+    """(x - mean) / std, the statistics from ``x`` where not given (population std). A zero std
+    divides by 1 where MONAI's NormalizeIntensity does (``monai_zero``), else by 1e-8 as before."""
+    mean = float(x.mean()) if mean is None else mean
+    std = float(x.std()) if std is None else std
+    std = (1.0 if std == 0 else std) if monai_zero else max(std, 1e-8)
+    return ((x - mean) / std).astype(np.float32)
+
+
 def apply_step(values: np.ndarray, step) -> np.ndarray:
     """One chain step on a float32 array (statistics from ``values`` itself)."""
     op, get = step.op, step.get
@@ -58,9 +68,14 @@ def apply_step(values: np.ndarray, step) -> np.ndarray:
         lo, hi = np.percentile(x, [get("lower"), get("upper")])
         return np.clip(x, lo, hi).astype(np.float32)
     if op == "zscore":
-        mean = float(x.mean()) if get("mean") is None else get("mean")
-        std = float(x.std()) if get("std") is None else get("std")
-        return ((x - mean) / max(std, 1e-8)).astype(np.float32)
+        if get("nonzero", False):  # MONAI NormalizeIntensity(nonzero=True): statistics and change on x != 0 only
+            inside = x != 0
+            if not inside.any():
+                return x
+            out = x.copy()
+            out[inside] = _zscore(x[inside], get("mean"), get("std"), monai_zero=True)
+            return out
+        return _zscore(x, get("mean"), get("std"))
     if op == "scale":
         return (x * get("a", 1.0) + get("b", 0.0)).astype(np.float32)
     if op in ("range", "range_percentiles"):

@@ -20,7 +20,9 @@ import SimpleITK as sitk
 
 from ..card import load_card
 from ..volumes.geometry import heatmap_to_native, mask_to_model, to_model
+from ..volumes.prediction import labels_rule, postprocessed
 from .explain_image import _default_card
+from .localiser import localiser_box
 
 
 @dataclass
@@ -71,7 +73,8 @@ def compare_image(images, model, card=None, methods=None, target=None, *, region
     card_obj = load_card(card_obj) if card_obj is not None else _default_card(images)
     timings = {"load": time.perf_counter() - started}
     tick = time.perf_counter()
-    model_input = to_model(images, card_obj)
+    model_input = to_model(images, card_obj, box=localiser_box(images, card_obj, device=device,
+                                                             trust_code=trust_code))
     native_region = None
     if region is not None:
         native_region = region_on_grid(region, model_input.reference, region_label) \
@@ -79,8 +82,12 @@ def compare_image(images, model, card=None, methods=None, target=None, *, region
     options = {"task": card_obj.task, "output_activation": card_obj.output.activation, **(explain_options or {})}
     if card_obj.output.key is not None:
         options.setdefault("output_key", card_obj.output.key)
+    if card_obj.inference.sliding:  # every method and every check runs the model on windows, as explain does
+        options.setdefault("sliding_window", card_obj.inference)
     if region_mask is not None:
         options["mask"] = torch.from_numpy(mask_to_model(region_mask, model_input))
+    elif card_obj.task == "segmentation" and postprocessed(card_obj.output):  # what the card predicts
+        options.setdefault("mask", labels_rule(card_obj.output, card_obj.output.activation))
     if body_mask is not None:
         checks["foreground"] = mask_to_model(body_mask, model_input)
     if layers is None:

@@ -25,14 +25,15 @@ from ..volumes.geometry import (
     ModelInput,
     check_grid_memory,
     heatmap_to_native,
-    labels_to_native,
     mask_to_model,
     peak_lps,
     ras_from_lps,
     to_model,
 )
-from ..volumes.native_labels import argmax_on_native
+from ..volumes.native_labels import predict
+from ..volumes.prediction import activate, labels_rule, postprocessed
 from . import regions
+from .localiser import localiser_box
 
 
 @dataclass
@@ -75,6 +76,14 @@ def _default_card(images) -> ModelCard:
     return parse_card({"spatial_dims": dims, "in_channels": len(images)})
 
 
+def prediction_rule(card, options):
+    """The engine's region rule when the card's prediction is postprocessed (a segmentation target then
+    covers what the card predicts, not the plain argmax); None otherwise."""
+    if options.get("task") != "segmentation" or not postprocessed(card.output):
+        return None
+    return labels_rule(card.output, options.get("output_activation", card.output.activation))
+
+
 def _stack_target(model, tensor, options):
     """One class for every slice of a 2D stack: the class with the highest logit in any slice."""
     import torch  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
@@ -108,12 +117,7 @@ def _activation(explanation, options) -> str:
 
 def _probabilities(explanation, options) -> np.ndarray:
     """The model's clean output as probabilities, with the activation the engine resolved."""
-    import torch  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
-
-    from ..core.targets import activate  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
-
-    scores = torch.from_numpy(np.ascontiguousarray(explanation.scores))
-    return activate(scores, _activation(explanation, options)).numpy()
+    return activate(explanation.scores, _activation(explanation, options), axis=1).astype(np.float32)
 
 
 def _prediction(explanation, card, options, model_input, task):
@@ -123,18 +127,13 @@ def _prediction(explanation, card, options, model_input, task):
     scores = explanation.scores
     if not isinstance(scores, np.ndarray) or scores.ndim < 2:
         return None, None
-    probs = _probabilities(explanation, options)
     if scores.ndim == 2:  # classification: one score per class (a 2D stack: each class's highest slice)
         if task == "segmentation":
             return None, None
+        probs = _probabilities(explanation, options)
         per_class = probs.max(axis=0) if probs.shape[0] > 1 else probs[0]
         return None, {(card.class_name(k) or str(k)): float(v) for k, v in enumerate(per_class)}
-    if probs.ndim == scores.ndim and probs.shape[:2] == scores.shape[:2]:  # each class back, argmax there
-        if card.input.resampling == "nnunet":  # nnU-Net's order: the logits back, then the activation
-            return argmax_on_native(scores, model_input, _activation(explanation, options)), None
-        return argmax_on_native(probs, model_input), None  # MONAI's: the probabilities back
-    labels = (probs[:, 0] > 0.5).astype(np.uint8) if scores.shape[1] == 1 else scores.argmax(axis=1)
-    return labels_to_native(labels, model_input), None
+    return predict(scores, _activation(explanation, options), card.output, model_input), None
 
 
 def _score(explanation, target, card, options, mask):
@@ -228,7 +227,8 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
     module, predictor = _mirroring(module, card_obj, method, disable_tta, mirror_warnings)
 
     tick = time.perf_counter()
-    model_input = to_model(images, card_obj)
+    box = localiser_box(images, card_obj, device=device, trust_code=trust_code or trust_pickle)
+    model_input = to_model(images, card_obj, box=box)
     mask = None if region_mask is None else mask_to_model(region_mask, model_input)
     timings["to_model"] = time.perf_counter() - tick
 
@@ -243,6 +243,7 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
         layers = list(card_obj.target_layer) if isinstance(card_obj.target_layer, tuple) else card_obj.target_layer
     if isinstance(target, str):
         target = card_obj.class_index(target)
+    rule = prediction_rule(card_obj, options)
     given = [name for name, value in (("region_mask", region_mask), ("region_box", region_box),
                                        ("region_at", region_at)) if value is not None]
     if len(given) > 1:
@@ -268,7 +269,7 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
 
         check_grid_memory(model_input.grid, card_obj, batch * model_input.tensor.shape[0])
     result = explain(module, model_input.tensor, method=method, layers=layers, target=target,
-                     mask=None if mask is None else torch.from_numpy(mask), progress=progress, cancel=cancel,
+                     mask=rule if mask is None else torch.from_numpy(mask), progress=progress, cancel=cancel,
                      **options)
     timings["explain"] = time.perf_counter() - tick
 

@@ -53,5 +53,7 @@ def provenance(result, model, card, method, trust_code=False) -> dict:
         # a classification model's own answer, {class: probability} as JSON (segmentation: a node of its own)
         "prediction": (json.dumps({k: round(float(v), 6) for k, v in scores.items()})
                        if (scores := getattr(result, "prediction_scores", None)) else None),
+        # what the user must know about this map (an empty prediction explained over the whole image, ...)
+        "warnings": json.dumps(list(warnings)) if (warnings := getattr(result, "warnings", None)) else None,
     }
     return {k: v for k, v in record.items() if v not in (None, "", [])}

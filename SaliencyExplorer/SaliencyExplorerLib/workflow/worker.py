@@ -11,6 +11,7 @@ Protocol lines (anything else is log text)::
 
     SALIENCY-PROGRESS <done> <total>
     SALIENCY-STATUS <text>
+    SALIENCY-WARNING <text>        (one per warning about the map, e.g. an empty prediction)
     SALIENCY-DONE <path of result.json>
     SALIENCY-ERROR <message>
 
@@ -144,6 +145,8 @@ def run_job(job_path, out=None, trust_code=False) -> int:
             image, job["model"], job.get("card"), job["method"], job.get("layers"), job.get("target"),
             evaluate=job.get("evaluate"), region=region, region_label=job.get("region_label"),
             progress=_Progress(out), **options)
+        for warning in getattr(result, "warnings", None) or []:
+            _say("WARNING", warning, out)
         _say("STATUS", "writing heatmap", out)
         sitk.WriteImage(result.heatmap_image, str(folder / job["heatmap"]), True)
         record = {"heatmap": job["heatmap"],
@@ -183,7 +186,8 @@ def _run_comparison(job, folder, image, region, options, out) -> int:
 
 
 def parse_line(line: str):
-    """A protocol line -> ``("progress", (done, total))``, ``("status"|"done"|"error", text)``, or ``("log", line)``."""
+    """A protocol line -> ``("progress", (done, total))``, ``("status"|"warning"|"done"|"error", text)``, or
+    ``("log", line)``."""
     line = line.rstrip("\r\n")
     if not line.startswith(PREFIX):
         return "log", line
@@ -192,7 +196,7 @@ def parse_line(line: str):
     if kind == "progress":
         done, total = (int(v) for v in text.split())
         return "progress", (done, total)
-    if kind in ("status", "done", "error"):
+    if kind in ("status", "warning", "done", "error"):
         return kind, text
     return "log", line
 

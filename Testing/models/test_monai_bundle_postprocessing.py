@@ -1,0 +1,70 @@
+"""The bundle importer reads what taps-like bundles do before and after the network: NormalizeIntensityd
+(nonzero), CropForegroundd (MONAI's allow_smaller default: the margin may pass the edge), and the
+postprocessing (GaussianSmoothd, Activationsd, Invertd without nearest interpolation, AsDiscreted threshold,
+KeepLargestConnectedComponentd) into the card's words."""
+
+from pathlib import Path
+
+import pytest
+from SaliencyExplorerLib.card import card_to_dict, parse_card
+from SaliencyExplorerLib.errors import ModelLoadError
+from SaliencyExplorerLib.models.monai_bundle import derive_card
+
+PATH = Path("bundle/configs/inference.json")
+
+
+def config(post):
+    return {
+        "preprocessing": {"_target_": "Compose", "transforms": [
+            {"_target_": "LoadImaged", "keys": "image"},
+            {"_target_": "Orientationd", "keys": "image", "axcodes": "RAS"},
+            {"_target_": "Spacingd", "keys": "image", "pixdim": [0.8, 0.8, 3.0], "mode": "bilinear"},
+            {"_target_": "NormalizeIntensityd", "keys": "image", "nonzero": True, "channel_wise": True},
+            {"_target_": "CropForegroundd", "keys": "image", "source_key": "image", "margin": 5}]},
+        "network_def": {"_target_": "SegResNetDS", "spatial_dims": 3, "in_channels": 1, "out_channels": 1},
+        "inferer": {"_target_": "SlidingWindowInferer", "roi_size": [128, 128, 32], "overlap": 0.5,
+                    "mode": "gaussian"},
+        "postprocessing": {"_target_": "Compose", "transforms": post},
+    }
+
+
+TAPS_POST = [
+    {"_target_": "GaussianSmoothd", "keys": "pred", "sigma": 2.5},
+    {"_target_": "Invertd", "keys": "pred", "transform": "@preprocessing", "orig_keys": "image",
+     "nearest_interp": False},
+    {"_target_": "Activationsd", "keys": "pred", "sigmoid": True},
+    {"_target_": "AsDiscreted", "keys": "pred", "threshold": 0.55},
+    {"_target_": "KeepLargestConnectedComponentd", "keys": "pred"},
+    {"_target_": "SaveImaged", "keys": "pred"},
+]
+
+
+def test_taps_like_bundle_becomes_a_card_with_its_postprocessing():
+    notes = []
+    card = derive_card(config(TAPS_POST), {"name": "prostate"}, PATH, notes)
+    assert card.input.intensity[0].steps[0].op == "zscore" and card.input.intensity[0].steps[0].get("nonzero")
+    crop = card.input.crop_foreground
+    assert crop.margin == (5, 5, 5) and crop.allow_smaller is False and crop.source == "normalised"
+    out = card.output
+    assert (out.activation, out.threshold, out.resample, out.largest_component) == ("sigmoid", 0.55, "logits", True)
+    assert out.smooth.sigma == (2.5,) and (out.smooth.kernel, out.smooth.edges) == ("erf", "zeros")
+    assert parse_card(card_to_dict(card)) == card
+    assert notes == []
+
+
+def test_probabilities_are_resampled_when_the_activation_comes_first():
+    post = [TAPS_POST[2], TAPS_POST[1]]
+    assert derive_card(config(post), {}, PATH).output.resample == "probabilities"
+    nearest = [TAPS_POST[2], {**TAPS_POST[1], "nearest_interp": True}]
+    assert derive_card(config(nearest), {}, PATH).output.resample == "labels"
+
+
+@pytest.mark.parametrize("post, field", [
+    ([TAPS_POST[3]], r"transforms\[0\].threshold"),  # a threshold on logits
+    ([TAPS_POST[2], TAPS_POST[0]], r"transforms\[1\]"),  # smoothing probabilities
+    ([{**TAPS_POST[0], "approx": "scalespace"}], r"transforms\[0\].approx"),
+])
+def test_postprocessing_the_card_cannot_say_is_one_line(post, field):
+    with pytest.raises(ModelLoadError, match=field) as info:
+        derive_card(config(post), {}, PATH)
+    assert "\n" not in str(info.value)

@@ -43,7 +43,7 @@ def test_the_first_clean_forward_sets_the_target_and_rows_are_counted():
     out = run.forward()
     assert run.target.classes == [2, 0] and torch.equal(run.clean_output, out)
     run.forward(torch.cat([x, x, x]))  # a perturbed batch of 6 rows: counted, the clean output kept
-    assert run.passes == {"forward": 2 + 6, "backward": 0} and torch.equal(run.clean_output, out)
+    assert run.passes == {"forward": 2 + 6, "backward": 0, "tail": 0} and torch.equal(run.clean_output, out)
     # rows 0..3 of a batch belong to samples 1, 1, 0, 0: each is scored against its own sample's class
     scores = run.score(out[[1, 1, 0, 0]], rows=[1, 1, 0, 0])
     assert scores.tolist() == pytest.approx([out[1, 0].item()] * 2 + [out[0, 2].item()] * 2)
@@ -66,7 +66,7 @@ def test_activations_and_gradients_of_a_layer_are_known_in_closed_form():
         np.testing.assert_allclose(a[i].numpy(), numpy_pattern_activations(x[i].numpy()), rtol=1e-5, atol=1e-5)
         expected = np.broadcast_to((FC_WEIGHT[klass] / (9 * 12)).reshape(4, 1, 1), (4, 9, 12))
         np.testing.assert_allclose(g[i].numpy(), expected, rtol=1e-5, atol=1e-8)
-    assert run.passes == {"forward": 2, "backward": 2}
+    assert run.passes == {"forward": 2, "backward": 2, "tail": 0}
     assert all(p.grad is None for p in model.parameters())
 
 

@@ -33,6 +33,9 @@ def test_the_tail_alone_gives_the_same_map(unet, volume, method, layers, monkeyp
     assert fast.passes["forward"] == 18 and full.passes["forward"] == 36  # one forward per window, not two
     if method != "eigencam":  # inside the U-Net's skip connection: the tail reads the stored skip tensors
         assert counts["tail_only"] == 18 and fast.passes["backward"] == full.passes["backward"] == 18
+        assert fast.passes["tail"] == 18 and full.passes["tail"] == 0  # each replay is a model call, counted
+    else:  # Eigen-CAM needs no gradient: the store is its answer, the model is not called again
+        assert fast.passes["tail"] == 0
     assert not any("tail" in w for w in fast.warnings)
 
 
@@ -76,7 +79,7 @@ def test_a_store_larger_than_the_budget_falls_back_with_a_note(unet, volume, mon
     fast, full = both(unet, volume, "gradcam", None, monkeypatch)
     np.testing.assert_allclose(fast.raw, full.raw, rtol=1e-5, atol=1e-6 * float(np.abs(full.raw).max()))
     assert any("more than a quarter of the free memory" in w for w in fast.warnings)
-    assert fast.passes["forward"] == full.passes["forward"] == 36
+    assert fast.passes["forward"] == full.passes["forward"] == 36 and fast.passes["tail"] == 0
 
 
 class ReusedAfter(torch.nn.Module):

@@ -169,7 +169,8 @@ def test_unetr_with_a_fixed_img_size_explains_a_whole_scan_by_windows():
 
 
 def test_progress_counts_windows_and_announces_them(unet, volume):
-    """The callback hears the plan first (the panel then says "window 37 of 150"), then one step per window."""
+    """The callback hears the plan first (the panel then says "window 37 of 150"), then one step per window batch,
+    over both phases (the clean pass, then the explanation) as one count."""
     from SaliencyExplorerLib.core.engine import explain
 
     class Recorder(list):
@@ -183,6 +184,11 @@ def test_progress_counts_windows_and_announces_them(unet, volume):
     explain(unet, volume, "saliency", target=1, task="segmentation", mask=MASK, progress=heard,
             sliding_window={"roi_size": ROI, "overlap": 0.25, "blend": "gaussian", "sw_batch_size": 3})
     windows = 3 * 3 * 2  # 40 x 36 x 28 in windows of 16 at overlap 0.25
-    assert heard[0] == f"sliding windows: {windows} windows of 16x16x16"
+    # the clean pass (the blended output, for the target's probabilities) is counted too: one Progress, 2 phases
+    assert heard[0] == (f"sliding windows: {windows} windows of 16x16x16, each run twice (steps 1-{windows}: the "
+                        f"model's output, {windows + 1}-{2 * windows}: the explanation)")
     counts = [h for h in heard[1:] if isinstance(h, tuple)]
-    assert counts[0] == (0, windows) and counts[-1] == (windows, windows)
+    assert counts[0] == (0, 2 * windows) and counts[-1] == (2 * windows, 2 * windows)
+    assert (windows, 2 * windows) in counts  # the clean pass's last batch ends the first phase
+    done = [d for d, _ in counts]
+    assert done == sorted(done) and max(b - a for a, b in zip(done, done[1:])) <= 3  # one step per window batch

@@ -98,15 +98,21 @@ def test_sliding_windows_reuse_the_blended_output_and_give_the_same_labels():
     image, _ = _phantom()
     whole = explain_image(image, Brighter().eval(), _card(), method="gradcam", layers="conv")
     model = Brighter().eval()
-    rows = []
-    model.register_forward_hook(lambda module, inputs, output: rows.append(int(inputs[0].shape[0])))
+    calls, computed = [], []  # rows of every model call; rows the convolution itself computed
+    model.register_forward_hook(lambda module, inputs, output: calls.append(int(inputs[0].shape[0])))
+    conv = model.conv._conv_forward  # not run when the tail replay answers the layer from the clean pass
+    model.conv._conv_forward = lambda x, *args: computed.append(int(x.shape[0])) or conv(x, *args)
     windowed = explain_image(image, model, _card(mode="sliding_window", roi_size=[16, 16, 16], overlap=0.25),
                              method="gradcam", layers="conv")
-    assert windowed.explanation.extras["sliding_windows"]["windows"] > 1
-    counts = windowed.explanation.extras["sliding_windows"]
-    # no model call beyond the explanation's own: its forward passes and its tail replays (core/tail.py: the model
-    # called with the layers up to the CAM layer answered from the clean pass)
-    assert sum(rows) == windowed.explanation.passes["forward"] + counts.get("tail_only", 0)
+    counts, passes = windowed.explanation.extras["sliding_windows"], windowed.explanation.passes
+    targeted = counts["windows"] - counts["skipped"]  # windows holding a voxel of the explained region
+    assert counts["windows"] > 1 and 0 < targeted < counts["windows"]
+    # the whole model ran once per window (the blended output, reused for the labels), no extra full forward;
+    # then one tail replay (a model call whose layers up to conv answer from the clean pass) per window with a
+    # target (one window per batch here): every model call is one of these two, and the passes say which
+    assert sum(computed) == passes["forward"] == counts["windows"]
+    assert passes["tail"] == counts["tail_only"] == targeted == len(calls) - len(computed)
+    assert sum(calls) == passes["forward"] + passes["tail"]
     np.testing.assert_array_equal(sitk.GetArrayFromImage(windowed.prediction_image),
                                   sitk.GetArrayFromImage(whole.prediction_image))
     _check_against_truth(windowed, image)

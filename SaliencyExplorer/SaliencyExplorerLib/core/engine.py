@@ -159,6 +159,6 @@ def explain(model: nn.Module, x, method: str = DEFAULT_METHOD, layers=None, targ
         extras={k: (to_host(v) if isinstance(v, torch.Tensor) else v) for k, v in extras.items()},
         warnings=warnings,
         output_activation=getattr(first.target, "activation", None),
-        passes={k: sum(r.passes[k] for r in runs) for k in ("forward", "backward")},
+        passes={k: sum(r.passes[k] for r in runs) for k in ("forward", "backward", "tail")},
         seconds=time.perf_counter() - started,
     )

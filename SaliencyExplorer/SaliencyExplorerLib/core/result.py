@@ -23,7 +23,9 @@ class Explanation:
     options: dict = field(default_factory=dict)
     extras: dict = field(default_factory=dict)  # method-specific arrays (attributions, per-class maps)
     warnings: list = field(default_factory=list)
-    passes: dict = field(default_factory=dict)  # {"forward": rows evaluated, "backward": backward passes}
+    # {"forward": rows the whole model ran on, "backward": rows back-propagated, "tail": rows of model calls that
+    # ran only the layers after the CAM layer (sliding windows replaying the clean pass's stored outputs)}
+    passes: dict = field(default_factory=dict)
     seconds: float = 0.0
     output_activation: str | None = None  # how scores become probabilities ("auto" resolved), None: unknown
 

@@ -48,7 +48,9 @@ class ExplainRun:
         self.cancel = cancel
         self.target: Target | None = None
         self.clean_output: torch.Tensor | None = None
-        self.passes = {"forward": 0, "backward": 0}
+        # rows run: "forward" whole model, "backward" back-propagated, "tail" model calls of which only the layers
+        # after a CAM layer computed (the modules before it answered from the clean pass: core/tail.py)
+        self.passes = {"forward": 0, "backward": 0, "tail": 0}
         self.warnings: list[str] = []
         self._max_activation_bytes = 0
         self.layer_calls: dict[str, int] = {}  # forward calls per target layer in the last capture

@@ -51,6 +51,7 @@ class WindowedRun(ExplainRun):
         self.window_counts = {"windows": len(self.plan) * x.shape[0], "evaluated": 0, "reused": 0, "skipped": 0}
         self._clean_windows = None  # (padded input, {(i, w): weighted window output}) from the clean pass
         self._tail: LayerTail | None = None  # a CAM layer's per-window outputs kept by the clean pass
+        self._progress: Progress | None = None  # set while the clean pass is the first phase of _per_window
 
     # --- the blended model ----------------------------------------------------------------------------
     def _window_call(self, windows: torch.Tensor) -> torch.Tensor:
@@ -81,6 +82,8 @@ class WindowedRun(ExplainRun):
                 total = torch.zeros((self.x.shape[0], y.shape[1], *plan.padded), dtype=y.dtype, device=y.device)
             plan.add(total, items, weighted, weighted=False)
             cache.update(zip(items, weighted))
+            if self._progress is not None:
+                self._progress.advance(len(items))
         self._clean_windows = (padded, cache)
         return plan.finish(total)
 
@@ -196,7 +199,19 @@ class WindowedRun(ExplainRun):
         if (combine == "blend" and given is None and len(self.layers) == 1 and self.clean_output is None
                 and getattr(method, "replays_layer", False) and self.layer_output is None):
             self._tail = LayerTail(self.model, *self.layers[0])  # the clean pass keeps the layer's outputs
-        weights_grid = plan.pad_output(self.output_gradient() if given is None else given)
+        # one count over both phases (the clean pass, then the explanation), so "window k of N" runs throughout
+        windows, clean = len(plan) * n, given is None and self.clean_output is None
+        progress = Progress(self.progress_callback, windows * (2 if clean else 1), self.cancel)
+        roi = "x".join(str(r) for r in plan.roi)
+        progress.status(f"sliding windows: {windows} windows of {roi}" + (
+            f", each run twice (steps 1-{windows}: the model's output, {windows + 1}-{2 * windows}: "
+            f"the explanation)" if clean else ""))
+        progress.start()
+        self._progress = progress if clean else None
+        try:
+            weights_grid = plan.pad_output(self.output_gradient() if given is None else given)
+        finally:
+            self._progress = None
         blended = None  # without the clean pass: the blended output, assembled from the windows' own passes
         target = self.target
         uses_target = combine == "sum" or getattr(method, "needs_gradients", False)
@@ -205,9 +220,6 @@ class WindowedRun(ExplainRun):
                                  "window (each window scaled on its own) before blending.")
         padded = plan.pad_input(self.x)
         total = None
-        progress = Progress(self.progress_callback, len(plan) * n, self.cancel)
-        progress.status(f"sliding windows: {len(plan) * n} windows of {'x'.join(str(r) for r in plan.roi)}")
-        progress.start()
         for items in plan.batches(plan.items(n), self.sliding.sw_batch_size):
             weights = torch.stack([weights_grid[(i, slice(None), *plan.slices(w))] for i, w in items])
             weights = weights * plan.weights(items, weights.dtype)

@@ -248,12 +248,17 @@ class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         with slicer.util.tryWithErrorDisplay(_("Could not read the model."), waitCursor=True):
             if not self.logic.ensureTorch():
-                self.ui.statusLabel.text = _("PyTorch is needed: install it (PyTorch extension), then pick the model again.")
+                self.ui.statusLabel.text = _(
+                    "PyTorch is needed: install it (PyTorch extension), then pick the model again."
+                )
                 return
             listing = self.logic.modelChoices(model, panel.path_or_none(self.ui.cardPathLineEdit.currentPath))
             self._fill(self.ui.layerComboBox, listing["layers"], listing["defaultLayer"])
-            self._fill(self.ui.methodComboBox, [(m, m) for m in listing["methods"]], listing["methods"].index(DEFAULT_METHOD)
-                       if DEFAULT_METHOD in listing["methods"] else 0)
+            self._fill(
+                self.ui.methodComboBox,
+                [(m, m) for m in listing["methods"]],
+                listing["methods"].index(DEFAULT_METHOD) if DEFAULT_METHOD in listing["methods"] else 0,
+            )
             self._fill(self.ui.targetComboBox, listing["targets"], 0)
             self.ui.statusLabel.text = listing["summary"]
 
@@ -261,8 +266,9 @@ class SaliencyExplorerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         """A model folder (nnU-Net v2, MONAI bundle) goes in the same model field as a file."""
         import qt
 
-        folder = qt.QFileDialog.getExistingDirectory(self.parent, _("Select an nnU-Net or MONAI bundle folder"),
-                                                     self.ui.modelPathLineEdit.currentPath)
+        folder = qt.QFileDialog.getExistingDirectory(
+            self.parent, _("Select an nnU-Net or MONAI bundle folder"), self.ui.modelPathLineEdit.currentPath
+        )
         if folder:
             self.ui.modelPathLineEdit.currentPath = folder  # fires currentPathChanged: lists are refilled
 
@@ -372,12 +378,17 @@ class SaliencyExplorerLogic(ScriptedLoadableModuleLogic):
         try:
             import PyTorchUtils
         except ImportError as exc:
-            raise ValueError(_("This module needs the PyTorch extension: install 'PyTorch' from the Extensions "
-                               "Manager and restart Slicer.")) from exc
+            raise ValueError(
+                _(
+                    "This module needs the PyTorch extension: install 'PyTorch' from the Extensions "
+                    "Manager and restart Slicer."
+                )
+            ) from exc
         torchLogic = PyTorchUtils.PyTorchUtilsLogic()
         if not torchLogic.torchInstalled():
             if askConfirmation and not slicer.util.confirmOkCancelDisplay(
-                    _("Saliency Explorer needs PyTorch. Download and install it now (about 1-3 GB)?")):
+                _("Saliency Explorer needs PyTorch. Download and install it now (about 1-3 GB)?")
+            ):
                 return False
             if torchLogic.installTorch(askConfirmation=False, torchVersionRequirement=">=2.1") is None:
                 return False
@@ -393,8 +404,13 @@ class SaliencyExplorerLogic(ScriptedLoadableModuleLogic):
         from SaliencyExplorerLib.mrml import panel
 
         options = panel.run_options(p.methodOptions, p.batchSize, p.device, p.trustCode)
-        return dict(card=panel.path_or_none(p.cardPath), method=p.method or DEFAULT_METHOD, layers=p.layer or None,
-                    target=panel.target_value(p.target), **options)
+        return dict(
+            card=panel.path_or_none(p.cardPath),
+            method=p.method or DEFAULT_METHOD,
+            layers=p.layer or None,
+            target=panel.target_value(p.target),
+            **options,
+        )
 
     @staticmethod
     def _evaluation(p) -> dict:
@@ -408,10 +424,17 @@ class SaliencyExplorerLogic(ScriptedLoadableModuleLogic):
         from SaliencyExplorerLib.mrml import explain_node, heatmap_node, panel
 
         node = explain_node.explain_volume_node(
-            p.inputVolume, panel.path_or_none(p.modelPath), output_node=p.outputVolume, color_map=p.colorMap,
-            threshold=p.threshold, label_map=p.makeLabelMap, segmentation=p.makeSegmentation,
+            p.inputVolume,
+            panel.path_or_none(p.modelPath),
+            output_node=p.outputVolume,
+            color_map=p.colorMap,
+            threshold=p.threshold,
+            label_map=p.makeLabelMap,
+            segmentation=p.makeSegmentation,
             prediction=p.showPrediction,
-            **self._evaluation(p), **self._arguments(p))
+            **self._evaluation(p),
+            **self._arguments(p),
+        )
         if showResult:
             heatmap_node.show_in_slice_views(p.inputVolume, node, p.opacity)
         return node
@@ -424,9 +447,13 @@ class SaliencyExplorerLogic(ScriptedLoadableModuleLogic):
 
         if not p.inputVolume:
             raise ValueError(_("Select an input volume."))
-        return explain_node.start_background(p.inputVolume, panel.path_or_none(p.modelPath),
-                                             python=shutil.which("PythonSlicer"), **self._evaluation(p),
-                                             **self._arguments(p))
+        return explain_node.start_background(
+            p.inputVolume,
+            panel.path_or_none(p.modelPath),
+            python=shutil.which("PythonSlicer"),
+            **self._evaluation(p),
+            **self._arguments(p),
+        )
 
     def startComparison(self, p):
         """Start a worker that ranks several methods on the input (the panel's Compare methods)."""
@@ -439,10 +466,18 @@ class SaliencyExplorerLogic(ScriptedLoadableModuleLogic):
         checks, region = panel.comparison_options(p.evaluationRegion)
         # every method with its defaults: the method options and batch size of the panel belong to one method
         options = panel.run_options("", 0, p.device, p.trustCode)
-        return explain_node.start_background(p.inputVolume, panel.path_or_none(p.modelPath),
-                                             card=panel.path_or_none(p.cardPath), layers=p.layer or None,
-                                             target=panel.target_value(p.target), python=shutil.which("PythonSlicer"),
-                                             compare=True, evaluate=checks, region=region, **options)
+        return explain_node.start_background(
+            p.inputVolume,
+            panel.path_or_none(p.modelPath),
+            card=panel.path_or_none(p.cardPath),
+            layers=p.layer or None,
+            target=panel.target_value(p.target),
+            python=shutil.which("PythonSlicer"),
+            compare=True,
+            evaluate=checks,
+            region=region,
+            **options,
+        )
 
     def finishComparison(self, worker, p, showResult=True) -> dict:
         """Heatmaps (one per method, in a folder), the ranked table and the curves beside the compared volume."""
@@ -458,10 +493,17 @@ class SaliencyExplorerLogic(ScriptedLoadableModuleLogic):
 
         source = explain_node.explained_volume(worker, p.inputVolume)  # the volume it explained, not today's pick
         output = p.outputVolume if panel.output_belongs_to(p.outputVolume, source) else None
-        node = explain_node.finish_background(worker, source, output_node=output, color_map=p.colorMap,
-                                              threshold=p.threshold, label_map=p.makeLabelMap,
-                                              segmentation=p.makeSegmentation, prediction=p.showPrediction,
-                                              show_in_layout=showResult)
+        node = explain_node.finish_background(
+            worker,
+            source,
+            output_node=output,
+            color_map=p.colorMap,
+            threshold=p.threshold,
+            label_map=p.makeLabelMap,
+            segmentation=p.makeSegmentation,
+            prediction=p.showPrediction,
+            show_in_layout=showResult,
+        )
         if showResult:
             heatmap_node.show_in_slice_views(source, node, p.opacity)
         return node
@@ -490,9 +532,13 @@ class SaliencyExplorerTest(ScriptedLoadableModuleTest):
         from SaliencyExplorerLib.demo import phantoms
         from SaliencyExplorerLib.mrml import volume_nodes
 
-        image, mask = phantoms.make_phantom(size=(40, 36, 14), spacing=(0.9, 1.1, 3.0),
-                                            direction=phantoms.rotation_direction((18, -12, 25)),
-                                            lesion_center_lps=(8.0, -6.0, 4.0), lesion_radius_mm=6.0)
+        image, mask = phantoms.make_phantom(
+            size=(40, 36, 14),
+            spacing=(0.9, 1.1, 3.0),
+            direction=phantoms.rotation_direction((18, -12, 25)),
+            lesion_center_lps=(8.0, -6.0, 4.0),
+            lesion_radius_mm=6.0,
+        )
         return volume_nodes.add_volume_from_image(slicer.mrmlScene, image, "phantom"), image, mask
 
     def test_heatmap_node_geometry_and_display(self):
@@ -510,8 +556,10 @@ class SaliencyExplorerTest(ScriptedLoadableModuleTest):
         peak_ras = volume_nodes.ijk_to_world_ras(out, peak[::-1])
         self.assertLess(np.linalg.norm(peak_ras - center * [-1, -1, 1]), 6.0)
         self.assertAlmostEqual(out.GetDisplayNode().GetLowerThreshold(), 0.3)
-        self.assertEqual(int(volume_nodes.node_array(out.GetNodeReference(heatmap_node.LABEL_MAP_ROLE)).sum()),
-                         int((heat >= 0.3).sum()))
+        self.assertEqual(
+            int(volume_nodes.node_array(out.GetNodeReference(heatmap_node.LABEL_MAP_ROLE)).sum()),
+            int((heat >= 0.3).sum()),
+        )
         self.delayDisplay("Heatmap node test passed")
 
     def test_bad_input_leaves_scene_unchanged(self):

@@ -25,15 +25,25 @@ from SaliencyExplorerLib.cli import main  # noqa: E402
 from SaliencyExplorerLib.demo.network import LesionNet  # noqa: E402
 from SaliencyExplorerLib.errors import SaliencyError  # noqa: E402
 
-ARCH = {"class": "SaliencyExplorerLib.demo.network.LesionNet", "kwargs": {"in_channels": 1, "num_classes": 2, "width": 2}}
-CARD = {"spatial_dims": 3, "in_channels": 1, "classes": ["no", "yes"], "input": {"size": [16, 16, 16]},
-        "target_layer": "features.block3", "architecture": ARCH}
+ARCH = {
+    "class": "SaliencyExplorerLib.demo.network.LesionNet",
+    "kwargs": {"in_channels": 1, "num_classes": 2, "width": 2},
+}
+CARD = {
+    "spatial_dims": 3,
+    "in_channels": 1,
+    "classes": ["no", "yes"],
+    "input": {"size": [16, 16, 16]},
+    "target_layer": "features.block3",
+    "architecture": ARCH,
+}
 PAYLOAD = "import pathlib; pathlib.Path(__file__).with_name('pwned').touch()\nimport torch.nn as nn\nclass Net(nn.Module):\n    pass\n"
 
 
 def _volume(path, array=None, pixel=sitk.sitkFloat32):
-    image = sitk.GetImageFromArray(np.random.default_rng(0).normal(size=(12, 14, 16)).astype(np.float32)
-                                   if array is None else array)
+    image = sitk.GetImageFromArray(
+        np.random.default_rng(0).normal(size=(12, 14, 16)).astype(np.float32) if array is None else array
+    )
     sitk.WriteImage(sitk.Cast(image, pixel) if array is None else image, str(path))
     return path
 
@@ -54,7 +64,8 @@ def _card(tmp, **changes):
 
 def _explain(ct, model, out, *extra, card=None):
     return ["explain", "-i", str(ct), "-m", str(model), "-o", str(out), "-q", *map(str, extra)] + (
-        ["-c", str(card)] if card else [])
+        ["-c", str(card)] if card else []
+    )
 
 
 # ---- the corpus: name -> builder(tmp) -> ("cli", argv) | ("py", callable) | ("mrml", callable(session)) ----
@@ -64,6 +75,7 @@ def _model_file_cases():
             ct, _, card = _base(tmp)
             me.write_damaged(tmp / "bad")
             return "cli", _explain(ct, tmp / "bad" / name, tmp / "h.nrrd", card=card)
+
         return build
 
     def evil(writer, rename=None, command="explain"):
@@ -75,11 +87,18 @@ def _model_file_cases():
             if command == "layers":
                 return "cli", ["layers", "-m", str(path), "-c", str(card)]
             return "cli", _explain(ct, path, tmp / "h.nrrd", card=card)
+
         return build
 
     cases = {f"damaged {n}": damaged(n) for n in ("empty.pt", "text.pt", "lfs.pt", "random.pt", "truncated.pt")}
-    for writer in (me.evil_state_dict, me.evil_export_weight, me.evil_export_sample_inputs, me.evil_export_sympy,
-                   me.evil_export_target, me.tampered_torchscript):
+    for writer in (
+        me.evil_state_dict,
+        me.evil_export_weight,
+        me.evil_export_sample_inputs,
+        me.evil_export_sympy,
+        me.evil_export_target,
+        me.tampered_torchscript,
+    ):
         cases[writer.__name__] = evil(writer)
     cases["evil .pt2 renamed weights.pt"] = evil(me.evil_export_weight, "weights.pt")
     cases["evil state dict renamed .ckpt"] = evil(me.evil_state_dict, "last.ckpt")
@@ -90,12 +109,15 @@ def _model_file_cases():
         ct, _, card = _base(tmp)
         torch.save(LesionNet(1, 2, 2), tmp / "whole.pt")
         return "cli", _explain(ct, tmp / "whole.pt", tmp / "h.nrrd", card=card)
+
     cases["whole pickled model without opt-in"] = pickled
 
     def py_load(tmp):
         from SaliencyExplorerLib.models.loading import load_model
+
         path = me.evil_export_sympy(tmp, tmp / "pwned")
         return "py", lambda: load_model(path, CARD)
+
     cases["load_model evil .pt2"] = py_load
     return cases
 
@@ -107,6 +129,7 @@ def _card_cases():
             if setup:
                 setup(tmp)
             return "cli", _explain(ct, model, tmp / "h.nrrd", card=_card(tmp, architecture={"class": cls}))
+
         return build
 
     def outside(tmp):
@@ -131,16 +154,19 @@ def _card_cases():
         card = tmp / "cards" / "card.json"
         card.write_text(json.dumps({**CARD, "architecture": {"class": "../elsewhere.py:Net"}}))
         return "cli", _explain(ct, model, tmp / "h.nrrd", "--trust-code", card=card)
+
     cases["card ../elsewhere.py:Net even trusted"] = escape
 
     def huge(tmp):
         ct, model, _ = _base(tmp)
         return "cli", _explain(ct, model, tmp / "h.nrrd", card=_card(tmp, input={"size": [100000, 100000, 100000]}))
+
     cases["card absurd input.size"] = huge
 
     def tiny_spacing(tmp):
         ct, model, _ = _base(tmp)
         return "cli", _explain(ct, model, tmp / "h.nrrd", card=_card(tmp, input={"spacing": [1e-5, 1e-5, 1e-5]}))
+
     cases["card absurd tiny spacing"] = tiny_spacing
     return cases
 
@@ -150,6 +176,7 @@ def _output_cases():
         def build(tmp):
             ct, model, card = _base(tmp)
             return "cli", make(tmp, ct, model, card)
+
         return build
 
     def link(tmp, ct, model, card):
@@ -172,13 +199,17 @@ def _output_cases():
         "figure -o heatmap": cli(lambda t, ct, m, c: ["figure", str(ct), str(heat(t)), "-o", str(t / "heat.nrrd")]),
         "figure -o image": cli(lambda t, ct, m, c: ["figure", str(ct), str(heat(t)), "-o", str(ct)]),
         "figure -o .txt": cli(lambda t, ct, m, c: ["figure", str(ct), str(heat(t)), "-o", str(t / "f.txt")]),
-        "figure --zoom 100000": cli(lambda t, ct, m, c: ["figure", str(ct), str(heat(t)), "-o", str(t / "f.png"),
-                                                         "--zoom", "100000"]),
-        "evaluate --figure input": cli(lambda t, ct, m, c: ["evaluate", "-i", str(ct), "-m", str(m), "--figure",
-                                                            str(ct), "-q"]),
+        "figure --zoom 100000": cli(
+            lambda t, ct, m, c: ["figure", str(ct), str(heat(t)), "-o", str(t / "f.png"), "--zoom", "100000"]
+        ),
+        "evaluate --figure input": cli(
+            lambda t, ct, m, c: ["evaluate", "-i", str(ct), "-m", str(m), "--figure", str(ct), "-q"]
+        ),
         "layers bad device": cli(lambda t, ct, m, c: ["layers", "-m", str(m), "--device", "cuda:3"]),
         "explain bad device name": cli(lambda t, ct, m, c: _explain(ct, m, t / "h.nrrd", "--device", "gpu!")),
-        "explain --device cuda without CUDA": cli(lambda t, ct, m, c: _explain(ct, m, t / "h.nrrd", "--device", "cuda")),
+        "explain --device cuda without CUDA": cli(
+            lambda t, ct, m, c: _explain(ct, m, t / "h.nrrd", "--device", "cuda")
+        ),
     }
 
 
@@ -187,6 +218,7 @@ def _volume_cases():
         def build(tmp):
             ct, model, card = _base(tmp)
             return "cli", make(tmp, ct, model, card)
+
         return build
 
     def nan(tmp, ct, m, c):
@@ -203,25 +235,36 @@ def _volume_cases():
         return _explain(tmp / "c.mha", m, tmp / "h.nrrd")
 
     def wrong_mask(tmp, ct, m, c):  # a classification model: the mask would be ignored
-        return _explain(ct, m, tmp / "h.nrrd", "--region-mask", _volume(tmp / "mask.nrrd", np.ones((12, 14, 16), np.uint8)))
+        return _explain(
+            ct, m, tmp / "h.nrrd", "--region-mask", _volume(tmp / "mask.nrrd", np.ones((12, 14, 16), np.uint8))
+        )
 
     def empty_mask(tmp, ct, m, c):
         sitk.WriteImage(sitk.Image([6, 6], sitk.sitkUInt8), str(tmp / "m2.nrrd"))
         return _explain(ct, m, tmp / "h.nrrd", "--region-mask", tmp / "m2.nrrd")
 
-    return {"NaN volume": cli(nan), "4D volume": cli(four), "complex volume": cli(complex_),
-            "region mask with classification model": cli(wrong_mask), "2D mask for a 3D volume": cli(empty_mask),
-            "occlusion stride larger than window": cli(lambda t, ct, m, c: _explain(
-                ct, m, t / "h.nrrd", "--method", "occlusion", "--option", "window=[2,2,2]",
-                "--option", "stride=[4,4,4]"))}
+    return {
+        "NaN volume": cli(nan),
+        "4D volume": cli(four),
+        "complex volume": cli(complex_),
+        "region mask with classification model": cli(wrong_mask),
+        "2D mask for a 3D volume": cli(empty_mask),
+        "occlusion stride larger than window": cli(
+            lambda t, ct, m, c: _explain(
+                ct, m, t / "h.nrrd", "--method", "occlusion", "--option", "window=[2,2,2]", "--option", "stride=[4,4,4]"
+            )
+        ),
+    }
 
 
 def _python_cases():
     def engine(kwargs):
         def build(tmp):
             from SaliencyExplorerLib.core.engine import explain
+
             net = LesionNet(1, 2, 2).eval()
             return "py", lambda: explain(net, torch.zeros(1, 1, 16, 16, 16), **kwargs)
+
         return build
 
     def mrml_output(kind):
@@ -231,6 +274,7 @@ def _python_cases():
             def run(session):
                 from SaliencyExplorerLib import explain_volume_node
                 from SaliencyExplorerLib.mrml import volume_nodes
+
                 source = volume_nodes.add_volume_from_image(session.scene, sitk.ReadImage(str(ct)), "patient A")
                 other = volume_nodes.add_volume_from_image(session.scene, sitk.ReadImage(str(ct)), "patient B")
                 before = session.scene.GetNumberOfNodes()
@@ -239,7 +283,9 @@ def _python_cases():
                     explain_volume_node(source, str(model), card=str(card), output_node=output)
                 finally:
                     assert session.scene.GetNumberOfNodes() == before
+
             return "mrml", run
+
         return build
 
     def background_hostile(tmp):
@@ -247,15 +293,19 @@ def _python_cases():
 
         def run(session):
             from SaliencyExplorerLib.mrml import explain_node, volume_nodes
+
             source = volume_nodes.add_volume_from_image(session.scene, sitk.ReadImage(str(ct)), "p")
             before = session.scene.GetNumberOfNodes()
-            process = explain_node.start_background(source, str(model), card={**CARD, "architecture": {"class": "this.Net"}})
+            process = explain_node.start_background(
+                source, str(model), card={**CARD, "architecture": {"class": "this.Net"}}
+            )
             process.wait(120)
             process.poll()
             try:
                 explain_node.finish_background(process, source)
             finally:
                 assert session.scene.GetNumberOfNodes() == before
+
         return "mrml", run
 
     return {
@@ -271,9 +321,16 @@ CORPUS = {**_model_file_cases(), **_card_cases(), **_output_cases(), **_volume_c
 
 
 def _snapshot(folder: Path) -> dict:
-    return {str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() and not p.is_symlink()
-                                         else os.readlink(p) if p.is_symlink() else "dir")
-            for p in sorted(folder.rglob("*"))}
+    return {
+        str(p.relative_to(folder)): (
+            hashlib.sha256(p.read_bytes()).hexdigest()
+            if p.is_file() and not p.is_symlink()
+            else os.readlink(p)
+            if p.is_symlink()
+            else "dir"
+        )
+        for p in sorted(folder.rglob("*"))
+    }
 
 
 def _temp_folders() -> set:
@@ -316,6 +373,7 @@ def test_bad_input_is_refused_cleanly(name, tmp_path, capsys, monkeypatch):
         if kind == "mrml":
             pytest.importorskip("slicer")
             from SaliencyExplorerLib.mrml import module_logics
+
             session = module_logics.start_headless()
         try:
             with pytest.raises(SaliencyError) as caught:

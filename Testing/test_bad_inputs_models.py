@@ -30,19 +30,29 @@ def _pt2_cases():
             if command == "layers":
                 return "cli", ["layers", "-m", str(path), "-c", str(card)]
             return "cli", harness._explain(ct, path, tmp / "h.nrrd", card=card)
+
         return build
 
-    cases = {f"evil pt2 {w.__name__}": evil(w) for w in (me.evil_export_opaque_nested, me.evil_export_guards,
-                                                          me.evil_export_exponent_bomb, me.evil_export_unknown_member,
-                                                          me.evil_export_module_stack)}
+    cases = {
+        f"evil pt2 {w.__name__}": evil(w)
+        for w in (
+            me.evil_export_opaque_nested,
+            me.evil_export_guards,
+            me.evil_export_exponent_bomb,
+            me.evil_export_unknown_member,
+            me.evil_export_module_stack,
+        )
+    }
     cases["evil pt2 opaque_obj renamed weights.pt"] = evil(me.evil_export_opaque_nested, "weights.pt")
     cases["evil pt2 guards_code renamed model.pt"] = evil(me.evil_export_guards, "model.pt")
     cases["evil pt2 exponent bomb via layers"] = evil(me.evil_export_exponent_bomb, command="layers")
 
     def py_load(tmp):
         from SaliencyExplorerLib.models.loading import load_model
+
         path = me.evil_export_guards(tmp, tmp / "pwned")
         return "py", lambda: load_model(path, harness.CARD)
+
     cases["load_model evil pt2 guards_code"] = py_load
     return cases
 
@@ -67,10 +77,25 @@ def _bundle(tmp, weights: bytes | None = None, network=None):
     root = tmp / "bundle"
     (root / "configs").mkdir(parents=True)
     (root / "models").mkdir()
-    network = network or {"_target_": "UNet", "spatial_dims": 3, "in_channels": 1, "out_channels": 2,
-                          "channels": [4, 8], "strides": [2]}
-    (root / "configs" / "inference.json").write_text(json.dumps({"network_def": network, "preprocessing": [
-        {"_target_": "LoadImaged", "keys": "image"}, {"_target_": "EnsureChannelFirstd", "keys": "image"}]}))
+    network = network or {
+        "_target_": "UNet",
+        "spatial_dims": 3,
+        "in_channels": 1,
+        "out_channels": 2,
+        "channels": [4, 8],
+        "strides": [2],
+    }
+    (root / "configs" / "inference.json").write_text(
+        json.dumps(
+            {
+                "network_def": network,
+                "preprocessing": [
+                    {"_target_": "LoadImaged", "keys": "image"},
+                    {"_target_": "EnsureChannelFirstd", "keys": "image"},
+                ],
+            }
+        )
+    )
     (root / "configs" / "metadata.json").write_text("{}")
     if weights is None:
         torch.save({}, root / "models" / "model.pt")
@@ -83,11 +108,13 @@ def _damaged_folder_cases():
     def nnunet(name, *extra):
         def build(tmp):
             return "cli", ["layers", "-m", str(_nnunet_folder(tmp, _damaged(tmp, name))), *extra]
+
         return build
 
     def bundle(name):
         def build(tmp):
             return "cli", ["layers", "-m", str(_bundle(tmp, _damaged(tmp, name)))]
+
         return build
 
     cases = {}
@@ -104,19 +131,44 @@ def _download_cases():
             ct, model, _ = harness._base(tmp)
             path = harness._card(tmp, architecture={"class": f"monai.networks.nets.{cls}", "kwargs": kwargs})
             return "cli", harness._explain(ct, model, tmp / "h.nrrd", card=path)
+
         return build
 
     def bundle(tmp):
-        return "cli", ["layers", "-m", str(_bundle(tmp, network={
-            "_target_": "DenseNet121", "spatial_dims": 3, "in_channels": 1, "out_channels": 2, "pretrained": True}))]
+        return "cli", [
+            "layers",
+            "-m",
+            str(
+                _bundle(
+                    tmp,
+                    network={
+                        "_target_": "DenseNet121",
+                        "spatial_dims": 3,
+                        "in_channels": 1,
+                        "out_channels": 2,
+                        "pretrained": True,
+                    },
+                )
+            ),
+        ]
 
     return {
-        "card DenseNet121 pretrained=True": card("DenseNet121", {"spatial_dims": 3, "in_channels": 1,
-                                                                  "out_channels": 2, "pretrained": True}),
+        "card DenseNet121 pretrained=True": card(
+            "DenseNet121", {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "pretrained": True}
+        ),
         "card HoVerNet pretrained_url file://": card("HoVerNet", {"pretrained_url": "file:///etc/hostname"}),
         "card EfficientNetBN default pretrained": card("EfficientNetBN", {"model_name": "efficientnet-b0"}),
-        "card UNet kwarg is a path": card("UNet", {"spatial_dims": 3, "in_channels": 1, "out_channels": 2,
-                                                   "channels": [4, 8], "strides": [2], "act": "/tmp/act.pth"}),
+        "card UNet kwarg is a path": card(
+            "UNet",
+            {
+                "spatial_dims": 3,
+                "in_channels": 1,
+                "out_channels": 2,
+                "channels": [4, 8],
+                "strides": [2],
+                "act": "/tmp/act.pth",
+            },
+        ),
         "bundle network_def DenseNet121 pretrained": bundle,
     }
 
@@ -135,16 +187,25 @@ def test_model_attack_is_refused_cleanly(name, tmp_path, capsys, monkeypatch):
     harness.test_bad_input_is_refused_cleanly(name, tmp_path, capsys, monkeypatch)
 
 
-@pytest.mark.parametrize("name,phrase", [
-    ("nnU-Net checkpoint truncated.pt", "truncated"), ("nnU-Net checkpoint lfs.pt", "git lfs pull"),
-    ("nnU-Net checkpoint scripted.pt", "TorchScript"), ("nnU-Net checkpoint empty.pt", "empty"),
-    ("bundle models/model.pt truncated.pt", "truncated"), ("bundle models/model.pt lfs.pt", "git lfs pull"),
-    ("bundle models/model.pt scripted.pt", "TorchScript"), ("bundle models/model.pt empty.pt", "empty"),
-    ("nnU-Net checkpoint truncated.pt --trust-code", "truncated"),
-    ("evil pt2 evil_export_guards", "guard code"), ("evil pt2 evil_export_exponent_bomb", "shape expression"),
-    ("evil pt2 evil_export_opaque_nested", "opaque_obj_0/p"), ("card DenseNet121 pretrained=True", "pretrained=True"),
-    ("card HoVerNet pretrained_url file://", "pretrained_url"),
-])
+@pytest.mark.parametrize(
+    "name,phrase",
+    [
+        ("nnU-Net checkpoint truncated.pt", "truncated"),
+        ("nnU-Net checkpoint lfs.pt", "git lfs pull"),
+        ("nnU-Net checkpoint scripted.pt", "TorchScript"),
+        ("nnU-Net checkpoint empty.pt", "empty"),
+        ("bundle models/model.pt truncated.pt", "truncated"),
+        ("bundle models/model.pt lfs.pt", "git lfs pull"),
+        ("bundle models/model.pt scripted.pt", "TorchScript"),
+        ("bundle models/model.pt empty.pt", "empty"),
+        ("nnU-Net checkpoint truncated.pt --trust-code", "truncated"),
+        ("evil pt2 evil_export_guards", "guard code"),
+        ("evil pt2 evil_export_exponent_bomb", "shape expression"),
+        ("evil pt2 evil_export_opaque_nested", "opaque_obj_0/p"),
+        ("card DenseNet121 pretrained=True", "pretrained=True"),
+        ("card HoVerNet pretrained_url file://", "pretrained_url"),
+    ],
+)
 def test_message_names_what_is_wrong(name, phrase, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     kind, argv = MODEL_CASES[name](tmp_path)

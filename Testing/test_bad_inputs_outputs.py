@@ -29,6 +29,7 @@ def cli(make):
     def build(tmp):
         ct, model, card = _base(tmp)
         return "cli", [str(a) for a in make(tmp, ct, model, card)]
+
     return build
 
 
@@ -60,6 +61,7 @@ def _output_cases():
         def make(tmp, ct, m, c):
             (tmp / name).write_text(f"image\n{ct.name}\n")
             return ["compare", "--cases", tmp / name, "-m", m, "--output-dir", tmp, "-q"]
+
         return make
 
     def json_over_card(tmp, ct, m, c):  # model.json is the card found beside model.pt
@@ -69,6 +71,7 @@ def _output_cases():
         def make(tmp, ct, m, c):
             folder = _dicom(tmp)
             return _evaluate(folder, m, option, folder / name)
+
         return make
 
     def output_dir_in_model_folder(tmp, ct, m, c):
@@ -99,6 +102,7 @@ def _bundle_cases():
     def bundle(config=None, yaml_text=None):
         def make(tmp, ct, m, c):
             return _explain(ct, hi.bundle_folder(tmp, config, yaml_text), tmp / "h.nrrd")
+
         return make
 
     def network(**changes):
@@ -111,15 +115,21 @@ def _bundle_cases():
         "bundle network _disabled_": cli(bundle(network(_disabled_=True))),
         "bundle network _requires_": cli(bundle(network(_requires_="@x"))),
         "bundle non-network class of monai.networks.nets": cli(bundle(hi.bundle_config({"_target_": "Enum"}))),
-        "bundle network a function of monai.networks.nets": cli(bundle(hi.bundle_config(
-            {"_target_": "get_output_padding"}))),
+        "bundle network a function of monai.networks.nets": cli(
+            bundle(hi.bundle_config({"_target_": "get_output_padding"}))
+        ),
         "bundle network in_channels 2**40": cli(bundle(network(in_channels=2**40))),
         "bundle network 97 GB of weights": cli(bundle(network(channels=[4, 60000, 60000], strides=[2, 2]))),
         "bundle config a JSON list": cli(bundle([1, 2, 3])),
-        "bundle config nested 100000 deep": cli(bundle({"network_def": json.loads("[" * 50 + "]" * 50),
-                                                        "preprocessing": "[" * 10})),
-        "card via --card for a bundle, deep nesting": cli(lambda t, ct, m, c: (t / "deep.json").write_text(
-            "[" * 100000 + "]" * 100000) and _explain(ct, m, t / "h.nrrd", card=t / "deep.json")),
+        "bundle config nested 100000 deep": cli(
+            bundle({"network_def": json.loads("[" * 50 + "]" * 50), "preprocessing": "[" * 10})
+        ),
+        "card via --card for a bundle, deep nesting": cli(
+            lambda t, ct, m, c: (
+                (t / "deep.json").write_text("[" * 100000 + "]" * 100000)
+                and _explain(ct, m, t / "h.nrrd", card=t / "deep.json")
+            )
+        ),
     }
 
 
@@ -127,16 +137,19 @@ def _nnunet_cases():
     def folder(edit=None, dataset=None, plans_text=None):
         def make(tmp, ct, m, c):
             return _explain(ct, hi.nnunet_folder(tmp, edit, dataset, plans_text), tmp / "h.nrrd")
+
         return cli(make)
 
     def conf(key, value):
         def edit(plans):
             plans["configurations"]["3d_fullres"][key] = value
+
         return edit
 
     def arch(key, value):
         def edit(plans):
             plans["configurations"]["3d_fullres"]["architecture"]["arch_kwargs"][key] = value
+
         return edit
 
     return {
@@ -145,7 +158,9 @@ def _nnunet_cases():
         "plans patch_size 1e5 cubed": folder(conf("patch_size", [100000, 100000, 100000])),
         "plans spacing of strings": folder(conf("spacing", ["a", "b", "c"])),
         "plans normalization_schemes a number": folder(conf("normalization_schemes", 3)),
-        "plans foreground properties a list": folder(lambda p: p.update(foreground_intensity_properties_per_channel=[1])),
+        "plans foreground properties a list": folder(
+            lambda p: p.update(foreground_intensity_properties_per_channel=[1])
+        ),
         "plans n_stages disagrees (nnU-Net's assertion)": folder(arch("n_stages", 5)),
         "plans features_per_stage 2**40": folder(arch("features_per_stage", [2**40, 8, 16])),
         "plans features_per_stage 97 GB": folder(arch("features_per_stage", [4, 8, 200000])),
@@ -163,54 +178,112 @@ def _allocation_cases():
         return lambda t, ct, m, c: _explain(ct, m, t / "h.nrrd", card=_card(t, **changes))
 
     return {
-        "card in_channels 2**40": cli(card(in_channels=2**40, architecture={**ARCH, "kwargs": {
-            **ARCH["kwargs"], "in_channels": 2**40}})),
+        "card in_channels 2**40": cli(
+            card(in_channels=2**40, architecture={**ARCH, "kwargs": {**ARCH["kwargs"], "in_channels": 2**40}})
+        ),
         "card network of 97 GB": cli(card(architecture={**ARCH, "kwargs": {**ARCH["kwargs"], "width": 100000}})),
         "card input.size 1e30": cli(card(input={"size": [1e30, 1e30, 1e30]})),
         "card input.size huge ints": cli(card(input={"size": [10**30, 10**30, 10**30]})),
-        "card window 1e5 cubed": cli(card(inference={"mode": "sliding_window",
-                                                     "roi_size": [100000, 100000, 100000]})),
+        "card window 1e5 cubed": cli(card(inference={"mode": "sliding_window", "roi_size": [100000, 100000, 100000]})),
         "card classes a number": cli(card(classes=5)),
-        "card a JSON list": cli(lambda t, ct, m, c: (t / "list.json").write_text("[1, 2]") and _explain(
-            ct, m, t / "h.nrrd", card=t / "list.json")),
-        "option window 1e5 cubed (occlusion)": cli(lambda t, ct, m, c: _explain(
-            ct, m, t / "h.nrrd", "--method", "occlusion", "--option", "window=[100000,100000,100000]")),
+        "card a JSON list": cli(
+            lambda t, ct, m, c: (
+                (t / "list.json").write_text("[1, 2]") and _explain(ct, m, t / "h.nrrd", card=t / "list.json")
+            )
+        ),
+        "option window 1e5 cubed (occlusion)": cli(
+            lambda t, ct, m, c: _explain(
+                ct, m, t / "h.nrrd", "--method", "occlusion", "--option", "window=[100000,100000,100000]"
+            )
+        ),
         "option garbage": cli(lambda t, ct, m, c: _explain(ct, m, t / "h.nrrd", "--option", "=)(")),
         "--batch-size 0": cli(lambda t, ct, m, c: _explain(ct, m, t / "h.nrrd", "--batch-size", "0")),
-        "--batch-size 10**12": cli(lambda t, ct, m, c: _explain(ct, m, t / "h.nrrd", "--method", "smoothgrad",
-                                                              "--batch-size", str(10**12))),
+        "--batch-size 10**12": cli(
+            lambda t, ct, m, c: _explain(ct, m, t / "h.nrrd", "--method", "smoothgrad", "--batch-size", str(10**12))
+        ),
         "--method unknown": cli(lambda t, ct, m, c: _explain(ct, m, t / "h.nrrd", "--method", "nope")),
         "--layer unknown": cli(lambda t, ct, m, c: _explain(ct, m, t / "h.nrrd", "--layer", "nope.nope")),
         "--target 99": cli(lambda t, ct, m, c: _explain(ct, m, t / "h.nrrd", "--target", "99")),
         "--target unknown name": cli(lambda t, ct, m, c: _explain(ct, m, t / "h.nrrd", "--target", "spleen")),
-        "--threshold nan": cli(lambda t, ct, m, c: _explain(ct, m, t / "h.nrrd", "--label-output", t / "l.nrrd",
-                                                           "--threshold", "nan")),
+        "--threshold nan": cli(
+            lambda t, ct, m, c: _explain(ct, m, t / "h.nrrd", "--label-output", t / "l.nrrd", "--threshold", "nan")
+        ),
         "evaluate --steps 0": cli(lambda t, ct, m, c: _evaluate(ct, m, "--steps", "0")),
         "evaluate --random-repeats -1": cli(lambda t, ct, m, c: _evaluate(ct, m, "--random-repeats", "-1")),
         "evaluate --tolerance-mm nan": cli(lambda t, ct, m, c: _evaluate(ct, m, "--tolerance-mm", "nan")),
-        "evaluate --blur-sigma -1": cli(lambda t, ct, m, c: _evaluate(ct, m, "--replacement", "blur",
-                                                                      "--blur-sigma", "-1")),
+        "evaluate --blur-sigma -1": cli(
+            lambda t, ct, m, c: _evaluate(ct, m, "--replacement", "blur", "--blur-sigma", "-1")
+        ),
         "evaluate --replacement inf": cli(lambda t, ct, m, c: _evaluate(ct, m, "--replacement", "inf")),
-        "evaluate --sanity-layers -3": cli(lambda t, ct, m, c: ["evaluate", "-i", ct, "-m", m, "-q", "--steps", "4",
-                                                                "--sanity-layers", "-3"]),
-        "compare --methods unknown": cli(lambda t, ct, m, c: ["compare", "-i", ct, "-m", m, "-o", t / "out",
-                                                              "--methods", "gradcam,=HYPERLINK(1)", "-q"]),
-        "compare --scheduler not a url": cli(lambda t, ct, m, c: (t / "cases.csv").write_text(
-            f"image\n{ct.name}\n") and ["compare", "--cases", t / "cases.csv", "-m", m, "-o", t / "out",
-                                        "--scheduler", "not a url::", "-q"]),
-        "compare --workers 0": cli(lambda t, ct, m, c: (t / "cases.csv").write_text(f"image\n{ct.name}\n") and [
-            "compare", "--cases", t / "cases.csv", "-m", m, "-o", t / "out", "--workers", "0", "-q"]),
-        "figure --every 0": cli(lambda t, ct, m, c: ["figure", ct, harness._volume(t / "heat.nrrd"), "-o",
-                                                     t / "f.png", "--every", "0"]),
-        "figure --slice 100000": cli(lambda t, ct, m, c: ["figure", ct, harness._volume(t / "heat.nrrd"), "-o",
-                                                          t / "f.png", "--kind", "slice", "--slice", "100000"]),
+        "evaluate --sanity-layers -3": cli(
+            lambda t, ct, m, c: ["evaluate", "-i", ct, "-m", m, "-q", "--steps", "4", "--sanity-layers", "-3"]
+        ),
+        "compare --methods unknown": cli(
+            lambda t, ct, m, c: [
+                "compare",
+                "-i",
+                ct,
+                "-m",
+                m,
+                "-o",
+                t / "out",
+                "--methods",
+                "gradcam,=HYPERLINK(1)",
+                "-q",
+            ]
+        ),
+        "compare --scheduler not a url": cli(
+            lambda t, ct, m, c: (
+                (t / "cases.csv").write_text(f"image\n{ct.name}\n")
+                and [
+                    "compare",
+                    "--cases",
+                    t / "cases.csv",
+                    "-m",
+                    m,
+                    "-o",
+                    t / "out",
+                    "--scheduler",
+                    "not a url::",
+                    "-q",
+                ]
+            )
+        ),
+        "compare --workers 0": cli(
+            lambda t, ct, m, c: (
+                (t / "cases.csv").write_text(f"image\n{ct.name}\n")
+                and ["compare", "--cases", t / "cases.csv", "-m", m, "-o", t / "out", "--workers", "0", "-q"]
+            )
+        ),
+        "figure --every 0": cli(
+            lambda t, ct, m, c: ["figure", ct, harness._volume(t / "heat.nrrd"), "-o", t / "f.png", "--every", "0"]
+        ),
+        "figure --slice 100000": cli(
+            lambda t, ct, m, c: [
+                "figure",
+                ct,
+                harness._volume(t / "heat.nrrd"),
+                "-o",
+                t / "f.png",
+                "--kind",
+                "slice",
+                "--slice",
+                "100000",
+            ]
+        ),
         "layers of a DICOM folder as model": cli(lambda t, ct, m, c: ["layers", "-m", _dicom(t)]),
-        "option named like the engine's input (x=...)": cli(lambda t, ct, m, c: _explain(ct, m, t / "h.nrrd", "--option",
-                                                                                     "x=[1, 2]")),
-        "compare --cases CSV with a NUL byte": cli(lambda t, ct, m, c: (t / "cases.csv").write_bytes(
-            b"image\n\x00\x00\n") and ["compare", "--cases", t / "cases.csv", "-m", m, "-o", t / "out", "-q"]),
-        "argparse usage mistake (--window a,b)": cli(lambda t, ct, m, c: ["figure", ct, ct, "-o", t / "f.png",
-                                                                          "--window", "a,b"]),
+        "option named like the engine's input (x=...)": cli(
+            lambda t, ct, m, c: _explain(ct, m, t / "h.nrrd", "--option", "x=[1, 2]")
+        ),
+        "compare --cases CSV with a NUL byte": cli(
+            lambda t, ct, m, c: (
+                (t / "cases.csv").write_bytes(b"image\n\x00\x00\n")
+                and ["compare", "--cases", t / "cases.csv", "-m", m, "-o", t / "out", "-q"]
+            )
+        ),
+        "argparse usage mistake (--window a,b)": cli(
+            lambda t, ct, m, c: ["figure", ct, ct, "-o", t / "f.png", "--window", "a,b"]
+        ),
         "argparse unknown command": cli(lambda t, ct, m, c: ["explian", "-i", ct]),
         "card --model a plain folder": cli(lambda t, ct, m, c: (t / "empty").mkdir() or ["card", "-m", t / "empty"]),
     }
@@ -224,6 +297,7 @@ def _volume_cases():
 
     def region_at_text(tmp):
         from SaliencyExplorerLib.workflow.explain_image import explain_image
+
         ct, model, card = _base(tmp)
         image = sitk.ReadImage(str(ct))
         return "py", lambda: explain_image(image, model, card, region_at="1,2,3")
@@ -234,6 +308,7 @@ def _volume_cases():
 def _range_cases():
     """Numeric options out of their range, refused by argparse before anything is read (cli.vocabulary);
     the words each message must hold (the range, so the user knows the fix) are in ``SAYS``."""
+
     def figure(*extra):
         return cli(lambda t, ct, m, c: ["figure", ct, harness._volume(t / "heat.nrrd"), "-o", t / "f.gif", *extra])
 
@@ -273,18 +348,28 @@ def _range_cases():
         "figure --zoom 0": (figure("--zoom", "0"), "from 1 to 256"),
         "figure --every -1": (figure("--every", "-1"), "from 1 to 100000"),
         "figure --slice -1": (figure("--kind", "slice", "--slice", "-1"), "from 0 to 100000"),
-        "layers --size 0 16 16": (cli(lambda t, ct, m, c: ["layers", "-m", m, "--size", "0", "16", "16"]),
-                                  "from 1 to 4096"),
-        "layers --size 4096 cubed (1.5 TiB probe)": (cli(lambda t, ct, m, c: [
-            "layers", "-m", m, "--size", "4096", "4096", "4096"]), "smaller --size"),
+        "layers --size 0 16 16": (
+            cli(lambda t, ct, m, c: ["layers", "-m", m, "--size", "0", "16", "16"]),
+            "from 1 to 4096",
+        ),
+        "layers --size 4096 cubed (1.5 TiB probe)": (
+            cli(lambda t, ct, m, c: ["layers", "-m", m, "--size", "4096", "4096", "4096"]),
+            "smaller --size",
+        ),
         "web --port 70000": (cli(lambda t, ct, m, c: ["web", "--root", t, "--port", "70000"]), "from 0 to 65535"),
     }
 
 
 RANGES = _range_cases()
 SAYS = {name: words for name, (_, words) in RANGES.items()}
-CORPUS = {**_output_cases(), **_bundle_cases(), **_nnunet_cases(), **_allocation_cases(), **_volume_cases(),
-          **{name: build for name, (build, _) in RANGES.items()}}
+CORPUS = {
+    **_output_cases(),
+    **_bundle_cases(),
+    **_nnunet_cases(),
+    **_allocation_cases(),
+    **_volume_cases(),
+    **{name: build for name, (build, _) in RANGES.items()},
+}
 
 
 @pytest.mark.parametrize("name", list(CORPUS))

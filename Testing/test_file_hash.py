@@ -28,8 +28,16 @@ def test_a_model_folder_is_hashed_by_every_file_and_its_place(tmp_path):
     (tmp_path / "plans.json").write_text("{}")
     (tmp_path / "fold_0" / "checkpoint_final.pth").write_bytes(b"w")
     first = model_sha256(tmp_path)
-    truth = hashlib.sha256(("fold_0/checkpoint_final.pth:" + hashlib.sha256(b"w").hexdigest() + "\n"
-                            + "plans.json:" + hashlib.sha256(b"{}").hexdigest() + "\n").encode()).hexdigest()
+    truth = hashlib.sha256(
+        (
+            "fold_0/checkpoint_final.pth:"
+            + hashlib.sha256(b"w").hexdigest()
+            + "\n"
+            + "plans.json:"
+            + hashlib.sha256(b"{}").hexdigest()
+            + "\n"
+        ).encode()
+    ).hexdigest()
     assert first == truth
     (tmp_path / "fold_0" / "checkpoint_final.pth").write_bytes(b"other weights")
     assert model_sha256(tmp_path) != first

@@ -18,10 +18,16 @@ PACKAGE = "SaliencyExplorerLib"
 
 # rank of each top-level part of the library; lower ranks never import higher ones
 RANKS = {
-    "errors": 0, "card": 0, "file_hash": 0, "version": 0, "output_files": 0,
+    "errors": 0,
+    "card": 0,
+    "file_hash": 0,
+    "version": 0,
+    "output_files": 0,
     "core": 1,
     "methods": 2,
-    "models": 3, "volumes": 3, "figures": 3,
+    "models": 3,
+    "volumes": 3,
+    "figures": 3,
     "evaluation": 4,
     "workflow": 5,
     "mrml": 6,
@@ -90,8 +96,9 @@ def test_imports_run_down_the_layers(name):
         target = part_of(module)
         if top == PACKAGE and target is None:
             wrong.append(f"line {line}: imports the package root; import the module that defines the name")
-        elif target is not None and target != own and (
-                RANKS[target] > RANKS[own] or RANKS[target] == RANKS[own] > 0):  # rank 0 is one foundation
+        elif (
+            target is not None and target != own and (RANKS[target] > RANKS[own] or RANKS[target] == RANKS[own] > 0)
+        ):  # rank 0 is one foundation
             wrong.append(f"line {line}: {own} (rank {RANKS[own]}) imports {module} (rank {RANKS[target]})")
         elif top in SLICER_WORLD and (own != "mrml" or top in {"qt", "ctk"}):
             wrong.append(f"line {line}: imports {top}; only mrml/ may import slicer/vtk, and nothing qt/ctk")
@@ -101,8 +108,9 @@ def test_imports_run_down_the_layers(name):
 
 
 def test_no_import_cycle_between_modules():
-    graph = {name: {m for _, m in imports_of(name, path) if m in MODULES and m != name}
-             for name, path in MODULES.items()}
+    graph = {
+        name: {m for _, m in imports_of(name, path) if m in MODULES and m != name} for name, path in MODULES.items()
+    }
     # a package's __init__ re-exporting its own modules is not a cycle of jobs: leave package -> child edges out
     for name in graph:
         graph[name] = {m for m in graph[name] if not m.startswith(name + ".")}

@@ -20,7 +20,7 @@ def library_modules() -> list[str]:
     prefix = SaliencyExplorerLib.__name__ + "."
     found = []
     for info in pkgutil.walk_packages(SaliencyExplorerLib.__path__, prefix):  # imports the subpackages only
-        name = info.name[len(prefix):]
+        name = info.name[len(prefix) :]
         if not info.ispkg and name.rsplit(".", 1)[-1] not in ("__init__", "__main__"):
             found.append(name)
     return sorted(found)
@@ -34,9 +34,14 @@ def files_testing(module: str) -> list[Path]:
 
 def test_the_walk_finds_the_library_layers():
     modules = library_modules()
-    assert {"card.parsing", "errors", "core.engine", "methods.cam.gradient_cams", "mrml.panel", "cli.demo_cmd"} <= set(modules)
-    on_disk = {str(p.relative_to(LIBRARY).with_suffix("")).replace("/", ".") for p in LIBRARY.rglob("*.py")
-               if p.stem not in ("__init__", "__main__")}
+    assert {"card.parsing", "errors", "core.engine", "methods.cam.gradient_cams", "mrml.panel", "cli.demo_cmd"} <= set(
+        modules
+    )
+    on_disk = {
+        str(p.relative_to(LIBRARY).with_suffix("")).replace("/", ".")
+        for p in LIBRARY.rglob("*.py")
+        if p.stem not in ("__init__", "__main__")
+    }
     assert set(modules) == on_disk  # no package hidden from the walk (every folder has an __init__.py)
 
 
@@ -46,6 +51,9 @@ def expected_test_file(module: str) -> str:
 
 
 def test_every_library_module_has_a_test_file_named_after_it():
-    missing = [f"SaliencyExplorerLib/{m.replace('.', '/')}.py: write {expected_test_file(m)}"
-               for m in library_modules() if not files_testing(m)]
+    missing = [
+        f"SaliencyExplorerLib/{m.replace('.', '/')}.py: write {expected_test_file(m)}"
+        for m in library_modules()
+        if not files_testing(m)
+    ]
     assert not missing, "modules without a test file:\n" + "\n".join(missing)

@@ -38,8 +38,16 @@ def test_dash_m_does_not_import_from_the_current_folder(tmp_path):
     folder = _shadow_folder(tmp_path)
     # one class is enough: the mechanism (the current folder off sys.path) is the same for monai (slow to import)
     for cls in ("dynamic_network_architectures.architectures.unet.PlainConvUNet",):
-        (folder / "card.json").write_text(json.dumps({"spatial_dims": 3, "in_channels": 1, "classes": ["a", "b"],
-                                                      "architecture": {"class": cls, "kwargs": {}}}))
+        (folder / "card.json").write_text(
+            json.dumps(
+                {
+                    "spatial_dims": 3,
+                    "in_channels": 1,
+                    "classes": ["a", "b"],
+                    "architecture": {"class": cls, "kwargs": {}},
+                }
+            )
+        )
         result = _run(["-m", "SaliencyExplorerLib", "layers", "-m", "model.pt", "-c", "card.json"], folder)
         assert "Traceback" not in result.stderr, result.stderr
     assert not list(folder.glob("pwned-*"))
@@ -48,4 +56,6 @@ def test_dash_m_does_not_import_from_the_current_folder(tmp_path):
 def test_drop_current_folder_keeps_every_other_entry(tmp_path):
     other = str(tmp_path / "lib")
     assert _drop_current_folder(["", ".", str(tmp_path), other, "/usr/lib/python3"], str(tmp_path)) == [
-        other, "/usr/lib/python3"]
+        other,
+        "/usr/lib/python3",
+    ]

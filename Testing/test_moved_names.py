@@ -11,8 +11,8 @@ import sys
 import warnings
 
 import pytest
-import SimpleITK as sitk
 import SaliencyExplorerLib
+import SimpleITK as sitk
 from helpers.paths import ROOT
 from helpers.slicer_models import bright_spot_file
 from helpers.slicer_scene import LESION_LPS, LESION_RADIUS_MM, OBLIQUE
@@ -28,8 +28,9 @@ def test_old_module_name_warns_and_is_the_new_module(old):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         alias = importlib.import_module(f"SaliencyExplorerLib.{old}")
-    assert any(issubclass(w.category, DeprecationWarning) and SaliencyExplorerLib._MOVED[old] in str(w.message)
-               for w in caught)
+    assert any(
+        issubclass(w.category, DeprecationWarning) and SaliencyExplorerLib._MOVED[old] in str(w.message) for w in caught
+    )
     for name in alias.__all__:
         assert getattr(alias, name) is getattr(new, name)
 
@@ -54,14 +55,24 @@ def test_last_release_batch_script_runs(tmp_path):
     pytest.importorskip("slicer")
     inputs = tmp_path / "in"
     inputs.mkdir()
-    image, _ = phantoms.make_phantom(size=OBLIQUE["size"], spacing=OBLIQUE["spacing"],
-                                     direction=phantoms.rotation_direction(OBLIQUE["angles"]),
-                                     lesion_center_lps=LESION_LPS, lesion_radius_mm=LESION_RADIUS_MM)
+    image, _ = phantoms.make_phantom(
+        size=OBLIQUE["size"],
+        spacing=OBLIQUE["spacing"],
+        direction=phantoms.rotation_direction(OBLIQUE["angles"]),
+        lesion_center_lps=LESION_LPS,
+        lesion_radius_mm=LESION_RADIUS_MM,
+    )
     sitk.WriteImage(image, str(inputs / "oblique.nrrd"))
     model = bright_spot_file(tmp_path)
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
-    result = subprocess.run([sys.executable, str(OLD_SCRIPT), str(inputs), str(tmp_path / "out"), "--model", str(model),
-                             "--layer", "conv"], capture_output=True, text=True, encoding="utf-8", timeout=180, env=env)
+    result = subprocess.run(
+        [sys.executable, str(OLD_SCRIPT), str(inputs), str(tmp_path / "out"), "--model", str(model), "--layer", "conv"],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=180,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert len(summary) == 1 and "error" not in summary[0] and summary[0]["method"] == "gradcam"

@@ -60,8 +60,11 @@ def test_an_input_is_every_file_it_consists_of_and_an_output_every_file_it_write
     # another header over the input's data file: scan.mhd would write scan.raw, not scan.raw.gz; scan.nhdr would
     (tmp_path / "scan.nhdr").rename(tmp_path / "input.nhdr")
     (tmp_path / "input.nhdr").write_text((tmp_path / "input.nhdr").read_text())
-    with pytest.raises(SaliencyError, match=r"scan.nhdr would also write .*scan.raw.gz; it is .*the data file of "
-                                            r"the input .*input.nhdr"):
+    with pytest.raises(
+        SaliencyError,
+        match=r"scan.nhdr would also write .*scan.raw.gz; it is .*the data file of "
+        r"the input .*input.nhdr",
+    ):
         check_writable(tmp_path / "scan.nhdr", [tmp_path / "input.nhdr"], "--output")
     assert find_clash(tmp_path / "scan.mhd", [tmp_path / "input.nhdr"]) is None
 

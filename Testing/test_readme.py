@@ -27,10 +27,10 @@ def readme_blocks(text: str) -> list[dict]:
     """Runnable blocks with their expected output lines, in README order."""
     blocks = []
     for match in FENCE.finditer(text):
-        before = text[:match.start()].rstrip().splitlines()
+        before = text[: match.start()].rstrip().splitlines()
         marker = before[-1].strip() if before else ""
         if marker == "<!-- runnable -->":
-            blocks.append({"command": match.group(2), "line": text[:match.start()].count("\n") + 1, "expect": []})
+            blocks.append({"command": match.group(2), "line": text[: match.start()].count("\n") + 1, "expect": []})
         elif marker == "<!-- output -->" and blocks:
             blocks[-1]["expect"] = [line for line in match.group(2).splitlines() if line.strip()]
     return blocks
@@ -103,8 +103,15 @@ def _environment() -> dict:
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[f"README line {b['line']}" for b in BLOCKS])
 def test_readme_command_runs_verbatim(block, workdir):
-    done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", block["command"]], cwd=workdir, env=_environment(),
-                          capture_output=True, text=True, encoding="utf-8", timeout=300)
+    done = subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", block["command"]],
+        cwd=workdir,
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=300,
+    )
     assert done.returncode == 0, f"README line {block['line']}:\n{block['command']}\n{done.stderr[-2000:]}"
     missing = printed_in_order(block["expect"], done.stdout)
     assert not missing, f"README line {block['line']} printed:\n{done.stdout}\nnot:\n" + "\n".join(missing)

@@ -29,11 +29,21 @@ from SaliencyExplorerLib.core.maps import to_host  # noqa: E402
 
 def network(width=32):
     def block(cin, cout, stride):
-        return nn.Sequential(nn.Conv3d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm3d(cout), nn.ReLU(inplace=True))
+        return nn.Sequential(
+            nn.Conv3d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm3d(cout), nn.ReLU(inplace=True)
+        )
 
-    return nn.Sequential(block(1, width, 2), block(width, width, 1), block(width, 2 * width, 2),
-                         block(2 * width, 2 * width, 1), block(2 * width, 4 * width, 2), block(4 * width, 4 * width, 1),
-                         nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(4 * width, 2))
+    return nn.Sequential(
+        block(1, width, 2),
+        block(width, width, 1),
+        block(width, 2 * width, 2),
+        block(2 * width, 2 * width, 1),
+        block(2 * width, 4 * width, 2),
+        block(4 * width, 4 * width, 1),
+        nn.AdaptiveAvgPool3d(1),
+        nn.Flatten(),
+        nn.Linear(4 * width, 2),
+    )
 
 
 def timed(fn, repeats):
@@ -69,17 +79,27 @@ def main():
             model(x)
         to_host(x[0, 0])
 
-    rows = {"forward": timed(forward, args.repeats), "forward+map to host": timed(forward_and_map_to_host, args.repeats)}
+    rows = {
+        "forward": timed(forward, args.repeats),
+        "forward+map to host": timed(forward_and_map_to_host, args.repeats),
+    }
     rows["gradcam"] = timed(lambda: explain(model, x, "gradcam", layers=layer, target=[1]), args.repeats)
     rows["saliency"] = timed(lambda: explain(model, x, "saliency", target=[1]), args.repeats)
     base_seconds, base_memory = rows["forward"]
-    print(json.dumps({
-        "device": torch.cuda.get_device_name(), "torch": torch.__version__, "input": [1, 1] + [args.size] * 3,
-        "seconds": {k: round(v[0], 5) for k, v in rows.items()},
-        "time_vs_forward": {k: round(v[0] / base_seconds, 3) for k, v in rows.items()},
-        "peak_memory_mb": {k: round(v[1] / 2**20, 1) for k, v in rows.items()},
-        "memory_vs_forward": {k: round(v[1] / base_memory, 3) for k, v in rows.items()},
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "device": torch.cuda.get_device_name(),
+                "torch": torch.__version__,
+                "input": [1, 1] + [args.size] * 3,
+                "seconds": {k: round(v[0], 5) for k, v in rows.items()},
+                "time_vs_forward": {k: round(v[0] / base_seconds, 3) for k, v in rows.items()},
+                "peak_memory_mb": {k: round(v[1] / 2**20, 1) for k, v in rows.items()},
+                "memory_vs_forward": {k: round(v[1] / base_memory, 3) for k, v in rows.items()},
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -26,9 +26,17 @@ CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "SaliencyExplorer"))
 
-CASES = [("forward", "torch"), ("forward+backward", "torch"), ("gradcam", "ours"), ("gradcam", "captum"),
-         ("gradcam", "torchcam"), ("gradcam", "monai"), ("saliency", "ours"), ("saliency", "captum"),
-         ("saliency", "monai")]
+CASES = [
+    ("forward", "torch"),
+    ("forward+backward", "torch"),
+    ("gradcam", "ours"),
+    ("gradcam", "captum"),
+    ("gradcam", "torchcam"),
+    ("gradcam", "monai"),
+    ("saliency", "ours"),
+    ("saliency", "captum"),
+    ("saliency", "monai"),
+]
 
 
 def measure(repeats: int, threads: int, clock: str = "cpu", case_name: str = "densenet64") -> dict:
@@ -51,13 +59,15 @@ def measure(repeats: int, threads: int, clock: str = "cpu", case_name: str = "de
     keys = list(runs)
     seconds = {key: [] for key in keys}
     for k in range(repeats):
-        for key in keys[k % len(keys):] + keys[:k % len(keys)]:
+        for key in keys[k % len(keys) :] + keys[: k % len(keys)]:
             started = CLOCKS[clock]()
             runs[key]()
             seconds[key].append(CLOCKS[clock]() - started)
     forward = statistics.median(seconds[("forward", "torch")])
-    return {f"{m}/{i}": {"median_s": statistics.median(v), "x_forward": statistics.median(v) / forward, "runs_s": v}
-            for (m, i), v in seconds.items()}
+    return {
+        f"{m}/{i}": {"median_s": statistics.median(v), "x_forward": statistics.median(v) / forward, "runs_s": v}
+        for (m, i), v in seconds.items()
+    }
 
 
 def main():
@@ -68,14 +78,17 @@ def main():
     parser.add_argument("--json")
     args = parser.parse_args()
     rows = measure(args.repeats, args.threads, args.clock)
-    print(f"DenseNet121-3D, 1x1x64^3, {args.threads} threads, {args.clock} time, median of {args.repeats} interleaved "
-          f"rounds")
+    print(
+        f"DenseNet121-3D, 1x1x64^3, {args.threads} threads, {args.clock} time, median of {args.repeats} interleaved "
+        f"rounds"
+    )
     print(f"{'method/impl':24}{'median s':>10}{'x forward':>11}")
     for key, row in rows.items():
         print(f"{key:24}{row['median_s']:10.3f}{row['x_forward']:11.3f}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"repeats": args.repeats, "threads": args.threads, "clock": args.clock, "rows": rows},
-                                              indent=2))
+        Path(args.json).write_text(
+            json.dumps({"repeats": args.repeats, "threads": args.threads, "clock": args.clock, "rows": rows}, indent=2)
+        )
 
 
 if __name__ == "__main__":

@@ -25,19 +25,41 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # spinning OpenMP threads m
 
 # target = the class the model predicts for this input (what MONAI explains by default)
 CASES = {
-    "densenet96": dict(size=96, window=16, stride=12, target=0, rise_masks=64, peer_batch=1,
-                       occlusion_roi_windows=64, peers_for_occlusion=False),
-    "densenet64": dict(size=64, window=16, stride=12, target=1, rise_masks=200, peer_batch=1,
-                       occlusion_roi_windows=None, peers_for_occlusion=True),
+    "densenet96": dict(
+        size=96,
+        window=16,
+        stride=12,
+        target=0,
+        rise_masks=64,
+        peer_batch=1,
+        occlusion_roi_windows=64,
+        peers_for_occlusion=False,
+    ),
+    "densenet64": dict(
+        size=64,
+        window=16,
+        stride=12,
+        target=1,
+        rise_masks=200,
+        peer_batch=1,
+        occlusion_roi_windows=None,
+        peers_for_occlusion=True,
+    ),
 }
 LAYER = "class_layers.relu"
 METHODS = [
-    ("forward", ["torch"]), ("forward+backward", ["torch"]),
+    ("forward", ["torch"]),
+    ("forward+backward", ["torch"]),
     ("gradcam", ["ours", "monai", "captum", "torchcam"]),
-    ("saliency", ["ours", "monai", "captum"]), ("inputxgradient", ["ours", "captum"]),
-    ("guided-backprop", ["ours", "monai", "captum"]), ("guided-gradcam", ["ours", "captum"]),
-    ("smoothgrad", ["ours", "monai", "captum"]), ("integrated-gradients", ["ours", "captum"]),
-    ("occlusion", ["ours", "monai", "captum"]), ("occlusion-fast", ["ours"]), ("rise", ["ours"]),
+    ("saliency", ["ours", "monai", "captum"]),
+    ("inputxgradient", ["ours", "captum"]),
+    ("guided-backprop", ["ours", "monai", "captum"]),
+    ("guided-gradcam", ["ours", "captum"]),
+    ("smoothgrad", ["ours", "monai", "captum"]),
+    ("integrated-gradients", ["ours", "captum"]),
+    ("occlusion", ["ours", "monai", "captum"]),
+    ("occlusion-fast", ["ours"]),
+    ("rise", ["ours"]),
 ]
 SLOW = {"smoothgrad", "integrated-gradients", "occlusion", "occlusion-fast", "rise"}
 
@@ -54,8 +76,13 @@ def build(case_name: str):
     size = case["size"]
     torch.manual_seed(0)
     model = DenseNet121(spatial_dims=3, in_channels=1, out_channels=2).eval()
-    image, _ = make_phantom(size=(size,) * 3, spacing=(192.0 / size,) * 3, lesion_center_lps=(10.0, -5.0, 2.0),
-                            lesion_radius_mm=12.0, seed=0)
+    image, _ = make_phantom(
+        size=(size,) * 3,
+        spacing=(192.0 / size,) * 3,
+        lesion_center_lps=(10.0, -5.0, 2.0),
+        lesion_radius_mm=12.0,
+        seed=0,
+    )
     x = torch.from_numpy((sitk.GetArrayFromImage(image).astype(np.float32) + 1000.0) / 1000.0)[None, None]
     if case["occlusion_roi_windows"]:
         # Exhaustive occlusion of 512 windows takes ~8 min here: time a block of windows (a ROI in one
@@ -105,9 +132,15 @@ def worker(case_name: str, impl: str, method: str, repeats: int, threads: int) -
         if i > 0 or runs == 1:
             times.append(time.perf_counter() - start)
             forwards.append(forward_s)
-    out = {"median_s": statistics.median(times), "times_s": times, "forward_rows": counter.forward,
-           "backward_rows": counter.backward, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-           "setup_rss_mb": rss_setup, "forward_same_process_s": statistics.median(forwards)}
+    out = {
+        "median_s": statistics.median(times),
+        "times_s": times,
+        "forward_rows": counter.forward,
+        "backward_rows": counter.backward,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "setup_rss_mb": rss_setup,
+        "forward_same_process_s": statistics.median(forwards),
+    }
     if impl == "ours":
         # Our own exact counts: the hook counter misses passes through a channels-last model copy.
         out["hook_forward_rows"], out["hook_backward_rows"] = out["forward_rows"], out["backward_rows"]
@@ -128,10 +161,23 @@ def worker(case_name: str, impl: str, method: str, repeats: int, threads: int) -
 
 
 def run_worker(case_name, impl, method, args) -> dict:
-    command = [sys.executable, __file__, "--worker", impl, method, "--case", case_name,
-               "--repeats", str(args.repeats), "--threads", str(args.threads)]
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.abspath(__file__)) + os.pathsep +
-               os.environ.get("PYTHONPATH", ""))
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        impl,
+        method,
+        "--case",
+        case_name,
+        "--repeats",
+        str(args.repeats),
+        "--threads",
+        str(args.threads),
+    ]
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.path.dirname(os.path.abspath(__file__)) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    )
     proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=args.timeout)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
@@ -155,8 +201,10 @@ def summarise(results: dict, case: dict) -> list[str]:
             if impl != "ours" and ours:
                 r["ours_over_peer"] = ours / r["median_s"]
                 ratio_peer = f"{ours / r['median_s']:.2f}"
-            rows.append(f"{method:<22}{impl:<10}{r['median_s']:>10.2f}{r['forward_rows']:>7}{r['backward_rows']:>6}"
-                        f"{ratio_fwd:>8.2f}{ratio_peer:>8}{r['peak_rss_mb']:>9.0f}")
+            rows.append(
+                f"{method:<22}{impl:<10}{r['median_s']:>10.2f}{r['forward_rows']:>7}{r['backward_rows']:>6}"
+                f"{ratio_fwd:>8.2f}{ratio_peer:>8}{r['peak_rss_mb']:>9.0f}"
+            )
         occ = impls.get("ours", {})
         if method.startswith("occlusion") and "windows" in occ and forward:
             bound = occ["windows"] * forward
@@ -164,13 +212,17 @@ def summarise(results: dict, case: dict) -> list[str]:
             if method == "occlusion" and case.get("occlusion_roi_windows"):
                 per_window = occ["median_s"] / max(occ["forward_rows"] - 1, 1)
                 occ["extrapolated_exhaustive_s"] = per_window * occ["windows"]
-                rows.append(f"  occlusion timed on {occ['forward_rows'] - 1} windows of {occ['windows']}: "
-                            f"{per_window:.3f} s/window = {per_window / forward:.2f}x one forward; "
-                            f"extrapolated {per_window * occ['windows']:.0f} s vs bound {bound:.0f} s")
+                rows.append(
+                    f"  occlusion timed on {occ['forward_rows'] - 1} windows of {occ['windows']}: "
+                    f"{per_window:.3f} s/window = {per_window / forward:.2f}x one forward; "
+                    f"extrapolated {per_window * occ['windows']:.0f} s vs bound {bound:.0f} s"
+                )
             if method == "occlusion-fast":
-                rows.append(f"  fast occlusion: {occ['median_s']:.1f} s = {bound / occ['median_s']:.2f}x faster "
-                            f"than the exhaustive bound ({occ['windows']} windows x forward); Pearson r vs "
-                            f"exhaustive: {occ.get('pearson_vs_exhaustive', 'n/a (no reference map)')}")
+                rows.append(
+                    f"  fast occlusion: {occ['median_s']:.1f} s = {bound / occ['median_s']:.2f}x faster "
+                    f"than the exhaustive bound ({occ['windows']} windows x forward); Pearson r vs "
+                    f"exhaustive: {occ.get('pearson_vs_exhaustive', 'n/a (no reference map)')}"
+                )
     return rows
 
 
@@ -204,13 +256,25 @@ def main(argv=None):
             results.setdefault(method, {})[impl] = run_worker(case_name, impl, method, args)
             print(f"  {method:<22}{impl:<10}{json.dumps(results[method][impl])[:150]}", flush=True)
     rows = summarise(results, case)
-    print(f"\ncase {case_name}: MONAI DenseNet121(spatial_dims=3, in_channels=1, out_channels=2), "
-          f"input 1x1x{case['size']}^3, {args.threads} threads, OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}")
+    print(
+        f"\ncase {case_name}: MONAI DenseNet121(spatial_dims=3, in_channels=1, out_channels=2), "
+        f"input 1x1x{case['size']}^3, {args.threads} threads, OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}"
+    )
     print("\n".join(rows))
     path = args.json or f"bench_{case_name}.json"
     with open(path, "w") as handle:
-        json.dump({"case": case_name, "config": {k: v for k, v in case.items()}, "threads": args.threads,
-                   "results": results, "table": rows}, handle, indent=1, default=str)
+        json.dump(
+            {
+                "case": case_name,
+                "config": {k: v for k, v in case.items()},
+                "threads": args.threads,
+                "results": results,
+                "table": rows,
+            },
+            handle,
+            indent=1,
+            default=str,
+        )
     print(f"\nwrote {path}")
 
 

@@ -34,8 +34,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     card = derive_card(mm.CONFIG, {"name": "matrix"}, Path("/bundle/configs/inference.json"))
     net = mm.MeanThreshold().eval()
-    rows = ["| geometry | MONAI grid | model input max diff | grid max diff (mm) | voxel agreement | lesion Dice |",
-            "|---|---|---|---|---|---|"]
+    rows = [
+        "| geometry | MONAI grid | model input max diff | grid max diff (mm) | voxel agreement | lesion Dice |",
+        "|---|---|---|---|---|---|",
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         for case in mm.cases() + (mm.itk_cases() if args.itk else []):
             path = mm.write(case, Path(tmp))
@@ -54,8 +56,10 @@ def main(argv=None):
             pred = explain_image(image, net, card=card, method="saliency").prediction_image
             pred = sitk.GetArrayFromImage(pred).transpose(2, 1, 0)
             size = "x".join(str(n) for n in theirs.shape[1:])
-            rows.append(f"| {case.name} | {size} | {diff} | {grid:.1e} | {np.mean(pred == labels):.2%} | "
-                        f"{mm.dice(pred, labels):.4f} |")
+            rows.append(
+                f"| {case.name} | {size} | {diff} | {grid:.1e} | {np.mean(pred == labels):.2%} | "
+                f"{mm.dice(pred, labels):.4f} |"
+            )
             print(rows[-1], flush=True)
     if args.out:
         Path(args.out).write_text("\n".join(rows) + "\n", encoding="utf-8")

@@ -17,10 +17,17 @@ def ours(model, x, method, layer, case):
         "guided-gradcam": dict(layers=layer),
         "smoothgrad": dict(samples=25, noise=0.15, magnitude=True),
         "integrated-gradients": dict(steps=50),
-        "occlusion": dict(window=case["window"], overlap=0.25, occluder="constant", value=0.0,
-                          roi=case.get("occlusion_roi"), relu=False),
-        "occlusion-fast": dict(window=case["window"], overlap=0.25, occluder="constant", value=0.0, mode="fast",
-                               relu=False),
+        "occlusion": dict(
+            window=case["window"],
+            overlap=0.25,
+            occluder="constant",
+            value=0.0,
+            roi=case.get("occlusion_roi"),
+            relu=False,
+        ),
+        "occlusion-fast": dict(
+            window=case["window"], overlap=0.25, occluder="constant", value=0.0, mode="fast", relu=False
+        ),
         "rise": dict(masks=case["rise_masks"]),
     }.get(method, {})
     name = "occlusion" if method == "occlusion-fast" else method
@@ -44,8 +51,9 @@ def monai(model, x, method, layer, case):
         gb = mv.GuidedBackpropGrad(model)
         return lambda: gb(x, index=t)
     if method == "occlusion":
-        occ = mv.OcclusionSensitivity(model, mask_size=case["window"], n_batch=case["peer_batch"], verbose=False,
-                                      mode=0.0, overlap=0.25)
+        occ = mv.OcclusionSensitivity(
+            model, mask_size=case["window"], n_batch=case["peer_batch"], verbose=False, mode=0.0, overlap=0.25
+        )
         return lambda: occ(x)
     return None
 
@@ -75,8 +83,14 @@ def captum(model, x, method, layer, case):
     if method == "occlusion":
         w, s = case["window"], case["stride"]
         occ = ca.Occlusion(model)
-        return lambda: occ.attribute(x, target=t, sliding_window_shapes=(1, w, w, w), strides=(1, s, s, s),
-                                     baselines=0, perturbations_per_eval=case["peer_batch"])
+        return lambda: occ.attribute(
+            x,
+            target=t,
+            sliding_window_shapes=(1, w, w, w),
+            strides=(1, s, s, s),
+            baselines=0,
+            perturbations_per_eval=case["peer_batch"],
+        )
     return None
 
 
@@ -96,14 +110,18 @@ def torchcam(model, x, method, layer, case):
 def plain(model, x, method, layer, case):
     """The yardsticks: one forward, and one forward + backward to the input."""
     if method == "forward":
+
         def forward():
             with torch.no_grad():
                 return model(x)
+
         return forward
     if method == "forward+backward":
+
         def forward_backward():
             leaf = x.clone().requires_grad_(True)
             return torch.autograd.grad(model(leaf)[:, case["target"]].sum(), leaf)
+
         return forward_backward
     return None
 

@@ -53,7 +53,6 @@ def run_case(case, model, x, roi):
     """Run one case; returns the explanation's pass counts (empty for MONAI's own)."""
     import torch
     from monai.inferers import sliding_window_inference
-
     from SaliencyExplorerLib.core.engine import explain
     from SaliencyExplorerLib.methods.cam.base import CamMethod
 
@@ -70,8 +69,16 @@ def run_case(case, model, x, roi):
         return {}
     if case == "gradcam_given":  # logits of class 1 on a given region (the whole volume): no clean pass
         mask = torch.ones(tuple(x.shape[2:]), dtype=torch.bool)
-        result = explain(model, x, "gradcam", target=1, task="segmentation", mask=mask, output_activation="none",
-                         sliding_window=settings)
+        result = explain(
+            model,
+            x,
+            "gradcam",
+            target=1,
+            task="segmentation",
+            mask=mask,
+            output_activation="none",
+            sliding_window=settings,
+        )
     else:
         CamMethod.replays_layer = case != "gradcam_recompute"
         try:
@@ -99,8 +106,9 @@ def memory_child(case, size, roi, threads):
     done.set()
     sampler.join()
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"case": case, "setup_rss_mb": before / 2**20, "peak_rss_mb": max(peak[0], maxrss) / 2**20,
-                      **info}))
+    print(
+        json.dumps({"case": case, "setup_rss_mb": before / 2**20, "peak_rss_mb": max(peak[0], maxrss) / 2**20, **info})
+    )
 
 
 def timing_child(cases, size, roi, threads, repeats, clock):
@@ -109,7 +117,7 @@ def timing_child(cases, size, roi, threads, repeats, clock):
         run_case(case, model, x, roi)
     seconds = {case: [] for case in cases}
     for k in range(repeats):
-        order = cases[k % len(cases):] + cases[:k % len(cases)]
+        order = cases[k % len(cases) :] + cases[: k % len(cases)]
         for case in order:
             started = CLOCKS[clock]()
             run_case(case, model, x, roi)
@@ -120,13 +128,37 @@ def timing_child(cases, size, roi, threads, repeats, clock):
 def measure(size, roi, threads, repeats, cases, clock="cpu"):
     """{case: row} with median seconds, its ratio to MONAI's, the runs, and the case's own peak memory."""
     common = ["--size", *map(str, size), "--roi", *map(str, roi), "--threads", str(threads)]
-    out = subprocess.run([sys.executable, __file__, "--timing", "--cases", *cases, "--repeats", str(repeats),
-                          "--clock", clock, *common], capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+    out = (
+        subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--timing",
+                "--cases",
+                *cases,
+                "--repeats",
+                str(repeats),
+                "--clock",
+                clock,
+                *common,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     seconds = json.loads(out)
     rows = {}
     for case in cases:
-        out = subprocess.run([sys.executable, __file__, "--memory", case, *common], capture_output=True, text=True,
-                             check=True).stdout.strip().splitlines()[-1]
+        out = (
+            subprocess.run(
+                [sys.executable, __file__, "--memory", case, *common], capture_output=True, text=True, check=True
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         rows[case] = {**json.loads(out), "runs_s": seconds[case], "median_s": statistics.median(seconds[case])}
     base = rows.get("monai")
     for row in rows.values():
@@ -153,15 +185,30 @@ def main():
     if args.timing:
         return timing_child(args.cases, args.size, args.roi, args.threads, args.repeats, args.clock)
     rows = measure(args.size, args.roi, args.threads, args.repeats, args.cases, args.clock)
-    print(f"SegResNet, {'x'.join(map(str, args.size))} volume, roi {'x'.join(map(str, args.roi))}, gaussian, "
-          f"overlap 0.25, {args.threads} threads, {args.clock} time, median of {args.repeats} interleaved runs in one process")
+    print(
+        f"SegResNet, {'x'.join(map(str, args.size))} volume, roi {'x'.join(map(str, args.roi))}, gaussian, "
+        f"overlap 0.25, {args.threads} threads, {args.clock} time, median of {args.repeats} interleaved runs in one process"
+    )
     print(f"{'case':20}{'median s':>10}{'x monai':>9}{'peak MB':>10}{'x monai':>9}  passes")
     for case, r in rows.items():
-        print(f"{case:20}{r['median_s']:10.2f}{r.get('time_x_monai', 0):9.2f}{r['peak_rss_mb']:10.0f}"
-              f"{r.get('memory_x_monai', 0):9.2f}  {r.get('passes', '')}")
+        print(
+            f"{case:20}{r['median_s']:10.2f}{r.get('time_x_monai', 0):9.2f}{r['peak_rss_mb']:10.0f}"
+            f"{r.get('memory_x_monai', 0):9.2f}  {r.get('passes', '')}"
+        )
     if args.json:
-        Path(args.json).write_text(json.dumps({"size": args.size, "roi": args.roi, "threads": args.threads,
-                                               "clock": args.clock, "repeats": args.repeats, "rows": rows}, indent=2))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "size": args.size,
+                    "roi": args.roi,
+                    "threads": args.threads,
+                    "clock": args.clock,
+                    "repeats": args.repeats,
+                    "rows": rows,
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -55,8 +55,13 @@ def main():
     settings = {"roi_size": ROI, "overlap": 0.25, "blend": "gaussian", "sw_batch_size": 4}
     region = torch.zeros(args.size, device="cuda")
     region[200:300, 200:300, 100:180] = 1  # a lesion-sized box: only the windows that see it are explained
-    report = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "input": [1, 1, *args.size],
-              "roi": list(ROI), "models": {}}
+    report = {
+        "device": torch.cuda.get_device_name(),
+        "torch": torch.__version__,
+        "input": [1, 1, *args.size],
+        "roi": list(ROI),
+        "models": {},
+    }
     for name in args.models:
         model, layer = network(name)
         model = model.cuda().eval()
@@ -68,20 +73,32 @@ def main():
         monai()  # warm-up (cuDNN autotuning, allocator)
         rows = {"monai_inference": timed(monai)[:2]}
         cases = {
-            "gradcam_predicted_region": lambda: explain(model, x, "gradcam", layers=layer, target=1,
-                                                        task="segmentation", sliding_window=settings),
-            "gradcam_given_region_logits": lambda: explain(model, x, "gradcam", layers=layer, target=1,
-                                                           task="segmentation", mask=region,
-                                                           output_activation="none", sliding_window=settings),
-            "saliency_predicted_region": lambda: explain(model, x, "saliency", target=1, task="segmentation",
-                                                         sliding_window=settings),
+            "gradcam_predicted_region": lambda: explain(
+                model, x, "gradcam", layers=layer, target=1, task="segmentation", sliding_window=settings
+            ),
+            "gradcam_given_region_logits": lambda: explain(
+                model,
+                x,
+                "gradcam",
+                layers=layer,
+                target=1,
+                task="segmentation",
+                mask=region,
+                output_activation="none",
+                sliding_window=settings,
+            ),
+            "saliency_predicted_region": lambda: explain(
+                model, x, "saliency", target=1, task="segmentation", sliding_window=settings
+            ),
         }
         passes = {}
         for case, fn in cases.items():
             seconds, memory, result = timed(fn)
             rows[case] = (seconds, memory)
-            passes[case] = {**result.passes, **{k: v for k, v in result.extras.get("sliding_windows", {}).items()
-                                                if isinstance(v, (int, float))}}
+            passes[case] = {
+                **result.passes,
+                **{k: v for k, v in result.extras.get("sliding_windows", {}).items() if isinstance(v, (int, float))},
+            }
             del result
         base_s, base_mb = rows["monai_inference"]
         report["models"][name] = {

@@ -48,8 +48,10 @@ def main():
     folder = Path(args.folder) if args.folder else make_lesion_folder(work / "model", steps=args.steps)
     loaded = load_model(folder)
     p, p64 = predictor(folder), predictor(folder, float64=True)
-    print(f"{'geometry':28s} {'input':>8s} {'agree':>8s} {'dice':>6s} {'dprob':>8s} {'agree64':>8s} {'dice64':>6s} "
-          f"{'dprob64':>8s} {'fp16':>8s} {'fp16flip':>8s} {'lesion':>6s} {'truth':>6s} {'before':>8s} {'bdice':>6s} {'s':>5s}")
+    print(
+        f"{'geometry':28s} {'input':>8s} {'agree':>8s} {'dice':>6s} {'dprob':>8s} {'agree64':>8s} {'dice64':>6s} "
+        f"{'dprob64':>8s} {'fp16':>8s} {'fp16flip':>8s} {'lesion':>6s} {'truth':>6s} {'before':>8s} {'bdice':>6s} {'s':>5s}"
+    )
     rows = []
     for n, (name, suffix, size, spacing, direction) in enumerate(geometries()):
         if args.only and args.only not in name:
@@ -63,17 +65,23 @@ def main():
         before, ref_seg = previous_path(loaded, path), r.pop("ref_seg")
         r["before_agree"], r["before_dice"] = float((before == ref_seg).mean()), dice(before, ref_seg)
         rows.append(r)
-        print(f"{name:28s} {r['input_max_diff']:8.1e} {r['agreement']:8.4%} {r['lesion_dice']:6.3f} "
-              f"{r['max_prob_diff']:8.1e} {r['agreement64']:8.4%} {r['lesion_dice64']:6.3f} {r['max_prob_diff64']:8.1e} "
-              f"{r['fp16_noise']:8.1e} {r['fp16_label_flips']:8.4%} {r['ref_lesion_voxels']:6d} {r['truth_dice']:6.3f} {r['before_agree']:8.4%} {r['before_dice']:6.3f} {time.perf_counter() - t:5.1f}",
-              flush=True)
-    print(f"before issue 18: min agreement {min(r['before_agree'] for r in rows):.4%}, lesion Dice "
-          f"{min(r['before_dice'] for r in rows):.3f}-{max(r['before_dice'] for r in rows):.3f}")
-    print(f"min agreement {min(r['agreement'] for r in rows):.4%}, min lesion Dice {min(r['lesion_dice'] for r in rows):.3f}"
-          f" (float64 reference: {min(r['agreement64'] for r in rows):.4%}, {min(r['lesion_dice64'] for r in rows):.3f}); "
-          f"input max diff {max(r['input_max_diff'] for r in rows):.1e}; nnU-Net's float16 noise max "
-          f"{max(r['fp16_noise'] for r in rows):.1e} in probability, label flips max "
-          f"{max(r['fp16_label_flips'] for r in rows):.4%}")
+        print(
+            f"{name:28s} {r['input_max_diff']:8.1e} {r['agreement']:8.4%} {r['lesion_dice']:6.3f} "
+            f"{r['max_prob_diff']:8.1e} {r['agreement64']:8.4%} {r['lesion_dice64']:6.3f} {r['max_prob_diff64']:8.1e} "
+            f"{r['fp16_noise']:8.1e} {r['fp16_label_flips']:8.4%} {r['ref_lesion_voxels']:6d} {r['truth_dice']:6.3f} {r['before_agree']:8.4%} {r['before_dice']:6.3f} {time.perf_counter() - t:5.1f}",
+            flush=True,
+        )
+    print(
+        f"before issue 18: min agreement {min(r['before_agree'] for r in rows):.4%}, lesion Dice "
+        f"{min(r['before_dice'] for r in rows):.3f}-{max(r['before_dice'] for r in rows):.3f}"
+    )
+    print(
+        f"min agreement {min(r['agreement'] for r in rows):.4%}, min lesion Dice {min(r['lesion_dice'] for r in rows):.3f}"
+        f" (float64 reference: {min(r['agreement64'] for r in rows):.4%}, {min(r['lesion_dice64'] for r in rows):.3f}); "
+        f"input max diff {max(r['input_max_diff'] for r in rows):.1e}; nnU-Net's float16 noise max "
+        f"{max(r['fp16_noise'] for r in rows):.1e} in probability, label flips max "
+        f"{max(r['fp16_label_flips'] for r in rows):.4%}"
+    )
 
 
 if __name__ == "__main__":

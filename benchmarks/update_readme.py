@@ -24,18 +24,31 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 README = HERE / "README.md"
 BEGIN, END = "<!-- results:begin (benchmarks/update_readme.py) -->", "<!-- results:end -->"
-FILES = {"methods": HERE / "results_densenet64.json", "fixed": HERE / "results_fixed_cost64.json",
-         "windows": HERE / "results_windows_cpu.json"}
+FILES = {
+    "methods": HERE / "results_densenet64.json",
+    "fixed": HERE / "results_fixed_cost64.json",
+    "windows": HERE / "results_windows_cpu.json",
+}
 # what each method's time is measured against: (yardstick, passes of it)
-YARDSTICK = {"gradcam": ("forward", 1), "guided-gradcam": ("forward+backward", 1), "saliency": ("forward+backward", 1),
-             "inputxgradient": ("forward+backward", 1), "guided-backprop": ("forward+backward", 1),
-             "smoothgrad": ("forward+backward", 25), "integrated-gradients": ("forward+backward", 50),
-             "occlusion": ("forward", "windows"), "occlusion-fast": ("forward", "windows"), "rise": ("forward", 200)}
+YARDSTICK = {
+    "gradcam": ("forward", 1),
+    "guided-gradcam": ("forward+backward", 1),
+    "saliency": ("forward+backward", 1),
+    "inputxgradient": ("forward+backward", 1),
+    "guided-backprop": ("forward+backward", 1),
+    "smoothgrad": ("forward+backward", 25),
+    "integrated-gradients": ("forward+backward", 50),
+    "occlusion": ("forward", "windows"),
+    "occlusion-fast": ("forward", "windows"),
+    "rise": ("forward", 200),
+}
 PEERS = ("monai", "captum", "torchcam")
 
 
 def run(args, out: Path):
-    env = dict(os.environ, PYTHONPATH=str(HERE.parent / "SaliencyExplorer") + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(
+        os.environ, PYTHONPATH=str(HERE.parent / "SaliencyExplorer") + os.pathsep + os.environ.get("PYTHONPATH", "")
+    )
     subprocess.run([sys.executable, *map(str, args), "--json", str(out)], check=True, env=env, cwd=HERE)
     data = json.loads(out.read_text())
     data["measured"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -51,9 +64,14 @@ def methods_table(data: dict) -> list[str]:
     fwd = res["forward"]["torch"]["median_s"]
     fb = res.get("forward+backward", {}).get("torch", {}).get("median_s", float("nan"))
     base = {"forward": fwd, "forward+backward": fb}
-    rows = ["| method | yardstick | ours x yardstick | ours s | " + " | ".join(f"{p} x ours" for p in PEERS)
-            + " | peak MB ours | " + " | ".join(f"peak MB {p}" for p in PEERS) + " |",
-            "|---|---|---|---|" + "---|" * (2 * len(PEERS) + 1)]
+    rows = [
+        "| method | yardstick | ours x yardstick | ours s | "
+        + " | ".join(f"{p} x ours" for p in PEERS)
+        + " | peak MB ours | "
+        + " | ".join(f"peak MB {p}" for p in PEERS)
+        + " |",
+        "|---|---|---|---|" + "---|" * (2 * len(PEERS) + 1),
+    ]
     for method, (stick, times) in YARDSTICK.items():
         ours = res.get(method, {}).get("ours", {})
         if "median_s" not in ours:
@@ -62,11 +80,14 @@ def methods_table(data: dict) -> list[str]:
         one = ours.get("forward_same_process_s", fwd) if stick == "forward" else base[stick]  # same process when known
         bound = one * count
         peers = [res[method].get(p, {}) for p in PEERS]
-        rows.append(f"| {method} | {count} x {stick} ({bound:.2f} s) | {ours['median_s'] / bound:.2f} | "
-                    f"{ours['median_s']:.2f} | "
-                    + " | ".join(f"{p['median_s'] / ours['median_s']:.2f}" if "median_s" in p else "-" for p in peers)
-                    + f" | {ours['peak_rss_mb']:.0f} | "
-                    + " | ".join(f"{p['peak_rss_mb']:.0f}" if "peak_rss_mb" in p else "-" for p in peers) + " |")
+        rows.append(
+            f"| {method} | {count} x {stick} ({bound:.2f} s) | {ours['median_s'] / bound:.2f} | "
+            f"{ours['median_s']:.2f} | "
+            + " | ".join(f"{p['median_s'] / ours['median_s']:.2f}" if "median_s" in p else "-" for p in peers)
+            + f" | {ours['peak_rss_mb']:.0f} | "
+            + " | ".join(f"{p['peak_rss_mb']:.0f}" if "peak_rss_mb" in p else "-" for p in peers)
+            + " |"
+        )
     return rows
 
 
@@ -83,40 +104,67 @@ def fixed_table(data: dict) -> list[str]:
 
 
 def windows_table(data: dict) -> list[str]:
-    out = ["| case | median s | x MONAI time | peak RSS MB | x MONAI memory | forward, backward passes |",
-           "|---|---|---|---|---|---|"]
+    out = [
+        "| case | median s | x MONAI time | peak RSS MB | x MONAI memory | forward, backward passes |",
+        "|---|---|---|---|---|---|",
+    ]
     for case, r in data["rows"].items():
         passes = r.get("passes")
-        out.append(f"| {case} | {r['median_s']:.2f} | {r.get('time_x_monai', float('nan')):.2f} | "
-                   f"{r['peak_rss_mb']:.0f} | {r.get('memory_x_monai', float('nan')):.2f} | "
-                   f"{'' if not passes else str(passes['forward']) + ', ' + str(passes['backward'])} |")
+        out.append(
+            f"| {case} | {r['median_s']:.2f} | {r.get('time_x_monai', float('nan')):.2f} | "
+            f"{r['peak_rss_mb']:.0f} | {r.get('memory_x_monai', float('nan')):.2f} | "
+            f"{'' if not passes else str(passes['forward']) + ', ' + str(passes['backward'])} |"
+        )
     return out
 
 
 def render() -> str:
     when = time.strftime("%Y-%m-%d", time.gmtime())
-    lines = [BEGIN, f"Generated {when} by `python benchmarks/update_readme.py` on {platform.machine()} "
-             f"({os.cpu_count()} cores; shared machines make times move: ratios come from one process where "
-             f"marked). Per-figure conditions are in the JSON files.", ""]
+    lines = [
+        BEGIN,
+        f"Generated {when} by `python benchmarks/update_readme.py` on {platform.machine()} "
+        f"({os.cpu_count()} cores; shared machines make times move: ratios come from one process where "
+        f"marked). Per-figure conditions are in the JSON files.",
+        "",
+    ]
     if FILES["methods"].exists():
         data = json.loads(FILES["methods"].read_text())
-        lines += [f"**Every method, DenseNet121-3D at 64^3** ({measured(data)}; `bench_methods.py --small`: each case in its own process, "
-                  f"median of {data.get('repeats', 3)} runs for single-pass methods, {data.get('threads', 2)} threads; "
-                  "`peer x ours` > 1 = we are faster):", ""] + methods_table(data) + [""]
+        lines += (
+            [
+                f"**Every method, DenseNet121-3D at 64^3** ({measured(data)}; `bench_methods.py --small`: each case in its own process, "
+                f"median of {data.get('repeats', 3)} runs for single-pass methods, {data.get('threads', 2)} threads; "
+                "`peer x ours` > 1 = we are faster):",
+                "",
+            ]
+            + methods_table(data)
+            + [""]
+        )
     if FILES["fixed"].exists():
         data = json.loads(FILES["fixed"].read_text())
-        lines += [f"**Small-input fixed cost** ({measured(data)}; `bench_fixed_cost.py`: DenseNet121-3D at 64^3, one "
-                  f"process, {data.get('threads', 1)} thread(s), {data.get('clock', 'wall')} time, median of "
-                  f"{data['repeats']} interleaved rounds, each time / the median no-grad forward of the same "
-                  "rounds):", ""] \
-            + fixed_table(data) + [""]
+        lines += (
+            [
+                f"**Small-input fixed cost** ({measured(data)}; `bench_fixed_cost.py`: DenseNet121-3D at 64^3, one "
+                f"process, {data.get('threads', 1)} thread(s), {data.get('clock', 'wall')} time, median of "
+                f"{data['repeats']} interleaved rounds, each time / the median no-grad forward of the same "
+                "rounds):",
+                "",
+            ]
+            + fixed_table(data)
+            + [""]
+        )
     if FILES["windows"].exists():
         data = json.loads(FILES["windows"].read_text())
-        lines += [f"**Whole scan by sliding windows** ({measured(data)}; `bench_windows.py`: SegResNet, "
-                  f"{'x'.join(map(str, data['size']))} volume, windows {'x'.join(map(str, data['roi']))}, time: "
-                  f"{data.get('clock', 'wall')} time on {data.get('threads', 1)} thread(s), median of {data['repeats']} "
-                  "interleaved runs in one process; memory: each case once in its own process):", ""] \
-            + windows_table(data) + [""]
+        lines += (
+            [
+                f"**Whole scan by sliding windows** ({measured(data)}; `bench_windows.py`: SegResNet, "
+                f"{'x'.join(map(str, data['size']))} volume, windows {'x'.join(map(str, data['roi']))}, time: "
+                f"{data.get('clock', 'wall')} time on {data.get('threads', 1)} thread(s), median of {data['repeats']} "
+                "interleaved runs in one process; memory: each case once in its own process):",
+                "",
+            ]
+            + windows_table(data)
+            + [""]
+        )
     return "\n".join(lines + [END])
 
 
@@ -136,7 +184,7 @@ def main():
     text = README.read_text()
     table = render()
     if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + table + text[text.index(END) + len(END):]
+        text = text[: text.index(BEGIN)] + table + text[text.index(END) + len(END) :]
     else:
         text = text.replace("## Results\n", "## Results\n" + table + "\n\n", 1)
     README.write_text(text)

@@ -34,8 +34,9 @@ def parse_args(argv):
     parser.add_argument("--target", help="class index or name (default: top class)")
     parser.add_argument("--threshold", type=float, default=0.2)
     parser.add_argument("--scene", type=Path, help="also save the scene (volumes + heatmaps) as this .mrb")
-    parser.add_argument("--trust-code", action="store_true",
-                        help="allow a model file or card that runs code (only for files you trust)")
+    parser.add_argument(
+        "--trust-code", action="store_true", help="allow a model file or card that runs code (only for files you trust)"
+    )
     return parser.parse_args(argv)
 
 
@@ -54,6 +55,7 @@ def main(argv=None) -> int:
     session = None
     if module_logics.in_application():
         import slicer
+
         mrml = slicer.mrmlScene
     else:
         session = module_logics.start_headless()  # closed at the end: its cache folder goes with it
@@ -89,14 +91,24 @@ def _run(args, mrml, files):
         try:
             # a damaged file is one failed record (SaliencyError naming it), not the end of the batch
             node = volume_nodes.add_volume_from_image(mrml, read_image(path, "volume"), volume_stem(path))
-            heat = explain_volume_node(node, args.model, card=args.card, method=args.method, layers=layers,
-                                       target=target, threshold=args.threshold, trust_code=args.trust_code)
+            heat = explain_volume_node(
+                node,
+                args.model,
+                card=args.card,
+                method=args.method,
+                layers=layers,
+                target=target,
+                threshold=args.threshold,
+                trust_code=args.trust_code,
+            )
             out_path = args.output / f"{volume_stem(path)}_saliency.nrrd"
             # atomic, and never over one of the inputs (a volume named like an earlier heatmap)
             write_image(volume_nodes.node_to_image(heat, world=False), out_path, files + [args.model], "heatmap")
             record.update(output=str(out_path), **heatmap_node.provenance_of(heat))
-            print(f"{path.name}: {record.get('targetName') or record.get('target')} "
-                  f"score {record.get('score')} peak RAS {record.get('peakRAS')} -> {out_path.name}")
+            print(
+                f"{path.name}: {record.get('targetName') or record.get('target')} "
+                f"score {record.get('score')} peak RAS {record.get('peakRAS')} -> {out_path.name}"
+            )
         except SaliencyError as exc:
             failures += 1
             record["error"] = str(exc)
@@ -114,6 +126,7 @@ if __name__ == "__main__":
     status = main()
     try:
         import slicer
+
         if getattr(slicer, "app", None) is not None:  # inside Slicer: quit the application with the status
             slicer.util.exit(status)
     except ImportError:

@@ -12,8 +12,10 @@ from PIL import Image
 
 SIZE = 128
 REPO = Path(__file__).resolve().parents[1]
-TARGETS = [REPO / "SaliencyExplorer" / "Resources" / "Icons" / "SaliencyExplorer.png",
-           REPO / "Resources" / "Icons" / "SaliencyExplorer.png"]
+TARGETS = [
+    REPO / "SaliencyExplorer" / "Resources" / "Icons" / "SaliencyExplorer.png",
+    REPO / "Resources" / "Icons" / "SaliencyExplorer.png",
+]
 
 
 def draw() -> np.ndarray:

@@ -49,7 +49,7 @@ SAMPLE = {
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     with torch.no_grad():
-        pred = torch.cat([model(x[i:i + 32]).argmax(1) for i in range(0, len(x), 32)])
+        pred = torch.cat([model(x[i : i + 32]).argmax(1) for i in range(0, len(x), 32)])
     return float((pred == y).float().mean())
 
 
@@ -64,7 +64,7 @@ def train(x, y, epochs: int, log) -> LesionNet:
         order = torch.randperm(len(x), generator=order_gen)
         total = 0.0
         for start in range(0, len(x), 16):
-            idx = order[start:start + 16]
+            idx = order[start : start + 16]
             batch = x[idx]
             # flips are label-preserving: more varied lesion positions for free
             for axis in (2, 3, 4):
@@ -85,9 +85,16 @@ def make_sample(out: Path) -> dict:
     direction = rotation_direction(tuple(SAMPLE["rotation_deg_about_xyz"]))
     d = np.asarray(direction).reshape(3, 3)
     center_lps = d @ np.asarray(SAMPLE["lesion_offset_along_ijk_mm"])  # the phantom is centred on 0
-    image, mask = make_phantom(size=SAMPLE["size"], spacing=SAMPLE["spacing"], direction=direction,
-                               lesion_center_lps=center_lps, lesion_radius_mm=SAMPLE["lesion_radius_mm"],
-                               seed=SAMPLE["seed"], noise_hu=SAMPLE["noise_hu"], lesion_hu=SAMPLE["lesion_hu"])
+    image, mask = make_phantom(
+        size=SAMPLE["size"],
+        spacing=SAMPLE["spacing"],
+        direction=direction,
+        lesion_center_lps=center_lps,
+        lesion_radius_mm=SAMPLE["lesion_radius_mm"],
+        seed=SAMPLE["seed"],
+        noise_hu=SAMPLE["noise_hu"],
+        lesion_hu=SAMPLE["lesion_hu"],
+    )
     hu = sitk.Cast(sitk.Round(image), sitk.sitkInt16)
     sitk.WriteImage(hu, str(out / "sample_ct.nrrd"), useCompression=True)
     info = {
@@ -97,9 +104,12 @@ def make_sample(out: Path) -> dict:
         "lesion_center_ras_mm": [round(float(v), 4) for v in center_lps * np.array([-1.0, -1.0, 1.0])],
         "lesion_radius_mm": SAMPLE["lesion_radius_mm"],
         "lesion_voxels": int(sitk.GetArrayViewFromImage(mask).sum()),
-        "geometry": {"size": list(hu.GetSize()), "spacing": list(hu.GetSpacing()),
-                     "origin": [round(v, 6) for v in hu.GetOrigin()],
-                     "direction": [round(v, 9) for v in hu.GetDirection()]},
+        "geometry": {
+            "size": list(hu.GetSize()),
+            "spacing": list(hu.GetSpacing()),
+            "origin": [round(v, 6) for v in hu.GetOrigin()],
+            "direction": [round(v, 9) for v in hu.GetDirection()],
+        },
         "made_by": "scripts/make_demo.py with SaliencyExplorerLib.demo.phantoms.make_phantom",
         "parameters": SAMPLE,
     }
@@ -127,8 +137,9 @@ def main(argv=None) -> int:
     parser.add_argument("--train", type=int, default=480)
     parser.add_argument("--test", type=int, default=160)
     parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--lesion-only", action="store_true",
-                        help="only write sample_lesion.nrrd from the sample_ct.json already there")
+    parser.add_argument(
+        "--lesion-only", action="store_true", help="only write sample_lesion.nrrd from the sample_ct.json already there"
+    )
     args = parser.parse_args(argv)
     if args.lesion_only:
         print(write_lesion(args.output_dir))
@@ -153,14 +164,21 @@ def main(argv=None) -> int:
     export_program(model, out / "lesion_classifier.pt2")
     sample = make_sample(out)
     report = {
-        "train_cases": len(x_train), "train_seed": TRAIN_SEED, "test_cases": len(x_test), "test_seed": TEST_SEED,
-        "epochs": args.epochs, "held_out_accuracy": round(test_acc, 4),
+        "train_cases": len(x_train),
+        "train_seed": TRAIN_SEED,
+        "test_cases": len(x_test),
+        "test_seed": TEST_SEED,
+        "epochs": args.epochs,
+        "held_out_accuracy": round(test_acc, 4),
         "train_accuracy": round(accuracy(model, x_train, y_train), 4),
-        "seconds": round(time.time() - started, 1), "torch": torch.__version__,
+        "seconds": round(time.time() - started, 1),
+        "torch": torch.__version__,
     }
     (out / "training_report.json").write_text(json.dumps(report, indent=2) + "\n")
-    log(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))}; sample lesion at RAS "
-        f"{sample['lesion_center_ras_mm']} mm, radius {sample['lesion_radius_mm']} mm")
+    log(
+        f"wrote {', '.join(sorted(p.name for p in out.iterdir()))}; sample lesion at RAS "
+        f"{sample['lesion_center_ras_mm']} mm, radius {sample['lesion_radius_mm']} mm"
+    )
     return 0
 
 

@@ -32,26 +32,35 @@ def main() -> None:
     from SaliencyExplorerLib.mrml import heatmap_node, module_logics, rendering, volume_nodes
 
     session = module_logics.start_headless()
-    source = volume_nodes.add_volume_from_image(session.scene, sitk.ReadImage(str(args.samples / "sample_ct.nrrd")),
-                                               "sample CT")
+    source = volume_nodes.add_volume_from_image(
+        session.scene, sitk.ReadImage(str(args.samples / "sample_ct.nrrd")), "sample CT"
+    )
     display = source.GetDisplayNode()
     display.SetAutoWindowLevel(False)
     display.SetWindowLevel(400, 40)  # soft-tissue window
-    heat = explain_volume_node(source, str(args.samples / "lesion_classifier.pt"),
-                               card=str(args.samples / "lesion_classifier.json"), method=args.method, threshold=0.3)
+    heat = explain_volume_node(
+        source,
+        str(args.samples / "lesion_classifier.pt"),
+        card=str(args.samples / "lesion_classifier.json"),
+        method=args.method,
+        threshold=0.3,
+    )
     record = heatmap_node.provenance_of(heat)
     peak = np.array(record["peakRAS"].split(","), dtype=float)
     truth = json.loads((args.samples / "sample_ct.json").read_text())["lesion_center_ras_mm"]
     panels = []
     for orientation in ("Axial", "Coronal", "Sagittal"):
-        rgba = rendering.render_slice(source, heat, opacity=0.6, orientation=orientation, center_ras=peak,
-                                   size=(args.size, args.size))
+        rgba = rendering.render_slice(
+            source, heat, opacity=0.6, orientation=orientation, center_ras=peak, size=(args.size, args.size)
+        )
         rgb = (rgba[..., :3].astype(float) * (rgba[..., 3:] / 255.0)).round().astype(np.uint8)  # over black
         Image.fromarray(rgb).save(args.out / f"{orientation.lower()}.png")
         panels.append(rgb)
     Image.fromarray(np.concatenate(panels, axis=1)).save(args.out / "views.png")
-    print(f"{record['method']} on {record['layers']}: class {record.get('targetName')} score {record.get('score')}; "
-          f"peak RAS {np.round(peak, 1)} vs lesion {truth}: {np.linalg.norm(peak - truth):.1f} mm")
+    print(
+        f"{record['method']} on {record['layers']}: class {record.get('targetName')} score {record.get('score')}; "
+        f"peak RAS {np.round(peak, 1)} vs lesion {truth}: {np.linalg.norm(peak - truth):.1f} mm"
+    )
 
 
 if __name__ == "__main__":

@@ -15,8 +15,9 @@ CMAKE = MODULE_DIR / "CMakeLists.txt"
 
 
 def tracked(suffix):
-    out = subprocess.run(["git", "ls-files", "SaliencyExplorerLib"], cwd=MODULE_DIR, capture_output=True,
-                         text=True, check=True).stdout.split()
+    out = subprocess.run(
+        ["git", "ls-files", "SaliencyExplorerLib"], cwd=MODULE_DIR, capture_output=True, text=True, check=True
+    ).stdout.split()
     return sorted(f for f in out if f.endswith(suffix) and (MODULE_DIR / f).exists())
 
 
@@ -28,8 +29,12 @@ def replace_block(text, variable, fixed, files):
 def main():
     text = CMAKE.read_text()
     text = replace_block(text, "MODULE_PYTHON_SCRIPTS", ["${MODULE_NAME}.py"], tracked(".py"))
-    text = replace_block(text, "MODULE_PYTHON_RESOURCES",
-                         ["Resources/Icons/${MODULE_NAME}.png", "Resources/UI/${MODULE_NAME}.ui"], tracked(".json"))
+    text = replace_block(
+        text,
+        "MODULE_PYTHON_RESOURCES",
+        ["Resources/Icons/${MODULE_NAME}.png", "Resources/UI/${MODULE_NAME}.ui"],
+        tracked(".json"),
+    )
     CMAKE.write_text(text)
     print(f"{CMAKE}: {len(tracked('.py'))} library .py files, {len(tracked('.json'))} data files")
 

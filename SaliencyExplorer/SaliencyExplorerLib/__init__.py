@@ -38,11 +38,21 @@ def __getattr__(name):
 # Modules the release before the re-layering documented, by their old names: still importable (every
 # form: ``import``, ``from ... import``), each with a DeprecationWarning naming the new place.
 _MOVED = {
-    "slicer_session": "mrml.module_logics", "scene": "mrml.heatmap_node", "scene_colors": "mrml.color_tables",
-    "scene_metrics": "mrml.evaluation_nodes", "volume_node": "mrml.volume_nodes", "render": "mrml.rendering",
-    "imageio": "volumes.image_files", "tensorboard_log": "figures.tensorboard", "demo_models": "demo.network",
-    "demo_data": "demo.data", "phantoms": "demo.phantoms", "pipeline": "workflow.explain_image",
-    "geometry": "volumes.geometry", "intensity": "volumes.intensity", "method_options": "core.options",
+    "slicer_session": "mrml.module_logics",
+    "scene": "mrml.heatmap_node",
+    "scene_colors": "mrml.color_tables",
+    "scene_metrics": "mrml.evaluation_nodes",
+    "volume_node": "mrml.volume_nodes",
+    "render": "mrml.rendering",
+    "imageio": "volumes.image_files",
+    "tensorboard_log": "figures.tensorboard",
+    "demo_models": "demo.network",
+    "demo_data": "demo.data",
+    "phantoms": "demo.phantoms",
+    "pipeline": "workflow.explain_image",
+    "geometry": "volumes.geometry",
+    "intensity": "volumes.intensity",
+    "method_options": "core.options",
 }
 
 
@@ -59,8 +69,11 @@ def _install_moved_names():
 
         def exec_module(self, module):
             new = f"{__name__}.{_MOVED[self.old]}"
-            warnings.warn(f"{__name__}.{self.old} moved to {new}; the old name goes in a later release.",
-                          DeprecationWarning, stacklevel=2)
+            warnings.warn(
+                f"{__name__}.{self.old} moved to {new}; the old name goes in a later release.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
             real = importlib.import_module(new)
             module.__getattr__ = lambda name: getattr(real, name)
             module.__all__ = list(getattr(real, "__all__", [n for n in vars(real) if not n.startswith("_")]))

@@ -83,7 +83,7 @@ def input_files(path) -> list[Path]:
         for n, line in enumerate(lines):
             match = key.match(line)
             if match:
-                parts += _listed_files(path, match.group(2), lines[n + 1:])
+                parts += _listed_files(path, match.group(2), lines[n + 1 :])
                 break
             if not line.strip() and suffix_of(path) in (".nrrd", ".nhdr"):
                 break  # the end of a NRRD header: what follows is data
@@ -169,8 +169,11 @@ def clash_message(what, path, clash) -> str:
     written, given, part = clash
     subject = f"{what} {path}" if Path(written) == Path(path) else f"{what} {path} would also write {written}; it"
     if Path(part) == Path(given):
-        target = f"is inside the input folder {given}" if Path(part).is_dir() and \
-            _resolved(Path(written)) != _resolved(Path(part)) else f"is the input {given}"
+        target = (
+            f"is inside the input folder {given}"
+            if Path(part).is_dir() and _resolved(Path(written)) != _resolved(Path(part))
+            else f"is the input {given}"
+        )
     elif Path(part).is_dir():
         target = f"is inside {part}, the data folder of the input {given}"
     else:
@@ -226,8 +229,9 @@ def atomic_output(path, what="output"):
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except OSError as exc:
-        raise SaliencyError(f"cannot write {what} {path}: {exc.strerror or exc}. Check free space and "
-                            "permissions.") from None
+        raise SaliencyError(
+            f"cannot write {what} {path}: {exc.strerror or exc}. Check free space and permissions."
+        ) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

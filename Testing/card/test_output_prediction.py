@@ -8,10 +8,17 @@ import pytest
 from SaliencyExplorerLib.card import SCHEMA_PATH, SmoothSpec, card_to_dict, parse_card
 from SaliencyExplorerLib.errors import CardError
 
-TAPS = {"task": "segmentation",
-        "input": {"intensity": [{"zscore": {"nonzero": True}}], "crop_foreground": {"margin": 5, "allow_smaller": False}},
-        "output": {"activation": "sigmoid", "threshold": 0.55, "resample": "logits", "largest_component": True,
-                   "smooth": {"sigma": 2.5, "kernel": "sampled", "edges": "nearest"}}}
+TAPS = {
+    "task": "segmentation",
+    "input": {"intensity": [{"zscore": {"nonzero": True}}], "crop_foreground": {"margin": 5, "allow_smaller": False}},
+    "output": {
+        "activation": "sigmoid",
+        "threshold": 0.55,
+        "resample": "logits",
+        "largest_component": True,
+        "smooth": {"sigma": 2.5, "kernel": "sampled", "edges": "nearest"},
+    },
+}
 
 
 def test_the_fields_are_read_and_written_back():
@@ -24,17 +31,20 @@ def test_the_fields_are_read_and_written_back():
     assert default.output.largest_component is False
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"output": {"threshold": 1.5}}, "output.threshold"),
-    ({"output": {"threshold": True}}, "output.threshold"),
-    ({"output": {"resample": "nearest"}}, "output.resample"),
-    ({"output": {"smooth": {}}}, "output.smooth.sigma"),
-    ({"output": {"smooth": {"sigma": -1}}}, "output.smooth.sigma"),
-    ({"output": {"smooth": {"sigma": 1, "kernel": "box"}}}, "output.smooth.kernel"),
-    ({"output": {"largest_component": "yes"}}, "output.largest_component"),
-    ({"input": {"crop_foreground": {"allow_smaller": 0}}}, "input.crop_foreground.allow_smaller"),
-    ({"input": {"intensity": [{"zscore": {"nonzero": 1}}]}}, "nonzero"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"output": {"threshold": 1.5}}, "output.threshold"),
+        ({"output": {"threshold": True}}, "output.threshold"),
+        ({"output": {"resample": "nearest"}}, "output.resample"),
+        ({"output": {"smooth": {}}}, "output.smooth.sigma"),
+        ({"output": {"smooth": {"sigma": -1}}}, "output.smooth.sigma"),
+        ({"output": {"smooth": {"sigma": 1, "kernel": "box"}}}, "output.smooth.kernel"),
+        ({"output": {"largest_component": "yes"}}, "output.largest_component"),
+        ({"input": {"crop_foreground": {"allow_smaller": 0}}}, "input.crop_foreground.allow_smaller"),
+        ({"input": {"intensity": [{"zscore": {"nonzero": 1}}]}}, "nonzero"),
+    ],
+)
 def test_bad_values_are_one_line_errors_naming_the_field(change, field):
     with pytest.raises(CardError, match=field.replace(".", r"\.")) as info:
         parse_card(change)

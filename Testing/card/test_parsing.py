@@ -11,11 +11,16 @@ from SaliencyExplorerLib.card import SCHEMA_PATH, ModelCard, find_card_for, load
 from SaliencyExplorerLib.errors import CardError, SaliencyError
 
 EXAMPLE = {
-    "name": "Lesion classifier", "task": "classification", "spatial_dims": 3, "in_channels": 1,
+    "name": "Lesion classifier",
+    "task": "classification",
+    "spatial_dims": 3,
+    "in_channels": 1,
     "classes": ["no lesion", "lesion"],
     "input": {
-        "orientation": "RAS", "array_order": "xyz",
-        "spacing": [2.0, 2.0, 2.0], "size": [64, 64, 64],
+        "orientation": "RAS",
+        "array_order": "xyz",
+        "spacing": [2.0, 2.0, 2.0],
+        "size": [64, 64, 64],
         "center": "image",
         "intensity": {"type": "window", "min": -200, "max": 300},
     },
@@ -107,22 +112,50 @@ def test_load_card_from_files(tmp_path):
 
 # ---------------------------------------------------------------- fuzzing
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-5, 300) | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=6)
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 300)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=6)
     | st.sampled_from(["image", "RAS", "LPS", "xyz", "zyx", "window", "zscore", "none", "k", "min"]),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(
-        st.sampled_from(["type", "min", "max", "foreground", "mean", "std", "a", "b", "class", "kwargs", "x"]),
-        children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["type", "min", "max", "foreground", "mean", "std", "a", "b", "class", "kwargs", "x"]),
+            children,
+            max_size=4,
+        )
+    ),
     max_leaves=12,
 )
-top_keys = st.sampled_from(["name", "task", "spatial_dims", "in_channels", "classes", "input", "output",
-                            "target_layer", "architecture", "weights", "version", "bogus"])
-input_keys = st.sampled_from(["orientation", "array_order", "spacing", "size", "center", "intensity",
-                              "slice_axis", "background", "bogus"])
-cards = st.dictionaries(top_keys, json_values, max_size=6) | st.builds(
-    lambda top, inp: {**top, "input": inp},
-    st.dictionaries(top_keys, json_values, max_size=4),
-    st.dictionaries(input_keys, json_values, max_size=6),
-) | json_values
+top_keys = st.sampled_from(
+    [
+        "name",
+        "task",
+        "spatial_dims",
+        "in_channels",
+        "classes",
+        "input",
+        "output",
+        "target_layer",
+        "architecture",
+        "weights",
+        "version",
+        "bogus",
+    ]
+)
+input_keys = st.sampled_from(
+    ["orientation", "array_order", "spacing", "size", "center", "intensity", "slice_axis", "background", "bogus"]
+)
+cards = (
+    st.dictionaries(top_keys, json_values, max_size=6)
+    | st.builds(
+        lambda top, inp: {**top, "input": inp},
+        st.dictionaries(top_keys, json_values, max_size=4),
+        st.dictionaries(input_keys, json_values, max_size=6),
+    )
+    | json_values
+)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -138,9 +171,20 @@ def test_fuzzed_cards_raise_only_card_error(data):
 
 def _mutations():
     """Valid cards with one field replaced by an arbitrary value: close to real mistakes."""
-    paths = [("name",), ("spatial_dims",), ("in_channels",), ("input", "orientation"), ("input", "spacing"),
-             ("input", "size"), ("input", "center"), ("input", "intensity"), ("input", "array_order"),
-             ("output", "activation"), ("target_layer",), ("classes",)]
+    paths = [
+        ("name",),
+        ("spatial_dims",),
+        ("in_channels",),
+        ("input", "orientation"),
+        ("input", "spacing"),
+        ("input", "size"),
+        ("input", "center"),
+        ("input", "intensity"),
+        ("input", "array_order"),
+        ("output", "activation"),
+        ("target_layer",),
+        ("classes",),
+    ]
     return st.tuples(st.sampled_from(paths), json_values)
 
 

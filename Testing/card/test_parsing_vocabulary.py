@@ -24,7 +24,9 @@ def volume(size=(20, 16, 12), spacing=(1.0, 1.5, 2.5)):
 
 
 def test_chain_runs_in_order_with_its_own_statistics():
-    card = parse_card({"input": {"intensity": [{"clip_percentiles": [10, 90]}, {"zscore": {}}, {"scale": {"a": 2, "b": 1}}]}})
+    card = parse_card(
+        {"input": {"intensity": [{"clip_percentiles": [10, 90]}, {"zscore": {}}, {"scale": {"a": 2, "b": 1}}]}}
+    )
     (chain,) = card.input.intensity
     assert isinstance(chain, IntensityChain) and [s.op for s in chain.steps] == ["clip_percentiles", "zscore", "scale"]
     x = np.arange(100, dtype=np.float32)
@@ -35,18 +37,30 @@ def test_chain_runs_in_order_with_its_own_statistics():
 
 
 def test_single_step_form_is_unchanged_and_per_channel_chains_parse():
-    card = parse_card({"in_channels": 2, "input": {"intensity": [{"type": "window", "min": 0, "max": 10},
-                                                                 [{"range": {"a_min": 0, "a_max": 10, "b_min": -1, "b_max": 1, "clip": True}}]]}})
+    card = parse_card(
+        {
+            "in_channels": 2,
+            "input": {
+                "intensity": [
+                    {"type": "window", "min": 0, "max": 10},
+                    [{"range": {"a_min": 0, "a_max": 10, "b_min": -1, "b_max": 1, "clip": True}}],
+                ]
+            },
+        }
+    )
     assert card.input.intensity[0].type == "window" and isinstance(card.input.intensity[1], IntensityChain)
     assert parse_card(card_to_dict(card)) == card
 
 
-@pytest.mark.parametrize("intensity,field", [
-    ([{"zscore": {}}, {"type": "none"}], "input.intensity"),
-    ([{"clip_percentiles": [50, 10]}], "input.intensity[0].clip_percentiles.upper"),
-    ([{"blur": {}}], "input.intensity[0].blur"),
-    ([{"zscore": {"std": 0}}], "input.intensity[0].zscore.std"),
-])
+@pytest.mark.parametrize(
+    "intensity,field",
+    [
+        ([{"zscore": {}}, {"type": "none"}], "input.intensity"),
+        ([{"clip_percentiles": [50, 10]}], "input.intensity[0].clip_percentiles.upper"),
+        ([{"blur": {}}], "input.intensity[0].blur"),
+        ([{"zscore": {"std": 0}}], "input.intensity[0].zscore.std"),
+    ],
+)
 def test_bad_chains_name_the_field(intensity, field):
     with pytest.raises(CardError, match=re.escape(f"'{field}'")):
         parse_card({"input": {"intensity": intensity}})
@@ -82,8 +96,17 @@ def test_crop_foreground_box_and_margin(on):
 
 def test_native_normalisation_then_resampling_and_edge_background():
     img = volume()
-    card = parse_card({"input": {"intensity": [{"scale": {"a": 2.0, "b": 0.0}}], "intensity_on": "native",
-                                 "background": "edge", "spacing": [3.0, 3.0, 3.0], "size": [12, 12, 12]}})
+    card = parse_card(
+        {
+            "input": {
+                "intensity": [{"scale": {"a": 2.0, "b": 0.0}}],
+                "intensity_on": "native",
+                "background": "edge",
+                "spacing": [3.0, 3.0, 3.0],
+                "size": [12, 12, 12],
+            }
+        }
+    )
     t = to_model(img, card).tensor[0, 0].numpy()
     assert t.max() <= 2 * sitk.GetArrayViewFromImage(img).max() + 1e-3
     assert t.min() >= 0.0  # edge voxels are 0 here: nothing below
@@ -92,10 +115,19 @@ def test_native_normalisation_then_resampling_and_edge_background():
 def test_schema_knows_the_new_fields():
     jsonschema = pytest.importorskip("jsonschema")
     schema = json.loads(SCHEMA_PATH.read_text())
-    card = {"input": {"fit": "extent", "reorient": "axes", "orientation": "RAS", "interpolation": "bspline",
-                      "intensity_on": "native", "background": "edge",
-                      "crop_foreground": {"select": "nonzero", "margin": 2, "on": "native"},
-                      "intensity": [{"clip": {"min": -100, "max": 200}}, {"zscore": {"mean": 3, "std": 2}}]},
-            "task": "segmentation", "inference": {"mode": "sliding_window", "roi_size": [8, 8, 8], "tiling": "nnunet"}}
+    card = {
+        "input": {
+            "fit": "extent",
+            "reorient": "axes",
+            "orientation": "RAS",
+            "interpolation": "bspline",
+            "intensity_on": "native",
+            "background": "edge",
+            "crop_foreground": {"select": "nonzero", "margin": 2, "on": "native"},
+            "intensity": [{"clip": {"min": -100, "max": 200}}, {"zscore": {"mean": 3, "std": 2}}],
+        },
+        "task": "segmentation",
+        "inference": {"mode": "sliding_window", "roi_size": [8, 8, 8], "tiling": "nnunet"},
+    }
     jsonschema.validate(card, schema)
     parse_card(card)

@@ -23,8 +23,19 @@ def test_the_input_shape_a_card_promises():
     assert card.input.size == (8, 8, 8) and card.input_shape() == (1, 1, 8, 8, 8)
     # a 2D card: the slice axis (k by default) drops out; zyx reverses the spatial order
     assert parse_card({"spatial_dims": 2, "input": {"size": [16, 12, None]}}).input_shape() == (1, 1, 16, 12)
-    assert parse_card({"spatial_dims": 2, "input": {"size": [16, 12, 1], "slice_axis": "i"}}).input_shape() == (1, 1, 12, 1)
-    assert parse_card({"in_channels": 2, "input": {"size": [4, 6, 8], "array_order": "zyx"}}).input_shape() == (1, 2, 8, 6, 4)
+    assert parse_card({"spatial_dims": 2, "input": {"size": [16, 12, 1], "slice_axis": "i"}}).input_shape() == (
+        1,
+        1,
+        12,
+        1,
+    )
+    assert parse_card({"in_channels": 2, "input": {"size": [4, 6, 8], "array_order": "zyx"}}).input_shape() == (
+        1,
+        2,
+        8,
+        6,
+        4,
+    )
     assert parse_card({}).input_shape(default=None) is None  # no size: nothing to check the model against
     assert parse_card({}).input_shape() == (1, 1, 64, 64, 64)
     assert parse_card({"input": {"size": [10, None, 30]}}).input_shape(default=None) is None

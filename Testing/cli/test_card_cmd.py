@@ -6,11 +6,21 @@ import pytest
 from SaliencyExplorerLib.card import card_to_dict, load_card, parse_card
 from SaliencyExplorerLib.cli import main
 
-CARD = {"name": "lesion net", "task": "classification", "spatial_dims": 3, "in_channels": 1,
-        "classes": ["none", "lesion"], "target_layer": "features.3",
-        "input": {"orientation": "LPS", "spacing": [1.0, 1.0, 2.0], "size": [64, 64, 32],
-                  "intensity": [{"clip_percentiles": [0.5, 99.5]}, {"zscore": {"mean": 40.0, "std": 300.0}}]},
-        "inference": {"mode": "sliding_window", "roi_size": [32, 32, 16], "overlap": 0.5, "blend": "gaussian"}}
+CARD = {
+    "name": "lesion net",
+    "task": "classification",
+    "spatial_dims": 3,
+    "in_channels": 1,
+    "classes": ["none", "lesion"],
+    "target_layer": "features.3",
+    "input": {
+        "orientation": "LPS",
+        "spacing": [1.0, 1.0, 2.0],
+        "size": [64, 64, 32],
+        "intensity": [{"clip_percentiles": [0.5, 99.5]}, {"zscore": {"mean": 40.0, "std": 300.0}}],
+    },
+    "inference": {"mode": "sliding_window", "roi_size": [32, 32, 16], "overlap": 0.5, "blend": "gaussian"},
+}
 
 
 def test_the_card_beside_a_model_is_printed_and_reads_back_equal(tmp_path, capsys):

@@ -14,8 +14,9 @@ from SaliencyExplorerLib.demo.phantoms import make_phantom
 def files(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("compare")
     tiny_lesion_model(tmp)
-    image, mask = make_phantom(size=(24, 24, 16), spacing=(2.0, 2.0, 3.0), lesion_center_lps=(4.0, -3.0, 2.0),
-                               lesion_radius_mm=6.0)
+    image, mask = make_phantom(
+        size=(24, 24, 16), spacing=(2.0, 2.0, 3.0), lesion_center_lps=(4.0, -3.0, 2.0), lesion_radius_mm=6.0
+    )
     sitk.WriteImage(image, str(tmp / "ct.nrrd"))
     sitk.WriteImage(mask, str(tmp / "lesion.nrrd"))
     return tmp
@@ -23,9 +24,28 @@ def files(tmp_path_factory):
 
 def test_compare_one_volume_writes_table_figure_and_heatmaps(files, capsys):
     out = files / "out"
-    code = main(["compare", "--input", str(files / "ct.nrrd"), "--region", str(files / "lesion.nrrd"),
-                 "--model", str(files / "tiny.pt"), "--methods", "gradcam,saliency,occlusion", "--steps", "6",
-                 "--random-repeats", "1", "--sanity-layers", "1", "--output-dir", str(out), "-q"])
+    code = main(
+        [
+            "compare",
+            "--input",
+            str(files / "ct.nrrd"),
+            "--region",
+            str(files / "lesion.nrrd"),
+            "--model",
+            str(files / "tiny.pt"),
+            "--methods",
+            "gradcam,saliency,occlusion",
+            "--steps",
+            "6",
+            "--random-repeats",
+            "1",
+            "--sanity-layers",
+            "1",
+            "--output-dir",
+            str(out),
+            "-q",
+        ]
+    )
     assert code == 0
     report = json.loads((out / "comparison.json").read_text())
     assert sorted(report["ranking"]) == ["gradcam", "occlusion", "saliency"]
@@ -40,13 +60,16 @@ def test_compare_one_volume_writes_table_figure_and_heatmaps(files, capsys):
     assert "gradcam" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("extra, message", [
-    ([], "exactly one"),
-    (["--input", "ct.nrrd", "--cases", "ct.nrrd"], "exactly one"),
-    (["--input", "ct.nrrd", "--workers", "2"], "for cohorts"),
-    (["--input", "ct.nrrd", "--methods", "gradkam"], "Unknown method"),
-    (["--input", "ct.nrrd", "--methods", ","], "--methods is empty"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ([], "exactly one"),
+        (["--input", "ct.nrrd", "--cases", "ct.nrrd"], "exactly one"),
+        (["--input", "ct.nrrd", "--workers", "2"], "for cohorts"),
+        (["--input", "ct.nrrd", "--methods", "gradkam"], "Unknown method"),
+        (["--input", "ct.nrrd", "--methods", ","], "--methods is empty"),
+    ],
+)
 def test_bad_arguments_are_one_line_errors(files, capsys, extra, message):
     args = [a if not a.endswith(".nrrd") else str(files / a) for a in extra]
     code = main(["compare", *args, "--model", str(files / "tiny.pt"), "--output-dir", str(files / "bad"), "-q"])
@@ -55,8 +78,18 @@ def test_bad_arguments_are_one_line_errors(files, capsys, extra, message):
 
 
 def test_the_output_dir_may_not_be_an_input(files, capsys):
-    code = main(["compare", "--input", str(files / "ct.nrrd"), "--model", str(files / "tiny.pt"),
-                 "--output-dir", str(files / "ct.nrrd"), "-q"])
+    code = main(
+        [
+            "compare",
+            "--input",
+            str(files / "ct.nrrd"),
+            "--model",
+            str(files / "tiny.pt"),
+            "--output-dir",
+            str(files / "ct.nrrd"),
+            "-q",
+        ]
+    )
     assert code == 2 and "--output-dir" in capsys.readouterr().err
     assert sitk.ReadImage(str(files / "ct.nrrd")).GetSize() == (24, 24, 16)
 
@@ -69,11 +102,37 @@ def test_compare_takes_layer_option_and_body_mask_like_evaluate(files, capsys):
     body[0:12, :, :] = 1  # half the volume along x
     sitk.WriteImage(body, str(files / "body.nrrd"))
     out = files / "out-vocab"
-    code = main(["compare", "--input", str(files / "ct.nrrd"), "--truth-mask", str(files / "lesion.nrrd"),
-                 "--model", str(files / "tiny.pt"), "--methods", "gradcam", "--method", "scorecam",
-                 "--layer", "features.block2", "--option", "max_channels=2", "--body-mask", str(files / "body.nrrd"),
-                 "--steps", "4", "--random-repeats", "1", "--sanity-layers", "1", "--no-figure",
-                 "--output-dir", str(out), "-q"])
+    code = main(
+        [
+            "compare",
+            "--input",
+            str(files / "ct.nrrd"),
+            "--truth-mask",
+            str(files / "lesion.nrrd"),
+            "--model",
+            str(files / "tiny.pt"),
+            "--methods",
+            "gradcam",
+            "--method",
+            "scorecam",
+            "--layer",
+            "features.block2",
+            "--option",
+            "max_channels=2",
+            "--body-mask",
+            str(files / "body.nrrd"),
+            "--steps",
+            "4",
+            "--random-repeats",
+            "1",
+            "--sanity-layers",
+            "1",
+            "--no-figure",
+            "--output-dir",
+            str(out),
+            "-q",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     report = json.loads((out / "comparison.json").read_text())
     assert sorted(report["ranking"]) == ["gradcam", "scorecam"]
@@ -84,8 +143,27 @@ def test_compare_takes_layer_option_and_body_mask_like_evaluate(files, capsys):
 
 
 def test_compare_layer_reaches_the_cams(files, capsys):
-    main(["compare", "--input", str(files / "ct.nrrd"), "--model", str(files / "tiny.pt"), "--methods", "gradcam",
-          "--layer", "features.nosuch", "--steps", "3", "--random-repeats", "1", "--no-sanity", "--no-figure",
-          "--output-dir", str(files / "out-layer"), "-q"])
+    main(
+        [
+            "compare",
+            "--input",
+            str(files / "ct.nrrd"),
+            "--model",
+            str(files / "tiny.pt"),
+            "--methods",
+            "gradcam",
+            "--layer",
+            "features.nosuch",
+            "--steps",
+            "3",
+            "--random-repeats",
+            "1",
+            "--no-sanity",
+            "--no-figure",
+            "--output-dir",
+            str(files / "out-layer"),
+            "-q",
+        ]
+    )
     row = json.loads((files / "out-layer" / "comparison.json").read_text())["table"][0]
     assert row["error"] and "features.nosuch" in row["error"]

@@ -16,9 +16,17 @@ from SaliencyExplorerLib.demo import job
 
 def _result(distance_mm):
     return job.DemoResult(
-        heatmap_path=Path("out/heatmap.nrrd"), png_path=None, predicted="lesion", probability=0.98765432,
-        peak_lps=np.array([-1.23456, 2.0, 3.0]), peak_ras=np.array([1.23456, -2.0, 3.0]),
-        lesion_center_ras=np.array([1.0, -2.0, 3.5]), lesion_radius_mm=6.0, distance_mm=distance_mm, seconds=1.234)
+        heatmap_path=Path("out/heatmap.nrrd"),
+        png_path=None,
+        predicted="lesion",
+        probability=0.98765432,
+        peak_lps=np.array([-1.23456, 2.0, 3.0]),
+        peak_ras=np.array([1.23456, -2.0, 3.0]),
+        lesion_center_ras=np.array([1.0, -2.0, 3.5]),
+        lesion_radius_mm=6.0,
+        distance_mm=distance_mm,
+        seconds=1.234,
+    )
 
 
 @pytest.fixture

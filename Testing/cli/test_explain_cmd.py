@@ -32,9 +32,17 @@ BLOBNET = textwrap.dedent("""
             b = self.act(self.detector(x)).flatten(1).mean(1)
             return torch.stack([-b, b], 1) * 10
 """)
-CARD = {"name": "blob", "classes": ["no lesion", "lesion"], "architecture": {"class": "blobnet.py:BlobNet"},
-        "target_layer": "act",
-        "input": {"orientation": "RAS", "spacing": [1.5, 1.5, 1.5], "intensity": {"type": "window", "min": -200, "max": 300}}}
+CARD = {
+    "name": "blob",
+    "classes": ["no lesion", "lesion"],
+    "architecture": {"class": "blobnet.py:BlobNet"},
+    "target_layer": "act",
+    "input": {
+        "orientation": "RAS",
+        "spacing": [1.5, 1.5, 1.5],
+        "intensity": {"type": "window", "min": -200, "max": 300},
+    },
+}
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +60,13 @@ def case(tmp_path_factory):
     torch.save(BlobNet().state_dict(), d / "model.pt")
     torch.save(BlobNet(), d / "pickled.pt")  # a full pickle: refused without --trust-pickle
     (d / "model.json").write_text(json.dumps(CARD))
-    img, mask = make_phantom(size=(60, 60, 14), spacing=(0.7, 0.7, 3.0), direction=rotation_direction((15, 20, 0)),
-                             lesion_center_lps=LESION, lesion_radius_mm=6.0)
+    img, mask = make_phantom(
+        size=(60, 60, 14),
+        spacing=(0.7, 0.7, 3.0),
+        direction=rotation_direction((15, 20, 0)),
+        lesion_center_lps=LESION,
+        lesion_radius_mm=6.0,
+    )
     write_image(img, d / "ct.nrrd")
     write_image(img, d / "ct.nii.gz")
     write_image(mask, d / "lesion.nrrd")
@@ -75,8 +88,22 @@ def in_lesion(mask, point):
 def test_explain_writes_a_registered_heatmap_and_summary(case, capsys, src, out):
     d, img, mask = case
     before = (d / src).read_bytes()
-    rc = run_cli("explain", "--input", d / src, "--model", d / "model.pt", "--output", d / out,
-                 "--label-output", d / f"label_{out}", "--threshold", "0.5", "--target", "lesion", "--json")
+    rc = run_cli(
+        "explain",
+        "--input",
+        d / src,
+        "--model",
+        d / "model.pt",
+        "--output",
+        d / out,
+        "--label-output",
+        d / f"label_{out}",
+        "--threshold",
+        "0.5",
+        "--target",
+        "lesion",
+        "--json",
+    )
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     summary = json.loads(captured.out)
@@ -88,8 +115,11 @@ def test_explain_writes_a_registered_heatmap_and_summary(case, capsys, src, out)
     heat = sitk.ReadImage(str(d / out))
     ref = sitk.ReadImage(str(d / src))
     assert heat.GetSize() == ref.GetSize()
-    for a, b in ((heat.GetSpacing(), ref.GetSpacing()), (heat.GetOrigin(), ref.GetOrigin()),
-                 (heat.GetDirection(), ref.GetDirection())):
+    for a, b in (
+        (heat.GetSpacing(), ref.GetSpacing()),
+        (heat.GetOrigin(), ref.GetOrigin()),
+        (heat.GetDirection(), ref.GetDirection()),
+    ):
         assert np.allclose(a, b, atol=1e-6)
     arr = sitk.GetArrayFromImage(heat)
     peak = heat.TransformIndexToPhysicalPoint([int(i) for i in np.unravel_index(arr.argmax(), arr.shape)[::-1]])
@@ -134,14 +164,48 @@ def test_layers_lists_the_table_with_the_default(case, capsys):
 
 def test_subprocess_exit_status_and_progress(case, tmp_path):
     d, _, _ = case
-    ok = subprocess.run([sys.executable, "-m", "SaliencyExplorerLib", "explain", "-i", d / "ct.nrrd", "-m",
-                         d / "model.pt", "-o", tmp_path / "h.nrrd", "--method", "occlusion", "--trust-code"],
-                        capture_output=True, text=True, encoding="utf-8", timeout=120)
+    ok = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "SaliencyExplorerLib",
+            "explain",
+            "-i",
+            d / "ct.nrrd",
+            "-m",
+            d / "model.pt",
+            "-o",
+            tmp_path / "h.nrrd",
+            "--method",
+            "occlusion",
+            "--trust-code",
+        ],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+    )
     assert ok.returncode == 0, ok.stderr
     assert "/" in ok.stderr and "[" in ok.stderr  # the progress bar
     assert "peak at RAS" in ok.stdout
-    bad = subprocess.run([sys.executable, "-m", "SaliencyExplorerLib", "explain", "-i", tmp_path / "nope.nrrd", "-m",
-                          d / "model.pt", "-o", tmp_path / "h2.nrrd"], capture_output=True, text=True, encoding="utf-8", timeout=120)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "SaliencyExplorerLib",
+            "explain",
+            "-i",
+            tmp_path / "nope.nrrd",
+            "-m",
+            d / "model.pt",
+            "-o",
+            tmp_path / "h2.nrrd",
+        ],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+    )
     assert bad.returncode != 0 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
 
 
@@ -176,7 +240,10 @@ def _bad_cases(d, tmp):
         "wrong channel count": (["-i", ct, "-i", ct, "-m", model, "-o", out], "in_channels=1"),
         "unknown class": (["-i", ct, "-m", model, "-o", out, "--target", "tumour"], "known classes"),
         "no cuda": (["-i", ct, "-m", model, "-o", out, "--device", "cuda:7"], "cuda"),
-        "bad threshold": (["-i", ct, "-m", model, "-o", out, "--label-output", tmp / "l.nrrd", "--threshold", "3"], "threshold"),
+        "bad threshold": (
+            ["-i", ct, "-m", model, "-o", out, "--label-output", tmp / "l.nrrd", "--threshold", "3"],
+            "threshold",
+        ),
     }
 
 
@@ -199,8 +266,23 @@ def test_each_bad_input_exits_non_zero_with_a_clear_message(case, tmp_path, caps
 
 def test_repeated_layers_and_numeric_target(case, tmp_path, capsys):
     d, _, mask = case
-    rc = run_cli("explain", "-i", d / "ct.nrrd", "-m", d / "model.pt", "-o", tmp_path / "h.nii", "--layer", "detector",
-                 "--layer", "act", "--target", "1", "--json", "-q")
+    rc = run_cli(
+        "explain",
+        "-i",
+        d / "ct.nrrd",
+        "-m",
+        d / "model.pt",
+        "-o",
+        tmp_path / "h.nii",
+        "--layer",
+        "detector",
+        "--layer",
+        "act",
+        "--target",
+        "1",
+        "--json",
+        "-q",
+    )
     summary = json.loads(capsys.readouterr().out)
     assert rc == 0 and summary["layers"] == ["detector", "act"] and summary["target"]["index"] == 1
     assert in_lesion(mask, summary["peak"]["lps_mm"])
@@ -212,6 +294,11 @@ def test_layers_probe_shape_follows_the_card():
 
     assert probe_shape(parse_card({"in_channels": 2, "input": {"size": [10, 20, 30]}})) == (1, 2, 10, 20, 30)
     assert probe_shape(parse_card({"input": {"size": [10, 20, 30], "array_order": "zyx"}})) == (1, 1, 30, 20, 10)
-    assert probe_shape(parse_card({"spatial_dims": 2, "input": {"size": [10, 20], "slice_axis": "j"}})) == (1, 1, 10, 20)
+    assert probe_shape(parse_card({"spatial_dims": 2, "input": {"size": [10, 20], "slice_axis": "j"}})) == (
+        1,
+        1,
+        10,
+        20,
+    )
     assert probe_shape(parse_card({})) == (1, 1, 64, 64, 64)
     assert probe_shape(parse_card({}), [8, 9, 10]) == (1, 1, 8, 9, 10)

@@ -14,8 +14,22 @@ VOLUME = str(SAMPLES / "sample_ct.nrrd")
 
 def test_option_is_passed_to_the_method(tmp_path):
     out = tmp_path / "heat.nrrd"
-    args = ["explain", "-i", VOLUME, "-m", MODEL, "--method", "scorecam", "--option", "max_channels=3",
-            "--option", "aug_smooth=True", "-o", str(out), "--quiet"]
+    args = [
+        "explain",
+        "-i",
+        VOLUME,
+        "-m",
+        MODEL,
+        "--method",
+        "scorecam",
+        "--option",
+        "max_channels=3",
+        "--option",
+        "aug_smooth=True",
+        "-o",
+        str(out),
+        "--quiet",
+    ]
     assert main(args) == 0
     written = sitk.GetArrayFromImage(sitk.ReadImage(str(out)))
     expected = explain_image(sitk.ReadImage(VOLUME), MODEL, method="scorecam", max_channels=3, aug_smooth=True)
@@ -26,8 +40,22 @@ def test_option_is_passed_to_the_method(tmp_path):
 
 def test_unknown_option_names_the_valid_ones(tmp_path, capsys):
     out = tmp_path / "heat.nrrd"
-    code = main(["explain", "-i", VOLUME, "-m", MODEL, "--method", "scorecam", "--option", "max_chanels=3",
-                 "-o", str(out), "--quiet"])
+    code = main(
+        [
+            "explain",
+            "-i",
+            VOLUME,
+            "-m",
+            MODEL,
+            "--method",
+            "scorecam",
+            "--option",
+            "max_chanels=3",
+            "-o",
+            str(out),
+            "--quiet",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "max_chanels" in err and "max_channels" in err
     assert not out.exists()
@@ -36,8 +64,23 @@ def test_unknown_option_names_the_valid_ones(tmp_path, capsys):
 
 
 def test_evaluate_takes_options_too(capsys):
-    code = main(["evaluate", "-i", VOLUME, "-m", MODEL, "--method", "scorecam", "--option", "max_channels=2",
-                 "--steps", "5", "--no-sanity", "--quiet"])
+    code = main(
+        [
+            "evaluate",
+            "-i",
+            VOLUME,
+            "-m",
+            MODEL,
+            "--method",
+            "scorecam",
+            "--option",
+            "max_channels=2",
+            "--steps",
+            "5",
+            "--no-sanity",
+            "--quiet",
+        ]
+    )
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert 0.0 <= report["deletion_auc"] <= 1.0

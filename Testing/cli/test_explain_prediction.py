@@ -36,8 +36,9 @@ def _seg_files(tmp_path):
 
 def _cls_files(tmp_path):
     torch.manual_seed(2)
-    model = nn.Sequential(nn.Conv3d(1, 3, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool3d(1), nn.Flatten(),
-                          nn.Linear(3, 3)).eval()
+    model = nn.Sequential(
+        nn.Conv3d(1, 3, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(3, 3)
+    ).eval()
     path = tmp_path / "cls.pt"
     torch.jit.script(model).save(str(path))
     card = {"spatial_dims": 3, "in_channels": 1, "classes": ["a", "b", "c"]}
@@ -62,8 +63,22 @@ def test_segmentation_label_volume_is_the_thresholded_input_on_its_grid(tmp_path
     model = _seg_files(tmp_path)
     volume, image = _volume(tmp_path)
     out = tmp_path / f"pred{suffix}"
-    code = main(["explain", "-i", str(volume), "-m", str(model), "-o", str(tmp_path / "h.nrrd"), "-q",
-                 "--method", "saliency", "--prediction-output", str(out)])
+    code = main(
+        [
+            "explain",
+            "-i",
+            str(volume),
+            "-m",
+            str(model),
+            "-o",
+            str(tmp_path / "h.nrrd"),
+            "-q",
+            "--method",
+            "saliency",
+            "--prediction-output",
+            str(out),
+        ]
+    )
     assert code == 0
     label = sitk.ReadImage(str(out))
     assert label.GetSize() == image.GetSize()
@@ -77,8 +92,21 @@ def test_classification_json_is_the_softmax_of_the_logits(tmp_path, capsys):
     model_path, model = _cls_files(tmp_path)
     volume, image = _volume(tmp_path)
     out = tmp_path / "pred.json"
-    code = main(["explain", "-i", str(volume), "-m", str(model_path), "-o", str(tmp_path / "h.nrrd"), "-q",
-                 "--prediction-output", str(out), "--json"])
+    code = main(
+        [
+            "explain",
+            "-i",
+            str(volume),
+            "-m",
+            str(model_path),
+            "-o",
+            str(tmp_path / "h.nrrd"),
+            "-q",
+            "--prediction-output",
+            str(out),
+            "--json",
+        ]
+    )
     assert code == 0
     x = torch.from_numpy(sitk.GetArrayFromImage(image)).permute(2, 1, 0)[None, None].float()
     with torch.no_grad():
@@ -116,12 +144,44 @@ def test_wrong_kind_for_the_task_names_the_right_suffix_and_writes_nothing(tmp_p
     model_path, _ = _cls_files(tmp_path)
     volume, _ = _volume(tmp_path)
     heat = tmp_path / "h.nrrd"
-    assert main(["explain", "-i", str(volume), "-m", str(model_path), "-o", str(heat), "-q",
-                 "--prediction-output", str(tmp_path / "pred.nrrd")]) != 0
+    assert (
+        main(
+            [
+                "explain",
+                "-i",
+                str(volume),
+                "-m",
+                str(model_path),
+                "-o",
+                str(heat),
+                "-q",
+                "--prediction-output",
+                str(tmp_path / "pred.nrrd"),
+            ]
+        )
+        != 0
+    )
     assert ".json" in _error(capsys)
     seg = _seg_files(tmp_path)
-    assert main(["explain", "-i", str(volume), "-m", str(seg), "-o", str(heat), "-q", "--method", "saliency",
-                 "--prediction-output", str(tmp_path / "pred.json")]) != 0
+    assert (
+        main(
+            [
+                "explain",
+                "-i",
+                str(volume),
+                "-m",
+                str(seg),
+                "-o",
+                str(heat),
+                "-q",
+                "--method",
+                "saliency",
+                "--prediction-output",
+                str(tmp_path / "pred.json"),
+            ]
+        )
+        != 0
+    )
     assert ".nrrd" in _error(capsys)
     assert not heat.exists() and not (tmp_path / "pred.nrrd").exists() and not (tmp_path / "pred.json").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left

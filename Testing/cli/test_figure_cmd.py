@@ -18,7 +18,7 @@ def heatmap_around(point, size=(20, 20, 12), spacing=(2.0, 2.0, 3.0)):
     heat.SetOrigin(tuple(p - s * (n - 1) / 2 for p, s, n in zip(point, spacing, size)))
     idx = np.stack(np.meshgrid(*[np.arange(n) for n in reversed(size)], indexing="ij"), -1)[..., ::-1]
     pts = np.asarray(heat.GetOrigin()) + idx * np.asarray(spacing)
-    arr = np.exp(-np.sum((pts - np.asarray(point)) ** 2, -1) / (2 * 6.0 ** 2)).astype(np.float32)
+    arr = np.exp(-np.sum((pts - np.asarray(point)) ** 2, -1) / (2 * 6.0**2)).astype(np.float32)
     out = sitk.GetImageFromArray(arr)
     out.CopyInformation(heat)
     return out
@@ -26,8 +26,14 @@ def heatmap_around(point, size=(20, 20, 12), spacing=(2.0, 2.0, 3.0)):
 
 @pytest.fixture()
 def files(tmp_path):
-    image, _ = make_phantom(size=(40, 36, 14), spacing=(1.0, 1.2, 2.5), direction=FLIP,
-                            lesion_center_lps=PEAK_LPS, lesion_radius_mm=5.0, seed=0)
+    image, _ = make_phantom(
+        size=(40, 36, 14),
+        spacing=(1.0, 1.2, 2.5),
+        direction=FLIP,
+        lesion_center_lps=PEAK_LPS,
+        lesion_radius_mm=5.0,
+        seed=0,
+    )
     sitk.WriteImage(image, str(tmp_path / "image.nrrd"))
     sitk.WriteImage(heatmap_around(PEAK_LPS), str(tmp_path / "heat.nii.gz"))
     return image, tmp_path
@@ -37,9 +43,31 @@ def files(tmp_path):
 def test_peak_lands_on_its_physical_position_in_every_view(files, axis):
     image, tmp = files
     out = tmp / f"{axis}.png"
-    assert main(["figure", str(tmp / "image.nrrd"), str(tmp / "heat.nii.gz"), "-o", str(out), "--kind", "slice",
-                 "--axis", axis, "--zoom", "1", "--cmap", "gray", "--alpha", "1", "--no-colorbar",
-                 "--no-title", "--no-labels"]) == 0  # pixel-exact: no annotations (tested below)
+    assert (
+        main(
+            [
+                "figure",
+                str(tmp / "image.nrrd"),
+                str(tmp / "heat.nii.gz"),
+                "-o",
+                str(out),
+                "--kind",
+                "slice",
+                "--axis",
+                axis,
+                "--zoom",
+                "1",
+                "--cmap",
+                "gray",
+                "--alpha",
+                "1",
+                "--no-colorbar",
+                "--no-title",
+                "--no-labels",
+            ]
+        )
+        == 0
+    )  # pixel-exact: no annotations (tested below)
     picture = np.asarray(Image.open(out))
     lpi = sitk.DICOMOrient(image, "LPI")
     i, j, k = lpi.TransformPhysicalPointToIndex(PEAK_LPS)
@@ -63,14 +91,35 @@ def test_lpi_orientation_puts_superior_at_the_top(files):
 
 def test_montage_and_gif_outputs(files):
     _, tmp = files
-    assert main(["figure", str(tmp / "image.nrrd"), str(tmp / "heat.nii.gz"), "-o", str(tmp / "m.png"),
-                 "--every", "2", "--columns", "7", "--zoom", "2", "--no-title"]) == 0
+    assert (
+        main(
+            [
+                "figure",
+                str(tmp / "image.nrrd"),
+                str(tmp / "heat.nii.gz"),
+                "-o",
+                str(tmp / "m.png"),
+                "--every",
+                "2",
+                "--columns",
+                "7",
+                "--zoom",
+                "2",
+                "--no-title",
+            ]
+        )
+        == 0
+    )
     with Image.open(tmp / "m.png") as png:
         # 7 axial tiles (every 2nd of 14) in one row: 36 x 40 voxels, 1.2 x 1.0 mm -> 72 x 80 pixels at
         # zoom 2, 2-pixel gaps, plus the 90-pixel colour bar
         assert png.size == (7 * 80 + 8 * 2 + 90, 72 + 2 * 2)
-    assert main(["figure", str(tmp / "image.nrrd"), str(tmp / "heat.nii.gz"), "-o", str(tmp / "a.gif"),
-                 "--axis", "coronal"]) == 0
+    assert (
+        main(
+            ["figure", str(tmp / "image.nrrd"), str(tmp / "heat.nii.gz"), "-o", str(tmp / "a.gif"), "--axis", "coronal"]
+        )
+        == 0
+    )
     with Image.open(tmp / "a.gif") as gif:
         assert gif.n_frames == 36  # one frame per coronal slice
 
@@ -83,8 +132,12 @@ def test_figure_errors_are_clear(files, capsys):
     sitk.WriteImage(flat, str(tmp / "flat.nrrd"))
     assert main(["figure", str(tmp / "image.nrrd"), str(tmp / "flat.nrrd"), "-o", str(tmp / "x.png")]) == 2
     assert "same dimension" in capsys.readouterr().err
-    assert main(["figure", str(tmp / "image.nrrd"), str(tmp / "heat.nii.gz"), "-o", str(tmp / "x.png"),
-                 "--axis", "oblique"]) == 2
+    assert (
+        main(
+            ["figure", str(tmp / "image.nrrd"), str(tmp / "heat.nii.gz"), "-o", str(tmp / "x.png"), "--axis", "oblique"]
+        )
+        == 2
+    )
     assert "--axis" in capsys.readouterr().err
 
 
@@ -105,8 +158,26 @@ def box_case(tmp_path):
 
 def test_slice_figure_is_titled_wide_and_outlines_the_region_where_it_is(box_case):
     out = box_case / "s.png"
-    assert main(["figure", str(box_case / "ct.nrrd"), str(box_case / "heat.nrrd"), "-o", str(out), "--kind", "slice",
-                 "--slice", "4", "--outline", str(box_case / "lesion.nrrd"), "--title", "T"]) == 0
+    assert (
+        main(
+            [
+                "figure",
+                str(box_case / "ct.nrrd"),
+                str(box_case / "heat.nrrd"),
+                "-o",
+                str(out),
+                "--kind",
+                "slice",
+                "--slice",
+                "4",
+                "--outline",
+                str(box_case / "lesion.nrrd"),
+                "--title",
+                "T",
+            ]
+        )
+        == 0
+    )
     picture = np.asarray(Image.open(out).convert("RGB"))
     zoom = -(-520 // 30)  # the default: a slice at least 520 px wide -> 18 px per voxel
     tile = 30 * zoom
@@ -117,7 +188,7 @@ def test_slice_figure_is_titled_wide_and_outlines_the_region_where_it_is(box_cas
     # LPI keeps i (columns) and j (rows) of an LPS volume: the box's edges at voxels 5-14 (rows), 10-19 (cols)
     assert (rows.min(), rows.max() + 1) == (5 * zoom, 15 * zoom)
     assert (cols.min(), cols.max() + 1) == (10 * zoom, 20 * zoom)
-    inner = picture[band + 5 * zoom + zoom:band + 15 * zoom - zoom, 10 * zoom + zoom:20 * zoom - zoom]
+    inner = picture[band + 5 * zoom + zoom : band + 15 * zoom - zoom, 10 * zoom + zoom : 20 * zoom - zoom]
     assert not np.all(inner == (255, 0, 255), axis=-1).any()
 
 
@@ -127,5 +198,5 @@ def test_gif_frames_are_titled_with_a_colour_bar_and_wide(box_case):
     with Image.open(out) as gif:
         assert gif.n_frames == 4 and gif.size[0] >= 600
         frame = np.asarray(gif.convert("RGB"))
-    bar = frame[frame.shape[0] // 2:, -80:-60]  # the colour bar's column, lower half
+    bar = frame[frame.shape[0] // 2 :, -80:-60]  # the colour bar's column, lower half
     assert len({tuple(p) for p in bar.reshape(-1, 3)}) > 20  # a gradient of colours, not a blank strip

@@ -34,15 +34,23 @@ def test_prog_name_is_what_the_user_typed():
     assert _help().startswith("usage: saliency-explorer ")
 
 
-@pytest.mark.parametrize("command, option, default", [
-    ("compare", "--replacement", "0"), ("compare", "--random-repeats", "3"), ("evaluate", "--replacement", "0"),
-    ("evaluate", "--random-repeats", "3"), ("evaluate", "--sanity-mode", "cascade"), ("figure", "--axis", "axial"),
-    ("evaluate", "--method", "gradcam"), ("compare", "--device", "cpu"),
-])
+@pytest.mark.parametrize(
+    "command, option, default",
+    [
+        ("compare", "--replacement", "0"),
+        ("compare", "--random-repeats", "3"),
+        ("evaluate", "--replacement", "0"),
+        ("evaluate", "--random-repeats", "3"),
+        ("evaluate", "--sanity-mode", "cascade"),
+        ("figure", "--axis", "axial"),
+        ("evaluate", "--method", "gradcam"),
+        ("compare", "--device", "cpu"),
+    ],
+)
 def test_defaults_are_shown(command, option, default):
     text = " ".join(_help(command).split())
-    after = text[text.index(f"  {option} ") if f"  {option} " in text else text.index(option):]
-    entry = after[:after.index("  --", 3) if "  --" in after[3:] else len(after)]
+    after = text[text.index(f"  {option} ") if f"  {option} " in text else text.index(option) :]
+    entry = after[: after.index("  --", 3) if "  --" in after[3:] else len(after)]
     assert f"default: {default}" in entry or f"default {default}" in entry, entry
 
 
@@ -65,8 +73,9 @@ def test_layer_takes_commas_and_repetition(command):
 
 
 def test_compare_methods_take_commas_and_repetition():
-    args = build_parser().parse_args(["compare", "-i", "a", "-m", "m", "-o", "o", "--methods", "gradcam,saliency",
-                                      "--method", "rise"])
+    args = build_parser().parse_args(
+        ["compare", "-i", "a", "-m", "m", "-o", "o", "--methods", "gradcam,saliency", "--method", "rise"]
+    )
     assert args.methods == ["gradcam", "saliency", "rise"]
 
 
@@ -80,10 +89,15 @@ def test_truth_mask_is_the_localisation_region_and_the_old_name_still_works():
 
 
 def test_compare_options_go_to_the_methods_that_have_them():
-    per_method, shared = split_options(["max_channels=4", "occlusion:window=[4,4,4]", "aug_smooth=True"],
-                                       ["gradcam", "scorecam", "ablationcam", "occlusion"])
-    assert per_method == {"scorecam": {"max_channels": 4}, "ablationcam": {"max_channels": 4},
-                          "occlusion": {"window": [4, 4, 4]}}
+    per_method, shared = split_options(
+        ["max_channels=4", "occlusion:window=[4,4,4]", "aug_smooth=True"],
+        ["gradcam", "scorecam", "ablationcam", "occlusion"],
+    )
+    assert per_method == {
+        "scorecam": {"max_channels": 4},
+        "ablationcam": {"max_channels": 4},
+        "occlusion": {"window": [4, 4, 4]},
+    }
     assert shared == {"aug_smooth": True}
 
 
@@ -127,8 +141,12 @@ def test_number_ranges_refuse_with_the_range_and_accept_the_ends():
     from SaliencyExplorerLib.errors import SaliencyError
 
     assert STEPS("1") == 1 and STEPS("10000") == 10000
-    for text, problem in (("0", "out of range"), ("10001", "out of range"), ("2.5", "not a whole number"),
-                          ("x", "not a whole number")):
+    for text, problem in (
+        ("0", "out of range"),
+        ("10001", "out of range"),
+        ("2.5", "not a whole number"),
+        ("x", "not a whole number"),
+    ):
         with pytest.raises(argparse.ArgumentTypeError, match=f"{problem}: give a whole number from 1 to 10000"):
             STEPS(text)
     assert SIGMA("1e-9") == 1e-9

@@ -28,12 +28,19 @@ def test_a_bad_port_is_a_one_line_error(tmp_path, capsys):
 
 def test_without_trame_the_command_says_how_to_install_it_and_the_rest_works(tmp_path):
     """trame made unimportable in a fresh interpreter: `web` explains the fix; `card` still runs."""
-    block = ("import sys; sys.modules['trame'] = None; sys.modules['trame_slicer'] = None; "
-             "from SaliencyExplorerLib.cli import main; ")
-    web = subprocess.run([sys.executable, "-c", block + f"sys.exit(main(['web', '--root', {str(tmp_path)!r}]))"],
-                         capture_output=True, text=True, timeout=120)
+    block = (
+        "import sys; sys.modules['trame'] = None; sys.modules['trame_slicer'] = None; "
+        "from SaliencyExplorerLib.cli import main; "
+    )
+    web = subprocess.run(
+        [sys.executable, "-c", block + f"sys.exit(main(['web', '--root', {str(tmp_path)!r}]))"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert web.returncode == 2
     assert "pip install 'SaliencyExplorer[web]'" in web.stderr and len(web.stderr.strip().splitlines()) == 1
-    helped = subprocess.run([sys.executable, "-c", block + "sys.exit(main(['web', '--help']))"],
-                            capture_output=True, text=True, timeout=120)
+    helped = subprocess.run(
+        [sys.executable, "-c", block + "sys.exit(main(['web', '--help']))"], capture_output=True, text=True, timeout=120
+    )
     assert helped.returncode == 0 and "--root" in helped.stdout

@@ -20,8 +20,14 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.j
 
 
 def _phantom():
-    return make_phantom(size=(40, 36, 14), spacing=(0.9, 1.1, 3.0), direction=rotation_direction((10.0, 0.0, 20.0)),
-                        lesion_center_lps=(8.0, -6.0, 4.0), lesion_radius_mm=6.0, seed=0)
+    return make_phantom(
+        size=(40, 36, 14),
+        spacing=(0.9, 1.1, 3.0),
+        direction=rotation_direction((10.0, 0.0, 20.0)),
+        lesion_center_lps=(8.0, -6.0, 4.0),
+        lesion_radius_mm=6.0,
+        seed=0,
+    )
 
 
 def test_a_job_runs_and_reports_by_the_protocol(tmp_path, capsys):

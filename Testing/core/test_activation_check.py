@@ -23,8 +23,9 @@ def _softmax_model(scale=6.0):
     conv = nn.Conv3d(1, 3, 3, padding=1)
     with torch.no_grad():
         conv.weight.mul_(scale)
-    return nn.Sequential(conv, nn.ReLU(), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(3, 3),
-                         nn.Softmax(dim=1)).eval()
+    return nn.Sequential(
+        conv, nn.ReLU(), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(3, 3), nn.Softmax(dim=1)
+    ).eval()
 
 
 def _volume(seed=1):

@@ -27,8 +27,9 @@ class RowCounter(nn.Module):
     def __init__(self):
         super().__init__()
         torch.manual_seed(0)
-        self.net = nn.Sequential(nn.Conv3d(1, 3, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool3d(1), nn.Flatten(),
-                                 nn.Linear(3, 2))
+        self.net = nn.Sequential(
+            nn.Conv3d(1, 3, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(3, 2)
+        )
         self.rows = 0
 
     def forward(self, x):
@@ -49,8 +50,9 @@ X = torch.randn(1, 1, 8, 10, 6)
 @pytest.mark.parametrize("method,options,total", CASES)
 def test_progress_reaches_the_known_total_exactly_once(method, options, total):
     calls = []
-    res = explain(RowCounter(), X, method, batch_size=4, progress=lambda done, tot: calls.append((done, tot)),
-                  **options)
+    res = explain(
+        RowCounter(), X, method, batch_size=4, progress=lambda done, tot: calls.append((done, tot)), **options
+    )
     assert calls[0] == (0, total) and calls[-1] == (total, total)
     assert [c for c in calls if c[0] == total] == [(total, total)]
     assert all(t == total for _, t in calls) and [d for d, _ in calls] == sorted(d for d, _ in calls)

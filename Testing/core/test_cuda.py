@@ -17,8 +17,12 @@ from SaliencyExplorerLib.core import resources
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
-FAST = {"occlusion": {"window": [4, 4, 4], "stride": [2, 2, 2]}, "rise": {"masks": 64},
-        "smoothgrad": {"samples": 4}, "integrated-gradients": {"steps": 8}}
+FAST = {
+    "occlusion": {"window": [4, 4, 4], "stride": [2, 2, 2]},
+    "rise": {"masks": 64},
+    "smoothgrad": {"samples": 4},
+    "integrated-gradients": {"steps": 8},
+}
 # SmoothGrad's noise comes from a generator on the model's device: same seed, other numbers there.
 # (RISE draws its coarse masks on the CPU, so its map is the same on every device.)
 RANDOM = {"smoothgrad"}

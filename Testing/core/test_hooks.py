@@ -22,8 +22,14 @@ class NormNet(nn.Module):
     def __init__(self):
         super().__init__()
         torch.manual_seed(4)
-        self.features = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
-                                      nn.Dropout(0.5), nn.Conv2d(4, 4, 3, padding=1), nn.ReLU())
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 4, 3, padding=1),
+            nn.BatchNorm2d(4),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.Conv2d(4, 4, 3, padding=1),
+            nn.ReLU(),
+        )
         self.fc = nn.Linear(4, 3)
         with torch.no_grad():
             self.features[1].running_mean.uniform_(-0.2, 0.2)
@@ -42,8 +48,11 @@ def test_200_calls_leave_no_hooks_and_the_model_untouched():
     reference = explain(copy.deepcopy(model).eval(), x, "gradcam", layers="features")
     variants = itertools.cycle(
         [dict(method=m) for m in available_methods("cam")]
-        + [dict(method="gradcam", aug_smooth=True), dict(method="gradcam++", eigen_smooth=True),
-           dict(method="layercam", layers=["features.2", "features"])]
+        + [
+            dict(method="gradcam", aug_smooth=True),
+            dict(method="gradcam++", eigen_smooth=True),
+            dict(method="layercam", layers=["features.2", "features"]),
+        ]
     )
     for _, options in zip(range(200), variants):
         options = dict(options)
@@ -71,8 +80,7 @@ FAILING_CALLS = [
     ("bad layer", lambda: SmallCNN(), dict(layers="features.9"), "no layer named"),
     ("bad target", lambda: SmallCNN(), dict(target=7), "out of range"),
     ("model raises", lambda: RaisingModel(), dict(layers="features"), "deliberate failure"),
-    ("missing layer element", lambda: TupleLayerNet(SmallCNN()), dict(layers="block", layer_output=5),
-     "no element 5"),
+    ("missing layer element", lambda: TupleLayerNet(SmallCNN()), dict(layers="block", layer_output=5), "no element 5"),
     ("bad callable target", lambda: SmallCNN(), dict(target=lambda out: out.sum()), "one score per sample"),
     ("unknown option", lambda: SmallCNN(), dict(windw=3), "windw"),
     ("non-spatial layer", lambda: SmallCNN(), dict(layers="fc"), "spatial"),
@@ -95,8 +103,14 @@ def test_cancelled_scorecam_leaves_no_hooks():
     model = SmallCNN(channels=6)
     before = model_snapshot(model)
     with pytest.raises(ExplanationCancelled):
-        explain(model, torch.randn(1, 1, 12, 12), "scorecam", layers="features", batch_size=2,
-                cancel=_cancel_after_first_batch())
+        explain(
+            model,
+            torch.randn(1, 1, 12, 12),
+            "scorecam",
+            layers="features",
+            batch_size=2,
+            cancel=_cancel_after_first_batch(),
+        )
     assert hooks_left(model) == [] and model_snapshot(model) == before
 
 

@@ -15,12 +15,22 @@ SEGMENTATION = {
     "UNet": (lambda: nets.UNet(3, 1, 2, (8, 16, 32), (2, 2), num_res_units=1), 32, "model.1", "model.2"),
     "BasicUNet": (lambda: nets.BasicUNet(3, 1, 2, features=(4, 4, 8, 8, 16, 4)), 32, "upcat_1", "final_conv"),
     "SegResNet": (lambda: nets.SegResNet(3, 8, 1, 2), 32, "up_layers.2", "conv_final"),
-    "DynUNet": (lambda: nets.DynUNet(3, 1, 2, [3, 3, 3], [1, 2, 2], [2, 2], filters=[8, 16, 32]), 32,
-                "skip_layers", "output_block"),
-    "UNETR": (lambda: nets.UNETR(1, 2, (32,) * 3, feature_size=8, hidden_size=48, mlp_dim=96, num_heads=4,
-                                 num_layers=4) if "num_layers" in nets.UNETR.__init__.__code__.co_varnames
-              else nets.UNETR(1, 2, (32,) * 3, feature_size=8, hidden_size=48, mlp_dim=96, num_heads=4),
-              32, "decoder2", "out"),
+    "DynUNet": (
+        lambda: nets.DynUNet(3, 1, 2, [3, 3, 3], [1, 2, 2], [2, 2], filters=[8, 16, 32]),
+        32,
+        "skip_layers",
+        "output_block",
+    ),
+    "UNETR": (
+        lambda: (
+            nets.UNETR(1, 2, (32,) * 3, feature_size=8, hidden_size=48, mlp_dim=96, num_heads=4, num_layers=4)
+            if "num_layers" in nets.UNETR.__init__.__code__.co_varnames
+            else nets.UNETR(1, 2, (32,) * 3, feature_size=8, hidden_size=48, mlp_dim=96, num_heads=4)
+        ),
+        32,
+        "decoder2",
+        "out",
+    ),
     "AttentionUnet": (lambda: nets.AttentionUnet(3, 1, 2, (8, 16, 32), (2, 2)), 32, "model.1", "model.2"),
 }
 
@@ -54,8 +64,9 @@ def swin():
 def test_swin_window_attention_is_not_cam_capable_and_is_refused(swin):
     x = torch.randn(1, 1, 64, 64, 64)
     infos = list_layers(swin, x)
-    windowed = [info for info in infos if info.output_shape and len(info.output_shape) == 3
-                and info.output_shape[0] != 1]
+    windowed = [
+        info for info in infos if info.output_shape and len(info.output_shape) == 3 and info.output_shape[0] != 1
+    ]
     assert windowed, "SwinUNETR's window attention should output (windows x batch, 343, C)"
     assert not any(info.cam_capable for info in windowed)
     assert all("not the batch" in info.reason for info in windowed)
@@ -71,8 +82,17 @@ def test_swin_window_attention_is_not_cam_capable_and_is_refused(swin):
 
 def test_class_token_vit_default_gets_gradient_on_every_token():
     torch.manual_seed(0)
-    model = nets.ViT(1, (32,) * 3, (8,) * 3, hidden_size=48, mlp_dim=96, num_layers=2, num_heads=4,
-                     classification=True, num_classes=2).eval()
+    model = nets.ViT(
+        1,
+        (32,) * 3,
+        (8,) * 3,
+        hidden_size=48,
+        mlp_dim=96,
+        num_layers=2,
+        num_heads=4,
+        classification=True,
+        num_classes=2,
+    ).eval()
     x = torch.randn(1, 1, 32, 32, 32)
     default = [info for info in list_layers(model, x) if info.is_default]
     assert [info.name for info in default] == ["blocks.1.norm1"]
@@ -87,8 +107,7 @@ def test_class_token_vit_default_gets_gradient_on_every_token():
 @pytest.fixture(scope="module")
 def efficientnet():
     torch.manual_seed(0)
-    return nets.EfficientNetBN("efficientnet-b0", spatial_dims=3, in_channels=1, num_classes=2,
-                               pretrained=False).eval()
+    return nets.EfficientNetBN("efficientnet-b0", spatial_dims=3, in_channels=1, num_classes=2, pretrained=False).eval()
 
 
 def test_efficientnet_reused_swish_is_never_the_default(efficientnet):

@@ -55,8 +55,16 @@ def test_normalise_magnitude_keeps_zero_at_zero_and_the_strongest_evidence_at_on
     assert normalise(maps)[0, 0, 1].item() == pytest.approx(2 / 3)  # min-max would put zero at 2/3
 
 
-@pytest.mark.parametrize("shape, size", [((1, 2, 2, 2), (64, 64, 64)), ((3, 4, 3, 2), (40, 36, 28)),
-                                         ((1, 1, 3), (17, 9)), ((2, 4), (30,)), ((1, 2, 2, 2), (2, 5, 3))])
+@pytest.mark.parametrize(
+    "shape, size",
+    [
+        ((1, 2, 2, 2), (64, 64, 64)),
+        ((3, 4, 3, 2), (40, 36, 28)),
+        ((1, 1, 3), (17, 9)),
+        ((2, 4), (30,)),
+        ((1, 2, 2, 2), (2, 5, 3)),
+    ],
+)
 def test_small_maps_upsample_as_torch_interpolates(shape, size):
     """The axis-by-axis path for maps a few voxels wide gives F.interpolate's values (float rounding)."""
     import torch.nn.functional as F

@@ -11,11 +11,20 @@ from SaliencyExplorerLib.core.method import Method, available_methods, get_metho
 from SaliencyExplorerLib.errors import SaliencyError
 
 
-@pytest.mark.parametrize("typed,name", [
-    ("grad-cam", "gradcam"), ("Grad_CAM", "gradcam"), ("GRADCAM", "gradcam"), ("grad-cam++", "gradcam++"),
-    ("gradcampp", "gradcam++"), ("score-cam", "scorecam"), ("Ablation_CAM", "ablationcam"),
-    ("integrated_gradients", "integrated-gradients"), ("x-gradcam", "xgradcam"),
-])
+@pytest.mark.parametrize(
+    "typed,name",
+    [
+        ("grad-cam", "gradcam"),
+        ("Grad_CAM", "gradcam"),
+        ("GRADCAM", "gradcam"),
+        ("grad-cam++", "gradcam++"),
+        ("gradcampp", "gradcam++"),
+        ("score-cam", "scorecam"),
+        ("Ablation_CAM", "ablationcam"),
+        ("integrated_gradients", "integrated-gradients"),
+        ("x-gradcam", "xgradcam"),
+    ],
+)
 def test_aliases_and_spellings_resolve_to_the_method(typed, name):
     assert get_method(typed) is get_method(name) and get_method(name).name == name
 
@@ -53,8 +62,11 @@ def test_options_are_the_defaults_overlaid_and_unknown_ones_are_refused():
     smoothgrad = get_method("smoothgrad")
     merged = smoothgrad.resolve_options({"samples": 3})
     assert merged == {**smoothgrad.options, "samples": 3} and smoothgrad.options["samples"] == 25
-    with pytest.raises(SaliencyError, match=r"has no option\(s\) nois, sampels\. Its options are: magnitude, "
-                                            r"noise, reduce, samples, seed"):
+    with pytest.raises(
+        SaliencyError,
+        match=r"has no option\(s\) nois, sampels\. Its options are: magnitude, "
+        r"noise, reduce, samples, seed",
+    ):
         smoothgrad.resolve_options({"nois": 0.1, "sampels": 3})
     with pytest.raises(SaliencyError, match="Its options are: none"):
         get_method("gradcam").resolve_options({"anything": 1})

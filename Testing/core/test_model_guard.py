@@ -17,8 +17,11 @@ def _model():
 
 
 def _flags(model):
-    return ([m.training for m in model.modules()], [p.requires_grad for p in model.parameters()],
-            [p.grad for p in model.parameters()])
+    return (
+        [m.training for m in model.modules()],
+        [p.requires_grad for p in model.parameters()],
+        [p.grad for p in model.parameters()],
+    )
 
 
 def test_flags_modes_and_grads_are_restored_after_an_exception():

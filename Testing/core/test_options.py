@@ -11,18 +11,21 @@ from SaliencyExplorerLib.core.options import non_negative_float, parse_method_op
 from SaliencyExplorerLib.errors import SaliencyError
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("relu=False, n_samples=8", {"relu": False, "n_samples": 8}),
-    ("noise=0.25, steps=50", {"noise": 0.25, "steps": 50}),
-    ("value=-1e-3", {"value": -0.001}),
-    ("window=[8, 8, 4], occluder=mean", {"window": [8, 8, 4], "occluder": "mean"}),
-    ("stride=(2, 4, 2)", {"stride": (2, 4, 2)}),
-    ("baseline = 'zero' ,  fc_layer=None", {"baseline": "zero", "fc_layer": None}),
-    ("rule=gauss-legendre", {"rule": "gauss-legendre"}),  # a bare word stays a string
-    ("grid={'rows': [1, 2]}, seed=3,", {"grid": {"rows": [1, 2]}, "seed": 3}),  # trailing comma
-    ("", {}),
-    (None, {}),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("relu=False, n_samples=8", {"relu": False, "n_samples": 8}),
+        ("noise=0.25, steps=50", {"noise": 0.25, "steps": 50}),
+        ("value=-1e-3", {"value": -0.001}),
+        ("window=[8, 8, 4], occluder=mean", {"window": [8, 8, 4], "occluder": "mean"}),
+        ("stride=(2, 4, 2)", {"stride": (2, 4, 2)}),
+        ("baseline = 'zero' ,  fc_layer=None", {"baseline": "zero", "fc_layer": None}),
+        ("rule=gauss-legendre", {"rule": "gauss-legendre"}),  # a bare word stays a string
+        ("grid={'rows': [1, 2]}, seed=3,", {"grid": {"rows": [1, 2]}, "seed": 3}),  # trailing comma
+        ("", {}),
+        (None, {}),
+    ],
+)
 def test_literals_lists_and_bare_words(text, expected):
     parsed = parse_method_options(text)
     assert parsed == expected
@@ -61,4 +64,8 @@ def test_non_negative_float():
 
 def test_commas_inside_quotes_stay_in_their_value():
     assert parse_method_options("name='a, b', window=[8, 8, 4], note=\"x,y\", mode=fast") == {
-        "name": "a, b", "window": [8, 8, 4], "note": "x,y", "mode": "fast"}
+        "name": "a, b",
+        "window": [8, 8, 4],
+        "note": "x,y",
+        "mode": "fast",
+    }

@@ -25,8 +25,11 @@ def test_memory_is_checked_against_what_is_free():
 
 
 def test_out_of_memory_is_recognised_and_names_the_batch_size():
-    assert resources.is_out_of_memory(RuntimeError("[enforce fail at alloc_cpu.cpp] DefaultCPUAllocator: not "
-                                                   "enough memory: you tried to allocate 4096 bytes"))
+    assert resources.is_out_of_memory(
+        RuntimeError(
+            "[enforce fail at alloc_cpu.cpp] DefaultCPUAllocator: not enough memory: you tried to allocate 4096 bytes"
+        )
+    )
     assert resources.is_out_of_memory(MemoryError())
     assert not resources.is_out_of_memory(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
     error = resources.out_of_memory_error(RuntimeError("DefaultCPUAllocator: not enough memory\nmore lines"))

@@ -13,8 +13,12 @@ from SaliencyExplorerLib.core.result import Explanation
 
 def _result(scores, target):
     n = len(target)
-    return Explanation(heatmap=np.zeros((n, 2, 2), np.float32), raw=np.zeros((n, 2, 2), np.float32),
-                       target=target, scores=np.asarray(scores, dtype=np.float32))
+    return Explanation(
+        heatmap=np.zeros((n, 2, 2), np.float32),
+        raw=np.zeros((n, 2, 2), np.float32),
+        target=target,
+        scores=np.asarray(scores, dtype=np.float32),
+    )
 
 
 def test_target_scores_by_hand():

@@ -27,16 +27,22 @@ def test_padding_of_a_grid_smaller_than_a_window_equals_monai(unet):
         spec = SlidingWindow(ROI, 0.5, "gaussian", sigma_scale=0.2, padding_mode=mode, cval=cval, sw_batch_size=3)
         extra = {"cval": cval} if mode == "constant" else {}  # MONAI passes cval on; torch refuses it for reflect
         with torch.no_grad():
-            ref = sliding_window_inference(x, ROI, 3, unet, overlap=0.5, mode="gaussian", sigma_scale=0.2,
-                                           padding_mode=mode, **extra)
+            ref = sliding_window_inference(
+                x, ROI, 3, unet, overlap=0.5, mode="gaussian", sigma_scale=0.2, padding_mode=mode, **extra
+            )
             ours = WindowPlan(spec, x.shape[2:]).infer(unet, x)
         assert relative_error(ours, ref) <= 1e-5, mode
 
 
-@pytest.mark.parametrize("bad, field", [
-    ({"roi_size": (16, 16, 0)}, "roi_size"), ({"roi_size": (16, 16), "overlap": 1.0}, "overlap"),
-    ({"roi_size": (16, 16), "blend": "median"}, "blend"), ({"roi_size": (16, 16), "sw_batch_size": 0}, "sw_batch_size"),
-])
+@pytest.mark.parametrize(
+    "bad, field",
+    [
+        ({"roi_size": (16, 16, 0)}, "roi_size"),
+        ({"roi_size": (16, 16), "overlap": 1.0}, "overlap"),
+        ({"roi_size": (16, 16), "blend": "median"}, "blend"),
+        ({"roi_size": (16, 16), "sw_batch_size": 0}, "sw_batch_size"),
+    ],
+)
 def test_bad_settings_name_the_field(bad, field):
     with pytest.raises(SaliencyError, match=field):
         SlidingWindow.of(bad)

@@ -24,8 +24,9 @@ def both(model, x, method, layers, monkeypatch):
     return fast, full
 
 
-@pytest.mark.parametrize("method, layers", [("gradcam", None), ("gradcam++", "model.1.submodule.1"),
-                                            ("eigencam", "model.1.submodule.1")])
+@pytest.mark.parametrize(
+    "method, layers", [("gradcam", None), ("gradcam++", "model.1.submodule.1"), ("eigencam", "model.1.submodule.1")]
+)
 def test_the_tail_alone_gives_the_same_map(unet, volume, method, layers, monkeypatch):
     fast, full = both(unet, volume, method, layers, monkeypatch)
     np.testing.assert_allclose(fast.raw, full.raw, rtol=1e-5, atol=1e-6 * float(np.abs(full.raw).max()))

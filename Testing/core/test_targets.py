@@ -25,7 +25,7 @@ def test_batch_with_different_targets_equals_single_runs(cnn, method):
     batch = explain(model, x, method, layers="features", target=targets, batch_size=4)
     assert batch.target == targets
     for i, t in enumerate(targets):
-        single = explain(model, x[i:i + 1], method, layers="features", target=t, batch_size=4)
+        single = explain(model, x[i : i + 1], method, layers="features", target=t, batch_size=4)
         close(batch.raw[i], single.raw[0])
         close(batch.heatmap[i], single.heatmap[0], tol=1e-4)
         close(batch.scores[i], single.scores[0])
@@ -37,7 +37,7 @@ def test_batch_in_3d_equals_single_runs():
     for method in ("gradcam", "gradcam++", "scorecam"):
         batch = explain(model, x, method, layers="features", target=[1, 2, 0])
         for i, t in enumerate([1, 2, 0]):
-            close(batch.raw[i], explain(model, x[i:i + 1], method, layers="features", target=t).raw[0])
+            close(batch.raw[i], explain(model, x[i : i + 1], method, layers="features", target=t).raw[0])
 
 
 def test_int_list_and_none_targets(cnn):
@@ -58,8 +58,7 @@ def test_int_list_and_none_targets(cnn):
 def test_callable_target_is_linear_in_the_gradient(cnn):
     """Grad-CAM's signed map is linear in the score: the map of y1 - y0 equals map(y1) - map(y0)."""
     model, x = cnn
-    diff = explain(model, x, "gradcam", layers="features", relu=False,
-                   target=lambda out: out[:, 1] - out[:, 0])
+    diff = explain(model, x, "gradcam", layers="features", relu=False, target=lambda out: out[:, 1] - out[:, 0])
     one = explain(model, x, "gradcam", layers="features", relu=False, target=1)
     zero = explain(model, x, "gradcam", layers="features", relu=False, target=0)
     close(diff.raw, one.raw - zero.raw)
@@ -81,8 +80,10 @@ def test_multilabel_sigmoid_targets_per_sample():
     res = explain(model, x, "scorecam", layers="features", target=[3, 0], output_activation="sigmoid")
     assert res.target == [3, 0]
     for i, t in enumerate([3, 0]):
-        close(res.raw[i], explain(model, x[i:i + 1], "scorecam", layers="features", target=t,
-                                  output_activation="sigmoid").raw[0])
+        close(
+            res.raw[i],
+            explain(model, x[i : i + 1], "scorecam", layers="features", target=t, output_activation="sigmoid").raw[0],
+        )
 
 
 def region_score(klass, mask):
@@ -113,8 +114,7 @@ def test_segmentation_with_a_callers_mask():
     res = explain(model, x, "gradcam", layers="dec", relu=False, task="segmentation", target=2, mask=mask)
     truth = explain(model, x, "gradcam", layers="dec", relu=False, target=region_score(2, mask))
     close(res.raw, truth.raw)
-    other = explain(model, x, "gradcam", layers="dec", relu=False, task="segmentation", target=2,
-                    mask=~mask)
+    other = explain(model, x, "gradcam", layers="dec", relu=False, task="segmentation", target=2, mask=~mask)
     assert not np.allclose(other.raw, res.raw, atol=1e-6)  # the mask really changes the question
 
 

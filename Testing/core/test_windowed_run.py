@@ -38,20 +38,37 @@ def test_saliency_over_windows_is_the_gradient_through_monai(unet, volume, overl
 
     ref = monai_gradient(unet, volume, score, overlap, blend)
     target = score if probability else 1
-    result = explain(unet, volume, "saliency", target=target, task="segmentation", mask=None if probability else MASK,
-                     sliding_window={"roi_size": ROI, "overlap": overlap, "blend": blend, "sw_batch_size": 3})
+    result = explain(
+        unet,
+        volume,
+        "saliency",
+        target=target,
+        task="segmentation",
+        mask=None if probability else MASK,
+        sliding_window={"roi_size": ROI, "overlap": overlap, "blend": blend, "sw_batch_size": 3},
+    )
     r, error = agreement(torch.from_numpy(result.extras["attributions"]), ref)
     assert r >= 0.999 and error <= 1e-4, (r, error)
     counts = result.extras["sliding_windows"]
     if not probability:  # windows outside the region cost no backward pass
-        assert 0 < counts["skipped"] < counts["windows"] and result.passes["backward"] == counts["windows"] - counts["skipped"]
+        assert (
+            0 < counts["skipped"] < counts["windows"]
+            and result.passes["backward"] == counts["windows"] - counts["skipped"]
+        )
 
 
 def test_blended_scores_are_reported(unet, volume):
     from SaliencyExplorerLib.core.engine import explain
 
-    result = explain(unet, volume, "inputxgradient", target=1, task="segmentation", mask=MASK,
-                     sliding_window={"roi_size": ROI, "overlap": 0.25, "blend": "gaussian", "sw_batch_size": 5})
+    result = explain(
+        unet,
+        volume,
+        "inputxgradient",
+        target=1,
+        task="segmentation",
+        mask=MASK,
+        sliding_window={"roi_size": ROI, "overlap": 0.25, "blend": "gaussian", "sw_batch_size": 5},
+    )
     with torch.no_grad():
         ref = sliding_window_inference(volume, ROI, 1, unet, overlap=0.25, mode="gaussian")
     assert relative_error(torch.from_numpy(result.scores), ref) <= 1e-5
@@ -112,8 +129,13 @@ def test_occlusion_over_windows_equals_monai_and_reuses_untouched_windows(unet, 
 
     options = {"target": 1, "task": "segmentation", "mask": MASK, "window": 12, "batch_size": 4}
     ref = explain(MonaiWhole(unet, overlap=0.25, mode="gaussian"), volume, "occlusion", **options)
-    ours = explain(unet, volume, "occlusion", **options,
-                   sliding_window={"roi_size": ROI, "overlap": 0.25, "blend": "gaussian", "sw_batch_size": 4})
+    ours = explain(
+        unet,
+        volume,
+        "occlusion",
+        **options,
+        sliding_window={"roi_size": ROI, "overlap": 0.25, "blend": "gaussian", "sw_batch_size": 4},
+    )
     assert relative_error(torch.from_numpy(ours.raw), torch.from_numpy(ref.raw)) <= 1e-4
     counts = ours.extras["sliding_windows"]
     evaluations = ours.extras["evaluations"]
@@ -125,9 +147,16 @@ def test_aug_smooth_over_windows_keeps_the_lesion():
     from SaliencyExplorerLib.core.engine import explain
 
     center = (16, 12, 14)
-    result = explain(BrightBlobSeg().eval(), lesion_volume(center), "gradcam", layers="features", target=1,
-                     task="segmentation", aug_smooth=True,
-                     sliding_window={"roi_size": ROI, "overlap": 0.25, "blend": "gaussian", "sw_batch_size": 6})
+    result = explain(
+        BrightBlobSeg().eval(),
+        lesion_volume(center),
+        "gradcam",
+        layers="features",
+        target=1,
+        task="segmentation",
+        aug_smooth=True,
+        sliding_window={"roi_size": ROI, "overlap": 0.25, "blend": "gaussian", "sw_batch_size": 6},
+    )
     peak = torch.tensor(divmod_index(result.heatmap[0].argmax(), result.heatmap[0].shape), dtype=torch.float)
     assert float((peak - torch.tensor(center, dtype=torch.float)).norm()) <= 3.0
 
@@ -141,8 +170,9 @@ def test_unetr_with_a_fixed_img_size_explains_a_whole_scan_by_windows():
     from SaliencyExplorerLib.core.engine import explain
 
     torch.manual_seed(0)
-    net = UNETR(in_channels=1, out_channels=2, img_size=(16, 16, 16), feature_size=4, hidden_size=48, mlp_dim=96,
-                num_heads=4).eval()
+    net = UNETR(
+        in_channels=1, out_channels=2, img_size=(16, 16, 16), feature_size=4, hidden_size=48, mlp_dim=96, num_heads=4
+    ).eval()
     x = torch.randn(1, 1, 28, 24, 16, generator=torch.Generator().manual_seed(2))
     with pytest.raises(Exception):
         net(x)  # the whole scan at once is refused: this is why it must run by windows
@@ -159,8 +189,9 @@ def test_unetr_with_a_fixed_img_size_explains_a_whole_scan_by_windows():
 
     corner = torch.zeros(x.shape[2:])
     corner[:5, :5, :] = 1  # inside the first window only: windows start at 0 and 12 (i), 0 and 8 (j)
-    cam = explain(net, x, "gradcam", layers="decoder2", target=1, task="segmentation", mask=corner,
-                  sliding_window=windows)
+    cam = explain(
+        net, x, "gradcam", layers="decoder2", target=1, task="segmentation", mask=corner, sliding_window=windows
+    )
     counts = cam.extras["sliding_windows"]
     assert cam.heatmap.shape == (1, 28, 24, 16) and counts["windows"] == 4
     assert cam.passes["backward"] == 1  # only the window that sees the region is explained
@@ -181,12 +212,22 @@ def test_progress_counts_windows_and_announces_them(unet, volume):
             self.append(text)
 
     heard = Recorder()
-    explain(unet, volume, "saliency", target=1, task="segmentation", mask=MASK, progress=heard,
-            sliding_window={"roi_size": ROI, "overlap": 0.25, "blend": "gaussian", "sw_batch_size": 3})
+    explain(
+        unet,
+        volume,
+        "saliency",
+        target=1,
+        task="segmentation",
+        mask=MASK,
+        progress=heard,
+        sliding_window={"roi_size": ROI, "overlap": 0.25, "blend": "gaussian", "sw_batch_size": 3},
+    )
     windows = 3 * 3 * 2  # 40 x 36 x 28 in windows of 16 at overlap 0.25
     # the clean pass (the blended output, for the target's probabilities) is counted too: one Progress, 2 phases
-    assert heard[0] == (f"sliding windows: {windows} windows of 16x16x16, each run twice (steps 1-{windows}: the "
-                        f"model's output, {windows + 1}-{2 * windows}: the explanation)")
+    assert heard[0] == (
+        f"sliding windows: {windows} windows of 16x16x16, each run twice (steps 1-{windows}: the "
+        f"model's output, {windows + 1}-{2 * windows}: the explanation)"
+    )
     counts = [h for h in heard[1:] if isinstance(h, tuple)]
     assert counts[0] == (0, 2 * windows) and counts[-1] == (2 * windows, 2 * windows)
     assert (windows, 2 * windows) in counts  # the clean pass's last batch ends the first phase

@@ -31,8 +31,14 @@ def test_lesion_lands_at_requested_physical_point(spacing, angles, flip):
     if flip:
         d = d @ np.diag([-1.0, 1.0, -1.0])
     center = np.array([6.0, -4.0, 3.0])
-    img, mask = make_phantom(size=(48, 44, 20), spacing=spacing, direction=tuple(d.ravel()),
-                             lesion_center_lps=center, lesion_radius_mm=7.0, seed=1)
+    img, mask = make_phantom(
+        size=(48, 44, 20),
+        spacing=spacing,
+        direction=tuple(d.ravel()),
+        lesion_center_lps=center,
+        lesion_radius_mm=7.0,
+        seed=1,
+    )
     assert img.GetSize() == mask.GetSize() == (48, 44, 20)
     # the sphere's centroid is its requested centre to within a voxel's size
     assert np.linalg.norm(lesion_center_of(img, mask) - center) < 0.5 * max(spacing)
@@ -45,7 +51,12 @@ def test_lesion_lands_at_requested_physical_point(spacing, angles, flip):
 
 
 def test_two_dimensional_phantom():
-    img, mask = make_phantom(size=(32, 30), spacing=(1.0, 2.0), direction=rotation_direction(30),
-                             lesion_center_lps=(3.0, 2.0), lesion_radius_mm=5.0)
+    img, mask = make_phantom(
+        size=(32, 30),
+        spacing=(1.0, 2.0),
+        direction=rotation_direction(30),
+        lesion_center_lps=(3.0, 2.0),
+        lesion_radius_mm=5.0,
+    )
     assert img.GetDimension() == 2
     assert np.linalg.norm(lesion_center_of(img, mask) - [3.0, 2.0]) < 1.0

@@ -53,9 +53,17 @@ def _image_map(model, x, target):
 def test_occlusion_beats_the_image_as_map_and_numbers_match_a_direct_evaluation():
     model, x = Planted().eval(), _sample()
     assert int(model(x).argmax()) == 1
-    comp = compare_methods(model, x, ["occlusion", "saliency"], target=1, extra_maps={"image": _image_map},
-                           method_options={"occlusion": {"window": [4, 4], "mode": "exhaustive"}},
-                           steps=24, random_repeats=2, region=np.pad(np.ones((6, 6)), ((4, 14), (14, 4))))
+    comp = compare_methods(
+        model,
+        x,
+        ["occlusion", "saliency"],
+        target=1,
+        extra_maps={"image": _image_map},
+        method_options={"occlusion": {"window": [4, 4], "mode": "exhaustive"}},
+        steps=24,
+        random_repeats=2,
+        region=np.pad(np.ones((6, 6)), ((4, 14), (14, 4))),
+    )
     ranking = comp.ranking
     assert ranking.index("occlusion") < ranking.index("image")
     assert comp.row("image")["sanity_flagged"] is True  # the image does not depend on the weights
@@ -71,16 +79,20 @@ def test_occlusion_beats_the_image_as_map_and_numbers_match_a_direct_evaluation(
         assert row["random_insertion_auc"] == pytest.approx(direct.auc("random_insertion"))
         assert row["seconds"] >= 0 and row["error"] is None
         assert set(COLUMNS) <= set(row) | {"pointing_hit", "energy_fraction", "region_fraction"}
-    assert occ["faithfulness_score"] == pytest.approx(faithfulness_score(
-        occ["deletion_auc"], occ["insertion_auc"], occ["random_deletion_auc"], occ["random_insertion_auc"]))
+    assert occ["faithfulness_score"] == pytest.approx(
+        faithfulness_score(
+            occ["deletion_auc"], occ["insertion_auc"], occ["random_deletion_auc"], occ["random_insertion_auc"]
+        )
+    )
     assert [r["rank"] for r in comp.rows] == [1, 2, 3]
     assert comp.to_dict()["curves"]["fraction"][-1] == 1.0
 
 
 def test_a_failing_method_gets_its_error_and_no_rank(tmp_path):
     model, x = Planted().eval(), _sample()
-    comp = compare_methods(model, x, ["saliency", "gradcam"], target=1, steps=8, random_repeats=1, sanity=False,
-                           layers="no_such_layer")
+    comp = compare_methods(
+        model, x, ["saliency", "gradcam"], target=1, steps=8, random_repeats=1, sanity=False, layers="no_such_layer"
+    )
     assert comp.row("gradcam")["error"] and comp.row("gradcam")["rank"] is None
     assert comp.row("saliency")["rank"] == 1
     comp.write_csv(tmp_path / "t.csv")
@@ -89,17 +101,26 @@ def test_a_failing_method_gets_its_error_and_no_rank(tmp_path):
 
 
 def test_rank_rows_puts_failures_last():
-    rows = rank_rows([{"method": "b", "faithfulness_score": float("nan")}, {"method": "a", "faithfulness_score": 0.2},
-                      {"method": "c", "faithfulness_score": 0.5}])
+    rows = rank_rows(
+        [
+            {"method": "b", "faithfulness_score": float("nan")},
+            {"method": "a", "faithfulness_score": 0.2},
+            {"method": "c", "faithfulness_score": 0.5},
+        ]
+    )
     assert [(r["method"], r["rank"]) for r in rows] == [("c", 1), ("a", 2), ("b", None)]
 
 
 def test_rank_rows_puts_sanity_flagged_maps_after_trusted_ones():
     """A map that survives randomising the model is never the recommended one, whatever its score."""
-    rows = rank_rows([{"method": "image", "faithfulness_score": 0.9, "sanity_flagged": True},
-                      {"method": "gradcam", "faithfulness_score": 0.4, "sanity_flagged": False},
-                      {"method": "occlusion", "faithfulness_score": 0.6, "sanity_flagged": False},
-                      {"method": "edges", "faithfulness_score": 0.7, "sanity_flagged": True}])
+    rows = rank_rows(
+        [
+            {"method": "image", "faithfulness_score": 0.9, "sanity_flagged": True},
+            {"method": "gradcam", "faithfulness_score": 0.4, "sanity_flagged": False},
+            {"method": "occlusion", "faithfulness_score": 0.6, "sanity_flagged": False},
+            {"method": "edges", "faithfulness_score": 0.7, "sanity_flagged": True},
+        ]
+    )
     assert [(r["method"], r["rank"]) for r in rows] == [("occlusion", 1), ("gradcam", 2), ("image", 3), ("edges", 4)]
 
 

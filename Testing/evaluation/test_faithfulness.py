@@ -17,8 +17,9 @@ def sigmoid(v):
     return 1.0 / (1.0 + np.exp(-v))
 
 
-@pytest.mark.parametrize("shape,box", [((16, 16), (slice(3, 7), slice(9, 13))),
-                                        ((8, 10, 12), (slice(1, 3), slice(2, 6), slice(4, 8)))])
+@pytest.mark.parametrize(
+    "shape,box", [((16, 16), (slice(3, 7), slice(9, 13))), ((8, 10, 12), (slice(1, 3), slice(2, 6), slice(4, 8)))]
+)
 def test_true_map_beats_random_and_matches_the_analytic_curve(shape, box):
     model, x, true_map = box_case(shape, box)
     res = faithfulness(model, x, true_map, steps=int(np.prod(shape)) // 4, random_repeats=3, seed=1)
@@ -50,8 +51,16 @@ def test_batch_size_does_not_change_areas_and_step_count_only_by_rounding():
     model, x, true_map = box_case((10, 10, 10), (slice(2, 5), slice(3, 7), slice(1, 6)))
     noisy = true_map + 0.5 * np.random.default_rng(0).random(true_map.shape)
     calls = []
-    ref = faithfulness(model, x, noisy, steps=40, batch_size=64, random_repeats=2, seed=5,
-                       progress=lambda done, total: calls.append((done, total))).to_dict()
+    ref = faithfulness(
+        model,
+        x,
+        noisy,
+        steps=40,
+        batch_size=64,
+        random_repeats=2,
+        seed=5,
+        progress=lambda done, total: calls.append((done, total)),
+    ).to_dict()
     assert calls == [(k, 6) for k in range(1, 7)]  # 2 curves x (1 + 2 random) x 1 batch of 41
     for batch_size in (1, 7):
         other = faithfulness(model, x, noisy, steps=40, batch_size=batch_size, random_repeats=2, seed=5).to_dict()
@@ -87,11 +96,14 @@ def test_multiclass_target_uses_softmax_probability_of_the_chosen_class():
     assert scores[0, -1] == pytest.approx(float(torch.softmax(Two()(x), 1)[0, 1]), abs=1e-6)
 
 
-@pytest.mark.parametrize("kwargs,needle", [
-    ({"steps": 0}, "steps"),
-    ({"batch_size": 0}, "batch_size"),
-    ({"replacement": "zeros"}, "replacement"),
-])
+@pytest.mark.parametrize(
+    "kwargs,needle",
+    [
+        ({"steps": 0}, "steps"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"replacement": "zeros"}, "replacement"),
+    ],
+)
 def test_bad_options_are_clear_errors(kwargs, needle):
     model, x, true_map = box_case((8, 8), (slice(0, 4), slice(0, 4)))
     with pytest.raises(SaliencyError, match=needle):

@@ -8,10 +8,8 @@ from SaliencyExplorerLib.evaluation import energy_fraction, pointing_game
 
 
 def test_energy_fraction_by_hand_2d():
-    heat = np.array([[0.0, 1.0, 2.0],
-                     [3.0, 4.0, 0.0]])
-    region = np.array([[0, 1, 1],
-                       [0, 0, 0]])
+    heat = np.array([[0.0, 1.0, 2.0], [3.0, 4.0, 0.0]])
+    region = np.array([[0, 1, 1], [0, 0, 0]])
     assert energy_fraction(heat, region) == pytest.approx(3.0 / 10.0)
     assert energy_fraction(torch.tensor(heat), torch.tensor(region)) == pytest.approx(0.3)
     # negative values carry no energy: only the positive mass counts

@@ -49,9 +49,14 @@ def test_blur_in_one_and_three_dimensions_keeps_a_constant_and_the_total():
     torch.testing.assert_close(replacement_image(short, "blur"), gaussian_blur(short, 1.0))
 
 
-@pytest.mark.parametrize("replacement,sigma,needle", [("noise", None, "replacement must be"),
-                                                      (True, None, "replacement must be"),
-                                                      ("blur", 0.0, "blur_sigma must be > 0")])
+@pytest.mark.parametrize(
+    "replacement,sigma,needle",
+    [
+        ("noise", None, "replacement must be"),
+        (True, None, "replacement must be"),
+        ("blur", 0.0, "blur_sigma must be > 0"),
+    ],
+)
 def test_bad_replacements_are_refused(replacement, sigma, needle):
     with pytest.raises(SaliencyError, match=needle):
         replacement_image(torch.zeros(1, 1, 4, 4), replacement, blur_sigma=sigma)

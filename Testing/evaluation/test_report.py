@@ -30,8 +30,15 @@ def test_report_has_every_key_and_valid_json():
     truth[2:6, 3:7] = 1.0
     region = np.zeros((10, 10), dtype=bool)
     region[2:6, 3:5] = True  # half of the box: energy fraction 8 / 16
-    report = evaluate_explanation(BoxMean(), x, truth, steps=20, random_repeats=2, region=region,
-                                  explain_fn=lambda m, xx, t: np.asarray(truth)[None])
+    report = evaluate_explanation(
+        BoxMean(),
+        x,
+        truth,
+        steps=20,
+        random_repeats=2,
+        region=region,
+        explain_fn=lambda m, xx, t: np.asarray(truth)[None],
+    )
     assert report["deletion_auc"] < report["random_deletion_auc"]
     assert report["energy_fraction"] == pytest.approx(0.5)
     assert report["region_fraction"] == pytest.approx(8 / 100)
@@ -43,8 +50,11 @@ def test_report_has_every_key_and_valid_json():
 
 
 def test_json_safe_turns_nan_into_null():
-    assert json_safe({"a": float("nan"), "b": [np.float32(1.5), np.bool_(True)], "c": np.int64(3)}) == \
-        {"a": None, "b": [1.5, True], "c": 3}
+    assert json_safe({"a": float("nan"), "b": [np.float32(1.5), np.bool_(True)], "c": np.int64(3)}) == {
+        "a": None,
+        "b": [1.5, True],
+        "c": 3,
+    }
     assert json_safe(math.inf) is None
 
 
@@ -52,6 +62,7 @@ def test_method_options_named_like_check_options_reach_the_engine():
     # SmoothGrad has its own `seed`; the sanity check has one too: they must not collide.
     x = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(1))
     heat = np.random.default_rng(0).random((8, 8))
-    report = evaluate_explanation(BoxMean(), x, heat, method="smoothgrad", steps=4, random_repeats=1,
-                                  explain_options={"seed": 3, "samples": 2})
+    report = evaluate_explanation(
+        BoxMean(), x, heat, method="smoothgrad", steps=4, random_repeats=1, explain_options={"seed": 3, "samples": 2}
+    )
     assert [entry["layer"] for entry in report["sanity"]["layers"]] == ["conv"]

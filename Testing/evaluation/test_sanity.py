@@ -16,7 +16,7 @@ def _data(n, gen):
     for i in range(n):
         r, c = (int(torch.randint(2, 16, (1,), generator=gen)), int(torch.randint(0, 18, (1,), generator=gen)))
         if y[i]:
-            x[i, 0, r:r + 5, c:c + 4] += 1.0
+            x[i, 0, r : r + 5, c : c + 4] += 1.0
     return x, y
 
 
@@ -25,8 +25,15 @@ def trained():
     """A tiny CNN trained (~1 s) to say whether a bright box is present; a sample with a box."""
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
-                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2))
+    model = nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 2),
+    )
     opt = torch.optim.Adam(model.parameters(), 1e-2)
     for _ in range(60):
         x, y = _data(32, gen)

@@ -41,7 +41,7 @@ def test_the_image_as_map_and_an_edge_map_are_flagged_on_the_demo_model(demo):
     def edges(m, xx, t):  # a map computed from the image alone: it cannot depend on the weights
         v = xx[:, 0]
         grads = torch.gradient(v, dim=(1, 2, 3))
-        return torch.sqrt(sum(g ** 2 for g in grads))
+        return torch.sqrt(sum(g**2 for g in grads))
 
     for fn in (image, edges):
         res = sanity_check(model, x, explain_fn=fn, target=target)
@@ -76,8 +76,7 @@ def test_a_model_that_depends_only_on_its_last_layer_decorrelates_there():
 def test_a_curve_that_falls_then_climbs_back_is_not_flagged():
     """The old rule read only the last step: 0.0 then 0.9 was 'flagged'. A map that decorrelated once
     depends on the weights, whatever the fully random network's map looks like."""
-    model = nn.Sequential(nn.Conv2d(1, 1, 3, padding=1), nn.Conv2d(1, 1, 3, padding=1), nn.Flatten(),
-                          nn.Linear(64, 2))
+    model = nn.Sequential(nn.Conv2d(1, 1, 3, padding=1), nn.Conv2d(1, 1, 3, padding=1), nn.Flatten(), nn.Linear(64, 2))
     x = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(1))
     rng = np.random.default_rng(0)
     original = rng.random((1, 8, 8))

@@ -15,10 +15,19 @@ from SaliencyExplorerLib.errors import SaliencyError
 from SaliencyExplorerLib.evaluation.faithfulness import faithfulness
 
 WINDOWS = {"roi_size": (16, 16, 16), "overlap": 0.25, "blend": "gaussian", "sw_batch_size": 4}
-CARD = {"task": "segmentation", "classes": ["background", "lesion"], "target_layer": "features",
-        "input": {"intensity": {"type": "scale", "a": 0.01, "b": 0.0}},
-        "inference": {"mode": "sliding_window", "roi_size": [16, 16, 16], "overlap": 0.25, "blend": "gaussian",
-                      "sw_batch_size": 4}}
+CARD = {
+    "task": "segmentation",
+    "classes": ["background", "lesion"],
+    "target_layer": "features",
+    "input": {"intensity": {"type": "scale", "a": 0.01, "b": 0.0}},
+    "inference": {
+        "mode": "sliding_window",
+        "roi_size": [16, 16, 16],
+        "overlap": 0.25,
+        "blend": "gaussian",
+        "sw_batch_size": 4,
+    },
+}
 
 
 def blob(size=(36, 32, 20), centre=(14, 12, 10)):
@@ -37,12 +46,22 @@ def test_faithfulness_scores_the_blended_output_monai_computes():
     mask[10:18, 8:16, 6:14] = True
     with pytest.raises(SaliencyError, match="shape \\(1, 1, 36, 32, 20\\)"):
         faithfulness(model, x, torch.rand(x.shape[2:]), target=1, mask=mask, steps=4, random_repeats=0)
-    result = faithfulness(model, x, torch.rand(x.shape[2:]), target=1, mask=mask, steps=4, random_repeats=0,
-                          sliding_window=WINDOWS, replacement=0.0)
+    result = faithfulness(
+        model,
+        x,
+        torch.rand(x.shape[2:]),
+        target=1,
+        mask=mask,
+        steps=4,
+        random_repeats=0,
+        sliding_window=WINDOWS,
+        replacement=0.0,
+    )
     with torch.no_grad():
         reference = monai_inferers.sliding_window_inference(x, (16, 16, 16), 4, model, overlap=0.25, mode="gaussian")
-        blank = monai_inferers.sliding_window_inference(torch.zeros_like(x), (16, 16, 16), 4, model, overlap=0.25,
-                                                        mode="gaussian")
+        blank = monai_inferers.sliding_window_inference(
+            torch.zeros_like(x), (16, 16, 16), 4, model, overlap=0.25, mode="gaussian"
+        )
     expected_start = float(torch.softmax(reference, 1)[0, 1][mask].mean())
     expected_end = float(torch.softmax(blank, 1)[0, 1][mask].mean())
     assert result.deletion[0, 0] == pytest.approx(expected_start, abs=1e-5)
@@ -62,8 +81,26 @@ def files(tmp_path_factory):
 def test_cli_evaluate_runs_the_windowed_model(files, capsys):
     from SaliencyExplorerLib.cli import main
 
-    code = main(["evaluate", "-i", str(files / "ct.nrrd"), "-m", str(files / "seg.pt"), "--method", "gradcam",
-                 "--target", "lesion", "--steps", "4", "--random-repeats", "1", "--sanity-layers", "2", "-q"])
+    code = main(
+        [
+            "evaluate",
+            "-i",
+            str(files / "ct.nrrd"),
+            "-m",
+            str(files / "seg.pt"),
+            "--method",
+            "gradcam",
+            "--target",
+            "lesion",
+            "--steps",
+            "4",
+            "--random-repeats",
+            "1",
+            "--sanity-layers",
+            "2",
+            "-q",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     report = json.loads(captured.out)
@@ -76,9 +113,29 @@ def test_cli_compare_runs_the_windowed_model(files, capsys):
     from SaliencyExplorerLib.cli import main
 
     out = files / "out"
-    code = main(["compare", "-i", str(files / "ct.nrrd"), "-m", str(files / "seg.pt"), "--target", "lesion",
-                 "--methods", "gradcam,saliency", "--steps", "4", "--random-repeats", "1", "--sanity-layers", "1",
-                 "--output-dir", str(out), "--no-figure", "-q"])
+    code = main(
+        [
+            "compare",
+            "-i",
+            str(files / "ct.nrrd"),
+            "-m",
+            str(files / "seg.pt"),
+            "--target",
+            "lesion",
+            "--methods",
+            "gradcam,saliency",
+            "--steps",
+            "4",
+            "--random-repeats",
+            "1",
+            "--sanity-layers",
+            "1",
+            "--output-dir",
+            str(out),
+            "--no-figure",
+            "-q",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     report = json.loads((out / "comparison.json").read_text())
     assert [row["error"] for row in report["table"]] == [None, None]
@@ -90,7 +147,22 @@ def test_a_window_the_model_refuses_names_roi_size_not_input_size(files, capsys)
 
     card = {**CARD, "inference": {**CARD["inference"], "roi_size": [12, 12, 12]}}
     (files / "bad.json").write_text(json.dumps(card))
-    code = main(["evaluate", "-i", str(files / "ct.nrrd"), "-m", str(files / "seg.pt"), "--card",
-                 str(files / "bad.json"), "--target", "lesion", "--steps", "2", "--no-sanity", "-q"])
+    code = main(
+        [
+            "evaluate",
+            "-i",
+            str(files / "ct.nrrd"),
+            "-m",
+            str(files / "seg.pt"),
+            "--card",
+            str(files / "bad.json"),
+            "--target",
+            "lesion",
+            "--steps",
+            "2",
+            "--no-sanity",
+            "-q",
+        ]
+    )
     err = capsys.readouterr().err
     assert code != 0 and "inference.roi_size" in err and "input.size" not in err and "Traceback" not in err

@@ -21,8 +21,14 @@ SCRIPT = ROOT / "examples" / "batch_explain.py"
 
 def _run(*args, timeout=180):
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
-    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True, encoding="utf-8",
-                          timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *map(str, args)],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=timeout,
+        env=env,
+    )
 
 
 def test_batch_folder_to_heatmaps(tmp_path):
@@ -31,9 +37,13 @@ def test_batch_folder_to_heatmaps(tmp_path):
     inputs.mkdir()
     images = {}
     for name, angles, ext in (("oblique", OBLIQUE["angles"], ".nrrd"), ("straight", (0, 0, 0), ".nii.gz")):
-        image, _ = phantoms.make_phantom(size=OBLIQUE["size"], spacing=OBLIQUE["spacing"],
-                                         direction=phantoms.rotation_direction(angles), lesion_center_lps=LESION_LPS,
-                                         lesion_radius_mm=LESION_RADIUS_MM)
+        image, _ = phantoms.make_phantom(
+            size=OBLIQUE["size"],
+            spacing=OBLIQUE["spacing"],
+            direction=phantoms.rotation_direction(angles),
+            lesion_center_lps=LESION_LPS,
+            lesion_radius_mm=LESION_RADIUS_MM,
+        )
         sitk.WriteImage(image, str(inputs / f"{name}{ext}"))
         images[name] = image
     (inputs / "notes.txt").write_text("not a volume")
@@ -73,8 +83,12 @@ def test_batch_damaged_file_is_one_failed_record(tmp_path):
     pytest.importorskip("slicer")
     inputs = tmp_path / "in"
     inputs.mkdir()
-    image, _ = phantoms.make_phantom(size=OBLIQUE["size"], spacing=OBLIQUE["spacing"], lesion_center_lps=LESION_LPS,
-                                     lesion_radius_mm=LESION_RADIUS_MM)
+    image, _ = phantoms.make_phantom(
+        size=OBLIQUE["size"],
+        spacing=OBLIQUE["spacing"],
+        lesion_center_lps=LESION_LPS,
+        lesion_radius_mm=LESION_RADIUS_MM,
+    )
     sitk.WriteImage(image, str(inputs / "good.nrrd"))
     (inputs / "broken.nrrd").write_text("NRRD0004\nthis is not a header\n")
     result = _run(inputs, tmp_path / "out", "--model", bright_spot_file(tmp_path), "--layer", "conv")
@@ -84,17 +98,26 @@ def test_batch_damaged_file_is_one_failed_record(tmp_path):
     assert "error" not in records["good.nrrd"] and Path(records["good.nrrd"]["output"]).is_file()
 
 
-@pytest.mark.skipif(not (SAMPLES / "sample_ct.nrrd").exists() or not (SAMPLES / "lesion_classifier.pt").exists(),
-                    reason="the demo sample is made by scripts/make_demo.py")
+@pytest.mark.skipif(
+    not (SAMPLES / "sample_ct.nrrd").exists() or not (SAMPLES / "lesion_classifier.pt").exists(),
+    reason="the demo sample is made by scripts/make_demo.py",
+)
 def test_batch_on_the_demo_sample(tmp_path):
     pytest.importorskip("slicer")
     import shutil
+
     inputs = tmp_path / "in"
     inputs.mkdir()
     shutil.copy(SAMPLES / "sample_ct.nrrd", inputs)
     truth = json.loads((SAMPLES / "sample_ct.json").read_text())
-    result = _run(inputs, tmp_path / "out", "--model", SAMPLES / "lesion_classifier.pt",
-                  "--card", SAMPLES / "lesion_classifier.json")
+    result = _run(
+        inputs,
+        tmp_path / "out",
+        "--model",
+        SAMPLES / "lesion_classifier.pt",
+        "--card",
+        SAMPLES / "lesion_classifier.json",
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     record = json.loads((tmp_path / "out" / "summary.json").read_text())[0]
     assert record["targetName"] == truth["label"]

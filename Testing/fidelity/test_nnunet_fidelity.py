@@ -79,8 +79,27 @@ def test_explain_image_prediction_and_mirrored_explanation(loaded, reference, tm
     image = sitk.ReadImage(str(path))
     ref_seg, _ = theirs(reference[0], path)
     out, heat = tmp_path / "prediction.nrrd", tmp_path / "heat.nrrd"
-    assert main(["explain", "--input", str(path), "--model", str(FOLDER), "--target", "lesion", "--method", "saliency",
-                 "--output", str(heat), "--prediction-output", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                "--input",
+                str(path),
+                "--model",
+                str(FOLDER),
+                "--target",
+                "lesion",
+                "--method",
+                "saliency",
+                "--output",
+                str(heat),
+                "--prediction-output",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     seg = sitk.GetArrayFromImage(sitk.ReadImage(str(out)))
     assert (seg == ref_seg).mean() >= 0.995 and dice(seg, ref_seg) >= 0.95
     result = explain_image(image, FOLDER, method="saliency", target="lesion")

@@ -14,10 +14,16 @@ def test_comparison_figure_has_one_panel_per_method_plus_the_curves(tmp_path):
     maps = {"gradcam": np.zeros_like(image), "saliency": np.ones_like(image)}
     maps["gradcam"][3, 5:10, 6:12] = 1.0
     fraction = list(np.linspace(0, 1, 5))
-    curves = {"fraction": fraction, "random_deletion": [1, .8, .6, .4, .2], "random_insertion": [0, .2, .4, .6, .8],
-              "methods": {m: {"deletion": [1, .5, .3, .2, .1], "insertion": [0, .6, .8, .9, 1]} for m in maps}}
-    rows = [{"method": "gradcam", "rank": 1, "faithfulness_score": 0.5, "sanity_flagged": False},
-            {"method": "saliency", "rank": 2, "faithfulness_score": 0.1, "sanity_flagged": True}]
+    curves = {
+        "fraction": fraction,
+        "random_deletion": [1, 0.8, 0.6, 0.4, 0.2],
+        "random_insertion": [0, 0.2, 0.4, 0.6, 0.8],
+        "methods": {m: {"deletion": [1, 0.5, 0.3, 0.2, 0.1], "insertion": [0, 0.6, 0.8, 0.9, 1]} for m in maps},
+    }
+    rows = [
+        {"method": "gradcam", "rank": 1, "faithfulness_score": 0.5, "sanity_flagged": False},
+        {"method": "saliency", "rank": 2, "faithfulness_score": 0.1, "sanity_flagged": True},
+    ]
     fig = comparison_figure(image, maps, curves, rows)
     titled = [a.get_title() for a in fig.axes if a.get_title()]
     assert any("gradcam" in t for t in titled) and any("saliency" in t for t in titled)
@@ -29,10 +35,26 @@ def test_comparison_figure_has_one_panel_per_method_plus_the_curves(tmp_path):
 
 
 def test_cohort_figure_draws_means_with_their_intervals(tmp_path):
-    summary = [{"method": "gradcam", "deletion_auc": 0.2, "deletion_auc_ci_low": 0.1, "deletion_auc_ci_high": 0.3,
-                "insertion_auc": 0.8, "insertion_auc_ci_low": 0.7, "insertion_auc_ci_high": 0.9},
-               {"method": "saliency", "deletion_auc": 0.4, "deletion_auc_ci_low": 0.3, "deletion_auc_ci_high": 0.5,
-                "insertion_auc": 0.6, "insertion_auc_ci_low": 0.5, "insertion_auc_ci_high": 0.7}]
+    summary = [
+        {
+            "method": "gradcam",
+            "deletion_auc": 0.2,
+            "deletion_auc_ci_low": 0.1,
+            "deletion_auc_ci_high": 0.3,
+            "insertion_auc": 0.8,
+            "insertion_auc_ci_low": 0.7,
+            "insertion_auc_ci_high": 0.9,
+        },
+        {
+            "method": "saliency",
+            "deletion_auc": 0.4,
+            "deletion_auc_ci_low": 0.3,
+            "deletion_auc_ci_high": 0.5,
+            "insertion_auc": 0.6,
+            "insertion_auc_ci_low": 0.5,
+            "insertion_auc_ci_high": 0.7,
+        },
+    ]
     fig = cohort_figure(summary)
     assert len(fig.axes) >= 2
     heights = sorted(round(p.get_height(), 6) for a in fig.axes for p in a.patches)
@@ -50,9 +72,16 @@ def test_comparison_curves_stay_apart_with_a_legend_outside_and_a_colour_bar():
         m[3, 5:10, 6:12] = 1.0
     region = np.zeros(image.shape, bool)
     region[:, 4:11, 5:13] = True
-    same = {"deletion": [1, .5, .3, .2, .1], "insertion": [0, .6, .8, .9, 1]}  # identical curves: must stay visible
-    curves = {"fraction": list(np.linspace(0, 1, 5)), "random_deletion": [1, .8, .6, .4, .2],
-              "random_insertion": [0, .2, .4, .6, .8], **{m: same for m in names}}
+    same = {
+        "deletion": [1, 0.5, 0.3, 0.2, 0.1],
+        "insertion": [0, 0.6, 0.8, 0.9, 1],
+    }  # identical curves: must stay visible
+    curves = {
+        "fraction": list(np.linspace(0, 1, 5)),
+        "random_deletion": [1, 0.8, 0.6, 0.4, 0.2],
+        "random_insertion": [0, 0.2, 0.4, 0.6, 0.8],
+        **{m: same for m in names},
+    }
     rows = [{"method": m, "rank": n + 1, "faithfulness_score": 0.5} for n, m in enumerate(names)]
     geometry = Geometry((0.0, 0.0, 0.0), (1.0, 1.0, 2.0), (1, 0, 0, 0, 1, 0, 0, 0, -1))
     fig = comparison_figure(image, maps, curves, rows, region=region, geometry=geometry, target="lesion")

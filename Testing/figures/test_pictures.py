@@ -26,14 +26,16 @@ def test_montage_size_grid_and_colorbar():
     assert picture.shape == (3 * 32 + 4 * 2, 3 * 24 + 4 * 2, 3) and picture.dtype == np.uint8
     with_bar = pictures.montage(image, heat, axis=0, every=3, zoom=2, pad=2, colorbar=True)
     assert with_bar.shape[0] == picture.shape[0] and with_bar.shape[1] == picture.shape[1] + 90
-    np.testing.assert_array_equal(with_bar[:, :picture.shape[1]], picture)
+    np.testing.assert_array_equal(with_bar[:, : picture.shape[1]], picture)
     # the colour bar shows the colour map's top colour somewhere (high = important)
-    bar = with_bar[:, picture.shape[1]:].astype(int)
+    bar = with_bar[:, picture.shape[1] :].astype(int)
+
     def nearest_row(value):
         colour = np.round(np.array(pictures._colormap("turbo")(value)[:3]) * 255)
         distance = np.abs(bar - colour).sum(-1)
         assert distance.min() <= 12
         return np.unravel_index(np.argmin(distance), distance.shape)[0]
+
     assert nearest_row(1.0) < nearest_row(0.5) < nearest_row(0.0)  # high values at the top
     assert pictures.montage(image, heat, every=3, zoom=2, columns=7, colorbar=False).shape[:2] == (36, 7 * 24 + 16)
 
@@ -43,8 +45,19 @@ def test_hottest_pixel_of_the_montage_is_the_hottest_voxel(axis, tile_pos):
     peak = (9, 5, 7)
     image, heat = blob_volume(peak=peak)
     count = heat.shape[axis]
-    picture = pictures.montage(image, heat, axis=axis, every=1, columns=count, zoom=3, pad=1,
-                              colorbar=False, labels=False, cmap="gray", alpha=1.0)
+    picture = pictures.montage(
+        image,
+        heat,
+        axis=axis,
+        every=1,
+        columns=count,
+        zoom=3,
+        pad=1,
+        colorbar=False,
+        labels=False,
+        cmap="gray",
+        alpha=1.0,
+    )
     rows, cols = [s for a, s in enumerate(heat.shape) if a != axis]
     y, x = np.unravel_index(np.argmax(picture[..., 0]), picture.shape[:2])
     tile_col, in_x = divmod(x - 1, cols * 3 + 1)
@@ -84,8 +97,9 @@ def test_2d_rgb_background_with_window_and_threshold():
     np.testing.assert_array_equal(shown[mask], rgb[mask])  # below threshold: the background untouched
     assert tuple(shown[10, 20]) == (255, 255, 255)
     volume_rgb = rng.integers(0, 256, (4, 5, 6, 3), dtype=np.uint8)
-    tiles = pictures.montage(volume_rgb, np.zeros((4, 5, 6)), every=1, columns=4, zoom=1, pad=0, alpha=0.0,
-                            colorbar=False, labels=False)
+    tiles = pictures.montage(
+        volume_rgb, np.zeros((4, 5, 6)), every=1, columns=4, zoom=1, pad=0, alpha=0.0, colorbar=False, labels=False
+    )
     assert tiles.shape == (5, 24, 3)
     np.testing.assert_array_equal(tiles[:, 6:12], volume_rgb[1])  # RGB voxels shown as they are
     grey = np.linspace(0, 100, 30 * 40).reshape(30, 40)

@@ -26,8 +26,7 @@ def test_2d_and_3d_overlays_and_images_read_back(tmp_path):
     heat = np.zeros((7, 12, 10))
     heat[5, 8, 2] = 1.0
     with SummaryWriter(str(tmp_path)) as writer:
-        assert tensorboard.add_overlay(writer, "cam/3d", volume, heat, step=3, zoom=2, cmap="gray",
-                                           alpha=1.0) == "gif"
+        assert tensorboard.add_overlay(writer, "cam/3d", volume, heat, step=3, zoom=2, cmap="gray", alpha=1.0) == "gif"
         assert tensorboard.add_overlay(writer, "cam/2d", volume[5], heat[5], step=4, zoom=1) == "png"
         tensorboard.add_image(writer, "input/3d", volume, step=0, every=2)
         tensorboard.add_image(writer, "input/rgb", rng.integers(0, 255, (9, 11, 3), dtype=np.uint8), step=0)

@@ -20,7 +20,7 @@ def pattern_kernels(dims: int) -> np.ndarray:
     """Four 3^d kernels, one known pattern each: brightness, an edge along axis 0, along the last axis,
     centre minus surround. Shape (4, 1, 3, ..., 3)."""
     shape = (3,) * dims
-    box = np.full(shape, 1.0 / 3 ** dims)
+    box = np.full(shape, 1.0 / 3**dims)
     ramp = np.array([-1.0, 0.0, 1.0])
     edge_first = np.broadcast_to(ramp.reshape((3,) + (1,) * (dims - 1)), shape) / 3 ** (dims - 1)
     edge_last = np.broadcast_to(ramp.reshape((1,) * (dims - 1) + (3,)), shape) / 3 ** (dims - 1)
@@ -83,7 +83,7 @@ def blob_image(shape, centre, radius=3.0, amplitude=1.0, noise=0.05, seed=0) -> 
     """(1, 1, *shape): a Gaussian blob at `centre` (voxel indices) on low-amplitude noise."""
     grids = np.meshgrid(*[np.arange(s, dtype=np.float64) for s in shape], indexing="ij")
     dist2 = sum((g - c) ** 2 for g, c in zip(grids, centre))
-    image = amplitude * np.exp(-dist2 / (2 * radius ** 2))
+    image = amplitude * np.exp(-dist2 / (2 * radius**2))
     image += np.random.default_rng(seed).normal(0.0, noise, size=shape)
     return torch.from_numpy(image.astype(np.float32))[None, None]
 
@@ -96,7 +96,7 @@ class BlobNet(nn.Module):
         super().__init__()
         conv1 = CONV[dims](1, 4, 3, padding=1)
         conv2 = CONV[dims](4, 4, 3, padding=1)
-        box = torch.full((3,) * dims, 1.0 / 3 ** dims)
+        box = torch.full((3,) * dims, 1.0 / 3**dims)
         centre = -box.clone()
         centre[(1,) * dims] += 1.0
         with torch.no_grad():
@@ -124,8 +124,11 @@ class SmallCNN(nn.Module):
         super().__init__()
         torch.manual_seed(seed)
         self.features = nn.Sequential(
-            CONV[dims](1, channels, 3, padding=1), nn.ReLU(inplace=inplace), POOL[dims](2),
-            CONV[dims](channels, channels, 3, padding=1), nn.ReLU(inplace=inplace),
+            CONV[dims](1, channels, 3, padding=1),
+            nn.ReLU(inplace=inplace),
+            POOL[dims](2),
+            CONV[dims](channels, channels, 3, padding=1),
+            nn.ReLU(inplace=inplace),
         )
         self.fc = nn.Linear(channels, classes)
 
@@ -220,14 +223,16 @@ class TinyViT(nn.Module):
     """Patch embedding -> (optional class token) -> 2 transformer blocks -> class-token/mean head.
     Token outputs (N, T, C) of `blocks.1` must be put back on the patch grid by the engine."""
 
-    def __init__(self, dims: int = 2, patch: int = 4, dim: int = 16, classes: int = 3, cls_token: bool = True,
-                 seed: int = 0):
+    def __init__(
+        self, dims: int = 2, patch: int = 4, dim: int = 16, classes: int = 3, cls_token: bool = True, seed: int = 0
+    ):
         super().__init__()
         torch.manual_seed(seed)
         self.embed = CONV[dims](1, dim, patch, stride=patch)
         self.cls = nn.Parameter(torch.randn(1, 1, dim) * 0.1) if cls_token else None
-        self.blocks = nn.Sequential(*[nn.TransformerEncoderLayer(dim, 2, 32, dropout=0.0, batch_first=True)
-                                      for _ in range(2)])
+        self.blocks = nn.Sequential(
+            *[nn.TransformerEncoderLayer(dim, 2, 32, dropout=0.0, batch_first=True) for _ in range(2)]
+        )
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, classes)
 
@@ -258,8 +263,14 @@ def hooks_left(model: nn.Module) -> list[str]:
     """Every hook still registered on any module or parameter (empty list = clean)."""
     left = []
     for name, module in model.named_modules():
-        for kind in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
-                     "_forward_hooks_with_kwargs", "_forward_hooks_always_called"):
+        for kind in (
+            "_forward_hooks",
+            "_forward_pre_hooks",
+            "_backward_hooks",
+            "_backward_pre_hooks",
+            "_forward_hooks_with_kwargs",
+            "_forward_hooks_always_called",
+        ):
             if getattr(module, kind, None):
                 left.append(f"{name or '<root>'}.{kind}")
     for name, param in model.named_parameters():

@@ -5,6 +5,7 @@ reached through ``builtins.eval``) -- so a test can prove both that torch *does*
 and that the checker refuses the file *before* anything is loaded. Payloads return a tensor of the
 right shape, so a victim load succeeds silently, as a real attack would.
 """
+
 from __future__ import annotations
 
 import io
@@ -60,11 +61,25 @@ def write_benign(folder):
     net = TinyNet().eval()
     torch.save(net.state_dict(), folder / "state_dict.pt")
     torch.save(net.state_dict(), folder / "legacy_state_dict.pt", _use_new_zipfile_serialization=False)
-    torch.save({"epoch": 3, "global_step": 120, "pytorch-lightning_version": "2.4.0",
-                "state_dict": net.state_dict(),
-                "hyper_parameters": {"lr": 1e-3, "name": "tiny", "layers": [4, 3], "dropout": 0.1,
-                                     "flags": {"bn": True}, "shape": (1, 4)},
-                "optimizer_states": [], "lr_schedulers": []}, folder / "lightning.ckpt")
+    torch.save(
+        {
+            "epoch": 3,
+            "global_step": 120,
+            "pytorch-lightning_version": "2.4.0",
+            "state_dict": net.state_dict(),
+            "hyper_parameters": {
+                "lr": 1e-3,
+                "name": "tiny",
+                "layers": [4, 3],
+                "dropout": 0.1,
+                "flags": {"bn": True},
+                "shape": (1, 4),
+            },
+            "optimizer_states": [],
+            "lr_schedulers": [],
+        },
+        folder / "lightning.ckpt",
+    )
     torch.jit.save(torch.jit.script(net), folder / "scripted.pt")
     torch.export.save(_tiny_program(), folder / "exported.pt2")
     return folder
@@ -117,8 +132,11 @@ def evil_export_sample_inputs(folder, marker):
     torch.export.save(_tiny_program(), clean)
     buf = io.BytesIO()
     torch.save(((_Payload(marker, "__import__('torch').zeros(2, 4)"),), {}), buf)
-    dst = _rewrite_zip(clean, Path(folder) / "evil_inputs.pt2",
-                       lambda s, d: buf.getvalue() if s == "data/sample_inputs/model.pt" else d)
+    dst = _rewrite_zip(
+        clean,
+        Path(folder) / "evil_inputs.pt2",
+        lambda s, d: buf.getvalue() if s == "data/sample_inputs/model.pt" else d,
+    )
     clean.unlink()
     return dst
 
@@ -160,9 +178,17 @@ def evil_export_target(folder, marker):
             return data
         program = json.loads(data)
         nodes = program["graph_module"]["graph"]["nodes"]
-        nodes.insert(0, {"target": "torch.os.system", "name": "pwn",
-                         "inputs": [{"name": "command", "arg": {"as_string": f"touch {marker}"}, "kind": 1}],
-                         "outputs": [], "metadata": {}, "is_hop_single_tensor_return": None})
+        nodes.insert(
+            0,
+            {
+                "target": "torch.os.system",
+                "name": "pwn",
+                "inputs": [{"name": "command", "arg": {"as_string": f"touch {marker}"}, "kind": 1}],
+                "outputs": [],
+                "metadata": {},
+                "is_hop_single_tensor_return": None,
+            },
+        )
         return json.dumps(program).encode()
 
     dst = _rewrite_zip(clean, Path(folder) / "evil_target.pt2", edit)
@@ -187,8 +213,7 @@ def tampered_torchscript(folder, marker):
     clean = Path(folder) / "_clean_ts.pt"
     torch.jit.save(torch.jit.script(TinyNet().eval()), clean)
     evil = pickle.dumps((_Payload(marker),), protocol=2)
-    dst = _rewrite_zip(clean, Path(folder) / "tampered_scripted.pt",
-                       lambda s, d: evil if s == "constants.pkl" else d)
+    dst = _rewrite_zip(clean, Path(folder) / "tampered_scripted.pt", lambda s, d: evil if s == "constants.pkl" else d)
     clean.unlink()
     return dst
 
@@ -199,8 +224,9 @@ def write_damaged(folder):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "empty.pt").write_bytes(b"")
     (folder / "text.pt").write_text("this is a README, not a model\n")
-    (folder / "lfs.pt").write_text("version https://git-lfs.github.com/spec/v1\noid sha256:"
-                                   + "0" * 64 + "\nsize 12345\n")
+    (folder / "lfs.pt").write_text(
+        "version https://git-lfs.github.com/spec/v1\noid sha256:" + "0" * 64 + "\nsize 12345\n"
+    )
     (folder / "random.pt").write_bytes(bytes(range(256)) * 8)
     torch.save(TinyNet().state_dict(), folder / "_whole.pt")
     whole = (folder / "_whole.pt").read_bytes()
@@ -210,6 +236,7 @@ def write_damaged(folder):
 
 
 # ---- round two (issue 16): attacks on what a .pt2 may contain; each must be refused by positive validation ----
+
 
 def _edit_program(folder, name, edit_json, add=None):
     """A clean dynamic-batch .pt2 with models/model.json passed through ``edit_json(dict)`` and members ``add``."""
@@ -244,8 +271,12 @@ def evil_export_opaque_nested(folder, marker):
     def edit(short, data):
         if short == "data/constants/model_constants_config.json":
             cfg = json.loads(data)
-            cfg["config"]["hidden"] = {"path_name": "opaque_obj_0/p", "is_param": False, "use_pickle": True,
-                                       "tensor_meta": None}
+            cfg["config"]["hidden"] = {
+                "path_name": "opaque_obj_0/p",
+                "is_param": False,
+                "use_pickle": True,
+                "tensor_meta": None,
+            }
             return json.dumps(cfg).encode()
         return data
 
@@ -267,6 +298,7 @@ def evil_export_guards(folder, marker):
 def evil_export_exponent_bomb(folder, marker):
     """A shape expression that is plain arithmetic but ``sympify`` evaluates ``10**10**9`` (hangs, eats
     memory). Must be refused without ever reaching sympy."""
+
     def edit(program):
         sizes = program["graph_module"]["graph"]["tensor_values"]
         for meta in sizes.values():
@@ -275,13 +307,18 @@ def evil_export_exponent_bomb(folder, marker):
                     size["as_expr"]["expr_str"] += "+10**10**9"
                     return
         raise AssertionError("exported program has no symbolic size")
+
     return _edit_program(folder, "evil_bomb.pt2", edit)
 
 
 def evil_export_unknown_member(folder, marker):
     """A member a plain torch.export.save never writes (here a stray pickle under data/)."""
-    return _edit_program(folder, "evil_unknown_member.pt2", None,
-                         add={"data/extra_state.pkl": pickle.dumps(_Payload(marker), protocol=2)})
+    return _edit_program(
+        folder,
+        "evil_unknown_member.pt2",
+        None,
+        add={"data/extra_state.pkl": pickle.dumps(_Payload(marker), protocol=2)},
+    )
 
 
 def evil_export_module_stack(folder, marker):
@@ -297,4 +334,5 @@ def evil_export_module_stack(folder, marker):
             stack = node["metadata"].get("nn_module_stack")
             if stack and ",l," in stack:
                 node["metadata"]["nn_module_stack"] = stack.replace(",l,", f",{path},")
+
     return _edit_program(folder, "evil_module_stack.pt2", edit)

@@ -24,8 +24,12 @@ class BlobNet(nn.Module):
         return torch.stack([-blob, blob], dim=1) * 10.0
 
 
-CT_CARD = {"name": "blob", "classes": ["no lesion", "lesion"], "target_layer": "act",
-           "input": {"intensity": {"type": "window", "min": -200, "max": 300}}}
+CT_CARD = {
+    "name": "blob",
+    "classes": ["no lesion", "lesion"],
+    "target_layer": "act",
+    "input": {"intensity": {"type": "window", "min": -200, "max": 300}},
+}
 
 
 class HalfNet(BlobNet):
@@ -55,10 +59,12 @@ def two_lesion_phantom(size, spacing, direction, first, second, radius=6.0):
     import SimpleITK as sitk
     from SaliencyExplorerLib.demo.phantoms import make_phantom
 
-    a, ma = make_phantom(size=size, spacing=spacing, direction=direction, lesion_center_lps=first,
-                         lesion_radius_mm=radius, seed=0)
-    b, mb = make_phantom(size=size, spacing=spacing, direction=direction, lesion_center_lps=second,
-                         lesion_radius_mm=radius, seed=0)
+    a, ma = make_phantom(
+        size=size, spacing=spacing, direction=direction, lesion_center_lps=first, lesion_radius_mm=radius, seed=0
+    )
+    b, mb = make_phantom(
+        size=size, spacing=spacing, direction=direction, lesion_center_lps=second, lesion_radius_mm=radius, seed=0
+    )
     return sitk.Maximum(a, b), ma, mb
 
 
@@ -75,11 +81,18 @@ def write_dicom_series(image, folder):
     for k in range(img.GetDepth()):
         s = img[:, :, k]
         pos = img.TransformIndexToPhysicalPoint((0, 0, k))
-        tags = {"0008|0060": "CT", "0020|000e": series, "0020|000d": series + ".1", "0008|0016": "1.2.840.10008.5.1.4.1.1.2",
-                "0020|0037": "\\".join(f"{v:.10f}" for v in (d[0], d[3], d[6], d[1], d[4], d[7])),
-                "0020|0032": "\\".join(f"{v:.10f}" for v in pos), "0020|0013": str(k + 1),
-                "0028|0030": f"{img.GetSpacing()[1]:.10f}\\{img.GetSpacing()[0]:.10f}",
-                "0018|0050": f"{img.GetSpacing()[2]:.10f}", "0008|0018": f"{series}.{k + 1}"}
+        tags = {
+            "0008|0060": "CT",
+            "0020|000e": series,
+            "0020|000d": series + ".1",
+            "0008|0016": "1.2.840.10008.5.1.4.1.1.2",
+            "0020|0037": "\\".join(f"{v:.10f}" for v in (d[0], d[3], d[6], d[1], d[4], d[7])),
+            "0020|0032": "\\".join(f"{v:.10f}" for v in pos),
+            "0020|0013": str(k + 1),
+            "0028|0030": f"{img.GetSpacing()[1]:.10f}\\{img.GetSpacing()[0]:.10f}",
+            "0018|0050": f"{img.GetSpacing()[2]:.10f}",
+            "0008|0018": f"{series}.{k + 1}",
+        }
         for key, value in tags.items():
             s.SetMetaData(key, value)
         writer.SetFileName(str(folder / f"slice{k:03d}.dcm"))

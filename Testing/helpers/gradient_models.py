@@ -12,9 +12,15 @@ class CountingModel(nn.Module):
     def __init__(self, channels=2, classes=3):
         super().__init__()
         torch.manual_seed(0)
-        self.body = nn.Sequential(nn.Conv3d(channels, 4, 3, padding=1), nn.ReLU(inplace=True),
-                                  nn.Conv3d(4, 4, 3, padding=1), nn.Tanh(), nn.AdaptiveAvgPool3d(1),
-                                  nn.Flatten(), nn.Linear(4, classes))
+        self.body = nn.Sequential(
+            nn.Conv3d(channels, 4, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv3d(4, 4, 3, padding=1),
+            nn.Tanh(),
+            nn.AdaptiveAvgPool3d(1),
+            nn.Flatten(),
+            nn.Linear(4, classes),
+        )
         self.calls = 0
 
     def forward(self, x):

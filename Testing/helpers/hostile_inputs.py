@@ -8,9 +8,15 @@ import json
 from pathlib import Path
 
 # The plans nnU-Net 2.x wrote for a tiny 3d_fullres dataset (helpers.nnunet_fixture), 2d configuration dropped.
-PLANS = json.loads('{"dataset_name":"Dataset901_Tiny","plans_name":"nnUNetPlans","image_reader_writer":"SimpleITKIO","transpose_forward":[0,1,2],"transpose_backward":[0,1,2],"configurations":{"3d_fullres":{"data_identifier":"nnUNetPlans_3d_fullres","preprocessor_name":"DefaultPreprocessor","batch_size":2,"patch_size":[20,28,32],"median_image_size_in_voxels":[20.0,26.0,30.0],"spacing":[2.0,1.2999999523162842,1.125],"normalization_schemes":["CTNormalization"],"use_mask_for_norm":[false],"resampling_fn_data":"resample_data_or_seg_to_shape","resampling_fn_seg":"resample_data_or_seg_to_shape","resampling_fn_data_kwargs":{"is_seg":false,"order":3,"order_z":0,"force_separate_z":null},"resampling_fn_seg_kwargs":{"is_seg":true,"order":1,"order_z":0,"force_separate_z":null},"resampling_fn_probabilities":"resample_data_or_seg_to_shape","resampling_fn_probabilities_kwargs":{"is_seg":false,"order":1,"order_z":0,"force_separate_z":null},"architecture":{"network_class_name":"dynamic_network_architectures.architectures.unet.PlainConvUNet","arch_kwargs":{"n_stages":3,"features_per_stage":[4,8,16],"conv_op":"torch.nn.modules.conv.Conv3d","kernel_sizes":[[3,3,3],[3,3,3],[3,3,3]],"strides":[[1,1,1],[2,2,2],[2,2,2]],"n_conv_per_stage":[2,2,2],"n_conv_per_stage_decoder":[2,2],"conv_bias":true,"norm_op":"torch.nn.modules.instancenorm.InstanceNorm3d","norm_op_kwargs":{"eps":1e-05,"affine":true},"dropout_op":null,"dropout_op_kwargs":null,"nonlin":"torch.nn.LeakyReLU","nonlin_kwargs":{"inplace":true}},"_kw_requires_import":["conv_op","norm_op","dropout_op","nonlin"]},"batch_dice":false}},"experiment_planner_used":"ExperimentPlanner","label_manager":"LabelManager","foreground_intensity_properties_per_channel":{"0":{"max":244.75083923339844,"mean":44.6284294128418,"median":40.615501403808594,"min":-14.963744163513184,"percentile_00_5":0.479869544506073,"percentile_99_5":212.84942626953125,"std":30.72499656677246}}}')
-DATASET = {"channel_names": {"0": "CT"}, "labels": {"background": 0, "body": 1}, "numTraining": 2,
-           "file_ending": ".nii.gz"}
+PLANS = json.loads(
+    '{"dataset_name":"Dataset901_Tiny","plans_name":"nnUNetPlans","image_reader_writer":"SimpleITKIO","transpose_forward":[0,1,2],"transpose_backward":[0,1,2],"configurations":{"3d_fullres":{"data_identifier":"nnUNetPlans_3d_fullres","preprocessor_name":"DefaultPreprocessor","batch_size":2,"patch_size":[20,28,32],"median_image_size_in_voxels":[20.0,26.0,30.0],"spacing":[2.0,1.2999999523162842,1.125],"normalization_schemes":["CTNormalization"],"use_mask_for_norm":[false],"resampling_fn_data":"resample_data_or_seg_to_shape","resampling_fn_seg":"resample_data_or_seg_to_shape","resampling_fn_data_kwargs":{"is_seg":false,"order":3,"order_z":0,"force_separate_z":null},"resampling_fn_seg_kwargs":{"is_seg":true,"order":1,"order_z":0,"force_separate_z":null},"resampling_fn_probabilities":"resample_data_or_seg_to_shape","resampling_fn_probabilities_kwargs":{"is_seg":false,"order":1,"order_z":0,"force_separate_z":null},"architecture":{"network_class_name":"dynamic_network_architectures.architectures.unet.PlainConvUNet","arch_kwargs":{"n_stages":3,"features_per_stage":[4,8,16],"conv_op":"torch.nn.modules.conv.Conv3d","kernel_sizes":[[3,3,3],[3,3,3],[3,3,3]],"strides":[[1,1,1],[2,2,2],[2,2,2]],"n_conv_per_stage":[2,2,2],"n_conv_per_stage_decoder":[2,2],"conv_bias":true,"norm_op":"torch.nn.modules.instancenorm.InstanceNorm3d","norm_op_kwargs":{"eps":1e-05,"affine":true},"dropout_op":null,"dropout_op_kwargs":null,"nonlin":"torch.nn.LeakyReLU","nonlin_kwargs":{"inplace":true}},"_kw_requires_import":["conv_op","norm_op","dropout_op","nonlin"]},"batch_dice":false}},"experiment_planner_used":"ExperimentPlanner","label_manager":"LabelManager","foreground_intensity_properties_per_channel":{"0":{"max":244.75083923339844,"mean":44.6284294128418,"median":40.615501403808594,"min":-14.963744163513184,"percentile_00_5":0.479869544506073,"percentile_99_5":212.84942626953125,"std":30.72499656677246}}}'
+)
+DATASET = {
+    "channel_names": {"0": "CT"},
+    "labels": {"background": 0, "body": 1},
+    "numTraining": 2,
+    "file_ending": ".nii.gz",
+}
 
 
 def nnunet_folder(tmp: Path, edit=None, dataset=None, plans_text=None) -> Path:
@@ -28,17 +34,38 @@ def nnunet_folder(tmp: Path, edit=None, dataset=None, plans_text=None) -> Path:
     return folder
 
 
-BUNDLE_NETWORK = {"_target_": "UNet", "spatial_dims": 3, "in_channels": 1, "out_channels": 2, "channels": [4, 8],
-                  "strides": [2], "num_res_units": 0}
+BUNDLE_NETWORK = {
+    "_target_": "UNet",
+    "spatial_dims": 3,
+    "in_channels": 1,
+    "out_channels": 2,
+    "channels": [4, 8],
+    "strides": [2],
+    "num_res_units": 0,
+}
 
 
 def bundle_config(network=None) -> dict:
-    return {"network_def": dict(BUNDLE_NETWORK if network is None else network),
-            "preprocessing": {"_target_": "Compose", "transforms": [
-                {"_target_": "LoadImaged", "keys": "image"}, {"_target_": "EnsureChannelFirstd", "keys": "image"},
-                {"_target_": "ScaleIntensityRanged", "keys": "image", "a_min": -200, "a_max": 300, "b_min": 0.0,
-                 "b_max": 1.0, "clip": True}]},
-            "inferer": {"_target_": "SimpleInferer"}}
+    return {
+        "network_def": dict(BUNDLE_NETWORK if network is None else network),
+        "preprocessing": {
+            "_target_": "Compose",
+            "transforms": [
+                {"_target_": "LoadImaged", "keys": "image"},
+                {"_target_": "EnsureChannelFirstd", "keys": "image"},
+                {
+                    "_target_": "ScaleIntensityRanged",
+                    "keys": "image",
+                    "a_min": -200,
+                    "a_max": 300,
+                    "b_min": 0.0,
+                    "b_max": 1.0,
+                    "clip": True,
+                },
+            ],
+        },
+        "inferer": {"_target_": "SimpleInferer"},
+    }
 
 
 def bundle_folder(tmp: Path, config=None, yaml_text=None, weights=True) -> Path:
@@ -65,8 +92,10 @@ def alias_bomb(levels: int = 40) -> str:
     lines = ['a0: &a0 ["lol"]']
     for n in range(1, levels):
         lines.append(f"a{n}: &a{n} [" + ", ".join([f"*a{n - 1}"] * 9) + "]")
-    lines.append(f"network_def: {{_target_: UNet, spatial_dims: 3, in_channels: 1, out_channels: 2, channels: "
-                 f"[4, 8], strides: [2], num_res_units: 0, dropout: *a{levels - 1}}}")
+    lines.append(
+        f"network_def: {{_target_: UNet, spatial_dims: 3, in_channels: 1, out_channels: 2, channels: "
+        f"[4, 8], strides: [2], num_res_units: 0, dropout: *a{levels - 1}}}"
+    )
     lines.append("preprocessing: *a" + str(levels - 1))
     return "\n".join(lines) + "\n"
 

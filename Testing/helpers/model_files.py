@@ -9,8 +9,15 @@ ARCH = {"class": "SaliencyExplorerLib.demo.network.LesionNet", "kwargs": {"width
 
 
 def card_dict(**extra):
-    card = {"name": "tiny", "spatial_dims": 3, "in_channels": 1, "classes": ["no lesion", "lesion"],
-            "input": {"size": [8, 8, 8]}, "target_layer": "features.block3", "architecture": ARCH}
+    card = {
+        "name": "tiny",
+        "spatial_dims": 3,
+        "in_channels": 1,
+        "classes": ["no lesion", "lesion"],
+        "input": {"size": [8, 8, 8]},
+        "target_layer": "features.block3",
+        "architecture": ARCH,
+    }
     card.update(extra)
     return card
 
@@ -34,11 +41,23 @@ def tiny_lesion_model(folder):
 
     torch.manual_seed(0)
     torch.save(LesionNet(width=2).state_dict(), folder / "tiny.pt")
-    card = {"task": "classification", "spatial_dims": 3, "in_channels": 1, "classes": ["no", "yes"],
-            "input": {"spacing": [2.0, 2.0, 2.0], "size": [24, 24, 24], "center": "image",
-                      "intensity": {"type": "window", "min": -50, "max": 250}},
-            "output": {"activation": "softmax"}, "target_layer": "features.block3",
-            "architecture": {"class": "SaliencyExplorerLib.demo.network.LesionNet",
-                             "kwargs": {"in_channels": 1, "num_classes": 2, "width": 2}}}
+    card = {
+        "task": "classification",
+        "spatial_dims": 3,
+        "in_channels": 1,
+        "classes": ["no", "yes"],
+        "input": {
+            "spacing": [2.0, 2.0, 2.0],
+            "size": [24, 24, 24],
+            "center": "image",
+            "intensity": {"type": "window", "min": -50, "max": 250},
+        },
+        "output": {"activation": "softmax"},
+        "target_layer": "features.block3",
+        "architecture": {
+            "class": "SaliencyExplorerLib.demo.network.LesionNet",
+            "kwargs": {"in_channels": 1, "num_classes": 2, "width": 2},
+        },
+    }
     (folder / "tiny.json").write_text(json.dumps(card))
     return folder / "tiny.pt", folder / "tiny.json"

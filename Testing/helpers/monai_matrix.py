@@ -34,16 +34,32 @@ PREPROCESSING = [
     {"_target_": "EnsureChannelFirstd", "keys": "image"},
     {"_target_": "Orientationd", "keys": "image", "axcodes": "RAS"},
     {"_target_": "Spacingd", "keys": "image", "pixdim": [PIXDIM] * 3, "mode": "bilinear"},
-    {"_target_": "ScaleIntensityRanged", "keys": "image", "a_min": 0, "a_max": 100, "b_min": 0.0, "b_max": 1.0,
-     "clip": True},
+    {
+        "_target_": "ScaleIntensityRanged",
+        "keys": "image",
+        "a_min": 0,
+        "a_max": 100,
+        "b_min": 0.0,
+        "b_max": 1.0,
+        "clip": True,
+    },
     {"_target_": "EnsureTyped", "keys": "image"},
 ]
-CONFIG = {"preprocessing": {"_target_": "Compose", "transforms": PREPROCESSING},
-          "network_def": {"_target_": "UNet", "spatial_dims": 3, "in_channels": 1, "out_channels": 2},
-          "inferer": {"_target_": "SlidingWindowInferer", "roi_size": [ROI] * 3, "sw_batch_size": 2, "overlap": 0.5,
-                      "mode": "gaussian"},
-          "postprocessing": {"_target_": "Compose", "transforms": [
-              {"_target_": "Activationsd", "keys": "pred", "softmax": True}]}}
+CONFIG = {
+    "preprocessing": {"_target_": "Compose", "transforms": PREPROCESSING},
+    "network_def": {"_target_": "UNet", "spatial_dims": 3, "in_channels": 1, "out_channels": 2},
+    "inferer": {
+        "_target_": "SlidingWindowInferer",
+        "roi_size": [ROI] * 3,
+        "sw_batch_size": 2,
+        "overlap": 0.5,
+        "mode": "gaussian",
+    },
+    "postprocessing": {
+        "_target_": "Compose",
+        "transforms": [{"_target_": "Activationsd", "keys": "pred", "softmax": True}],
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -77,23 +93,36 @@ def rotation(angles) -> np.ndarray:
 def cases() -> list[Case]:
     """48 geometries: 4 stores x (axis-aligned, oblique about 1, 2 and 3 axes) x 3 variants."""
     obliquity = [(0, 0, 0), (0, 0, 15), (20, 15, 0), (10, -20, 25)]
-    variants = [dict(spacing=(0.9, 1.3, 2.5), size=(34, 27, 20), flip=(1, 1, 1)),
-                dict(spacing=(1.5, 0.7, 1.9), size=(24, 40, 23), flip=(-1, 1, -1)),
-                # (24 - 1) x 1 mm / 2 mm + 1 = 12.5: MONAI's round() of that sum decides the size by its last bits
-                dict(spacing=(1.0, 1.1, 3.0), size=(24, 30, 17), flip=(1, -1, 1))]
+    variants = [
+        dict(spacing=(0.9, 1.3, 2.5), size=(34, 27, 20), flip=(1, 1, 1)),
+        dict(spacing=(1.5, 0.7, 1.9), size=(24, 40, 23), flip=(-1, 1, -1)),
+        # (24 - 1) x 1 mm / 2 mm + 1 = 12.5: MONAI's round() of that sum decides the size by its last bits
+        dict(spacing=(1.0, 1.1, 3.0), size=(24, 30, 17), flip=(1, -1, 1)),
+    ]
     out = []
     for store in ("nrrd", "nrrd32", "nii", "nii_qform"):
         for angles in obliquity:
             for n, var in enumerate(variants):
-                out.append(Case(f"{store}-{sum(1 for a in angles if a)}ax-{'abc'[n]}", store, angles, var["spacing"],
-                                var["size"], var["flip"]))
+                out.append(
+                    Case(
+                        f"{store}-{sum(1 for a in angles if a)}ax-{'abc'[n]}",
+                        store,
+                        angles,
+                        var["spacing"],
+                        var["size"],
+                        var["flip"],
+                    )
+                )
     return out
 
 
 def itk_cases() -> list[Case]:
     """The NRRD cases once more through MONAI's ITKReader (LoadImage's choice when pynrrd is absent)."""
-    return [Case(c.name.replace("nrrd", "nrrd-itk"), c.store, c.angles, c.spacing, c.size, c.flip, "ITKReader")
-            for c in cases() if c.store.startswith("nrrd") and any(c.angles)]
+    return [
+        Case(c.name.replace("nrrd", "nrrd-itk"), c.store, c.angles, c.spacing, c.size, c.flip, "ITKReader")
+        for c in cases()
+        if c.store.startswith("nrrd") and any(c.angles)
+    ]
 
 
 def image(case: Case) -> sitk.Image:
@@ -141,10 +170,12 @@ def _write_nrrd32(img: sitk.Image, path: Path) -> None:
     vectors = np.asarray(img.GetDirection()).reshape(3, 3) @ np.diag(img.GetSpacing())
     f32 = lambda v: repr(float(np.float32(v)))  # noqa: E731
     directions = " ".join("(" + ",".join(f32(v) for v in vectors[:, a]) + ")" for a in range(3))
-    header = ("NRRD0004\ntype: float\ndimension: 3\nspace: left-posterior-superior\n"
-              f"sizes: {' '.join(str(n) for n in img.GetSize())}\nspace directions: {directions}\n"
-              "kinds: domain domain domain\nendian: little\nencoding: raw\n"
-              f"space origin: ({','.join(f32(v) for v in img.GetOrigin())})\n\n")
+    header = (
+        "NRRD0004\ntype: float\ndimension: 3\nspace: left-posterior-superior\n"
+        f"sizes: {' '.join(str(n) for n in img.GetSize())}\nspace directions: {directions}\n"
+        "kinds: domain domain domain\nendian: little\nencoding: raw\n"
+        f"space origin: ({','.join(f32(v) for v in img.GetOrigin())})\n\n"
+    )
     data = sitk.GetArrayFromImage(img).astype("<f4").tobytes()
     path.write_bytes(header.encode("ascii") + data)
 
@@ -180,10 +211,14 @@ def monai_preprocessed(path: Path, reader=None, pixdim=(PIXDIM,) * 3, padding_mo
     """MONAI's model input for the file: (array (C, i, j, k) float32, RAS affine 4x4, the transformed dict)."""
     from monai.transforms import Compose, EnsureChannelFirstd, LoadImaged, Orientationd, ScaleIntensityRanged, Spacingd
 
-    pre = Compose([LoadImaged(keys="image", reader=reader), EnsureChannelFirstd(keys="image")]
-                  + ([Orientationd(keys="image", axcodes="RAS", labels=None)] if orientation else [])
-                  + [Spacingd(keys="image", pixdim=list(pixdim), mode="bilinear", padding_mode=padding_mode),
-                     ScaleIntensityRanged(keys="image", a_min=0, a_max=100, b_min=0.0, b_max=1.0, clip=True)])
+    pre = Compose(
+        [LoadImaged(keys="image", reader=reader), EnsureChannelFirstd(keys="image")]
+        + ([Orientationd(keys="image", axcodes="RAS", labels=None)] if orientation else [])
+        + [
+            Spacingd(keys="image", pixdim=list(pixdim), mode="bilinear", padding_mode=padding_mode),
+            ScaleIntensityRanged(keys="image", a_min=0, a_max=100, b_min=0.0, b_max=1.0, clip=True),
+        ]
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         data = pre({"image": str(path)})

@@ -27,8 +27,14 @@ class Float64Accumulation:
 def predictor(folder, mirroring=True, float64=False):
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
-    p = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=mirroring, device=torch.device("cpu"),
-                        verbose=False, allow_tqdm=False)
+    p = nnUNetPredictor(
+        tile_step_size=0.5,
+        use_gaussian=True,
+        use_mirroring=mirroring,
+        device=torch.device("cpu"),
+        verbose=False,
+        allow_tqdm=False,
+    )
     p.initialize_from_trained_model_folder(str(folder), use_folds=None)
     p.float64_accumulation = float64
     return p
@@ -53,8 +59,9 @@ def their_input(p, path):
         DefaultPreprocessor,
     )
 
-    data, _, _ = DefaultPreprocessor(verbose=False).run_case([str(path)], None, p.plans_manager,
-                                                               p.configuration_manager, p.dataset_json)
+    data, _, _ = DefaultPreprocessor(verbose=False).run_case(
+        [str(path)], None, p.plans_manager, p.configuration_manager, p.dataset_json
+    )
     return data
 
 
@@ -74,8 +81,9 @@ def ours(loaded, path, mirroring=True):
         logits = plan.infer(module, model_input.tensor)
     labels = argmax_on_native(logits.numpy(), model_input, card.output.activation)  # the tool's own path
     kji = np.stack([from_layout(logits[:, c].numpy(), card) for c in range(logits.shape[1])])
-    back = logits_to_box(kji, model_input.grid.spacing, model_input.reference, model_input.native_box,
-                         card.input.transpose)
+    back = logits_to_box(
+        kji, model_input.grid.spacing, model_input.reference, model_input.native_box, card.input.transpose
+    )
     activate = {"softmax": lambda t: torch.softmax(t, 0), "sigmoid": torch.sigmoid}.get(card.output.activation)
     probs = activate(torch.from_numpy(back)).numpy() if activate else back  # nnU-Net's, on the native box
     return sitk.GetArrayFromImage(labels), probs.astype(np.float32), model_input
@@ -90,8 +98,9 @@ def previous_path(loaded, path):
     from SaliencyExplorerLib.volumes.geometry import labels_to_native, to_model
 
     card = loaded.card
-    card = replace(card, input=replace(card.input, resampling="physical"),
-                   inference=replace(card.inference, mirror_axes=()))
+    card = replace(
+        card, input=replace(card.input, resampling="physical"), inference=replace(card.inference, mirror_axes=())
+    )
     model_input = to_model(sitk.ReadImage(str(path)), card)
     plan = WindowPlan(SlidingWindow.of(card.inference), model_input.tensor.shape[2:])
     with torch.no_grad():
@@ -116,14 +125,19 @@ def compare(loaded, p, p64, path) -> dict:
     row = {
         "input_shape_equal": ours_in.shape == ref_in.shape,
         "input_max_diff": float(np.abs(ours_in - ref_in).max()) if ours_in.shape == ref_in.shape else float("inf"),
-        "agreement": float((seg == ref_seg).mean()), "lesion_dice": dice(seg, ref_seg),
+        "agreement": float((seg == ref_seg).mean()),
+        "lesion_dice": dice(seg, ref_seg),
         "ref_lesion_voxels": int((ref_seg > 0).sum()),
-        "max_prob_diff": float(np.abs(probs - ref_probs[(slice(None), *box)]).max()), "seg": seg,
+        "max_prob_diff": float(np.abs(probs - ref_probs[(slice(None), *box)]).max()),
+        "seg": seg,
         "ref_seg": ref_seg,
     }
     if ref64_seg is not None:
-        row.update(agreement64=float((seg == ref64_seg).mean()), lesion_dice64=dice(seg, ref64_seg),
-                   max_prob_diff64=float(np.abs(probs - ref64_probs[(slice(None), *box)]).max()),
-                   fp16_noise=float(np.abs(ref_probs - ref64_probs).max()),
-                   fp16_label_flips=float((ref_seg != ref64_seg).mean()))
+        row.update(
+            agreement64=float((seg == ref64_seg).mean()),
+            lesion_dice64=dice(seg, ref64_seg),
+            max_prob_diff64=float(np.abs(probs - ref64_probs[(slice(None), *box)]).max()),
+            fp16_noise=float(np.abs(ref_probs - ref64_probs).max()),
+            fp16_label_flips=float((ref_seg != ref64_seg).mean()),
+        )
     return row

@@ -29,11 +29,13 @@ def synthetic_case(seed: int, size=(30, 26, 20), spacing=(1.1, 1.3, 2.0), direct
     rng = np.random.default_rng(seed)
     k, j, i = np.meshgrid(*[np.arange(n, dtype=float) for n in size[::-1]], indexing="ij")
     centre = np.array(size[::-1], float) / 2 + rng.uniform(-2, 2, 3)
-    body = ((k - centre[0]) / (size[2] * 0.45)) ** 2 + ((j - centre[1]) / (size[1] * 0.45)) ** 2 + \
-        ((i - centre[2]) / (size[0] * 0.45)) ** 2 < 1
+    body = ((k - centre[0]) / (size[2] * 0.45)) ** 2 + ((j - centre[1]) / (size[1] * 0.45)) ** 2 + (
+        (i - centre[2]) / (size[0] * 0.45)
+    ) ** 2 < 1
     blob_c = centre + rng.uniform(-3, 3, 3)
-    blob = ((k - blob_c[0]) * spacing[2]) ** 2 + ((j - blob_c[1]) * spacing[1]) ** 2 + \
-        ((i - blob_c[2]) * spacing[0]) ** 2 < 5.0 ** 2
+    blob = ((k - blob_c[0]) * spacing[2]) ** 2 + ((j - blob_c[1]) * spacing[1]) ** 2 + (
+        (i - blob_c[2]) * spacing[0]
+    ) ** 2 < 5.0**2
     values = np.where(body, 40.0, -1000.0) + np.where(blob, 160.0, 0.0) + rng.normal(0, 15, size[::-1])
     values[values == 0] = 1.0  # nnU-Net crops to the non-zero box; keep every voxel in it
     image = sitk.GetImageFromArray(values.astype(np.float32))
@@ -74,13 +76,29 @@ def make_nnunet_folder(root: Path, folds=(0, 1), cases=4, shrink=8) -> Path:
         image, label = synthetic_case(n, spacing=(1.1 + 0.05 * n, 1.3, 2.0))
         sitk.WriteImage(image, str(ds / "imagesTr" / f"case_{n:03d}_0000.nii.gz"))
         sitk.WriteImage(label, str(ds / "labelsTr" / f"case_{n:03d}.nii.gz"))
-    dataset_json = {"channel_names": {"0": "CT"}, "labels": {"background": 0, "body": 1},
-                    "numTraining": cases, "file_ending": ".nii.gz"}
+    dataset_json = {
+        "channel_names": {"0": "CT"},
+        "labels": {"background": 0, "body": 1},
+        "numTraining": cases,
+        "file_ending": ".nii.gz",
+    }
     (ds / "dataset.json").write_text(json.dumps(dataset_json))
-    env = dict(os.environ, nnUNet_raw=str(raw), nnUNet_preprocessed=str(pre), nnUNet_results=str(res),
-               OMP_NUM_THREADS="1", nnUNet_def_n_proc="1")
-    subprocess.run([sys.executable, "-c", PLAN_SCRIPT.format(id=DATASET_ID)], env=env, check=True,
-                   capture_output=True, text=True, encoding="utf-8")  # whatever locale an earlier test set
+    env = dict(
+        os.environ,
+        nnUNet_raw=str(raw),
+        nnUNet_preprocessed=str(pre),
+        nnUNet_results=str(res),
+        OMP_NUM_THREADS="1",
+        nnUNet_def_n_proc="1",
+    )
+    subprocess.run(
+        [sys.executable, "-c", PLAN_SCRIPT.format(id=DATASET_ID)],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+    )  # whatever locale an earlier test set
     plans = json.loads((pre / DATASET / "nnUNetPlans.json").read_text())
     arch = plans["configurations"]["3d_fullres"]["architecture"]["arch_kwargs"]
     arch["features_per_stage"] = [max(2, f // shrink) for f in arch["features_per_stage"]]
@@ -99,9 +117,15 @@ def build_network(plans, dataset_json, configuration="3d_fullres"):
     from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 
     arch = plans["configurations"][configuration]["architecture"]
-    return get_network_from_plans(arch["network_class_name"], arch["arch_kwargs"], arch["_kw_requires_import"],
-                                  len(dataset_json["channel_names"]), len(dataset_json["labels"]),
-                                  allow_init=True, deep_supervision=False)
+    return get_network_from_plans(
+        arch["network_class_name"],
+        arch["arch_kwargs"],
+        arch["_kw_requires_import"],
+        len(dataset_json["channel_names"]),
+        len(dataset_json["labels"]),
+        allow_init=True,
+        deep_supervision=False,
+    )
 
 
 def write_checkpoint(path: Path, plans, dataset_json, fold, seed=0, configuration="3d_fullres"):
@@ -118,14 +142,25 @@ def write_checkpoint(path: Path, plans, dataset_json, fold, seed=0, configuratio
         "network_weights": net.state_dict(),
         "optimizer_state": optimizer.state_dict(),
         "grad_scaler_state": None,
-        "logging": {"mean_fg_dice": [np.float64(0.5)], "ema_fg_dice": [np.float64(0.5)],
-                    "dice_per_class_or_region": [[np.float32(0.5)]], "train_losses": [np.float32(-0.1)],
-                    "val_losses": [np.float32(-0.1)], "lrs": [0.01], "epoch_start_timestamps": [1.0],
-                    "epoch_end_timestamps": [2.0]},
+        "logging": {
+            "mean_fg_dice": [np.float64(0.5)],
+            "ema_fg_dice": [np.float64(0.5)],
+            "dice_per_class_or_region": [[np.float32(0.5)]],
+            "train_losses": [np.float32(-0.1)],
+            "val_losses": [np.float32(-0.1)],
+            "lrs": [0.01],
+            "epoch_start_timestamps": [1.0],
+            "epoch_end_timestamps": [2.0],
+        },
         "_best_ema": np.float64(0.5),
         "current_epoch": 1,
-        "init_args": {"plans": plans, "configuration": configuration, "fold": fold,
-                      "dataset_json": dataset_json, "device": torch.device("cpu")},
+        "init_args": {
+            "plans": plans,
+            "configuration": configuration,
+            "fold": fold,
+            "dataset_json": dataset_json,
+            "device": torch.device("cpu"),
+        },
         "trainer_name": "nnUNetTrainer",
         "inference_allowed_mirroring_axes": (0, 1, 2),
     }

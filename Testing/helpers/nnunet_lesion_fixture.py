@@ -45,9 +45,11 @@ def scan(size, spacing, direction=None, origin=None, lesion_ras=(4.0, -3.0, 2.0)
     half = extent / 2 * 0.9 + 1e-3
     body = (((lps - centre) @ matrix / half) ** 2).sum(-1) < 1
     lesion_lps = np.asarray(lesion_ras, float) * (-1, -1, 1)
-    lesion = ((lps - lesion_lps) ** 2).sum(-1) < radius ** 2
+    lesion = ((lps - lesion_lps) ** 2).sum(-1) < radius**2
     rng = np.random.default_rng(seed)
-    values = np.where(body, BODY, -1000.0) + np.where(lesion & body, LESION - BODY, 0.0) + rng.normal(0, NOISE, body.shape)
+    values = (
+        np.where(body, BODY, -1000.0) + np.where(lesion & body, LESION - BODY, 0.0) + rng.normal(0, NOISE, body.shape)
+    )
     values[values == 0] = 1.0  # nnU-Net crops to the non-zero box; keep every voxel in it
     out = sitk.GetImageFromArray(values.astype(np.float32))
     out.CopyInformation(image)
@@ -80,8 +82,13 @@ def _train(plans: dict, dataset_json: dict, out: Path, ds: Path, cases: int, ste
     pre = DefaultPreprocessor(verbose=False)
     data = []
     for n in range(cases):
-        x, y, _ = pre.run_case([str(ds / "imagesTr" / f"case_{n:03d}_0000.nii.gz")],
-                               str(ds / "labelsTr" / f"case_{n:03d}.nii.gz"), manager, config, dataset_json)
+        x, y, _ = pre.run_case(
+            [str(ds / "imagesTr" / f"case_{n:03d}_0000.nii.gz")],
+            str(ds / "labelsTr" / f"case_{n:03d}.nii.gz"),
+            manager,
+            config,
+            dataset_json,
+        )
         data.append((torch.from_numpy(x).float(), torch.from_numpy(np.maximum(y, 0)).long()))
     patch = config.patch_size
     torch.manual_seed(seed)
@@ -124,13 +131,29 @@ def make_lesion_folder(root: Path, cases: int = 6, steps: int = 250, shrink: int
     (ds / "imagesTr").mkdir(parents=True)
     (ds / "labelsTr").mkdir(parents=True)
     _training_cases(ds, cases)
-    dataset_json = {"channel_names": {"0": "CT"}, "labels": {"background": 0, "lesion": 1},
-                    "numTraining": cases, "file_ending": ".nii.gz"}
+    dataset_json = {
+        "channel_names": {"0": "CT"},
+        "labels": {"background": 0, "lesion": 1},
+        "numTraining": cases,
+        "file_ending": ".nii.gz",
+    }
     (ds / "dataset.json").write_text(json.dumps(dataset_json))
-    env = dict(os.environ, nnUNet_raw=str(raw), nnUNet_preprocessed=str(pre), nnUNet_results=str(res),
-               OMP_NUM_THREADS="1", nnUNet_def_n_proc="1")
-    subprocess.run([sys.executable, "-c", PLAN_SCRIPT.format(id=DATASET_ID)], env=env, check=True,
-                   capture_output=True, text=True, encoding="utf-8")
+    env = dict(
+        os.environ,
+        nnUNet_raw=str(raw),
+        nnUNet_preprocessed=str(pre),
+        nnUNet_results=str(res),
+        OMP_NUM_THREADS="1",
+        nnUNet_def_n_proc="1",
+    )
+    subprocess.run(
+        [sys.executable, "-c", PLAN_SCRIPT.format(id=DATASET_ID)],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+    )
     plans = json.loads((pre / DATASET / "nnUNetPlans.json").read_text())
     arch = plans["configurations"]["3d_fullres"]["architecture"]["arch_kwargs"]
     arch["features_per_stage"] = [max(4, f // shrink) for f in arch["features_per_stage"]]
@@ -139,11 +162,23 @@ def make_lesion_folder(root: Path, cases: int = 6, steps: int = 250, shrink: int
     out.mkdir(parents=True)
     (out / "plans.json").write_text(json.dumps(plans, indent=2))
     (out / "dataset.json").write_text(json.dumps(dataset_json, indent=2))
-    checkpoint = {"network_weights": net.state_dict(), "optimizer_state": {}, "grad_scaler_state": None,
-                  "logging": {}, "_best_ema": np.float64(0.5), "current_epoch": 1,
-                  "init_args": {"plans": plans, "configuration": "3d_fullres", "fold": 0,
-                                "dataset_json": dataset_json, "device": torch.device("cpu")},
-                  "trainer_name": "nnUNetTrainer", "inference_allowed_mirroring_axes": (0, 1, 2)}
+    checkpoint = {
+        "network_weights": net.state_dict(),
+        "optimizer_state": {},
+        "grad_scaler_state": None,
+        "logging": {},
+        "_best_ema": np.float64(0.5),
+        "current_epoch": 1,
+        "init_args": {
+            "plans": plans,
+            "configuration": "3d_fullres",
+            "fold": 0,
+            "dataset_json": dataset_json,
+            "device": torch.device("cpu"),
+        },
+        "trainer_name": "nnUNetTrainer",
+        "inference_allowed_mirroring_axes": (0, 1, 2),
+    }
     (out / "fold_0").mkdir()
     torch.save(checkpoint, out / "fold_0" / "checkpoint_final.pth")
     return out
@@ -172,6 +207,13 @@ def geometries():
     for suffix in (".nii.gz", ".nrrd"):
         for oname, matrix in ORIENTATIONS.items():
             for sname, (size, spacing) in (("iso", ISO), ("aniso", ANISO)):
-                out.append((f"{suffix.strip('.').split('.')[0]}-{oname}-{sname}", suffix, size, spacing,
-                            tuple(np.asarray(matrix, float).ravel())))
+                out.append(
+                    (
+                        f"{suffix.strip('.').split('.')[0]}-{oname}-{sname}",
+                        suffix,
+                        size,
+                        spacing,
+                        tuple(np.asarray(matrix, float).ravel()),
+                    )
+                )
     return out

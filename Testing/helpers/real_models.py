@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
-TAPS_HINT = ("pip install --no-deps lavlab-taps==1.1.2 && pip install onnxruntime onnx "
-             "(or pip install -e .[test]; see scripts/setup_env.sh)")
+TAPS_HINT = (
+    "pip install --no-deps lavlab-taps==1.1.2 && pip install onnxruntime onnx "
+    "(or pip install -e .[test]; see scripts/setup_env.sh)"
+)
 COLIN_HINT = "apt-get install -y mricron-data (Colin27: /usr/share/mricron/templates/ch2.nii.gz)"
 COLIN = Path("/usr/share/mricron/templates")
 
@@ -38,8 +40,15 @@ def taps_modules():
     return taps.inference, onnx, onnxruntime
 
 
-TAPS_KWARGS = {"spatial_dims": 3, "init_filters": 32, "in_channels": 1, "out_channels": 1,
-               "norm": ["GROUP", {"num_groups": 8}], "act": ["MISH", {"inplace": False}], "dsdepth": 4}
+TAPS_KWARGS = {
+    "spatial_dims": 3,
+    "init_filters": 32,
+    "in_channels": 1,
+    "out_channels": 1,
+    "norm": ["GROUP", {"num_groups": 8}],
+    "act": ["MISH", {"inplace": False}],
+    "dsdepth": 4,
+}
 
 
 def taps_network():
@@ -79,18 +88,43 @@ def taps_network():
 def taps_card(weights: str = "taps.pt") -> dict:
     """taps' preprocessing, windows and postprocessing (``taps/inference.py``) as a model card."""
     return {
-        "name": "taps prostate T2 (SegResNetDS, converted from taps' ONNX)", "task": "segmentation",
-        "spatial_dims": 3, "in_channels": 1, "classes": ["prostate"], "weights": weights,
+        "name": "taps prostate T2 (SegResNetDS, converted from taps' ONNX)",
+        "task": "segmentation",
+        "spatial_dims": 3,
+        "in_channels": 1,
+        "classes": ["prostate"],
+        "weights": weights,
         "architecture": {"class": "monai.networks.nets.SegResNetDS", "kwargs": TAPS_KWARGS},
-        "input": {"orientation": "RAS", "reorient": "axes", "spacing": [0.8, 0.8, 3.0], "fit": "first_voxel",
-                  "interpolation": "linear", "background": "edge",  # Spacingd(mode="bilinear"), border padding
-                  "intensity": [{"zscore": {"nonzero": True}}],  # NormalizeIntensityd(nonzero=True, channel_wise)
-                  "crop_foreground": {"select": "positive", "margin": 5, "on": "model_grid",
-                                      "source": "normalised", "allow_smaller": False}},  # CropForegroundd(margin=5)
-        "output": {"activation": "sigmoid", "threshold": 0.55, "resample": "logits", "largest_component": True,
-                   "smooth": {"sigma": 2.5, "kernel": "sampled", "edges": "nearest"}},  # scipy gaussian_filter
-        "inference": {"mode": "sliding_window", "roi_size": [128, 128, 32], "overlap": 0.5, "blend": "gaussian",
-                      "sw_batch_size": 1},
+        "input": {
+            "orientation": "RAS",
+            "reorient": "axes",
+            "spacing": [0.8, 0.8, 3.0],
+            "fit": "first_voxel",
+            "interpolation": "linear",
+            "background": "edge",  # Spacingd(mode="bilinear"), border padding
+            "intensity": [{"zscore": {"nonzero": True}}],  # NormalizeIntensityd(nonzero=True, channel_wise)
+            "crop_foreground": {
+                "select": "positive",
+                "margin": 5,
+                "on": "model_grid",
+                "source": "normalised",
+                "allow_smaller": False,
+            },
+        },  # CropForegroundd(margin=5)
+        "output": {
+            "activation": "sigmoid",
+            "threshold": 0.55,
+            "resample": "logits",
+            "largest_component": True,
+            "smooth": {"sigma": 2.5, "kernel": "sampled", "edges": "nearest"},
+        },  # scipy gaussian_filter
+        "inference": {
+            "mode": "sliding_window",
+            "roi_size": [128, 128, 32],
+            "overlap": 0.5,
+            "blend": "gaussian",
+            "sw_batch_size": 1,
+        },
     }
 
 
@@ -110,17 +144,31 @@ def deepbet_stage(size: int) -> dict:
     """One deepbet network as a card (``deepbet/bet.py``): the volume in RAS axes (``as_closest_canonical``)
     resized to size^3 by nearest (``F.interpolate(mode="nearest-exact")``), clipped to its 0.5/99.5
     percentiles, z-scored, x 0.226 + 0.449; the output is softmax probabilities, the brain channel 1."""
-    return {"task": "segmentation", "classes": ["background", "brain"],
-            "input": {"orientation": "RAS", "reorient": "axes", "size": [size] * 3, "fit": "extent",
-                      "interpolation": "nearest", "background": 0.0,
-                      "intensity": [{"range_percentiles": {"lower": 0.5, "upper": 99.5, "b_min": 0.0, "b_max": 1.0,
-                                                           "clip": True}},
-                                    {"zscore": {}}, {"scale": {"a": 0.226, "b": 0.449}}]},
-            "output": {"activation": "none", "largest_component": True}}
+    return {
+        "task": "segmentation",
+        "classes": ["background", "brain"],
+        "input": {
+            "orientation": "RAS",
+            "reorient": "axes",
+            "size": [size] * 3,
+            "fit": "extent",
+            "interpolation": "nearest",
+            "background": 0.0,
+            "intensity": [
+                {"range_percentiles": {"lower": 0.5, "upper": 99.5, "b_min": 0.0, "b_max": 1.0, "clip": True}},
+                {"zscore": {}},
+                {"scale": {"a": 0.226, "b": 0.449}},
+            ],
+        },
+        "output": {"activation": "none", "largest_component": True},
+    }
 
 
 def deepbet_card() -> dict:
     """deepbet's two stages: the 128^3 box network localises, the 256^3 brain network runs on its box + 10%."""
     localiser, _ = deepbet_models()
-    return {"name": "deepbet brain extraction", **deepbet_stage(256),
-            "localiser": {"model": str(localiser), "card": deepbet_stage(128), "label": 1, "box_margin": 0.1}}
+    return {
+        "name": "deepbet brain extraction",
+        **deepbet_stage(256),
+        "localiser": {"model": str(localiser), "card": deepbet_stage(128), "label": 1, "box_margin": 0.1},
+    }

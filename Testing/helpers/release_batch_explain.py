@@ -50,7 +50,6 @@ def volume_stem(path: Path) -> str:
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     import SimpleITK as sitk
-
     from SaliencyExplorerLib import explain_volume_node, scene, slicer_session, volume_node
     from SaliencyExplorerLib.cli.explain_cmd import parse_target
     from SaliencyExplorerLib.errors import SaliencyError
@@ -58,6 +57,7 @@ def main(argv=None) -> int:
 
     if slicer_session.in_application():
         import slicer
+
         mrml = slicer.mrmlScene
     else:
         mrml = slicer_session.start_headless().scene
@@ -75,13 +75,22 @@ def main(argv=None) -> int:
         try:
             # a damaged file is one failed record (SaliencyError naming it), not the end of the batch
             node = volume_node.add_volume_from_image(mrml, read_image(path, "volume"), volume_stem(path))
-            heat = explain_volume_node(node, args.model, card=args.card, method=args.method, layers=layers,
-                                       target=target, threshold=args.threshold)
+            heat = explain_volume_node(
+                node,
+                args.model,
+                card=args.card,
+                method=args.method,
+                layers=layers,
+                target=target,
+                threshold=args.threshold,
+            )
             out_path = args.output / f"{volume_stem(path)}_saliency.nrrd"
             sitk.WriteImage(volume_node.node_to_image(heat, world=False), str(out_path), True)
             record.update(output=str(out_path), **scene.provenance_of(heat))
-            print(f"{path.name}: {record.get('targetName') or record.get('target')} "
-                  f"score {record.get('score')} peak RAS {record.get('peakRAS')} -> {out_path.name}")
+            print(
+                f"{path.name}: {record.get('targetName') or record.get('target')} "
+                f"score {record.get('score')} peak RAS {record.get('peakRAS')} -> {out_path.name}"
+            )
         except SaliencyError as exc:
             failures += 1
             record["error"] = str(exc)
@@ -99,6 +108,7 @@ if __name__ == "__main__":
     status = main()
     try:
         import slicer
+
         if getattr(slicer, "app", None) is not None:  # inside Slicer: quit the application with the status
             slicer.util.exit(status)
     except ImportError:

@@ -21,11 +21,25 @@ LESION_LPS = (8.0, -6.0, 4.0)
 LESION_RADIUS_MM = 6.0
 
 
-def phantom_node(session, name="patient CT", size=OBLIQUE["size"], spacing=OBLIQUE["spacing"],
-                 angles=OBLIQUE["angles"], lesion_lps=LESION_LPS, radius=LESION_RADIUS_MM, seed=0):
+def phantom_node(
+    session,
+    name="patient CT",
+    size=OBLIQUE["size"],
+    spacing=OBLIQUE["spacing"],
+    angles=OBLIQUE["angles"],
+    lesion_lps=LESION_LPS,
+    radius=LESION_RADIUS_MM,
+    seed=0,
+):
     """A scalar volume node sampling a phantom; returns ``(node, image, mask)`` (SimpleITK, LPS)."""
-    image, mask = phantoms.make_phantom(size=size, spacing=spacing, direction=phantoms.rotation_direction(angles),
-                                        lesion_center_lps=lesion_lps, lesion_radius_mm=radius, seed=seed)
+    image, mask = phantoms.make_phantom(
+        size=size,
+        spacing=spacing,
+        direction=phantoms.rotation_direction(angles),
+        lesion_center_lps=lesion_lps,
+        lesion_radius_mm=radius,
+        seed=seed,
+    )
     node = volume_nodes.add_volume_from_image(session.scene, image, name)
     return node, image, mask
 

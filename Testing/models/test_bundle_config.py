@@ -40,8 +40,14 @@ def test_depth_and_size_are_capped(tmp_path):
 
 
 def test_references_resolve_as_data_and_expressions_are_refused(tmp_path):
-    config = {"pixdim": [1.5, 1.5, 2.0], "net": {"channels": "@width#1"}, "width": [4, 8], "loop": "@loop",
-              "code": "$__import__('os').system('true')", "macro": "%other.json#x"}
+    config = {
+        "pixdim": [1.5, 1.5, 2.0],
+        "net": {"channels": "@width#1"},
+        "width": [4, 8],
+        "loop": "@loop",
+        "code": "$__import__('os').system('true')",
+        "macro": "%other.json#x",
+    }
     resolver = Resolver(config, tmp_path / "inference.json")
     assert resolver.value("@pixdim", "spacing") == [1.5, 1.5, 2.0]
     assert resolver.value(config["net"], "net") == {"channels": 8}

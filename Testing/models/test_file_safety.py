@@ -1,6 +1,5 @@
-"""Tests for model_files: benign files pass, evil ones are refused before any load, damage is named.
+"""Tests for model_files: benign files pass, evil ones are refused before any load, damage is named."""
 
-"""
 import io
 import time
 import warnings
@@ -21,9 +20,16 @@ def damaged(tmp_path_factory):
     return me.write_damaged(tmp_path_factory.mktemp("damaged"))
 
 
-@pytest.mark.parametrize("name,kind", [("state_dict.pt", "state_dict"), ("legacy_state_dict.pt", "state_dict"),
-                                       ("lightning.ckpt", "state_dict"), ("scripted.pt", "torchscript"),
-                                       ("exported.pt2", "export")])
+@pytest.mark.parametrize(
+    "name,kind",
+    [
+        ("state_dict.pt", "state_dict"),
+        ("legacy_state_dict.pt", "state_dict"),
+        ("lightning.ckpt", "state_dict"),
+        ("scripted.pt", "torchscript"),
+        ("exported.pt2", "export"),
+    ],
+)
 def test_benign_files_pass(benign, name, kind):
     info = mf.check_file_safe(benign / name, trust_code=False)
     assert info.kind == kind and info.problems == []
@@ -60,8 +66,9 @@ def test_payload_is_real(tmp_path, writer, loader):
 REFUSED_ONLY = [me.tampered_torchscript, me.evil_export_target]
 
 
-@pytest.mark.parametrize("writer", [w for w, _ in EVIL] + REFUSED_ONLY,
-                         ids=[w.__name__ for w, _ in EVIL + [(w, None) for w in REFUSED_ONLY]])
+@pytest.mark.parametrize(
+    "writer", [w for w, _ in EVIL] + REFUSED_ONLY, ids=[w.__name__ for w, _ in EVIL + [(w, None) for w in REFUSED_ONLY]]
+)
 @pytest.mark.parametrize("rename", [False, True], ids=["own-name", "renamed-weights.pt"])
 def test_evil_refused_before_loading(tmp_path, writer, rename):
     marker = tmp_path / "pwned"
@@ -100,13 +107,16 @@ def test_tampered_torchscript_cannot_run_python(tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("name,kind,phrase", [
-    ("empty.pt", "empty", "is empty (0 bytes)"),
-    ("text.pt", "not_a_model", "is a text file"),
-    ("lfs.pt", "not_a_model", "Git LFS pointer"),
-    ("random.pt", "not_a_model", "unrecognised binary content"),
-    ("truncated.pt", "not_a_model", "truncated or damaged zip archive"),
-])
+@pytest.mark.parametrize(
+    "name,kind,phrase",
+    [
+        ("empty.pt", "empty", "is empty (0 bytes)"),
+        ("text.pt", "not_a_model", "is a text file"),
+        ("lfs.pt", "not_a_model", "Git LFS pointer"),
+        ("random.pt", "not_a_model", "unrecognised binary content"),
+        ("truncated.pt", "not_a_model", "truncated or damaged zip archive"),
+    ],
+)
 def test_damaged_files_get_their_own_message(damaged, name, kind, phrase):
     assert mf.inspect_file(damaged / name).kind == kind
     for trust in (False, True):  # no opt-in makes a damaged file loadable
@@ -134,6 +144,7 @@ def test_check_is_fast_on_a_10mb_state_dict(tmp_path):
 
 
 # --- the scanner itself: tricks picklescan-style scanners have missed -------------------------------------
+
 
 def test_lightning_style_hparams_pass(tmp_path):
     buf = io.BytesIO()

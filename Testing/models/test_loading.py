@@ -90,8 +90,7 @@ def test_trusted_pickle_whose_class_is_gone_is_a_clear_error(tmp_path):
     import types
 
     gone = types.ModuleType("saliency_gone_arch")
-    exec("from torch import nn\nclass Gone(nn.Module):\n    def forward(self, x):\n        return x\n",
-         gone.__dict__)
+    exec("from torch import nn\nclass Gone(nn.Module):\n    def forward(self, x):\n        return x\n", gone.__dict__)
     gone.Gone.__module__ = "saliency_gone_arch"
     sys.modules["saliency_gone_arch"] = gone
     try:
@@ -111,7 +110,9 @@ def test_file_kinds_are_told_apart_by_their_content(tmp_path, net, x):
     assert inspect_file(tmp_path / "program.bin").kind == "export"
     (tmp_path / "broken.pt2").write_bytes(b"not a zip")
     # a damaged file is named as such, whatever its suffix (it used to be routed to the export loader by name)
-    assert not zipfile.is_zipfile(tmp_path / "broken.pt2") and inspect_file(tmp_path / "broken.pt2").kind == "not_a_model"
+    assert (
+        not zipfile.is_zipfile(tmp_path / "broken.pt2") and inspect_file(tmp_path / "broken.pt2").kind == "not_a_model"
+    )
 
 
 def test_state_dict_is_found_inside_checkpoints():
@@ -123,8 +124,6 @@ def test_state_dict_is_found_inside_checkpoints():
         extract_state_dict({"epoch": 1, "weights": [1, 2]}, "m.pt")
 
 
-
-
 def test_a_state_dict_without_a_card_names_where_it_looked_and_the_fix(tmp_path):
     path = tmp_path / "weights.pt"
     torch.save({"w": torch.zeros(2)}, path)
@@ -134,6 +133,8 @@ def test_a_state_dict_without_a_card_names_where_it_looked_and_the_fix(tmp_path)
     assert "no model card was found beside it" in message
     assert str(tmp_path / "weights.json") in message
     assert "--card" in message
+
+
 def test_windowed_card_probes_one_window_not_the_whole_grid(tmp_path):
     """A UNETR takes only img_size^3: with windows of that size over a larger explicit grid the card is right
     (the check probes one window); a card whose windows the model refuses names inference.roi_size."""
@@ -146,15 +147,28 @@ def test_windowed_card_probes_one_window_not_the_whole_grid(tmp_path):
     from SaliencyExplorerLib.errors import ModelLoadError
     from SaliencyExplorerLib.models.loading import load_model
 
-    kwargs = {"in_channels": 1, "out_channels": 2, "img_size": 16, "feature_size": 4, "hidden_size": 48,
-              "mlp_dim": 96, "num_heads": 4, "spatial_dims": 3}
+    kwargs = {
+        "in_channels": 1,
+        "out_channels": 2,
+        "img_size": 16,
+        "feature_size": 4,
+        "hidden_size": 48,
+        "mlp_dim": 96,
+        "num_heads": 4,
+        "spatial_dims": 3,
+    }
     torch.manual_seed(0)
     torch.save(nets.UNETR(**kwargs).state_dict(), tmp_path / "unetr.pt")
 
     def card(roi):
-        return {"spatial_dims": 3, "in_channels": 1, "classes": ["bg", "fg"], "input": {"size": [32, 32, 32]},
-                "architecture": {"class": "monai.networks.nets.UNETR", "kwargs": kwargs},
-                "inference": {"mode": "sliding_window", "roi_size": [roi] * 3, "overlap": 0.25}}
+        return {
+            "spatial_dims": 3,
+            "in_channels": 1,
+            "classes": ["bg", "fg"],
+            "input": {"size": [32, 32, 32]},
+            "architecture": {"class": "monai.networks.nets.UNETR", "kwargs": kwargs},
+            "inference": {"mode": "sliding_window", "roi_size": [roi] * 3, "overlap": 0.25},
+        }
 
     (tmp_path / "good.json").write_text(json.dumps(card(16)))
     loaded = load_model(tmp_path / "unetr.pt", tmp_path / "good.json")

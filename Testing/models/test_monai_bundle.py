@@ -26,15 +26,29 @@ from SaliencyExplorerLib.errors import ModelLoadError  # noqa: E402
 from SaliencyExplorerLib.models.loading import load_model  # noqa: E402
 from SaliencyExplorerLib.volumes.geometry import heatmap_to_native, to_model  # noqa: E402
 
-NETWORK = {"_target_": "UNet", "spatial_dims": 3, "in_channels": 1, "out_channels": 2, "channels": [8, 16, 32],
-           "strides": [2, 2], "num_res_units": 1}
+NETWORK = {
+    "_target_": "UNet",
+    "spatial_dims": 3,
+    "in_channels": 1,
+    "out_channels": 2,
+    "channels": [8, 16, 32],
+    "strides": [2, 2],
+    "num_res_units": 1,
+}
 PREPROCESSING = [
     {"_target_": "LoadImaged", "keys": "image"},
     {"_target_": "EnsureChannelFirstd", "keys": "image"},
     {"_target_": "Orientationd", "keys": "image", "axcodes": "RAS"},
     {"_target_": "Spacingd", "keys": "image", "pixdim": "@pixdim", "mode": "bilinear"},
-    {"_target_": "ScaleIntensityRanged", "keys": "image", "a_min": -200, "a_max": 300, "b_min": 0.0, "b_max": 1.0,
-     "clip": True},
+    {
+        "_target_": "ScaleIntensityRanged",
+        "keys": "image",
+        "a_min": -200,
+        "a_max": 300,
+        "b_min": 0.0,
+        "b_max": 1.0,
+        "clip": True,
+    },
     {"_target_": "EnsureTyped", "keys": "image"},
 ]
 
@@ -43,36 +57,84 @@ def inference_config(preprocessing=PREPROCESSING):
     preprocessing = json.loads(json.dumps(preprocessing))  # a fresh copy: tests change it
     return {
         "imports": ["$import glob", "$import numpy as np"],
-        "bundle_root": ".", "output_dir": "$@bundle_root + '/eval'", "dataset_dir": "/nonexistent",
+        "bundle_root": ".",
+        "output_dir": "$@bundle_root + '/eval'",
+        "dataset_dir": "/nonexistent",
         "datalist": "$list(sorted(glob.glob(@dataset_dir + '/*.nii.gz')))",
-        "device": "$torch.device('cpu')", "pixdim": [1.5, 1.2, 2.0],
-        "network_def": dict(NETWORK), "network": "$@network_def.to(@device)",
+        "device": "$torch.device('cpu')",
+        "pixdim": [1.5, 1.2, 2.0],
+        "network_def": dict(NETWORK),
+        "network": "$@network_def.to(@device)",
         "preprocessing": {"_target_": "Compose", "transforms": preprocessing},
         "dataset": {"_target_": "Dataset", "data": "$[{'image': i} for i in @datalist]", "transform": "@preprocessing"},
-        "dataloader": {"_target_": "DataLoader", "dataset": "@dataset", "batch_size": 1, "shuffle": False,
-                       "num_workers": 0},
-        "inferer": {"_target_": "SlidingWindowInferer", "roi_size": [16, 16, 16], "sw_batch_size": 2, "overlap": 0.5,
-                    "mode": "gaussian"},
-        "postprocessing": {"_target_": "Compose", "transforms": [
-            {"_target_": "Activationsd", "keys": "pred", "softmax": True},
-            {"_target_": "Invertd", "keys": "pred", "transform": "@preprocessing", "orig_keys": "image",
-             "nearest_interp": False, "to_tensor": True},
-            {"_target_": "SaveImaged", "keys": "pred", "output_dir": "@output_dir", "output_postfix": "prob",
-             "separate_folder": False, "resample": False, "output_dtype": "$np.float32"}]},
-        "handlers": [{"_target_": "CheckpointLoader", "load_path": "$@bundle_root + '/models/model.pt'",
-                      "load_dict": {"model": "@network"}}],
-        "evaluator": {"_target_": "SupervisedEvaluator", "device": "@device", "val_data_loader": "@dataloader",
-                      "network": "@network", "inferer": "@inferer", "postprocessing": "@postprocessing",
-                      "val_handlers": "@handlers", "amp": False},
+        "dataloader": {
+            "_target_": "DataLoader",
+            "dataset": "@dataset",
+            "batch_size": 1,
+            "shuffle": False,
+            "num_workers": 0,
+        },
+        "inferer": {
+            "_target_": "SlidingWindowInferer",
+            "roi_size": [16, 16, 16],
+            "sw_batch_size": 2,
+            "overlap": 0.5,
+            "mode": "gaussian",
+        },
+        "postprocessing": {
+            "_target_": "Compose",
+            "transforms": [
+                {"_target_": "Activationsd", "keys": "pred", "softmax": True},
+                {
+                    "_target_": "Invertd",
+                    "keys": "pred",
+                    "transform": "@preprocessing",
+                    "orig_keys": "image",
+                    "nearest_interp": False,
+                    "to_tensor": True,
+                },
+                {
+                    "_target_": "SaveImaged",
+                    "keys": "pred",
+                    "output_dir": "@output_dir",
+                    "output_postfix": "prob",
+                    "separate_folder": False,
+                    "resample": False,
+                    "output_dtype": "$np.float32",
+                },
+            ],
+        },
+        "handlers": [
+            {
+                "_target_": "CheckpointLoader",
+                "load_path": "$@bundle_root + '/models/model.pt'",
+                "load_dict": {"model": "@network"},
+            }
+        ],
+        "evaluator": {
+            "_target_": "SupervisedEvaluator",
+            "device": "@device",
+            "val_data_loader": "@dataloader",
+            "network": "@network",
+            "inferer": "@inferer",
+            "postprocessing": "@postprocessing",
+            "val_handlers": "@handlers",
+            "amp": False,
+        },
         "initialize": ["$monai.utils.set_determinism(seed=0)"],
         "run": ["$@evaluator.run()"],
     }
 
 
-METADATA = {"name": "Tiny body segmenter", "version": "0.1.0", "description": "random UNet for tests",
-            "network_data_format": {"inputs": {"image": {"type": "image", "num_channels": 1}},
-                                    "outputs": {"pred": {"type": "image", "num_channels": 2,
-                                                         "channel_def": {"0": "background", "1": "body"}}}}}
+METADATA = {
+    "name": "Tiny body segmenter",
+    "version": "0.1.0",
+    "description": "random UNet for tests",
+    "network_data_format": {
+        "inputs": {"image": {"type": "image", "num_channels": 1}},
+        "outputs": {"pred": {"type": "image", "num_channels": 2, "channel_def": {"0": "background", "1": "body"}}},
+    },
+}
 
 
 def write_bundle(root, config=None):
@@ -95,8 +157,9 @@ def bundle(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def scan(tmp_path_factory):
-    image, _ = synthetic_case(5, size=(34, 28, 18), spacing=(0.9, 1.5, 2.4), direction=oblique_direction(),
-                              origin=(-12.0, 7.5, 30.0))
+    image, _ = synthetic_case(
+        5, size=(34, 28, 18), spacing=(0.9, 1.5, 2.4), direction=oblique_direction(), origin=(-12.0, 7.5, 30.0)
+    )
     folder = tmp_path_factory.mktemp("data")
     sitk.WriteImage(image, str(folder / "scan.nii.gz"))
     return folder / "scan.nii.gz"
@@ -105,8 +168,13 @@ def scan(tmp_path_factory):
 def theirs(bundle, scan, out):
     from monai.bundle import run
 
-    run(config_file=str(bundle / "configs" / "inference.json"), meta_file=str(bundle / "configs" / "metadata.json"),
-        bundle_root=str(bundle), dataset_dir=str(scan.parent), output_dir=str(out))
+    run(
+        config_file=str(bundle / "configs" / "inference.json"),
+        meta_file=str(bundle / "configs" / "metadata.json"),
+        bundle_root=str(bundle),
+        dataset_dir=str(scan.parent),
+        output_dir=str(out),
+    )
     saved = next(out.glob("*prob*.nii.gz"))
     data = np.asarray(nib.load(str(saved)).dataobj, dtype=np.float32)  # (i, j, k, C) in the scan's own grid
     return np.moveaxis(data.reshape(*data.shape[:3], -1), -1, 0)
@@ -118,8 +186,9 @@ def ours(bundle, scan):
     plan = WindowPlan(SlidingWindow.of(loaded.card.inference), model_input.tensor.shape[2:])
     with torch.no_grad():
         probs = torch.softmax(plan.infer(loaded.module, model_input.tensor), 1)
-    native = np.stack([sitk.GetArrayFromImage(heatmap_to_native(probs[:, c].numpy(), model_input))
-                       for c in range(probs.shape[1])])
+    native = np.stack(
+        [sitk.GetArrayFromImage(heatmap_to_native(probs[:, c].numpy(), model_input)) for c in range(probs.shape[1])]
+    )
     return np.transpose(native, (0, 3, 2, 1)), loaded  # (C, i, j, k)
 
 
@@ -130,8 +199,10 @@ def test_segmentation_and_probabilities_match_monai_bundle_run(bundle, scan, tmp
     assert mine.shape == their.shape
     agree = float((mine.argmax(0) == their.argmax(0)).mean())
     diff = np.abs(mine - their)
-    print(f"MONAI bundle: labels agree on {agree:.4%} of voxels, probability difference max {diff.max():.2e}, "
-          f"99th percentile {np.percentile(diff, 99):.2e}")
+    print(
+        f"MONAI bundle: labels agree on {agree:.4%} of voxels, probability difference max {diff.max():.2e}, "
+        f"99th percentile {np.percentile(diff, 99):.2e}"
+    )
     assert agree >= 0.995
     assert diff.max() < 1e-3
 
@@ -153,13 +224,18 @@ def test_derived_card(bundle):
     assert card.output.activation == "softmax"
 
 
-@pytest.mark.parametrize("change,message", [
-    (lambda c: c["preprocessing"]["transforms"].insert(3, {"_target_": "RandFlipd", "keys": "image"}),
-     r"no card equivalent: RandFlipd \(preprocessing.transforms\[3\]\)"),
-    (lambda c: c.update(pixdim="$[1.0] * 3"), r"field 'preprocessing.transforms\[3\].pixdim'.*expression"),
-    (lambda c: c["network_def"].update(_target_="os.system"), r"field 'network_def._target_'.*monai.networks.nets"),
-    (lambda c: c.update(inferer={"_target_": "SliceInferer"}), r"field 'inferer'"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (
+            lambda c: c["preprocessing"]["transforms"].insert(3, {"_target_": "RandFlipd", "keys": "image"}),
+            r"no card equivalent: RandFlipd \(preprocessing.transforms\[3\]\)",
+        ),
+        (lambda c: c.update(pixdim="$[1.0] * 3"), r"field 'preprocessing.transforms\[3\].pixdim'.*expression"),
+        (lambda c: c["network_def"].update(_target_="os.system"), r"field 'network_def._target_'.*monai.networks.nets"),
+        (lambda c: c.update(inferer={"_target_": "SliceInferer"}), r"field 'inferer'"),
+    ],
+)
 def test_bundles_that_cannot_be_mapped_fail_in_one_line(tmp_path, change, message):
     config = inference_config()
     change(config)
@@ -191,8 +267,10 @@ def test_a_bundle_opens_in_every_front_door(bundle, scan, tmp_path, mrml):
     image = sitk.ReadImage(str(scan))
     reference = explain_image(image, bundle, method="gradcam", target="body").heatmap_image
     out = tmp_path / "heat.nrrd"
-    assert main(["explain", "-i", str(scan), "-m", str(bundle), "--method", "gradcam", "--target", "body",
-                 "-o", str(out)]) == 0
+    assert (
+        main(["explain", "-i", str(scan), "-m", str(bundle), "--method", "gradcam", "--target", "body", "-o", str(out)])
+        == 0
+    )
     from_cli = sitk.ReadImage(str(out))
     assert np.allclose(sitk.GetArrayFromImage(from_cli), sitk.GetArrayFromImage(reference), atol=1e-5)
 
@@ -231,8 +309,26 @@ def test_prediction_output_on_oblique_nrrd_equals_monai_bundle_run(bundle, tmp_p
     (run_root / "configs" / "inference.json").write_text(json.dumps(config))
     their = theirs(run_root, scan, tmp_path / "eval").argmax(0)  # (i, j, k) on the scan's grid
     out = tmp_path / "pred.nrrd"
-    assert main(["explain", "-i", str(scan), "-m", str(bundle), "--method", "saliency", "--target", "body",
-                 "-o", str(tmp_path / "heat.nrrd"), "--prediction-output", str(out)]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                "-i",
+                str(scan),
+                "-m",
+                str(bundle),
+                "--method",
+                "saliency",
+                "--target",
+                "body",
+                "-o",
+                str(tmp_path / "heat.nrrd"),
+                "--prediction-output",
+                str(out),
+            ]
+        )
+        == 0
+    )
     mine = sitk.GetArrayFromImage(sitk.ReadImage(str(out))).transpose(2, 1, 0)
     assert mine.shape == their.shape and 0.05 < their.mean() < 0.95  # both labels present
     agree = float((mine == their).mean())

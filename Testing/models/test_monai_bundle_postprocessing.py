@@ -15,23 +15,31 @@ PATH = Path("bundle/configs/inference.json")
 
 def config(post):
     return {
-        "preprocessing": {"_target_": "Compose", "transforms": [
-            {"_target_": "LoadImaged", "keys": "image"},
-            {"_target_": "Orientationd", "keys": "image", "axcodes": "RAS"},
-            {"_target_": "Spacingd", "keys": "image", "pixdim": [0.8, 0.8, 3.0], "mode": "bilinear"},
-            {"_target_": "NormalizeIntensityd", "keys": "image", "nonzero": True, "channel_wise": True},
-            {"_target_": "CropForegroundd", "keys": "image", "source_key": "image", "margin": 5}]},
+        "preprocessing": {
+            "_target_": "Compose",
+            "transforms": [
+                {"_target_": "LoadImaged", "keys": "image"},
+                {"_target_": "Orientationd", "keys": "image", "axcodes": "RAS"},
+                {"_target_": "Spacingd", "keys": "image", "pixdim": [0.8, 0.8, 3.0], "mode": "bilinear"},
+                {"_target_": "NormalizeIntensityd", "keys": "image", "nonzero": True, "channel_wise": True},
+                {"_target_": "CropForegroundd", "keys": "image", "source_key": "image", "margin": 5},
+            ],
+        },
         "network_def": {"_target_": "SegResNetDS", "spatial_dims": 3, "in_channels": 1, "out_channels": 1},
-        "inferer": {"_target_": "SlidingWindowInferer", "roi_size": [128, 128, 32], "overlap": 0.5,
-                    "mode": "gaussian"},
+        "inferer": {"_target_": "SlidingWindowInferer", "roi_size": [128, 128, 32], "overlap": 0.5, "mode": "gaussian"},
         "postprocessing": {"_target_": "Compose", "transforms": post},
     }
 
 
 TAPS_POST = [
     {"_target_": "GaussianSmoothd", "keys": "pred", "sigma": 2.5},
-    {"_target_": "Invertd", "keys": "pred", "transform": "@preprocessing", "orig_keys": "image",
-     "nearest_interp": False},
+    {
+        "_target_": "Invertd",
+        "keys": "pred",
+        "transform": "@preprocessing",
+        "orig_keys": "image",
+        "nearest_interp": False,
+    },
     {"_target_": "Activationsd", "keys": "pred", "sigmoid": True},
     {"_target_": "AsDiscreted", "keys": "pred", "threshold": 0.55},
     {"_target_": "KeepLargestConnectedComponentd", "keys": "pred"},
@@ -59,11 +67,14 @@ def test_probabilities_are_resampled_when_the_activation_comes_first():
     assert derive_card(config(nearest), {}, PATH).output.resample == "labels"
 
 
-@pytest.mark.parametrize("post, field", [
-    ([TAPS_POST[3]], r"transforms\[0\].threshold"),  # a threshold on logits
-    ([TAPS_POST[2], TAPS_POST[0]], r"transforms\[1\]"),  # smoothing probabilities
-    ([{**TAPS_POST[0], "approx": "scalespace"}], r"transforms\[0\].approx"),
-])
+@pytest.mark.parametrize(
+    "post, field",
+    [
+        ([TAPS_POST[3]], r"transforms\[0\].threshold"),  # a threshold on logits
+        ([TAPS_POST[2], TAPS_POST[0]], r"transforms\[1\]"),  # smoothing probabilities
+        ([{**TAPS_POST[0], "approx": "scalespace"}], r"transforms\[0\].approx"),
+    ],
+)
 def test_postprocessing_the_card_cannot_say_is_one_line(post, field):
     with pytest.raises(ModelLoadError, match=field) as info:
         derive_card(config(post), {}, PATH)

@@ -17,31 +17,65 @@ from SaliencyExplorerLib.models.network_args import check_network_args, no_side_
 nets = pytest.importorskip("monai.networks.nets")
 
 
-@pytest.mark.parametrize("cls,kwargs,phrase", [
-    ("DenseNet121", {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "pretrained": True}, "pretrained=True"),
-    ("HoVerNet", {"pretrained_url": "https://example.org/w.pth"}, "pretrained_url"),
-    ("HoVerNet", {"pretrained_url": "file:///etc/hostname"}, "pretrained_url"),
-    ("EfficientNetBN", {"model_name": "efficientnet-b0"}, "pretrained=True (its default)"),
-    ("ResNetFeatures", {"model_name": "resnet10"}, "pretrained=True (its default)"),
-    ("Transchex", {"in_channels": 1, "img_size": (16, 16), "num_classes": 2, "patch_size": (8, 8)}, "path_or_repo_id"),
-    ("UNet", {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "channels": [4], "strides": [],
-              "act": ("prelu", {"init": "~/w.pt"})}, "URL or a file path"),
-    ("BasicUNet", {"spatial_dims": 3, "cache_dir": "x"}, "cache_dir"),
-])
+@pytest.mark.parametrize(
+    "cls,kwargs,phrase",
+    [
+        (
+            "DenseNet121",
+            {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "pretrained": True},
+            "pretrained=True",
+        ),
+        ("HoVerNet", {"pretrained_url": "https://example.org/w.pth"}, "pretrained_url"),
+        ("HoVerNet", {"pretrained_url": "file:///etc/hostname"}, "pretrained_url"),
+        ("EfficientNetBN", {"model_name": "efficientnet-b0"}, "pretrained=True (its default)"),
+        ("ResNetFeatures", {"model_name": "resnet10"}, "pretrained=True (its default)"),
+        (
+            "Transchex",
+            {"in_channels": 1, "img_size": (16, 16), "num_classes": 2, "patch_size": (8, 8)},
+            "path_or_repo_id",
+        ),
+        (
+            "UNet",
+            {
+                "spatial_dims": 3,
+                "in_channels": 1,
+                "out_channels": 2,
+                "channels": [4],
+                "strides": [],
+                "act": ("prelu", {"init": "~/w.pt"}),
+            },
+            "URL or a file path",
+        ),
+        ("BasicUNet", {"spatial_dims": 3, "cache_dir": "x"}, "cache_dir"),
+    ],
+)
 def test_download_arguments_are_refused_before_building(cls, kwargs, phrase):
     with pytest.raises(ModelLoadError) as err:
         check_network_args(getattr(nets, cls), kwargs, "card")
     assert phrase in str(err.value) and "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("cls,kwargs", [
-    ("DenseNet121", {"spatial_dims": 3, "in_channels": 1, "out_channels": 2}),
-    ("DenseNet121", {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "pretrained": False}),
-    ("EfficientNetBN", {"model_name": "efficientnet-b0", "pretrained": False, "spatial_dims": 3}),
-    ("UNet", {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "channels": [4, 8], "strides": [2],
-              "norm": ("group", {"num_groups": 2}), "act": "prelu"}),
-    ("SwinUNETR", {"in_channels": 1, "out_channels": 2}),
-])
+@pytest.mark.parametrize(
+    "cls,kwargs",
+    [
+        ("DenseNet121", {"spatial_dims": 3, "in_channels": 1, "out_channels": 2}),
+        ("DenseNet121", {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "pretrained": False}),
+        ("EfficientNetBN", {"model_name": "efficientnet-b0", "pretrained": False, "spatial_dims": 3}),
+        (
+            "UNet",
+            {
+                "spatial_dims": 3,
+                "in_channels": 1,
+                "out_channels": 2,
+                "channels": [4, 8],
+                "strides": [2],
+                "norm": ("group", {"num_groups": 2}),
+                "act": "prelu",
+            },
+        ),
+        ("SwinUNETR", {"in_channels": 1, "out_channels": 2}),
+    ],
+)
 def test_plain_networks_pass(cls, kwargs):
     check_network_args(getattr(nets, cls), kwargs, "card")
     with no_side_effects("card"):
@@ -90,36 +124,76 @@ def test_no_connection_and_nothing_in_torch_home(tmp_path):
     local = tmp_path / "weights.pth"
     torch.save({}, local)
     argvs = []
-    for kwargs in ({"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "pretrained": True},
-                   {"pretrained_url": local.as_uri()}, {"pretrained_url": "https://example.org/w.pth"}):
+    for kwargs in (
+        {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "pretrained": True},
+        {"pretrained_url": local.as_uri()},
+        {"pretrained_url": "https://example.org/w.pth"},
+    ):
         cls = "DenseNet121" if "pretrained" in kwargs else "HoVerNet"
         card = tmp_path / f"card_{len(argvs)}.json"
-        card.write_text(json.dumps({"spatial_dims": 3, "in_channels": 1, "classes": ["a", "b"],
-                                    "architecture": {"class": f"monai.networks.nets.{cls}", "kwargs": kwargs}}))
+        card.write_text(
+            json.dumps(
+                {
+                    "spatial_dims": 3,
+                    "in_channels": 1,
+                    "classes": ["a", "b"],
+                    "architecture": {"class": f"monai.networks.nets.{cls}", "kwargs": kwargs},
+                }
+            )
+        )
         argvs.append(["layers", "-m", str(tmp_path / "model.pt"), "-c", str(card)])
     home = tmp_path / "torch_home"
     env = {**os.environ, "TORCH_HOME": str(home), "PYTHONPATH": str(Path(SaliencyExplorerLib.__file__).parents[1])}
-    result = subprocess.run([sys.executable, "-c", AUDIT, json.dumps(argvs), "control", local.as_uri()], env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", AUDIT, json.dumps(argvs), "control", local.as_uri()],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert all(code != 0 for code in report["codes"]), result.stderr
     assert report["events"] == []  # nothing connected, nothing written to TORCH_HOME by the tool
     assert report["after"], "control: a direct HoVerNet(pretrained_url=file://...) writes into TORCH_HOME"
 
 
-@pytest.mark.parametrize("extra,phrase", [({"pretrained_url": "https://example.org/w.pth"}, "pretrained_url"),
-                                          ({"norm_op_kwargs": {"eps": "file:///etc/hostname"}}, "URL or a file path")])
+@pytest.mark.parametrize(
+    "extra,phrase",
+    [
+        ({"pretrained_url": "https://example.org/w.pth"}, "pretrained_url"),
+        ({"norm_op_kwargs": {"eps": "file:///etc/hostname"}}, "URL or a file path"),
+    ],
+)
 def test_nnunet_plans_cannot_ask_for_downloads(tmp_path, extra, phrase):
     pytest.importorskip("dynamic_network_architectures")
     from SaliencyExplorerLib.models import nnunet
 
-    kwargs = {"n_stages": 2, "features_per_stage": [2, 4], "conv_op": "torch.nn.modules.conv.Conv3d",
-              "kernel_sizes": [[3, 3, 3]] * 2, "strides": [[1, 1, 1], [2, 2, 2]], "n_conv_per_stage": [1, 1],
-              "n_conv_per_stage_decoder": [1], "conv_bias": True, "norm_op": None, "norm_op_kwargs": {},
-              "dropout_op": None, "nonlin": None, **extra}
-    plans = {"configurations": {"3d_fullres": {"architecture": {
-        "network_class_name": "dynamic_network_architectures.architectures.unet.PlainConvUNet",
-        "arch_kwargs": kwargs, "_kw_requires_import": ["conv_op"]}}}}
+    kwargs = {
+        "n_stages": 2,
+        "features_per_stage": [2, 4],
+        "conv_op": "torch.nn.modules.conv.Conv3d",
+        "kernel_sizes": [[3, 3, 3]] * 2,
+        "strides": [[1, 1, 1], [2, 2, 2]],
+        "n_conv_per_stage": [1, 1],
+        "n_conv_per_stage_decoder": [1],
+        "conv_bias": True,
+        "norm_op": None,
+        "norm_op_kwargs": {},
+        "dropout_op": None,
+        "nonlin": None,
+        **extra,
+    }
+    plans = {
+        "configurations": {
+            "3d_fullres": {
+                "architecture": {
+                    "network_class_name": "dynamic_network_architectures.architectures.unet.PlainConvUNet",
+                    "arch_kwargs": kwargs,
+                    "_kw_requires_import": ["conv_op"],
+                }
+            }
+        }
+    }
     dataset = {"channel_names": {"0": "CT"}, "labels": {"background": 0, "a": 1}}
     with pytest.raises(ModelLoadError) as err:
         nnunet.build_network(plans, dataset, "3d_fullres", tmp_path)

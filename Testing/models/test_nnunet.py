@@ -41,8 +41,9 @@ def folder(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def scan(tmp_path_factory):
-    image, _ = synthetic_case(11, size=(34, 28, 18), spacing=(0.9, 1.5, 2.4), direction=oblique_direction(),
-                              origin=(-12.0, 7.5, 30.0))
+    image, _ = synthetic_case(
+        11, size=(34, 28, 18), spacing=(0.9, 1.5, 2.4), direction=oblique_direction(), origin=(-12.0, 7.5, 30.0)
+    )
     path = tmp_path_factory.mktemp("scan") / "scan_0000.nii.gz"
     sitk.WriteImage(image, str(path))
     return path
@@ -56,8 +57,9 @@ def ours(model_dir, path):
     plan = WindowPlan(SlidingWindow.of(loaded.card.inference), model_input.tensor.shape[2:])
     with torch.no_grad():
         logits = plan.infer(loaded.module, model_input.tensor)
-    native = np.stack([sitk.GetArrayFromImage(heatmap_to_native(logits[:, c].numpy(), model_input))
-                       for c in range(logits.shape[1])])
+    native = np.stack(
+        [sitk.GetArrayFromImage(heatmap_to_native(logits[:, c].numpy(), model_input)) for c in range(logits.shape[1])]
+    )
     return torch.softmax(torch.from_numpy(native), 0).numpy(), loaded
 
 
@@ -77,8 +79,14 @@ def theirs(model_dir, path, folds, monkeypatch=None):
 
     if monkeypatch is not None:
         monkeypatch.setattr(predict_module, "torch", _Float64Accumulation())
-    predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=False,
-                                device=torch.device("cpu"), verbose=False, allow_tqdm=False)
+    predictor = nnUNetPredictor(
+        tile_step_size=0.5,
+        use_gaussian=True,
+        use_mirroring=False,
+        device=torch.device("cpu"),
+        verbose=False,
+        allow_tqdm=False,
+    )
     predictor.initialize_from_trained_model_folder(str(model_dir), use_folds=folds)
     data, props = SimpleITKIO().read_images([str(path)])
     seg, probs = predictor.predict_single_npy_array(data, props, None, None, True)
@@ -94,8 +102,10 @@ def test_segmentation_and_probabilities_match_nnunet(folder, scan, folds, monkey
     assert probs.shape == their_probs.shape
     agree = float((probs.argmax(0) == seg).mean())
     diff = np.abs(probs - their_probs)
-    print(f"nnU-Net folds {folds}: labels agree on {agree:.4%} of voxels, probability difference max "
-          f"{diff.max():.2e}, 99th percentile {np.percentile(diff, 99):.2e} (nnU-Net's float16 accumulation)")
+    print(
+        f"nnU-Net folds {folds}: labels agree on {agree:.4%} of voxels, probability difference max "
+        f"{diff.max():.2e}, 99th percentile {np.percentile(diff, 99):.2e} (nnU-Net's float16 accumulation)"
+    )
     assert agree >= 0.995
     assert np.percentile(diff, 95) < 1e-3
     seg64, probs64 = theirs(folder, scan, folds, monkeypatch)
@@ -207,8 +217,10 @@ def test_mirror_ensemble_equals_nnunet_test_time_mirroring(folder):
     assert float((theirs - plain).abs().max()) > 1e-3  # the mirrored passes change this network's output
 
 
-@pytest.mark.parametrize("transpose, resampling, match", [([0, 0, 1], "nnunet", "permutation"),
-                                                          ([2, 0, 1], "physical", "only nnU-Net's resampling")])
+@pytest.mark.parametrize(
+    "transpose, resampling, match",
+    [([0, 0, 1], "nnunet", "permutation"), ([2, 0, 1], "physical", "only nnU-Net's resampling")],
+)
 def test_bad_transpose_is_refused(folder, transpose, resampling, match):
     data = card_to_dict(load_model(folder).card)
     data["input"].update(transpose=transpose, resampling=resampling)
@@ -258,9 +270,12 @@ def test_missing_network_package_names_the_setup_option(monkeypatch):
         return real(name, *args)
 
     monkeypatch.setattr(nnunet.importlib, "import_module", no_dna)
-    with pytest.raises(ModelLoadError, match=r"bash scripts/setup_env.sh nnunet.*dynamic-network-architectures "
-                                             r"--no-deps"):
+    with pytest.raises(
+        ModelLoadError,
+        match=r"bash scripts/setup_env.sh nnunet.*dynamic-network-architectures "
+        r"--no-deps",
+    ):
         nnunet._architecture_class()
     script = (nnunet.Path(__file__).resolve().parents[2] / "scripts" / "setup_env.sh").read_text()
-    nnunet_branch = script[script.index("*,nnunet,*)"):]
+    nnunet_branch = script[script.index("*,nnunet,*)") :]
     assert "--no-deps" in nnunet_branch.split(";;")[0] and "dynamic-network-architectures" in nnunet_branch

@@ -12,7 +12,7 @@ def test_the_allow_list_is_torchs_weights_only_one():
 
 
 def _stack_global(module, name):
-    return (b"\x80\x04" + _s(module) + b"\x94" + _s(name) + b"\x94" + b"\x93" + b")R.")
+    return b"\x80\x04" + _s(module) + b"\x94" + _s(name) + b"\x94" + b"\x93" + b")R."
 
 
 def _s(text):
@@ -22,9 +22,19 @@ def _s(text):
 
 def test_stack_global_operands_from_memo_and_pop_are_resolved():
     # push builtins/eval, memoize, push decoys, POP them, fetch the originals back from the memo
-    evil = (b"\x80\x04" + _s("builtins") + b"\x94" + _s("eval") + b"\x94"
-            + _s("collections") + _s("OrderedDict") + b"00"  # two POPs
-            + b"h\x00h\x01\x93" + _s("1") + b"\x85R.")
+    evil = (
+        b"\x80\x04"
+        + _s("builtins")
+        + b"\x94"
+        + _s("eval")
+        + b"\x94"
+        + _s("collections")
+        + _s("OrderedDict")
+        + b"00"  # two POPs
+        + b"h\x00h\x01\x93"
+        + _s("1")
+        + b"\x85R."
+    )
     assert pickle_globals(evil) == ["builtins.eval"]
     assert pickle_globals(_stack_global("collections", "OrderedDict")) == ["collections.OrderedDict"]
 

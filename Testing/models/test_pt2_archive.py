@@ -39,11 +39,15 @@ def _tap_by_stack_path(path):
     gm(torch.zeros(2, 4))
 
 
-@pytest.mark.parametrize("writer,victim", [
-    (me.evil_export_opaque_nested, lambda p: torch.export.load(str(p))),
-    (me.evil_export_guards, lambda p: torch.export.load(str(p)).module()(torch.zeros(2, 4))),
-    (me.evil_export_module_stack, _tap_by_stack_path),
-], ids=["opaque_obj in a nested path", "guards_code", "quote in an nn_module_stack path"])
+@pytest.mark.parametrize(
+    "writer,victim",
+    [
+        (me.evil_export_opaque_nested, lambda p: torch.export.load(str(p))),
+        (me.evil_export_guards, lambda p: torch.export.load(str(p)).module()(torch.zeros(2, 4))),
+        (me.evil_export_module_stack, _tap_by_stack_path),
+    ],
+    ids=["opaque_obj in a nested path", "guards_code", "quote in an nn_module_stack path"],
+)
 def test_payload_is_real(tmp_path, writer, victim):
     """Control: plain torch runs each payload (so the refusal below proves something)."""
     marker = tmp_path / "pwned"
@@ -51,8 +55,13 @@ def test_payload_is_real(tmp_path, writer, victim):
     assert marker.exists()
 
 
-NEW_ATTACKS = [me.evil_export_opaque_nested, me.evil_export_guards, me.evil_export_exponent_bomb,
-               me.evil_export_unknown_member, me.evil_export_module_stack]
+NEW_ATTACKS = [
+    me.evil_export_opaque_nested,
+    me.evil_export_guards,
+    me.evil_export_exponent_bomb,
+    me.evil_export_unknown_member,
+    me.evil_export_module_stack,
+]
 
 
 @pytest.mark.parametrize("writer", NEW_ATTACKS, ids=[w.__name__ for w in NEW_ATTACKS])
@@ -71,13 +80,19 @@ def test_attack_refused_before_loading(tmp_path, writer, rename):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("writer,phrase", [
-    (me.evil_export_opaque_nested, "opaque_obj_0/p"), (me.evil_export_guards, "guard code"),
-    (me.evil_export_exponent_bomb, "shape expression"),
-    (me.evil_export_unknown_member, "data/extra_state.pkl is a pickle"),
-    (me.evil_export_weight, "use_pickle"), (me.evil_export_sympy, "shape expression"),
-    (me.evil_export_target, "not an aten operator"), (me.evil_export_module_stack, "nn_module_stack"),
-])
+@pytest.mark.parametrize(
+    "writer,phrase",
+    [
+        (me.evil_export_opaque_nested, "opaque_obj_0/p"),
+        (me.evil_export_guards, "guard code"),
+        (me.evil_export_exponent_bomb, "shape expression"),
+        (me.evil_export_unknown_member, "data/extra_state.pkl is a pickle"),
+        (me.evil_export_weight, "use_pickle"),
+        (me.evil_export_sympy, "shape expression"),
+        (me.evil_export_target, "not an aten operator"),
+        (me.evil_export_module_stack, "nn_module_stack"),
+    ],
+)
 def test_message_names_the_part(tmp_path, writer, phrase):
     problems = mf.inspect_file(writer(tmp_path, tmp_path / "pwned")).problems
     assert problems and phrase in problems[0], problems
@@ -114,12 +129,19 @@ class TinyUNet(nn.Module):
         return self.out(torch.cat([a, self.up(self.mid(self.pool(a)))], 1))
 
 
-@pytest.mark.parametrize("net,x,dims", [
-    (Small(), torch.randn(2, 1, 6, 6, 6), None),
-    (Small(), torch.randn(2, 1, 6, 6, 6), ({0: Dim("batch"), 2: Dim("d", min=4, max=64)},)),
-    (TinyUNet(), torch.randn(2, 1, 8, 8, 8), ({0: Dim("batch"), 2: 2 * Dim("h", min=2, max=32),
-                                              3: 2 * Dim("w", min=2, max=32)},)),
-], ids=["static", "dynamic batch and depth", "unet with guards"])
+@pytest.mark.parametrize(
+    "net,x,dims",
+    [
+        (Small(), torch.randn(2, 1, 6, 6, 6), None),
+        (Small(), torch.randn(2, 1, 6, 6, 6), ({0: Dim("batch"), 2: Dim("d", min=4, max=64)},)),
+        (
+            TinyUNet(),
+            torch.randn(2, 1, 8, 8, 8),
+            ({0: Dim("batch"), 2: 2 * Dim("h", min=2, max=32), 3: 2 * Dim("w", min=2, max=32)},),
+        ),
+    ],
+    ids=["static", "dynamic batch and depth", "unet with guards"],
+)
 def test_plain_exports_load_without_the_opt_in(tmp_path, net, x, dims):
     net.eval()
     program = torch.export.export(net, (x,), dynamic_shapes=dims)
@@ -155,8 +177,10 @@ def test_short_payload_is_refused(tmp_path):
 
 def test_compressed_or_duplicated_members_are_refused(tmp_path):
     torch.export.save(torch.export.export(Small().eval(), (torch.randn(1, 1, 4, 4, 4),)), tmp_path / "ok.pt2")
-    with zipfile.ZipFile(tmp_path / "ok.pt2") as zin, \
-            zipfile.ZipFile(tmp_path / "deflated.pt2", "w", zipfile.ZIP_DEFLATED) as zout:
+    with (
+        zipfile.ZipFile(tmp_path / "ok.pt2") as zin,
+        zipfile.ZipFile(tmp_path / "deflated.pt2", "w", zipfile.ZIP_DEFLATED) as zout,
+    ):
         for info in zin.infolist():
             zout.writestr(info.filename, zin.read(info))
     assert "compressed" in mf.inspect_file(tmp_path / "deflated.pt2").problems[0]
@@ -177,8 +201,13 @@ def test_strict_and_decomposed_exports_load(tmp_path, how):
     if how == "decomposed":
         program = program.run_decompositions()
     torch.export.save(program, tmp_path / "m.pt2")
-    metadata = {k for n in json.loads(zipfile.ZipFile(tmp_path / "m.pt2").read("m/models/model.json"))[
-        "graph_module"]["graph"]["nodes"] for k in n["metadata"]}
+    metadata = {
+        k
+        for n in json.loads(zipfile.ZipFile(tmp_path / "m.pt2").read("m/models/model.json"))["graph_module"]["graph"][
+            "nodes"
+        ]
+        for k in n["metadata"]
+    }
     assert ("source_fn_stack" if how == "strict" else "from_node") in metadata
     assert mf.inspect_file(tmp_path / "m.pt2").problems == []
     with torch.no_grad():
@@ -191,13 +220,29 @@ def test_random_damage_to_the_json_is_named_never_raised(tmp_path, member):
     each is either still what torch writes or named in a problem; the check itself never raises."""
     import random
 
-    torch.export.save(torch.export.export(Small().eval(), (torch.randn(2, 1, 4, 4, 4),),
-                                          dynamic_shapes=({0: Dim("batch")},)), tmp_path / "ok.pt2")
+    torch.export.save(
+        torch.export.export(Small().eval(), (torch.randn(2, 1, 4, 4, 4),), dynamic_shapes=({0: Dim("batch")},)),
+        tmp_path / "ok.pt2",
+    )
     with zipfile.ZipFile(tmp_path / "ok.pt2") as z:
         members = {i.filename: z.read(i) for i in z.infolist()}
     original = json.loads(members["ok/" + member])
-    pool = [None, -1, 2**70, 1.5, "x", "s0**99", "torch.os.system", [], {}, {"as_graph": {}}, True, [[[[1]]]] * 3,
-            {"as_expr": {"expr_str": "9**9**9"}}, "[" * 50]
+    pool = [
+        None,
+        -1,
+        2**70,
+        1.5,
+        "x",
+        "s0**99",
+        "torch.os.system",
+        [],
+        {},
+        {"as_graph": {}},
+        True,
+        [[[[1]]]] * 3,
+        {"as_expr": {"expr_str": "9**9**9"}},
+        "[" * 50,
+    ]
     rng = random.Random(0)
 
     def paths(node, at=()):

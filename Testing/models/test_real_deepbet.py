@@ -16,8 +16,10 @@ import pytest
 import SimpleITK as sitk
 from helpers.real_models import colin27, deepbet_card, deepbet_models
 
-pytestmark = pytest.mark.skipif(not os.environ.get("SALIENCY_SLOW_TESTS"),
-                                reason="whole-head real-model run (minutes on a CPU): set SALIENCY_SLOW_TESTS=1")
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("SALIENCY_SLOW_TESTS"),
+    reason="whole-head real-model run (minutes on a CPU): set SALIENCY_SLOW_TESTS=1",
+)
 
 
 def dice(a, b) -> float:
@@ -36,15 +38,21 @@ def test_deepbet_card_with_localiser_on_colin27(tmp_path):
     from SaliencyExplorerLib.evaluation.localisation import energy_fraction
     from SaliencyExplorerLib.workflow.explain_image import explain_image
 
-    result = explain_image(sitk.ReadImage(str(head)), str(brain_model), str(tmp_path / "deepbet.json"),
-                           method="gradcam", target="brain")
+    result = explain_image(
+        sitk.ReadImage(str(head)), str(brain_model), str(tmp_path / "deepbet.json"), method="gradcam", target="brain"
+    )
     ours = sitk.GetArrayFromImage(result.prediction_image)
     brain = sitk.GetArrayFromImage(sitk.ReadImage(str(colin27("ch2bet.nii.gz")))) > 0
     heat = sitk.GetArrayFromImage(result.heatmap_image)
-    figures = {"dice_vs_deepbet": dice(ours, theirs), "dice_vs_ch2bet": dice(ours, brain),
-               "deepbet_vs_ch2bet": dice(theirs, brain), "energy_inside_brain": energy_fraction(heat, brain),
-               "brain_share": float(brain.mean()), "grid_origin": list(result.model_input.grid.origin),
-               "warnings": result.warnings}
+    figures = {
+        "dice_vs_deepbet": dice(ours, theirs),
+        "dice_vs_ch2bet": dice(ours, brain),
+        "deepbet_vs_ch2bet": dice(theirs, brain),
+        "energy_inside_brain": energy_fraction(heat, brain),
+        "brain_share": float(brain.mean()),
+        "grid_origin": list(result.model_input.grid.origin),
+        "warnings": result.warnings,
+    }
     print(json.dumps(figures))
     assert figures["dice_vs_deepbet"] >= 0.95
     assert figures["energy_inside_brain"] > 2 * figures["brain_share"]  # the map is on the brain, not the skull

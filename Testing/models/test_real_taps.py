@@ -18,8 +18,10 @@ import torch
 from helpers.real_models import colin27, taps_card, taps_modules, taps_network
 
 ROI = (128, 128, 32)
-SLOW = pytest.mark.skipif(not os.environ.get("SALIENCY_SLOW_TESTS"),
-                          reason="whole-head real-model run (minutes on a CPU): set SALIENCY_SLOW_TESTS=1")
+SLOW = pytest.mark.skipif(
+    not os.environ.get("SALIENCY_SLOW_TESTS"),
+    reason="whole-head real-model run (minutes on a CPU): set SALIENCY_SLOW_TESTS=1",
+)
 
 
 @pytest.fixture(scope="module")
@@ -72,19 +74,36 @@ def test_windows_and_postprocessing_equal_taps_on_its_own_input(network, taps_on
 
 
 @SLOW
-@pytest.mark.xfail(strict=True, reason="MONAI's grid is reproduced (volumes/monai_grid: 235 x 272 x 68, origin "
-                   "within 1e-4 mm) but not its float arithmetic: its resampling leaves ~1e-13 in 13,971 voxels of "
-                   "air that NormalizeIntensityd(nonzero=True) then z-scores (the preprocessing test); taps' "
-                   "network, far outside its domain on a brain, predicts 4.5 cc there where the card's exact input "
-                   "gives nothing (Dice 0.0, measured after the MONAI-grid merge, 4.6 min on 2 CPU cores).")
+@pytest.mark.xfail(
+    strict=True,
+    reason="MONAI's grid is reproduced (volumes/monai_grid: 235 x 272 x 68, origin "
+    "within 1e-4 mm) but not its float arithmetic: its resampling leaves ~1e-13 in 13,971 voxels of "
+    "air that NormalizeIntensityd(nonzero=True) then z-scores (the preprocessing test); taps' "
+    "network, far outside its domain on a brain, predicts 4.5 cc there where the card's exact input "
+    "gives nothing (Dice 0.0, measured after the MONAI-grid merge, 4.6 min on 2 CPU cores).",
+)
 def test_card_prediction_equals_taps_own_pipeline_on_colin27(network, taps_on_colin27, tmp_path):
     """The whole card through the CLI's front door against taps' own segment, on the whole head."""
     torch.save(network.state_dict(), tmp_path / "taps.pt")
     (tmp_path / "taps.json").write_text(json.dumps(taps_card()))
     from SaliencyExplorerLib.cli import main
 
-    code = main(["explain", "-i", str(colin27()), "-m", str(tmp_path / "taps.pt"), "--method", "gradcam",
-                 "-o", str(tmp_path / "heat.nrrd"), "--prediction-output", str(tmp_path / "ours.nrrd"), "-q"])
+    code = main(
+        [
+            "explain",
+            "-i",
+            str(colin27()),
+            "-m",
+            str(tmp_path / "taps.pt"),
+            "--method",
+            "gradcam",
+            "-o",
+            str(tmp_path / "heat.nrrd"),
+            "--prediction-output",
+            str(tmp_path / "ours.nrrd"),
+            "-q",
+        ]
+    )
     assert code in (0, None)
     ours = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "ours.nrrd")))
     assert ours.shape == taps_on_colin27.shape and dice(ours, taps_on_colin27) >= 0.95
@@ -114,8 +133,9 @@ def test_card_preprocessing_equals_taps_on_colin27_but_monais_resampling_noise()
     offset = np.round((affine[:3, 3] - np.asarray(resampled.affine)[:3, 3]) / [0.8, 0.8, 3.0]).astype(int)
     raw = np.zeros(theirs.shape, np.float64)
     low, high = np.maximum(offset, 0), np.minimum(offset + theirs.shape, resampled.shape[1:])
-    raw[tuple(slice(a - o, b - o) for a, b, o in zip(low, high, offset))] = \
-        resampled[0].numpy()[tuple(slice(a, b) for a, b in zip(low, high))]
+    raw[tuple(slice(a - o, b - o) for a, b, o in zip(low, high, offset))] = resampled[0].numpy()[
+        tuple(slice(a, b) for a, b in zip(low, high))
+    ]
     extra = (theirs != 0) & (ours == 0)
     assert 0 < extra.sum() < 0.01 * (theirs != 0).sum()  # about 14,000 of 2.2 million voxels
     assert np.abs(raw[extra]).max() < 1e-9  # each one is air MONAI's arithmetic left at ~1e-13

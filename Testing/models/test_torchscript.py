@@ -61,8 +61,12 @@ def test_torchscript_skip_connection_gradients_match(tmp_path, x):
     wrapped(xa)[:, 1].sum().backward()
     net(xb)[:, 1].sum().backward()
     torch.testing.assert_close(xa.grad, xb.grad)
-    np.testing.assert_allclose(explain(wrapped, x, method="gradcam", layers="body", target=1).raw,
-                               explain(net, x, method="gradcam", layers="body", target=1).raw, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        explain(wrapped, x, method="gradcam", layers="body", target=1).raw,
+        explain(net, x, method="gradcam", layers="body", target=1).raw,
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 class Branchy(nn.Module):

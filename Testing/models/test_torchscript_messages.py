@@ -26,7 +26,9 @@ class Nested(nn.Module):
     def __init__(self):
         super().__init__()
         relu = nn.ReLU()
-        self.init = nn.Sequential(nn.Conv3d(1, 4, 3, padding=1), relu, nn.Sequential(nn.Conv3d(4, 4, 3, padding=1), relu))
+        self.init = nn.Sequential(
+            nn.Conv3d(1, 4, 3, padding=1), relu, nn.Sequential(nn.Conv3d(4, 4, 3, padding=1), relu)
+        )
         self.head = nn.Sequential(nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(4, 3))
 
     def forward(self, x):
@@ -81,8 +83,9 @@ def test_an_unknown_layer_is_refused_naming_the_real_names(tmp_path):
 
 
 def test_a_fixed_size_trace_without_a_card_fails_in_one_line_naming_input_size(tmp_path):
-    model = nn.Sequential(nn.Sequential(nn.Conv3d(1, 2, 3, padding=1), nn.ReLU()), nn.Flatten(),
-                          nn.Linear(2 * 8 * 8 * 8, 2))
+    model = nn.Sequential(
+        nn.Sequential(nn.Conv3d(1, 2, 3, padding=1), nn.ReLU()), nn.Flatten(), nn.Linear(2 * 8 * 8 * 8, 2)
+    )
     path, _ = _traced(tmp_path, model, size=(8, 8, 8))
     for method in ("gradcam", "saliency"):
         with pytest.raises(SaliencyError) as info:
@@ -111,8 +114,10 @@ def test_cli_layers_and_explain_print_one_line(tmp_path, capsys):
     path, _ = _traced(tmp_path, model, size=(8, 8, 8))
     volume = tmp_path / "vol.nrrd"
     sitk.WriteImage(_volume((9, 11, 13)), str(volume))
-    for argv in (["layers", "--model", str(path)],
-                 ["explain", "-i", str(volume), "-m", str(path), "-o", str(tmp_path / "h.nrrd"), "-q"]):
+    for argv in (
+        ["layers", "--model", str(path)],
+        ["explain", "-i", str(volume), "-m", str(path), "-o", str(tmp_path / "h.nrrd"), "-q"],
+    ):
         code = main(argv)
         err = capsys.readouterr().err
         assert code != 0

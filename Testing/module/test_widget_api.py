@@ -33,15 +33,29 @@ def widget_uses(source: str) -> list[tuple[int, str, str, str]]:
         if not (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)):
             continue
         owner = node.value
-        if not (isinstance(owner.value, ast.Attribute) and owner.value.attr == "ui"
-                and isinstance(owner.value.value, ast.Name) and owner.value.value.id == "self"):
+        if not (
+            isinstance(owner.value, ast.Attribute)
+            and owner.value.attr == "ui"
+            and isinstance(owner.value.value, ast.Name)
+            and owner.value.value.id == "self"
+        ):
             continue
         uses.append((node.lineno, owner.attr, "member", node.attr))
     for node in ast.walk(ast.parse(source)):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "connect"
-                and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "connect"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
             target = node.func.value
-            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Attribute) and target.value.attr == "ui":
+            if (
+                isinstance(target, ast.Attribute)
+                and isinstance(target.value, ast.Attribute)
+                and target.value.attr == "ui"
+            ):
                 uses.append((node.lineno, target.attr, "signal", node.args[0].value))
     return uses
 
@@ -76,13 +90,16 @@ def test_module_file_uses_only_names_its_widgets_have():
     assert problems(source, UI_FILE.read_text()) == []
 
 
-@pytest.mark.parametrize("bad, expected", [
-    ('self.ui.applyButton.connect("clicked(int)", f)', "has no signal clicked(int)"),
-    ('self.ui.modelPathLineEdit.connect("currentPathChanged(QUrl)", f)', "has no signal"),
-    ("self.ui.makeLabelMapCheckBox.checkStateChanged.connect(f)", "does not exist in Qt 5.15"),
-    ("self.ui.progressBar.setValu(3)", "QProgressBar.setValu"),
-    ("self.ui.noSuchWidget.show()", "not a widget of the .ui"),
-])
+@pytest.mark.parametrize(
+    "bad, expected",
+    [
+        ('self.ui.applyButton.connect("clicked(int)", f)', "has no signal clicked(int)"),
+        ('self.ui.modelPathLineEdit.connect("currentPathChanged(QUrl)", f)', "has no signal"),
+        ("self.ui.makeLabelMapCheckBox.checkStateChanged.connect(f)", "does not exist in Qt 5.15"),
+        ("self.ui.progressBar.setValu(3)", "QProgressBar.setValu"),
+        ("self.ui.noSuchWidget.show()", "not a widget of the .ui"),
+    ],
+)
 def test_checker_catches_misspelt_and_qt6_only_names(bad, expected):
     """Control: the same check fails on names that do not exist (so the pass above means something)."""
     source = "class W:\n    def f(self):\n        " + bad + "\n"

@@ -23,6 +23,7 @@ def test_equivalent_inferno_matches_matplotlib():
 def test_slicer_inferno_file_node_is_preferred(tmp_path):
     """With Slicer's colour files present (as in the application) their node is used, not ours."""
     from SaliencyExplorerLib.mrml import module_logics
+
     folder = tmp_path / "share" / "ColorFiles"
     folder.mkdir(parents=True)
     rows = [f"{i} c{i} {i} 0 {255 - i} 255" for i in range(256)]
@@ -52,7 +53,9 @@ def test_the_table_is_built_once_per_scene_and_holds_the_anchors(mrml):
     assert node.GetNumberOfColors() == color_tables.TABLE_SIZE
     rgba = [0.0] * 4
     node.GetColor(color_tables.TABLE_SIZE - 1, rgba)
-    assert rgba[:3] == pytest.approx(list(color_tables.table_rgb("Viridis")[-1]), abs=1 / 255)  # the last anchor (8-bit)
+    assert rgba[:3] == pytest.approx(
+        list(color_tables.table_rgb("Viridis")[-1]), abs=1 / 255
+    )  # the last anchor (8-bit)
     assert color_tables.color_node_id(mrml.scene, "Iron") == "vtkMRMLColorTableNodeIron"  # Slicer's own
 
 

@@ -24,7 +24,6 @@ CHECKS = {"steps": 8, "random_repeats": 1, "sanity_layers": 1}
 METHODS = ["gradcam", "saliency"]
 
 
-
 @pytest.fixture
 def session():
     s = module_logics.start_headless()
@@ -44,9 +43,13 @@ def _wait(process, timeout=240):
 
 
 def test_background_comparison_equals_in_process_and_leaves_no_job_folder(session, tmp_path):
-    image, _ = phantoms.make_phantom(size=(28, 24, 10), spacing=(1.0, 1.2, 3.0),
-                                     direction=phantoms.rotation_direction((10.0, 0.0, 20.0)),
-                                     lesion_center_lps=(4.0, -3.0, 2.0), lesion_radius_mm=6.0)
+    image, _ = phantoms.make_phantom(
+        size=(28, 24, 10),
+        spacing=(1.0, 1.2, 3.0),
+        direction=phantoms.rotation_direction((10.0, 0.0, 20.0)),
+        lesion_center_lps=(4.0, -3.0, 2.0),
+        lesion_radius_mm=6.0,
+    )
     source = volume_nodes.add_volume_from_image(session.scene, image, "patient CT")
     model = tmp_path / "bright.ts.pt"
     torch.jit.trace(BrightSpot().eval(), torch.zeros(1, 1, 10, 24, 28)).save(str(model))
@@ -75,8 +78,9 @@ def test_background_comparison_equals_in_process_and_leaves_no_job_folder(sessio
 
 
 def test_an_explain_job_holds_no_comparison(session, tmp_path):
-    image, _ = phantoms.make_phantom(size=(20, 20, 8), spacing=(1.0, 1.0, 3.0), lesion_center_lps=(0, 0, 0),
-                                     lesion_radius_mm=5.0)
+    image, _ = phantoms.make_phantom(
+        size=(20, 20, 8), spacing=(1.0, 1.0, 3.0), lesion_center_lps=(0, 0, 0), lesion_radius_mm=5.0
+    )
     source = volume_nodes.add_volume_from_image(session.scene, image, "ct")
     model = tmp_path / "bright.ts.pt"
     torch.jit.trace(BrightSpot().eval(), torch.zeros(1, 1, 8, 20, 20)).save(str(model))

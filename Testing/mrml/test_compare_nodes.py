@@ -13,24 +13,39 @@ from SaliencyExplorerLib.errors import SaliencyError  # noqa: E402
 from SaliencyExplorerLib.mrml import volume_nodes  # noqa: E402
 from SaliencyExplorerLib.mrml.compare_nodes import compare_volume_node  # noqa: E402
 
-CARD = {"task": "classification", "spatial_dims": 3, "in_channels": 1, "classes": ["no", "yes"],
-        "input": {"spacing": [2.0, 2.0, 2.0], "size": [24, 24, 24], "center": "image",
-                  "intensity": {"type": "window", "min": -50, "max": 250}},
-        "output": {"activation": "softmax"}, "target_layer": "features.block3"}
+CARD = {
+    "task": "classification",
+    "spatial_dims": 3,
+    "in_channels": 1,
+    "classes": ["no", "yes"],
+    "input": {
+        "spacing": [2.0, 2.0, 2.0],
+        "size": [24, 24, 24],
+        "center": "image",
+        "intensity": {"type": "window", "min": -50, "max": 250},
+    },
+    "output": {"activation": "softmax"},
+    "target_layer": "features.block3",
+}
 
 
 def test_one_heatmap_per_method_a_ranked_table_and_a_plot(mrml):
     torch.manual_seed(0)
     model = LesionNet(width=2).eval()
-    image, mask = phantoms.make_phantom(size=(24, 22, 12), spacing=(2.0, 2.2, 4.0),
-                                        direction=phantoms.rotation_direction((10.0, 0.0, 5.0)),
-                                        lesion_center_lps=(3.0, -2.0, 1.0), lesion_radius_mm=6.0)
+    image, mask = phantoms.make_phantom(
+        size=(24, 22, 12),
+        spacing=(2.0, 2.2, 4.0),
+        direction=phantoms.rotation_direction((10.0, 0.0, 5.0)),
+        lesion_center_lps=(3.0, -2.0, 1.0),
+        lesion_radius_mm=6.0,
+    )
     scene = mrml.scene
     node = volume_nodes.add_volume_from_image(scene, image, "patient")
     region = volume_nodes.add_volume_from_image(scene, mask, "lesion", "vtkMRMLLabelMapVolumeNode")
     before = slicer.util.arrayFromVolume(node).copy()
-    result, nodes = compare_volume_node(node, model, CARD, ["gradcam", "saliency"], region_node=region,
-                                        steps=6, random_repeats=1, sanity_layers=1)
+    result, nodes = compare_volume_node(
+        node, model, CARD, ["gradcam", "saliency"], region_node=region, steps=6, random_repeats=1, sanity_layers=1
+    )
     assert np.array_equal(slicer.util.arrayFromVolume(node), before)
     assert set(nodes["heatmaps"]) == {"gradcam", "saliency"}
     sh = scene.GetSubjectHierarchyNode()

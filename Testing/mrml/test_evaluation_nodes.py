@@ -7,12 +7,27 @@ slicer = pytest.importorskip("slicer")
 from SaliencyExplorerLib.mrml.evaluation_nodes import metric_rows, show_evaluation  # noqa: E402
 
 REPORT = {
-    "deletion_auc": 0.21, "insertion_auc": 0.83, "random_deletion_auc": 0.52, "random_insertion_auc": 0.5,
-    "curves": {"fraction": [0.0, 0.5, 1.0], "deletion": [0.9, 0.2, 0.1], "insertion": [0.1, 0.8, 0.9],
-               "random_deletion": [0.9, 0.5, 0.1], "random_insertion": [0.1, 0.5, 0.9]},
-    "sanity": {"method": "gradcam", "mode": "cascade", "threshold": 0.5, "flagged": False,
-               "layers": [{"layer": "fc", "rank_correlation": 0.8}, {"layer": "conv", "rank_correlation": 0.05}]},
-    "pointing_hit": True, "energy_fraction": 0.625, "region_fraction": 0.125,
+    "deletion_auc": 0.21,
+    "insertion_auc": 0.83,
+    "random_deletion_auc": 0.52,
+    "random_insertion_auc": 0.5,
+    "curves": {
+        "fraction": [0.0, 0.5, 1.0],
+        "deletion": [0.9, 0.2, 0.1],
+        "insertion": [0.1, 0.8, 0.9],
+        "random_deletion": [0.9, 0.5, 0.1],
+        "random_insertion": [0.1, 0.5, 0.9],
+    },
+    "sanity": {
+        "method": "gradcam",
+        "mode": "cascade",
+        "threshold": 0.5,
+        "flagged": False,
+        "layers": [{"layer": "fc", "rank_correlation": 0.8}, {"layer": "conv", "rank_correlation": 0.05}],
+    },
+    "pointing_hit": True,
+    "energy_fraction": 0.625,
+    "region_fraction": 0.125,
 }
 
 
@@ -51,8 +66,9 @@ def test_nodes_are_reused_and_rows_follow_the_report():
     n_series = scene.GetNumberOfNodesByClass("vtkMRMLPlotSeriesNode")
     lean = {k: v for k, v in REPORT.items() if k not in ("pointing_hit", "energy_fraction")}
     lean["curves"] = {"fraction": [0, 1], "deletion": [1.0, 0.0], "insertion": [0.0, 1.0]}
-    again = show_evaluation(scene, lean, table_node=first["table"], chart_node=first["chart"],
-                            curve_table_node=first["curves"])
+    again = show_evaluation(
+        scene, lean, table_node=first["table"], chart_node=first["chart"], curve_table_node=first["curves"]
+    )
     assert again["table"] is first["table"] and again["chart"] is first["chart"]
     assert again["chart"].GetNumberOfPlotSeriesNodes() == 2  # no random curves this time
     assert scene.GetNumberOfNodesByClass("vtkMRMLPlotSeriesNode") == n_series - 2
@@ -90,20 +106,35 @@ def test_evaluate_volume_node_headless_with_label_map_or_segment(as_segmentation
     from SaliencyExplorerLib.mrml.evaluation_nodes import evaluate_volume_node
 
     scene = slicer.vtkMRMLScene()
-    image, mask = make_phantom(size=(30, 28, 12), spacing=(1.2, 1.2, 2.5), direction=rotation_direction((0, 10, 0)),
-                               lesion_center_lps=(5.0, -3.0, 2.0), lesion_radius_mm=5.0, seed=1)
+    image, mask = make_phantom(
+        size=(30, 28, 12),
+        spacing=(1.2, 1.2, 2.5),
+        direction=rotation_direction((0, 10, 0)),
+        lesion_center_lps=(5.0, -3.0, 2.0),
+        lesion_radius_mm=5.0,
+        seed=1,
+    )
     ct = volume_nodes.add_volume_from_image(scene, image, "ct")
-    coarse = sitk.Resample(mask, [s // 2 for s in mask.GetSize()], sitk.Transform(), sitk.sitkNearestNeighbor,
-                           mask.GetOrigin(), [2 * s for s in mask.GetSpacing()], mask.GetDirection(), 0,
-                           sitk.sitkUInt8)
+    coarse = sitk.Resample(
+        mask,
+        [s // 2 for s in mask.GetSize()],
+        sitk.Transform(),
+        sitk.sitkNearestNeighbor,
+        mask.GetOrigin(),
+        [2 * s for s in mask.GetSpacing()],
+        mask.GetDirection(),
+        0,
+        sitk.sitkUInt8,
+    )
     region = volume_nodes.add_volume_from_image(scene, coarse, "lesion", "vtkMRMLLabelMapVolumeNode")
     if as_segmentation:
         seg = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "lesion seg")
         assert slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(region, seg)
         region = seg
     before = slicer.util.arrayFromVolume(ct).copy()
-    report, nodes = evaluate_volume_node(ct, _Bright(), method="gradcam", region_node=region, steps=10,
-                                         random_repeats=1)
+    report, nodes = evaluate_volume_node(
+        ct, _Bright(), method="gradcam", region_node=region, steps=10, random_repeats=1
+    )
     assert report["pointing_hit"] is True and report["energy_fraction"] > 0.5
     assert report["deletion_auc"] < report["random_deletion_auc"]
     assert nodes["table"].GetTable().GetNumberOfRows() == 11  # 4 areas, 4 sanity rows (cascade), 3 localisation
@@ -115,8 +146,14 @@ def test_evaluate_volume_node_headless_with_label_map_or_segment(as_segmentation
 
 def test_the_sanity_rows_read_the_whole_cascade():
     """The flag follows the whole cascade: the table shows its lowest point and where the map first changed."""
-    report = {"sanity": {"layers": [{"layer": "fc", "rank_correlation": -0.06}, {"layer": "conv", "rank_correlation": 0.65}],
-                         "minimum_correlation": -0.06, "decorrelated_at": "fc", "flagged": False}}
+    report = {
+        "sanity": {
+            "layers": [{"layer": "fc", "rank_correlation": -0.06}, {"layer": "conv", "rank_correlation": 0.65}],
+            "minimum_correlation": -0.06,
+            "decorrelated_at": "fc",
+            "flagged": False,
+        }
+    }
     values = dict(metric_rows(report))
     assert values["Sanity: rank correlation after randomising all checked layers"] == "0.6500"
     assert values["Sanity: lowest rank correlation along the cascade"] == "-0.0600"

@@ -73,6 +73,7 @@ def test_model_file_provenance_and_rerun_into_same_node(mrml, tmp_path):
 @pytest.mark.parametrize("case", ["none", "labelmap", "vector", "missing-model", "wrong-dims"])
 def test_bad_input_is_a_clear_error_and_scene_unchanged(mrml, tmp_path, case):
     import torch
+
     source, image, _ = phantom_node(mrml)
     model = BrightSpot().eval()
     node = source
@@ -99,6 +100,7 @@ def test_without_torch_the_slicer_side_imports_and_explaining_says_how_to_get_it
     """In Slicer before PyTorch is installed: the module's library parts import, and the error names the fix."""
     import subprocess
     import sys
+
     code = (
         "import sys; sys.modules['torch'] = None\n"
         "from SaliencyExplorerLib.mrml import panel, heatmap_node, color_tables, explain_node, module_logics, volume_nodes, rendering\n"
@@ -123,8 +125,10 @@ def test_without_torch_the_slicer_side_imports_and_explaining_says_how_to_get_it
 def test_2d_model_on_a_single_slice_and_on_a_stack(mrml, slices):
     import SimpleITK as sitk
     from helpers.slicer_models import BrightSpot2D
-    source, _, mask = phantom_node(mrml, size=(48, 40, slices), spacing=(0.8, 0.8, 2.0), angles=(0, 0, 20),
-                                   lesion_lps=(6.0, -4.0, 0.0))
+
+    source, _, mask = phantom_node(
+        mrml, size=(48, 40, slices), spacing=(0.8, 0.8, 2.0), angles=(0, 0, 20), lesion_lps=(6.0, -4.0, 0.0)
+    )
     out = explain_volume_node(source, BrightSpot2D().eval(), card={"spatial_dims": 2}, layers="conv")
     assert mrml.logic("Volumes").CompareVolumeGeometry(out, source) == ""
     heat = volume_nodes.node_array(out)

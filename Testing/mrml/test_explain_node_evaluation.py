@@ -38,8 +38,9 @@ def _drain(process, timeout=120):
 
 
 def _label_node(scene, mask: sitk.Image, name="lesion"):
-    return volume_nodes.add_volume_from_image(scene, sitk.Cast(mask > 0, sitk.sitkUInt8), name,
-                                             "vtkMRMLLabelMapVolumeNode")
+    return volume_nodes.add_volume_from_image(
+        scene, sitk.Cast(mask > 0, sitk.sitkUInt8), name, "vtkMRMLLabelMapVolumeNode"
+    )
 
 
 def _table(node) -> dict:
@@ -66,8 +67,10 @@ def _check_nodes_show(report, heat_node):
     assert rows["Insertion AUC, random map"] == f"{report['random_insertion_auc']:.4f}"
     assert rows["Energy fraction inside region"] == f"{report['energy_fraction']:.4f}"
     assert rows["Pointing game: peak inside region"] == "yes"
-    series = {chart.GetNthPlotSeriesNode(i).GetYColumnName(): chart.GetNthPlotSeriesNode(i)
-              for i in range(chart.GetNumberOfPlotSeriesNodes())}
+    series = {
+        chart.GetNthPlotSeriesNode(i).GetYColumnName(): chart.GetNthPlotSeriesNode(i)
+        for i in range(chart.GetNumberOfPlotSeriesNodes())
+    }
     assert set(series) == {"deletion", "insertion", "random_deletion", "random_insertion"}
     column = series["deletion"].GetTableNode().GetTable().GetColumnByName("deletion")
     values = [column.GetValue(i) for i in range(column.GetNumberOfTuples())]
@@ -107,15 +110,22 @@ def test_rerun_reuses_the_table_and_a_plain_run_drops_the_stale_report(mrml, tmp
     far = sitk.Image(image.GetSize(), sitk.sitkUInt8)
     far.CopyInformation(image)
     far[0:6, 0:6, 0:3] = 1  # a corner box, far from the lesion
-    heat = explain_volume_node(source, model, layers="conv", evaluate=dict(CHECKS, sanity=False),
-                               region=_label_node(mrml.scene, far, "corner"))
+    heat = explain_volume_node(
+        source, model, layers="conv", evaluate=dict(CHECKS, sanity=False), region=_label_node(mrml.scene, far, "corner")
+    )
     report, table = evaluation_of(heat), heat.GetNodeReference(TABLE_ROLE)
     assert report["pointing_hit"] is False and report["energy_fraction"] < 0.01
     assert "sanity" not in report and report["deletion_auc"] < report["random_deletion_auc"]
     n_tables = mrml.scene.GetNumberOfNodesByClass("vtkMRMLTableNode")
 
-    again = explain_volume_node(source, model, layers="conv", output_node=heat, evaluate=dict(CHECKS, sanity=False),
-                                region=_label_node(mrml.scene, mask))
+    again = explain_volume_node(
+        source,
+        model,
+        layers="conv",
+        output_node=heat,
+        evaluate=dict(CHECKS, sanity=False),
+        region=_label_node(mrml.scene, mask),
+    )
     assert again is heat and heat.GetNodeReference(TABLE_ROLE) is table
     assert mrml.scene.GetNumberOfNodesByClass("vtkMRMLTableNode") == n_tables
     assert _table(table)["Pointing game: peak inside region"] == "yes"

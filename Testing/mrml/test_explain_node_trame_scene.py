@@ -37,9 +37,13 @@ def trame_scene():
 
 @pytest.fixture
 def phantom(trame_scene):
-    image, mask = phantoms.make_phantom(size=(40, 36, 14), spacing=(0.9, 1.1, 3.0),
-                                        direction=phantoms.rotation_direction((18.0, -12.0, 25.0)),
-                                        lesion_center_lps=LESION_LPS, lesion_radius_mm=6.0)
+    image, mask = phantoms.make_phantom(
+        size=(40, 36, 14),
+        spacing=(0.9, 1.1, 3.0),
+        direction=phantoms.rotation_direction((18.0, -12.0, 25.0)),
+        lesion_center_lps=LESION_LPS,
+        lesion_radius_mm=6.0,
+    )
     return volume_nodes.add_volume_from_image(trame_scene, image, "patient CT"), image, mask
 
 

@@ -26,7 +26,12 @@ def _peak_world_ras(node):
 
 
 def _snapshot(node):
-    return volume_nodes.node_array(node).copy(), volume_nodes.ijk_to_ras(node), node.GetTransformNodeID(), node.GetMTime()
+    return (
+        volume_nodes.node_array(node).copy(),
+        volume_nodes.ijk_to_ras(node),
+        node.GetTransformNodeID(),
+        node.GetMTime(),
+    )
 
 
 def test_geometry_equals_source_and_peak_lies_in_lesion(mrml):
@@ -81,6 +86,7 @@ def test_label_map_and_segmentation_content(mrml):
     segmentation = seg.GetSegmentation()
     assert segmentation.GetNumberOfSegments() == 1
     import vtk
+
     labelmap = segmentation.GetNthSegment(0).GetRepresentation("Binary labelmap")
     count = np.count_nonzero(vtk.util.numpy_support.vtk_to_numpy(labelmap.GetPointData().GetScalars()))
     assert count == int((heat >= 0.5).sum())
@@ -101,13 +107,15 @@ def test_subject_hierarchy_beside_source(mrml):
 def test_provenance_replaced_on_rerun_and_only_content_changes(mrml):
     source, image, mask = phantom_node(mrml)
     heat, _ = lesion_heatmap(image, mask)
-    out = heatmap_node.write_heatmap(source, heat, provenance={"method": "gradcam", "layers": ["l1", "l2"], "score": 0.9},
-                              label_map=True)
+    out = heatmap_node.write_heatmap(
+        source, heat, provenance={"method": "gradcam", "layers": ["l1", "l2"], "score": 0.9}, label_map=True
+    )
     assert heatmap_node.provenance_of(out) == {"method": "gradcam", "layers": "l1,l2", "score": "0.9"}
     n_nodes = mrml.scene.GetNumberOfNodes()
     label_id = out.GetNodeReferenceID(heatmap_node.LABEL_MAP_ROLE)
-    again = heatmap_node.write_heatmap(source, 1.0 - heat, output_node=out, provenance={"method": "hirescam"},
-                                label_map=True)
+    again = heatmap_node.write_heatmap(
+        source, 1.0 - heat, output_node=out, provenance={"method": "hirescam"}, label_map=True
+    )
     assert again is out and out.GetNodeReferenceID(heatmap_node.LABEL_MAP_ROLE) == label_id
     assert mrml.scene.GetNumberOfNodes() == n_nodes
     assert heatmap_node.provenance_of(out) == {"method": "hirescam"}
@@ -153,6 +161,7 @@ def test_bad_input_raises_and_leaves_scene_unchanged(mrml, bad):
 
 def test_foreground_helper_sets_every_slice_view(mrml):
     import slicer
+
     for name in ("Red", "Green"):
         composite = slicer.vtkMRMLSliceCompositeNode()
         composite.SetLayoutName(name)
@@ -168,6 +177,7 @@ def test_foreground_helper_sets_every_slice_view(mrml):
 
 def test_mrb_round_trip_keeps_everything(mrml, tmp_path):
     from SaliencyExplorerLib.mrml import module_logics
+
     sh = mrml.scene.GetSubjectHierarchyNode()
     study = sh.CreateStudyItem(sh.CreateSubjectItem(sh.GetSceneItemID(), "P"), "S")
     source, image, mask = phantom_node(mrml)
@@ -215,6 +225,7 @@ def test_restyle_changes_display_only_and_ignores_foreign_nodes(mrml):
 
 def test_heatmap_image_must_lie_on_the_source_grid(mrml):
     import SimpleITK as sitk
+
     source, image, mask = phantom_node(mrml)
     heat, _ = lesion_heatmap(image, mask)
     on_grid = sitk.GetImageFromArray(heat)

@@ -16,14 +16,18 @@ pytest.importorskip("slicer", reason="slicer-core is needed: pip install slicer-
 def test_module_logic_outside_a_session_names_the_fix():
     import slicer
     from SaliencyExplorerLib.mrml import module_logics
+
     with pytest.raises(SaliencyError, match="start_headless"):
         module_logics.module_logic("Colors", slicer.vtkMRMLScene())
 
 
 def test_a_session_has_its_logics_and_module_logic_finds_them_by_scene(mrml):
     assert not module_logics.in_application()
-    for name, class_name in (("Colors", "vtkSlicerColorLogic"), ("Volumes", "vtkSlicerVolumesLogic"),
-                             ("SubjectHierarchy", "vtkSlicerSubjectHierarchyModuleLogic")):
+    for name, class_name in (
+        ("Colors", "vtkSlicerColorLogic"),
+        ("Volumes", "vtkSlicerVolumesLogic"),
+        ("SubjectHierarchy", "vtkSlicerSubjectHierarchyModuleLogic"),
+    ):
         logic = mrml.logic(name)
         assert logic.IsA(class_name) and logic.GetMRMLScene() is mrml.scene
         assert module_logics.module_logic(name, mrml.scene) is logic

@@ -76,8 +76,9 @@ def test_background_result_goes_to_the_volume_explained_and_not_to_a_deleted_one
 
 
 def test_cancel_removes_the_job_folder(mrml, tmp_path):
-    process = explain_node.start_background(_node(mrml, "A"), str(bright_spot_file(tmp_path)), layers="conv",
-                                            method="occlusion")
+    process = explain_node.start_background(
+        _node(mrml, "A"), str(bright_spot_file(tmp_path)), layers="conv", method="occlusion"
+    )
     folder = Path(process.job_path).parent
     assert folder.exists()
     process.cancel()
@@ -106,8 +107,9 @@ def test_protocol_is_utf8_whatever_the_console_encoding(tmp_path):
     folder = tmp_path / "задание-病人"
     job = worker.write_job(folder, sitk.Image(8, 8, 4, sitk.sitkFloat32), tmp_path / "missing-модель.pt")
     env = dict(os.environ, PYTHONIOENCODING="ascii")
-    done = subprocess.run([sys.executable, "-m", "SaliencyExplorerLib", "worker", str(job)], env=env,
-                          capture_output=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "SaliencyExplorerLib", "worker", str(job)], env=env, capture_output=True, timeout=120
+    )
     lines = [worker.parse_line(line) for line in done.stdout.decode("utf-8").splitlines()]
     errors = [text for kind, text in lines if kind == "error"]
     assert errors and "missing-модель.pt" in errors[0], done

@@ -15,9 +15,16 @@ from SaliencyExplorerLib.mrml import panel
 
 def test_method_options_parse_literals_and_refuse_junk():
     assert panel.parse_method_options("relu=False, n_samples=8, baseline=blur, window=[4, 4, 2]") == {
-        "relu": False, "n_samples": 8, "baseline": "blur", "window": [4, 4, 2]}
+        "relu": False,
+        "n_samples": 8,
+        "baseline": "blur",
+        "window": [4, 4, 2],
+    }
     assert panel.parse_method_options("relu=False, n_samples=8,baseline=blur") == {
-        "relu": False, "n_samples": 8, "baseline": "blur"}
+        "relu": False,
+        "n_samples": 8,
+        "baseline": "blur",
+    }
     assert panel.parse_method_options("  ") == {}
     with pytest.raises(SaliencyError, match="name=value"):
         panel.parse_method_options("relu False")
@@ -72,8 +79,9 @@ def test_run_state_follows_worker_events():
 def test_model_choices_list_layers_with_default_methods_and_classes(tmp_path):
     model = bright_spot_file(tmp_path)
     card = tmp_path / "card.json"
-    card.write_text(json.dumps({"spatial_dims": 3, "classes": ["background", "bright"],
-                                "input": {"size": [40, 36, 14]}}))
+    card.write_text(
+        json.dumps({"spatial_dims": 3, "classes": ["background", "bright"], "input": {"size": [40, 36, 14]}})
+    )
     choices = panel.model_choices(str(model), str(card))
     names = [name for _, name in choices["layers"]]
     assert "conv" in names
@@ -97,8 +105,14 @@ def test_panel_evaluation_choices_summary_and_progress_phase():
     assert panel.evaluation_options(False, object()) == (None, None)
     checks, region = panel.evaluation_options(True, None)
     assert checks == panel.PANEL_EVALUATION and checks is not panel.PANEL_EVALUATION and region is None
-    report = {"deletion_auc": 0.1, "random_deletion_auc": 0.4, "insertion_auc": 0.9, "random_insertion_auc": 0.5,
-              "sanity": {"flagged": True}, "pointing_hit": False}
+    report = {
+        "deletion_auc": 0.1,
+        "random_deletion_auc": 0.4,
+        "insertion_auc": 0.9,
+        "random_insertion_auc": 0.5,
+        "sanity": {"flagged": True},
+        "pointing_hit": False,
+    }
     text = panel.evaluation_summary(report)
     assert "0.100" in text and "0.400" in text and "FLAGGED" in text and "outside" in text
     state = panel.RunState().update([("progress", (4, 4)), ("status", "evaluating the map"), ("progress", (1, 10))])

@@ -8,10 +8,15 @@ def _row(method, rank, score, flagged=False):
 
 
 def test_summary_names_the_best_trusted_method_and_the_flagged_ones():
-    rows = [_row("occlusion", 1, 0.864), _row("gradcam", 2, 0.61), _row("image", 3, 0.9, flagged=True),
-            {"method": "rise", "rank": None, "faithfulness_score": None, "error": "out of memory"}]
-    assert panel.comparison_summary(rows) == ("Most faithful: occlusion (score 0.86); flagged by the sanity check "
-                                              "(do not trust): image; failed: rise.")
+    rows = [
+        _row("occlusion", 1, 0.864),
+        _row("gradcam", 2, 0.61),
+        _row("image", 3, 0.9, flagged=True),
+        {"method": "rise", "rank": None, "faithfulness_score": None, "error": "out of memory"},
+    ]
+    assert panel.comparison_summary(rows) == (
+        "Most faithful: occlusion (score 0.86); flagged by the sanity check (do not trust): image; failed: rise."
+    )
 
 
 def test_summary_says_when_every_map_fails_the_sanity_check():

@@ -21,7 +21,6 @@ from SaliencyExplorerLib.mrml import heatmap_node, module_logics, rendering, vol
 LESION_LPS = (8.0, -6.0, 4.0)
 
 
-
 @pytest.fixture
 def plain_scene():
     """The scene a batch script makes by hand (the notes' recipe), with the logics it keeps alive."""
@@ -32,9 +31,12 @@ def plain_scene():
     app = slicer.vtkSlicerApplicationLogic()
     app.SetMRMLScene(scene)
     logics = {}
-    for name, cls in {"Colors": "vtkSlicerColorLogic", "Volumes": "vtkSlicerVolumesLogic",
-                      "SubjectHierarchy": "vtkSlicerSubjectHierarchyModuleLogic",
-                      "Segmentations": "vtkSlicerSegmentationsModuleLogic"}.items():
+    for name, cls in {
+        "Colors": "vtkSlicerColorLogic",
+        "Volumes": "vtkSlicerVolumesLogic",
+        "SubjectHierarchy": "vtkSlicerSubjectHierarchyModuleLogic",
+        "Segmentations": "vtkSlicerSegmentationsModuleLogic",
+    }.items():
         logic = getattr(slicer, cls)()
         logic.SetMRMLApplicationLogic(app)
         logic.SetMRMLScene(scene)
@@ -48,9 +50,13 @@ def plain_scene():
 def test_explain_volume_node_works_on_a_plain_slicer_core_scene(plain_scene):
     scene, logics = plain_scene
     assert scene.GetAddressAsString("") not in module_logics._SESSIONS  # not one of ours
-    image, mask = phantoms.make_phantom(size=(40, 36, 14), spacing=(0.9, 1.1, 3.0),
-                                        direction=phantoms.rotation_direction((18.0, -12.0, 25.0)),
-                                        lesion_center_lps=LESION_LPS, lesion_radius_mm=6.0)
+    image, mask = phantoms.make_phantom(
+        size=(40, 36, 14),
+        spacing=(0.9, 1.1, 3.0),
+        direction=phantoms.rotation_direction((18.0, -12.0, 25.0)),
+        lesion_center_lps=LESION_LPS,
+        lesion_radius_mm=6.0,
+    )
     source = volume_nodes.add_volume_from_image(scene, image, "patient CT")
     colour_tables = scene.GetNumberOfNodesByClass("vtkMRMLColorTableNode")
 

@@ -29,8 +29,13 @@ from SaliencyExplorerLib.mrml import (  # noqa: E402
 from torch import nn  # noqa: E402
 
 THRESHOLD = 100.0
-CARD = {"task": "segmentation", "spatial_dims": 3, "in_channels": 1, "classes": ["background", "lesion"],
-        "input": {"spacing": [1.3, 1.3, 1.3]}}
+CARD = {
+    "task": "segmentation",
+    "spatial_dims": 3,
+    "in_channels": 1,
+    "classes": ["background", "lesion"],
+    "input": {"spacing": [1.3, 1.3, 1.3]},
+}
 
 
 def _model():
@@ -49,9 +54,14 @@ def session():
 
 
 def _phantom_node(scene):
-    image, _ = phantoms.make_phantom(size=(36, 32, 12), spacing=(0.9, 1.1, 3.0),
-                                     direction=phantoms.rotation_direction((18.0, -12.0, 25.0)),
-                                     lesion_center_lps=(8.0, -6.0, 4.0), lesion_radius_mm=8.0, noise_hu=0.0)
+    image, _ = phantoms.make_phantom(
+        size=(36, 32, 12),
+        spacing=(0.9, 1.1, 3.0),
+        direction=phantoms.rotation_direction((18.0, -12.0, 25.0)),
+        lesion_center_lps=(8.0, -6.0, 4.0),
+        lesion_radius_mm=8.0,
+        noise_hu=0.0,
+    )
     return volume_nodes.add_volume_from_image(scene, image, "patient CT"), image
 
 
@@ -120,8 +130,14 @@ def test_classification_probabilities_are_stored_on_the_heatmap(session):
     source, _ = _phantom_node(session.scene)
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv3d(1, 2, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool3d(1), nn.Flatten()).eval()
-    heat = explain_volume_node(source, model, card={"spatial_dims": 3, "in_channels": 1, "classes": ["no", "yes"]},
-                               method="gradcam", layers="0", prediction=True)
+    heat = explain_volume_node(
+        source,
+        model,
+        card={"spatial_dims": 3, "in_channels": 1, "classes": ["no", "yes"]},
+        method="gradcam",
+        layers="0",
+        prediction=True,
+    )
     scores = json.loads(heatmap_node.provenance_of(heat)["prediction"])
     assert set(scores) == {"no", "yes"} and sum(scores.values()) == pytest.approx(1.0, abs=1e-5)
     assert prediction_node.prediction_node_for(source) is None

@@ -35,8 +35,8 @@ def test_heatmap_colours_over_the_lesion_and_none_far_away(mrml, tmp_path, orien
     distance = np.linalg.norm(_pixel_ras(with_heat.shape, xy_to_ras) - LESION_RAS, axis=-1)
     near, far = distance < 3.0, distance > 3 * LESION_RADIUS_MM
     assert near.sum() > 10 and far.sum() > 1000
-    assert changed[near].mean() > 0.95      # the lesion is covered by the overlay
-    assert not changed[far].any()           # nothing far from it
+    assert changed[near].mean() > 0.95  # the lesion is covered by the overlay
+    assert not changed[far].any()  # nothing far from it
 
     # the overlay's colours are Inferno's: undo the blend and find each pixel's colour in the table
     fg = (with_heat[..., :3].astype(float) - (1 - OPACITY) * plain[..., :3]) / OPACITY / 255.0

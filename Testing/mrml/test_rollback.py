@@ -25,8 +25,11 @@ def _broken(*_args, **_kwargs):
 def test_an_error_late_in_the_write_removes_everything_it_added(mrml, monkeypatch, where):
     source, _image, _mask = phantom_node(mrml)
     ids, items = rollback.node_ids(mrml.scene), rollback._item_ids(mrml.scene)
-    target = {"legend": (heatmap_node, "add_legend"), "report": (explain_node, "show_report"),
-              "masks": (heatmap_node, "update_masks")}[where]
+    target = {
+        "legend": (heatmap_node, "add_legend"),
+        "report": (explain_node, "show_report"),
+        "masks": (heatmap_node, "update_masks"),
+    }[where]
     monkeypatch.setattr(*target, _broken)
     with pytest.raises(RuntimeError, match="disk full"):
         explain_volume_node(source, BrightSpot().eval(), layers="conv", label_map=True)

@@ -23,6 +23,7 @@ def test_node_image_round_trip_is_exact(mrml):
     assert np.allclose(back.GetSpacing(), image.GetSpacing(), atol=1e-12)
     assert np.allclose(back.GetDirection(), image.GetDirection(), atol=1e-12)
     import SimpleITK as sitk
+
     assert np.array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(image))
 
 
@@ -69,8 +70,11 @@ def test_vtk_matrix_and_world_positions(mrml):
     vtk_matrix = volume_nodes.numpy_to_vtk_matrix(matrix)
     assert [[vtk_matrix.GetElement(r, c) for c in range(4)] for r in range(4)] == matrix.tolist()
     source, image, _ = phantom_node(mrml)
-    np.testing.assert_allclose(volume_nodes.ijk_to_world_ras(source, (2, 3, 4)),
-                               np.array(image.TransformIndexToPhysicalPoint((2, 3, 4))) * [-1, -1, 1], atol=1e-9)
+    np.testing.assert_allclose(
+        volume_nodes.ijk_to_world_ras(source, (2, 3, 4)),
+        np.array(image.TransformIndexToPhysicalPoint((2, 3, 4))) * [-1, -1, 1],
+        atol=1e-9,
+    )
 
 
 def test_heatmap_voxels_go_back_only_onto_the_nodes_grid(mrml):

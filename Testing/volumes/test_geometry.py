@@ -147,8 +147,13 @@ def test_smooth_field_native_model_native_comes_back(name):
 
 
 def test_masks_travel_with_nearest_neighbour():
-    img, mask = make_phantom(size=(30, 30, 12), spacing=(0.8, 0.8, 2.5), direction=OBLIQUE,
-                             lesion_center_lps=(4.0, 3.0, 2.0), lesion_radius_mm=6)
+    img, mask = make_phantom(
+        size=(30, 30, 12),
+        spacing=(0.8, 0.8, 2.5),
+        direction=OBLIQUE,
+        lesion_center_lps=(4.0, 3.0, 2.0),
+        lesion_radius_mm=6,
+    )
     card = parse_card({"input": {"orientation": "RAS", "spacing": [1.0, 1.0, 1.0]}})
     mi = to_model(img, card)
     m = mask_to_model(mask * 7, mi)

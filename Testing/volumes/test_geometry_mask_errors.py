@@ -14,8 +14,14 @@ def _volume(size=(20, 18, 12)):
     return image
 
 
-CARD = {"name": "t", "task": "segmentation", "spatial_dims": 3, "in_channels": 1, "classes": ["bg", "fg"],
-        "input": {"spacing": [2.0, 2.0, 2.0], "size": [16, 16, 16], "intensity": {"type": "none"}}}
+CARD = {
+    "name": "t",
+    "task": "segmentation",
+    "spatial_dims": 3,
+    "in_channels": 1,
+    "classes": ["bg", "fg"],
+    "input": {"spacing": [2.0, 2.0, 2.0], "size": [16, 16, 16], "intensity": {"type": "none"}},
+}
 
 
 def test_mask_inside_lands_on_the_model_grid():

@@ -17,8 +17,14 @@ monai_transforms = pytest.importorskip("monai.transforms")
 @pytest.mark.parametrize("flip", [(1, 1, 1), (-1, 1, -1), (1, -1, 1)])
 @pytest.mark.parametrize("code", ["RAS", "LPS", "PIR", "SLA"])
 def test_orientation_codes_match_monai(tmp_path, flip, code):
-    img, _ = make_phantom(size=(20, 16, 12), spacing=(0.8, 0.9, 2.0), direction=tuple(np.diag(flip).ravel().astype(float)),
-                          lesion_center_lps=(3.0, -2.0, 1.0), lesion_radius_mm=3.0, seed=2)
+    img, _ = make_phantom(
+        size=(20, 16, 12),
+        spacing=(0.8, 0.9, 2.0),
+        direction=tuple(np.diag(flip).ravel().astype(float)),
+        lesion_center_lps=(3.0, -2.0, 1.0),
+        lesion_radius_mm=3.0,
+        seed=2,
+    )
     path = tmp_path / "vol.nii.gz"
     sitk.WriteImage(img, str(path))
     with warnings.catch_warnings():

@@ -20,7 +20,8 @@ def test_window_maps_min_to_0_and_max_to_1_and_clips():
 
 def test_scale_and_none():
     assert normalise_intensity(VALUES, Intensity(type="scale", a=0.01, b=1.0)).tolist() == pytest.approx(
-        [-9.0, 0.5, 2.0, 3.5, 5.0])
+        [-9.0, 0.5, 2.0, 3.5, 5.0]
+    )
     none = normalise_intensity(VALUES.astype(np.int16), Intensity())
     assert none.tolist() == VALUES.tolist() and none.dtype == np.float32
 

@@ -64,7 +64,10 @@ def test_model_input_and_grid_equal_monai_transforms(case, card, files):
 
 
 VARIANTS = [  # (pixdim, padding_mode, Orientationd): a target spacing within MONAI's 1e-3 of the native one
-    ((2.0, 1.5, 3.0), "zeros", True), ((2.0, 1.5, 3.0), "border", False), ((1.7, 0.0, 3.0), "zeros", False)]
+    ((2.0, 1.5, 3.0), "zeros", True),
+    ((2.0, 1.5, 3.0), "border", False),
+    ((1.7, 0.0, 3.0), "zeros", False),
+]
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: f"{v[1]}-{'RAS' if v[2] else 'own-axes'}-{v[0]}")

@@ -29,7 +29,8 @@ def test_zscore_nonzero_equals_monai_normalize_intensity(stats):
     ours = normalise_intensity(values, card.input.intensity[0])
     kwargs = {"subtrahend": [stats["mean"]], "divisor": [stats["std"]]} if stats else {}
     theirs = monai_transforms.NormalizeIntensity(nonzero=True, channel_wise=True, **kwargs)(
-        torch.from_numpy(values[None].copy()))[0].numpy()
+        torch.from_numpy(values[None].copy())
+    )[0].numpy()
     assert np.abs(ours - theirs).max() < 1e-5
     assert (ours[values == 0] == 0).all() and abs(float(ours[values != 0].mean())) < (1e-5 if not stats else 10)
     every = normalise_intensity(values, parse_card({"input": {"intensity": [{"zscore": {}}]}}).input.intensity[0])
@@ -40,7 +41,8 @@ def test_zscore_nonzero_equals_monai_normalize_intensity(stats):
 def test_crop_margin_past_the_edge_equals_monai_crop_foreground(allow_smaller):
     values = brain_like()
     theirs = monai_transforms.CropForeground(margin=3, allow_smaller=allow_smaller)(
-        torch.from_numpy(values[None].copy()))[0].numpy()
+        torch.from_numpy(values[None].copy())
+    )[0].numpy()
     box = crop_box(values > 0, (3, 3, 3), allow_smaller)
     ours = take_box(values, box)
     assert ours.shape == theirs.shape and np.array_equal(ours, theirs)
@@ -54,11 +56,17 @@ def test_model_grid_crop_past_the_edge_pads_and_moves_the_origin():
     image.SetOrigin((10.0, -5.0, 3.0))
     card = parse_card({"input": {"crop_foreground": {"margin": 3, "allow_smaller": False}}})
     model_input = to_model(image, card)
-    theirs = monai_transforms.CropForeground(margin=3, allow_smaller=False)(
-        torch.from_numpy(values.T[None].copy()))[0].numpy()  # tensor order (i, j, k)
+    theirs = monai_transforms.CropForeground(margin=3, allow_smaller=False)(torch.from_numpy(values.T[None].copy()))[
+        0
+    ].numpy()  # tensor order (i, j, k)
     assert np.array_equal(model_input.tensor[0, 0].numpy(), theirs)
     first = np.asarray(model_input.grid.origin)  # box starts at i=2, j=0, k=-3: three slices below the image
     assert np.allclose(first, np.asarray(image.TransformContinuousIndexToPhysicalPoint((2, 0, -3))))
-    native = crop_native(image, parse_card({"input": {"crop_foreground": {
-        "margin": 3, "allow_smaller": False, "on": "native"}}}).input.crop_foreground, card.input.intensity[0])
+    native = crop_native(
+        image,
+        parse_card(
+            {"input": {"crop_foreground": {"margin": 3, "allow_smaller": False, "on": "native"}}}
+        ).input.crop_foreground,
+        card.input.intensity[0],
+    )
     assert native.GetSize() == (14, 14, 12) and np.array_equal(sitk.GetArrayFromImage(native), theirs.T)

@@ -54,17 +54,27 @@ def test_nnunet_cards_bring_the_logits_back_its_way_and_leave_background_outside
     values[1:6, 2:9, 3:11] = 1.0  # the non-zero box nnU-Net crops to
     scan = sitk.GetImageFromArray(values)
     scan.SetSpacing((1.0, 1.0, 4.0))
-    card = parse_card({"input": {"array_order": "zyx", "spacing": [1.5, 1.5, 1.5], "fit": "extent",
-                                 "resampling": "nnunet", "crop_foreground": {"select": "nonzero", "on": "native"}},
-                       "output": {"activation": "sigmoid"}})
+    card = parse_card(
+        {
+            "input": {
+                "array_order": "zyx",
+                "spacing": [1.5, 1.5, 1.5],
+                "fit": "extent",
+                "resampling": "nnunet",
+                "crop_foreground": {"select": "nonzero", "on": "native"},
+            },
+            "output": {"activation": "sigmoid"},
+        }
+    )
     model_input = to_model(scan, card)
     assert model_input.native_box == ((1, 6), (2, 9), (3, 11))
     shape = model_input.tensor.shape[2:]
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(1, 1, *shape)).astype(np.float32)
     labels = sitk.GetArrayFromImage(argmax_on_native(logits, model_input, "sigmoid"))
-    back = resample_data_or_seg_to_shape(logits[0], (5, 7, 8), (1.5, 1.5, 1.5), (4.0, 1.0, 1.0), is_seg=False,
-                                         order=1, order_z=0, force_separate_z=None)
+    back = resample_data_or_seg_to_shape(
+        logits[0], (5, 7, 8), (1.5, 1.5, 1.5), (4.0, 1.0, 1.0), is_seg=False, order=1, order_z=0, force_separate_z=None
+    )
     expected = np.zeros((7, 10, 12), np.uint8)
     expected[1:6, 2:9, 3:11] = 1 / (1 + np.exp(-back[0])) > 0.5
     assert 0 < expected.sum() < 5 * 7 * 8  # both labels inside the box
@@ -79,9 +89,18 @@ def test_a_localiser_box_on_an_nnunet_card_brings_the_labels_back_to_the_whole_s
     values[1:6, 2:9, 3:11] = 1.0
     whole = np.full((11, 16, 15), 3.0, np.float32)  # non-zero around it: only the localiser's box removes it
     whole[2:9, 4:14, 1:13] = values
-    card = parse_card({"input": {"array_order": "zyx", "spacing": [1.5, 1.5, 1.5], "fit": "extent",
-                                 "resampling": "nnunet", "crop_foreground": {"select": "nonzero", "on": "native"}},
-                       "output": {"activation": "sigmoid"}})
+    card = parse_card(
+        {
+            "input": {
+                "array_order": "zyx",
+                "spacing": [1.5, 1.5, 1.5],
+                "fit": "extent",
+                "resampling": "nnunet",
+                "crop_foreground": {"select": "nonzero", "on": "native"},
+            },
+            "output": {"activation": "sigmoid"},
+        }
+    )
     alone, scan = (sitk.GetImageFromArray(v) for v in (values, whole))
     for image in (alone, scan):
         image.SetSpacing((1.0, 1.0, 4.0))

@@ -33,8 +33,9 @@ def test_resample_equals_nnunet(shape, current, new, order):
     rng = np.random.default_rng(0)
     data = rng.normal(size=(2, *shape)).astype(np.float32)
     target = [int(round(c / n * s)) for c, n, s in zip(current, new, shape)]
-    theirs = resample_data_or_seg_to_shape(data, target, current, new, is_seg=False, order=order, order_z=0,
-                                           force_separate_z=None)
+    theirs = resample_data_or_seg_to_shape(
+        data, target, current, new, is_seg=False, order=order, order_z=0, force_separate_z=None
+    )
     ours = resample_to_shape(data, target, current, new, order)
     assert ours.shape == theirs.shape
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-6)

@@ -53,8 +53,11 @@ def test_logits_resampled_linearly_decide_on_the_native_grid():
     the foreground starts exactly where the ramp crosses logit(0.55) (21.31 mm: native voxel 22); labels brought
     back by nearest start where the first foreground model voxel (24 mm) is nearest (native voxel 23)."""
     native = sitk.Image(40, 6, 6, sitk.sitkFloat32)  # 1 mm voxels, origin 0
-    card = {"task": "segmentation", "input": {"spacing": [3.0, 1.0, 1.0], "fit": "first_voxel"},
-            "output": {"activation": "sigmoid", "threshold": 0.55}}
+    card = {
+        "task": "segmentation",
+        "input": {"spacing": [3.0, 1.0, 1.0], "fit": "first_voxel"},
+        "output": {"activation": "sigmoid", "threshold": 0.55},
+    }
     model_input = to_model(native, parse_card(card))
     i_mm = np.arange(model_input.tensor.shape[2]) * 3.0  # first voxel kept: model voxel n sits at 3n mm
     ramp = ((i_mm - 19.3) * 0.1).astype(np.float32)  # logit(0.55) = 0.2007 reached at 21.307 mm
@@ -68,5 +71,7 @@ def test_logits_resampled_linearly_decide_on_the_native_grid():
     assert first_foreground(resample="probabilities") == 22  # sigmoid after or before: the same crossing here
     assert first_foreground() == 22  # resample "auto": MONAI's order, the probabilities back
     assert first_foreground(resample="labels") == 23  # nearest neighbour
-    assert first_foreground(resample="labels", threshold=0.5) == 20  # logit 0 at 19.3 mm: nearest model voxel 7 (21 mm) reaches 20
+    assert (
+        first_foreground(resample="labels", threshold=0.5) == 20
+    )  # logit 0 at 19.3 mm: nearest model voxel 7 (21 mm) reaches 20
     assert first_foreground(resample="logits", smooth={"sigma": 1.0}) == 22  # a symmetric blur keeps a ramp

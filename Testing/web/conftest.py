@@ -22,8 +22,14 @@ def demo_root(tmp_path):
 
 # -- a real server and a real browser (Testing/web/test_browser*.py) ---------------------------------------------
 CHROMIUM = ("/usr/lib/chromium/chromium", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 VIEWPORT = {"width": 1280, "height": 800}
 
 
@@ -34,7 +40,10 @@ def _missing_for_browser() -> str | None:
 
     if not any(os.path.exists(p) for p in CHROMIUM):
         return "Debian's chromium is not installed (apt-get install -y chromium)"
-    for module, fix in (("playwright", "pip install playwright"), ("trame_slicer", "pip install SaliencyExplorer[web]")):
+    for module, fix in (
+        ("playwright", "pip install playwright"),
+        ("trame_slicer", "pip install SaliencyExplorer[web]"),
+    ):
         if importlib.util.find_spec(module) is None:
             return f"{module} is not installed ({fix})"
     return None
@@ -60,11 +69,20 @@ class Server:
         self.root, self.port = root, _free_port()
         self.tmp = root.parent / "server-tmp"  # the server's own temp folder: its workers' job folders go here
         self.tmp.mkdir()
-        env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"),
-                   TMPDIR=str(self.tmp))
+        env = dict(
+            os.environ,
+            PYTHONUNBUFFERED="1",
+            OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"),
+            TMPDIR=str(self.tmp),
+        )
         self.process = subprocess.Popen(
             [sys.executable, "-m", "SaliencyExplorerLib", "web", "--root", str(root), "--port", str(self.port)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            start_new_session=True,
+        )
         self.started = time.perf_counter()
         self.lines = []
         deadline = time.monotonic() + timeout

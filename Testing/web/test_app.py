@@ -40,7 +40,9 @@ def page(browser, web_server):
 def pick(page, field: str, item: str) -> None:
     """Open a Vuetify select/combobox and click one of its list entries, as a person does."""
     page.locator(f"#{field}").locator("xpath=ancestor::div[contains(@class, 'v-field')][1]").click()
-    page.locator(".v-overlay--active .v-list-item-title").filter(has_text=re.compile(f"^{re.escape(item)}$")).first.click()
+    page.locator(".v-overlay--active .v-list-item-title").filter(
+        has_text=re.compile(f"^{re.escape(item)}$")
+    ).first.click()
     page.keyboard.press("Escape")
 
 
@@ -82,8 +84,9 @@ def test_a_path_outside_the_root_is_refused_on_the_page(page, web_server):
 def test_pick_apply_shows_the_heatmap_over_the_anatomy(page, web_server):
     pick(page, "volume-path", "sample_ct.nrrd")
     page.click("#open-volume")
-    page.wait_for_function("document.querySelector('#status').innerText.includes('volume: sample_ct.nrrd')",
-                           timeout=30_000)
+    page.wait_for_function(
+        "document.querySelector('#status').innerText.includes('volume: sample_ct.nrrd')", timeout=30_000
+    )
     pick(page, "model-path", "lesion_classifier.pt")
     page.click("#open-model")
     page.locator("#layer-reason").filter(has_text="model card names").wait_for(timeout=60_000)
@@ -121,8 +124,11 @@ def test_pick_apply_shows_the_heatmap_over_the_anatomy(page, web_server):
     page.click("#save")
     page.locator("#saved").filter(has_text="results/sample_ct_gradcam.nrrd").wait_for(timeout=30_000)
     results = web_server.root / "results"
-    assert sorted(p.name for p in results.iterdir()) == ["sample_ct_gradcam.nrrd", "sample_ct_gradcam.png",
-                                                         "sample_ct_gradcam_prediction.json"]
+    assert sorted(p.name for p in results.iterdir()) == [
+        "sample_ct_gradcam.nrrd",
+        "sample_ct_gradcam.png",
+        "sample_ct_gradcam_prediction.json",
+    ]
 
 
 def test_cancel_stops_the_run_and_leaves_nothing(page, web_server):
@@ -159,8 +165,10 @@ def test_a_link_with_run_1_saves_the_heatmap_the_cli_writes(browser, web_server,
         try:
             page.locator("#saved").filter(has_text=".nrrd").wait_for(timeout=TIMEOUT_MS)
         except Exception as exc:  # noqa: BLE001 - say what the page says
-            raise AssertionError(f"no saved heatmap: status '{status_text(page)}', message "
-                                 f"'{page.locator('#message').all_inner_texts()}'") from exc
+            raise AssertionError(
+                f"no saved heatmap: status '{status_text(page)}', message "
+                f"'{page.locator('#message').all_inner_texts()}'"
+            ) from exc
         saved = page.locator("#saved div").nth(1).inner_text().strip()
         assert saved.startswith("results/sample_ct_gradcam") and saved.endswith(".nrrd")
         shot = os.environ.get("SALIENCY_WEB_SCREENSHOT")
@@ -172,8 +180,25 @@ def test_a_link_with_run_1_saves_the_heatmap_the_cli_writes(browser, web_server,
         page.close()
     cli_out = tmp_path / "cli.nrrd"
     root = web_server.root
-    assert cli_main(["explain", "-i", str(root / "sample_ct.nrrd"), "-m", str(root / "lesion_classifier.pt"),
-                     "--method", "gradcam", "--target", "1", "-o", str(cli_out), "-q"]) == 0
+    assert (
+        cli_main(
+            [
+                "explain",
+                "-i",
+                str(root / "sample_ct.nrrd"),
+                "-m",
+                str(root / "lesion_classifier.pt"),
+                "--method",
+                "gradcam",
+                "--target",
+                "1",
+                "-o",
+                str(cli_out),
+                "-q",
+            ]
+        )
+        == 0
+    )
     web, cli = sitk.ReadImage(str(root / saved)), sitk.ReadImage(str(cli_out))
     assert web.GetSize() == cli.GetSize()
     for what in ("GetDirection", "GetOrigin", "GetSpacing"):
@@ -186,8 +211,9 @@ def test_an_upload_lands_in_the_root_and_opens(page, web_server):
     from helpers.paths import SAMPLES
 
     page.set_input_files("#upload", str(SAMPLES / "sample_ct.nrrd"))
-    page.wait_for_function("document.querySelector('#status').innerText.includes('uploads/sample_ct.nrrd')",
-                           timeout=30_000)
+    page.wait_for_function(
+        "document.querySelector('#status').innerText.includes('uploads/sample_ct.nrrd')", timeout=30_000
+    )
     assert (web_server.root / "uploads" / "sample_ct.nrrd").read_bytes() == (SAMPLES / "sample_ct.nrrd").read_bytes()
 
 
@@ -221,8 +247,10 @@ def test_a_click_on_a_slice_view_picks_the_region_of_a_segmentation_model(page, 
     page.check("#pick-region")
 
     image = sitk.ReadImage(str(root / "sample_ct.nrrd"))
-    corners = [image.TransformIndexToPhysicalPoint([i * (n - 1) for i, n in zip(c, image.GetSize())])
-               for c in np.ndindex(2, 2, 2)]
+    corners = [
+        image.TransformIndexToPhysicalPoint([i * (n - 1) for i, n in zip(c, image.GetSize())])
+        for c in np.ndindex(2, 2, 2)
+    ]
     ras = np.asarray(corners) * [-1, -1, 1]
     centre = (ras.min(0) + ras.max(0)) / 2
     box = page.locator(".slice-slider-gutter").first.locator("xpath=..").bounding_box()

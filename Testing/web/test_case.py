@@ -33,19 +33,41 @@ def opened(mrml, root):
 def test_a_run_saves_what_the_cli_writes_and_its_peak_is_in_the_lesion(mrml, demo_root, tmp_path):
     case, choices = opened(mrml, demo_root)
     label, layer = choices["layers"][choices["defaultLayer"]]
-    assert label.endswith("[default]") and layer == json.loads((SAMPLES / "lesion_classifier.json").read_text())[
-        "target_layer"]
+    assert (
+        label.endswith("[default]")
+        and layer == json.loads((SAMPLES / "lesion_classifier.json").read_text())["target_layer"]
+    )
     assert '"task": "classification"' in case.card_text
     case.start("gradcam", layer)
     assert case.wait(300).state == "done", case.state.message
     saved = case.save()
-    assert [p.name for p in saved] == ["sample_ct_gradcam.nrrd", "sample_ct_gradcam_prediction.json",
-                                       "sample_ct_gradcam.png"]
+    assert [p.name for p in saved] == [
+        "sample_ct_gradcam.nrrd",
+        "sample_ct_gradcam_prediction.json",
+        "sample_ct_gradcam.png",
+    ]
     assert all(p.parent == demo_root / "results" for p in saved)
 
     cli_out = tmp_path / "cli.nrrd"
-    assert cli_main(["explain", "-i", str(demo_root / "sample_ct.nrrd"), "-m", str(demo_root / "lesion_classifier.pt"),
-                     "--method", "gradcam", "--layer", layer, "-o", str(cli_out), "-q"]) == 0
+    assert (
+        cli_main(
+            [
+                "explain",
+                "-i",
+                str(demo_root / "sample_ct.nrrd"),
+                "-m",
+                str(demo_root / "lesion_classifier.pt"),
+                "--method",
+                "gradcam",
+                "--layer",
+                layer,
+                "-o",
+                str(cli_out),
+                "-q",
+            ]
+        )
+        == 0
+    )
     web, cli = sitk.ReadImage(str(saved[0])), sitk.ReadImage(str(cli_out))
     source = sitk.ReadImage(str(demo_root / "sample_ct.nrrd"))
     for image in (web, cli):  # the volume's own grid (to the NRRD header's printed precision)

@@ -26,8 +26,9 @@ from SaliencyExplorerLib.web.root_files import Root  # noqa: E402
 def test_a_bundle_runs_window_by_window_and_saves_what_the_cli_writes(mrml, tmp_path):
     root = tmp_path / "root"
     write_bundle(root / "bundles" / "tiny")
-    image, _ = synthetic_case(5, size=(34, 28, 18), spacing=(0.9, 1.5, 2.4), direction=oblique_direction(),
-                              origin=(-12.0, 7.5, 30.0))
+    image, _ = synthetic_case(
+        5, size=(34, 28, 18), spacing=(0.9, 1.5, 2.4), direction=oblique_direction(), origin=(-12.0, 7.5, 30.0)
+    )
     sitk.WriteImage(image, str(root / "scan.nii.gz"))
     case = Case(Root(root), mrml.scene)
     case.open_volume("scan.nii.gz")
@@ -57,7 +58,28 @@ def test_a_bundle_runs_window_by_window_and_saves_what_the_cli_writes(mrml, tmp_
     assert {t for _, t in counts} == {total} and len(set(done)) > 2, statuses
     saved = case.save()[0]
     out = tmp_path / "cli.nrrd"
-    assert cli_main(["explain", "-i", str(root / "scan.nii.gz"), "-m", str(root / "bundles" / "tiny"),
-                     "--method", "gradcam", "--target", "body", "-o", str(out), "-q"]) == 0
-    np.testing.assert_allclose(sitk.GetArrayFromImage(sitk.ReadImage(str(saved))),
-                               sitk.GetArrayFromImage(sitk.ReadImage(str(out))), rtol=0, atol=1e-5)
+    assert (
+        cli_main(
+            [
+                "explain",
+                "-i",
+                str(root / "scan.nii.gz"),
+                "-m",
+                str(root / "bundles" / "tiny"),
+                "--method",
+                "gradcam",
+                "--target",
+                "body",
+                "-o",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
+    np.testing.assert_allclose(
+        sitk.GetArrayFromImage(sitk.ReadImage(str(saved))),
+        sitk.GetArrayFromImage(sitk.ReadImage(str(out))),
+        rtol=0,
+        atol=1e-5,
+    )

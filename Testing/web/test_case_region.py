@@ -25,8 +25,9 @@ FIRST, SECOND = (-14.0, 6.0, 3.0), (12.0, -8.0, -2.0)  # LPS mm
 
 
 def test_the_clicked_lesion_is_explained_and_the_prediction_saved(mrml, tmp_path):
-    image, first, second = two_lesion_phantom((48, 40, 16), (0.9, 1.1, 2.5), rotation_direction((15.0, -10.0, 20.0)),
-                                              FIRST, SECOND)
+    image, first, second = two_lesion_phantom(
+        (48, 40, 16), (0.9, 1.1, 2.5), rotation_direction((15.0, -10.0, 20.0)), FIRST, SECOND
+    )
     sitk.WriteImage(image, str(tmp_path / "ct.nrrd"))
     torch.jit.trace(SegNet().eval(), torch.zeros(1, 1, 16, 40, 48)).save(str(tmp_path / "seg.ts"))
     (tmp_path / "seg.json").write_text(json.dumps({**CT_CARD, "task": "segmentation", "target_layer": None}))

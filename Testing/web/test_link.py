@@ -10,10 +10,19 @@ TARGETS = [("top class", None), ("0: no lesion", 0), ("1: lesion", 1)]
 
 
 def test_a_full_link_is_read_with_paths_kept_relative():
-    link = parse_link("?volume=cases/ct%20a.nrrd&model=models/net.pt&card=models/net.json&method=gradcam"
-                      "&layer=features.block3&target=1&run=1&ui=main")
+    link = parse_link(
+        "?volume=cases/ct%20a.nrrd&model=models/net.pt&card=models/net.json&method=gradcam"
+        "&layer=features.block3&target=1&run=1&ui=main"
+    )
     assert (link.volume, link.model, link.card, link.method, link.layer, link.target, link.run) == (
-        "cases/ct a.nrrd", "models/net.pt", "models/net.json", "gradcam", "features.block3", "1", True)
+        "cases/ct a.nrrd",
+        "models/net.pt",
+        "models/net.json",
+        "gradcam",
+        "features.block3",
+        "1",
+        True,
+    )
 
 
 def test_no_parameters_open_nothing_and_run_is_off_by_default():
@@ -22,11 +31,14 @@ def test_no_parameters_open_nothing_and_run_is_off_by_default():
     assert parse_link("volume=a.nrrd&model=m.pt&run").run  # a bare "run" means run
 
 
-@pytest.mark.parametrize("query, words", [
-    ("volume=a.nrrd&modle=m.pt", "unknown link parameter(s) modle"),
-    ("volume=a.nrrd&run=1", "run=1 needs volume= and model="),
-    ("volume=a.nrrd&model=m.pt&run=maybe", "run=maybe in the link"),
-])
+@pytest.mark.parametrize(
+    "query, words",
+    [
+        ("volume=a.nrrd&modle=m.pt", "unknown link parameter(s) modle"),
+        ("volume=a.nrrd&run=1", "run=1 needs volume= and model="),
+        ("volume=a.nrrd&model=m.pt&run=maybe", "run=maybe in the link"),
+    ],
+)
 def test_bad_links_are_one_line_errors(query, words):
     with pytest.raises(SaliencyError, match=words.replace("(", r"\(").replace(")", r"\)")):
         parse_link(query)

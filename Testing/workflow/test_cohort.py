@@ -23,13 +23,18 @@ OPTIONS = dict(steps=8, random_repeats=1, sanity_layers=2)
 def tiny_cases(folder, n=4):
     rows = []
     for i in range(n):
-        image, mask = phantoms.make_phantom(size=(24, 24, 24), spacing=(2.0, 2.0, 2.0),
-                                            lesion_center_lps=(4.0 * (i - 1), 3.0, -2.0), lesion_radius_mm=6.0,
-                                            seed=i)
+        image, mask = phantoms.make_phantom(
+            size=(24, 24, 24),
+            spacing=(2.0, 2.0, 2.0),
+            lesion_center_lps=(4.0 * (i - 1), 3.0, -2.0),
+            lesion_radius_mm=6.0,
+            seed=i,
+        )
         sitk.WriteImage(image, str(folder / f"c{i}.nrrd"))
         sitk.WriteImage(mask, str(folder / f"c{i}_region.nrrd"))
-        rows.append({"case": f"case{i}", "image": f"c{i}.nrrd", "region": f"c{i}_region.nrrd",
-                     "target": "1" if i == 0 else ""})
+        rows.append(
+            {"case": f"case{i}", "image": f"c{i}.nrrd", "region": f"c{i}_region.nrrd", "target": "1" if i == 0 else ""}
+        )
     return rows
 
 
@@ -56,18 +61,35 @@ def test_cohort_on_two_workers_matches_one_by_one_resumes_and_records_a_damaged_
     out = tmp_path / "out"
     (out / "cases").mkdir(parents=True)
     case2 = next(c for c in read_cases(data / "cases.csv") if c.name == "case2")
-    key = cohort_records.case_key(case2, cohort_records.run_key(str(model.resolve()), str(card.resolve()), METHODS,
-                                                                OPTIONS))
-    marker = {"case": "case2", "error": None, "seconds": 1.0, "key": key,  # made from these very inputs
-              "table": [{"method": m, "rank": k + 1, "deletion_auc": 0.123456} for k, m in enumerate(METHODS)]}
+    key = cohort_records.case_key(
+        case2, cohort_records.run_key(str(model.resolve()), str(card.resolve()), METHODS, OPTIONS)
+    )
+    marker = {
+        "case": "case2",
+        "error": None,
+        "seconds": 1.0,
+        "key": key,  # made from these very inputs
+        "table": [{"method": m, "rank": k + 1, "deletion_auc": 0.123456} for k, m in enumerate(METHODS)],
+    }
     (out / "cases" / "case2.json").write_text(json.dumps(marker))  # a case finished by an interrupted run
 
     result = run_cohort(data / "cases.csv", model, card, METHODS, out, workers=2, **OPTIONS)
 
     assert result.skipped == ["case2"] and result.workers == 2
     table = _read(out / "cases.csv")
-    assert {"case", "method", "pointing_hit", "energy_fraction", "deletion_auc", "insertion_auc",
-            "random_deletion_auc", "random_insertion_auc", "sanity_flagged", "seconds", "error"} <= set(table[0])
+    assert {
+        "case",
+        "method",
+        "pointing_hit",
+        "energy_fraction",
+        "deletion_auc",
+        "insertion_auc",
+        "random_deletion_auc",
+        "random_insertion_auc",
+        "sanity_flagged",
+        "seconds",
+        "error",
+    } <= set(table[0])
     assert [r["deletion_auc"] for r in table if r["case"] == "case2"] == ["0.123456"] * 2  # skipped, not rerun
     broken = [r for r in table if r["case"] == "broken"]
     assert len(broken) == 2 and all("cannot read" in r["error"] for r in broken)
@@ -77,10 +99,17 @@ def test_cohort_on_two_workers_matches_one_by_one_resumes_and_records_a_damaged_
         alone = run_case(cases[name], str(model), str(card), METHODS, options=OPTIONS)
         assert alone["error"] is None
         stored = json.loads((out / "cases" / f"{name}.json").read_text())
-        for mine, theirs in zip(sorted(alone["table"], key=lambda r: r["method"]),
-                                sorted(stored["table"], key=lambda r: r["method"])):
-            for key in ("deletion_auc", "insertion_auc", "random_deletion_auc", "random_insertion_auc",
-                        "energy_fraction", "faithfulness_score"):
+        for mine, theirs in zip(
+            sorted(alone["table"], key=lambda r: r["method"]), sorted(stored["table"], key=lambda r: r["method"])
+        ):
+            for key in (
+                "deletion_auc",
+                "insertion_auc",
+                "random_deletion_auc",
+                "random_insertion_auc",
+                "energy_fraction",
+                "faithfulness_score",
+            ):
                 assert theirs[key] == pytest.approx(mine[key], abs=1e-6), (name, key)
             assert theirs["pointing_hit"] == mine["pointing_hit"]
             assert theirs["sanity_flagged"] == mine["sanity_flagged"]

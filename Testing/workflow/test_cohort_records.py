@@ -11,14 +11,32 @@ METHODS = ["gradcam", "saliency"]
 
 
 def _row(name, position, **changes):
-    return {"method": name, "rank": position, "deletion_auc": 0.4, "insertion_auc": 0.6, "random_deletion_auc": 0.5,
-            "random_insertion_auc": 0.5, "faithfulness_score": 0.2, "pointing_hit": True, "energy_fraction": 0.3,
-            "sanity_flagged": False, "seconds": 0.1, "error": None, **changes}
+    return {
+        "method": name,
+        "rank": position,
+        "deletion_auc": 0.4,
+        "insertion_auc": 0.6,
+        "random_deletion_auc": 0.5,
+        "random_insertion_auc": 0.5,
+        "faithfulness_score": 0.2,
+        "pointing_hit": True,
+        "energy_fraction": 0.3,
+        "sanity_flagged": False,
+        "seconds": 0.1,
+        "error": None,
+        **changes,
+    }
 
 
 def _record(key="k", **row_changes):
-    return {"case": "a", "key": key, "error": None, "seconds": 1.0, "image": "/data/a.nrrd",
-            "table": [_row("gradcam", 1, **row_changes), _row("saliency", 2)]}
+    return {
+        "case": "a",
+        "key": key,
+        "error": None,
+        "seconds": 1.0,
+        "image": "/data/a.nrrd",
+        "table": [_row("gradcam", 1, **row_changes), _row("saliency", 2)],
+    }
 
 
 def test_a_good_record_is_reused_and_every_tampering_is_not():
@@ -30,7 +48,7 @@ def test_a_good_record_is_reused_and_every_tampering_is_not():
         "score 1e308": (_record(faithfulness_score=1e308), "row"),
         "an AUC of 7": (_record(deletion_auc=7.0), "row"),
         "a negative time": (_record(seconds=-1.0), "row"),
-        "a formula method": (_record(method="=HYPERLINK(\"http://x\",\"gradcam\")"), "row"),
+        "a formula method": (_record(method='=HYPERLINK("http://x","gradcam")'), "row"),
         "a formula in any text": (_record(error="@SUM(A1)"), "row"),
         "a rank of 99": (_record(rank=99), "row"),
         "a rank that is a string": (_record(rank="1"), "row"),
@@ -63,20 +81,24 @@ def test_the_key_changes_with_every_input_that_made_the_result(tmp_path):
     case = Case("a", str(tmp_path / "a.nhdr"))
     shared = cohort_records.run_key(str(tmp_path / "m.pt"), None, METHODS, {"steps": 8})
     key = cohort_records.case_key(case, shared)
-    assert key == cohort_records.case_key(case, cohort_records.run_key(str(tmp_path / "m.pt"), None, METHODS,
-                                                                       {"steps": 8}))
+    assert key == cohort_records.case_key(
+        case, cohort_records.run_key(str(tmp_path / "m.pt"), None, METHODS, {"steps": 8})
+    )
     changed = {
         "methods": cohort_records.case_key(case, {**shared, "methods": ["gradcam"]}),
-        "options": cohort_records.case_key(case, cohort_records.run_key(str(tmp_path / "m.pt"), None, METHODS,
-                                                                        {"steps": 9})),
+        "options": cohort_records.case_key(
+            case, cohort_records.run_key(str(tmp_path / "m.pt"), None, METHODS, {"steps": 9})
+        ),
         "target": cohort_records.case_key(Case("a", case.image, None, 1), shared),
     }
     (tmp_path / "m.json").write_text('{"classes": ["x"]}')  # the card beside the model
-    changed["card"] = cohort_records.case_key(case, cohort_records.run_key(str(tmp_path / "m.pt"), None, METHODS,
-                                                                           {"steps": 8}))
+    changed["card"] = cohort_records.case_key(
+        case, cohort_records.run_key(str(tmp_path / "m.pt"), None, METHODS, {"steps": 8})
+    )
     (tmp_path / "m.pt").write_bytes(b"model two")
-    changed["model"] = cohort_records.case_key(case, cohort_records.run_key(str(tmp_path / "m.pt"), None, METHODS,
-                                                                            {"steps": 8}))
+    changed["model"] = cohort_records.case_key(
+        case, cohort_records.run_key(str(tmp_path / "m.pt"), None, METHODS, {"steps": 8})
+    )
     sitk.WriteImage(image + 1, str(tmp_path / "a.nhdr"))
     changed["voxel data"] = cohort_records.case_key(case, shared)
     for name, other in changed.items():
@@ -93,7 +115,7 @@ def test_case_ids_are_unique_files_and_summary_lists_only_the_methods_asked_for(
     assert [r["method"] for r in summarise(rows, METHODS)] == METHODS
 
 
-@pytest.mark.parametrize("text", ["=HYPERLINK(\"http://x\")", "+1", "-2+3", "@SUM(A1)"])
+@pytest.mark.parametrize("text", ['=HYPERLINK("http://x")', "+1", "-2+3", "@SUM(A1)"])
 def test_csv_cells_that_a_spreadsheet_would_run_are_written_as_text(tmp_path, text):
     from SaliencyExplorerLib.evaluation.compare import write_table
 

@@ -16,12 +16,15 @@ CHECKS = {"steps": 8, "random_repeats": 1, "sanity_layers": 1}
 
 @pytest.fixture(scope="module")
 def compared():
-    image, mask = phantoms.make_phantom(size=(30, 26, 10), spacing=(0.9, 1.1, 3.0),
-                                        direction=phantoms.rotation_direction((15.0, -10.0, 20.0)),
-                                        lesion_center_lps=(5.0, -4.0, 3.0), lesion_radius_mm=6.0)
+    image, mask = phantoms.make_phantom(
+        size=(30, 26, 10),
+        spacing=(0.9, 1.1, 3.0),
+        direction=phantoms.rotation_direction((15.0, -10.0, 20.0)),
+        lesion_center_lps=(5.0, -4.0, 3.0),
+        lesion_radius_mm=6.0,
+    )
     card = {"spatial_dims": 3, "classes": ["none", "lesion"], "target_layer": "conv"}
-    result = compare_image(image, BrightSpot().eval(), card, ["gradcam", "saliency"], "lesion", region=mask,
-                           **CHECKS)
+    result = compare_image(image, BrightSpot().eval(), card, ["gradcam", "saliency"], "lesion", region=mask, **CHECKS)
     return image, mask, result
 
 

@@ -16,8 +16,12 @@ from helpers.window_models import BrightBlobSeg
 from SaliencyExplorerLib.core.engine import explain
 from SaliencyExplorerLib.workflow.explain_image import explain_image
 
-CARD = {"task": "segmentation", "classes": ["background", "lesion"], "target_layer": "features",
-        "input": {"intensity": {"type": "scale", "a": 0.01, "b": 0.0}}}
+CARD = {
+    "task": "segmentation",
+    "classes": ["background", "lesion"],
+    "target_layer": "features",
+    "input": {"intensity": {"type": "scale", "a": 0.01, "b": 0.0}},
+}
 NEEDLE = "predicts no voxel of class 1"
 
 
@@ -62,8 +66,23 @@ def files(tmp_path_factory):
 def test_cli_json_and_stderr_say_so(files, capsys):
     from SaliencyExplorerLib.cli import main
 
-    code = main(["explain", "-i", str(files / "blank.nrrd"), "-m", str(files / "seg.pt"), "--method", "saliency",
-                 "--target", "lesion", "-o", str(files / "heat.nrrd"), "--json", "-q"])
+    code = main(
+        [
+            "explain",
+            "-i",
+            str(files / "blank.nrrd"),
+            "-m",
+            str(files / "seg.pt"),
+            "--method",
+            "saliency",
+            "--target",
+            "lesion",
+            "-o",
+            str(files / "heat.nrrd"),
+            "--json",
+            "-q",
+        ]
+    )
     captured = capsys.readouterr()
     assert code in (0, None)
     assert any(NEEDLE in w for w in json.loads(captured.out)["warnings"])
@@ -93,9 +112,28 @@ def test_compare_says_so(files, capsys):
     from SaliencyExplorerLib.cli import main
 
     out = files / "compare"
-    code = main(["compare", "-i", str(files / "blank.nrrd"), "-m", str(files / "seg.pt"), "--target", "lesion",
-                 "--methods", "saliency", "--steps", "2", "--random-repeats", "1", "--no-sanity", "--no-figure",
-                 "--output-dir", str(out), "-q"])
+    code = main(
+        [
+            "compare",
+            "-i",
+            str(files / "blank.nrrd"),
+            "-m",
+            str(files / "seg.pt"),
+            "--target",
+            "lesion",
+            "--methods",
+            "saliency",
+            "--steps",
+            "2",
+            "--random-repeats",
+            "1",
+            "--no-sanity",
+            "--no-figure",
+            "--output-dir",
+            str(out),
+            "-q",
+        ]
+    )
     assert code == 0
     assert any(NEEDLE in w for w in json.loads((out / "comparison.json").read_text())["warnings"])
     assert f"warning: The model {NEEDLE}" in capsys.readouterr().err

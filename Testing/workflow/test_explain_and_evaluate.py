@@ -23,8 +23,9 @@ CHECKS = {"steps": 20, "random_repeats": 2, "sanity": False}
 
 
 def _phantom():
-    return make_phantom(size=(16, 14, 10), spacing=(1.5, 1.5, 2.0), lesion_center_lps=(3.0, -2.0, 1.0),
-                        lesion_radius_mm=6.0, seed=0)
+    return make_phantom(
+        size=(16, 14, 10), spacing=(1.5, 1.5, 2.0), lesion_center_lps=(3.0, -2.0, 1.0), lesion_radius_mm=6.0, seed=0
+    )
 
 
 def test_an_empty_dict_of_checks_still_evaluates(tmp_path):
@@ -51,8 +52,7 @@ def test_without_evaluation_the_result_is_explain_images_and_no_report():
 def test_the_report_is_evaluate_volume_on_the_same_result_and_the_map_beats_random():
     image, mask = _phantom()
     model = BlobNet()
-    result, report = explain_and_evaluate(image, model, CT_CARD, "gradcam", None, None, evaluate=CHECKS,
-                                          region=mask)
+    result, report = explain_and_evaluate(image, model, CT_CARD, "gradcam", None, None, evaluate=CHECKS, region=mask)
     again = evaluate_volume(result, model, region=mask, **CHECKS)
     assert json.dumps(report, sort_keys=True) == json.dumps(again, sort_keys=True)  # same numbers, same keys
     assert len(report["curves"]["deletion"]) == CHECKS["steps"] + 1 and "sanity" not in report

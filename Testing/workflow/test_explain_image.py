@@ -20,8 +20,11 @@ def card_with(**inp):
 
 def assert_same_grid(out, img):
     assert out.GetSize() == img.GetSize()
-    for got, want in ((out.GetSpacing(), img.GetSpacing()), (out.GetOrigin(), img.GetOrigin()),
-                      (out.GetDirection(), img.GetDirection())):
+    for got, want in (
+        (out.GetSpacing(), img.GetSpacing()),
+        (out.GetOrigin(), img.GetOrigin()),
+        (out.GetDirection(), img.GetDirection()),
+    ):
         assert np.allclose(got, want, atol=1e-6, rtol=0)
 
 
@@ -82,8 +85,9 @@ def test_array_order_xyz_and_zyx_each_land_on_their_lesion(order, expected):
     """HalfNet looks only at the first half of tensor dim 2: Left (xyz, RAS i) or Inferior (zyx, RAS k)."""
     left_superior = (25.0, 0.0, 12.0)  # L is +x in LPS
     right_inferior = (-25.0, 0.0, -12.0)
-    img, m_ls, m_ri = two_lesion_phantom((64, 40, 40), (1.0, 1.0, 1.0), rotation_direction((10, 0, 20)),
-                                         left_superior, right_inferior)
+    img, m_ls, m_ri = two_lesion_phantom(
+        (64, 40, 40), (1.0, 1.0, 1.0), rotation_direction((10, 0, 20)), left_superior, right_inferior
+    )
     card = card_with(orientation="RAS", array_order=order, spacing=[1.5, 1.5, 1.5], size=[48, 32, 32])
     result = explain_image(img, HalfNet(), card)
     target_mask = m_ls if expected == "left_superior" else m_ri
@@ -107,8 +111,13 @@ def test_two_dimensional_model_explains_every_slice_of_a_volume():
 
 
 def test_two_dimensional_image_with_a_two_dimensional_model():
-    img, mask = make_phantom(size=(64, 56), spacing=(0.8, 1.1), direction=rotation_direction(25),
-                             lesion_center_lps=(6.0, -5.0), lesion_radius_mm=6.0)
+    img, mask = make_phantom(
+        size=(64, 56),
+        spacing=(0.8, 1.1),
+        direction=rotation_direction(25),
+        lesion_center_lps=(6.0, -5.0),
+        lesion_radius_mm=6.0,
+    )
     result = explain_image(img, BlobNet(spatial_dims=2), {**CT_CARD, "spatial_dims": 2})
     assert result.heatmap_image.GetDimension() == 2
     assert_same_grid(result.heatmap_image, img)
@@ -128,8 +137,14 @@ def test_multichannel_inputs_on_different_grids_are_co_registered():
 
 
 def test_segmentation_target_region_travels_by_nearest_neighbour():
-    img, m1, m2 = two_lesion_phantom((48, 44, 36), (1.0, 1.1, 1.2), rotation_direction((25, -15, 0)),
-                                     (12.0, -6.0, 4.0), (-12.0, 6.0, -4.0), radius=5.0)
+    img, m1, m2 = two_lesion_phantom(
+        (48, 44, 36),
+        (1.0, 1.1, 1.2),
+        rotation_direction((25, -15, 0)),
+        (12.0, -6.0, 4.0),
+        (-12.0, 6.0, -4.0),
+        radius=5.0,
+    )
     card = {**card_with(orientation="RAS", spacing=[1.5, 1.5, 1.5]), "task": "segmentation"}
     for region, other in ((m1, m2), (m2, m1)):
         # HiResCAM (gradient x activation per voxel) sees the region; plain Grad-CAM averages it away

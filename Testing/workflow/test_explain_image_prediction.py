@@ -8,8 +8,12 @@ from helpers.window_models import BrightBlobSeg
 from SaliencyExplorerLib.core.engine import explain
 from SaliencyExplorerLib.workflow.explain_image import explain_image
 
-CARD = {"task": "segmentation", "classes": ["background", "lesion"], "target_layer": "features",
-        "input": {"intensity": {"type": "scale", "a": 0.01, "b": 0.0}}}
+CARD = {
+    "task": "segmentation",
+    "classes": ["background", "lesion"],
+    "target_layer": "features",
+    "input": {"intensity": {"type": "scale", "a": 0.01, "b": 0.0}},
+}
 
 
 def two_blobs():

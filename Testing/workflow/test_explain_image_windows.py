@@ -6,8 +6,15 @@ import pytest
 from SaliencyExplorerLib.card import SCHEMA_PATH, InferenceSpec, parse_card
 from SaliencyExplorerLib.errors import CardError
 
-SLIDING = {"mode": "sliding_window", "roi_size": [16, 16, 16], "overlap": 0.5, "blend": "gaussian",
-           "sigma_scale": 0.125, "padding_mode": "constant", "sw_batch_size": 2}
+SLIDING = {
+    "mode": "sliding_window",
+    "roi_size": [16, 16, 16],
+    "overlap": 0.5,
+    "blend": "gaussian",
+    "sigma_scale": 0.125,
+    "padding_mode": "constant",
+    "sw_batch_size": 2,
+}
 
 
 def card(inference, **more):
@@ -21,15 +28,23 @@ def test_sliding_window_card_is_parsed():
     assert parse_card({}).inference == InferenceSpec() and not InferenceSpec().sliding
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"overlap": 1.0}, "inference.overlap"), ({"overlap": -0.1}, "inference.overlap"),
-    ({"overlap": [0.25, 0.5]}, "inference.overlap"),
-    ({"roi_size": [16, 16]}, "inference.roi_size"), ({"roi_size": [16, 0, 16]}, r"inference.roi_size\[1\]"),
-    ({"roi_size": None}, "inference.roi_size"), ({"blend": "median"}, "inference.blend"),
-    ({"sw_batch_size": 0}, "inference.sw_batch_size"), ({"padding_mode": "zeros"}, "inference.padding_mode"),
-    ({"sigma_scale": 0}, "inference.sigma_scale"), ({"mode": "tiles"}, "inference.mode"),
-    ({"roi": [16, 16, 16]}, "inference.roi"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"overlap": 1.0}, "inference.overlap"),
+        ({"overlap": -0.1}, "inference.overlap"),
+        ({"overlap": [0.25, 0.5]}, "inference.overlap"),
+        ({"roi_size": [16, 16]}, "inference.roi_size"),
+        ({"roi_size": [16, 0, 16]}, r"inference.roi_size\[1\]"),
+        ({"roi_size": None}, "inference.roi_size"),
+        ({"blend": "median"}, "inference.blend"),
+        ({"sw_batch_size": 0}, "inference.sw_batch_size"),
+        ({"padding_mode": "zeros"}, "inference.padding_mode"),
+        ({"sigma_scale": 0}, "inference.sigma_scale"),
+        ({"mode": "tiles"}, "inference.mode"),
+        ({"roi": [16, 16, 16]}, "inference.roi"),
+    ],
+)
 def test_bad_inference_is_one_line_card_error_naming_the_field(change, field):
     with pytest.raises(CardError, match=field) as info:
         parse_card(card({**SLIDING, **change}))
@@ -70,26 +85,46 @@ def scan(size=(40, 40, 28)):
     return image
 
 
-SEG_CARD = {"task": "segmentation", "classes": ["background", "lesion"], "target_layer": "features",
-            "input": {"intensity": {"type": "scale", "a": 0.01, "b": 0.0}},
-            "inference": {"mode": "sliding_window", "roi_size": [16, 16, 16], "overlap": 0.25, "blend": "gaussian",
-                          "sw_batch_size": 4}}
+SEG_CARD = {
+    "task": "segmentation",
+    "classes": ["background", "lesion"],
+    "target_layer": "features",
+    "input": {"intensity": {"type": "scale", "a": 0.01, "b": 0.0}},
+    "inference": {
+        "mode": "sliding_window",
+        "roi_size": [16, 16, 16],
+        "overlap": 0.25,
+        "blend": "gaussian",
+        "sw_batch_size": 4,
+    },
+}
 
 
 def test_explain_image_uses_the_cards_sliding_windows():
     from SaliencyExplorerLib.workflow.explain_image import explain_image
 
     image, calls = scan(), []
-    result = explain_image(image, BrightBlobSeg(), SEG_CARD, method="gradcam", target="lesion",
-                           progress=lambda done, total: calls.append((done, total)))
+    result = explain_image(
+        image,
+        BrightBlobSeg(),
+        SEG_CARD,
+        method="gradcam",
+        target="lesion",
+        progress=lambda done, total: calls.append((done, total)),
+    )
     assert tuple(result.model_input.tensor.shape) == (1, 1, 40, 40, 28)  # the whole volume at its spacing
     assert result.explanation.extras["sliding_windows"]["windows"] == 18
     assert calls[0] == (0, 36) and calls[-1] == (36, 36)  # progress counts windows: clean pass + explanation
     assert (18, 36) in calls and [d for d, _ in calls] == sorted(d for d, _ in calls)
     lesion = np.asarray(image.TransformIndexToPhysicalPoint(LESION_IJK))
     assert np.linalg.norm(result.peak_lps - lesion) <= 3 * 2.0
-    sized = explain_image(image, BrightBlobSeg(), {**SEG_CARD, "input": {**SEG_CARD["input"], "size": [32, 32, 20]}},
-                          method="saliency", target=1)
+    sized = explain_image(
+        image,
+        BrightBlobSeg(),
+        {**SEG_CARD, "input": {**SEG_CARD["input"], "size": [32, 32, 20]}},
+        method="saliency",
+        target=1,
+    )
     assert tuple(sized.model_input.tensor.shape) == (1, 1, 32, 32, 20)  # an explicit size still fixes the grid
 
 
@@ -103,8 +138,21 @@ def test_cli_explain_runs_the_sliding_window_card(tmp_path, capsys):
     write_image(image, tmp_path / "ct.nrrd")
     torch.jit.script(BrightBlobSeg()).save(str(tmp_path / "seg.pt"))
     (tmp_path / "seg.json").write_text(json.dumps(SEG_CARD))
-    code = main(["explain", "-i", str(tmp_path / "ct.nrrd"), "-m", str(tmp_path / "seg.pt"), "--method", "gradcam",
-                 "--target", "lesion", "-o", str(tmp_path / "heat.nrrd")])
+    code = main(
+        [
+            "explain",
+            "-i",
+            str(tmp_path / "ct.nrrd"),
+            "-m",
+            str(tmp_path / "seg.pt"),
+            "--method",
+            "gradcam",
+            "--target",
+            "lesion",
+            "-o",
+            str(tmp_path / "heat.nrrd"),
+        ]
+    )
     assert code in (0, None)
     heat = sitk.ReadImage(str(tmp_path / "heat.nrrd"))
     peak = np.unravel_index(int(np.argmax(sitk.GetArrayViewFromImage(heat))), heat.GetSize()[::-1])[::-1]

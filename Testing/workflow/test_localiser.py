@@ -15,8 +15,12 @@ from SaliencyExplorerLib.workflow.explain_image import explain_image
 from SaliencyExplorerLib.workflow.localiser import grown_box
 
 CENTRE = (28, 20, 12)  # (i, j, k) of the blob: radius 3, so voxels 25..31, 17..23, 9..15
-SEG = {"task": "segmentation", "classes": ["background", "blob"], "target_layer": "features",
-       "input": {"intensity": {"type": "scale", "a": 0.01, "b": 0.0}}}
+SEG = {
+    "task": "segmentation",
+    "classes": ["background", "blob"],
+    "target_layer": "features",
+    "input": {"intensity": {"type": "scale", "a": 0.01, "b": 0.0}},
+}
 
 
 def scan(blob=True):
@@ -33,8 +37,11 @@ def files(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("localiser")
     torch.jit.script(BrightBlobSeg()).save(str(tmp / "first.pt"))
     torch.jit.script(BrightBlobSeg()).save(str(tmp / "second.pt"))
-    card = {**SEG, "input": {**SEG["input"], "size": [16, 16, 16], "fit": "extent"},
-            "localiser": {"model": "first.pt", "card": SEG, "label": 1, "box_margin": 0.5}}
+    card = {
+        **SEG,
+        "input": {**SEG["input"], "size": [16, 16, 16], "fit": "extent"},
+        "localiser": {"model": "first.pt", "card": SEG, "label": 1, "box_margin": 0.5},
+    }
     (tmp / "second.json").write_text(json.dumps(card))
     return tmp
 
@@ -48,8 +55,9 @@ def test_grown_box_is_deepbets_rule():
 
 def test_the_localisers_box_is_what_the_model_sees(files):
     image = scan()
-    result = explain_image(image, str(files / "second.pt"), str(files / "second.json"), method="saliency",
-                           target="blob")
+    result = explain_image(
+        image, str(files / "second.pt"), str(files / "second.json"), method="saliency", target="blob"
+    )
     # the first model alone predicts the blob (a little wider than it: its filters smooth); the box is that
     # prediction's, grown to twice its size about its centre (box_margin 0.5)
     first = explain_image(image, str(files / "first.pt"), SEG, method="saliency", target="blob")

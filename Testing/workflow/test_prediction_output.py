@@ -41,15 +41,24 @@ class Brighter(nn.Module):
 
 
 def _phantom():
-    return phantoms.make_phantom(size=(40, 36, 14), spacing=(0.9, 1.1, 3.0),
-                                 direction=phantoms.rotation_direction((18.0, -12.0, 25.0)),
-                                 lesion_center_lps=(8.0, -6.0, 4.0), lesion_radius_mm=8.0, noise_hu=0.0)
+    return phantoms.make_phantom(
+        size=(40, 36, 14),
+        spacing=(0.9, 1.1, 3.0),
+        direction=phantoms.rotation_direction((18.0, -12.0, 25.0)),
+        lesion_center_lps=(8.0, -6.0, 4.0),
+        lesion_radius_mm=8.0,
+        noise_hu=0.0,
+    )
 
 
 def _card(channels=2, **inference):
-    card = {"task": "segmentation", "spatial_dims": 3, "in_channels": 1,
-            "classes": ["background", "bright"] if channels == 2 else ["bright"],
-            "input": {"spacing": [1.3, 1.3, 1.3]}}
+    card = {
+        "task": "segmentation",
+        "spatial_dims": 3,
+        "in_channels": 1,
+        "classes": ["background", "bright"] if channels == 2 else ["bright"],
+        "input": {"spacing": [1.3, 1.3, 1.3]},
+    }
     if inference:
         card["inference"] = inference
     return card
@@ -102,8 +111,9 @@ def test_sliding_windows_reuse_the_blended_output_and_give_the_same_labels():
     model.register_forward_hook(lambda module, inputs, output: calls.append(int(inputs[0].shape[0])))
     conv = model.conv._conv_forward  # not run when the tail replay answers the layer from the clean pass
     model.conv._conv_forward = lambda x, *args: computed.append(int(x.shape[0])) or conv(x, *args)
-    windowed = explain_image(image, model, _card(mode="sliding_window", roi_size=[16, 16, 16], overlap=0.25),
-                             method="gradcam", layers="conv")
+    windowed = explain_image(
+        image, model, _card(mode="sliding_window", roi_size=[16, 16, 16], overlap=0.25), method="gradcam", layers="conv"
+    )
     counts, passes = windowed.explanation.extras["sliding_windows"], windowed.explanation.passes
     targeted = counts["windows"] - counts["skipped"]  # windows holding a voxel of the explained region
     assert counts["windows"] > 1 and 0 < targeted < counts["windows"]
@@ -113,15 +123,17 @@ def test_sliding_windows_reuse_the_blended_output_and_give_the_same_labels():
     assert sum(computed) == passes["forward"] == counts["windows"]
     assert passes["tail"] == counts["tail_only"] == targeted == len(calls) - len(computed)
     assert sum(calls) == passes["forward"] + passes["tail"]
-    np.testing.assert_array_equal(sitk.GetArrayFromImage(windowed.prediction_image),
-                                  sitk.GetArrayFromImage(whole.prediction_image))
+    np.testing.assert_array_equal(
+        sitk.GetArrayFromImage(windowed.prediction_image), sitk.GetArrayFromImage(whole.prediction_image)
+    )
     _check_against_truth(windowed, image)
 
 
 def test_classification_scores_are_the_softmax_of_the_models_logits():
     torch.manual_seed(3)
-    model = nn.Sequential(nn.Conv3d(1, 3, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool3d(1), nn.Flatten(),
-                          nn.Linear(3, 3)).eval()
+    model = nn.Sequential(
+        nn.Conv3d(1, 3, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(3, 3)
+    ).eval()
     rng = np.random.default_rng(0)
     image = sitk.GetImageFromArray(rng.random((9, 10, 11)).astype(np.float32))
     card = {"spatial_dims": 3, "in_channels": 1, "classes": ["normal", "benign", "malignant"]}

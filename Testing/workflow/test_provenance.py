@@ -39,21 +39,34 @@ def test_card_identity():
 def test_the_record_by_hand_with_empty_fields_left_out(tmp_path):
     path = tmp_path / "m.pt"
     path.write_bytes(b"x")
-    result = SimpleNamespace(explanation=SimpleNamespace(method="layercam", layers=["features.3"]),
-                             target_index=1, target_name="lesion", score=0.875,
-                             peak_ras=np.array([1.23456, -2.0, 30.0004]))
+    result = SimpleNamespace(
+        explanation=SimpleNamespace(method="layercam", layers=["features.3"]),
+        target_index=1,
+        target_name="lesion",
+        score=0.875,
+        peak_ras=np.array([1.23456, -2.0, 30.0004]),
+    )
     record = provenance(result, path, None, "gradcam")
-    assert record == {"method": "layercam", "layers": ["features.3"], "target": 1, "targetName": "lesion",
-                      "score": 0.875, "peakRAS": "1.235,-2.000,30.000", "model": str(path),
-                      "modelSHA256": hashlib.sha256(b"x").hexdigest(), "version": __version__,
-                      "trustCode": "false"}  # always recorded (issue 9): whether code from the files could run
+    assert record == {
+        "method": "layercam",
+        "layers": ["features.3"],
+        "target": 1,
+        "targetName": "lesion",
+        "score": 0.875,
+        "peakRAS": "1.235,-2.000,30.000",
+        "model": str(path),
+        "modelSHA256": hashlib.sha256(b"x").hexdigest(),
+        "version": __version__,
+        "trustCode": "false",
+    }  # always recorded (issue 9): whether code from the files could run
     bare = provenance(SimpleNamespace(), BlobNet(), None, "occlusion")  # nothing known yet: the asked method
     assert bare == {"method": "occlusion", "model": "<in-memory BlobNet>", "version": __version__, "trustCode": "false"}
 
 
 def test_a_real_run_is_recorded_as_it_ran():
-    image, _ = make_phantom(size=(16, 14, 10), spacing=(1.5, 1.5, 2.0), lesion_center_lps=(3.0, -2.0, 1.0),
-                            lesion_radius_mm=6.0, seed=0)
+    image, _ = make_phantom(
+        size=(16, 14, 10), spacing=(1.5, 1.5, 2.0), lesion_center_lps=(3.0, -2.0, 1.0), lesion_radius_mm=6.0, seed=0
+    )
     result = explain_image(image, BlobNet(), CT_CARD, method="grad-cam", target="lesion")
     record = provenance(result, BlobNet(), CT_CARD, "grad-cam")
     assert record["method"] == "gradcam" and record["layers"] == ["act"]  # the card's layer, the canonical name

@@ -55,9 +55,26 @@ def test_the_command_line_takes_a_point(case, tmp_path):
     sitk.WriteImage(image, str(tmp_path / "ct.nrrd"))
     torch.jit.trace(SegNet().eval(), torch.zeros(1, 1, 16, 40, 48)).save(str(tmp_path / "seg.ts"))
     (tmp_path / "seg.json").write_text(json.dumps(SEG_CARD))  # the card beside the model: its intensity window
-    assert main(["explain", "-i", str(tmp_path / "ct.nrrd"), "-m", str(tmp_path / "seg.ts"), "--method", "saliency",
-                 "--target", "1", "--region-at", ",".join(str(v) for v in ras(FIRST)), "-o",
-                 str(tmp_path / "heat.nrrd")]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                "-i",
+                str(tmp_path / "ct.nrrd"),
+                "-m",
+                str(tmp_path / "seg.ts"),
+                "--method",
+                "saliency",
+                "--target",
+                "1",
+                "--region-at",
+                ",".join(str(v) for v in ras(FIRST)),
+                "-o",
+                str(tmp_path / "heat.nrrd"),
+            ]
+        )
+        == 0
+    )
     heat = sitk.ReadImage(str(tmp_path / "heat.nrrd"))
     assert energy(heat, second)[0] == 0.0 and energy(heat, first)[0] > 0
 
@@ -86,8 +103,18 @@ def test_the_command_line_takes_negative_coordinates_and_box_corners_in_any_orde
     sitk.WriteImage(image, str(tmp_path / "ct.nrrd"))
     torch.jit.trace(SegNet().eval(), torch.zeros(1, 1, 16, 40, 48)).save(str(tmp_path / "seg.ts"))
     (tmp_path / "seg.json").write_text(json.dumps(SEG_CARD))
-    base = ["explain", "-i", str(tmp_path / "ct.nrrd"), "-m", str(tmp_path / "seg.ts"), "--method", "saliency",
-            "--target", "1", "-q"]
+    base = [
+        "explain",
+        "-i",
+        str(tmp_path / "ct.nrrd"),
+        "-m",
+        str(tmp_path / "seg.ts"),
+        "--method",
+        "saliency",
+        "--target",
+        "1",
+        "-q",
+    ]
     point = ",".join(str(v) for v in ras(SECOND))
     assert point.startswith("-")  # as the demo prints it: argparse alone reads it as an option
     assert main([*base, "--region-at", point, "-o", str(tmp_path / "at.nrrd")]) == 0

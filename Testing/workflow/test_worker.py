@@ -41,8 +41,9 @@ def test_background_run_equals_in_process_and_reports_progress(mrml, tmp_path):
     source, _, _ = phantom_node(mrml)
     model = str(bright_spot_file(tmp_path))
     n_nodes = mrml.scene.GetNumberOfNodes()
-    process = explain_node.start_background(source, model, method="occlusion", batch_size=4,
-                                            window=[8, 8, 4], stride=[8, 8, 4])
+    process = explain_node.start_background(
+        source, model, method="occlusion", batch_size=4, window=[8, 8, 4], stride=[8, 8, 4]
+    )
     assert mrml.scene.GetNumberOfNodes() == n_nodes  # nothing in the scene while it runs
     state = panel.RunState()
     events = _drain(process, state)
@@ -88,6 +89,7 @@ def test_a_crashing_worker_is_a_clear_error(mrml, tmp_path):
 
 def test_user_error_in_worker_comes_back_as_its_message(tmp_path):
     import SimpleITK as sitk
+
     image = sitk.Image(8, 8, 4, sitk.sitkFloat32)
     bad_model = tmp_path / "broken.pt"
     bad_model.write_bytes(b"not a model")
@@ -100,6 +102,7 @@ def test_user_error_in_worker_comes_back_as_its_message(tmp_path):
 
 def test_in_memory_model_cannot_go_to_the_worker(mrml):
     from helpers.slicer_models import BrightSpot
+
     source, _, _ = phantom_node(mrml)
     with pytest.raises(SaliencyError, match="file path"):
         explain_node.start_background(source, BrightSpot())

@@ -26,5 +26,21 @@ from .spec import (
 )
 from .to_json import card_to_dict
 
-__all__ = ["SCHEMA_PATH", "SLICE_AXES", "CropSpec", "InferenceSpec", "InputSpec", "Intensity", "IntensityChain",
-           "IntensityStep", "LocaliserSpec", "ModelCard", "OutputSpec", "SmoothSpec", "card_to_dict", "find_card_for", "load_card", "parse_card"]
+__all__ = [
+    "SCHEMA_PATH",
+    "SLICE_AXES",
+    "CropSpec",
+    "InferenceSpec",
+    "InputSpec",
+    "Intensity",
+    "IntensityChain",
+    "IntensityStep",
+    "LocaliserSpec",
+    "ModelCard",
+    "OutputSpec",
+    "SmoothSpec",
+    "card_to_dict",
+    "find_card_for",
+    "load_card",
+    "parse_card",
+]

@@ -50,18 +50,28 @@ def _orientation(value, where):
     if value is None:
         return None
     code = _str(value, where).upper()
-    if len(code) != 3 or any(not any(c in p for p in AXIS_PAIRS) for c in code) or any(
-        sum(c in p for c in code) != 1 for p in AXIS_PAIRS
+    if (
+        len(code) != 3
+        or any(not any(c in p for p in AXIS_PAIRS) for c in code)
+        or any(sum(c in p for c in code) != 1 for p in AXIS_PAIRS)
     ):
-        _fail(where, f"{value!r} is not an orientation code", "Use three letters, one of each pair R/L, A/P, S/I, e.g. 'RAS' or 'LPS'.")
+        _fail(
+            where,
+            f"{value!r} is not an orientation code",
+            "Use three letters, one of each pair R/L, A/P, S/I, e.g. 'RAS' or 'LPS'.",
+        )
     return code
 
 
 def _intensity(value, where):
     value = _object(value, where, {"type", "min", "max", "mean", "std", "a", "b"}, required=("type",))
     kind = _str(value["type"], f"{where}.type", ("window", "zscore", "scale", "none"))
-    allowed = {"window": {"type", "min", "max"}, "zscore": {"type", "mean", "std"},
-               "scale": {"type", "a", "b"}, "none": {"type"}}[kind]
+    allowed = {
+        "window": {"type", "min", "max"},
+        "zscore": {"type", "mean", "std"},
+        "scale": {"type", "a", "b"},
+        "none": {"type"},
+    }[kind]
     _object(value, where, allowed, required=("min", "max") if kind == "window" else ())
     num = {k: _number(v, f"{where}.{k}", positive=(k == "std")) for k, v in value.items() if k != "type"}
     if kind == "window" and num["max"] <= num["min"]:
@@ -75,9 +85,12 @@ def _is_step(value):
 
 def _step(value, where):
     if not _is_step(value):
-        _fail(where, f"expected one step such as {{\"zscore\": {{}}}}, got {value!r}",
-              f"Write one object with a single key, one of: {', '.join(STEP_FIELDS)}.")
-    (op, args), = value.items()
+        _fail(
+            where,
+            f'expected one step such as {{"zscore": {{}}}}, got {value!r}',
+            f"Write one object with a single key, one of: {', '.join(STEP_FIELDS)}.",
+        )
+    ((op, args),) = value.items()
     if op not in STEP_FIELDS:
         _fail(f"{where}.{op}", "unknown intensity step", f"Use one of: {', '.join(STEP_FIELDS)}.")
     where = f"{where}.{op}"
@@ -114,7 +127,7 @@ def _one_rule(value, where):
     """A legacy {"type": ...} object or a chain (list of steps) -> Intensity | IntensityChain."""
     if isinstance(value, list):
         if not value:
-            _fail(where, "empty list of intensity steps", "Give at least one step, or {\"type\": \"none\"}.")
+            _fail(where, "empty list of intensity steps", 'Give at least one step, or {"type": "none"}.')
         return _chain(value, where)
     return _intensity(value, where)
 
@@ -129,11 +142,17 @@ def _intensities(value, channels):
     if all(_is_step(v) for v in value):  # one chain for every channel
         return (_chain(value, where),)
     if any(_is_step(v) for v in value):
-        _fail(where, "mixes chain steps and per-channel rules",
-              "Write a chain as a list of steps, and per-channel rules as a list of objects or of chains.")
+        _fail(
+            where,
+            "mixes chain steps and per-channel rules",
+            "Write a chain as a list of steps, and per-channel rules as a list of objects or of chains.",
+        )
     if len(value) not in (1, channels):
-        _fail(where, f"{len(value)} entries for {channels} input channels",
-              "Give one entry for all channels, or exactly one per channel.")
+        _fail(
+            where,
+            f"{len(value)} entries for {channels} input channels",
+            "Give one entry for all channels, or exactly one per channel.",
+        )
     return tuple(_one_rule(v, f"{where}[{n}]") for n, v in enumerate(value))
 
 
@@ -144,7 +163,11 @@ def _crop(value, where):
     margin = value.get("margin", 0)
     if isinstance(margin, list):
         if len(margin) != 3:
-            _fail(f"{where}.margin", f"expected one integer or 3 (i, j, k), got {margin!r}", "Write e.g. 10 or [10, 10, 5].")
+            _fail(
+                f"{where}.margin",
+                f"expected one integer or 3 (i, j, k), got {margin!r}",
+                "Write e.g. 10 or [10, 10, 5].",
+            )
         margin = tuple(_int(v, f"{where}.margin[{n}]", minimum=0) for n, v in enumerate(margin))
     else:
         margin = (_int(margin, f"{where}.margin", minimum=0),) * 3
@@ -164,21 +187,42 @@ def _center(value, where):
     if isinstance(value, dict):
         _object(value, where, {"foreground"}, required=("foreground",))
         return ("foreground", _number(value["foreground"], f"{where}.foreground"))
-    _fail(where, f"expected \"image\" or {{\"foreground\": T}}, got {value!r}", "Use one of those two forms.")
+    _fail(where, f'expected "image" or {{"foreground": T}}, got {value!r}', "Use one of those two forms.")
 
 
 def _input(value, dims, channels):
-    value = _object(value, "input", {"orientation", "array_order", "spacing", "size", "center", "intensity",
-                                     "slice_axis", "background", "reorient", "fit", "crop_foreground",
-                                     "intensity_on", "interpolation", "resampling", "transpose"})
+    value = _object(
+        value,
+        "input",
+        {
+            "orientation",
+            "array_order",
+            "spacing",
+            "size",
+            "center",
+            "intensity",
+            "slice_axis",
+            "background",
+            "reorient",
+            "fit",
+            "crop_foreground",
+            "intensity_on",
+            "interpolation",
+            "resampling",
+            "transpose",
+        },
+    )
     grid_dims = 3  # the model grid is 3D; a 2D model sees its slices
     intensities = _intensities(value.get("intensity", {"type": "none"}), channels)
     slice_axis = _str(value.get("slice_axis", "k"), "input.slice_axis", SLICE_AXES)
     spacing = _axis_list(value.get("spacing"), "input.spacing", lambda v, w: _number(v, w, positive=True), grid_dims)
     size = _axis_list(value.get("size"), "input.size", lambda v, w: _int(v, w, minimum=1), grid_dims)
     if dims == 3 and (spacing and len(spacing) == 2 or size and len(size) == 2):
-        _fail("input.spacing" if spacing and len(spacing) == 2 else "input.size",
-              "has 2 values for a 3D model", "Give 3 values in i, j, k order.")
+        _fail(
+            "input.spacing" if spacing and len(spacing) == 2 else "input.size",
+            "has 2 values for a 3D model",
+            "Give 3 values in i, j, k order.",
+        )
     axis = SLICE_AXES.index(slice_axis)
     spacing = _insert_slice_axis(spacing, axis)
     size = _insert_slice_axis(size, axis)
@@ -188,9 +232,12 @@ def _input(value, dims, channels):
     return InputSpec(
         orientation=_orientation(value.get("orientation"), "input.orientation"),
         array_order=_str(value.get("array_order", "xyz"), "input.array_order", ARRAY_ORDERS),
-        spacing=spacing, size=size,
+        spacing=spacing,
+        size=size,
         center=_center(value.get("center", "image"), "input.center"),
-        intensity=intensities, slice_axis=slice_axis, background=background,
+        intensity=intensities,
+        slice_axis=slice_axis,
+        background=background,
         reorient=_str(value.get("reorient", "resample"), "input.reorient", REORIENT_MODES),
         fit=_str(value.get("fit", "center"), "input.fit", FIT_MODES),
         crop_foreground=_crop(value.get("crop_foreground"), "input.crop_foreground"),
@@ -205,11 +252,17 @@ def _transpose(value):
     """nnU-Net's ``transpose_forward`` (a permutation of the array axes), only with its resampling."""
     perm = value.get("transpose", [0, 1, 2])
     if not isinstance(perm, list) or sorted(perm) != [0, 1, 2] or any(isinstance(v, bool) for v in perm):
-        _fail("input.transpose", f"expected a permutation of [0, 1, 2], got {perm!r}",
-              "Copy transpose_forward from nnU-Net's plans.json.")
+        _fail(
+            "input.transpose",
+            f"expected a permutation of [0, 1, 2], got {perm!r}",
+            "Copy transpose_forward from nnU-Net's plans.json.",
+        )
     if perm != [0, 1, 2] and value.get("resampling", "physical") != "nnunet":
-        _fail("input.transpose", "permutes the array axes, which only nnU-Net's resampling does",
-              "Add \"resampling\": \"nnunet\" or remove input.transpose.")
+        _fail(
+            "input.transpose",
+            "permutes the array axes, which only nnU-Net's resampling does",
+            'Add "resampling": "nnunet" or remove input.transpose.',
+        )
     return tuple(perm)
 
 
@@ -224,15 +277,34 @@ def _insert_slice_axis(values, axis):
 
 def parse_card(data, path=None) -> ModelCard:
     """A card dict (parsed JSON) -> :class:`ModelCard`; raises :class:`CardError` naming the bad field."""
-    data = _object(data, "", {"name", "description", "version", "task", "spatial_dims", "in_channels",
-                              "classes", "input", "output", "inference", "target_layer", "architecture",
-                              "weights", "localiser"})
+    data = _object(
+        data,
+        "",
+        {
+            "name",
+            "description",
+            "version",
+            "task",
+            "spatial_dims",
+            "in_channels",
+            "classes",
+            "input",
+            "output",
+            "inference",
+            "target_layer",
+            "architecture",
+            "weights",
+            "localiser",
+        },
+    )
     dims = _int(data.get("spatial_dims", 3), "spatial_dims", choices=(2, 3))
     channels = _int(data.get("in_channels", 1), "in_channels", minimum=1)
     classes = data.get("classes")
     if classes is not None:
         if not isinstance(classes, list) or not classes:
-            _fail("classes", f"expected a non-empty list of names, got {classes!r}", 'Write e.g. ["no lesion", "lesion"].')
+            _fail(
+                "classes", f"expected a non-empty list of names, got {classes!r}", 'Write e.g. ["no lesion", "lesion"].'
+            )
         classes = tuple(_str(c, f"classes[{n}]") for n, c in enumerate(classes))
     output = _output(data.get("output", {}), dims)
     layer = data.get("target_layer")
@@ -242,8 +314,11 @@ def parse_card(data, path=None) -> ModelCard:
         layer = tuple(_str(v, f"target_layer[{n}]") for n, v in enumerate(layer))
     elif layer is not None:
         layer = _str(layer, "target_layer")
-    for where, name in ([("target_layer", layer)] if isinstance(layer, str) else
-                        [(f"target_layer[{n}]", v) for n, v in enumerate(layer or ())]):
+    for where, name in (
+        [("target_layer", layer)]
+        if isinstance(layer, str)
+        else [(f"target_layer[{n}]", v) for n, v in enumerate(layer or ())]
+    ):
         if not name:
             _fail(where, "empty layer name", "Give a module name as listed by `python -m SaliencyExplorerLib layers`.")
     architecture = data.get("architecture")
@@ -259,17 +334,21 @@ def parse_card(data, path=None) -> ModelCard:
         _fail("weights", "empty", "Give the model file's name relative to the card, or leave the field out.")
     version = data.get("version")
     if version is not None and (isinstance(version, bool) or not isinstance(version, (str, int))):
-        _fail("version", f"expected a string or an integer, got {version!r}", "Write e.g. \"1.0\".")
+        _fail("version", f"expected a string or an integer, got {version!r}", 'Write e.g. "1.0".')
     return ModelCard(
         name=_str(data.get("name", "unnamed model"), "name"),
         description=_str(data.get("description", ""), "description"),
         version=version,
         task=_str(data.get("task", "classification"), "task", TASKS),
-        spatial_dims=dims, in_channels=channels, classes=classes,
+        spatial_dims=dims,
+        in_channels=channels,
+        classes=classes,
         input=_input(data.get("input", {}), dims, channels),
         output=output,
         inference=_inference(data.get("inference", {"mode": "whole"}), dims),
-        target_layer=layer, architecture=architecture, weights=weights,
+        target_layer=layer,
+        architecture=architecture,
+        weights=weights,
         localiser=_localiser(data.get("localiser"), path),
         path=None if path is None else str(path),
     )
@@ -299,13 +378,16 @@ def _localiser(value, path):
     else:
         _fail("localiser.card", f"expected a card object or a card file, got {card!r}", "Write {...} or a path.")
     if card.localiser is not None:
-        _fail("localiser.card.localiser", "a localiser of a localiser", "Chain two models: give the first no localiser.")
+        _fail(
+            "localiser.card.localiser", "a localiser of a localiser", "Chain two models: give the first no localiser."
+        )
     label = value.get("label")
     margin = _number(value.get("box_margin", 0.0), "localiser.box_margin")
     if margin < 0:
         _fail("localiser.box_margin", f"must be >= 0, got {margin}", "Use a fraction of the box such as 0.1.")
-    return LocaliserSpec(model=model, card=card, label=None if label is None else _int(label, "localiser.label", 0),
-                         box_margin=margin)
+    return LocaliserSpec(
+        model=model, card=card, label=None if label is None else _int(label, "localiser.label", 0), box_margin=margin
+    )
 
 
 def load_card(source=None) -> ModelCard:
@@ -328,11 +410,14 @@ def load_card(source=None) -> ModelCard:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise CardError(f"model card {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: "
-                        f"{exc.msg}). Fix the JSON syntax.") from None
+        raise CardError(
+            f"model card {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: "
+            f"{exc.msg}). Fix the JSON syntax."
+        ) from None
     except RecursionError:
-        raise CardError(f"model card {path} is nested too deeply to read; a card is a few levels deep. Fix the "
-                        "file.") from None
+        raise CardError(
+            f"model card {path} is nested too deeply to read; a card is a few levels deep. Fix the file."
+        ) from None
     try:
         return parse_card(data, path=path)
     except CardError as exc:

@@ -58,8 +58,11 @@ def _object(value, where, allowed, required=()):
         _fail(where, f"expected a JSON object, got {type(value).__name__}", "Write it as {...}.")
     for key in value:
         if not isinstance(key, str) or key not in allowed:
-            _fail(f"{where}.{key}" if where else str(key), "unknown field",
-                  f"Remove it, or use one of: {', '.join(sorted(allowed))}.")
+            _fail(
+                f"{where}.{key}" if where else str(key),
+                "unknown field",
+                f"Remove it, or use one of: {', '.join(sorted(allowed))}.",
+            )
     for key in required:
         if key not in value:
             _fail(f"{where}.{key}" if where else key, "missing", "Add it (see docs/model-card.md).")

@@ -32,8 +32,16 @@ SLIDING_WINDOW_ARGS = {"roi_size", "sw_batch_size", "overlap", "mode", "sigma_sc
 
 
 # SlidingWindowInferer arguments that do not change its output (where it runs, progress, caching, buffering)
-SLIDING_WINDOW_NO_EFFECT = {"sw_device", "device", "progress", "cache_roi_weight_map", "cpu_thresh", "buffer_steps",
-                            "buffer_dim", "with_coord"}
+SLIDING_WINDOW_NO_EFFECT = {
+    "sw_device",
+    "device",
+    "progress",
+    "cache_roi_weight_map",
+    "cpu_thresh",
+    "buffer_steps",
+    "buffer_dim",
+    "with_coord",
+}
 
 
 def _monai_inference(value, dims):
@@ -43,16 +51,23 @@ def _monai_inference(value, dims):
         return value
     flat = {k: v for k, v in value.items() if k != "sliding_window"}
     if flat.pop("mode", "sliding_window") != "sliding_window":
-        _fail("inference.mode", f"is {value['mode']!r} beside inference.sliding_window",
-              "Drop inference.mode: a sliding_window section says how the model runs.")
+        _fail(
+            "inference.mode",
+            f"is {value['mode']!r} beside inference.sliding_window",
+            "Drop inference.mode: a sliding_window section says how the model runs.",
+        )
     if set(flat) & (SLIDING_WINDOW_ARGS | {"blend"}):
         _fail("inference", "gives window settings both inside and beside sliding_window", "Give them inside only.")
     where = "inference.sliding_window"
-    window = _object(value["sliding_window"], where, SLIDING_WINDOW_ARGS | SLIDING_WINDOW_NO_EFFECT,
-                     required=("roi_size",))
+    window = _object(
+        value["sliding_window"], where, SLIDING_WINDOW_ARGS | SLIDING_WINDOW_NO_EFFECT, required=("roi_size",)
+    )
     if window.get("with_coord"):
-        _fail(f"{where}.with_coord", "is true (the model would be called with the window's coordinates)",
-              "Only models called with the window alone are explained; set it false.")
+        _fail(
+            f"{where}.with_coord",
+            "is true (the model would be called with the window's coordinates)",
+            "Only models called with the window alone are explained; set it false.",
+        )
     for key in SLIDING_WINDOW_ARGS - {"mode"}:
         if key in window:
             flat[key] = window[key]
@@ -78,26 +93,48 @@ def _inference(value, dims):
 
 
 def _flat_inference(value, dims):
-    value = _object(value, "inference", {"mode", "roi_size", "overlap", "blend", "sigma_scale", "padding_mode",
-                                         "cval", "sw_batch_size", "tiling", "mirror_axes"}, required=("mode",))
+    value = _object(
+        value,
+        "inference",
+        {
+            "mode",
+            "roi_size",
+            "overlap",
+            "blend",
+            "sigma_scale",
+            "padding_mode",
+            "cval",
+            "sw_batch_size",
+            "tiling",
+            "mirror_axes",
+        },
+        required=("mode",),
+    )
     mode = _str(value["mode"], "inference.mode", INFERENCE_MODES)
     mirror = _mirror_axes(value.get("mirror_axes", []), dims)
     if mode == "whole":
         _object(value, "inference", {"mode", "mirror_axes"})
         return InferenceSpec(mirror_axes=mirror)
     if "roi_size" not in value:
-        _fail("inference.roi_size", "missing", "Give the window size in the model tensor's axis order, e.g. [96, 96, 96].")
+        _fail(
+            "inference.roi_size", "missing", "Give the window size in the model tensor's axis order, e.g. [96, 96, 96]."
+        )
     roi = value["roi_size"]
     if not isinstance(roi, list) or len(roi) != dims:
-        _fail("inference.roi_size", f"expected a list of {dims} window sizes (one per spatial axis), got {roi!r}",
-              f"Write {dims} positive integers in the model tensor's axis order, e.g. {[96] * dims}.")
+        _fail(
+            "inference.roi_size",
+            f"expected a list of {dims} window sizes (one per spatial axis), got {roi!r}",
+            f"Write {dims} positive integers in the model tensor's axis order, e.g. {[96] * dims}.",
+        )
     roi = tuple(_int(v, f"inference.roi_size[{n}]", minimum=1) for n, v in enumerate(roi))
     return InferenceSpec(
-        mode=mode, roi_size=roi,
+        mode=mode,
+        roi_size=roi,
         overlap=_per_axis_numbers(value.get("overlap", 0.25), "inference.overlap", dims, _overlap),
         blend=_str(value.get("blend", "constant"), "inference.blend", BLEND_MODES),
-        sigma_scale=_per_axis_numbers(value.get("sigma_scale", 0.125), "inference.sigma_scale", dims,
-                                      lambda v, w: _number(v, w, positive=True)),
+        sigma_scale=_per_axis_numbers(
+            value.get("sigma_scale", 0.125), "inference.sigma_scale", dims, lambda v, w: _number(v, w, positive=True)
+        ),
         padding_mode=_str(value.get("padding_mode", "constant"), "inference.padding_mode", PADDING_MODES),
         cval=_number(value.get("cval", 0.0), "inference.cval"),
         sw_batch_size=_int(value.get("sw_batch_size", 1), "inference.sw_batch_size", minimum=1),
@@ -109,12 +146,18 @@ def _flat_inference(value, dims):
 def _mirror_axes(value, dims):
     """Test-time mirroring axes (tensor spatial axes 0..dims-1, nnU-Net's inference_allowed_mirroring_axes)."""
     if not isinstance(value, list):
-        _fail("inference.mirror_axes", f"expected a list of spatial axes, got {value!r}",
-              f"Give axes in the model tensor's spatial order, e.g. {list(range(dims))}, or [] for none.")
+        _fail(
+            "inference.mirror_axes",
+            f"expected a list of spatial axes, got {value!r}",
+            f"Give axes in the model tensor's spatial order, e.g. {list(range(dims))}, or [] for none.",
+        )
     axes = tuple(_int(v, f"inference.mirror_axes[{n}]", minimum=0) for n, v in enumerate(value))
     if any(a >= dims for a in axes) or len(set(axes)) != len(axes):
-        _fail("inference.mirror_axes", f"{list(axes)} names an axis twice or beyond the model's {dims} spatial axes",
-              f"Use distinct axes among {list(range(dims))}.")
+        _fail(
+            "inference.mirror_axes",
+            f"{list(axes)} names an axis twice or beyond the model's {dims} spatial axes",
+            f"Use distinct axes among {list(range(dims))}.",
+        )
     return axes
 
 
@@ -131,11 +174,17 @@ def _output(value, dims):
     if smooth is not None:
         _object(smooth, "output.smooth", {"sigma", "kernel", "edges"}, required=("sigma",))
         smooth = SmoothSpec(
-            sigma=_per_axis_numbers(smooth["sigma"], "output.smooth.sigma", dims,
-                                    lambda v, w: _number(v, w, positive=True)),
+            sigma=_per_axis_numbers(
+                smooth["sigma"], "output.smooth.sigma", dims, lambda v, w: _number(v, w, positive=True)
+            ),
             kernel=_str(smooth.get("kernel", "erf"), "output.smooth.kernel", SMOOTH_KERNELS),
-            edges=_str(smooth.get("edges", "zeros"), "output.smooth.edges", SMOOTH_EDGES))
-    return OutputSpec(activation=_str(value.get("activation", "auto"), "output.activation", ACTIVATIONS), key=key,
-                      threshold=threshold, smooth=smooth,
-                      resample=_str(value.get("resample", "auto"), "output.resample", RESAMPLE_BACK),
-                      largest_component=_bool(value.get("largest_component", False), "output.largest_component"))
+            edges=_str(smooth.get("edges", "zeros"), "output.smooth.edges", SMOOTH_EDGES),
+        )
+    return OutputSpec(
+        activation=_str(value.get("activation", "auto"), "output.activation", ACTIVATIONS),
+        key=key,
+        threshold=threshold,
+        smooth=smooth,
+        resample=_str(value.get("resample", "auto"), "output.resample", RESAMPLE_BACK),
+        largest_component=_bool(value.get("largest_component", False), "output.largest_component"),
+    )

@@ -1,7 +1,6 @@
 """What a model card holds: the typed, immutable specs (input grid, intensity, output, inference) and the
 vocabularies each field may take. ``parsing`` fills them from JSON, ``to_json`` writes them back."""
 
-
 from __future__ import annotations
 
 from dataclasses import dataclass, field

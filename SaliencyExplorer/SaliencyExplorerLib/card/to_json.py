@@ -43,38 +43,68 @@ def card_to_dict(card: ModelCard) -> dict:
     else:
         inp["intensity"] = rules[0] if len(rules) == 1 else rules
     inp["background"] = spec.background
-    for key, default in (("reorient", "resample"), ("fit", "center"), ("intensity_on", "model_grid"),
-                         ("interpolation", "linear"), ("resampling", "physical")):
+    for key, default in (
+        ("reorient", "resample"),
+        ("fit", "center"),
+        ("intensity_on", "model_grid"),
+        ("interpolation", "linear"),
+        ("resampling", "physical"),
+    ):
         if getattr(spec, key) != default:
             inp[key] = getattr(spec, key)
     if tuple(spec.transpose) != (0, 1, 2):
         inp["transpose"] = list(spec.transpose)
     crop = spec.crop_foreground
     if crop is not None:
-        inp["crop_foreground"] = {"select": crop.select, "threshold": crop.threshold, "margin": list(crop.margin),
-                                  "on": crop.on, "source": crop.source, "allow_smaller": crop.allow_smaller}
-    out = {"name": card.name, "description": card.description, "task": card.task,
-           "spatial_dims": card.spatial_dims, "in_channels": card.in_channels}
+        inp["crop_foreground"] = {
+            "select": crop.select,
+            "threshold": crop.threshold,
+            "margin": list(crop.margin),
+            "on": crop.on,
+            "source": crop.source,
+            "allow_smaller": crop.allow_smaller,
+        }
+    out = {
+        "name": card.name,
+        "description": card.description,
+        "task": card.task,
+        "spatial_dims": card.spatial_dims,
+        "in_channels": card.in_channels,
+    }
     if card.version is not None:
         out["version"] = card.version
     if card.classes is not None:
         out["classes"] = list(card.classes)
     out["input"] = inp
     output = card.output
-    out["output"] = {"activation": output.activation, "key": output.key, "threshold": output.threshold,
-                     "resample": output.resample, "largest_component": output.largest_component}
+    out["output"] = {
+        "activation": output.activation,
+        "key": output.key,
+        "threshold": output.threshold,
+        "resample": output.resample,
+        "largest_component": output.largest_component,
+    }
     if output.smooth is not None:
         sigma = output.smooth.sigma
-        out["output"]["smooth"] = {"sigma": sigma[0] if len(sigma) == 1 else list(sigma),
-                                   "kernel": output.smooth.kernel, "edges": output.smooth.edges}
+        out["output"]["smooth"] = {
+            "sigma": sigma[0] if len(sigma) == 1 else list(sigma),
+            "kernel": output.smooth.kernel,
+            "edges": output.smooth.edges,
+        }
     inf = card.inference
     if inf.sliding:
         # MONAI's form: SlidingWindowInferer's own arguments (its "mode" is the blend)
-        out["inference"] = {"sliding_window": {
-            "roi_size": list(inf.roi_size), "sw_batch_size": inf.sw_batch_size,
-            "overlap": inf.overlap[0] if len(inf.overlap) == 1 else list(inf.overlap), "mode": inf.blend,
-            "sigma_scale": inf.sigma_scale[0] if len(inf.sigma_scale) == 1 else list(inf.sigma_scale),
-            "padding_mode": inf.padding_mode, "cval": inf.cval}}
+        out["inference"] = {
+            "sliding_window": {
+                "roi_size": list(inf.roi_size),
+                "sw_batch_size": inf.sw_batch_size,
+                "overlap": inf.overlap[0] if len(inf.overlap) == 1 else list(inf.overlap),
+                "mode": inf.blend,
+                "sigma_scale": inf.sigma_scale[0] if len(inf.sigma_scale) == 1 else list(inf.sigma_scale),
+                "padding_mode": inf.padding_mode,
+                "cval": inf.cval,
+            }
+        }
         if inf.tiling != "monai":
             out["inference"]["tiling"] = inf.tiling
     else:

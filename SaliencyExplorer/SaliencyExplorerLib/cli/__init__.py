@@ -22,8 +22,17 @@ from ..output_files import protecting
 from .vocabulary import HelpFormatter, apply_formatter, prog_name
 
 # Subcommand modules, in the order `--help` lists them.
-SUBCOMMANDS = ["explain_cmd", "layers_cmd", "card_cmd", "demo_cmd", "figure_cmd", "evaluate_cmd", "compare_cmd",
-               "worker_cmd", "web_cmd"]
+SUBCOMMANDS = [
+    "explain_cmd",
+    "layers_cmd",
+    "card_cmd",
+    "demo_cmd",
+    "figure_cmd",
+    "evaluate_cmd",
+    "compare_cmd",
+    "worker_cmd",
+    "web_cmd",
+]
 # Subcommands that work but are not listed in --help (the Slicer panel's background process).
 HIDDEN = {"worker"}
 
@@ -130,15 +139,17 @@ def main(argv=None) -> int:
         print("cancelled", file=sys.stderr)
         return 130
     except RecursionError:
-        print("error: an input is nested too deeply to read (recursion limit). Check the files given.",
-              file=sys.stderr)
+        print("error: an input is nested too deeply to read (recursion limit). Check the files given.", file=sys.stderr)
         return 3
     except MemoryError:
         print("error: out of memory. Use a smaller input, window or --batch-size.", file=sys.stderr)
         return 3
     except Exception as exc:  # noqa: BLE001 - the last resort: one line, never a traceback
-        print(f"error: unexpected {type(exc).__name__}: {_first_line(exc)}. This is a bug: please report it with "
-              "the command line.", file=sys.stderr)
+        print(
+            f"error: unexpected {type(exc).__name__}: {_first_line(exc)}. This is a bug: please report it with "
+            "the command line.",
+            file=sys.stderr,
+        )
         return 3
     for text in dict.fromkeys(_first_line(w.message) for w in held if _first_line(w.message)):
         print(f"warning: {text}", file=sys.stderr)

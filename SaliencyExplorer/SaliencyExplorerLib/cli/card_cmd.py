@@ -15,10 +15,12 @@ from ..errors import SaliencyError
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "card", help="print the model card (derived from an nnU-Net folder or MONAI bundle) as JSON",
+        "card",
+        help="print the model card (derived from an nnU-Net folder or MONAI bundle) as JSON",
         description="Print the card a model is explained with, as JSON the --card option accepts back: the "
-                    "card given with --card, else the one derived from an nnU-Net v2 folder or a MONAI "
-                    "bundle, else the card beside a model file (model.json next to model.pt).")
+        "card given with --card, else the one derived from an nnU-Net v2 folder or a MONAI "
+        "bundle, else the card beside a model file (model.json next to model.pt).",
+    )
     p.add_argument("--model", "-m", help="model file, nnU-Net v2 trained-model folder (or fold_N), or MONAI bundle")
     p.add_argument("--card", "-c", help="model card JSON (printed back in full, with every default)")
     p.set_defaults(func=run)
@@ -38,9 +40,11 @@ def run(args) -> int:
     else:
         found = find_card_for(args.model)
         if found is None:
-            raise SaliencyError(f"{args.model} has no card beside it ({Path(args.model).with_suffix('.json').name}); "
-                                "a model file without a card runs on the volume's own grid. Write one (see "
-                                "docs/model-card.md) or give a model folder.")
+            raise SaliencyError(
+                f"{args.model} has no card beside it ({Path(args.model).with_suffix('.json').name}); "
+                "a model file without a card runs on the volume's own grid. Write one (see "
+                "docs/model-card.md) or give a model folder."
+            )
         card = load_card(found)
     print(json.dumps(card_to_dict(card), indent=2))
     return 0

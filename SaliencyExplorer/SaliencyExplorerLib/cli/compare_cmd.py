@@ -49,9 +49,15 @@ def _methods(given):
 
 def _checks(args) -> dict:
 
-    checks = dict(steps=args.steps, random_repeats=args.random_repeats, sanity=not args.no_sanity,
-                  sanity_layers=args.sanity_layers, seed=args.seed, replacement=_replacement(args.replacement),
-                  batch_size=args.batch_size)
+    checks = dict(
+        steps=args.steps,
+        random_repeats=args.random_repeats,
+        sanity=not args.no_sanity,
+        sanity_layers=args.sanity_layers,
+        seed=args.seed,
+        replacement=_replacement(args.replacement),
+        batch_size=args.batch_size,
+    )
     if getattr(args, "layer", None):
         checks["layers"] = list(args.layer)
     per_method, shared = split_options(getattr(args, "option", None), _methods(args.methods))
@@ -118,10 +124,18 @@ def compare_one(args) -> dict:
     loaded = load_model(args.model, args.card, trust_code=args.trust_code, device=device)
     bar = None if args.quiet else ProgressBar()
     with model_run(bar):
-        result = compare_image(image, loaded.module, loaded.card, _methods(args.methods),
-                               parse_target(args.target), region=region, region_label=args.region_label,
-                               body_mask=body,
-                               progress=None if bar is None else (lambda d, t, _name: bar(d, t)), **_checks(args))
+        result = compare_image(
+            image,
+            loaded.module,
+            loaded.card,
+            _methods(args.methods),
+            parse_target(args.target),
+            region=region,
+            region_label=args.region_label,
+            body_mask=body,
+            progress=None if bar is None else (lambda d, t, _name: bar(d, t)),
+            **_checks(args),
+        )
     report = result.to_dict()
     for warning in report.get("warnings") or []:
         print(f"warning: {warning}", file=sys.stderr)
@@ -131,33 +145,51 @@ def compare_one(args) -> dict:
     for name, heat in result.heatmap_images.items():
         write_image(heat, out / "heatmaps" / f"{name.replace('+', 'plus')}.nrrd", protected, "heatmap")
     if not args.no_figure:
-
         maps, image_array, spacing = {}, None, None
         for name, heat in result.heatmap_images.items():
             image_array, maps[name], spacing = display_arrays(image, heat)
         outline = region_array(region, image, args.region_label) if region is not None else None
-        save_figure(out / "comparison.png", comparison_figure(image_array, maps, report["curves"], report["table"],
-                                                              spacing=spacing, region=outline,
-                                                              geometry=display_geometry(image),
-                                                              target=result.target_name))
+        save_figure(
+            out / "comparison.png",
+            comparison_figure(
+                image_array,
+                maps,
+                report["curves"],
+                report["table"],
+                spacing=spacing,
+                region=outline,
+                geometry=display_geometry(image),
+                target=result.target_name,
+            ),
+        )
     return report
 
 
 def compare_cohort(args):
 
     cases = read_cases(args.cases)
-    out = _output_dir(args.output_dir, [args.cases, args.model, args.card] +
-                      [p for c in cases for p in (c.image, c.region) if p])
+    out = _output_dir(
+        args.output_dir, [args.cases, args.model, args.card] + [p for c in cases for p in (c.image, c.region) if p]
+    )
     bar = None if args.quiet else ProgressBar()
     try:
-        result = run_cohort(args.cases, args.model, args.card, _methods(args.methods), out, workers=args.workers,
-                            scheduler=args.scheduler, device=check_device(args.device),
-                            trust_code=args.trust_code, progress=bar, **_checks(args))
+        result = run_cohort(
+            args.cases,
+            args.model,
+            args.card,
+            _methods(args.methods),
+            out,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            device=check_device(args.device),
+            trust_code=args.trust_code,
+            progress=bar,
+            **_checks(args),
+        )
     finally:
         if bar is not None:
             bar.close()
     if not args.no_figure and any(r["cases"] for r in result.summary):
-
         save_figure(out / "summary.png", cohort_figure(result.summary))
     return result
 
@@ -183,51 +215,84 @@ def run(args) -> int:
             score = row.get("faithfulness_score")
             flag = "  sanity: FLAGGED" if row.get("sanity_flagged") else ""
             where = f"  error: {row['error']}" if row.get("error") else ""
-            print(f"{row.get('rank') or '-':>3} {row['method']:<22} score "
-                  f"{'n/a' if score is None else f'{score:.3f}'}  {(row.get('seconds') or 0):.2f}s{flag}{where}")
+            print(
+                f"{row.get('rank') or '-':>3} {row['method']:<22} score "
+                f"{'n/a' if score is None else f'{score:.3f}'}  {(row.get('seconds') or 0):.2f}s{flag}{where}"
+            )
     else:
         result = compare_cohort(args)
         failed = sum(1 for r in result.records if r.get("error"))
-        print(f"{len(result.records)} cases ({len(result.skipped)} already done, {failed} failed) in "
-              f"{result.seconds:.1f}s; results in {result.output_dir}")
+        print(
+            f"{len(result.records)} cases ({len(result.skipped)} already done, {failed} failed) in "
+            f"{result.seconds:.1f}s; results in {result.output_dir}"
+        )
         for row in result.summary:
             score = row.get("faithfulness_score")
-            print(f"{row.get('rank') or '-':>3} {row['method']:<22} cases {row['cases']} failed {row['failed']} "
-                  f"score {'n/a' if score != score else f'{score:.3f}'}")
+            print(
+                f"{row.get('rank') or '-':>3} {row['method']:<22} cases {row['cases']} failed {row['failed']} "
+                f"score {'n/a' if score != score else f'{score:.3f}'}"
+            )
     return 0
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("compare", help="run several methods, check and rank their maps (one volume "
-                                   "or a cohort on dask)", description=__doc__)
+    parser = subparsers.add_parser(
+        "compare",
+        help="run several methods, check and rank their maps (one volume or a cohort on dask)",
+        description=__doc__,
+    )
     what = parser.add_argument_group("what to compare")
     what.add_argument("--input", "-i", default=None, metavar="IMG", help="one volume (NRRD, NIfTI, MHA, DICOM)")
-    what.add_argument("--cases", default=None, metavar="CSV|FOLDER",
-                      help="a cohort: CSV with image[,region,target,case] (paths relative to it) or a folder")
+    what.add_argument(
+        "--cases",
+        default=None,
+        metavar="CSV|FOLDER",
+        help="a cohort: CSV with image[,region,target,case] (paths relative to it) or a folder",
+    )
     add_truth_arguments(what)
     what.add_argument("--model", "-m", required=True, help="model file (state dict + card, TorchScript, .pt2)")
     what.add_argument("--card", "-c", default=None, help="model card JSON (default: model.json beside the model)")
-    what.add_argument("--methods", "--method", action=ListAction, default=None, metavar="A,B",
-                      help="methods, comma-separated or repeated (default gradcam,hirescam,layercam,gradcam++,"
-                           "smoothgrad,integrated-gradients,occlusion in its fast mode); any of: "
-                           f"{', '.join(METHOD_NAMES)}")
+    what.add_argument(
+        "--methods",
+        "--method",
+        action=ListAction,
+        default=None,
+        metavar="A,B",
+        help="methods, comma-separated or repeated (default gradcam,hirescam,layercam,gradcam++,"
+        "smoothgrad,integrated-gradients,occlusion in its fast mode); any of: "
+        f"{', '.join(METHOD_NAMES)}",
+    )
     add_layer_argument(what)
-    what.add_argument("--option", action="append", metavar="[METHOD:]NAME=VALUE",
-                      help="a method or engine option, e.g. --option max_channels=32 (every method that has it), "
-                           "--option occlusion:window=[8,8,4] (one method), --option aug_smooth=True (all); repeat")
+    what.add_argument(
+        "--option",
+        action="append",
+        metavar="[METHOD:]NAME=VALUE",
+        help="a method or engine option, e.g. --option max_channels=32 (every method that has it), "
+        "--option occlusion:window=[8,8,4] (one method), --option aug_smooth=True (all); repeat",
+    )
     what.add_argument("--target", default=None, help="class index or name from the card (default: top class)")
     checks = parser.add_argument_group("the checks")
     checks.add_argument("--steps", type=STEPS, default=50, help="deletion/insertion steps (default 50)")
-    checks.add_argument("--random-repeats", type=REPEATS, default=3, help="random orderings for the baseline (default 3)")
-    checks.add_argument("--replacement", type=replacement, default="0", help="removed voxels become: a number, 'mean' or 'blur'")
+    checks.add_argument(
+        "--random-repeats", type=REPEATS, default=3, help="random orderings for the baseline (default 3)"
+    )
+    checks.add_argument(
+        "--replacement", type=replacement, default="0", help="removed voxels become: a number, 'mean' or 'blur'"
+    )
     checks.add_argument("--no-sanity", action="store_true", help="skip the model-randomisation check")
     checks.add_argument("--sanity-layers", type=LAYER_COUNT, default=None, help="randomise only the top N layers")
-    checks.add_argument("--body-mask", default=None, metavar="MASK",
-                        help="where the sanity check compares maps (any grid; default: voxels that are not background)")
+    checks.add_argument(
+        "--body-mask",
+        default=None,
+        metavar="MASK",
+        help="where the sanity check compares maps (any grid; default: voxels that are not background)",
+    )
     checks.add_argument("--seed", type=SEED, default=0, help="random seed")
     checks.add_argument("--batch-size", type=BATCH, default=16, help="perturbed copies per forward pass (default 16)")
     run_group = parser.add_argument_group("where it runs")
-    run_group.add_argument("--workers", type=WORKERS, default=None, help="cohort: local dask workers (default one per core)")
+    run_group.add_argument(
+        "--workers", type=WORKERS, default=None, help="cohort: local dask workers (default one per core)"
+    )
     run_group.add_argument("--scheduler", default=None, metavar="ADDRESS", help="cohort: a running dask scheduler")
     run_group.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     add_trust_argument(run_group)

@@ -17,15 +17,26 @@ from .vocabulary import SIZE
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "layers", help="list the model's layers; the default target layer is marked *",
+        "layers",
+        help="list the model's layers; the default target layer is marked *",
         description="Run the model once on a zero input of the card's shape and list every layer with its "
-                    "output shape; CAM-capable layers are marked 'cam', the default target layer '*'.")
-    p.add_argument("--model", "-m", required=True,
-                   help="model file, nnU-Net v2 trained-model folder (or its fold_N), or MONAI bundle folder")
+        "output shape; CAM-capable layers are marked 'cam', the default target layer '*'.",
+    )
+    p.add_argument(
+        "--model",
+        "-m",
+        required=True,
+        help="model file, nnU-Net v2 trained-model folder (or its fold_N), or MONAI bundle folder",
+    )
     p.add_argument("--card", "-c", help="model card JSON (default: model.json beside model.pt)")
-    p.add_argument("--size", type=SIZE, nargs="+", metavar="N",
-                   help="spatial size of the probe input in the model's tensor order (default: the card's "
-                        "input.size, else its sliding-window roi_size, else 64 per axis)")
+    p.add_argument(
+        "--size",
+        type=SIZE,
+        nargs="+",
+        metavar="N",
+        help="spatial size of the probe input in the model's tensor order (default: the card's "
+        "input.size, else its sliding-window roi_size, else 64 per axis)",
+    )
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     add_trust_argument(p)
     p.add_argument("--json", action="store_true", help="print the table as JSON")
@@ -51,8 +62,9 @@ def run(args) -> int:
     from ..models.loading import load_model  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
     device = check_device(args.device)
-    loaded = load_model(args.model, load_card(args.card) if args.card else None,
-                        trust_code=args.trust_code, device=device)
+    loaded = load_model(
+        args.model, load_card(args.card) if args.card else None, trust_code=args.trust_code, device=device
+    )
     card = load_card(loaded.card)
     shape = probe_shape(card, args.size)
     fix = "give a smaller --size (the probe needs no more than the model's own input size)"
@@ -70,9 +82,18 @@ def run(args) -> int:
             if info.is_default:
                 info.reason = "the model card's target_layer"
     if args.json:
-        rows = [{"name": i.name, "type": i.type, "output_shape": None if i.output_shape is None else list(i.output_shape),
-                 "cam_capable": i.cam_capable, "default": i.is_default, "calls": i.calls, "reason": i.reason}
-                for i in infos]
+        rows = [
+            {
+                "name": i.name,
+                "type": i.type,
+                "output_shape": None if i.output_shape is None else list(i.output_shape),
+                "cam_capable": i.cam_capable,
+                "default": i.is_default,
+                "calls": i.calls,
+                "reason": i.reason,
+            }
+            for i in infos
+        ]
         print(json.dumps({"model": args.model, "input_shape": list(shape), "layers": rows}, indent=2))
         return 0
     print(f"model {args.model}, probe input {tuple(shape)}; * = default target layer, cam = CAM-capable")

@@ -16,9 +16,26 @@ from ..core.options import DEFAULT_METHOD
 from ..errors import SaliencyError
 
 #: The registered methods (``available_methods()``), written out so that --help needs no torch.
-METHOD_NAMES = ("ablationcam", "cam", "eigencam", "eigengradcam", "gradcam", "gradcam++", "guided-backprop",
-                "guided-gradcam", "hirescam", "inputxgradient", "integrated-gradients", "layercam", "occlusion",
-                "rise", "saliency", "scorecam", "smoothgrad", "xgradcam")
+METHOD_NAMES = (
+    "ablationcam",
+    "cam",
+    "eigencam",
+    "eigengradcam",
+    "gradcam",
+    "gradcam++",
+    "guided-backprop",
+    "guided-gradcam",
+    "hirescam",
+    "inputxgradient",
+    "integrated-gradients",
+    "layercam",
+    "occlusion",
+    "rise",
+    "saliency",
+    "scorecam",
+    "smoothgrad",
+    "xgradcam",
+)
 
 
 def _shown(number) -> str:
@@ -60,8 +77,13 @@ class NumberRange:
         except (TypeError, ValueError):
             value = None
         if value is None or not self.fits(value):
-            problem = ("not a whole number" if self.whole else "not a number") if value is None else \
-                "not finite" if not math.isfinite(value) else "out of range"
+            problem = (
+                ("not a whole number" if self.whole else "not a number")
+                if value is None
+                else "not finite"
+                if not math.isfinite(value)
+                else "out of range"
+            )
             raise argparse.ArgumentTypeError(f"{text!r} is {problem}: give {self.range_text()}")
         return value
 
@@ -131,8 +153,12 @@ class HelpFormatter(argparse.HelpFormatter):
     def _get_help_string(self, action):
         text = action.help or ""
         default = action.default
-        if (action.option_strings and default not in (None, False, argparse.SUPPRESS) and "default" not in text
-                and not isinstance(action, (argparse._HelpAction, argparse._VersionAction))):
+        if (
+            action.option_strings
+            and default not in (None, False, argparse.SUPPRESS)
+            and "default" not in text
+            and not isinstance(action, (argparse._HelpAction, argparse._VersionAction))
+        ):
             shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else default
             text = f"{text} (default: {shown})" if text else f"default: {shown}"
         return text.replace("%", "%%") if "%(" not in text else text
@@ -152,9 +178,13 @@ def methods_help(default: str = DEFAULT_METHOD) -> str:
 
 
 def add_layer_argument(parser) -> None:
-    parser.add_argument("--layer", action=ListAction, metavar="L[,L2]",
-                        help="target layer(s) for CAMs (default: the card's, else the engine's choice; see the "
-                             "`layers` command); comma-separated or repeated: maps are averaged")
+    parser.add_argument(
+        "--layer",
+        action=ListAction,
+        metavar="L[,L2]",
+        help="target layer(s) for CAMs (default: the card's, else the engine's choice; see the "
+        "`layers` command); comma-separated or repeated: maps are averaged",
+    )
 
 
 def apply_formatter(parser: argparse.ArgumentParser) -> None:

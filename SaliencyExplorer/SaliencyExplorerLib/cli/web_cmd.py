@@ -9,17 +9,20 @@ from __future__ import annotations
 from ..errors import SaliencyError
 from .vocabulary import PORT
 
-INSTALL = ("the web front door needs trame-slicer: pip install 'SaliencyExplorer[web]' "
-           "(or bash scripts/setup_env.sh web)")
+INSTALL = (
+    "the web front door needs trame-slicer: pip install 'SaliencyExplorer[web]' (or bash scripts/setup_env.sh web)"
+)
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "web", help="serve the point-and-click panel in a browser (trame-slicer), on the files under --root",
+        "web",
+        help="serve the point-and-click panel in a browser (trame-slicer), on the files under --root",
         description="Starts a web server with the Slicer panel's steps (volume, model, layer, method, target "
-                    "class, Apply, Compare methods, Save) beside slice and 3D views. Every file it reads or "
-                    "writes lies under --root; results go to ROOT/results/. A link "
-                    "/?volume=REL&model=REL&run=1 opens a case and saves its heatmap without a click.")
+        "class, Apply, Compare methods, Save) beside slice and 3D views. Every file it reads or "
+        "writes lies under --root; results go to ROOT/results/. A link "
+        "/?volume=REL&model=REL&run=1 opens a case and saves its heatmap without a click.",
+    )
     p.add_argument("--root", required=True, help="the folder the server may read and write (volumes, models)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on, and only there (default 127.0.0.1)")
     p.add_argument("--port", type=PORT, default=8080, help="port (default 8080; 0: any free port)")
@@ -35,8 +38,18 @@ def run(args) -> int:
     try:
         from ..web import app  # noqa: PLC0415  (trame: only with the web extra)
     except ImportError as exc:
-        if (exc.name or "").split(".")[0] in ("trame", "trame_slicer", "trame_server", "trame_client",
-                                              "trame_vuetify", "trame_rca", "slicer", "vtk", "vtkmodules", "wslink"):
+        if (exc.name or "").split(".")[0] in (
+            "trame",
+            "trame_slicer",
+            "trame_server",
+            "trame_client",
+            "trame_vuetify",
+            "trame_rca",
+            "slicer",
+            "vtk",
+            "vtkmodules",
+            "wslink",
+        ):
             raise SaliencyError(f"{INSTALL} ({exc.name} is missing)") from None
         raise
     return app.serve(root.path, args.host, args.port)

@@ -9,8 +9,16 @@ what a method may use), ``result`` (``Explanation``), ``method`` (the method con
 nothing at import time: the Slicer panel reads options before PyTorch is installed).
 """
 
-_PUBLIC = {"explain": "engine", "list_layers": "layers", "Explanation": "result", "Method": "method",
-           "MethodOutput": "method", "available_methods": "method", "get_method": "method", "register": "method"}
+_PUBLIC = {
+    "explain": "engine",
+    "list_layers": "layers",
+    "Explanation": "result",
+    "Method": "method",
+    "MethodOutput": "method",
+    "available_methods": "method",
+    "get_method": "method",
+    "register": "method",
+}
 __all__ = sorted(_PUBLIC)
 
 

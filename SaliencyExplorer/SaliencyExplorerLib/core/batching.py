@@ -79,8 +79,9 @@ def available_memory_bytes(device: torch.device) -> int:
     return 4 * 1024**3
 
 
-def auto_batch_size(per_sample_bytes: int, device: torch.device, cap: int = 32, fraction: float = 0.25,
-                    limit: int | None = None) -> int:
+def auto_batch_size(
+    per_sample_bytes: int, device: torch.device, cap: int = 32, fraction: float = 0.25, limit: int | None = None
+) -> int:
     """The largest batch whose estimated working memory fits a fraction of what is free (at least 1)."""
     budget = available_memory_bytes(device) * fraction
     size = int(budget // max(int(per_sample_bytes), 1))
@@ -94,8 +95,10 @@ def resolve_batch_size(batch_size, per_sample_bytes: int, device: torch.device, 
         env = os.environ.get("SALIENCY_BATCH_SIZE", "").strip()
         if env:
             if not env.isdigit() or int(env) < 1:
-                raise SaliencyError(f"The environment variable SALIENCY_BATCH_SIZE={env!r} is not a positive "
-                                    "integer. Set it to e.g. 8, or unset it for an automatic batch size.")
+                raise SaliencyError(
+                    f"The environment variable SALIENCY_BATCH_SIZE={env!r} is not a positive "
+                    "integer. Set it to e.g. 8, or unset it for an automatic batch size."
+                )
             batch_size = int(env)
     if batch_size is None:
         return auto_batch_size(per_sample_bytes, device, limit=max(total, 1))
@@ -107,8 +110,9 @@ def resolve_batch_size(batch_size, per_sample_bytes: int, device: torch.device, 
 CPU_BATCH_BUDGET = 256 << 20  # bytes of working memory a CPU batch may use when the caller chose no size
 
 
-def bounded_batch_size(batch_size, per_sample_bytes: int, device: torch.device, total: int,
-                       cpu_budget: int = CPU_BATCH_BUDGET) -> int:
+def bounded_batch_size(
+    batch_size, per_sample_bytes: int, device: torch.device, total: int, cpu_budget: int = CPU_BATCH_BUDGET
+) -> int:
     """`resolve_batch_size`, but on CPU an automatic batch never exceeds `cpu_budget` bytes.
 
     Why: on CPU a large 3D model gains nothing per sample from batching (measured on DenseNet121-3D),

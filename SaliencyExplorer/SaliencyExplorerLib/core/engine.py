@@ -80,10 +80,29 @@ def _flip_axes_sets(spatial_dims: int):
     return [()] + [(axis,) for axis in range(spatial_dims)]
 
 
-def explain(model: nn.Module, x, method: str = DEFAULT_METHOD, layers=None, target=None, *, task=None,
-            mask=None, output_key=None, layer_output=None, grid=None, output_activation="auto",
-            relu=None, aug_smooth=False, eigen_smooth=False, batch_size=None, progress=None,
-            cancel=None, eval_mode=True, sliding_window=None, **options) -> Explanation:
+def explain(
+    model: nn.Module,
+    x,
+    method: str = DEFAULT_METHOD,
+    layers=None,
+    target=None,
+    *,
+    task=None,
+    mask=None,
+    output_key=None,
+    layer_output=None,
+    grid=None,
+    output_activation="auto",
+    relu=None,
+    aug_smooth=False,
+    eigen_smooth=False,
+    batch_size=None,
+    progress=None,
+    cancel=None,
+    eval_mode=True,
+    sliding_window=None,
+    **options,
+) -> Explanation:
     """Explain `model`'s output for `x` with `method`; see the README for every option.
 
     ``sliding_window`` (a SlidingWindow, a dict of its fields or None): the model runs as MONAI's
@@ -115,11 +134,24 @@ def explain(model: nn.Module, x, method: str = DEFAULT_METHOD, layers=None, targ
             dims = [a + 2 for a in axes]
             xin = torch.flip(x, dims) if axes else x
             kind = ExplainRun if sliding_window is None else partial(WindowedRun, sliding_window=sliding_window)
-            run = kind(model, xin, layers=resolved, options=method_options, target=target,
-                             task=task, mask=mask, output_key=output_key, layer_output=layer_output,
-                             grid=grid, output_activation=output_activation, relu=relu,
-                             eigen_smooth=eigen_smooth, batch_size=batch_size, progress=progress,
-                             cancel=cancel)
+            run = kind(
+                model,
+                xin,
+                layers=resolved,
+                options=method_options,
+                target=target,
+                task=task,
+                mask=mask,
+                output_key=output_key,
+                layer_output=layer_output,
+                grid=grid,
+                output_activation=output_activation,
+                relu=relu,
+                eigen_smooth=eigen_smooth,
+                batch_size=batch_size,
+                progress=progress,
+                cancel=cancel,
+            )
             if axes and runs:  # explain the same class as the unflipped pass
                 run.requested_target = runs[0].target.classes if runs[0].target.classes else target
                 if hasattr(runs[0].target, "masks") and runs[0].target.masks is not None:
@@ -142,8 +174,10 @@ def explain(model: nn.Module, x, method: str = DEFAULT_METHOD, layers=None, targ
     heatmap = to_heatmap(raw, signed)
     warnings = list(dict.fromkeys(itertools.chain.from_iterable(r.warnings for r in runs)))
     if bool((heatmap.flatten(1).amax(1) == 0).any()):
-        warnings.append("The map is constant (all zero) for at least one sample: nothing stood out for "
-                        "this target and layer; try another layer or method.")
+        warnings.append(
+            "The map is constant (all zero) for at least one sample: nothing stood out for "
+            "this target and layer; try another layer or method."
+        )
     if sliding_window is not None:
         extras["sliding_windows"] = dict(first.window_counts)
     scores = first.clean_output

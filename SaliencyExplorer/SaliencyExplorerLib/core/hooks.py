@@ -64,8 +64,9 @@ class LayerCapture:
     modify: optional `modify(name, tensor) -> tensor` applied to a layer's output (ablation).
     """
 
-    def __init__(self, layers: list[tuple[str, nn.Module]], element=None, need_grad: bool = False,
-                 modify: Callable | None = None):
+    def __init__(
+        self, layers: list[tuple[str, nn.Module]], element=None, need_grad: bool = False, modify: Callable | None = None
+    ):
         self.layers = layers
         self.element = element
         self.need_grad = need_grad

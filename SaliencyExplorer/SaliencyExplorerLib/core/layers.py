@@ -49,7 +49,7 @@ def resolve_layer(model: nn.Module, name: str) -> nn.Module:
     """The sub-module called `name`, with or without a DataParallel `module.` prefix."""
     candidates = [name]
     if name.startswith("module."):
-        candidates.append(name[len("module."):])
+        candidates.append(name[len("module.") :])
     else:
         candidates.append("module." + name)
     for candidate in candidates:  # the quick path: a walk down the name (no listing of every module)
@@ -105,8 +105,11 @@ def channels_last(shape, spatial_shape) -> bool:
     """(N, *grid, C) rather than (N, C, *grid): the last axes, not the first, are the input's grid shrunk
     (Swin blocks inside a stage work channels-last). Ambiguous shapes count as channels-first."""
     dims = len(spatial_shape)
-    return (len(shape) == dims + 2 and not _proportional(shape[2:], spatial_shape)
-            and _proportional(shape[1:-1], spatial_shape))
+    return (
+        len(shape) == dims + 2
+        and not _proportional(shape[2:], spatial_shape)
+        and _proportional(shape[1:-1], spatial_shape)
+    )
 
 
 def _spatial_ok(shape, spatial_shape, batch: int | None = None) -> bool:
@@ -141,20 +144,30 @@ def trace_layers(model: nn.Module, x: torch.Tensor, element=None) -> LayerTable:
             except SaliencyError:
                 shape = None
             calls = infos[name].calls + 1 if name in infos else 1
-            info = LayerInfo(name, type(module).__name__, shape,
-                             shape is not None and _spatial_ok(shape, spatial_shape, batch), calls=calls)
+            info = LayerInfo(
+                name,
+                type(module).__name__,
+                shape,
+                shape is not None and _spatial_ok(shape, spatial_shape, batch),
+                calls=calls,
+            )
             if shape is not None and shape and shape[0] != batch and len(shape) >= 3:
-                info.reason = (f"first axis {shape[0]} is not the batch ({batch}): window-partitioned "
-                               "(Swin-style) or sequence-first output, not a map of the input")
+                info.reason = (
+                    f"first axis {shape[0]} is not the batch ({batch}): window-partitioned "
+                    "(Swin-style) or sequence-first output, not a map of the input"
+                )
             elif shape is not None and channels_last(shape, spatial_shape):
                 info.reason = "channels-last output (N, *grid, C): not read as a feature map"
             elif calls > 1:
-                info.reason = (f"called {calls} times per forward (one module reused): a CAM sees its last "
-                               "call; never the default, refused by methods that replace its output")
+                info.reason = (
+                    f"called {calls} times per forward (one module reused): a CAM sees its last "
+                    "call; never the default, refused by methods that replace its output"
+                )
             infos[name] = info
             if name in order:
                 order.remove(name)
             order.append(name)
+
         return hook
 
     try:
@@ -166,8 +179,11 @@ def trace_layers(model: nn.Module, x: torch.Tensor, element=None) -> LayerTable:
     finally:
         for handle in handles:
             handle.remove()
-    never_ran = [LayerInfo(n, type(m).__name__, None, False, reason="did not run on this input")
-                 for n, m in model.named_modules() if n and n not in infos]
+    never_ran = [
+        LayerInfo(n, type(m).__name__, None, False, reason="did not run on this input")
+        for n, m in model.named_modules()
+        if n and n not in infos
+    ]
     table = LayerTable([infos[n] for n in order] + never_ran)
     table.batch, table.spatial_shape = batch, spatial_shape
     aliases: dict[int, list[str]] = {}
@@ -215,17 +231,24 @@ def default_layer_name(infos: list[LayerInfo]) -> str | None:
     if output_shape is not None and len(output_shape) >= 3 and tuple(output_shape[2:]) == spatial and capable:
         trailing, heads = _output_head(infos, output_shape)
         paths = getattr(infos, "paths", None)
-        kept = [info for info in capable if info.name not in trailing
-                and not any(_is_inside(info.name, head, paths) for head in heads)]
+        kept = [
+            info
+            for info in capable
+            if info.name not in trailing and not any(_is_inside(info.name, head, paths) for head in heads)
+        ]
         if kept:
             head = min(heads, key=len) if heads else (sorted(trailing, key=len)[-1] if trailing else "the output")
             capable = kept
-            reason = (f"segmentation output {tuple(output_shape)}: the output head '{head}' only repeats the "
-                      f"prediction, so the default is the last stage before it")
+            reason = (
+                f"segmentation output {tuple(output_shape)}: the output head '{head}' only repeats the "
+                f"prediction, so the default is the last stage before it"
+            )
     reused = [info.name for info in infos if info.cam_capable and info.calls > 1]
     if capable and reused and infos.index(capable[-1]) < max(infos.index(i) for i in infos if i.name in reused):
-        reason += f" ('{reused[-1]}' comes later but is called {max(i.calls for i in infos if i.name in reused)} " \
-                  "times per forward)"
+        reason += (
+            f" ('{reused[-1]}' comes later but is called {max(i.calls for i in infos if i.name in reused)} "
+            "times per forward)"
+        )
     if hasattr(infos, "default_reason"):
         infos.default_reason = reason if capable else ""
     return capable[-1].name if capable else None
@@ -275,9 +298,11 @@ def default_layer(model: nn.Module, x: torch.Tensor, element=None) -> tuple[str 
     for candidate in reversed(same):
         if flows.get(candidate.name):
             if candidate.name != name:
-                reason = (f"class-token transformer: after '{candidate.name}' only the class token reaches the "
-                          f"head ('{name}' gets zero gradient on every spatial token), so the default is the "
-                          f"last layer of the token stream whose tokens all receive gradient")
+                reason = (
+                    f"class-token transformer: after '{candidate.name}' only the class token reaches the "
+                    f"head ('{name}' gets zero gradient on every spatial token), so the default is the "
+                    f"last layer of the token stream whose tokens all receive gradient"
+                )
             return candidate.name, reason, table
     return name, reason, table
 
@@ -304,7 +329,9 @@ def list_layers(model: nn.Module, example_input, element=None) -> list[LayerInfo
     """Every layer with its type and output shape, CAM-capable ones marked, the proposed default flagged."""
     x = torch.as_tensor(example_input)
     if x.dim() not in (3, 4, 5):
-        raise SaliencyError(f"example_input must be (N, C, *spatial) with 1-3 spatial dims; got shape {tuple(x.shape)}.")
+        raise SaliencyError(
+            f"example_input must be (N, C, *spatial) with 1-3 spatial dims; got shape {tuple(x.shape)}."
+        )
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     default, reason, infos = default_layer(model, x.to(device), element)
     infos = [info for info in infos if info.name.rsplit(".", 1)[-1] not in TORCH_INTERNAL]

@@ -52,8 +52,10 @@ class Method(abc.ABC):
 
     def from_window_sum(self, attributions: torch.Tensor, run) -> MethodOutput:
         """The output for per-channel attributions summed over sliding windows (window_combine "sum")."""
-        raise SaliencyError(f"{self.name} cannot be summed over sliding windows (window_combine is "
-                            f"{self.window_combine!r}); explain the whole grid (a card without 'inference').")
+        raise SaliencyError(
+            f"{self.name} cannot be summed over sliding windows (window_combine is "
+            f"{self.window_combine!r}); explain the whole grid (a card without 'inference')."
+        )
 
     @classmethod
     def resolve_options(cls, given: dict) -> dict:
@@ -61,9 +63,7 @@ class Method(abc.ABC):
         unknown = sorted(set(given) - set(cls.options))
         if unknown:
             valid = ", ".join(sorted(cls.options)) or "none"
-            raise SaliencyError(
-                f"Method '{cls.name}' has no option(s) {', '.join(unknown)}. Its options are: {valid}."
-            )
+            raise SaliencyError(f"Method '{cls.name}' has no option(s) {', '.join(unknown)}. Its options are: {valid}.")
         merged = dict(cls.options)
         merged.update(given)
         return merged
@@ -107,7 +107,5 @@ def get_method(name: str) -> type[Method]:
     if key not in _REGISTRY:
         close = difflib.get_close_matches(key, list(_REGISTRY), n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise SaliencyError(
-            f"Unknown method '{name}'.{hint} Available methods: {', '.join(sorted(_REGISTRY))}."
-        )
+        raise SaliencyError(f"Unknown method '{name}'.{hint} Available methods: {', '.join(sorted(_REGISTRY))}.")
     return _REGISTRY[key]

@@ -13,11 +13,15 @@ from ..errors import SaliencyError
 from .sliding_window import SlidingWindow, WindowPlan
 from .targets import pick_output
 
-SIZE_HINT = ("If the model only accepts the size it was made for (a TorchScript trace, a fixed Linear layer), "
-             "give it a model card with \"input\": {\"size\": [...]} (and spatial_dims, in_channels) so the "
-             "volume is resampled to that size.")
-WINDOW_HINT = ("The model runs on the card's sliding windows: check that inference.roi_size is a window size the "
-               "model accepts (a patch-trained network often needs sizes divisible by its total stride).")
+SIZE_HINT = (
+    "If the model only accepts the size it was made for (a TorchScript trace, a fixed Linear layer), "
+    'give it a model card with "input": {"size": [...]} (and spatial_dims, in_channels) so the '
+    "volume is resampled to that size."
+)
+WINDOW_HINT = (
+    "The model runs on the card's sliding windows: check that inference.roi_size is a window size the "
+    "model accepts (a patch-trained network often needs sizes divisible by its total stride)."
+)
 
 
 def short_reason(exc: BaseException) -> str:

@@ -28,7 +28,6 @@ def non_negative_float(name: str, value) -> float:
     return number
 
 
-
 def _top_level_split(text: str) -> list[str]:
     """Split on commas outside brackets and quotes, so ``window=[8, 8, 4]`` and ``name='a, b'`` stay one."""
     parts, depth, quote, current = [], 0, None, ""
@@ -55,8 +54,10 @@ def parse_method_options(text: str) -> dict:
         key, sep, value = part.partition("=")
         key = key.strip()
         if not sep or not key.isidentifier():
-            raise SaliencyError(f"method option '{part}' is not 'name=value': write options like "
-                                "'relu=False, batch_size=4', separated by commas")
+            raise SaliencyError(
+                f"method option '{part}' is not 'name=value': write options like "
+                "'relu=False, batch_size=4', separated by commas"
+            )
         value = value.strip()
         try:
             options[key] = ast.literal_eval(value)

@@ -52,11 +52,14 @@ def check_device(device, what: str = "--device") -> str:
         except Exception:  # noqa: BLE001
             count = 0
         if count == 0:
-            raise SaliencyError(f"{what} {name}: CUDA is not available on this machine. Use --device cpu "
-                                f"(devices here: {here}).")
+            raise SaliencyError(
+                f"{what} {name}: CUDA is not available on this machine. Use --device cpu (devices here: {here})."
+            )
         if parsed.index is not None and parsed.index >= count:
-            raise SaliencyError(f"{what} {name}: this machine has {count} CUDA device(s) (cuda:0..cuda:{count - 1}). "
-                                f"Pick one of: {here}.")
+            raise SaliencyError(
+                f"{what} {name}: this machine has {count} CUDA device(s) (cuda:0..cuda:{count - 1}). "
+                f"Pick one of: {here}."
+            )
         return name
     if parsed.type == "mps" and "mps" in available_devices():
         return name
@@ -81,11 +84,18 @@ def available_memory() -> int | None:
             import ctypes  # noqa: PLC0415  (Windows only)
 
             class _Status(ctypes.Structure):
-                _fields_ = [("dwLength", ctypes.c_ulong), ("dwMemoryLoad", ctypes.c_ulong),
-                            ("ullTotalPhys", ctypes.c_ulonglong), ("ullAvailPhys", ctypes.c_ulonglong),
-                            ("ullTotalPageFile", ctypes.c_ulonglong), ("ullAvailPageFile", ctypes.c_ulonglong),
-                            ("ullTotalVirtual", ctypes.c_ulonglong), ("ullAvailVirtual", ctypes.c_ulonglong),
-                            ("ullAvailExtendedVirtual", ctypes.c_ulonglong)]
+                _fields_ = [
+                    ("dwLength", ctypes.c_ulong),
+                    ("dwMemoryLoad", ctypes.c_ulong),
+                    ("ullTotalPhys", ctypes.c_ulonglong),
+                    ("ullAvailPhys", ctypes.c_ulonglong),
+                    ("ullTotalPageFile", ctypes.c_ulonglong),
+                    ("ullAvailPageFile", ctypes.c_ulonglong),
+                    ("ullTotalVirtual", ctypes.c_ulonglong),
+                    ("ullAvailVirtual", ctypes.c_ulonglong),
+                    ("ullAvailExtendedVirtual", ctypes.c_ulonglong),
+                ]
+
             status = _Status()
             status.dwLength = ctypes.sizeof(_Status)
             if ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(status)):
@@ -119,8 +129,11 @@ def is_out_of_memory(exc: BaseException) -> bool:
         pass
     text = str(exc)
     return isinstance(exc, (RuntimeError, MemoryError)) and (
-        isinstance(exc, MemoryError) or "not enough memory" in text or "DefaultCPUAllocator" in text
-        or "out of memory" in text.lower())
+        isinstance(exc, MemoryError)
+        or "not enough memory" in text
+        or "DefaultCPUAllocator" in text
+        or "out of memory" in text.lower()
+    )
 
 
 OOM_FIX = "use a smaller --batch-size (batch_size=...), a smaller input.size in the card, or --device cpu"

@@ -26,10 +26,26 @@ class ExplainRun:
     layer's output), ``activations_and_gradients`` and ``score`` do, so hooks are always removed and every
     pass is counted in ``passes``."""
 
-    def __init__(self, model: nn.Module, x: torch.Tensor, *, layers=(), options=None, target=None,
-                 task=None, mask=None, output_key=None, layer_output=None, grid=None,
-                 output_activation="auto", relu=True, eigen_smooth=False, batch_size=None,
-                 progress=None, cancel=None):
+    def __init__(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        *,
+        layers=(),
+        options=None,
+        target=None,
+        task=None,
+        mask=None,
+        output_key=None,
+        layer_output=None,
+        grid=None,
+        output_activation="auto",
+        relu=True,
+        eigen_smooth=False,
+        batch_size=None,
+        progress=None,
+        cancel=None,
+    ):
         self.model = model
         self.x = x
         self.layers = list(layers)
@@ -81,8 +97,14 @@ class ExplainRun:
     def set_clean_output(self, output: torch.Tensor) -> None:
         self.clean_output = output.detach()
         if self.target is None:
-            self.target = resolve_target(self.requested_target, self.clean_output, len(self.spatial_shape),
-                                         self.task, self.mask, self.output_activation)
+            self.target = resolve_target(
+                self.requested_target,
+                self.clean_output,
+                len(self.spatial_shape),
+                self.task,
+                self.mask,
+                self.output_activation,
+            )
             for note in getattr(self.target, "notes", ()):
                 if note not in self.warnings:
                     self.warnings.append(note)
@@ -99,8 +121,9 @@ class ExplainRun:
 
         def hook(module, inputs, output):
             if isinstance(output, torch.Tensor):
-                self._max_activation_bytes = max(self._max_activation_bytes,
-                                                 output.numel() * output.element_size() // max(self.x.shape[0], 1))
+                self._max_activation_bytes = max(
+                    self._max_activation_bytes, output.numel() * output.element_size() // max(self.x.shape[0], 1)
+                )
 
         try:
             for module in self.model.modules():
@@ -130,7 +153,8 @@ class ExplainRun:
         if modify is not None and reused:
             raise SaliencyError(
                 f"Layer '{reused[0]}' is one module called {self.layer_calls[reused[0]]} times per forward pass; "
-                f"replacing its output would change every use. Choose a layer called once (see list_layers).")
+                f"replacing its output would change every use. Choose a layer called once (see list_layers)."
+            )
         with LayerCapture(self.layers, self.layer_output, need_grad=need_grad, modify=modify) as cap:
             with torch.no_grad():
                 output = self._call_model(x)
@@ -147,7 +171,8 @@ class ExplainRun:
                     f"Layer '{name}' outputs shape {tuple(value.shape)} for {x.shape[0]} sample(s): its first axis "
                     f"is not the batch (window-partitioned attention, as in Swin transformers, puts windows x "
                     f"batch there), so its CAM would not be a map of the input. Layers that work: "
-                    f"{', '.join(layers_that_work(self.model, self.x[:1], name, self.layer_output))}.")
+                    f"{', '.join(layers_that_work(self.model, self.x[:1], name, self.layer_output))}."
+                )
         if x is self.x and self.clean_output is None:
             self.set_clean_output(output)
         return output, cap.outputs

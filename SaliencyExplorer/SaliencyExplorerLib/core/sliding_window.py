@@ -34,8 +34,9 @@ def _per_axis(name, value, dims):
     if len(values) == 1:
         values = values * dims
     if len(values) != dims:
-        raise SaliencyError(f"sliding window {name} has {len(values)} values for {dims} spatial axes; "
-                            f"give one value or {dims}.")
+        raise SaliencyError(
+            f"sliding window {name} has {len(values)} values for {dims} spatial axes; give one value or {dims}."
+        )
     return tuple(values)
 
 
@@ -60,14 +61,27 @@ class SlidingWindow:
         if getattr(value, "mode", None) is not None and hasattr(value, "sliding"):  # card.InferenceSpec
             if not value.sliding:
                 return None
-            value = {k: getattr(value, k) for k in ("roi_size", "overlap", "blend", "sigma_scale",
-                                                   "padding_mode", "cval", "sw_batch_size", "tiling")}
+            value = {
+                k: getattr(value, k)
+                for k in (
+                    "roi_size",
+                    "overlap",
+                    "blend",
+                    "sigma_scale",
+                    "padding_mode",
+                    "cval",
+                    "sw_batch_size",
+                    "tiling",
+                )
+            }
         if not isinstance(value, dict):
             raise SaliencyError(f"sliding_window must be None, a dict or a SlidingWindow, not {type(value).__name__}.")
         unknown = sorted(set(value) - set(cls.__dataclass_fields__))
         if unknown:
-            raise SaliencyError(f"sliding_window has no field(s) {', '.join(unknown)}; its fields are "
-                                f"{', '.join(cls.__dataclass_fields__)}.")
+            raise SaliencyError(
+                f"sliding_window has no field(s) {', '.join(unknown)}; its fields are "
+                f"{', '.join(cls.__dataclass_fields__)}."
+            )
         return cls(**value)
 
     def __post_init__(self):
@@ -90,7 +104,9 @@ class SlidingWindow:
         if self.tiling not in TILINGS:
             raise SaliencyError(f"sliding window tiling {self.tiling!r} is not one of {', '.join(TILINGS)}.")
         if self.padding_mode not in PADDINGS:
-            raise SaliencyError(f"sliding window padding_mode {self.padding_mode!r} is not one of {', '.join(PADDINGS)}.")
+            raise SaliencyError(
+                f"sliding window padding_mode {self.padding_mode!r} is not one of {', '.join(PADDINGS)}."
+            )
         size = self.sw_batch_size
         if not isinstance(size, numbers.Integral) or isinstance(size, bool) or size < 1:
             raise SaliencyError(f"sliding window sw_batch_size must be a positive integer, got {size!r}.")
@@ -105,7 +121,7 @@ def importance_map(roi_size, blend: str, sigma_scale, dtype=torch.float32, devic
         weights = None
         for axis, (size, sigma) in enumerate(zip(roi_size, sigmas)):
             x = torch.arange(start=-(size - 1) / 2.0, end=(size - 1) / 2.0 + 1, dtype=torch.float, device=device)
-            x = torch.exp(x ** 2 / (-2 * sigma ** 2))
+            x = torch.exp(x**2 / (-2 * sigma**2))
             weights = x if weights is None else weights.unsqueeze(-1) * x[(None,) * axis]
     floor = max(torch.min(weights).item(), 1e-3)  # MONAI: no weight below 1e-3, so every voxel counts
     return torch.clamp_(weights, min=floor).to(dtype)
@@ -119,7 +135,7 @@ def nnunet_importance_map(roi_size, sigma_scale, dtype=torch.float32, device=Non
     weights = None
     for axis, (size, sigma) in enumerate(zip(roi_size, sigmas)):
         x = torch.arange(size, dtype=torch.float64, device=device) - size // 2
-        x = torch.exp(x ** 2 / (-2 * sigma ** 2))
+        x = torch.exp(x**2 / (-2 * sigma**2))
         weights = x if weights is None else weights.unsqueeze(-1) * x[(None,) * axis]
     weights = (weights / weights.max() * 10).to(torch.float16)
     zero = weights == 0
@@ -150,8 +166,10 @@ class WindowPlan:
     def __init__(self, spec: SlidingWindow, spatial_shape, dtype=torch.float32, device=None):
         dims = len(spatial_shape)
         if len(spec.roi_size) != dims:
-            raise SaliencyError(f"sliding window roi_size {list(spec.roi_size)} has {len(spec.roi_size)} values "
-                                f"but the model input has {dims} spatial axes; give {dims} values.")
+            raise SaliencyError(
+                f"sliding window roi_size {list(spec.roi_size)} has {len(spec.roi_size)} values "
+                f"but the model input has {dims} spatial axes; give {dims} values."
+            )
         self.spec = spec
         self.shape = tuple(int(s) for s in spatial_shape)
         self.roi = spec.roi_size
@@ -159,9 +177,11 @@ class WindowPlan:
         # before any tensor: the padded grid's blend weights and output, and a window's importance map and
         # input/output copies (a 1e5-voxel window per axis is refused here, not by the allocator)
         window, padded = math.prod(self.roi), math.prod(self.padded)
-        check_memory((2 * padded + 4 * window) * torch.empty((), dtype=dtype).element_size(),
-                     f"sliding windows of {list(self.roi)} voxels over a grid of {list(self.shape)}",
-                     "give the model's real window size (roi_size / patch_size)")
+        check_memory(
+            (2 * padded + 4 * window) * torch.empty((), dtype=dtype).element_size(),
+            f"sliding windows of {list(self.roi)} voxels over a grid of {list(self.shape)}",
+            "give the model's real window size (roi_size / patch_size)",
+        )
         pad = []
         for axis in reversed(range(dims)):  # F.pad order: last axis first
             diff = max(self.roi[axis] - self.shape[axis], 0)
@@ -197,7 +217,7 @@ class WindowPlan:
 
     def batches(self, items: list, size: int):
         for start in range(0, len(items), size):
-            yield items[start:start + size]
+            yield items[start : start + size]
 
     def pad_input(self, x: torch.Tensor) -> torch.Tensor:
         if not any(self.pad):
@@ -224,7 +244,8 @@ class WindowPlan:
             raise SaliencyError(
                 f"Sliding-window inference needs a model output with the window's spatial shape "
                 f"(B, K, {', '.join(map(str, self.roi))}); the model gives {tuple(y.shape)}. It fits "
-                f"segmentation models whose output has the input's size; use inference mode 'whole' otherwise.")
+                f"segmentation models whose output has the input's size; use inference mode 'whole' otherwise."
+            )
 
     def add(self, total: torch.Tensor, items, values: torch.Tensor, weighted: bool = True) -> None:
         """Place window values (B, C, *roi) into a padded (N, C, *padded) total, times the importance map."""

@@ -63,8 +63,9 @@ class LayerTail:
 
     def __init__(self, model: nn.Module, name: str, layer: nn.Module):
         self.model, self.name, self.layer = model, name, layer
-        self.ancestors = {model} | {model.get_submodule(".".join(name.split(".")[:k]))
-                                    for k in range(1, len(name.split(".")))}
+        self.ancestors = {model} | {
+            model.get_submodule(".".join(name.split(".")[:k])) for k in range(1, len(name.split(".")))
+        }
         self.names = {id(m): n for n, m in model.named_modules()}
         self.needed = None  # keys (module name, call index) whose outputs the tail reads; None before batch 1
         self.meta = {}  # key -> (module, output tree of (shape without batch, dtype))
@@ -80,8 +81,10 @@ class LayerTail:
 
     def _stop(self, why: str) -> None:
         if self.note is None:
-            self.note = f"Sliding windows: the CAM layer's tail could not be replayed ({why}); each window was " \
-                        f"run again forward and backward instead."
+            self.note = (
+                f"Sliding windows: the CAM layer's tail could not be replayed ({why}); each window was "
+                f"run again forward and backward instead."
+            )
         self.store.clear()
 
     # --- the clean pass ---------------------------------------------------------------------------------
@@ -90,8 +93,17 @@ class LayerTail:
         if not self.active:
             return call(windows)
         first = self.needed is None
-        state = {"stack": [], "started": False, "done": False, "target": None, "calls": 0,
-                 "siblings": [], "watch": {}, "consumed": set(), "counts": {}}
+        state = {
+            "stack": [],
+            "started": False,
+            "done": False,
+            "target": None,
+            "calls": 0,
+            "siblings": [],
+            "watch": {},
+            "consumed": set(),
+            "counts": {},
+        }
 
         def pre(module, args):
             state["stack"].append(module)
@@ -147,27 +159,33 @@ class LayerTail:
             size = target[0].numel() * target.element_size()
             for key, _, output in siblings:
                 if key in self.needed:
-                    size += sum(t[0].numel() * t.element_size() for t in tree_flatten(output)[0]
-                                if isinstance(t, torch.Tensor))
+                    size += sum(
+                        t[0].numel() * t.element_size() for t in tree_flatten(output)[0] if isinstance(t, torch.Tensor)
+                    )
             total = size * total_windows
             self.dtype = torch.float16 if total > STORE_FP32_LIMIT else None
             total = total // 2 if self.dtype is not None else total
             if total > store_budget(target.device):
-                self._stop(f"keeping the layer's outputs of {total_windows} windows would take {gib(total)}, more "
-                           f"than a quarter of the free memory")
+                self._stop(
+                    f"keeping the layer's outputs of {total_windows} windows would take {gib(total)}, more "
+                    f"than a quarter of the free memory"
+                )
                 return y
         elif [key for key, _, _ in siblings] != self.order:
             self._stop("the model calls different modules for different windows")
             return y
         kept = {key: output for key, _, output in siblings if key in self.needed}
-        if any(isinstance(t, torch.Tensor) and (t.dim() == 0 or t.shape[0] != rows)
-               for t in tree_flatten(kept)[0]):
+        if any(isinstance(t, torch.Tensor) and (t.dim() == 0 or t.shape[0] != rows) for t in tree_flatten(kept)[0]):
             self._stop("a module before the layer that the tail reads does not put the windows first")
             return y
         for r, item in enumerate(items):
-            self.store[item] = (self._keep(target[r]),
-                                {key: tree_map(lambda t: self._keep(t[r]) if isinstance(t, torch.Tensor) else t, o)
-                                 for key, o in kept.items()})
+            self.store[item] = (
+                self._keep(target[r]),
+                {
+                    key: tree_map(lambda t: self._keep(t[r]) if isinstance(t, torch.Tensor) else t, o)
+                    for key, o in kept.items()
+                },
+            )
         return y
 
     def _keep(self, t: torch.Tensor) -> torch.Tensor:
@@ -188,13 +206,19 @@ class LayerTail:
             flat, spec = tree_flatten(stored[0][1][key])
             columns = [tree_flatten(s[key])[0] for _, s in stored]
             metas = tree_flatten(self.meta[key][1])[0]
-            values = [torch.stack([c[i] for c in columns]).to(metas[i].dtype) if isinstance(v, torch.Tensor) else v
-                      for i, v in enumerate(flat)]
+            values = [
+                torch.stack([c[i] for c in columns]).to(metas[i].dtype) if isinstance(v, torch.Tensor) else v
+                for i, v in enumerate(flat)
+            ]
             return tree_unflatten(values, spec)
 
         def zeros(key):
-            return tree_map(lambda m: torch.zeros((rows, *m.shape), dtype=m.dtype, device=windows.device)
-                            if isinstance(m, _Meta) else m, self.meta[key][1])
+            return tree_map(
+                lambda m: (
+                    torch.zeros((rows, *m.shape), dtype=m.dtype, device=windows.device) if isinstance(m, _Meta) else m
+                ),
+                self.meta[key][1],
+            )
 
         def answer(name):
             def forward(*args, **kwargs):
@@ -204,6 +228,7 @@ class LayerTail:
                 if key not in self.meta:
                     raise _Mismatch()
                 return stack(key) if key in self.needed else zeros(key)
+
             return forward
 
         def layer_forward(*args, **kwargs):
@@ -220,8 +245,9 @@ class LayerTail:
                 y = call(windows)
         except Exception as exc:  # noqa: BLE001  (the recompute then runs the model as it is, errors included)
             mismatch = isinstance(exc, _Mismatch) or isinstance(exc.__cause__, _Mismatch)
-            self._stop("the model called its modules in another order" if mismatch else
-                       f"the tail raised {type(exc).__name__}")
+            self._stop(
+                "the model called its modules in another order" if mismatch else f"the tail raised {type(exc).__name__}"
+            )
             return None
         finally:
             for module, old in patched:

@@ -22,9 +22,7 @@ def pick_output(output, key):
         return output
     if key is None:
         if isinstance(output, dict):
-            raise SaliencyError(
-                f"The model returns a dict with keys {list(output)}; choose one with output_key=<key>."
-            )
+            raise SaliencyError(f"The model returns a dict with keys {list(output)}; choose one with output_key=<key>.")
         if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
             raise SaliencyError(
                 f"The model returns a {type(output).__name__} of {len(output)} elements; choose one with "
@@ -56,8 +54,9 @@ def default_activation(num_classes: int) -> str:
 PROBABILITY_TOLERANCE = 1e-4
 ALREADY_PROBABILITIES = (
     "The model's output is already probabilities (non-negative, summing to 1 over the classes for every "
-    "sample/voxel), so no softmax/sigmoid was applied again. Set \"output\": {\"activation\": \"none\"} in "
-    "the model card to say so explicitly (or \"softmax\"/\"sigmoid\" if these are really logits).")
+    'sample/voxel), so no softmax/sigmoid was applied again. Set "output": {"activation": "none"} in '
+    'the model card to say so explicitly (or "softmax"/"sigmoid" if these are really logits).'
+)
 
 
 def is_probabilities(output: torch.Tensor) -> bool:
@@ -171,8 +170,9 @@ def _class_list(target, n: int, num_classes: int, default: list[int]) -> list[in
     return out
 
 
-def resolve_target(target, output: torch.Tensor, spatial_dims: int, task: str | None = None,
-                   mask=None, activation: str = "auto") -> Target:
+def resolve_target(
+    target, output: torch.Tensor, spatial_dims: int, task: str | None = None, mask=None, activation: str = "auto"
+) -> Target:
     """Turn the caller's `target` (None, int, list, callable) into a Target for this output.
 
     Segmentation: the region is `mask` (a caller's region), or where the model predicts the class: the argmax
@@ -184,7 +184,9 @@ def resolve_target(target, output: torch.Tensor, spatial_dims: int, task: str | 
         if isinstance(target, torch.Tensor) and target.dim() <= 1:
             target = target.tolist()
         else:
-            raise SaliencyError(f"target must be None, a class index, a list of indices or a callable; got {type(target).__name__}.")
+            raise SaliencyError(
+                f"target must be None, a class index, a list of indices or a callable; got {type(target).__name__}."
+            )
     n, k = output.shape[0], output.shape[1] if output.dim() > 1 else 1
     if task is None:
         task = "segmentation" if output.dim() == spatial_dims + 2 and spatial_dims > 0 else "classification"
@@ -194,7 +196,8 @@ def resolve_target(target, output: torch.Tensor, spatial_dims: int, task: str | 
             raise SaliencyError(
                 "A region mask selects voxels of a segmentation output, but this is a classification model "
                 "(one score per class): the mask would be ignored. Leave the region mask out, or set "
-                "task 'segmentation' in the card if the model outputs a map.")
+                "task 'segmentation' in the card if the model outputs a map."
+            )
         if output.dim() != 2:
             raise SaliencyError(
                 f"A classification target needs an output of shape (N, classes); the model gives "
@@ -245,10 +248,12 @@ def resolve_target(target, output: torch.Tensor, spatial_dims: int, task: str | 
 def empty_prediction_note(cls: int, sample: int, n: int) -> str:
     """Why a map of a class nobody sees is not what it looks like: what was explained instead."""
     where = f" in sample {sample}" if n > 1 else ""
-    return (f"The model predicts no voxel of class {cls}{where}: there is no predicted region to explain, so the "
-            f"map explains class {cls}'s output summed over the whole image instead. Give a region (mask, box or "
-            f"point) to explain a chosen area, or check the input (orientation, intensity) if class {cls} should "
-            f"be there.")
+    return (
+        f"The model predicts no voxel of class {cls}{where}: there is no predicted region to explain, so the "
+        f"map explains class {cls}'s output summed over the whole image instead. Give a region (mask, box or "
+        f"point) to explain a chosen area, or check the input (orientation, intensity) if class {cls} should "
+        f"be there."
+    )
 
 
 def _noted(target: Target, *notes) -> Target:

@@ -26,7 +26,7 @@ def infer_grid(num_tokens: int, spatial_shape, max_extra: int = 8):
                 if math.prod(grid) == count:
                     return grid, extra
         side = round(count ** (1.0 / dims))
-        if side ** dims == count:
+        if side**dims == count:
             return (side,) * dims, extra
     return None
 

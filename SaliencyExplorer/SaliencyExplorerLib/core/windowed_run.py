@@ -74,8 +74,11 @@ class WindowedRun(ExplainRun):
         cache, total, count = {}, None, len(plan) * self.x.shape[0]
         for items in plan.batches(plan.items(self.x.shape[0]), self.sliding.sw_batch_size):
             windows = plan.gather(padded, items)
-            y = self._window_call(windows) if self._tail is None else \
-                self._tail.record(self._window_call, windows, items, count)
+            y = (
+                self._window_call(windows)
+                if self._tail is None
+                else self._tail.record(self._window_call, windows, items, count)
+            )
             plan.check_output(y)
             weighted = y * plan.importance.to(y.dtype)
             if total is None:
@@ -98,8 +101,13 @@ class WindowedRun(ExplainRun):
         n = self.x.shape[0]
         todo, total, reused = [], None, []
         for j in range(x.shape[0]):
-            same = [[torch.equal(padded[(j, slice(None), *plan.slices(w))], clean[(i, slice(None), *plan.slices(w))])
-                     for w in range(len(plan))] for i in range(n)]
+            same = [
+                [
+                    torch.equal(padded[(j, slice(None), *plan.slices(w))], clean[(i, slice(None), *plan.slices(w))])
+                    for w in range(len(plan))
+                ]
+                for i in range(n)
+            ]
             sample = max(range(n), key=lambda i: sum(same[i]))
             for w in range(len(plan)):
                 (reused if same[sample][w] else todo).append((j, w, sample))
@@ -126,8 +134,9 @@ class WindowedRun(ExplainRun):
     def per_sample_bytes(self) -> int:
         """Working memory of one blended pass: one window batch's activations, measured on one window."""
         if not self._max_activation_bytes:
-            window = ExplainRun(self.model, self.plan.gather(self.plan.pad_input(self.x[:1]), [(0, 0)]),
-                                output_key=self.output_key)
+            window = ExplainRun(
+                self.model, self.plan.gather(self.plan.pad_input(self.x[:1]), [(0, 0)]), output_key=self.output_key
+            )
             window._profile_forward()
             self.passes["forward"] += window.passes["forward"]
             self._max_activation_bytes = max(window._max_activation_bytes * self.sliding.sw_batch_size, 1)
@@ -141,8 +150,14 @@ class WindowedRun(ExplainRun):
         """G without the clean pass, when dS/dY does not depend on Y: logits (output_activation "none"), given
         classes and a given region mask make S linear in the output. None otherwise (a predicted class or
         region, or probabilities, need the whole blended output first). Costs one window's forward (K)."""
-        if (self.clean_output is not None or self.output_activation != "none" or self.mask is None
-                or callable(self.mask) or self.requested_target is None or callable(self.requested_target)):
+        if (
+            self.clean_output is not None
+            or self.output_activation != "none"
+            or self.mask is None
+            or callable(self.mask)
+            or self.requested_target is None
+            or callable(self.requested_target)
+        ):
             return None
         if isinstance(self.requested_target, (list, tuple)) and any(t is None for t in self.requested_target):
             return None
@@ -155,8 +170,14 @@ class WindowedRun(ExplainRun):
         shape = (self.x.shape[0], probe.shape[1], *self.spatial_shape)
         self._output_channels = int(probe.shape[1])
         if self.target is None:
-            self.target = resolve_target(self.requested_target, probe.new_zeros(shape), len(self.spatial_shape),
-                                         self.task, self.mask, self.output_activation)
+            self.target = resolve_target(
+                self.requested_target,
+                probe.new_zeros(shape),
+                len(self.spatial_shape),
+                self.task,
+                self.mask,
+                self.output_activation,
+            )
         if getattr(self.target, "activation", None) != "none":
             return None
         leaf = probe.new_zeros(shape).requires_grad_(True)
@@ -173,8 +194,10 @@ class WindowedRun(ExplainRun):
         with torch.enable_grad():
             score = target.score(leaf, torch.arange(leaf.shape[0], device=leaf.device))
             if not score.requires_grad:
-                raise SaliencyError("The explained score does not depend differentiably on the model output, "
-                                    "so it cannot be split over sliding windows; use a region or class target.")
+                raise SaliencyError(
+                    "The explained score does not depend differentiably on the model output, "
+                    "so it cannot be split over sliding windows; use a region or class target."
+                )
             (grad,) = torch.autograd.grad(score.sum(), leaf)
         return grad
 
@@ -188,24 +211,38 @@ class WindowedRun(ExplainRun):
         evaluated = self.window_counts["evaluated"]
         if self.window_counts["reused"]:
             share = self.window_counts["reused"] / (self.window_counts["reused"] + evaluated)
-            self.warnings.append(f"Sliding windows: {self.window_counts['reused']} window evaluations reused from "
-                                 f"the clean pass ({share:.0%} of the model calls saved).")
+            self.warnings.append(
+                f"Sliding windows: {self.window_counts['reused']} window evaluations reused from "
+                f"the clean pass ({share:.0%} of the model calls saved)."
+            )
         return out
 
     def _per_window(self, method, combine: str):
 
         plan, n = self.plan, self.x.shape[0]
         given = self._output_independent_gradient() if combine == "blend" else None
-        if (combine == "blend" and given is None and len(self.layers) == 1 and self.clean_output is None
-                and getattr(method, "replays_layer", False) and self.layer_output is None):
+        if (
+            combine == "blend"
+            and given is None
+            and len(self.layers) == 1
+            and self.clean_output is None
+            and getattr(method, "replays_layer", False)
+            and self.layer_output is None
+        ):
             self._tail = LayerTail(self.model, *self.layers[0])  # the clean pass keeps the layer's outputs
         # one count over both phases (the clean pass, then the explanation), so "window k of N" runs throughout
         windows, clean = len(plan) * n, given is None and self.clean_output is None
         progress = Progress(self.progress_callback, windows * (2 if clean else 1), self.cancel)
         roi = "x".join(str(r) for r in plan.roi)
-        progress.status(f"sliding windows: {windows} windows of {roi}" + (
-            f", each run twice (steps 1-{windows}: the model's output, {windows + 1}-{2 * windows}: "
-            f"the explanation)" if clean else ""))
+        progress.status(
+            f"sliding windows: {windows} windows of {roi}"
+            + (
+                f", each run twice (steps 1-{windows}: the model's output, {windows + 1}-{2 * windows}: "
+                f"the explanation)"
+                if clean
+                else ""
+            )
+        )
         progress.start()
         self._progress = progress if clean else None
         try:
@@ -215,9 +252,13 @@ class WindowedRun(ExplainRun):
         blended = None  # without the clean pass: the blended output, assembled from the windows' own passes
         target = self.target
         uses_target = combine == "sum" or getattr(method, "needs_gradients", False)
-        if combine == "blend" and (len(self.layers) > 1 or self.eigen_smooth or getattr(method, "principal_component", False)):
-            self.warnings.append("Under sliding windows, several layers and principal components are computed per "
-                                 "window (each window scaled on its own) before blending.")
+        if combine == "blend" and (
+            len(self.layers) > 1 or self.eigen_smooth or getattr(method, "principal_component", False)
+        ):
+            self.warnings.append(
+                "Under sliding windows, several layers and principal components are computed per "
+                "window (each window scaled on its own) before blending."
+            )
         padded = plan.pad_input(self.x)
         total = None
         for items in plan.batches(plan.items(n), self.sliding.sw_batch_size):
@@ -227,9 +268,12 @@ class WindowedRun(ExplainRun):
             self.window_counts["skipped"] += len(items) - len(keep)
             if keep:
                 chosen = [items[k] for k in keep]
-                sub = self._sub_run(plan.gather(padded, chosen), weights[keep],
-                                    None if target.classes is None else [target.classes[i] for i, _ in chosen],
-                                    chosen)
+                sub = self._sub_run(
+                    plan.gather(padded, chosen),
+                    weights[keep],
+                    None if target.classes is None else [target.classes[i] for i, _ in chosen],
+                    chosen,
+                )
                 out = method.compute(sub)
                 if given is not None and sub.clean_output is not None:
                     y = sub.clean_output * plan.importance.to(sub.clean_output.dtype)
@@ -281,7 +325,8 @@ class WindowedRun(ExplainRun):
             self.warnings.append(
                 f"Sliding windows: no separate clean pass (logit target on a given region); the reported output "
                 f"is blended from the windows explained only, {skipped} window(s) outside the region were not "
-                f"run (the output is exact where none of them reaches, 0 where only they do).")
+                f"run (the output is exact where none of them reaches, 0 where only they do)."
+            )
         if blended is None:
             shape = (self.x.shape[0], self._output_channels, *self.spatial_shape)
             self.clean_output = torch.zeros(shape, dtype=self.x.dtype, device=self.device)
@@ -293,17 +338,32 @@ class WindowedRun(ExplainRun):
         """An ordinary run on a window batch whose target is each window's share of the score (its layer
         gradients from the clean pass's store and the model's tail alone, when the store holds them)."""
         tail = self._tail if self._tail is not None and self._tail.active else None
-        sub = (ExplainRun if tail is None else _TailSubRun)(self.model, windows, layers=self.layers, options=self.options, task=self.task,
-                         output_key=self.output_key, layer_output=self.layer_output, grid=self.grid,
-                         output_activation=self.output_activation, relu=self.relu, eigen_smooth=self.eigen_smooth,
-                         batch_size=windows.shape[0], cancel=self.cancel)
+        sub = (ExplainRun if tail is None else _TailSubRun)(
+            self.model,
+            windows,
+            layers=self.layers,
+            options=self.options,
+            task=self.task,
+            output_key=self.output_key,
+            layer_output=self.layer_output,
+            grid=self.grid,
+            output_activation=self.output_activation,
+            relu=self.relu,
+            eigen_smooth=self.eigen_smooth,
+            batch_size=windows.shape[0],
+            cancel=self.cancel,
+        )
         activation = getattr(self.target, "activation", "none")
         sub.target = WindowTarget(weights, activation, classes)
         # the batch size is given, so the sub-run needs no memory probe of its own
         sub._max_activation_bytes = max(self._max_activation_bytes // self.sliding.sw_batch_size, 1)
         if tail is not None:
-            sub.tail, sub.items, sub.clean_outputs, sub.importance = tail, list(items), self._clean_windows[1], \
-                self.plan.importance
+            sub.tail, sub.items, sub.clean_outputs, sub.importance = (
+                tail,
+                list(items),
+                self._clean_windows[1],
+                self.plan.importance,
+            )
         return sub
 
 

@@ -40,8 +40,10 @@ DEMO_CARD = {
     },
     "output": {"activation": "softmax"},
     "target_layer": "features.block3",
-    "architecture": {"class": "SaliencyExplorerLib.demo.network.LesionNet",
-                     "kwargs": {"in_channels": 1, "num_classes": 2, "width": 8}},
+    "architecture": {
+        "class": "SaliencyExplorerLib.demo.network.LesionNet",
+        "kwargs": {"in_channels": 1, "num_classes": 2, "width": 8},
+    },
     "weights": "lesion_classifier.pt",
 }
 
@@ -62,8 +64,13 @@ def random_case(rng: np.random.Generator, lesion: bool):
         local = unit * rng.uniform(0.0, 0.55) * np.maximum(semi - radius, 1.0)
         center = d @ local  # the grid is centred on the physical origin by make_phantom
     image, mask = make_phantom(
-        size=size, spacing=spacing, direction=direction, lesion_center_lps=center, lesion_radius_mm=radius,
-        seed=int(rng.integers(0, 2**31 - 1)), noise_hu=float(rng.uniform(8.0, 30.0)),
+        size=size,
+        spacing=spacing,
+        direction=direction,
+        lesion_center_lps=center,
+        lesion_radius_mm=radius,
+        seed=int(rng.integers(0, 2**31 - 1)),
+        noise_hu=float(rng.uniform(8.0, 30.0)),
         body_fraction=float(rng.uniform(0.36, 0.45)),
         lesion_hu=float(rng.uniform(85.0, 200.0)) if lesion else None,
     )
@@ -85,8 +92,9 @@ def model_tensors(count: int, seed: int):
 def lesion_mask(reference: sitk.Image, center_lps, radius_mm: float) -> sitk.Image:
     """uint8 label image on ``reference``'s grid: 1 where a voxel's centre lies within ``radius_mm`` of
     ``center_lps`` (the sphere ``make_phantom`` draws), 0 elsewhere."""
-    points = voxel_points_lps(reference.GetSize(), reference.GetSpacing(), reference.GetOrigin(),
-                              reference.GetDirection())
+    points = voxel_points_lps(
+        reference.GetSize(), reference.GetSpacing(), reference.GetOrigin(), reference.GetDirection()
+    )
     inside = np.linalg.norm(points - np.asarray(center_lps, dtype=float), axis=-1) <= float(radius_mm)
     mask = sitk.GetImageFromArray(inside.astype(np.uint8))
     mask.CopyInformation(reference)

@@ -66,23 +66,27 @@ class DemoResult:
         centre = ", ".join(f"{v:.1f}" for v in self.lesion_center_ras)
         verdict = "INSIDE" if self.peak_in_lesion else "OUTSIDE"
         dist = "n/a" if self.distance_mm is None else f"{self.distance_mm:.1f} mm"
-        return "\n".join([
-            f"model says: {self.predicted} (p = {self.probability:.3f})",
-            f"heatmap peak (RAS mm): ({where}); lesion centre (RAS mm): ({centre}), radius "
-            f"{self.lesion_radius_mm:.1f} mm",
-            f"peak is {dist} from the lesion centre: {verdict} the lesion",
-            f"heatmap: {self.heatmap_path}",
-            f"overlay: {self.png_path if self.png_path else 'not written (install matplotlib and Pillow)'}",
-            f"time: {self.seconds:.1f} s",
-        ])
+        return "\n".join(
+            [
+                f"model says: {self.predicted} (p = {self.probability:.3f})",
+                f"heatmap peak (RAS mm): ({where}); lesion centre (RAS mm): ({centre}), radius "
+                f"{self.lesion_radius_mm:.1f} mm",
+                f"peak is {dist} from the lesion centre: {verdict} the lesion",
+                f"heatmap: {self.heatmap_path}",
+                f"overlay: {self.png_path if self.png_path else 'not written (install matplotlib and Pillow)'}",
+                f"time: {self.seconds:.1f} s",
+            ]
+        )
 
 
 def _sample_truth(folder: Path) -> dict:
     info_path = folder / "sample_ct.json"
     if not info_path.is_file():
-        raise SaliencyError(f"The demo files are missing ({info_path}). Run `python scripts/make_demo.py` to make "
-                            "them, restore Resources/Samples from the repository, or point "
-                            "SALIENCY_EXPLORER_SAMPLES at a folder holding them.")
+        raise SaliencyError(
+            f"The demo files are missing ({info_path}). Run `python scripts/make_demo.py` to make "
+            "them, restore Resources/Samples from the repository, or point "
+            "SALIENCY_EXPLORER_SAMPLES at a folder holding them."
+        )
     return json.loads(info_path.read_text())
 
 
@@ -90,15 +94,23 @@ def write_overlay(path: Path, image, heatmap, peak_lps) -> Path | None:
     """PNG of the axial (k) slice through the peak, heatmap over the CT; None without matplotlib/Pillow."""
 
     try:
-
         index = None
         if peak_lps is not None:
             index = int(round(image.TransformPhysicalPointToContinuousIndex([float(v) for v in peak_lps])[2]))
-        pictures.save_slice(path, sitk.GetArrayFromImage(image), sitk.GetArrayFromImage(heatmap), axis=0,
-                           index=index, colorbar=True, window=(-200.0, 300.0), threshold=0.2, zoom=5,
-                           spacing=tuple(reversed(image.GetSpacing())),
-                           title=annotate.title_from_heatmap(heatmap) or "heatmap",
-                           geometry=annotate.Geometry.of(image))
+        pictures.save_slice(
+            path,
+            sitk.GetArrayFromImage(image),
+            sitk.GetArrayFromImage(heatmap),
+            axis=0,
+            index=index,
+            colorbar=True,
+            window=(-200.0, 300.0),
+            threshold=0.2,
+            zoom=5,
+            spacing=tuple(reversed(image.GetSpacing())),
+            title=annotate.title_from_heatmap(heatmap) or "heatmap",
+            geometry=annotate.Geometry.of(image),
+        )
     except (ImportError, SaliencyError) as exc:
         if "matplotlib" in str(exc) or "Pillow" in str(exc) or isinstance(exc, ImportError):
             return None
@@ -106,8 +118,9 @@ def write_overlay(path: Path, image, heatmap, peak_lps) -> Path | None:
     return path
 
 
-def run_demo(output_dir, method: str = DEFAULT_METHOD, model: str = "state_dict", folder=None, png=True,
-             progress=None) -> DemoResult:
+def run_demo(
+    output_dir, method: str = DEFAULT_METHOD, model: str = "state_dict", folder=None, png=True, progress=None
+) -> DemoResult:
     """Explain ``sample_ct.nrrd`` with the demo model; write the heatmap (NRRD) and overlay (PNG)."""
 
     started = time.perf_counter()
@@ -120,15 +133,23 @@ def run_demo(output_dir, method: str = DEFAULT_METHOD, model: str = "state_dict"
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise SaliencyError(f"Cannot create the output folder {out}: {exc.strerror or exc}. Choose a writable "
-                            "--output-dir.") from exc
+        raise SaliencyError(
+            f"Cannot create the output folder {out}: {exc.strerror or exc}. Choose a writable --output-dir."
+        ) from exc
     heat_path = check_output_path(out / f"sample_ct_{method}.nrrd", inputs=[sample_path])
     image = read_image(sample_path)
-    result = explain_image(image, str(folder / MODEL_FILES[model]), card=str(folder / "lesion_classifier.json"),
-                           method=method, target="lesion", progress=progress)
+    result = explain_image(
+        image,
+        str(folder / MODEL_FILES[model]),
+        card=str(folder / "lesion_classifier.json"),
+        method=method,
+        target="lesion",
+        progress=progress,
+    )
     write_image(result.heatmap_image, heat_path, inputs=[sample_path])
-    png_path = write_overlay(out / f"sample_ct_{method}.png", image, result.heatmap_image, result.peak_lps) \
-        if png else None
+    png_path = (
+        write_overlay(out / f"sample_ct_{method}.png", image, result.heatmap_image, result.peak_lps) if png else None
+    )
     scores = np.asarray(result.explanation.scores)[0]
     probs = np.exp(scores - scores.max())
     probs /= probs.sum()
@@ -136,9 +157,14 @@ def run_demo(output_dir, method: str = DEFAULT_METHOD, model: str = "state_dict"
     centre_lps = np.asarray(truth["lesion_center_lps_mm"], dtype=float)
     distance = None if result.peak_lps is None else float(np.linalg.norm(result.peak_lps - centre_lps))
     return DemoResult(
-        heatmap_path=heat_path, png_path=png_path, predicted=classes[int(probs.argmax())],
-        probability=float(probs.max()), peak_lps=result.peak_lps, peak_ras=result.peak_ras,
+        heatmap_path=heat_path,
+        png_path=png_path,
+        predicted=classes[int(probs.argmax())],
+        probability=float(probs.max()),
+        peak_lps=result.peak_lps,
+        peak_ras=result.peak_ras,
         lesion_center_ras=np.asarray(truth["lesion_center_ras_mm"], dtype=float),
-        lesion_radius_mm=float(truth["lesion_radius_mm"]), distance_mm=distance,
+        lesion_radius_mm=float(truth["lesion_radius_mm"]),
+        distance_mm=distance,
         seconds=time.perf_counter() - started,
     )

@@ -14,8 +14,11 @@ class ConvBlock(nn.Sequential):
     """Conv3d 3x3x3 -> BatchNorm -> ReLU (in place, as many real networks do), optionally 2x max pooling."""
 
     def __init__(self, in_channels: int, out_channels: int, pool: bool):
-        layers = [nn.Conv3d(in_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm3d(out_channels),
-                  nn.ReLU(inplace=True)]
+        layers = [
+            nn.Conv3d(in_channels, out_channels, 3, padding=1, bias=False),
+            nn.BatchNorm3d(out_channels),
+            nn.ReLU(inplace=True),
+        ]
         if pool:
             layers.append(nn.MaxPool3d(2))
         super().__init__(*layers)

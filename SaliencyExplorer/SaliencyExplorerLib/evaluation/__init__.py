@@ -12,8 +12,21 @@ from .report import evaluate_explanation, json_safe, localisation_report
 from .sanity import SanityResult, foreground_mask, randomisable_layers, sanity_check
 
 __all__ = [
-    "Comparison", "compare_methods", "faithfulness_score", "foreground_mask",
-    "FaithfulnessResult", "SanityResult", "deletion_curve", "energy_fraction", "evaluate_explanation",
-    "faithfulness", "json_safe", "localisation_report",
-    "insertion_curve", "pointing_game", "randomisable_layers", "sanity_check", "spearman",
+    "Comparison",
+    "compare_methods",
+    "faithfulness_score",
+    "foreground_mask",
+    "FaithfulnessResult",
+    "SanityResult",
+    "deletion_curve",
+    "energy_fraction",
+    "evaluate_explanation",
+    "faithfulness",
+    "json_safe",
+    "localisation_report",
+    "insertion_curve",
+    "pointing_game",
+    "randomisable_layers",
+    "sanity_check",
+    "spearman",
 ]

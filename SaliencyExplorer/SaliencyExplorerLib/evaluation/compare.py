@@ -47,16 +47,30 @@ from .report import json_safe, localisation_report
 from .sanity import sanity_check
 
 #: What `compare` runs when no methods are given: CAMs, gradients and a model-agnostic perturbation.
-DEFAULT_METHODS = ("gradcam", "hirescam", "layercam", "gradcam++", "smoothgrad", "integrated-gradients",
-                   "occlusion")
+DEFAULT_METHODS = ("gradcam", "hirescam", "layercam", "gradcam++", "smoothgrad", "integrated-gradients", "occlusion")
 #: Options a method gets in a comparison unless the caller gives its own (occlusion: its fast mode).
 FAST_OPTIONS = {"occlusion": {"mode": "fast"}}
 
 #: The table's columns, in order (JSON rows carry the same keys).
-COLUMNS = ["rank", "method", "faithfulness_score", "deletion_auc", "insertion_auc", "random_deletion_auc",
-           "random_insertion_auc", "sanity_flagged", "sanity_min_correlation", "sanity_decorrelated_at",
-           "pointing_hit", "energy_fraction", "region_fraction", "seconds", "evaluation_seconds",
-           "sanity_seconds", "error"]
+COLUMNS = [
+    "rank",
+    "method",
+    "faithfulness_score",
+    "deletion_auc",
+    "insertion_auc",
+    "random_deletion_auc",
+    "random_insertion_auc",
+    "sanity_flagged",
+    "sanity_min_correlation",
+    "sanity_decorrelated_at",
+    "pointing_hit",
+    "energy_fraction",
+    "region_fraction",
+    "seconds",
+    "evaluation_seconds",
+    "sanity_seconds",
+    "error",
+]
 
 
 def faithfulness_score(deletion, insertion, random_deletion, random_insertion) -> float:
@@ -70,6 +84,7 @@ def faithfulness_score(deletion, insertion, random_deletion, random_insertion) -
 def rank_rows(rows: list[dict], key: str = "faithfulness_score") -> list[dict]:
     """Sort by `key` (highest first; sanity-flagged rows after the others; failed/NaN last; then by name) and
     set `rank` 1.. (None if failed). Cohort summaries rank by score alone (their flag is a fraction)."""
+
     def value(row):
         v = row.get(key)
         return -math.inf if v is None or (isinstance(v, float) and math.isnan(v)) else v
@@ -104,10 +119,17 @@ class Comparison:
         raise SaliencyError(f"No method {method!r} in this comparison; it has {[r['method'] for r in self.rows]}.")
 
     def to_dict(self, curves: bool = True) -> dict:
-        out = {"ranking": self.ranking, "table": self.rows, "target": self.target, "sanity": self.sanity,
-               "settings": self.settings, "shared_seconds": self.shared_seconds, "warnings": list(self.warnings),
-               "score": "faithfulness_score = (insertion_auc - random_insertion_auc) - "
-                        "(deletion_auc - random_deletion_auc); higher is better, 0 = random"}
+        out = {
+            "ranking": self.ranking,
+            "table": self.rows,
+            "target": self.target,
+            "sanity": self.sanity,
+            "settings": self.settings,
+            "shared_seconds": self.shared_seconds,
+            "warnings": list(self.warnings),
+            "score": "faithfulness_score = (insertion_auc - random_insertion_auc) - "
+            "(deletion_auc - random_deletion_auc); higher is better, 0 = random",
+        }
         if curves:
             out["curves"] = self.curves
         return json_safe(out)
@@ -167,9 +189,14 @@ def fixed_target(model, x, target, explain_options: dict, notes: list | None = N
     x = prepare_input(x, model)
     with guarded(model), torch.no_grad():
         output = model_output(model, x, explain_options.get("output_key"), explain_options.get("sliding_window"))
-    resolved = resolve_target(target, output, x.dim() - 2, task=explain_options.get("task"),
-                              mask=explain_options.get("mask"),
-                              activation=explain_options.get("output_activation", "auto"))
+    resolved = resolve_target(
+        target,
+        output,
+        x.dim() - 2,
+        task=explain_options.get("task"),
+        mask=explain_options.get("mask"),
+        activation=explain_options.get("output_activation", "auto"),
+    )
     if notes is not None:
         notes.extend(resolved.notes)
     return list(resolved.classes)
@@ -185,12 +212,30 @@ def _localisation(maps: np.ndarray, region) -> dict:
     return {k: (parts[0][k] if n == 1 else float(np.mean([p[k] for p in parts]))) for k in parts[0]}
 
 
-def compare_methods(model, x, methods=None, target=None, region=None, *, extra_maps: dict | None = None,
-                    layers=None, method_options: dict | None = None, explain_options: dict | None = None,
-                    steps: int = 50, batch_size: int = 16, replacement=0.0, blur_sigma=None,
-                    random_repeats: int = 3, sanity: bool = True, sanity_layers: int | None = None,
-                    sanity_threshold: float = 0.5, foreground="auto", seed: int = 0, progress=None,
-                    cancel=None) -> Comparison:
+def compare_methods(
+    model,
+    x,
+    methods=None,
+    target=None,
+    region=None,
+    *,
+    extra_maps: dict | None = None,
+    layers=None,
+    method_options: dict | None = None,
+    explain_options: dict | None = None,
+    steps: int = 50,
+    batch_size: int = 16,
+    replacement=0.0,
+    blur_sigma=None,
+    random_repeats: int = 3,
+    sanity: bool = True,
+    sanity_layers: int | None = None,
+    sanity_threshold: float = 0.5,
+    foreground="auto",
+    seed: int = 0,
+    progress=None,
+    cancel=None,
+) -> Comparison:
     """Explain `x` (N, C, *spatial) with every method, evaluate each map, rank them (see module docstring).
 
     `methods`: names (default `DEFAULT_METHODS`). `layers`: the CAM layer(s) (default: the engine's).
@@ -204,7 +249,9 @@ def compare_methods(model, x, methods=None, target=None, region=None, *, extra_m
     """
 
     if not isinstance(model, torch.nn.Module):
-        raise SaliencyError(f"model must be a torch.nn.Module; got {type(model).__name__}. Load files with load_model().")
+        raise SaliencyError(
+            f"model must be a torch.nn.Module; got {type(model).__name__}. Load files with load_model()."
+        )
     extra_maps = dict(extra_maps or {})
     names = [] if extra_maps and methods is not None and len(methods) == 0 else resolve_methods(methods)
     clash = set(extra_maps) & set(names)
@@ -217,29 +264,45 @@ def compare_methods(model, x, methods=None, target=None, region=None, *, extra_m
     n, spatial = x.shape[0], tuple(x.shape[2:])
     if region is not None:
         _localisation(np.zeros((n, *spatial)), region)  # a bad region fails before any heavy work
-    score_options = {k: shared[k] for k in ("output_key", "output_activation", "task", "mask", "sliding_window")
-                     if k in shared}
-    checks = dict(steps=steps, batch_size=positive_int(batch_size, "batch_size"), replacement=replacement,
-                  blur_sigma=blur_sigma, seed=seed, cancel=cancel, **score_options)
+    score_options = {
+        k: shared[k] for k in ("output_key", "output_activation", "task", "mask", "sliding_window") if k in shared
+    }
+    checks = dict(
+        steps=steps,
+        batch_size=positive_int(batch_size, "batch_size"),
+        replacement=replacement,
+        blur_sigma=blur_sigma,
+        seed=seed,
+        cancel=cancel,
+        **score_options,
+    )
 
     tick = time.perf_counter()
     notes = []
     target_fixed = fixed_target(model, x, target, shared, notes)
     timing = {"clean_forward": time.perf_counter() - tick}
     tick = time.perf_counter()
-    baseline = faithfulness(model, x, np.zeros((n, *spatial)), target=target_fixed,
-                            random_repeats=random_repeats, only_random=True, **checks)
+    baseline = faithfulness(
+        model,
+        x,
+        np.zeros((n, *spatial)),
+        target=target_fixed,
+        random_repeats=random_repeats,
+        only_random=True,
+        **checks,
+    )
     timing["random_baseline"] = time.perf_counter() - tick
-    curves = {"fraction": baseline.fractions.tolist(),
-              "random_deletion": baseline.random_deletion.mean(axis=0).tolist(),
-              "random_insertion": baseline.random_insertion.mean(axis=0).tolist()}
+    curves = {
+        "fraction": baseline.fractions.tolist(),
+        "random_deletion": baseline.random_deletion.mean(axis=0).tolist(),
+        "random_insertion": baseline.random_insertion.mean(axis=0).tolist(),
+    }
     random_del, random_ins = baseline.auc("random_deletion"), baseline.auc("random_insertion")
 
     candidates = [(name, None) for name in names] + list(extra_maps.items())
     rows, maps, sanity_out = [], {}, {}
     for step, (name, given) in enumerate(candidates):
-        row = {"method": name, "random_deletion_auc": random_del, "random_insertion_auc": random_ins,
-               "error": None}
+        row = {"method": name, "random_deletion_auc": random_del, "random_insertion_auc": random_ins, "error": None}
         try:
             tick = time.perf_counter()
             explain_fn = None
@@ -258,8 +321,9 @@ def compare_methods(model, x, methods=None, target=None, region=None, *, extra_m
                 outcome = given(model, x, target_fixed)
                 heat = np.asarray(getattr(outcome, "heatmap", outcome), dtype=np.float64)
             else:
-                heat = np.asarray(given.detach().cpu().numpy() if isinstance(given, torch.Tensor) else given,
-                                  dtype=np.float64)
+                heat = np.asarray(
+                    given.detach().cpu().numpy() if isinstance(given, torch.Tensor) else given, dtype=np.float64
+                )
             heat = batch_maps(heat, spatial, n, f"map of {name!r}")
             row["seconds"] = time.perf_counter() - tick
             maps[name] = heat.astype(np.float32)
@@ -267,10 +331,13 @@ def compare_methods(model, x, methods=None, target=None, region=None, *, extra_m
             tick = time.perf_counter()
             faith = faithfulness(model, x, heat, target=target_fixed, baseline=baseline, **checks)
             row["deletion_auc"], row["insertion_auc"] = faith.auc("deletion"), faith.auc("insertion")
-            row["faithfulness_score"] = faithfulness_score(row["deletion_auc"], row["insertion_auc"],
-                                                           random_del, random_ins)
-            curves[name] = {"deletion": faith.deletion.mean(axis=0).tolist(),
-                            "insertion": faith.insertion.mean(axis=0).tolist()}
+            row["faithfulness_score"] = faithfulness_score(
+                row["deletion_auc"], row["insertion_auc"], random_del, random_ins
+            )
+            curves[name] = {
+                "deletion": faith.deletion.mean(axis=0).tolist(),
+                "insertion": faith.insertion.mean(axis=0).tolist(),
+            }
             if region is not None:
                 row.update(_localisation(heat, region))
             row["evaluation_seconds"] = time.perf_counter() - tick
@@ -278,9 +345,18 @@ def compare_methods(model, x, methods=None, target=None, region=None, *, extra_m
             if sanity and (given is None or explain_fn is not None):
                 tick = time.perf_counter()
                 kwargs = {"explain_fn": explain_fn} if explain_fn else {"method": name, "explain_options": engine}
-                check = sanity_check(model, x, target=target_fixed, mode="cascade", threshold=sanity_threshold,
-                                     max_layers=sanity_layers, seed=seed, cancel=cancel, foreground=foreground,
-                                     **kwargs)
+                check = sanity_check(
+                    model,
+                    x,
+                    target=target_fixed,
+                    mode="cascade",
+                    threshold=sanity_threshold,
+                    max_layers=sanity_layers,
+                    seed=seed,
+                    cancel=cancel,
+                    foreground=foreground,
+                    **kwargs,
+                )
                 sanity_out[name] = check.to_dict()
                 row["sanity_flagged"] = check.flagged
                 row["sanity_min_correlation"] = check.minimum_correlation
@@ -295,10 +371,20 @@ def compare_methods(model, x, methods=None, target=None, region=None, *, extra_m
         rows.append(row)
         if progress is not None:
             progress(step + 1, len(candidates), name)
-    settings = {"steps": steps, "batch_size": batch_size, "replacement": replacement, "blur_sigma": blur_sigma,
-                "random_repeats": random_repeats, "seed": seed, "sanity": sanity, "sanity_layers": sanity_layers,
-                "sanity_threshold": sanity_threshold, "methods": names, "extra_maps": list(extra_maps),
-                "method_options": {k: {**FAST_OPTIONS.get(k, {}), **method_options.get(k, {})} for k in names}}
+    settings = {
+        "steps": steps,
+        "batch_size": batch_size,
+        "replacement": replacement,
+        "blur_sigma": blur_sigma,
+        "random_repeats": random_repeats,
+        "seed": seed,
+        "sanity": sanity,
+        "sanity_layers": sanity_layers,
+        "sanity_threshold": sanity_threshold,
+        "methods": names,
+        "extra_maps": list(extra_maps),
+        "method_options": {k: {**FAST_OPTIONS.get(k, {}), **method_options.get(k, {})} for k in names},
+    }
     target_out = target_fixed if not callable(target_fixed) else None
     return Comparison(rank_rows(rows), maps, curves, sanity_out, target_out, settings, timing, notes)
 

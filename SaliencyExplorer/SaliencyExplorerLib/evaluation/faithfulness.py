@@ -35,8 +35,12 @@ def step_counts(n_voxels: int, steps: int) -> np.ndarray:
     """Voxels removed after each of `steps` equal steps (0 .. n); never more steps than voxels (said)."""
     steps = positive_int(steps, "steps")
     if steps > n_voxels:
-        warnings.warn(f"steps {steps} is more than the {n_voxels} voxels of the model's grid; one step per voxel "
-                      f"({n_voxels}) was used", UserWarning, stacklevel=2)
+        warnings.warn(
+            f"steps {steps} is more than the {n_voxels} voxels of the model's grid; one step per voxel "
+            f"({n_voxels}) was used",
+            UserWarning,
+            stacklevel=2,
+        )
         steps = n_voxels
     return np.round(np.arange(steps + 1) * n_voxels / steps).astype(np.int64)
 
@@ -58,8 +62,7 @@ class _Scorer:
         self.model, self.output_key, self.sliding_window = model, output_key, sliding_window
         with torch.no_grad():
             output = model_output(model, x, output_key, sliding_window)
-        self.target = resolve_target(target, output, x.dim() - 2, task=task, mask=mask,
-                                     activation=output_activation)
+        self.target = resolve_target(target, output, x.dim() - 2, task=task, mask=mask, activation=output_activation)
 
     def __call__(self, batch: torch.Tensor, sample: int) -> np.ndarray:
         with torch.no_grad():
@@ -75,7 +78,7 @@ def _curve(scorer, x_i, blank_i, ranks, counts, insertion, batch_size, sample, t
     ranks_t = torch.as_tensor(ranks, device=x_i.device)
     scores = []
     for start in range(0, len(counts), batch_size):
-        chunk = torch.as_tensor(counts[start:start + batch_size], device=x_i.device)
+        chunk = torch.as_tensor(counts[start : start + batch_size], device=x_i.device)
         chosen = (ranks_t[None, :] < chunk[:, None])[:, None, :]  # (B, 1, n): voxels taken so far
         keep, fill = (flat_blank, flat_x) if insertion else (flat_x, flat_blank)
         batch = torch.where(chosen, fill[None], keep[None]).reshape(len(chunk), *x_i.shape)
@@ -103,8 +106,10 @@ class FaithfulnessResult:
     def to_dict(self) -> dict:
         names = ["deletion", "insertion", "random_deletion", "random_insertion"]
         out = {f"{name}_auc": self.auc(name) for name in names}
-        out["curves"] = {"fraction": self.fractions.tolist(),
-                         **{name: getattr(self, name).mean(axis=0).tolist() for name in names}}
+        out["curves"] = {
+            "fraction": self.fractions.tolist(),
+            **{name: getattr(self, name).mean(axis=0).tolist() for name in names},
+        }
         out["settings"] = dict(self.settings)
         return out
 
@@ -119,12 +124,28 @@ def _check_input(model, x):
         raise SaliencyError(f"model must be a torch module (callable); got {type(model).__name__}.")
 
 
-def faithfulness(model, x, saliency, target=None, steps: int = 50, batch_size: int = 16,
-                 replacement=0.0, blur_sigma: float | None = None, random_repeats: int = 3,
-                 seed: int = 0, output_key=None, output_activation: str = "auto", task=None,
-                 mask=None, curves=("deletion", "insertion"), progress=None, cancel=None,
-                 baseline: "FaithfulnessResult | None" = None, only_random: bool = False,
-                 sliding_window=None) -> FaithfulnessResult:
+def faithfulness(
+    model,
+    x,
+    saliency,
+    target=None,
+    steps: int = 50,
+    batch_size: int = 16,
+    replacement=0.0,
+    blur_sigma: float | None = None,
+    random_repeats: int = 3,
+    seed: int = 0,
+    output_key=None,
+    output_activation: str = "auto",
+    task=None,
+    mask=None,
+    curves=("deletion", "insertion"),
+    progress=None,
+    cancel=None,
+    baseline: "FaithfulnessResult | None" = None,
+    only_random: bool = False,
+    sliding_window=None,
+) -> FaithfulnessResult:
     """Deletion/insertion curves of `saliency` (N, *spatial) for `model` at input `x`, plus random baselines.
 
     `replacement`: a number, 'mean' or 'blur' (`blur_sigma` in voxels). `target` as for explain().
@@ -145,8 +166,10 @@ def faithfulness(model, x, saliency, target=None, steps: int = 50, batch_size: i
     fractions = counts / counts[-1]
     if baseline is not None:
         if baseline.fractions.shape != fractions.shape or baseline.random_deletion.shape[0] != n:
-            raise SaliencyError("The baseline was computed with other steps or another input; compute it with "
-                                "the same input and steps, or pass baseline=None.")
+            raise SaliencyError(
+                "The baseline was computed with other steps or another input; compute it with "
+                "the same input and steps, or pass baseline=None."
+            )
         random_repeats = 0
     blank = replacement_image(x, replacement, blur_sigma)
     rng = np.random.default_rng(seed)
@@ -175,8 +198,14 @@ def faithfulness(model, x, saliency, target=None, steps: int = 50, batch_size: i
                     result[name][i] = _curve(*args, ranks, *tail)
                 if randoms:
                     result[f"random_{name}"][i] = np.mean([_curve(*args, r, *tail) for r in randoms], axis=0)
-    settings = {"steps": len(counts) - 1, "batch_size": batch_size, "replacement": replacement,
-                "blur_sigma": blur_sigma, "random_repeats": random_repeats, "seed": seed}
+    settings = {
+        "steps": len(counts) - 1,
+        "batch_size": batch_size,
+        "replacement": replacement,
+        "blur_sigma": blur_sigma,
+        "random_repeats": random_repeats,
+        "seed": seed,
+    }
     if baseline is not None:
         result["random_deletion"], result["random_insertion"] = baseline.random_deletion, baseline.random_insertion
         settings["random_repeats"] = baseline.settings.get("random_repeats")

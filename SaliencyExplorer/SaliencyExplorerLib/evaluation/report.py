@@ -46,12 +46,30 @@ def localisation_report(heatmap, region, tolerance_mm: float = 0.0, spacing=None
     }
 
 
-def evaluate_explanation(model, x, heatmap, target=None, method: str = DEFAULT_METHOD, *, region=None,
-                         steps: int = 50, batch_size: int = 16, replacement=0.0, blur_sigma=None,
-                         random_repeats: int = 3, sanity: bool = True, sanity_mode: str = "cascade",
-                         max_layers: int | None = None, threshold: float = 0.5, seed: int = 0,
-                         explain_fn=None, explain_options: dict | None = None, foreground="auto", progress=None,
-                         cancel=None) -> dict:
+def evaluate_explanation(
+    model,
+    x,
+    heatmap,
+    target=None,
+    method: str = DEFAULT_METHOD,
+    *,
+    region=None,
+    steps: int = 50,
+    batch_size: int = 16,
+    replacement=0.0,
+    blur_sigma=None,
+    random_repeats: int = 3,
+    sanity: bool = True,
+    sanity_mode: str = "cascade",
+    max_layers: int | None = None,
+    threshold: float = 0.5,
+    seed: int = 0,
+    explain_fn=None,
+    explain_options: dict | None = None,
+    foreground="auto",
+    progress=None,
+    cancel=None,
+) -> dict:
     """Faithfulness (+ random baseline), sanity check and, with `region` on the map's grid, localisation.
 
     `heatmap` (N, *spatial) is the map being judged, for `target` (as explain() reported it);
@@ -62,17 +80,41 @@ def evaluate_explanation(model, x, heatmap, target=None, method: str = DEFAULT_M
     options = dict(explain_options or {})
     n, spatial = x.shape[0], tuple(x.shape[2:])
     maps = batch_maps(heatmap, spatial, n, "heatmap")
-    score_options = {k: options[k] for k in ("output_key", "output_activation", "task", "mask", "sliding_window")
-                     if k in options}
-    faith = faithfulness(model, x, maps, target=target, steps=steps, batch_size=batch_size,
-                         replacement=replacement, blur_sigma=blur_sigma, random_repeats=random_repeats,
-                         seed=seed, progress=progress, cancel=cancel, **score_options)
+    score_options = {
+        k: options[k] for k in ("output_key", "output_activation", "task", "mask", "sliding_window") if k in options
+    }
+    faith = faithfulness(
+        model,
+        x,
+        maps,
+        target=target,
+        steps=steps,
+        batch_size=batch_size,
+        replacement=replacement,
+        blur_sigma=blur_sigma,
+        random_repeats=random_repeats,
+        seed=seed,
+        progress=progress,
+        cancel=cancel,
+        **score_options,
+    )
     out = faith.to_dict()
     if sanity:
-        out["sanity"] = sanity_check(model, x, method=method, target=target, explain_fn=explain_fn,
-                                     mode=sanity_mode, threshold=threshold, max_layers=max_layers, seed=seed,
-                                     progress=progress, cancel=cancel, explain_options=options,
-                                     foreground=foreground).to_dict()
+        out["sanity"] = sanity_check(
+            model,
+            x,
+            method=method,
+            target=target,
+            explain_fn=explain_fn,
+            mode=sanity_mode,
+            threshold=threshold,
+            max_layers=max_layers,
+            seed=seed,
+            progress=progress,
+            cancel=cancel,
+            explain_options=options,
+            foreground=foreground,
+        ).to_dict()
     if region is not None:
         masks = to_numpy(region, "region")
         if masks.shape == spatial:

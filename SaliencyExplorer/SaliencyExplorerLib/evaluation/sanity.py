@@ -73,8 +73,10 @@ def foreground_mask(x: torch.Tensor, mask=None) -> np.ndarray:
         if given.shape == spatial:
             given = np.broadcast_to(given, (n, *spatial))
         if given.shape != (n, *spatial):
-            raise SaliencyError(f"The foreground mask has shape {given.shape} but the input needs {(n, *spatial)} "
-                                f"or {spatial}; resample the body mask onto the model's grid.")
+            raise SaliencyError(
+                f"The foreground mask has shape {given.shape} but the input needs {(n, *spatial)} "
+                f"or {spatial}; resample the body mask onto the model's grid."
+            )
         if not given.reshape(n, -1).any(axis=1).all():
             raise SaliencyError("The foreground mask is empty for a sample; give a mask with voxels inside the body.")
         return np.array(given)
@@ -116,8 +118,9 @@ class SanityResult:
     @property
     def decorrelated_at(self) -> str | None:
         """The first randomised layer after which the map fell below the threshold (None: never)."""
-        return next((name for name, c in zip(self.layers, self.correlations)
-                     if not np.isnan(c) and c < self.threshold), None)
+        return next(
+            (name for name, c in zip(self.layers, self.correlations) if not np.isnan(c) and c < self.threshold), None
+        )
 
     @property
     def flagged(self) -> bool:
@@ -130,8 +133,10 @@ class SanityResult:
     @property
     def verdict(self) -> str:
         if self.flagged:
-            return ("the map stays similar at every step of the randomisation: it does not depend on the "
-                    "learned weights (shows the image, not the model)")
+            return (
+                "the map stays similar at every step of the randomisation: it does not depend on the "
+                "learned weights (shows the image, not the model)"
+            )
         if self.decorrelated_at is None:
             return "no verdict: every map was flat"
         return f"the map depends on the learned weights: it decorrelated once {self.decorrelated_at!r} was randomised"
@@ -143,12 +148,19 @@ class SanityResult:
         whole = clean(self.whole_grid) if self.whole_grid else [None] * len(self.layers)
         minimum = self.minimum_correlation
         return {
-            "method": self.method, "mode": self.mode, "threshold": self.threshold, "flagged": self.flagged,
-            "verdict": self.verdict, "decorrelated_at": self.decorrelated_at,
+            "method": self.method,
+            "mode": self.mode,
+            "threshold": self.threshold,
+            "flagged": self.flagged,
+            "verdict": self.verdict,
+            "decorrelated_at": self.decorrelated_at,
             "minimum_correlation": None if np.isnan(minimum) else round(float(minimum), 6),
-            "region": self.region, "foreground_fraction": round(float(self.foreground_fraction), 6),
-            "layers": [{"layer": name, "rank_correlation": c, "whole_grid_rank_correlation": w}
-                       for name, c, w in zip(self.layers, clean(self.correlations), whole)],
+            "region": self.region,
+            "foreground_fraction": round(float(self.foreground_fraction), 6),
+            "layers": [
+                {"layer": name, "rank_correlation": c, "whole_grid_rank_correlation": w}
+                for name, c, w in zip(self.layers, clean(self.correlations), whole)
+            ],
         }
 
 
@@ -156,6 +168,7 @@ def _engine_explain(method, options):
     def run(model, x, target):
 
         return explain(model, x, method=method, target=target, **options)
+
     return run
 
 
@@ -167,10 +180,23 @@ def _heatmap_and_target(outcome, target):
     return outcome, target
 
 
-def sanity_check(model: nn.Module, x: torch.Tensor, method: str = DEFAULT_METHOD, target=None, randomise=None,
-                 explain_fn=None, mode: str = "cascade", threshold: float = 0.5, max_layers: int | None = None,
-                 seed: int = 0, progress=None, cancel=None, explain_options: dict | None = None,
-                 foreground="auto", **options) -> SanityResult:
+def sanity_check(
+    model: nn.Module,
+    x: torch.Tensor,
+    method: str = DEFAULT_METHOD,
+    target=None,
+    randomise=None,
+    explain_fn=None,
+    mode: str = "cascade",
+    threshold: float = 0.5,
+    max_layers: int | None = None,
+    seed: int = 0,
+    progress=None,
+    cancel=None,
+    explain_options: dict | None = None,
+    foreground="auto",
+    **options,
+) -> SanityResult:
     """Re-initialise the `randomise` layers (default: every layer with parameters, output side first) and
     compare maps. `explain_options` (a dict, safe for names such as `seed` that this function also uses)
     and `options` go to the engine (`layers=` there is the CAM layer, not what is randomised).
@@ -192,14 +218,16 @@ def sanity_check(model: nn.Module, x: torch.Tensor, method: str = DEFAULT_METHOD
     windows = engine_options.get("sliding_window")
     order = list(reversed(randomisable_layers(model, x, windows))) if randomise is None else list(randomise)
     if max_layers is not None:
-        order = order[:positive_int(max_layers, "max_layers")]
+        order = order[: positive_int(max_layers, "max_layers")]
     if not order:
         raise SaliencyError("The model has no layer with parameters to randomise; nothing to check.")
     known = dict(parameter_root(model).named_modules())
     missing = [name for name in order if name not in known]
     if missing:
-        raise SaliencyError(f"No layer named {missing[0]!r} with parameters in the model; the layers that "
-                            f"can be randomised are {list(reversed(randomisable_layers(model, x, windows)))}.")
+        raise SaliencyError(
+            f"No layer named {missing[0]!r} with parameters in the model; the layers that "
+            f"can be randomised are {list(reversed(randomisable_layers(model, x, windows)))}."
+        )
     if isinstance(foreground, str):
         if foreground != "auto":
             raise SaliencyError(f"foreground must be 'auto', a mask or None, not {foreground!r}.")
@@ -229,10 +257,14 @@ def sanity_check(model: nn.Module, x: torch.Tensor, method: str = DEFAULT_METHOD
             check_cancel(cancel)
     finally:
         space.close()
-    region = "whole grid" if whole_everywhere else ("foreground" if foreground is not None and
-                                                     isinstance(foreground, str) else "mask")
-    return SanityResult(method, mode, order, correlations, float(threshold), per_sample, whole_grid, region,
-                        float(inside.mean()))
+    region = (
+        "whole grid"
+        if whole_everywhere
+        else ("foreground" if foreground is not None and isinstance(foreground, str) else "mask")
+    )
+    return SanityResult(
+        method, mode, order, correlations, float(threshold), per_sample, whole_grid, region, float(inside.mean())
+    )
 
 
 def _mean(values) -> float:

@@ -28,8 +28,7 @@ def region_on_grid(region, reference, label: int | None = None, name: str = "reg
             f"The {name} is {region.GetDimension()}D but the image is {reference.GetDimension()}D; give a "
             f"region volume of the same dimension."
         )
-    resampled = sitk.Resample(region, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0.0,
-                              region.GetPixelID())
+    resampled = sitk.Resample(region, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0.0, region.GetPixelID())
     values = sitk.GetArrayFromImage(resampled)
     mask = values == label if label is not None else values != 0
     if not mask.any():
@@ -57,8 +56,16 @@ def _explain_options(card, explanation) -> dict:
     return options
 
 
-def evaluate_volume(result, model, region=None, region_label: int | None = None, tolerance_mm: float = 0.0,
-                    region_mask=None, body_mask=None, **checks) -> dict:
+def evaluate_volume(
+    result,
+    model,
+    region=None,
+    region_label: int | None = None,
+    tolerance_mm: float = 0.0,
+    region_mask=None,
+    body_mask=None,
+    **checks,
+) -> dict:
     """JSON-ready report for one `explain_image` result made with `model` (the loaded nn.Module).
 
     `region`: a SimpleITK label image on any grid, or a bool array on the source grid (localisation).
@@ -71,8 +78,11 @@ def evaluate_volume(result, model, region=None, region_label: int | None = None,
     explanation, reference = result.explanation, result.model_input.reference
     mask = None
     if region is not None:
-        mask = region_on_grid(region, reference, region_label) if isinstance(region, sitk.Image) else \
-            np.asarray(region, dtype=bool)
+        mask = (
+            region_on_grid(region, reference, region_label)
+            if isinstance(region, sitk.Image)
+            else np.asarray(region, dtype=bool)
+        )
     param = next(model.parameters(), None)
     x = result.model_input.tensor.to(param.device if param is not None else "cpu")
     options = _explain_options(result.card, explanation)
@@ -80,15 +90,27 @@ def evaluate_volume(result, model, region=None, region_label: int | None = None,
         options["mask"] = torch.from_numpy(mask_to_model(region_mask, result.model_input))
     if body_mask is not None:
         checks["foreground"] = mask_to_model(body_mask, result.model_input)
-    report = evaluate_explanation(model, x, explanation.heatmap, target=list(explanation.target),
-                                  method=explanation.method, explain_options=options, **checks)
+    report = evaluate_explanation(
+        model,
+        x,
+        explanation.heatmap,
+        target=list(explanation.target),
+        method=explanation.method,
+        explain_options=options,
+        **checks,
+    )
     if mask is not None:
         native = sitk.GetArrayFromImage(result.heatmap_image)
         spacing = tuple(reversed(reference.GetSpacing()))
         report.update(localisation_report(native, mask, tolerance_mm=tolerance_mm, spacing=spacing))
-    report.update({
-        "method": explanation.method, "layers": list(explanation.layers), "target": result.target_index,
-        "target_name": result.target_name, "score": result.score,
-        "peak_ras": None if result.peak_ras is None else [float(v) for v in np.asarray(result.peak_ras)],
-    })
+    report.update(
+        {
+            "method": explanation.method,
+            "layers": list(explanation.layers),
+            "target": result.target_index,
+            "target_name": result.target_name,
+            "score": result.score,
+            "peak_ras": None if result.peak_ras is None else [float(v) for v in np.asarray(result.peak_ras)],
+        }
+    )
     return json_safe(report)

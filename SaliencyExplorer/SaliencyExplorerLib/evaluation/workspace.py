@@ -77,8 +77,11 @@ def layers_with_parameters(model: nn.Module, x: torch.Tensor) -> list[str]:
     modules = dict(probe.named_modules())
     order, handles = [], []
     for name in owners:
-        handles.append(modules[name].register_forward_hook(
-            lambda _m, _i, _o, name=name: order.append(name) if name not in order else None))
+        handles.append(
+            modules[name].register_forward_hook(
+                lambda _m, _i, _o, name=name: order.append(name) if name not in order else None
+            )
+        )
     try:
         with torch.no_grad():
             probe.eval()

@@ -20,12 +20,26 @@ COLORBAR_LABEL = "importance, normalised 0-1"
 MIN_WIDTH = 600  # pixels: a titled picture is at least this wide (readable in a slide or on paper)
 OUTLINE_COLOUR = (255, 0, 255)  # magenta: no colour map of the usual ones (turbo, jet, inferno) has it
 LETTER_COLOUR = (255, 220, 0)
-METHOD_TITLES = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "hirescam": "HiResCAM", "layercam": "LayerCAM",
-                 "xgradcam": "XGrad-CAM", "eigencam": "Eigen-CAM", "eigengradcam": "Eigen-Grad-CAM",
-                 "scorecam": "Score-CAM", "ablationcam": "Ablation-CAM", "cam": "CAM", "smoothgrad": "SmoothGrad",
-                 "integrated-gradients": "Integrated Gradients", "saliency": "Saliency",
-                 "inputxgradient": "Input x Gradient", "guided-backprop": "Guided Backprop",
-                 "guided-gradcam": "Guided Grad-CAM", "occlusion": "Occlusion", "rise": "RISE"}
+METHOD_TITLES = {
+    "gradcam": "Grad-CAM",
+    "gradcam++": "Grad-CAM++",
+    "hirescam": "HiResCAM",
+    "layercam": "LayerCAM",
+    "xgradcam": "XGrad-CAM",
+    "eigencam": "Eigen-CAM",
+    "eigengradcam": "Eigen-Grad-CAM",
+    "scorecam": "Score-CAM",
+    "ablationcam": "Ablation-CAM",
+    "cam": "CAM",
+    "smoothgrad": "SmoothGrad",
+    "integrated-gradients": "Integrated Gradients",
+    "saliency": "Saliency",
+    "inputxgradient": "Input x Gradient",
+    "guided-backprop": "Guided Backprop",
+    "guided-gradcam": "Guided Grad-CAM",
+    "occlusion": "Occlusion",
+    "rise": "RISE",
+}
 _POSITIVE = ("L", "P", "S")  # LPS: where each physical axis increases
 _NEGATIVE = ("R", "A", "I")
 _RAS_NAME = ("R", "A", "S")
@@ -68,8 +82,12 @@ def edge_letters(direction, axis: int) -> dict:
     d = np.asarray(direction, dtype=float).reshape(3, 3)
     rows, cols = (a for a in range(3) if a != axis)
     row_vec, col_vec = d[:, 2 - rows], d[:, 2 - cols]  # array axis a is image index axis 2 - a
-    return {"top": _letter(row_vec, False), "bottom": _letter(row_vec, True),
-            "left": _letter(col_vec, False), "right": _letter(col_vec, True)}
+    return {
+        "top": _letter(row_vec, False),
+        "bottom": _letter(row_vec, True),
+        "left": _letter(col_vec, False),
+        "right": _letter(col_vec, True),
+    }
 
 
 def slice_position(geometry: Geometry, shape, axis: int, index: int) -> tuple[str, float]:
@@ -165,11 +183,22 @@ def draw_letters(tile: np.ndarray, letters: dict, size: int | None = None) -> np
     size = size or int(np.clip(min(h, w) / 14, 9, 18))
     picture = Image.fromarray(np.ascontiguousarray(tile))
     draw = ImageDraw.Draw(picture)
-    where = {"top": (w / 2, 2, "mt"), "bottom": (w / 2, h - 2, "mb"), "left": (3, h / 2, "lm"),
-             "right": (w - 3, h / 2, "rm")}
+    where = {
+        "top": (w / 2, 2, "mt"),
+        "bottom": (w / 2, h - 2, "mb"),
+        "left": (3, h / 2, "lm"),
+        "right": (w - 3, h / 2, "rm"),
+    }
     for edge, (x, y, anchor) in where.items():
-        draw.text((x, y), letters[edge], fill=LETTER_COLOUR, font=font(size), anchor=anchor,
-                  stroke_width=1, stroke_fill=(0, 0, 0))
+        draw.text(
+            (x, y),
+            letters[edge],
+            fill=LETTER_COLOUR,
+            font=font(size),
+            anchor=anchor,
+            stroke_width=1,
+            stroke_fill=(0, 0, 0),
+        )
     return np.asarray(picture)
 
 

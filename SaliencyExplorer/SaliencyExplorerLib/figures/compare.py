@@ -28,9 +28,21 @@ def _figure(width, height):
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
-def comparison_figure(image, maps: dict, curves: dict, rows: list, axis: int = 0, index: int | None = None,
-                      spacing=None, columns: int = 4, cmap: str = "turbo", alpha: float = 0.5, region=None,
-                      geometry=None, target: str | None = None):
+def comparison_figure(
+    image,
+    maps: dict,
+    curves: dict,
+    rows: list,
+    axis: int = 0,
+    index: int | None = None,
+    spacing=None,
+    columns: int = 4,
+    cmap: str = "turbo",
+    alpha: float = 0.5,
+    region=None,
+    geometry=None,
+    target: str | None = None,
+):
     """A matplotlib Figure. ``image`` and every map in ``maps`` (name -> array) share one 2D/3D grid (in
     display order, e.g. LPI); ``curves`` and ``rows`` as in ``Comparison`` (rows give the rank order).
     ``region`` (a mask on that grid) is outlined on every map, ``geometry`` (``annotate.Geometry``) puts the
@@ -40,8 +52,9 @@ def comparison_figure(image, maps: dict, curves: dict, rows: list, axis: int = 0
     if not maps:
         raise SaliencyError("No map to draw: every method failed. Read each method's error in the table.")
     order = [r["method"] for r in rows if r["method"] in maps]
-    first = Overlay(image, maps[order[0]], make_style({"cmap": cmap, "alpha": alpha, "spacing": spacing}), region,
-                    geometry)
+    first = Overlay(
+        image, maps[order[0]], make_style({"cmap": cmap, "alpha": alpha, "spacing": spacing}), region, geometry
+    )
     if index is None:
         index = first.hottest_slice(axis)
     ncol = max(1, min(columns, len(order)))
@@ -51,9 +64,15 @@ def comparison_figure(image, maps: dict, curves: dict, rows: list, axis: int = 0
     by_name = {r["method"]: r for r in rows}
     map_axes = []
     for k, name in enumerate(order):
-        overlay = Overlay(image, maps[name], make_style({"cmap": cmap, "alpha": alpha, "spacing": spacing,
-                                                         "window": first.window, "heat_range": (0.0, 1.0)}),
-                          region, geometry)
+        overlay = Overlay(
+            image,
+            maps[name],
+            make_style(
+                {"cmap": cmap, "alpha": alpha, "spacing": spacing, "window": first.window, "heat_range": (0.0, 1.0)}
+            ),
+            region,
+            geometry,
+        )
         ax = fig.add_subplot(grid[k // ncol, k % ncol])
         ax.imshow(overlay.slice_rgb(axis, index), interpolation="nearest")
         _edge_letters(ax, overlay.letters(axis))
@@ -67,20 +86,28 @@ def comparison_figure(image, maps: dict, curves: dict, rows: list, axis: int = 0
         ax.set_axis_off()
     half = max(ncol, 2) // 2
     fractions = curves.get("fraction")
-    for col, (key, title) in enumerate((("deletion", "Deletion (lower is better)"),
-                                        ("insertion", "Insertion (higher is better)"))):
-        ax = fig.add_subplot(grid[nrow, col * half:(col + 1) * half] if half > 1 else grid[nrow, col])
+    for col, (key, title) in enumerate(
+        (("deletion", "Deletion (lower is better)"), ("insertion", "Insertion (higher is better)"))
+    ):
+        ax = fig.add_subplot(grid[nrow, col * half : (col + 1) * half] if half > 1 else grid[nrow, col])
         for n, name in enumerate(order):
             if name in curves:
-                ax.plot(fractions, curves[name][key], label=name, linewidth=1.4, linestyle=_STYLES[n % len(_STYLES)],
-                        marker=_MARKERS[n % len(_MARKERS)], markevery=max(1, len(fractions or []) // 8),
-                        markersize=4)
+                ax.plot(
+                    fractions,
+                    curves[name][key],
+                    label=name,
+                    linewidth=1.4,
+                    linestyle=_STYLES[n % len(_STYLES)],
+                    marker=_MARKERS[n % len(_MARKERS)],
+                    markevery=max(1, len(fractions or []) // 8),
+                    markersize=4,
+                )
         if curves.get(f"random_{key}"):
-            ax.plot(fractions, curves[f"random_{key}"], color="black", linestyle=(0, (1, 1)), label="random",
-                    linewidth=2.0)
+            ax.plot(
+                fractions, curves[f"random_{key}"], color="black", linestyle=(0, (1, 1)), label="random", linewidth=2.0
+            )
         ax.set_title(title, fontsize=9)
-        ax.set_xlabel("fraction of voxels removed" if key == "deletion" else "fraction of voxels revealed",
-                      fontsize=8)
+        ax.set_xlabel("fraction of voxels removed" if key == "deletion" else "fraction of voxels revealed", fontsize=8)
         ax.set_ylabel("target probability", fontsize=8)
         ax.set_ylim(-0.02, 1.02)
         ax.tick_params(labelsize=7)
@@ -89,8 +116,11 @@ def comparison_figure(image, maps: dict, curves: dict, rows: list, axis: int = 0
     _colour_bar(fig, map_axes, cmap)
     where = annotate.slice_caption(geometry, first.heat.shape, first.axis(axis), index)
     about = f' for class "{target}"' if target else ""
-    fig.suptitle(f"Methods compared{about}, ranked by faithfulness score; {where}"
-                 + ("; outline: the region" if region is not None else ""), fontsize=10)
+    fig.suptitle(
+        f"Methods compared{about}, ranked by faithfulness score; {where}"
+        + ("; outline: the region" if region is not None else ""),
+        fontsize=10,
+    )
     return fig
 
 
@@ -98,11 +128,16 @@ def _edge_letters(ax, letters) -> None:
     """The patient's directions at the middle of each edge of an image axes."""
     if not letters:
         return
-    spots = {"top": (0.5, 0.98, "center", "top"), "bottom": (0.5, 0.02, "center", "bottom"),
-             "left": (0.02, 0.5, "left", "center"), "right": (0.98, 0.5, "right", "center")}
+    spots = {
+        "top": (0.5, 0.98, "center", "top"),
+        "bottom": (0.5, 0.02, "center", "bottom"),
+        "left": (0.02, 0.5, "left", "center"),
+        "right": (0.98, 0.5, "right", "center"),
+    }
     for edge, (x, y, ha, va) in spots.items():
-        ax.text(x, y, letters[edge], transform=ax.transAxes, ha=ha, va=va, fontsize=8, color="#ffdc00",
-                fontweight="bold")
+        ax.text(
+            x, y, letters[edge], transform=ax.transAxes, ha=ha, va=va, fontsize=8, color="#ffdc00", fontweight="bold"
+        )
 
 
 def _colour_bar(fig, axes, cmap) -> None:
@@ -118,10 +153,12 @@ def _finite(value) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
-COHORT_METRICS = [("deletion_auc", "Deletion AUC (lower is better)"),
-                  ("insertion_auc", "Insertion AUC (higher is better)"),
-                  ("pointing_game", "Pointing game (hit rate)"),
-                  ("energy_fraction", "Energy fraction in region")]
+COHORT_METRICS = [
+    ("deletion_auc", "Deletion AUC (lower is better)"),
+    ("insertion_auc", "Insertion AUC (higher is better)"),
+    ("pointing_game", "Pointing game (hit rate)"),
+    ("energy_fraction", "Energy fraction in region"),
+]
 
 
 def cohort_figure(summary: list):

@@ -69,8 +69,7 @@ def _require_matplotlib():
         from PIL import Image  # noqa: F401, PLC0415  (Pillow: optional extra, loaded only to draw)
     except ImportError as exc:
         raise SaliencyError(
-            f"Figures need matplotlib and Pillow ({exc.name} is missing): "
-            f"pip install 'SaliencyExplorer[figures]'."
+            f"Figures need matplotlib and Pillow ({exc.name} is missing): pip install 'SaliencyExplorer[figures]'."
         ) from None
 
 
@@ -80,8 +79,9 @@ def _colormap(name: str):
     try:
         return matplotlib.colormaps[name]
     except KeyError:
-        raise SaliencyError(f"Unknown colour map {name!r}; use a matplotlib name such as 'turbo', "
-                            f"'inferno', 'jet' or 'hot'.") from None
+        raise SaliencyError(
+            f"Unknown colour map {name!r}; use a matplotlib name such as 'turbo', 'inferno', 'jet' or 'hot'."
+        ) from None
 
 
 class Overlay:
@@ -113,8 +113,10 @@ class Overlay:
         self.geometry = geometry
         self.region = None if region is None else np.asarray(region) != 0
         if self.region is not None and self.region.shape != heat.shape:
-            raise SaliencyError(f"The region's shape {self.region.shape} does not match the heatmap's {heat.shape}; "
-                                "resample the region onto the image (the `figure` command does this).")
+            raise SaliencyError(
+                f"The region's shape {self.region.shape} does not match the heatmap's {heat.shape}; "
+                "resample the region onto the image (the `figure` command does this)."
+            )
 
     def _window(self, window):
         if window is not None:
@@ -167,11 +169,13 @@ class Overlay:
         small = min(sr, sc)
         zr, zc = max(1, round(base * sr / small)), max(1, round(base * sc / small))
         if self.style.zoom is not None:  # before allocating: every slice of a montage/GIF at this zoom
-
             slices = 1 if self.heat.ndim == 2 else self.heat.shape[self.axis(axis)]
             nbytes = slices * rows * zr * cols * zc * 3 * 2  # uint8 RGB tiles + the assembled picture
-            check_memory(nbytes, f"the figure at --zoom {self.style.zoom} ({slices} slices of "
-                                 f"{rows * zr}x{cols * zc} px)", "use a smaller --zoom (or leave it out)")
+            check_memory(
+                nbytes,
+                f"the figure at --zoom {self.style.zoom} ({slices} slices of {rows * zr}x{cols * zc} px)",
+                "use a smaller --zoom (or leave it out)",
+            )
         return zr, zc
 
     def slice_rgb(self, axis: int, index: int) -> np.ndarray:
@@ -228,8 +232,9 @@ def _label(tile: np.ndarray, text: str) -> np.ndarray:
 
     picture = Image.fromarray(tile)
     size = int(np.clip(tile.shape[0] / 16, 10, 14))
-    ImageDraw.Draw(picture).text((2, 0), text, fill=(255, 255, 255), font=annotate.font(size),
-                                 stroke_width=1, stroke_fill=(0, 0, 0))
+    ImageDraw.Draw(picture).text(
+        (2, 0), text, fill=(255, 255, 255), font=annotate.font(size), stroke_width=1, stroke_fill=(0, 0, 0)
+    )
     return np.asarray(picture)
 
 
@@ -281,9 +286,20 @@ def _titled(picture: np.ndarray, lines: list[str]) -> np.ndarray:
     return np.concatenate([annotate.text_band(picture.shape[1], lines), picture], axis=0)
 
 
-def montage(image, heatmap, axis: int = 0, every: int | None = None, columns: int | None = None,
-            colorbar: bool = True, labels: bool = True, pad: int = 2, title: str | None = None, region=None,
-            geometry=None, **style) -> np.ndarray:
+def montage(
+    image,
+    heatmap,
+    axis: int = 0,
+    every: int | None = None,
+    columns: int | None = None,
+    colorbar: bool = True,
+    labels: bool = True,
+    pad: int = 2,
+    title: str | None = None,
+    region=None,
+    geometry=None,
+    **style,
+) -> np.ndarray:
     """uint8 RGB grid of every n-th slice along `axis` with the heatmap blended over each.
 
     ``title``: a line above the grid (with ``geometry``, a second line says which slices); ``region``: a
@@ -298,28 +314,43 @@ def montage(image, heatmap, axis: int = 0, every: int | None = None, columns: in
     rows = math.ceil(len(indices) / columns)
     tiles = [overlay.tile(axis, i, letters=labels) for i in indices]
     if labels:
-        names = [str(i) if geometry is None or overlay.heat.ndim != 3 else
-                 "{} {} {:.1f}".format(i, *annotate.slice_position(geometry, overlay.heat.shape, overlay.axis(axis), i))
-                 for i in indices]
+        names = [
+            str(i)
+            if geometry is None or overlay.heat.ndim != 3
+            else "{} {} {:.1f}".format(i, *annotate.slice_position(geometry, overlay.heat.shape, overlay.axis(axis), i))
+            for i in indices
+        ]
         tiles = [_label(t, name) for t, name in zip(tiles, names)]
     th, tw = tiles[0].shape[:2]
     canvas = np.zeros((rows * th + (rows + 1) * pad, columns * tw + (columns + 1) * pad, 3), np.uint8)
     for n, tile in enumerate(tiles):
         r, c = divmod(n, columns)
         y, x = pad + r * (th + pad), pad + c * (tw + pad)
-        canvas[y:y + th, x:x + tw] = tile
+        canvas[y : y + th, x : x + tw] = tile
     picture = _with_colorbar(canvas, overlay) if colorbar else canvas
     which = None
     if title is not None and overlay.heat.ndim == 3:
         step = indices[1] - indices[0] if len(indices) > 1 else 1
         plane = annotate.slice_caption(geometry, overlay.heat.shape, overlay.axis(axis), indices[0]).split(" slice")[0]
-        which = (f"{plane + ' ' if geometry is not None else ''}slices {indices[0]} to {indices[-1]} "
-                 f"of {overlay.count(axis)}, every {step}; labels: slice, RAS position (mm)")
+        which = (
+            f"{plane + ' ' if geometry is not None else ''}slices {indices[0]} to {indices[-1]} "
+            f"of {overlay.count(axis)}, every {step}; labels: slice, RAS position (mm)"
+        )
     return _titled(picture, [title, which] if title is not None else [])
 
 
-def slice_overlay(image, heatmap, axis: int = 0, index: int | None = None, colorbar: bool = False,
-                  title: str | None = None, region=None, geometry=None, labels: bool = True, **style) -> np.ndarray:
+def slice_overlay(
+    image,
+    heatmap,
+    axis: int = 0,
+    index: int | None = None,
+    colorbar: bool = False,
+    title: str | None = None,
+    region=None,
+    geometry=None,
+    labels: bool = True,
+    **style,
+) -> np.ndarray:
     """uint8 RGB picture of one slice (default: the one holding the heatmap's peak).
 
     ``title``, ``region``, ``geometry``: as for :func:`montage` (the second title line names the slice and
@@ -338,8 +369,18 @@ def _with_index_band(frame: np.ndarray, text: str, height: int = 12) -> np.ndarr
     return np.concatenate([frame, band], axis=0)
 
 
-def gif_frames(image, heatmap, axis: int = 0, every: int = 1, labels: bool = True, colorbar: bool = False,
-               title: str | None = None, region=None, geometry=None, **style) -> list[np.ndarray]:
+def gif_frames(
+    image,
+    heatmap,
+    axis: int = 0,
+    every: int = 1,
+    labels: bool = True,
+    colorbar: bool = False,
+    title: str | None = None,
+    region=None,
+    geometry=None,
+    **style,
+) -> list[np.ndarray]:
     """The frames of an animation through the volume: every n-th slice along `axis` (one for 2D).
 
     With `labels`, a 12-pixel band under each 3D frame says "slice/count" (one frame per slice is then
@@ -387,8 +428,7 @@ def encode_gif(frames: list[np.ndarray], duration_ms: int = 100) -> bytes:
         raise SaliencyError("No frames to animate.")
     pictures = [Image.fromarray(np.ascontiguousarray(f)) for f in frames]
     buffer = io.BytesIO()
-    pictures[0].save(buffer, format="GIF", save_all=True, append_images=pictures[1:],
-                     duration=int(duration_ms), loop=0)
+    pictures[0].save(buffer, format="GIF", save_all=True, append_images=pictures[1:], duration=int(duration_ms), loop=0)
     return buffer.getvalue()
 
 
@@ -400,8 +440,9 @@ def save_slice(path, image, heatmap, **options) -> str:
     return save_png(path, slice_overlay(image, heatmap, **options))
 
 
-def save_gif(path, image, heatmap, axis: int = 0, every: int = 1, duration_ms: int = 100, labels: bool = True,
-             **options) -> str:
+def save_gif(
+    path, image, heatmap, axis: int = 0, every: int = 1, duration_ms: int = 100, labels: bool = True, **options
+) -> str:
     """An animated GIF stepping through the volume along `axis`; returns the path (options: gif_frames')."""
 
     data = encode_gif(gif_frames(image, heatmap, axis=axis, every=every, labels=labels, **options), duration_ms)

@@ -30,9 +30,7 @@ def _summary_classes():
 def _file_writer(writer):
     getter = getattr(writer, "_get_file_writer", None)
     if getter is None:
-        raise SaliencyError(
-            f"writer must be a torch.utils.tensorboard.SummaryWriter, not {type(writer).__name__}."
-        )
+        raise SaliencyError(f"writer must be a torch.utils.tensorboard.SummaryWriter, not {type(writer).__name__}.")
     return getter()
 
 
@@ -60,8 +58,18 @@ def _write(writer, tag: str, encoded: bytes, height: int, width: int, step) -> N
     _file_writer(writer).add_summary(summary, step)
 
 
-def add_overlay(writer, tag: str, image, heatmap, step: int | None = None, axis: int = 0, every: int = 1,
-                duration_ms: int = 100, labels: bool = True, **style) -> str:
+def add_overlay(
+    writer,
+    tag: str,
+    image,
+    heatmap,
+    step: int | None = None,
+    axis: int = 0,
+    every: int = 1,
+    duration_ms: int = 100,
+    labels: bool = True,
+    **style,
+) -> str:
     """Log the heatmap over its image: a picture for 2D, an animated GIF through the volume for 3D.
 
     Returns "png" or "gif" (what was written)."""
@@ -77,8 +85,18 @@ def add_overlay(writer, tag: str, image, heatmap, step: int | None = None, axis:
     return "png"
 
 
-def add_image(writer, tag: str, image, step: int | None = None, axis: int = 0, every: int = 1,
-              duration_ms: int = 100, window=None, zoom: int | None = None, rgb: bool | None = None) -> str:
+def add_image(
+    writer,
+    tag: str,
+    image,
+    step: int | None = None,
+    axis: int = 0,
+    every: int = 1,
+    duration_ms: int = 100,
+    window=None,
+    zoom: int | None = None,
+    rgb: bool | None = None,
+) -> str:
     """Log a 2D image (grey or RGB) as a picture, or a 3D volume as an animated GIF, windowed sensibly.
 
     `rgb=None` reads a trailing axis of 3 or 4 as colour; say `rgb=False` for a 3D volume of 3 slices."""
@@ -88,5 +106,16 @@ def add_image(writer, tag: str, image, step: int | None = None, axis: int = 0, e
         rgb = image.ndim == 4 or (image.ndim == 3 and image.shape[-1] in (3, 4))
     grid = image.shape[:-1] if rgb else image.shape
     blank = np.zeros(grid)
-    return add_overlay(writer, tag, image, blank, step, axis=axis, every=every, duration_ms=duration_ms,
-                       alpha=0.0, window=window, zoom=zoom)
+    return add_overlay(
+        writer,
+        tag,
+        image,
+        blank,
+        step,
+        axis=axis,
+        every=every,
+        duration_ms=duration_ms,
+        alpha=0.0,
+        window=window,
+        zoom=zoom,
+    )

@@ -24,8 +24,10 @@ def read_config(root: Path) -> tuple[dict, Path, dict]:
     path = next(root / "configs" / n for n in CONFIG_NAMES if (root / "configs" / n).is_file())
     for file in (path, root / "configs" / "metadata.json"):
         if file.stat().st_size > MAX_CONFIG_BYTES:
-            raise ModelLoadError(f"{file} is {file.stat().st_size >> 20} MiB; a bundle config is a few kB. Restore "
-                                 "the bundle's own file.")
+            raise ModelLoadError(
+                f"{file} is {file.stat().st_size >> 20} MiB; a bundle config is a few kB. Restore "
+                "the bundle's own file."
+            )
     try:
         text = path.read_text(encoding="utf-8")
         config = json.loads(text) if path.suffix == ".json" else read_yaml(text)
@@ -33,8 +35,9 @@ def read_config(root: Path) -> tuple[dict, Path, dict]:
     except ImportError:
         raise ModelLoadError(f"{path} is YAML; reading it needs PyYAML (pip install pyyaml).") from None
     except RecursionError:
-        raise ModelLoadError(f"{path} (or configs/metadata.json) is nested too deeply to read. Restore the "
-                             "bundle's own file.") from None
+        raise ModelLoadError(
+            f"{path} (or configs/metadata.json) is nested too deeply to read. Restore the bundle's own file."
+        ) from None
     except ModelLoadError as exc:
         raise ModelLoadError(f"{path}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - JSON/YAML syntax, encoding, I/O
@@ -58,8 +61,10 @@ def read_yaml(text: str):
     class NoAliasLoader(yaml.SafeLoader):
         def compose_node(self, parent, index):
             if self.check_event(yaml.events.AliasEvent):
-                raise ModelLoadError("uses a YAML alias (*name), which is not read here (an alias bomb grows "
-                                     "without bound). Write the values out in place of the aliases.")
+                raise ModelLoadError(
+                    "uses a YAML alias (*name), which is not read here (an alias bomb grows "
+                    "without bound). Write the values out in place of the aliases."
+                )
             return super().compose_node(parent, index)
 
     return yaml.load(text, Loader=NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
@@ -71,8 +76,10 @@ def check_depth(config, path) -> None:
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise ModelLoadError(f"{path} is nested more than {MAX_DEPTH} levels deep; no bundle config is. Restore "
-                                 "the bundle's own file.")
+            raise ModelLoadError(
+                f"{path} is nested more than {MAX_DEPTH} levels deep; no bundle config is. Restore "
+                "the bundle's own file."
+            )
         if isinstance(node, dict):
             stack.extend((v, depth + 1) for v in node.values())
         elif isinstance(node, list):
@@ -103,8 +110,12 @@ class Resolver:
             if node.startswith("@"):
                 return self.value(self.lookup(node[1:], where), where, depth + 1)
             if node.startswith("$"):
-                fail(self.path, where, f"is the expression {node!r}, which would have to run as code",
-                      "Write the value itself in the config (a number, list or string).")
+                fail(
+                    self.path,
+                    where,
+                    f"is the expression {node!r}, which would have to run as code",
+                    "Write the value itself in the config (a number, list or string).",
+                )
             if node.startswith("%"):
                 fail(self.path, where, f"is a macro {node!r} (another file's content)", "Inline the value.")
             return node

@@ -26,8 +26,10 @@ MAX_LITERAL = 2**62
 MAX_POW_EXPONENT = 8
 
 # Integer-valued functions of torch.utils._sympy / sympy that torch writes in srepr form (no Float/Rational).
-_SYMPY_FUNCS = frozenset("""Add Mul Pow FloorDiv CeilDiv CleanDiv IntTrueDiv Mod PythonMod ModularIndexing Max Min
-Abs Eq Ne Lt Le Gt Ge StrictLessThan StrictGreaterThan LessThan GreaterThan Equality Unequality And Or Not""".split())
+_SYMPY_FUNCS = frozenset(
+    """Add Mul Pow FloorDiv CeilDiv CleanDiv IntTrueDiv Mod PythonMod ModularIndexing Max Min
+Abs Eq Ne Lt Le Gt Ge StrictLessThan StrictGreaterThan LessThan GreaterThan Equality Unequality And Or Not""".split()
+)
 _SYMBOL_KEYWORDS = frozenset({"positive", "integer", "nonnegative", "real", "finite"})
 _SYMBOL_NAME = re.compile(r"[a-z]{1,4}[0-9]{1,9}")  # s0, u3, zuf1, ps2, idx0 (torch.utils._sympy.symbol prefixes)
 _INFIX_OPS = (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Mod)
@@ -61,18 +63,21 @@ def _parse(text, limit=MAX_EXPR_CHARS):
 def _int_literal(node) -> bool:
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         node = node.operand
-    return (isinstance(node, ast.Constant) and type(node.value) is int and abs(node.value) <= MAX_LITERAL)
+    return isinstance(node, ast.Constant) and type(node.value) is int and abs(node.value) <= MAX_LITERAL
 
 
 def _has_pow(node) -> bool:
-    return any((isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "Pow")
-               or (isinstance(n, ast.BinOp) and isinstance(n.op, ast.Pow)) for n in ast.walk(node))
+    return any(
+        (isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "Pow")
+        or (isinstance(n, ast.BinOp) and isinstance(n.op, ast.Pow))
+        for n in ast.walk(node)
+    )
 
 
 def _small_exponent(node) -> bool:
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Integer":
         node = node.args[0] if len(node.args) == 1 and not node.keywords else None
-    return (isinstance(node, ast.Constant) and type(node.value) is int and 0 <= node.value <= MAX_POW_EXPONENT)
+    return isinstance(node, ast.Constant) and type(node.value) is int and 0 <= node.value <= MAX_POW_EXPONENT
 
 
 def _sym_node_ok(node) -> bool:
@@ -87,16 +92,23 @@ def _sym_node_ok(node) -> bool:
             return _small_exponent(node.right) and not _has_pow(node.left) and _sym_node_ok(node.left)
         return isinstance(node.op, _INFIX_OPS) and _sym_node_ok(node.left) and _sym_node_ok(node.right)
     if isinstance(node, ast.Compare):
-        return (all(isinstance(op, _COMPARE_OPS) for op in node.ops)
-                and all(_sym_node_ok(n) for n in [node.left, *node.comparators]))
+        return all(isinstance(op, _COMPARE_OPS) for op in node.ops) and all(
+            _sym_node_ok(n) for n in [node.left, *node.comparators]
+        )
     if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
         return False
     name, args = node.func.id, node.args
     if name == "Symbol":
-        return (len(args) == 1 and isinstance(args[0], ast.Constant) and isinstance(args[0].value, str)
-                and bool(_SYMBOL_NAME.fullmatch(args[0].value))
-                and all(k.arg in _SYMBOL_KEYWORDS and isinstance(k.value, ast.Constant)
-                        and type(k.value.value) is bool for k in node.keywords))
+        return (
+            len(args) == 1
+            and isinstance(args[0], ast.Constant)
+            and isinstance(args[0].value, str)
+            and bool(_SYMBOL_NAME.fullmatch(args[0].value))
+            and all(
+                k.arg in _SYMBOL_KEYWORDS and isinstance(k.value, ast.Constant) and type(k.value.value) is bool
+                for k in node.keywords
+            )
+        )
     if name == "Integer":
         return len(args) == 1 and not node.keywords and _int_literal(args[0])
     if name not in _SYMPY_FUNCS or node.keywords or not args or len(args) > 64:
@@ -120,6 +132,7 @@ def range_key_ok(text: str) -> bool:
 
 # ------------------------------------------------------------------------------------------------- guards
 
+
 def _size_ref_ok(node) -> bool:
     """``L['x'].size()[2]``, ``L['x'].stride()[0]``, ``L['x'].storage_offset()``."""
     if isinstance(node, ast.Subscript):
@@ -128,12 +141,21 @@ def _size_ref_ok(node) -> bool:
         node, methods = node.value, ("size", "stride")
     else:
         methods = ("storage_offset",)
-    if not (isinstance(node, ast.Call) and not node.args and not node.keywords
-            and isinstance(node.func, ast.Attribute) and node.func.attr in methods):
+    if not (
+        isinstance(node, ast.Call)
+        and not node.args
+        and not node.keywords
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in methods
+    ):
         return False
     base = node.func.value
-    while isinstance(base, ast.Subscript) and isinstance(base.slice, ast.Constant) \
-            and isinstance(base.slice.value, (str, int)) and not isinstance(base.slice.value, bool):
+    while (
+        isinstance(base, ast.Subscript)
+        and isinstance(base.slice, ast.Constant)
+        and isinstance(base.slice.value, (str, int))
+        and not isinstance(base.slice.value, bool)
+    ):
         if isinstance(base.slice.value, str) and not base.slice.value.isidentifier():
             return False
         base = base.value
@@ -150,8 +172,9 @@ def _guard_node_ok(node) -> bool:
     if isinstance(node, ast.BoolOp):
         return all(_guard_node_ok(v) for v in node.values)
     if isinstance(node, ast.Compare):
-        return (all(isinstance(op, _COMPARE_OPS) for op in node.ops)
-                and all(_guard_node_ok(n) for n in [node.left, *node.comparators]))
+        return all(isinstance(op, _COMPARE_OPS) for op in node.ops) and all(
+            _guard_node_ok(n) for n in [node.left, *node.comparators]
+        )
     return False
 
 
@@ -166,12 +189,36 @@ def guard_code_ok(text: str) -> bool:
 
 # Symbolic-int helpers torch itself serialises (torch._export.serde.serialize._SYM_OPS), without ``pow``,
 # ``lshift`` and ``rshift`` (a literal operand makes them a memory/time bomb).
-_SYM_OP_NAMES = frozenset({
-    "_operator.add", "_operator.sub", "_operator.mul", "_operator.floordiv", "_operator.truediv",
-    "_operator.mod", "_operator.neg", "_operator.pos", "_operator.eq", "_operator.ne", "_operator.lt",
-    "_operator.le", "_operator.gt", "_operator.ge", "_operator.and_", "_operator.or_", "_operator.getitem",
-    "math.trunc", "torch.sym_max", "torch.sym_min", "torch.sym_int", "torch.sym_float", "torch.sym_not",
-    "torch.sym_ite", "torch.sym_sqrt", "torch._sym_sqrt"})
+_SYM_OP_NAMES = frozenset(
+    {
+        "_operator.add",
+        "_operator.sub",
+        "_operator.mul",
+        "_operator.floordiv",
+        "_operator.truediv",
+        "_operator.mod",
+        "_operator.neg",
+        "_operator.pos",
+        "_operator.eq",
+        "_operator.ne",
+        "_operator.lt",
+        "_operator.le",
+        "_operator.gt",
+        "_operator.ge",
+        "_operator.and_",
+        "_operator.or_",
+        "_operator.getitem",
+        "math.trunc",
+        "torch.sym_max",
+        "torch.sym_min",
+        "torch.sym_int",
+        "torch.sym_float",
+        "torch.sym_not",
+        "torch.sym_ite",
+        "torch.sym_sqrt",
+        "torch._sym_sqrt",
+    }
+)
 _REFUSED_ATEN = frozenset({"from_file", "_print", "save", "load"})  # read files / print
 
 
@@ -183,15 +230,28 @@ def graph_target_ok(target: str) -> bool:
     if target in _SYM_OP_NAMES:
         return True
     parts = target.split(".") if isinstance(target, str) and len(target) <= 200 else []
-    return (len(parts) == 5 and parts[:3] == ["torch", "ops", "aten"] and "__" not in target
-            and parts[3] not in _REFUSED_ATEN and all(p.isidentifier() for p in parts[3:]))
+    return (
+        len(parts) == 5
+        and parts[:3] == ["torch", "ops", "aten"]
+        and "__" not in target
+        and parts[3] not in _REFUSED_ATEN
+        and all(p.isidentifier() for p in parts[3:])
+    )
 
 
 # ---------------------------------------------------------------------------------------------- treespecs
 
-_TREESPEC_TYPES = frozenset({None, "builtins.tuple", "builtins.list", "builtins.dict", "collections.OrderedDict",
-                             "torch.fx.immutable_collections.immutable_list",
-                             "torch.fx.immutable_collections.immutable_dict"})
+_TREESPEC_TYPES = frozenset(
+    {
+        None,
+        "builtins.tuple",
+        "builtins.list",
+        "builtins.dict",
+        "collections.OrderedDict",
+        "torch.fx.immutable_collections.immutable_list",
+        "torch.fx.immutable_collections.immutable_dict",
+    }
+)
 
 
 _DICT_KEY = re.compile(r"[A-Za-z0-9_.\- ]{0,200}")
@@ -209,7 +269,8 @@ def _context_ok(kind, context) -> bool:
     except (ValueError, RecursionError):
         return False
     return isinstance(keys, list) and all(
-        (type(k) is int) or (isinstance(k, str) and _DICT_KEY.fullmatch(k) is not None) for k in keys)
+        (type(k) is int) or (isinstance(k, str) and _DICT_KEY.fullmatch(k) is not None) for k in keys
+    )
 
 
 def treespec_ok(text: str) -> bool:
@@ -239,14 +300,18 @@ def treespec_ok(text: str) -> bool:
 
 # ------------------------------------------------------------------------------------------- node metadata
 
-_SOURCE_FN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,199},"
-                        r"[A-Za-z_][A-Za-z0-9_]{0,99}(\.[A-Za-z_][A-Za-z0-9_]{0,99}){0,12}")
+_SOURCE_FN = re.compile(
+    r"[A-Za-z_][A-Za-z0-9_]{0,199},"
+    r"[A-Za-z_][A-Za-z0-9_]{0,99}(\.[A-Za-z_][A-Za-z0-9_]{0,99}){0,12}"
+)
 _FROM_NODE_KEYS = {"name": str, "target": str, "graph_id": int, "pass_name": str, "action": str}
 
 
-_STACK_ITEM = re.compile(r"[A-Za-z0-9_.@\-]{0,500},"                                    # key
-                         r"((L\['self'\]\.?)?([A-Za-z0-9_]{1,200}(\.[A-Za-z0-9_]{1,200}){0,50}(@[0-9]{1,6})?)?),"  # path
-                         r"[A-Za-z0-9_.<>]{0,300}")                                       # type name
+_STACK_ITEM = re.compile(
+    r"[A-Za-z0-9_.@\-]{0,500},"  # key
+    r"((L\['self'\]\.?)?([A-Za-z0-9_]{1,200}(\.[A-Za-z0-9_]{1,200}){0,50}(@[0-9]{1,6})?)?),"  # path
+    r"[A-Za-z0-9_.<>]{0,300}"
+)  # type name
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -262,15 +327,20 @@ def nn_module_stack_ok(text: str) -> bool:
     """``nn_module_stack``: ``key,path,type`` items joined by ``;``, the path a dotted module name. The path
     becomes a module name in generated Python code (``tap_exported`` taps layers by it, and torch.fx writes
     ``getattr(self, "<name>")``), so a quote in it would be code."""
-    return (isinstance(text, str) and len(text) <= 200_000
-            and all(_STACK_ITEM.fullmatch(item) for item in text.split(";")))
+    return (
+        isinstance(text, str) and len(text) <= 200_000 and all(_STACK_ITEM.fullmatch(item) for item in text.split(";"))
+    )
 
 
 def source_fn_ok(text: str) -> bool:
     """``source_fn_stack`` (strict export): ``name,dotted.target`` items joined by ``;``. torch resolves each
     target by ``getattr`` (never calls it); no dunders, no ``#`` extension operators."""
-    return (isinstance(text, str) and len(text) <= 20_000 and "__" not in text
-            and all(_SOURCE_FN.fullmatch(item) for item in text.split(";")))
+    return (
+        isinstance(text, str)
+        and len(text) <= 20_000
+        and "__" not in text
+        and all(_SOURCE_FN.fullmatch(item) for item in text.split(";"))
+    )
 
 
 def from_node_ok(text: str) -> bool:
@@ -293,8 +363,11 @@ def from_node_ok(text: str) -> bool:
             budget[0] -= 1
             if budget[0] < 0 or not isinstance(item, dict) or not set(item) <= {*_FROM_NODE_KEYS, "from_node"}:
                 return False
-            if not all(type(item[k]) is t and (t is not str or len(item[k]) <= 2000)
-                       for k, t in _FROM_NODE_KEYS.items() if k in item):
+            if not all(
+                type(item[k]) is t and (t is not str or len(item[k]) <= 2000)
+                for k, t in _FROM_NODE_KEYS.items()
+                if k in item
+            ):
                 return False
             if not records_ok(item.get("from_node"), depth + 1):
                 return False

@@ -30,7 +30,7 @@ def _stack(node) -> list[tuple[str, str]]:
         name, type_name = value if isinstance(value, tuple) else (value, "")
         name = str(name)
         if name.startswith("L['self']."):
-            name = name[len("L['self']."):]
+            name = name[len("L['self'].") :]
         if name and name not in ("L['self']", "self"):
             out.append((name, type_name if isinstance(type_name, str) else getattr(type_name, "__name__", "")))
     return out

@@ -27,6 +27,7 @@ So we read only the small pickle members (never tensor data), list every global 
 validated positively instead (``pt2_archive``, ``pt2_schema``, ``export_guard``): only the members, fields
 and string grammars a plain ``torch.export.save`` of a module writes are accepted.
 """
+
 from __future__ import annotations
 
 import io
@@ -59,6 +60,7 @@ class FileInspection:
 
 # ------------------------------------------------------------------------------------------ classification
 
+
 def _short(name: str) -> str:
     """Member name without the archive's root folder (torch names it after the file stem)."""
     return name.split("/", 1)[1] if "/" in name else name
@@ -79,32 +81,51 @@ def _describe_non_zip(path: Path, head: bytes, size: int) -> FileInspection:
     if head[:1] == b"\x80":
         if legacy_first_int(head) == _LEGACY_MAGIC:
             return FileInspection("state_dict")
-        return FileInspection("not_a_model", [
-            f"{path} is a plain Python pickle, not a torch.save/TorchScript/torch.export file; re-save the "
-            "weights with torch.save(model.state_dict(), ...)."])
+        return FileInspection(
+            "not_a_model",
+            [
+                f"{path} is a plain Python pickle, not a torch.save/TorchScript/torch.export file; re-save the "
+                "weights with torch.save(model.state_dict(), ...)."
+            ],
+        )
     if len(head) >= 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < size:
-        return FileInspection("not_a_model", [
-            f"{path} is a safetensors file, not a PyTorch file; convert it with "
-            "torch.save(safetensors.torch.load_file(...), 'model.pt')."])
+        return FileInspection(
+            "not_a_model",
+            [
+                f"{path} is a safetensors file, not a PyTorch file; convert it with "
+                "torch.save(safetensors.torch.load_file(...), 'model.pt')."
+            ],
+        )
     image = _image_format(path, head)
     if image:
-        return FileInspection("not_a_model", [
-            f"{path} is an image ({image}), not a model: were --input and --model swapped? Give the image as "
-            "--input and the .pt/.pt2 file (or model folder) as --model."])
+        return FileInspection(
+            "not_a_model",
+            [
+                f"{path} is an image ({image}), not a model: were --input and --model swapped? Give the image as "
+                "--input and the .pt/.pt2 file (or model folder) as --model."
+            ],
+        )
     if head and all(b in _TEXT_BYTES or b >= 0x80 for b in head[:1024]) and _is_utf8(head[:1024]):
         text = head[:1024].decode("utf-8", "replace").lstrip()
         if text.startswith("version https://git-lfs"):
-            what = ("a Git LFS pointer, not the model itself; run `git lfs pull` in its repository to fetch "
-                    "the real file")
+            what = (
+                "a Git LFS pointer, not the model itself; run `git lfs pull` in its repository to fetch the real file"
+            )
         elif text[:15].lower().startswith(("<!doctype html", "<html")):
             what = "an HTML page (a failed or login-walled download?), not a model; download the file again"
         else:
-            what = (f"a text file (starts {text[:40]!r}), not a model; point to the .pt/.pt2 file that "
-                    "torch.save, torch.jit.save or torch.export.save wrote")
+            what = (
+                f"a text file (starts {text[:40]!r}), not a model; point to the .pt/.pt2 file that "
+                "torch.save, torch.jit.save or torch.export.save wrote"
+            )
         return FileInspection("not_a_model", [f"{path} is {what}."])
-    return FileInspection("not_a_model", [
-        f"{path} is not a PyTorch model file (unrecognised binary content, first bytes {head[:8].hex()}); "
-        "expected a torch.save, TorchScript (torch.jit.save) or torch.export (.pt2) file."])
+    return FileInspection(
+        "not_a_model",
+        [
+            f"{path} is not a PyTorch model file (unrecognised binary content, first bytes {head[:8].hex()}); "
+            "expected a torch.save, TorchScript (torch.jit.save) or torch.export (.pt2) file."
+        ],
+    )
 
 
 def _image_format(path: Path, head: bytes) -> str | None:
@@ -138,8 +159,9 @@ def inspect_file(path, data: bytes | None = None) -> FileInspection:
     path = Path(path)
     size = path.stat().st_size if data is None else len(data)
     if size == 0:
-        return FileInspection("empty", [
-            f"{path} is empty (0 bytes): the download or copy did not finish; fetch the model file again."])
+        return FileInspection(
+            "empty", [f"{path} is empty (0 bytes): the download or copy did not finish; fetch the model file again."]
+        )
     if data is None:
         with open(path, "rb") as fh:
             head = fh.read(4096)
@@ -162,17 +184,25 @@ def _inspect_zip(path: Path, size: int, source=None) -> FileInspection:
     try:
         zf = zipfile.ZipFile(path if source is None else source)
     except (zipfile.BadZipFile, OSError) as exc:
-        return FileInspection("not_a_model", [
-            f"{path} is a truncated or damaged zip archive ({size} bytes, {exc}); torch.save/TorchScript/"
-            ".pt2 files are zips, so this copy is incomplete: download or copy it again."])
+        return FileInspection(
+            "not_a_model",
+            [
+                f"{path} is a truncated or damaged zip archive ({size} bytes, {exc}); torch.save/TorchScript/"
+                ".pt2 files are zips, so this copy is incomplete: download or copy it again."
+            ],
+        )
     with zf:
         members = {_short(n): n for n in zf.namelist()}
         kind = _zip_kind(set(members))
         if kind is None:
             listing = ", ".join(sorted(members)[:4])
-            return FileInspection("not_a_model", [
-                f"{path} is a zip archive but not a PyTorch file (it holds {listing}); expected a torch.save, "
-                "TorchScript or torch.export (.pt2) archive."])
+            return FileInspection(
+                "not_a_model",
+                [
+                    f"{path} is a zip archive but not a PyTorch file (it holds {listing}); expected a torch.save, "
+                    "TorchScript or torch.export (.pt2) archive."
+                ],
+            )
         inspection = FileInspection(kind)
         try:
             if kind == "export":
@@ -184,8 +214,7 @@ def _inspect_zip(path: Path, size: int, source=None) -> FileInspection:
                         _scan_pickle(path, short, zf.read(full), inspection, allowed)
         except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
             inspection.kind = "not_a_model"
-            inspection.problems.insert(0, f"{path} is a damaged {kind} archive ({exc}); download or copy it "
-                                          "again.")
+            inspection.problems.insert(0, f"{path} is a damaged {kind} archive ({exc}); download or copy it again.")
     inspection.globals_used = _unique(inspection.globals_used)
     return inspection
 
@@ -230,6 +259,7 @@ def _unique(items):
 
 # -------------------------------------------------------------------------------------------- public checks
 
+
 def check_file_safe(path, trust_code: bool = False, data: bytes | None = None) -> FileInspection:
     """Inspect ``path`` (or its bytes ``data``); raise ModelLoadError for a damaged file, or a risky one unless
     ``trust_code``.
@@ -245,13 +275,16 @@ def check_file_safe(path, trust_code: bool = False, data: bytes | None = None) -
         if inspection.kind == "torchscript":
             risk = "it is not what torch.jit.save writes"
         elif inspection.kind == "export":
-            risk = ("a .pt2 is accepted without the opt-in only with exactly what torch.export.save writes for a "
-                    "module (docs/security.md); loading anything else could run code from the file")
+            risk = (
+                "a .pt2 is accepted without the opt-in only with exactly what torch.export.save writes for a "
+                "module (docs/security.md); loading anything else could run code from the file"
+            )
         else:
             risk = "loading it could run code from the file"
         raise ModelLoadError(
             f"{path} ({inspection.kind}) is not plain data: {inspection.problems[0]}{more}; {risk}. "
-            f"If you trust its source, pass {OPT_IN}.")
+            f"If you trust its source, pass {OPT_IN}."
+        )
     return inspection
 
 
@@ -264,8 +297,9 @@ def check_checkpoint_file(path, what: str, fix: str) -> FileInspection:
     try:
         inspection = inspect_file(path)
     except OSError as exc:
-        raise ModelLoadError(f"{path} could not be read ({exc.strerror or exc}). Check the file and its "
-                             "permissions.") from None
+        raise ModelLoadError(
+            f"{path} could not be read ({exc.strerror or exc}). Check the file and its permissions."
+        ) from None
     if inspection.kind in ("empty", "not_a_model"):
         raise ModelLoadError(inspection.problems[0])
     if inspection.kind == "torchscript":
@@ -300,8 +334,9 @@ def load_export_safely(path, trust_code: bool = False):
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise ModelLoadError(f"{path} could not be read ({exc.strerror or exc}). Check the path and "
-                             "permissions.") from None
+        raise ModelLoadError(
+            f"{path} could not be read ({exc.strerror or exc}). Check the path and permissions."
+        ) from None
     check_file_safe(path, trust_code, data)
     if trust_code:
         return torch.export.load(io.BytesIO(data))
@@ -313,10 +348,14 @@ def explain_load_error(path, exc: BaseException) -> str:
     """One line for a torch load failure on a file that passed the check (so it is not a pickle issue)."""
     text = str(exc)
     if "torch.cuda.is_available() is False" in text or "CUDA" in text and "not available" in text.lower():
-        return (f"{path} asks for a CUDA device (saved on a GPU or map_location='cuda') but this machine has "
-                "no usable CUDA; load it with device='cpu'.")
+        return (
+            f"{path} asks for a CUDA device (saved on a GPU or map_location='cuda') but this machine has "
+            "no usable CUDA; load it with device='cpu'."
+        )
     if "Weights only load failed" in text:
         first = next((ln.strip() for ln in text.splitlines() if "WeightsUnpickler error" in ln), text[:200])
-        return (f"{path} holds objects that torch's weights-only loader refuses ({first}); if you trust the "
-                f"file, pass {OPT_IN}.")
+        return (
+            f"{path} holds objects that torch's weights-only loader refuses ({first}); if you trust the "
+            f"file, pass {OPT_IN}."
+        )
     return f"{path} could not be loaded ({type(exc).__name__}: {text.strip().splitlines()[0][:200] if text else ''})."

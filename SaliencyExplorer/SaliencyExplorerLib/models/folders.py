@@ -37,7 +37,8 @@ def load_folder(path, card=None, *, trust_code=False, device=None):
         raise ModelLoadError(
             f"{path} is a folder but neither an nnU-Net v2 trained-model folder (plans.json, dataset.json, "
             "fold_N/checkpoint_final.pth) nor a MONAI bundle (configs/inference.json or .yaml, "
-            "configs/metadata.json, models/model.pt or model.ts). Give one of those, or a model file.")
+            "configs/metadata.json, models/model.pt or model.ts). Give one of those, or a model file."
+        )
     return module, card_obj, kind, sha, notes
 
 

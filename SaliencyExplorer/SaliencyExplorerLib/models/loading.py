@@ -70,8 +70,9 @@ def card_dir(card_arg, card, model_path: Path) -> Path:
     return Path(where).resolve().parent if where else model_path.resolve().parent
 
 
-def load_model(path, card=None, *, trust_code=False, trust_pickle=False, device=None, layers=None,
-               check=True) -> LoadedModel:
+def load_model(
+    path, card=None, *, trust_code=False, trust_pickle=False, device=None, layers=None, check=True
+) -> LoadedModel:
     """Load ``path`` (+ its card) into an eval-mode ``nn.Module`` the engine can hook.
 
     ``trust_code``: allow what runs code -- a pickled model, a file the safety check refuses, a card
@@ -83,8 +84,9 @@ def load_model(path, card=None, *, trust_code=False, trust_pickle=False, device=
     trust = bool(trust_code or trust_pickle)
     path = Path(path)
     if path.is_dir():  # nnU-Net v2 trained-model folders and MONAI bundles (models/folders.py)
-        module, card_obj, kind, sha, notes = load_folder(path, None if card is None else load_card(card),
-                                                         trust_code=trust, device=device)
+        module, card_obj, kind, sha, notes = load_folder(
+            path, None if card is None else load_card(card), trust_code=trust, device=device
+        )
         loaded = LoadedModel(module, card_obj, kind, sha, path, notes)
         if check and card_obj is not None:
             check_against_card(loaded)
@@ -101,8 +103,9 @@ def load_model(path, card=None, *, trust_code=False, trust_pickle=False, device=
     elif kind == "export":
         module = _load_export(path, card_obj, device, layers, trust)
     else:
-        module, kind = _load_torch_save(path, card_obj, card_dir(card, card_obj, path), trust,
-                                        device, plain=not inspection.problems)
+        module, kind = _load_torch_save(
+            path, card_obj, card_dir(card, card_obj, path), trust, device, plain=not inspection.problems
+        )
     module.eval()
     loaded = LoadedModel(module, card_obj, kind, file_sha256(path), path, notes)
     if check and card_obj is not None:
@@ -110,8 +113,9 @@ def load_model(path, card=None, *, trust_code=False, trust_pickle=False, device=
     return loaded
 
 
-def resolve_model(model, card=None, device=None, *, trust_code=False,
-                  trust_pickle=False) -> tuple[nn.Module, ModelCard | None]:
+def resolve_model(
+    model, card=None, device=None, *, trust_code=False, trust_pickle=False
+) -> tuple[nn.Module, ModelCard | None]:
     """(nn.Module, card) from a module or a model file (the card beside it when none is given).
 
     A module asked onto another device is copied there: the caller's model is never changed.
@@ -155,11 +159,13 @@ def _load_export(path, card, device, layers, trust=False):
     except Exception as exc:  # torch raises many types for a damaged archive
         raise ModelLoadError(explain_load_error(path, exc)) from None
     module = tap_exported(program, layers, check_guards=trust).to(device)
+
     # An exported graph is frozen in the mode it was exported in; train()/eval() only flip the flags.
     def _set_mode(self, mode=True):
         for sub in self.modules():
             sub.training = mode
         return self
+
     module.train = types.MethodType(_set_mode, module)
     module.eval = types.MethodType(lambda self: self.train(False), module)
     return module
@@ -196,7 +202,7 @@ def _load_torch_save(path, card, base_dir, trust, device, plain=True):
             looked = path.with_suffix(".json") if path.suffix else path.with_name(path.name + ".json")
             raise CardError(
                 f"{path} holds only weights (a state dict) and no model card was found beside it (looked for "
-                f"{looked}); give the card with --card model.json (Python: card=...), whose \"architecture\" "
+                f'{looked}); give the card with --card model.json (Python: card=...), whose "architecture" '
                 "names the network."
             )
         raise CardError(
@@ -230,15 +236,17 @@ def load_weights(network: nn.Module, state: dict, path) -> None:
     for prefix in PREFIXES:
         if prefix and not all(k.startswith(prefix) for k in state):
             continue
-        stripped = {k[len(prefix):]: v for k, v in state.items()}
+        stripped = {k[len(prefix) :]: v for k, v in state.items()}
         hits = len(expected & set(stripped))
         if hits > best_hits:
             best, best_hits = stripped, hits
     missing = sorted(expected - set(best))
     unexpected = sorted(set(best) - expected)
     if missing or unexpected:
+
         def names(keys):
             return ", ".join(keys[:12]) + (f" (+{len(keys) - 12} more)" if len(keys) > 12 else "")
+
         parts = []
         if missing:
             parts.append(f"missing keys: {names(missing)}")
@@ -251,8 +259,9 @@ def load_weights(network: nn.Module, state: dict, path) -> None:
     try:
         network.load_state_dict(best, strict=True)
     except RuntimeError as exc:  # shapes differ
-        raise ModelLoadError(f"The weights in {path} do not fit {type(network).__name__}: {exc}. Check "
-                             "architecture.kwargs in the card.") from exc
+        raise ModelLoadError(
+            f"The weights in {path} do not fit {type(network).__name__}: {exc}. Check architecture.kwargs in the card."
+        ) from exc
 
 
 def check_against_card(loaded: LoadedModel) -> None:

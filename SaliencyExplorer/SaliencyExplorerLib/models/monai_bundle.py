@@ -48,20 +48,51 @@ from .network_build import build_from_args
 from .torchscript import TorchScriptTapModel
 
 WEIGHTS = ("model.pt", "model.ts")
-IGNORED = {"LoadImage", "EnsureChannelFirst", "AddChannel", "EnsureType", "ToTensor", "CastToType", "Identity",
-           "ToDevice", "ToNumpy", "SqueezeDim", "DeleteItems", "SelectItems", "CopyItems", "ConcatItems"}
-INTENSITY = {"ScaleIntensityRange", "ScaleIntensityRangePercentiles", "NormalizeIntensity", "ScaleIntensity",
-             "ClipIntensityPercentiles"}
+IGNORED = {
+    "LoadImage",
+    "EnsureChannelFirst",
+    "AddChannel",
+    "EnsureType",
+    "ToTensor",
+    "CastToType",
+    "Identity",
+    "ToDevice",
+    "ToNumpy",
+    "SqueezeDim",
+    "DeleteItems",
+    "SelectItems",
+    "CopyItems",
+    "ConcatItems",
+}
+INTENSITY = {
+    "ScaleIntensityRange",
+    "ScaleIntensityRangePercentiles",
+    "NormalizeIntensity",
+    "ScaleIntensity",
+    "ClipIntensityPercentiles",
+}
 GRID = {"Orientation", "Spacing", "Resize"}
 POSTPROCESSING = {"Activations", "Invert", "AsDiscrete", "GaussianSmooth", "KeepLargestConnectedComponent"}
-INTERP = {"bilinear": "linear", "trilinear": "linear", "linear": "linear", "nearest": "nearest",
-          "nearest-exact": "nearest", 1: "linear", 0: "nearest", "bicubic": "bspline", 3: "bspline"}
+INTERP = {
+    "bilinear": "linear",
+    "trilinear": "linear",
+    "linear": "linear",
+    "nearest": "nearest",
+    "nearest-exact": "nearest",
+    1: "linear",
+    0: "nearest",
+    "bicubic": "bspline",
+    3: "bspline",
+}
 
 
 def is_bundle(path) -> bool:
     path = Path(path)
-    return path.is_dir() and (path / "configs" / "metadata.json").is_file() and any(
-        (path / "configs" / name).is_file() for name in CONFIG_NAMES)
+    return (
+        path.is_dir()
+        and (path / "configs" / "metadata.json").is_file()
+        and any((path / "configs" / name).is_file() for name in CONFIG_NAMES)
+    )
 
 
 def _target_name(node) -> str:
@@ -126,8 +157,12 @@ def derive_card(config: dict, metadata: dict, path: Path, notes: list | None = N
             pixdim = list(pixdim) + [pixdim[-1]] * (3 - len(pixdim))  # MONAI pads with the last value
             spec["spacing"] = [None if (p is None or p <= 0) else float(p) for p in pixdim]
             if args.get("diagonal") or args.get("scale_extent"):
-                _fail(path, f"{where}.diagonal" if args.get("diagonal") else f"{where}.scale_extent",
-                      "is true, a grid the card cannot describe yet", "Only diagonal=false, scale_extent=false.")
+                _fail(
+                    path,
+                    f"{where}.diagonal" if args.get("diagonal") else f"{where}.scale_extent",
+                    "is true, a grid the card cannot describe yet",
+                    "Only diagonal=false, scale_extent=false.",
+                )
             spec.update(fit="first_voxel", interpolation=_interp(args.get("mode", "bilinear"), where, path))
             padding = args.get("padding_mode", "border")
             if padding not in ("border", "zeros"):
@@ -139,8 +174,12 @@ def derive_card(config: dict, metadata: dict, path: Path, notes: list | None = N
             size = args.get("spatial_size")
             size = [size] * 3 if isinstance(size, int) else size
             if args.get("size_mode", "all") != "all" or not isinstance(size, list) or len(size) != 3:
-                _fail(path, f"{where}.spatial_size", f"is {size!r} (size_mode {args.get('size_mode', 'all')!r})",
-                      "Only 3 sizes with size_mode 'all' are supported.")
+                _fail(
+                    path,
+                    f"{where}.spatial_size",
+                    f"is {size!r} (size_mode {args.get('size_mode', 'all')!r})",
+                    "Only 3 sizes with size_mode 'all' are supported.",
+                )
             spec["size"] = [None if s is None or s <= 0 else int(s) for s in size]
             mode = args.get("mode", "area")
             if mode == "area":
@@ -149,35 +188,50 @@ def derive_card(config: dict, metadata: dict, path: Path, notes: list | None = N
             spec.update(fit="extent", interpolation=_interp(mode, where, path))
             resampled = True
         elif name == "CropForeground":
-            args = _args(resolver, item, where, ("select_fn", "margin", "k_divisible", "allow_smaller", "channel_indices"))
+            args = _args(
+                resolver, item, where, ("select_fn", "margin", "k_divisible", "allow_smaller", "channel_indices")
+            )
             if "select_fn" in item:
                 _fail(path, f"{where}.select_fn", "is set; only MONAI's default (value > 0) is supported")
             if args.get("k_divisible", 1) not in (1, [1, 1, 1]):
                 _fail(path, f"{where}.k_divisible", f"is {args['k_divisible']!r}; only 1 is supported")
-            spec["crop_foreground"] = {"select": "positive", "threshold": 0.0, "margin": args.get("margin", 0),
-                                       "on": "model_grid" if resampled else "native",
-                                       "source": "normalised" if steps else "raw",
-                                       "allow_smaller": bool(args.get("allow_smaller", False))}  # MONAI's default
+            spec["crop_foreground"] = {
+                "select": "positive",
+                "threshold": 0.0,
+                "margin": args.get("margin", 0),
+                "on": "model_grid" if resampled else "native",
+                "source": "normalised" if steps else "raw",
+                "allow_smaller": bool(args.get("allow_smaller", False)),
+            }  # MONAI's default
         elif name in INTENSITY:
             stage = "model_grid" if resampled else "native"
             if intensity_stage not in (None, stage):
-                _fail(path, where, "scales intensities after a grid transform while another did so before it",
-                      "The card applies all intensity steps on one grid.")
+                _fail(
+                    path,
+                    where,
+                    "scales intensities after a grid transform while another did so before it",
+                    "The card applies all intensity steps on one grid.",
+                )
             intensity_stage = stage
             steps.append(_intensity_step(name, item, resolver, where, path))
         else:
             unknown.append(f"{item.get('_target_')} ({where})")
     if unknown:
-        raise ModelLoadError(f"{path}: the preprocessing has transforms with no card equivalent: {', '.join(unknown)}. "
-                             "Supported: Orientationd, Spacingd, Resized, CropForegroundd, ScaleIntensityRanged, "
-                             "ScaleIntensityRangePercentilesd, NormalizeIntensityd, ScaleIntensityd, "
-                             "ClipIntensityPercentilesd (loading and type transforms are ignored); or write a card (--card).")
+        raise ModelLoadError(
+            f"{path}: the preprocessing has transforms with no card equivalent: {', '.join(unknown)}. "
+            "Supported: Orientationd, Spacingd, Resized, CropForegroundd, ScaleIntensityRanged, "
+            "ScaleIntensityRangePercentilesd, NormalizeIntensityd, ScaleIntensityd, "
+            "ClipIntensityPercentilesd (loading and type transforms are ignored); or write a card (--card)."
+        )
     if steps:
         spec["intensity"] = steps
         if intensity_stage == "native":
             spec["intensity_on"] = "native"
-    if "crop_foreground" in spec and spec["crop_foreground"]["source"] == "normalised" and \
-            spec["crop_foreground"]["on"] != (intensity_stage or "model_grid"):
+    if (
+        "crop_foreground" in spec
+        and spec["crop_foreground"]["source"] == "normalised"
+        and spec["crop_foreground"]["on"] != (intensity_stage or "model_grid")
+    ):
         spec["crop_foreground"]["source"] = "raw"
     spec.setdefault("background", 0.0)
     net = config.get("network_def")
@@ -186,11 +240,16 @@ def derive_card(config: dict, metadata: dict, path: Path, notes: list | None = N
         _fail(path, "network_def", "is missing", "A bundle's inference config defines its network as network_def.")
     dims = net.get("spatial_dims", net.get("dimensions", 3))
     channels = net.get("in_channels", 1)
-    card = {"name": str(metadata.get("name") or path.parent.parent.name), "task": "segmentation",
-            "description": str(metadata.get("description", ""))[:500],
-            "spatial_dims": dims if dims in (2, 3) else 3, "in_channels": channels if isinstance(channels, int) else 1,
-            "input": spec, "output": _output(config, resolver, path, notes),
-            "inference": _inferer(config, resolver, path)}
+    card = {
+        "name": str(metadata.get("name") or path.parent.parent.name),
+        "task": "segmentation",
+        "description": str(metadata.get("description", ""))[:500],
+        "spatial_dims": dims if dims in (2, 3) else 3,
+        "in_channels": channels if isinstance(channels, int) else 1,
+        "input": spec,
+        "output": _output(config, resolver, path, notes),
+        "inference": _inferer(config, resolver, path),
+    }
     outputs = (metadata.get("network_data_format") or {}).get("outputs") or {}
     pred = next(iter(outputs.values()), {}) if isinstance(outputs, dict) else {}
     channel_def = pred.get("channel_def") if isinstance(pred, dict) else None
@@ -224,7 +283,9 @@ def _intensity_step(name, item, resolver, where, path):
         a = _args(resolver, item, where, ("minv", "maxv", "factor"))
         if a.get("factor") is not None:
             return {"scale": {"a": 1.0 + float(a["factor"]), "b": 0.0}}
-        return {"range_percentiles": {"lower": 0, "upper": 100, "b_min": a.get("minv", 0.0), "b_max": a.get("maxv", 1.0)}}
+        return {
+            "range_percentiles": {"lower": 0, "upper": 100, "b_min": a.get("minv", 0.0), "b_max": a.get("maxv", 1.0)}
+        }
     if name == "ClipIntensityPercentiles":
         a = _args(resolver, item, where, ("lower", "upper", "sharpness_factor"))
         if a.get("sharpness_factor") is not None or a.get("lower") is None or a.get("upper") is None:
@@ -263,8 +324,12 @@ def _output(config, resolver, path, notes):
             threshold = _args(resolver, item, where, ("threshold",)).get("threshold")
             if isinstance(threshold, (int, float)) and not isinstance(threshold, bool):
                 if not activated or not 0 < threshold < 1:
-                    _fail(path, f"{where}.threshold", f"is {threshold!r} on {'logits' if not activated else 'values'}",
-                          "The card thresholds probabilities in (0, 1): put Activationsd(sigmoid=True) first.")
+                    _fail(
+                        path,
+                        f"{where}.threshold",
+                        f"is {threshold!r} on {'logits' if not activated else 'values'}",
+                        "The card thresholds probabilities in (0, 1): put Activationsd(sigmoid=True) first.",
+                    )
                 out["threshold"] = float(threshold)
         elif name == "GaussianSmooth":
             args = _args(resolver, item, where, ("sigma", "approx"))
@@ -277,11 +342,16 @@ def _output(config, resolver, path, notes):
             out["smooth"] = {"sigma": args.get("sigma", 1.0), "kernel": args.get("approx", "erf"), "edges": "zeros"}
         elif name == "KeepLargestConnectedComponent":
             args = _args(resolver, item, where, ("applied_labels", "connectivity", "independent", "num_components"))
-            changed = [k for k, v in args.items() if v is not None and not (k == "independent" and v is True)
-                       and not (k == "num_components" and v == 1)]
+            changed = [
+                k
+                for k, v in args.items()
+                if v is not None and not (k == "independent" and v is True) and not (k == "num_components" and v == 1)
+            ]
             if changed:
-                notes.append(f"{where}: {', '.join(changed)} given; the card keeps every class's largest "
-                             "component with full connectivity")
+                notes.append(
+                    f"{where}: {', '.join(changed)} given; the card keeps every class's largest "
+                    "component with full connectivity"
+                )
             out["largest_component"] = True
     return out
 
@@ -295,8 +365,12 @@ def _inferer(config, resolver, path):
     if name == "SimpleInferer":
         return {"mode": "whole"}
     if name != "SlidingWindowInferer":
-        _fail(path, "inferer", f"is {node.get('_target_') if isinstance(node, dict) else node!r}",
-              "Supported: SimpleInferer, SlidingWindowInferer.")
+        _fail(
+            path,
+            "inferer",
+            f"is {node.get('_target_') if isinstance(node, dict) else node!r}",
+            "Supported: SimpleInferer, SlidingWindowInferer.",
+        )
     # the card's MONAI form takes SlidingWindowInferer's arguments as they are (the card checks them)
     return {"sliding_window": {k: v for k, v in node.items() if k != "_target_"}}
 
@@ -307,7 +381,9 @@ def build_network(config: dict, path: Path) -> nn.Module:
     try:
         import monai.networks.nets as nets  # noqa: PLC0415  (MONAI is optional: bundles only)
     except ImportError as exc:
-        raise ModelLoadError(f"MONAI bundles need MONAI, which is not installed ({exc}). Install it: pip install monai") from None
+        raise ModelLoadError(
+            f"MONAI bundles need MONAI, which is not installed ({exc}). Install it: pip install monai"
+        ) from None
     resolver = _Resolver(config, path)
     net = resolver.value(config.get("network_def"), "network_def")
     if not isinstance(net, dict) or "_target_" not in net:
@@ -315,25 +391,38 @@ def build_network(config: dict, path: Path) -> nn.Module:
     target = str(net["_target_"])
     name = target.rsplit(".", 1)[-1]
     if target not in (name, f"monai.networks.nets.{name}") or not isinstance(getattr(nets, name, None), type):
-        _fail(path, "network_def._target_", f"is {target!r}, not a class of monai.networks.nets",
-              "Only MONAI's own networks are built from a bundle; for others export the model (TorchScript, .pt2).")
+        _fail(
+            path,
+            "network_def._target_",
+            f"is {target!r}, not a class of monai.networks.nets",
+            "Only MONAI's own networks are built from a bundle; for others export the model (TorchScript, .pt2).",
+        )
 
     cls = getattr(nets, name)
     if not issubclass(cls, nn.Module):
-        _fail(path, "network_def._target_", f"is {target!r}, a class of monai.networks.nets that is not a network",
-              "Name a network class (UNet, SegResNet, ...).")
+        _fail(
+            path,
+            "network_def._target_",
+            f"is {target!r}, a class of monai.networks.nets that is not a network",
+            "Name a network class (UNet, SegResNet, ...).",
+        )
 
     def reserved(node):  # MONAI's own keys (_target_, _mode_, _disabled_, _requires_, _desc_): never data
         if isinstance(node, dict):
             return next((k for k in node if str(k).startswith("_") and str(k).endswith("_")), None) or next(
-                (r for r in map(reserved, node.values()) if r), None)
+                (r for r in map(reserved, node.values()) if r), None
+            )
         return next((r for r in map(reserved, node) if r), None) if isinstance(node, list) else None
 
     args = {k: v for k, v in net.items() if k != "_target_"}
     key = reserved(args)
     if key is not None:  # _mode_ "debug" would open pdb, "callable" return no network, _disabled_ None
-        _fail(path, f"network_def.{key}", "is a MONAI instruction, not an argument of the network",
-              "Remove it: the network is built from plain values only.")
+        _fail(
+            path,
+            f"network_def.{key}",
+            "is a MONAI instruction, not an argument of the network",
+            "Remove it: the network is built from plain values only.",
+        )
     try:  # no downloads, then the size on the meta device, then the build (network_build)
         return build_from_args(cls, args, f"{path}: network_def", "Fix network_def in the config.")
     except TypeError as exc:  # wrong keyword arguments and the like
@@ -344,16 +433,20 @@ def _check_weights_file(file: Path) -> None:
     """Empty, truncated, Git LFS pointer, text: named. ``model.pt`` must be a torch.save file, ``model.ts``
     TorchScript."""
     if file.suffix != ".ts":
-        check_checkpoint_file(file, "the state dict a bundle keeps in models/model.pt",
-                              "a bundle's TorchScript is models/model.ts; else save torch.save(net.state_dict(), "
-                              "'models/model.pt').")
+        check_checkpoint_file(
+            file,
+            "the state dict a bundle keeps in models/model.pt",
+            "a bundle's TorchScript is models/model.ts; else save torch.save(net.state_dict(), 'models/model.pt').",
+        )
         return
     inspection = inspect_file(file)
     if inspection.kind in ("empty", "not_a_model"):
         raise ModelLoadError(inspection.problems[0])
     if inspection.kind != "torchscript":
-        raise ModelLoadError(f"{file} is a {inspection.kind.replace('_', ' ')} file, not TorchScript (torch.jit.save); "
-                             "a bundle keeps a state dict in models/model.pt: rename it.")
+        raise ModelLoadError(
+            f"{file} is a {inspection.kind.replace('_', ' ')} file, not TorchScript (torch.jit.save); "
+            "a bundle keeps a state dict in models/model.pt: rename it."
+        )
 
 
 def load_weights(network: nn.Module, file: Path) -> None:
@@ -362,16 +455,23 @@ def load_weights(network: nn.Module, file: Path) -> None:
     try:
         state = torch.load(str(file), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001
-        raise ModelLoadError(f"{file} is not a plain state dict (reading it would run code: {type(exc).__name__}). "
-                             "Save torch.save(net.state_dict(), 'models/model.pt').") from exc
-    if isinstance(state, dict) and isinstance(state.get("model"), dict) and not any(
-            isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelLoadError(
+            f"{file} is not a plain state dict (reading it would run code: {type(exc).__name__}). "
+            "Save torch.save(net.state_dict(), 'models/model.pt')."
+        ) from exc
+    if (
+        isinstance(state, dict)
+        and isinstance(state.get("model"), dict)
+        and not any(isinstance(v, torch.Tensor) for v in state.values())
+    ):
         state = state["model"]
     expected = set(network.state_dict())
     missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
     if missing or unexpected:
-        raise ModelLoadError(f"{file} does not fit network_def: missing {', '.join(missing[:6]) or 'none'}; "
-                             f"unexpected {', '.join(unexpected[:6]) or 'none'}. Check network_def in the config.")
+        raise ModelLoadError(
+            f"{file} does not fit network_def: missing {', '.join(missing[:6]) or 'none'}; "
+            f"unexpected {', '.join(unexpected[:6]) or 'none'}. Check network_def in the config."
+        )
     try:
         network.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -390,7 +490,9 @@ def load_bundle(path, card=None, *, device=None, notes=None):
     config, config_path, metadata = read_config(root)
     weights = next((root / "models" / n for n in WEIGHTS if (root / "models" / n).is_file()), None)
     if weights is None:
-        raise ModelLoadError(f"{root / 'models'} holds neither {' nor '.join(WEIGHTS)}: a bundle keeps its weights there.")
+        raise ModelLoadError(
+            f"{root / 'models'} holds neither {' nor '.join(WEIGHTS)}: a bundle keeps its weights there."
+        )
     _check_weights_file(weights)  # a damaged file is named before anything else is read or built
     card_obj = card if card is not None else derive_card(config, metadata, config_path, notes)
     if weights.suffix == ".ts":

@@ -27,9 +27,12 @@ from contextlib import contextmanager
 
 from ..errors import ModelLoadError
 
-DOWNLOAD_NAME = re.compile(r"pretrain.*|.*_url|url|urls|weights|.*_weights_path|.*path_or_repo.*|repo.*|.*_path|"
-                           r"path|filename|file|.*_file|.*_dir|dir|cache|cache_.*|hub|hub_.*|download.*|load_.*|"
-                           r"bert_config", re.IGNORECASE)
+DOWNLOAD_NAME = re.compile(
+    r"pretrain.*|.*_url|url|urls|weights|.*_weights_path|.*path_or_repo.*|repo.*|.*_path|"
+    r"path|filename|file|.*_file|.*_dir|dir|cache|cache_.*|hub|hub_.*|download.*|load_.*|"
+    r"bert_config",
+    re.IGNORECASE,
+)
 _OFF = (None, False, 0, "", (), [], {})
 _WEIGHT_SUFFIX = (".pt", ".pth", ".bin", ".ckpt", ".safetensors", ".h5", ".zip", ".tar", ".gz", ".onnx")
 
@@ -77,12 +80,14 @@ def check_network_args(cls, kwargs: dict, where: str) -> None:
             raise ModelLoadError(
                 f"{where}: {name} argument {arg}={_short(value)}{given} would download or read weights from outside "
                 f"the model file; the weights come from the model file, so set {arg} to "
-                f"{'False' if isinstance(value, bool) else 'None'} (or remove it).")
+                f"{'False' if isinstance(value, bool) else 'None'} (or remove it)."
+            )
         found = next(_locations(value), None)
         if found is not None:
             raise ModelLoadError(
                 f"{where}: {name} argument {arg}={_short(found)}{given} is a URL or a file path; a network is built "
-                "from plain values only (its weights come from the model file). Remove it.")
+                "from plain values only (its weights come from the model file). Remove it."
+            )
 
 
 def _short(value) -> str:
@@ -94,15 +99,59 @@ def _short(value) -> str:
 _state = threading.local()
 _hook_installed = False
 # Reaching out (a library probing IPv6 support by binding a local socket at import is not).
-_NETWORK_EVENTS = ("socket.connect", "socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyaddr",
-                   "socket.sendto", "socket.sendmsg", "urllib.", "http.", "ftplib.", "smtplib.", "poplib.", "imaplib.",
-                   "nntplib.", "telnetlib.", "webbrowser.")
-_WRITE_EVENTS = frozenset({"os.mkdir", "os.rename", "os.remove", "os.rmdir", "os.symlink", "os.link", "os.truncate",
-                           "os.chmod", "os.chown", "os.utime", "shutil.copyfile", "shutil.copymode",
-                           "shutil.copystat", "shutil.copytree", "shutil.move", "shutil.rmtree", "shutil.make_archive",
-                           "shutil.unpack_archive", "tempfile.mkstemp", "tempfile.mkdtemp"})
-_PROCESS_EVENTS = ("subprocess.", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.startfile",
-                   "os.kill", "ctypes.dlopen", "pty.spawn")
+_NETWORK_EVENTS = (
+    "socket.connect",
+    "socket.getaddrinfo",
+    "socket.gethostbyname",
+    "socket.gethostbyaddr",
+    "socket.sendto",
+    "socket.sendmsg",
+    "urllib.",
+    "http.",
+    "ftplib.",
+    "smtplib.",
+    "poplib.",
+    "imaplib.",
+    "nntplib.",
+    "telnetlib.",
+    "webbrowser.",
+)
+_WRITE_EVENTS = frozenset(
+    {
+        "os.mkdir",
+        "os.rename",
+        "os.remove",
+        "os.rmdir",
+        "os.symlink",
+        "os.link",
+        "os.truncate",
+        "os.chmod",
+        "os.chown",
+        "os.utime",
+        "shutil.copyfile",
+        "shutil.copymode",
+        "shutil.copystat",
+        "shutil.copytree",
+        "shutil.move",
+        "shutil.rmtree",
+        "shutil.make_archive",
+        "shutil.unpack_archive",
+        "tempfile.mkstemp",
+        "tempfile.mkdtemp",
+    }
+)
+_PROCESS_EVENTS = (
+    "subprocess.",
+    "os.system",
+    "os.exec",
+    "os.posix_spawn",
+    "os.spawn",
+    "os.fork",
+    "os.startfile",
+    "os.kill",
+    "ctypes.dlopen",
+    "pty.spawn",
+)
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
 
@@ -154,6 +203,8 @@ def no_side_effects(where: str):
         _state.active = False
     refused, _state.refused = _state.refused, None
     if refused is not None:
-        raise ModelLoadError(f"{where}: building the network tried to {refused}, which this tool never does for a "
-                             "file from elsewhere; remove the argument that asks for it (pretrained weights, "
-                             "URLs, cache folders).") from None
+        raise ModelLoadError(
+            f"{where}: building the network tried to {refused}, which this tool never does for a "
+            "file from elsewhere; remove the argument that asks for it (pretrained weights, "
+            "URLs, cache folders)."
+        ) from None

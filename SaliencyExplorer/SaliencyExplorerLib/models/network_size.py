@@ -65,17 +65,22 @@ def check_size(cls, kwargs: dict, where: str, fix: str) -> None:
     except TypeError:
         raise  # wrong keyword arguments: the caller names the field
     except (MemoryError, OverflowError, RecursionError) as exc:
-        raise ModelLoadError(f"{where}: {name} cannot be built from these arguments ({type(exc).__name__}: "
-                             f"{_first_line(exc)}). {fix}") from None
+        raise ModelLoadError(
+            f"{where}: {name} cannot be built from these arguments ({type(exc).__name__}: {_first_line(exc)}). {fix}"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - the constructor's own checks (assertions, ValueError, ...)
         if "meta" not in str(exc).lower():
-            raise ModelLoadError(f"{where}: {name} refuses these arguments ({type(exc).__name__}: "
-                                 f"{_first_line(exc)}). {fix}") from None
+            raise ModelLoadError(
+                f"{where}: {name} refuses these arguments ({type(exc).__name__}: {_first_line(exc)}). {fix}"
+            ) from None
         return  # a constructor that needs real tensors: built for real, unchecked, as before
     nbytes = tensor_bytes(probe)
     del probe
-    check_memory(COPIES * nbytes, f"{where}: {name} with these arguments ({gib(nbytes)} of weights)",
-                 fix[:1].lower() + fix[1:].rstrip("."))
+    check_memory(
+        COPIES * nbytes,
+        f"{where}: {name} with these arguments ({gib(nbytes)} of weights)",
+        fix[:1].lower() + fix[1:].rstrip("."),
+    )
 
 
 def construct(cls, kwargs: dict, where: str, fix: str):
@@ -85,5 +90,7 @@ def construct(cls, kwargs: dict, where: str, fix: str):
     except TypeError:
         raise
     except Exception as exc:  # noqa: BLE001 - as above, for a constructor that only fails on real tensors
-        raise ModelLoadError(f"{where}: {getattr(cls, '__name__', str(cls))} refuses these arguments "
-                             f"({type(exc).__name__}: {_first_line(exc)}). {fix}") from None
+        raise ModelLoadError(
+            f"{where}: {getattr(cls, '__name__', str(cls))} refuses these arguments "
+            f"({type(exc).__name__}: {_first_line(exc)}). {fix}"
+        ) from None

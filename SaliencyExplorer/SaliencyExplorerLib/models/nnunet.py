@@ -61,18 +61,24 @@ def checkpoint_types() -> list:
     types = [core.multiarray.scalar, np.dtype]
     dtypes = getattr(np, "dtypes", None)
     if dtypes is not None:
-        types += [getattr(dtypes, n) for n in ("Float64DType", "Float32DType", "Int64DType", "Int32DType",
-                                                "BoolDType") if hasattr(dtypes, n)]
+        types += [
+            getattr(dtypes, n)
+            for n in ("Float64DType", "Float32DType", "Int64DType", "Int32DType", "BoolDType")
+            if hasattr(dtypes, n)
+        ]
     return types
 
 
 def _read_json(path: Path, what: str) -> dict:
     if not path.is_file():
-        raise ModelLoadError(f"{path} is missing: an nnU-Net v2 trained-model folder holds {what}. Give the "
-                             "folder nnU-Net wrote (…/nnUNetTrainer__nnUNetPlans__3d_fullres) or one of its fold_N.")
+        raise ModelLoadError(
+            f"{path} is missing: an nnU-Net v2 trained-model folder holds {what}. Give the "
+            "folder nnU-Net wrote (…/nnUNetTrainer__nnUNetPlans__3d_fullres) or one of its fold_N."
+        )
     if path.stat().st_size > MAX_JSON_BYTES:
-        raise ModelLoadError(f"{path} is {path.stat().st_size >> 20} MiB; nnU-Net writes a few kB. Restore the file "
-                             "nnU-Net wrote.")
+        raise ModelLoadError(
+            f"{path} is {path.stat().st_size >> 20} MiB; nnU-Net writes a few kB. Restore the file nnU-Net wrote."
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
@@ -80,7 +86,9 @@ def _read_json(path: Path, what: str) -> dict:
     except RecursionError:
         raise ModelLoadError(f"{path} is nested too deeply to read. Restore the file nnU-Net wrote.") from None
     if not isinstance(data, dict):
-        raise ModelLoadError(f"{path} holds a JSON {type(data).__name__}, not an object. Restore the file nnU-Net wrote.")
+        raise ModelLoadError(
+            f"{path} holds a JSON {type(data).__name__}, not an object. Restore the file nnU-Net wrote."
+        )
     return data
 
 
@@ -103,31 +111,42 @@ def find_folds(path: Path) -> tuple[Path, list[Path]]:
         root, folds = path.parent, [path]
     else:
         root = path
-        folds = sorted((p for p in path.iterdir() if p.is_dir() and p.name.startswith("fold_")),
-                       key=lambda p: (not p.name[5:].isdigit(), int(p.name[5:]) if p.name[5:].isdigit() else 0, p.name))
+        folds = sorted(
+            (p for p in path.iterdir() if p.is_dir() and p.name.startswith("fold_")),
+            key=lambda p: (not p.name[5:].isdigit(), int(p.name[5:]) if p.name[5:].isdigit() else 0, p.name),
+        )
         if not folds:
-            raise ModelLoadError(f"{path} has plans.json but no fold_N folder: nnU-Net writes its weights to "
-                                 "fold_N/checkpoint_final.pth. Give the folder the training wrote.")
+            raise ModelLoadError(
+                f"{path} has plans.json but no fold_N folder: nnU-Net writes its weights to "
+                "fold_N/checkpoint_final.pth. Give the folder the training wrote."
+            )
     checkpoints = []
     for fold in folds:
         found = next((fold / n for n in CHECKPOINTS if (fold / n).is_file()), None)
         if found is None:
             if path == fold:
-                raise ModelLoadError(f"{fold} holds no {' or '.join(CHECKPOINTS)}: this fold was not trained to the "
-                                     "end, or its checkpoint was moved. Give a fold that has one.")
+                raise ModelLoadError(
+                    f"{fold} holds no {' or '.join(CHECKPOINTS)}: this fold was not trained to the "
+                    "end, or its checkpoint was moved. Give a fold that has one."
+                )
             continue  # a fold still training: nnU-Net's own auto-detection skips it too
         checkpoints.append(found)
     if not checkpoints:
-        raise ModelLoadError(f"no fold of {root} holds {' or '.join(CHECKPOINTS)} (looked in "
-                             f"{', '.join(f.name for f in folds)}). Give a folder with at least one finished fold.")
+        raise ModelLoadError(
+            f"no fold of {root} holds {' or '.join(CHECKPOINTS)} (looked in "
+            f"{', '.join(f.name for f in folds)}). Give a folder with at least one finished fold."
+        )
     return root, checkpoints
 
 
 def read_checkpoint(path: Path, trust_code: bool = False) -> dict:
     """An nnU-Net checkpoint, unpickled without running code (``weights_only`` with nnU-Net's own types).
     A damaged file (empty, truncated, a Git LFS pointer, TorchScript) is named as such first."""
-    check_checkpoint_file(path, "the checkpoint nnU-Net writes (torch.save of a dict with 'network_weights')",
-                          "give the fold's checkpoint_final.pth as nnU-Net wrote it.")
+    check_checkpoint_file(
+        path,
+        "the checkpoint nnU-Net writes (torch.save of a dict with 'network_weights')",
+        "give the fold's checkpoint_final.pth as nnU-Net wrote it.",
+    )
     try:
         with torch.serialization.safe_globals(checkpoint_types()):
             obj = torch.load(str(path), map_location="cpu", weights_only=True)
@@ -136,14 +155,17 @@ def read_checkpoint(path: Path, trust_code: bool = False) -> dict:
             raise ModelLoadError(
                 f"{path} holds objects other than the tensors, numbers and numpy scalars nnU-Net saves, so "
                 f"reading it would run code from the file ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). "
-                "If you trust it, pass trust_code=True (CLI: --trust-code).") from exc
+                "If you trust it, pass trust_code=True (CLI: --trust-code)."
+            ) from exc
         try:
             obj = torch.load(str(path), map_location="cpu", weights_only=False)
         except Exception as exc:  # noqa: BLE001 - a class the pickle names is gone, a damaged record, ...
             raise ModelLoadError(explain_load_error(path, exc)) from None
     if not isinstance(obj, dict) or not isinstance(obj.get("network_weights"), dict):
-        raise ModelLoadError(f"{path}: field 'network_weights' is missing: this is not an nnU-Net v2 checkpoint "
-                             "(nnU-Net v1 saved 'state_dict'; convert the model with nnU-Net v2). ")
+        raise ModelLoadError(
+            f"{path}: field 'network_weights' is missing: this is not an nnU-Net v2 checkpoint "
+            "(nnU-Net v1 saved 'state_dict'; convert the model with nnU-Net v2). "
+        )
     return obj
 
 
@@ -151,11 +173,20 @@ def configuration(plans: dict, name: str, plans_path: Path) -> dict:
     """The named configuration, with nnU-Net's ``inherits_from`` resolved."""
     configs = plans.get("configurations")
     if not isinstance(configs, dict):
-        _fail(plans_path, "configurations", "is missing: this is not an nnU-Net v2 plans file",
-              "nnU-Net v1 folders (plans.pkl) are not supported; retrain or convert with nnU-Net v2.")
+        _fail(
+            plans_path,
+            "configurations",
+            "is missing: this is not an nnU-Net v2 plans file",
+            "nnU-Net v1 folders (plans.pkl) are not supported; retrain or convert with nnU-Net v2.",
+        )
     if name not in configs:
-        _fail(plans_path, f"configurations.{name}", f"is missing, but the checkpoint was trained with configuration "
-              f"{name!r} (the plans have {', '.join(configs)})", "The checkpoint and plans.json do not belong together.")
+        _fail(
+            plans_path,
+            f"configurations.{name}",
+            f"is missing, but the checkpoint was trained with configuration "
+            f"{name!r} (the plans have {', '.join(configs)})",
+            "The checkpoint and plans.json do not belong together.",
+        )
     config, seen = dict(configs[name]), {name}
     while "inherits_from" in config:
         parent = config.pop("inherits_from")
@@ -164,8 +195,12 @@ def configuration(plans: dict, name: str, plans_path: Path) -> dict:
         seen.add(parent)
         config = {**configs[parent], **config}
     if config.get("previous_stage") or "cascade" in name:
-        _fail(plans_path, f"configurations.{name}", "is a cascade stage, which needs the previous stage's "
-              "segmentation as input", f"Use the {name.replace('_cascade', '')} model, or explain the first stage.")
+        _fail(
+            plans_path,
+            f"configurations.{name}",
+            "is a cascade stage, which needs the previous stage's segmentation as input",
+            f"Use the {name.replace('_cascade', '')} model, or explain the first stage.",
+        )
     return config
 
 
@@ -176,14 +211,21 @@ def _normalisation(scheme: str, index: int, plans: dict, use_mask: bool, plans_p
         props = every.get(str(index)) if isinstance(every, dict) else None
         keys = ("percentile_00_5", "percentile_99_5", "mean", "std")
         if not isinstance(props, dict) or any(not _finite_number(props.get(k)) for k in keys):
-            _fail(plans_path, f"foreground_intensity_properties_per_channel.{index}", "lacks the percentiles, "
-                  "mean or std CT normalisation needs")
-        return [{"clip": {"min": float(props["percentile_00_5"]), "max": float(props["percentile_99_5"])}},
-                {"zscore": {"mean": float(props["mean"]), "std": max(float(props["std"]), 1e-8)}}]
+            _fail(
+                plans_path,
+                f"foreground_intensity_properties_per_channel.{index}",
+                "lacks the percentiles, mean or std CT normalisation needs",
+            )
+        return [
+            {"clip": {"min": float(props["percentile_00_5"]), "max": float(props["percentile_99_5"])}},
+            {"zscore": {"mean": float(props["mean"]), "std": max(float(props["std"]), 1e-8)}},
+        ]
     if scheme == "ZScoreNormalization":
         if use_mask:
-            notes.append(f"channel {index}: nnU-Net z-scores only inside the non-zero mask (use_mask_for_norm) "
-                         "and sets the rest to 0; the card z-scores the whole cropped volume")
+            notes.append(
+                f"channel {index}: nnU-Net z-scores only inside the non-zero mask (use_mask_for_norm) "
+                "and sets the rest to 0; the card z-scores the whole cropped volume"
+            )
         return [{"zscore": {}}]
     if scheme == "NoNormalization":
         return {"type": "none"}
@@ -191,8 +233,13 @@ def _normalisation(scheme: str, index: int, plans: dict, use_mask: bool, plans_p
         return [{"range_percentiles": {"lower": 0, "upper": 100, "b_min": 0.0, "b_max": 1.0}}]
     if scheme == "RGBTo01Normalization":
         return [{"scale": {"a": 1 / 255.0, "b": 0.0}}]
-    _fail(plans_path, where, f"is {scheme!r}, which has no card equivalent", "Supported: CTNormalization, "
-          "ZScoreNormalization, NoNormalization, RescaleTo01Normalization, RGBTo01Normalization.")
+    _fail(
+        plans_path,
+        where,
+        f"is {scheme!r}, which has no card equivalent",
+        "Supported: CTNormalization, "
+        "ZScoreNormalization, NoNormalization, RescaleTo01Normalization, RGBTo01Normalization.",
+    )
 
 
 def _finite_number(value) -> bool:
@@ -220,8 +267,9 @@ def dataset_fields(dataset: dict, dataset_path: Path) -> tuple[dict, dict]:
     return channels, labels
 
 
-def derive_card(plans: dict, dataset: dict, config_name: str, root: Path, notes: list | None = None,
-                mirror_axes=None) -> ModelCard:
+def derive_card(
+    plans: dict, dataset: dict, config_name: str, root: Path, notes: list | None = None, mirror_axes=None
+) -> ModelCard:
     """The model card of an nnU-Net v2 configuration (see the module docstring for each field's origin);
     ``mirror_axes``: the checkpoint's ``inference_allowed_mirroring_axes`` (nnU-Net's test-time mirroring)."""
     notes = [] if notes is None else notes
@@ -241,8 +289,12 @@ def derive_card(plans: dict, dataset: dict, config_name: str, root: Path, notes:
             _fail(dataset_path, "labels", "maps names to something other than integer labels or regions")
         classes = [name for name, _ in ordered]
         if [int(v) for _, v in ordered] != list(range(len(ordered))):
-            _fail(dataset_path, "labels", f"values {[v for _, v in ordered]} are not 0..{len(ordered) - 1}",
-                  "nnU-Net v2 needs consecutive labels.")
+            _fail(
+                dataset_path,
+                "labels",
+                f"values {[v for _, v in ordered]} are not 0..{len(ordered) - 1}",
+                "nnU-Net v2 needs consecutive labels.",
+            )
     patch = config.get("patch_size")
     spacing = config.get("spacing")
     if not isinstance(patch, list) or len(patch) not in (2, 3):
@@ -254,51 +306,85 @@ def derive_card(plans: dict, dataset: dict, config_name: str, root: Path, notes:
     dims = len(patch)
     schemes = config.get("normalization_schemes") or []
     if not isinstance(schemes, list) or not all(isinstance(v, str) for v in schemes):
-        _fail(plans_path, f"configurations.{config_name}.normalization_schemes", f"is {schemes!r}, not a list of "
-              "scheme names")
+        _fail(
+            plans_path,
+            f"configurations.{config_name}.normalization_schemes",
+            f"is {schemes!r}, not a list of scheme names",
+        )
     if len(schemes) != len(channels):
-        _fail(plans_path, f"configurations.{config_name}.normalization_schemes",
-              f"has {len(schemes)} entries for {len(channels)} channels in dataset.json")
+        _fail(
+            plans_path,
+            f"configurations.{config_name}.normalization_schemes",
+            f"has {len(schemes)} entries for {len(channels)} channels in dataset.json",
+        )
     use_mask = config.get("use_mask_for_norm") or [False] * len(schemes)
     if not isinstance(use_mask, list) or len(use_mask) < len(schemes):
-        _fail(plans_path, f"configurations.{config_name}.use_mask_for_norm", f"is {use_mask!r}, not one flag per "
-              "channel")
+        _fail(
+            plans_path, f"configurations.{config_name}.use_mask_for_norm", f"is {use_mask!r}, not one flag per channel"
+        )
     kwargs = config.get("resampling_fn_data_kwargs") or {}
     if not isinstance(kwargs, dict):
         _fail(plans_path, f"configurations.{config_name}.resampling_fn_data_kwargs", "is not an object")
     intensity = [_normalisation(s, n, plans, bool(use_mask[n]), plans_path, notes) for n, s in enumerate(schemes)]
     order = kwargs.get("order", 3)
     if order not in RESAMPLING_ORDER:
-        _fail(plans_path, f"configurations.{config_name}.resampling_fn_data_kwargs.order",
-              f"is {order!r}; the card resamples with order 0, 1 or 3")
+        _fail(
+            plans_path,
+            f"configurations.{config_name}.resampling_fn_data_kwargs.order",
+            f"is {order!r}; the card resamples with order 0, 1 or 3",
+        )
     back = config.get("resampling_fn_probabilities_kwargs") or {}
-    if kwargs.get("order_z", 0) != 0 or kwargs.get("force_separate_z") is not None or back.get("order", 1) != 1 \
-            or back.get("order_z", 0) != 0 or back.get("force_separate_z") is not None:
-        notes.append("the plans resample with order_z/force_separate_z/probability orders other than nnU-Net's "
-                     "defaults (order_z 0, automatic separate z, probabilities order 1); the card uses the defaults")
+    if (
+        kwargs.get("order_z", 0) != 0
+        or kwargs.get("force_separate_z") is not None
+        or back.get("order", 1) != 1
+        or back.get("order_z", 0) != 0
+        or back.get("force_separate_z") is not None
+    ):
+        notes.append(
+            "the plans resample with order_z/force_separate_z/probability orders other than nnU-Net's "
+            "defaults (order_z 0, automatic separate z, probabilities order 1); the card uses the defaults"
+        )
     # nnU-Net spacing and patch are in array (z, y, x) order: the card's spacing is i, j, k
     card = {
         "name": f"{plans.get('dataset_name', root.parent.name)} nnU-Net {config_name}",
         "description": f"nnU-Net v2 {root.name}, configuration {config_name} ({plans.get('plans_name', 'plans')})",
-        "task": "segmentation", "spatial_dims": dims, "in_channels": len(channels), "classes": classes,
+        "task": "segmentation",
+        "spatial_dims": dims,
+        "in_channels": len(channels),
+        "classes": classes,
         "input": {
             "array_order": "zyx",
             "spacing": [float(s) for s in spacing[::-1]],
-            "fit": "extent", "intensity_on": "native",
+            "fit": "extent",
+            "intensity_on": "native",
             "crop_foreground": {"select": "nonzero", "on": "native", "source": "raw"},
             "interpolation": RESAMPLING_ORDER[order],
             "intensity": intensity[0] if len(intensity) == 1 else intensity,
             "background": 0.0,
         },
         "output": {"activation": "sigmoid" if regions else "softmax"},
-        "inference": {"mode": "sliding_window", "roi_size": [int(p) for p in patch], "overlap": 0.5,
-                      "blend": "gaussian", "sigma_scale": 0.125, "padding_mode": "constant", "cval": 0.0,
-                      "tiling": "nnunet", "mirror_axes": [int(a) for a in mirror_axes or ()]},
+        "inference": {
+            "mode": "sliding_window",
+            "roi_size": [int(p) for p in patch],
+            "overlap": 0.5,
+            "blend": "gaussian",
+            "sigma_scale": 0.125,
+            "padding_mode": "constant",
+            "cval": 0.0,
+            "tiling": "nnunet",
+            "mirror_axes": [int(a) for a in mirror_axes or ()],
+        },
     }
     if dims == 2:
         if transpose != [0, 1, 2]:
-            _fail(plans_path, "transpose_forward", f"is {transpose} for the 2d configuration: its slices would be "
-                  "taken along a permuted axis, which the card cannot say", "Use a 3d configuration.")
+            _fail(
+                plans_path,
+                "transpose_forward",
+                f"is {transpose} for the 2d configuration: its slices would be "
+                "taken along a permuted axis, which the card cannot say",
+                "Use a 3d configuration.",
+            )
         card["input"]["slice_axis"] = "k"  # nnU-Net's 2d slices the first array axis (z)
     else:  # its index-space resize both ways, labels on the native grid (volumes/nnunet_resampling.py)
         card["input"]["resampling"] = "nnunet"
@@ -310,21 +396,31 @@ def _architecture_class():
     try:
         importlib.import_module("dynamic_network_architectures")
     except ImportError as exc:
-        raise ModelLoadError(f"nnU-Net folders need the package dynamic_network_architectures, which nnU-Net builds "
-                             f"its networks with, and it is not installed ({exc}). Install it: `{SETUP_OPTION}` in a "
-                             f"checkout, else `{INSTALL}` (--no-deps keeps your torch).") from None
+        raise ModelLoadError(
+            f"nnU-Net folders need the package dynamic_network_architectures, which nnU-Net builds "
+            f"its networks with, and it is not installed ({exc}). Install it: `{SETUP_OPTION}` in a "
+            f"checkout, else `{INSTALL}` (--no-deps keeps your torch)."
+        ) from None
 
 
 def _locate(dotted: str, prefix: str, where: str, plans_path: Path):
     if not isinstance(dotted, str) or not dotted.startswith(prefix):
-        _fail(plans_path, where, f"names {dotted!r}, outside {prefix}*",
-              "Only networks of dynamic_network_architectures and torch.nn building blocks are built from plans.")
+        _fail(
+            plans_path,
+            where,
+            f"names {dotted!r}, outside {prefix}*",
+            "Only networks of dynamic_network_architectures and torch.nn building blocks are built from plans.",
+        )
     module_name, _, name = dotted.rpartition(".")
     try:
         return getattr(importlib.import_module(module_name), name)
     except (ImportError, AttributeError) as exc:
-        _fail(plans_path, where, f"names {dotted!r}, which cannot be imported ({exc})",
-              f"Update dynamic_network_architectures ({INSTALL.replace('install', 'install -U')}).")
+        _fail(
+            plans_path,
+            where,
+            f"names {dotted!r}, which cannot be imported ({exc})",
+            f"Update dynamic_network_architectures ({INSTALL.replace('install', 'install -U')}).",
+        )
 
 
 def build_network(plans: dict, dataset: dict, config_name: str, root: Path) -> nn.Module:
@@ -334,8 +430,12 @@ def build_network(plans: dict, dataset: dict, config_name: str, root: Path) -> n
     config = configuration(plans, config_name, plans_path)
     arch = config.get("architecture")
     if not isinstance(arch, dict) or "network_class_name" not in arch:
-        _fail(plans_path, f"configurations.{config_name}.architecture", "is missing: plans from nnU-Net before "
-              "v2.4 describe the network differently", "Re-plan with nnU-Net >= 2.4 (the weights stay valid).")
+        _fail(
+            plans_path,
+            f"configurations.{config_name}.architecture",
+            "is missing: plans from nnU-Net before v2.4 describe the network differently",
+            "Re-plan with nnU-Net >= 2.4 (the weights stay valid).",
+        )
     where = f"configurations.{config_name}.architecture"
     cls = _locate(arch["network_class_name"], ARCH_PREFIX, f"{where}.network_class_name", plans_path)
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
@@ -348,9 +448,12 @@ def build_network(plans: dict, dataset: dict, config_name: str, root: Path) -> n
     regions = any(isinstance(v, (list, tuple)) for v in labels.values())
     outputs = sum(1 for v in labels.values() if not (v == 0 or v == [0])) if regions else len(labels)
     try:  # no downloads, then the size on the meta device, then the build (network_build)
-        return build_from_args(cls, dict(input_channels=len(channels), num_classes=outputs, deep_supervision=False,
-                                         **kwargs), f"{plans_path}: {where}.arch_kwargs",
-                               "Restore the plans.json nnU-Net wrote.")
+        return build_from_args(
+            cls,
+            dict(input_channels=len(channels), num_classes=outputs, deep_supervision=False, **kwargs),
+            f"{plans_path}: {where}.arch_kwargs",
+            "Restore the plans.json nnU-Net wrote.",
+        )
     except TypeError as exc:
         _fail(plans_path, f"{where}.arch_kwargs", f"do not fit {cls.__name__} ({exc})")
 
@@ -414,8 +517,12 @@ def load_nnunet(path, card=None, *, trust_code=False, device=None, notes=None):
         if config_name is None:  # nnU-Net takes the mirroring axes of the first fold too
             config_name, mirror_axes = name, checkpoint.get("inference_allowed_mirroring_axes")
         elif name != config_name:
-            _fail(ckpt, "init_args.configuration", f"is {name!r} but {checkpoints[0]} is {config_name!r}",
-                  "Folds of one folder must share a configuration.")
+            _fail(
+                ckpt,
+                "init_args.configuration",
+                f"is {name!r} but {checkpoints[0]} is {config_name!r}",
+                "Folds of one folder must share a configuration.",
+            )
         network = build_network(plans, dataset, name, root)
         _load_weights(network, checkpoint["network_weights"], ckpt, plans_path)
         networks.append(network)
@@ -430,15 +537,25 @@ def _load_weights(network: nn.Module, state: dict, ckpt: Path, plans_path: Path)
     expected, given = network.state_dict(), state
     missing = sorted(set(expected) - set(given))
     unexpected = sorted(set(given) - set(expected))
-    shapes = sorted(k for k in set(expected) & set(given)
-                    if isinstance(given[k], torch.Tensor) and tuple(given[k].shape) != tuple(expected[k].shape))
+    shapes = sorted(
+        k
+        for k in set(expected) & set(given)
+        if isinstance(given[k], torch.Tensor) and tuple(given[k].shape) != tuple(expected[k].shape)
+    )
     if missing or unexpected or shapes:
+
         def names(keys):
             return ", ".join(keys[:6]) + (f" (+{len(keys) - 6} more)" if len(keys) > 6 else "")
-        parts = [f"missing {names(missing)}" if missing else "", f"unexpected {names(unexpected)}" if unexpected else "",
-                 f"other shapes for {names(shapes)}" if shapes else ""]
-        raise ModelLoadError(f"{ckpt}: field 'network_weights' does not fit the network {plans_path} describes "
-                             f"({'; '.join(p for p in parts if p)}). The checkpoint and plans.json do not belong together.")
+
+        parts = [
+            f"missing {names(missing)}" if missing else "",
+            f"unexpected {names(unexpected)}" if unexpected else "",
+            f"other shapes for {names(shapes)}" if shapes else "",
+        ]
+        raise ModelLoadError(
+            f"{ckpt}: field 'network_weights' does not fit the network {plans_path} describes "
+            f"({'; '.join(p for p in parts if p)}). The checkpoint and plans.json do not belong together."
+        )
     network.load_state_dict(given, strict=True)
 
 

@@ -14,15 +14,27 @@ import pickletools
 
 # ---------------------------------------------------------------------------------------------- allow-lists
 
+
 def _weights_only_globals() -> frozenset[str]:
     """Exactly what ``torch.load(weights_only=True)`` accepts by default, so our verdict matches torch's."""
     try:
         from torch._weights_only_unpickler import _get_allowed_globals
+
         return frozenset(_get_allowed_globals())
     except Exception:  # private API moved: fall back to the core of it
-        return frozenset({"collections.OrderedDict", "torch._utils._rebuild_tensor_v2",
-                          "torch._utils._rebuild_parameter", "torch.Size", "torch.device",
-                          "torch.FloatStorage", "torch.float32", "builtins.set", "_codecs.encode"})
+        return frozenset(
+            {
+                "collections.OrderedDict",
+                "torch._utils._rebuild_tensor_v2",
+                "torch._utils._rebuild_parameter",
+                "torch.Size",
+                "torch.device",
+                "torch.FloatStorage",
+                "torch.float32",
+                "builtins.set",
+                "_codecs.encode",
+            }
+        )
 
 
 DATA_GLOBALS = _weights_only_globals()
@@ -31,16 +43,23 @@ DATA_GLOBALS = _weights_only_globals()
 TORCHSCRIPT_PREFIXES = ("__torch__.", "torch.jit._pickle.")
 
 
-
 # ----------------------------------------------------------------------------------------- pickle scanning
+
 
 class _Mark:
     pass
 
 
 _MARK = _Mark()
-_STRING_OPS = {"STRING", "BINSTRING", "SHORT_BINSTRING", "UNICODE", "BINUNICODE", "SHORT_BINUNICODE",
-               "BINUNICODE8"}  # bytes pushes stay opaque: STACK_GLOBAL rejects bytes operands anyway
+_STRING_OPS = {
+    "STRING",
+    "BINSTRING",
+    "SHORT_BINSTRING",
+    "UNICODE",
+    "BINUNICODE",
+    "SHORT_BINUNICODE",
+    "BINUNICODE8",
+}  # bytes pushes stay opaque: STACK_GLOBAL rejects bytes operands anyway
 
 
 def _canonical(module: str, name: str) -> str:
@@ -97,7 +116,7 @@ def pickle_globals(data, max_pickles: int = 1) -> list[str]:
                     n = len(before)
                 if n > len(stack):
                     raise ValueError(f"stack underflow at {name}")
-                del stack[len(stack) - n:]
+                del stack[len(stack) - n :]
                 if name == "MARK":
                     stack.append(_MARK)
                 elif name in _STRING_OPS:

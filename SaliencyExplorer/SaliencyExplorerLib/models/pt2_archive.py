@@ -32,18 +32,28 @@ from .pt2_schema import DTYPE_BYTES, EXPORTED_PROGRAM, payload_config, validate
 MAX_MEMBERS = 200_000
 MAX_JSON_BYTES = 1 << 30
 _ROOT = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,199}")
-_FIXED = {"archive_format": re.compile(rb"pt2"), "archive_version": re.compile(rb"[0-9]{1,6}"),
-          "byteorder": re.compile(rb"little|big"), ".data/version": re.compile(rb"[0-9]{1,6}\n?"),
-          ".data/serialization_id": re.compile(rb"[0-9]{1,64}")}
+_FIXED = {
+    "archive_format": re.compile(rb"pt2"),
+    "archive_version": re.compile(rb"[0-9]{1,6}"),
+    "byteorder": re.compile(rb"little|big"),
+    ".data/version": re.compile(rb"[0-9]{1,6}\n?"),
+    ".data/serialization_id": re.compile(rb"[0-9]{1,64}"),
+}
 PROGRAM, SAMPLE = "models/model.json", "data/sample_inputs/model.pt"
-CONFIGS = {"data/weights/model_weights_config.json": ("data/weights/", "weight"),
-           "data/constants/model_constants_config.json": ("data/constants/", "tensor")}
+CONFIGS = {
+    "data/weights/model_weights_config.json": ("data/weights/", "weight"),
+    "data/constants/model_constants_config.json": ("data/constants/", "tensor"),
+}
 _PAYLOAD = re.compile(r"data/(weights/weight|constants/tensor)_[0-9]{1,9}")
 # What the sample-inputs torch.save may name: tensors, their storages, an OrderedDict.
-_SAMPLE_MEMBERS = re.compile(r"(data\.pkl|byteorder|version|\.format_version|\.storage_alignment|"
-                             r"\.data/serialization_id|data/[0-9]{1,9})")
-_SAMPLE_GLOBALS = re.compile(r"torch\._utils\._rebuild_tensor_v2|collections\.OrderedDict|"
-                             r"torch\.(Float|Double|Half|BFloat16|Long|Int|Short|Char|Byte|Bool)Storage")
+_SAMPLE_MEMBERS = re.compile(
+    r"(data\.pkl|byteorder|version|\.format_version|\.storage_alignment|"
+    r"\.data/serialization_id|data/[0-9]{1,9})"
+)
+_SAMPLE_GLOBALS = re.compile(
+    r"torch\._utils\._rebuild_tensor_v2|collections\.OrderedDict|"
+    r"torch\.(Float|Double|Half|BFloat16|Long|Int|Short|Char|Byte|Bool)Storage"
+)
 
 
 def _what(rest: str) -> str:
@@ -69,7 +79,7 @@ def check_pt2(zf: zipfile.ZipFile, globals_used: list | None = None) -> list[str
         return [f"the archive's members are not under one plain root folder (found {sorted(roots)[:3]})"]
     members: dict[str, zipfile.ZipInfo] = {}
     for info in infos:
-        rest = info.filename[len(root) + 1:]
+        rest = info.filename[len(root) + 1 :]
         if rest in members:
             return [f"{rest} appears twice in the archive (the loaders would disagree on which one is read)"]
         if info.flag_bits & 0x1 or info.compress_type != zipfile.ZIP_STORED:
@@ -80,9 +90,11 @@ def check_pt2(zf: zipfile.ZipFile, globals_used: list | None = None) -> list[str
     missing = [m for m in (*_FIXED, PROGRAM, *CONFIGS, SAMPLE) if m not in members]
     if missing:
         return [f"the archive lacks {missing[0]}, which torch.export.save always writes"]
-    problems = [f"{m} holds {_show(zf.read(members[m]))}, not what torch.export.save writes"
-                for m, pattern in _FIXED.items()
-                if members[m].file_size > 64 or not pattern.fullmatch(zf.read(members[m]))]
+    problems = [
+        f"{m} holds {_show(zf.read(members[m]))}, not what torch.export.save writes"
+        for m, pattern in _FIXED.items()
+        if members[m].file_size > 64 or not pattern.fullmatch(zf.read(members[m]))
+    ]
     program = _read_json(zf, members[PROGRAM], PROGRAM, problems)
     if program is not None:
         problems += validate(program, EXPORTED_PROGRAM, "models/model.json")
@@ -93,8 +105,9 @@ def check_pt2(zf: zipfile.ZipFile, globals_used: list | None = None) -> list[str
         problems += [] if found == ["unreadable"] else found
         if not found:
             problems += _payload_sizes(config["config"], folder, members, used)
-    problems += [f"{m} is not named by any payload config" for m in members
-                 if _PAYLOAD.fullmatch(m) and m not in used][:1]
+    problems += [f"{m} is not named by any payload config" for m in members if _PAYLOAD.fullmatch(m) and m not in used][
+        :1
+    ]
     problems += _check_sample_inputs(zf.read(members[SAMPLE]), [] if globals_used is None else globals_used)
     return problems
 

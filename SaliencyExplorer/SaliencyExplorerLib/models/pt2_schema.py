@@ -32,8 +32,28 @@ MAX_ITEMS = 1_000_000
 MAX_PROBLEMS = 5
 INT_LIMIT = 2**63
 # ScalarType (torch/_export/serde/schema.py) -> bytes per element; sub-byte, complex-half and UNKNOWN are refused.
-DTYPE_BYTES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 2, 7: 4, 8: 8, 10: 8, 11: 16, 12: 1, 13: 2, 28: 2, 29: 1, 30: 1,
-               31: 1, 32: 1, 33: 1, 34: 4, 35: 8}
+DTYPE_BYTES = {
+    1: 1,
+    2: 1,
+    3: 2,
+    4: 4,
+    5: 8,
+    6: 2,
+    7: 4,
+    8: 8,
+    10: 8,
+    11: 16,
+    12: 1,
+    13: 2,
+    28: 2,
+    29: 1,
+    30: 1,
+    31: 1,
+    32: 1,
+    33: 1,
+    34: 4,
+    35: 8,
+}
 STRIDED = 7
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,199}")
 _FQN = re.compile(r"[A-Za-z0-9_.@\-]{0,500}")
@@ -97,92 +117,169 @@ def opt(spec):
 
 # ----------------------------------------------------------------------------------------------- the schema
 DEVICE = struct({"type": _one_of(*_DEVICE_TYPES), "index": opt(_nonneg)}, {"type"})
-SYM_EXPR = struct({"expr_str": sym_expr_ok, "hint": opt(union(as_int=_int, as_bool=_bool, as_float=_float))},
-                  {"expr_str"})
+SYM_EXPR = struct(
+    {"expr_str": sym_expr_ok, "hint": opt(union(as_int=_int, as_bool=_bool, as_float=_float))}, {"expr_str"}
+)
 SYM_INT = union(as_expr=SYM_EXPR, as_int=_int)
 SYM_BOOL = union(as_expr=SYM_EXPR, as_bool=_bool)
 SYM_FLOAT = union(as_expr=SYM_EXPR, as_float=_float)
-TENSOR_META = struct({"dtype": _one_of(*DTYPE_BYTES), "sizes": listof(SYM_INT), "requires_grad": _bool,
-                      "device": DEVICE, "strides": listof(SYM_INT), "storage_offset": SYM_INT,
-                      "layout": _one_of(STRIDED)})
+TENSOR_META = struct(
+    {
+        "dtype": _one_of(*DTYPE_BYTES),
+        "sizes": listof(SYM_INT),
+        "requires_grad": _bool,
+        "device": DEVICE,
+        "strides": listof(SYM_INT),
+        "storage_offset": SYM_INT,
+        "layout": _one_of(STRIDED),
+    }
+)
 STATIC_INT = union(as_int=_nonneg)
-STATIC_TENSOR_META = struct({**TENSOR_META[1], "sizes": listof(STATIC_INT), "strides": listof(STATIC_INT),
-                             "storage_offset": STATIC_INT})
+STATIC_TENSOR_META = struct(
+    {**TENSOR_META[1], "sizes": listof(STATIC_INT), "strides": listof(STATIC_INT), "storage_offset": STATIC_INT}
+)
 TENSOR_ARG = struct({"name": NAME})
 SYM_INT_ARG = union(as_name=NAME, as_int=_int)
 SYM_BOOL_ARG = union(as_name=NAME, as_bool=_bool)
 SYM_FLOAT_ARG = union(as_name=NAME, as_float=_float)
 OPT_TENSOR = union(as_tensor=TENSOR_ARG, as_none=_bool)
 ARGUMENT = union(
-    as_none=_bool, as_tensor=TENSOR_ARG, as_tensors=listof(TENSOR_ARG), as_int=_int, as_ints=listof(_int),
-    as_float=_float, as_floats=listof(_float), as_string=_str(1000), as_strings=listof(_str(1000)),
-    as_sym_int=SYM_INT_ARG, as_sym_ints=listof(SYM_INT_ARG), as_scalar_type=_one_of(*DTYPE_BYTES),
-    as_memory_format=_one_of(0, 1, 2, 3, 4), as_layout=_one_of(STRIDED), as_device=DEVICE, as_bool=_bool,
-    as_bools=listof(_bool), as_sym_bool=SYM_BOOL_ARG, as_sym_bools=listof(SYM_BOOL_ARG),
-    as_optional_tensors=listof(OPT_TENSOR), as_optional_tensor=OPT_TENSOR, as_sym_float=SYM_FLOAT_ARG,
-    as_sym_floats=listof(SYM_FLOAT_ARG), as_int_lists=listof(listof(_int)), as_float_lists=listof(listof(_float)))
-NODE = struct({"target": graph_target_ok,
-               "inputs": listof(struct({"name": NAME, "arg": ARGUMENT, "kind": opt(_one_of(0, 1, 2))},
-                                       {"name", "arg"})),
-               "outputs": listof(ARGUMENT),
-               "metadata": struct({"stack_trace": plain_text_ok, "nn_module_stack": nn_module_stack_ok,
-                                   "torch_fn": plain_text_ok, "source_fn_stack": source_fn_ok,
-                                   "from_node": from_node_ok}, ()),
-               "is_hop_single_tensor_return": opt(_bool), "name": opt(NAME)}, {"target", "inputs", "outputs"})
+    as_none=_bool,
+    as_tensor=TENSOR_ARG,
+    as_tensors=listof(TENSOR_ARG),
+    as_int=_int,
+    as_ints=listof(_int),
+    as_float=_float,
+    as_floats=listof(_float),
+    as_string=_str(1000),
+    as_strings=listof(_str(1000)),
+    as_sym_int=SYM_INT_ARG,
+    as_sym_ints=listof(SYM_INT_ARG),
+    as_scalar_type=_one_of(*DTYPE_BYTES),
+    as_memory_format=_one_of(0, 1, 2, 3, 4),
+    as_layout=_one_of(STRIDED),
+    as_device=DEVICE,
+    as_bool=_bool,
+    as_bools=listof(_bool),
+    as_sym_bool=SYM_BOOL_ARG,
+    as_sym_bools=listof(SYM_BOOL_ARG),
+    as_optional_tensors=listof(OPT_TENSOR),
+    as_optional_tensor=OPT_TENSOR,
+    as_sym_float=SYM_FLOAT_ARG,
+    as_sym_floats=listof(SYM_FLOAT_ARG),
+    as_int_lists=listof(listof(_int)),
+    as_float_lists=listof(listof(_float)),
+)
+NODE = struct(
+    {
+        "target": graph_target_ok,
+        "inputs": listof(struct({"name": NAME, "arg": ARGUMENT, "kind": opt(_one_of(0, 1, 2))}, {"name", "arg"})),
+        "outputs": listof(ARGUMENT),
+        "metadata": struct(
+            {
+                "stack_trace": plain_text_ok,
+                "nn_module_stack": nn_module_stack_ok,
+                "torch_fn": plain_text_ok,
+                "source_fn_stack": source_fn_ok,
+                "from_node": from_node_ok,
+            },
+            (),
+        ),
+        "is_hop_single_tensor_return": opt(_bool),
+        "name": opt(NAME),
+    },
+    {"target", "inputs", "outputs"},
+)
 EMPTY_MAP = ("map", lambda k: False, _none)
-GRAPH = struct({"inputs": listof(ARGUMENT), "outputs": listof(ARGUMENT), "nodes": listof(NODE),
-                "tensor_values": mapof(NAME, TENSOR_META), "sym_int_values": mapof(NAME, SYM_INT),
-                "sym_bool_values": mapof(NAME, SYM_BOOL), "sym_float_values": mapof(NAME, SYM_FLOAT),
-                "is_single_tensor_return": _bool, "custom_obj_values": EMPTY_MAP},
-               {"inputs", "outputs", "nodes", "tensor_values"})
+GRAPH = struct(
+    {
+        "inputs": listof(ARGUMENT),
+        "outputs": listof(ARGUMENT),
+        "nodes": listof(NODE),
+        "tensor_values": mapof(NAME, TENSOR_META),
+        "sym_int_values": mapof(NAME, SYM_INT),
+        "sym_bool_values": mapof(NAME, SYM_BOOL),
+        "sym_float_values": mapof(NAME, SYM_FLOAT),
+        "is_single_tensor_return": _bool,
+        "custom_obj_values": EMPTY_MAP,
+    },
+    {"inputs", "outputs", "nodes", "tensor_values"},
+)
 INPUT_SPEC = union(
     user_input=struct({"arg": ARGUMENT}),
     parameter=struct({"arg": TENSOR_ARG, "parameter_name": FQN}),
     buffer=struct({"arg": TENSOR_ARG, "buffer_name": FQN, "persistent": _bool}),
     tensor_constant=struct({"arg": TENSOR_ARG, "tensor_constant_name": FQN}),
-    constant_input=struct({"name": NAME, "value": union(as_none=_bool, as_int=_int, as_float=_float,
-                                                        as_string=_str(1000), as_bool=_bool)}))
+    constant_input=struct(
+        {"name": NAME, "value": union(as_none=_bool, as_int=_int, as_float=_float, as_string=_str(1000), as_bool=_bool)}
+    ),
+)
 OUTPUT_SPEC = union(
     user_output=struct({"arg": ARGUMENT}),
     buffer_mutation=struct({"arg": TENSOR_ARG, "buffer_name": FQN}),
-    user_input_mutation=struct({"arg": TENSOR_ARG, "user_input_name": NAME}))
-CALL_SIGNATURE = struct({"inputs": listof(ARGUMENT), "outputs": listof(ARGUMENT), "in_spec": treespec_ok,
-                         "out_spec": treespec_ok, "forward_arg_names": opt(listof(NAME))},
-                        {"inputs", "outputs", "in_spec", "out_spec"})
-GRAPH_MODULE = struct({
-    "graph": GRAPH,
-    "signature": struct({"input_specs": listof(INPUT_SPEC), "output_specs": listof(OUTPUT_SPEC)}),
-    "module_call_graph": listof(struct({"fqn": FQN, "signature": opt(CALL_SIGNATURE)}, {"fqn"})),
-    "metadata": EMPTY_MAP,
-    "treespec_namedtuple_fields": EMPTY_MAP}, {"graph", "signature", "module_call_graph"})
-EXPORTED_PROGRAM = struct({
-    "graph_module": GRAPH_MODULE,
-    "opset_version": mapof(lambda k: k == "aten", _nonneg),
-    "range_constraints": mapof(range_key_ok, struct({"min_val": opt(_int), "max_val": opt(_int)})),
-    "schema_version": struct({"major": _nonneg, "minor": _nonneg}),
-    "verifiers": listof(_one_of("TRAINING", "ATEN")),
-    "torch_version": _re(re.compile(r"[0-9A-Za-z.+_\-]{1,64}")),
-    "guards_code": listof(guard_code_ok)}, {"graph_module", "schema_version"})
+    user_input_mutation=struct({"arg": TENSOR_ARG, "user_input_name": NAME}),
+)
+CALL_SIGNATURE = struct(
+    {
+        "inputs": listof(ARGUMENT),
+        "outputs": listof(ARGUMENT),
+        "in_spec": treespec_ok,
+        "out_spec": treespec_ok,
+        "forward_arg_names": opt(listof(NAME)),
+    },
+    {"inputs", "outputs", "in_spec", "out_spec"},
+)
+GRAPH_MODULE = struct(
+    {
+        "graph": GRAPH,
+        "signature": struct({"input_specs": listof(INPUT_SPEC), "output_specs": listof(OUTPUT_SPEC)}),
+        "module_call_graph": listof(struct({"fqn": FQN, "signature": opt(CALL_SIGNATURE)}, {"fqn"})),
+        "metadata": EMPTY_MAP,
+        "treespec_namedtuple_fields": EMPTY_MAP,
+    },
+    {"graph", "signature", "module_call_graph"},
+)
+EXPORTED_PROGRAM = struct(
+    {
+        "graph_module": GRAPH_MODULE,
+        "opset_version": mapof(lambda k: k == "aten", _nonneg),
+        "range_constraints": mapof(range_key_ok, struct({"min_val": opt(_int), "max_val": opt(_int)})),
+        "schema_version": struct({"major": _nonneg, "minor": _nonneg}),
+        "verifiers": listof(_one_of("TRAINING", "ATEN")),
+        "torch_version": _re(re.compile(r"[0-9A-Za-z.+_\-]{1,64}")),
+        "guards_code": listof(guard_code_ok),
+    },
+    {"graph_module", "schema_version"},
+)
 
 
 def payload_config(prefix: str):
     """``data/weights/model_weights_config.json`` (``weight_N``) or the constants config (``tensor_N``):
     raw tensors only -- no ``use_pickle``, no ``custom_obj_``/``opaque_obj_`` paths, no folders."""
-    meta = struct({"path_name": _re(re.compile(prefix + r"_[0-9]{1,9}")), "is_param": _bool,
-                   "use_pickle": _one_of(False), "tensor_meta": STATIC_TENSOR_META})
+    meta = struct(
+        {
+            "path_name": _re(re.compile(prefix + r"_[0-9]{1,9}")),
+            "is_param": _bool,
+            "use_pickle": _one_of(False),
+            "tensor_meta": STATIC_TENSOR_META,
+        }
+    )
     return struct({"config": mapof(FQN, meta)})
 
 
 # --------------------------------------------------------------------------------------------- the walker
-_WHY = {sym_expr_ok: "is not a shape expression of the form torch writes (sympy would eval it)",
-        range_key_ok: "is not a shape expression of the form torch writes (sympy would eval it)",
-        guard_code_ok: "is guard code outside the grammar torch writes (torch would compile and run it)",
-        graph_target_ok: "is not an aten operator (the graph calls it when it runs)",
-        treespec_ok: "is not a tree spec of plain tuples, lists and dicts",
-        source_fn_ok: "is not a source_fn_stack of plain dotted names",
-        plain_text_ok: "holds control characters (a carriage return ends a line of generated code)",
-        nn_module_stack_ok: "is not an nn_module_stack of plain dotted module names (it becomes generated code)",
-        from_node_ok: "is not from_node provenance as torch writes it"}
+_WHY = {
+    sym_expr_ok: "is not a shape expression of the form torch writes (sympy would eval it)",
+    range_key_ok: "is not a shape expression of the form torch writes (sympy would eval it)",
+    guard_code_ok: "is guard code outside the grammar torch writes (torch would compile and run it)",
+    graph_target_ok: "is not an aten operator (the graph calls it when it runs)",
+    treespec_ok: "is not a tree spec of plain tuples, lists and dicts",
+    source_fn_ok: "is not a source_fn_stack of plain dotted names",
+    plain_text_ok: "holds control characters (a carriage return ends a line of generated code)",
+    nn_module_stack_ok: "is not an nn_module_stack of plain dotted module names (it becomes generated code)",
+    from_node_ok: "is not from_node provenance as torch writes it",
+}
+
 
 def _show(value) -> str:
     text = repr(value)
@@ -236,8 +333,10 @@ def validate(value, spec, where: str = "") -> list[str]:
                 return
             unknown = [k for k in v if k not in s[1]]
             if unknown:
-                problems.append(f"{at or 'the top level'} has the field {_show(unknown[0])}, which is not one a plain "
-                                "torch.export.save of a module writes")
+                problems.append(
+                    f"{at or 'the top level'} has the field {_show(unknown[0])}, which is not one a plain "
+                    "torch.export.save of a module writes"
+                )
                 return
             missing = sorted(s[2] - set(v))
             if missing:
@@ -249,11 +348,13 @@ def validate(value, spec, where: str = "") -> list[str]:
             if not (isinstance(v, dict) and len(v) == 1):
                 problems.append(f"{at} is not a one-key object")
                 return
-            (key, item), = v.items()
+            ((key, item),) = v.items()
             if key not in s[1]:
-                problems.append(f"{at} is {_show(key)}, which this tool does not accept in a .pt2 "
-                                "(subgraphs, custom or opaque objects, tokens and operators as values run code or "
-                                "are not written for a plain module)")
+                problems.append(
+                    f"{at} is {_show(key)}, which this tool does not accept in a .pt2 "
+                    "(subgraphs, custom or opaque objects, tokens and operators as values run code or "
+                    "are not written for a plain module)"
+                )
                 return
             walk(item, s[1][key], f"{at}.{key}")
 

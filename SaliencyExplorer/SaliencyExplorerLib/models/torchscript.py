@@ -90,8 +90,9 @@ class ModuleTree:
                         break
                     real = f"{base}.{name}" if base else name
                     self.recorded.setdefault(real, type_name)
-                names.extend(a for a in _ancestors(real) if a.count(".") > (base.count(".") if base else -1)
-                             and a not in names)
+                names.extend(
+                    a for a in _ancestors(real) if a.count(".") > (base.count(".") if base else -1) and a not in names
+                )
                 base = real
             self._cache[key] = tuple(names)
         return self._cache[key]

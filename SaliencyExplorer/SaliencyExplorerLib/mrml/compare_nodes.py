@@ -18,17 +18,33 @@ from .module_logics import import_slicer
 from .tables import fill_table, format_value, number_column, text_column
 
 # (column title, row key, kind)
-TABLE_COLUMNS = [("Rank", "rank", "text"), ("Method", "method", "text"),
-                 ("Faithfulness score", "faithfulness_score", "number"),
-                 ("Deletion AUC", "deletion_auc", "number"), ("Insertion AUC", "insertion_auc", "number"),
-                 ("Deletion AUC, random", "random_deletion_auc", "number"),
-                 ("Insertion AUC, random", "random_insertion_auc", "number"),
-                 ("Sanity flagged", "sanity_flagged", "text"), ("Pointing hit", "pointing_hit", "text"),
-                 ("Energy fraction", "energy_fraction", "number"), ("Seconds", "seconds", "number"),
-                 ("Error", "error", "text")]
+TABLE_COLUMNS = [
+    ("Rank", "rank", "text"),
+    ("Method", "method", "text"),
+    ("Faithfulness score", "faithfulness_score", "number"),
+    ("Deletion AUC", "deletion_auc", "number"),
+    ("Insertion AUC", "insertion_auc", "number"),
+    ("Deletion AUC, random", "random_deletion_auc", "number"),
+    ("Insertion AUC, random", "random_insertion_auc", "number"),
+    ("Sanity flagged", "sanity_flagged", "text"),
+    ("Pointing hit", "pointing_hit", "text"),
+    ("Energy fraction", "energy_fraction", "number"),
+    ("Seconds", "seconds", "number"),
+    ("Error", "error", "text"),
+]
 COMPARISON_ATTRIBUTE = "SaliencyExplorer.comparison"  # the whole comparison (JSON) on its table node
-PALETTE = [(0.12, 0.47, 0.71), (1.0, 0.5, 0.05), (0.17, 0.63, 0.17), (0.84, 0.15, 0.16), (0.58, 0.4, 0.74),
-           (0.55, 0.34, 0.29), (0.89, 0.47, 0.76), (0.5, 0.5, 0.5), (0.74, 0.74, 0.13), (0.09, 0.75, 0.81)]
+PALETTE = [
+    (0.12, 0.47, 0.71),
+    (1.0, 0.5, 0.05),
+    (0.17, 0.63, 0.17),
+    (0.84, 0.15, 0.16),
+    (0.58, 0.4, 0.74),
+    (0.55, 0.34, 0.29),
+    (0.89, 0.47, 0.76),
+    (0.5, 0.5, 0.5),
+    (0.74, 0.74, 0.13),
+    (0.09, 0.75, 0.81),
+]
 
 
 def _key(name: str) -> str:
@@ -38,9 +54,12 @@ def _key(name: str) -> str:
 def write_comparison_table(scene, rows: list, name: str = "Saliency comparison"):
     """A vtkMRMLTableNode, one row per method, best rank first."""
     node = scene.AddNewNodeByClass("vtkMRMLTableNode", scene.GenerateUniqueName(name))
-    columns = [number_column(title, [row.get(key) for row in rows]) if kind == "number" else
-               text_column(title, ["" if row.get(key) is None else format_value(row.get(key)) for row in rows])
-               for title, key, kind in TABLE_COLUMNS]
+    columns = [
+        number_column(title, [row.get(key) for row in rows])
+        if kind == "number"
+        else text_column(title, ["" if row.get(key) is None else format_value(row.get(key)) for row in rows])
+        for title, key, kind in TABLE_COLUMNS
+    ]
     return fill_table(node, columns)
 
 
@@ -57,10 +76,16 @@ def write_comparison_plot(scene, curves: dict, rows: list, name: str = "Saliency
     chart = scene.AddNewNodeByClass("vtkMRMLPlotChartNode", scene.GenerateUniqueName(name))
     series_nodes = []
     methods = [r["method"] for r in rows if r["method"] in curves]
-    entries = [(m, kind, curves[m][kind], PALETTE[i % len(PALETTE)]) for i, m in enumerate(methods)
-               for kind in ("deletion", "insertion")]
-    entries += [("random", kind, curves[f"random_{kind}"], (0.3, 0.3, 0.3)) for kind in ("deletion", "insertion")
-                if curves.get(f"random_{kind}")]
+    entries = [
+        (m, kind, curves[m][kind], PALETTE[i % len(PALETTE)])
+        for i, m in enumerate(methods)
+        for kind in ("deletion", "insertion")
+    ]
+    entries += [
+        ("random", kind, curves[f"random_{kind}"], (0.3, 0.3, 0.3))
+        for kind in ("deletion", "insertion")
+        if curves.get(f"random_{kind}")
+    ]
     for method, kind, values, colour in entries:
         column = f"{_key(method)}_{kind}"
         data.AddColumn(number_column(column, values))
@@ -82,34 +107,47 @@ def write_comparison_plot(scene, curves: dict, rows: list, name: str = "Saliency
     return chart, table, series_nodes
 
 
-def show_comparison(source_node, result, folder_name: str | None = None, threshold: float = 0.2,
-                    show_in_layout: bool = False) -> dict:
+def show_comparison(
+    source_node, result, folder_name: str | None = None, threshold: float = 0.2, show_in_layout: bool = False
+) -> dict:
     """Put a `compare_image` result in the scene beside ``source_node``; returns the nodes made."""
     slicer = import_slicer()
     scene = source_node.GetScene()
     heatmap_node.check_source(source_node)
     sh = scene.GetSubjectHierarchyNode()
     source_item = sh.GetItemByDataNode(source_node) or sh.CreateItem(sh.GetSceneItemID(), source_node)
-    folder = sh.CreateFolderItem(sh.GetItemParent(source_item),
-                                 folder_name or scene.GenerateUniqueName(f"{source_node.GetName()} comparison"))
+    folder = sh.CreateFolderItem(
+        sh.GetItemParent(source_item), folder_name or scene.GenerateUniqueName(f"{source_node.GetName()} comparison")
+    )
     rows = result.rows
     heatmaps = {}
     for row in rows:
         name = row["method"]
         if name not in result.heatmap_images:
             continue
-        provenance = {"method": name, "rank": row.get("rank"), "faithfulnessScore": row.get("faithfulness_score"),
-                      "sanityFlagged": row.get("sanity_flagged"), "source": source_node.GetID(),
-                      "target": result.target_name or result.target_index}
-        node = heatmap_node.write_heatmap(source_node, result.heatmap_images[name],
-                                          name=f"{source_node.GetName()} {name}", threshold=threshold,
-                                          provenance=provenance, legend=False)
+        provenance = {
+            "method": name,
+            "rank": row.get("rank"),
+            "faithfulnessScore": row.get("faithfulness_score"),
+            "sanityFlagged": row.get("sanity_flagged"),
+            "source": source_node.GetID(),
+            "target": result.target_name or result.target_index,
+        }
+        node = heatmap_node.write_heatmap(
+            source_node,
+            result.heatmap_images[name],
+            name=f"{source_node.GetName()} {name}",
+            threshold=threshold,
+            provenance=provenance,
+            legend=False,
+        )
         sh.SetItemParent(sh.GetItemByDataNode(node), folder)
         heatmaps[name] = node
     table = write_comparison_table(scene, rows, f"{source_node.GetName()} comparison")
     table.SetAttribute(COMPARISON_ATTRIBUTE, json.dumps(result.to_dict(curves=False)))
-    chart, curve_table, series = write_comparison_plot(scene, result.comparison.curves, rows,
-                                                       f"{source_node.GetName()} comparison curves")
+    chart, curve_table, series = write_comparison_plot(
+        scene, result.comparison.curves, rows, f"{source_node.GetName()} comparison curves"
+    )
     for node in [table, chart, curve_table, *series]:
         item = sh.GetItemByDataNode(node) or sh.CreateItem(folder, node)
         sh.SetItemParent(item, folder)
@@ -124,10 +162,22 @@ def comparison_of(table_node) -> dict | None:
     return json.loads(text) if text else None
 
 
-def compare_volume_node(volume_node, model, card=None, methods=None, target=None, *, region_node=None,
-                        segment_id: str | None = None, region_label: int | None = None, device=None,
-                        trust_code: bool = False, threshold: float = 0.2, show_in_layout: bool = False,
-                        **checks):
+def compare_volume_node(
+    volume_node,
+    model,
+    card=None,
+    methods=None,
+    target=None,
+    *,
+    region_node=None,
+    segment_id: str | None = None,
+    region_label: int | None = None,
+    device=None,
+    trust_code: bool = False,
+    threshold: float = 0.2,
+    show_in_layout: bool = False,
+    **checks,
+):
     """Compare methods on a volume node in-process and show the result; returns (VolumeComparison, nodes).
 
     ``region_node``: a label map (any grid) or a segmentation (``segment_id``, default every segment) for
@@ -139,6 +189,16 @@ def compare_volume_node(volume_node, model, card=None, methods=None, target=None
     image = volume_nodes.node_to_image(volume_node, world=True)
     region = None if region_node is None else region_image(region_node, volume_node, segment_id)
     with _torch_errors():
-        result = compare_image(image, model, card, methods, target, region=region, region_label=region_label,
-                               device=device, trust_code=trust_code, **checks)
+        result = compare_image(
+            image,
+            model,
+            card,
+            methods,
+            target,
+            region=region,
+            region_label=region_label,
+            device=device,
+            trust_code=trust_code,
+            **checks,
+        )
     return result, show_comparison(volume_node, result, threshold=threshold, show_in_layout=show_in_layout)

@@ -40,8 +40,9 @@ def metric_rows(report: dict) -> list[tuple[str, str]]:
         rows.append(("Sanity: rank correlation after randomising all checked layers", last))
         if "minimum_correlation" in sanity:  # the verdict reads the whole cascade, not only its last step
             rows.append(("Sanity: lowest rank correlation along the cascade", sanity["minimum_correlation"]))
-            rows.append(("Sanity: first layer whose randomisation changes the map",
-                         sanity.get("decorrelated_at") or "none"))
+            rows.append(
+                ("Sanity: first layer whose randomisation changes the map", sanity.get("decorrelated_at") or "none")
+            )
         rows.append(("Sanity: map ignores the model (flagged)", bool(sanity.get("flagged"))))
     if "pointing_hit" in report:
         rows.append(("Pointing game: peak inside region", report["pointing_hit"]))
@@ -98,8 +99,9 @@ def write_curve_plot(scene, report: dict, chart_node=None, table_node=None, name
     return chart, table
 
 
-def show_evaluation(scene, report: dict, table_node=None, chart_node=None, curve_table_node=None,
-                    show_in_layout: bool = False) -> dict:
+def show_evaluation(
+    scene, report: dict, table_node=None, chart_node=None, curve_table_node=None, show_in_layout: bool = False
+) -> dict:
     """Table + chart for one report; in the application, optionally puts the chart in the plot view."""
     table = write_metrics_table(scene, report, table_node)
     nodes = {"table": table}
@@ -120,9 +122,14 @@ def region_image(region_node, reference_node, segment_id: str | None = None):
         labels = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", scene.GenerateUniqueName("region"))
         try:
             logic = slicer.vtkSlicerSegmentationsModuleLogic()
-            ids = [segment_id] if segment_id else [
-                region_node.GetSegmentation().GetNthSegmentID(i)
-                for i in range(region_node.GetSegmentation().GetNumberOfSegments())]
+            ids = (
+                [segment_id]
+                if segment_id
+                else [
+                    region_node.GetSegmentation().GetNthSegmentID(i)
+                    for i in range(region_node.GetSegmentation().GetNumberOfSegments())
+                ]
+            )
             import vtk  # noqa: PLC0415  (vtk: only in a Slicer/slicer-core process)
 
             id_list = vtk.vtkStringArray()
@@ -151,9 +158,14 @@ def attach_evaluation(heatmap_node, report: dict, show_in_layout: bool = False) 
     """
 
     scene = heatmap_node.GetScene()
-    nodes = show_evaluation(scene, report, heatmap_node.GetNodeReference(TABLE_ROLE),
-                            heatmap_node.GetNodeReference(CHART_ROLE), heatmap_node.GetNodeReference(CURVES_ROLE),
-                            show_in_layout=show_in_layout)
+    nodes = show_evaluation(
+        scene,
+        report,
+        heatmap_node.GetNodeReference(TABLE_ROLE),
+        heatmap_node.GetNodeReference(CHART_ROLE),
+        heatmap_node.GetNodeReference(CURVES_ROLE),
+        show_in_layout=show_in_layout,
+    )
     heatmap_node.SetAttribute(EVALUATION_ATTRIBUTE, json.dumps(report))
     for role, key in ((TABLE_ROLE, "table"), (CHART_ROLE, "chart"), (CURVES_ROLE, "curves")):
         heatmap_node.SetNodeReferenceID(role, nodes[key].GetID() if key in nodes else None)
@@ -175,11 +187,26 @@ def evaluation_of(heatmap_node) -> dict | None:
     return json.loads(text) if text else None
 
 
-def evaluate_volume_node(volume_node_, model, card=None, method: str = DEFAULT_METHOD, layers=None, target=None, *,
-                         region_node=None, segment_id: str | None = None, region_label: int | None = None,
-                         table_node=None, chart_node=None, curve_table_node=None, device=None,
-                         trust_code: bool = False, trust_pickle: bool = False, show_in_layout: bool = False,
-                         **checks):
+def evaluate_volume_node(
+    volume_node_,
+    model,
+    card=None,
+    method: str = DEFAULT_METHOD,
+    layers=None,
+    target=None,
+    *,
+    region_node=None,
+    segment_id: str | None = None,
+    region_label: int | None = None,
+    table_node=None,
+    chart_node=None,
+    curve_table_node=None,
+    device=None,
+    trust_code: bool = False,
+    trust_pickle: bool = False,
+    show_in_layout: bool = False,
+    **checks,
+):
     """Explain the volume node in-process, evaluate the map, and show the numbers; returns (report, nodes).
 
     The console/batch counterpart of `evaluate`: `region_node` is a label map (any grid) or a segmentation
@@ -188,9 +215,20 @@ def evaluate_volume_node(volume_node_, model, card=None, method: str = DEFAULT_M
 
     image = volume_nodes.node_to_image(volume_node_, world=True)
     region = None if region_node is None else region_image(region_node, volume_node_, segment_id)
-    _, report = explain_and_evaluate(image, model, card, method, layers, target, evaluate=checks or True,
-                                     region=region, region_label=region_label, device=device,
-                                     trust_code=trust_code or trust_pickle)
-    nodes = show_evaluation(volume_node_.GetScene(), report, table_node, chart_node, curve_table_node,
-                            show_in_layout=show_in_layout)
+    _, report = explain_and_evaluate(
+        image,
+        model,
+        card,
+        method,
+        layers,
+        target,
+        evaluate=checks or True,
+        region=region,
+        region_label=region_label,
+        device=device,
+        trust_code=trust_code or trust_pickle,
+    )
+    nodes = show_evaluation(
+        volume_node_.GetScene(), report, table_node, chart_node, curve_table_node, show_in_layout=show_in_layout
+    )
     return report, nodes

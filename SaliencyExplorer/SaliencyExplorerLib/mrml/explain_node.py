@@ -35,9 +35,21 @@ def split_options(options: dict) -> tuple[dict, dict]:
     return scene_opts, options
 
 
-def explain_volume_node(volume_node_, model, card=None, method=DEFAULT_METHOD, layers=None, target=None,
-                        output_node=None, *, evaluate=False, region=None, region_label=None, prediction=False,
-                        **options):
+def explain_volume_node(
+    volume_node_,
+    model,
+    card=None,
+    method=DEFAULT_METHOD,
+    layers=None,
+    target=None,
+    output_node=None,
+    *,
+    evaluate=False,
+    region=None,
+    region_label=None,
+    prediction=False,
+    **options,
+):
     """Explain ``model``'s output on the volume node; returns the heatmap volume node.
 
     ``model``: a model file path or a loaded ``torch.nn.Module``; ``card``: a model card path, dict or
@@ -70,16 +82,31 @@ def explain_volume_node(volume_node_, model, card=None, method=DEFAULT_METHOD, l
     if region is not None and hasattr(region, "GetScene"):
         region = region_image(region, volume_node_)
 
-    result, report = explain_and_evaluate(image, model, card, method, layers, target, evaluate=evaluate,
-                                          region=region, region_label=region_label, **pipeline_opts)
+    result, report = explain_and_evaluate(
+        image,
+        model,
+        card,
+        method,
+        layers,
+        target,
+        evaluate=evaluate,
+        region=region,
+        region_label=region_label,
+        **pipeline_opts,
+    )
     with undone_on_error(volume_node_.GetScene()):  # any error below: the nodes it added are removed
-        node = write_result(volume_node_, result.heatmap_image,
-                            provenance(result, model, card, method, trusted(pipeline_opts)),
-                            output_node=output_node, **scene_opts)
+        node = write_result(
+            volume_node_,
+            result.heatmap_image,
+            provenance(result, model, card, method, trusted(pipeline_opts)),
+            output_node=output_node,
+            **scene_opts,
+        )
         show_report(node, report)
         if prediction and result.prediction_image is not None:
-            prediction_node.write_prediction(volume_node_, result.prediction_image, result.prediction_labels(),
-                                             beside=node)
+            prediction_node.write_prediction(
+                volume_node_, result.prediction_image, result.prediction_labels(), beside=node
+            )
     return node
 
 
@@ -96,9 +123,24 @@ def show_report(heatmap_node, report, show_in_layout=False) -> None:
         evaluation_nodes.attach_evaluation(heatmap_node, report, show_in_layout=show_in_layout)
 
 
-def start_background(volume_node_, model, card=None, method=DEFAULT_METHOD, layers=None, target=None, *,
-                     folder=None, python=None, region_mask_node=None, evaluate=None, region=None,
-                     region_label=None, compare=None, image=None, **pipeline_options):
+def start_background(
+    volume_node_,
+    model,
+    card=None,
+    method=DEFAULT_METHOD,
+    layers=None,
+    target=None,
+    *,
+    folder=None,
+    python=None,
+    region_mask_node=None,
+    evaluate=None,
+    region=None,
+    region_label=None,
+    compare=None,
+    image=None,
+    **pipeline_options,
+):
     """Start a worker process on this volume (the GUI path); returns a ``worker.WorkerProcess``.
 
     Only plain data crosses over (the volume as NRRD in patient space, paths, JSON options); the scene is
@@ -118,13 +160,27 @@ def start_background(volume_node_, model, card=None, method=DEFAULT_METHOD, laye
     if region is not None and hasattr(region, "GetScene"):
         region = region_image(region, volume_node_)
     if region is not None and (evaluate is None or evaluate is False) and not compare:
-        raise SaliencyError("a region is only used by the evaluation: tick 'Evaluate' (evaluate=True) or "
-                            "clear the region")
+        raise SaliencyError(
+            "a region is only used by the evaluation: tick 'Evaluate' (evaluate=True) or clear the region"
+        )
     owns_folder = folder is None
     folder = folder or tempfile.mkdtemp(prefix="saliency-job-")
     try:
-        job = worker.write_job(folder, image, model, card, method, layers, target, pipeline_options, mask,
-                               evaluate=evaluate, region=region, region_label=region_label, compare=compare)
+        job = worker.write_job(
+            folder,
+            image,
+            model,
+            card,
+            method,
+            layers,
+            target,
+            pipeline_options,
+            mask,
+            evaluate=evaluate,
+            region=region,
+            region_label=region_label,
+            compare=compare,
+        )
         process = worker.WorkerProcess(job, python=python, owns_folder=owns_folder)
     except BaseException:
         if owns_folder:
@@ -136,8 +192,9 @@ def start_background(volume_node_, model, card=None, method=DEFAULT_METHOD, laye
     return process
 
 
-def finish_background(process, volume_node_=None, output_node=None, show_in_layout=False, prediction=False,
-                      **scene_opts):
+def finish_background(
+    process, volume_node_=None, output_node=None, show_in_layout=False, prediction=False, **scene_opts
+):
     """Bring a finished worker's heatmap into the scene (same writing as the in-process path); when the
     job evaluated the map, its report is shown and stored on the node as in :func:`explain_volume_node`;
     ``prediction=True`` adds the model's label map (``prediction.nrrd`` from the worker) as a segmentation.
@@ -180,8 +237,10 @@ def _explained_source(process, volume_node_):
     scene = getattr(process, "scene", None) or (volume_node_.GetScene() if volume_node_ is not None else None)
     source = scene.GetNodeByID(source_id) if scene is not None else None
     if source is None or (volume_node_ is not None and volume_node_.GetScene() is not scene):
-        raise SaliencyError(f"the volume '{process.source_name}' that was explained was deleted while the run "
-                            "was going: no heatmap was added. Load it again and re-run")
+        raise SaliencyError(
+            f"the volume '{process.source_name}' that was explained was deleted while the run "
+            "was going: no heatmap was added. Load it again and re-run"
+        )
     return source
 
 
@@ -192,8 +251,10 @@ def _check_region_mask_task(card, model, region_mask) -> None:
 
     task = load_card(card).task
     if task != "segmentation":
-        raise SaliencyError(f"a region mask selects voxels of a segmentation output, but the card's task is "
-                            f"'{task}': it would be ignored. Leave the region mask out, or use a segmentation card")
+        raise SaliencyError(
+            f"a region mask selects voxels of a segmentation output, but the card's task is "
+            f"'{task}': it would be ignored. Leave the region mask out, or use a segmentation card"
+        )
 
 
 def explained_volume(process, selected=None):

@@ -43,16 +43,19 @@ def check_source(node) -> None:
     if node is None:
         raise SaliencyError("no input volume: select a scalar volume (load one with File > Add Data)")
     if not node.IsA("vtkMRMLScalarVolumeNode"):
-        raise SaliencyError(f"'{node.GetName()}' is a {node.GetClassName()}, not a scalar volume: select a "
-                            "scalar (grey-value) volume")
+        raise SaliencyError(
+            f"'{node.GetName()}' is a {node.GetClassName()}, not a scalar volume: select a scalar (grey-value) volume"
+        )
     if node.IsA("vtkMRMLLabelMapVolumeNode"):
         raise SaliencyError(f"'{node.GetName()}' is a label map: select the image volume it was drawn on")
     image = node.GetImageData()
     if image is None or image.GetPointData().GetScalars() is None:
         raise SaliencyError(f"volume '{node.GetName()}' has no voxels: load or compute it first")
     if image.GetNumberOfScalarComponents() != 1:
-        raise SaliencyError(f"'{node.GetName()}' has {image.GetNumberOfScalarComponents()} components per "
-                            "voxel: convert it with the Vector to Scalar Volume module first")
+        raise SaliencyError(
+            f"'{node.GetName()}' has {image.GetNumberOfScalarComponents()} components per "
+            "voxel: convert it with the Vector to Scalar Volume module first"
+        )
 
 
 def _check_output(source, output_node) -> None:
@@ -62,16 +65,22 @@ def _check_output(source, output_node) -> None:
     if output_node is source:
         raise SaliencyError("the output volume is the input volume: pick another output (or 'Create new')")
     elif output_node.IsA("vtkMRMLLabelMapVolumeNode") or not output_node.IsA("vtkMRMLScalarVolumeNode"):
-        raise SaliencyError(f"output '{output_node.GetName()}' is a {output_node.GetClassName()}: the heatmap "
-                            "needs a scalar volume, pick one or 'Create new'")
+        raise SaliencyError(
+            f"output '{output_node.GetName()}' is a {output_node.GetClassName()}: the heatmap "
+            "needs a scalar volume, pick one or 'Create new'"
+        )
     elif output_node.GetScene() is not scene:
         raise SaliencyError("the output volume belongs to another scene than the input")
     elif source_id_of(output_node) is None:
-        raise SaliencyError(f"output '{output_node.GetName()}' was not made by Saliency Explorer: only a heatmap "
-                            "this tool made is ever overwritten; pick 'Create new' (output_node=None)")
+        raise SaliencyError(
+            f"output '{output_node.GetName()}' was not made by Saliency Explorer: only a heatmap "
+            "this tool made is ever overwritten; pick 'Create new' (output_node=None)"
+        )
     elif not made_for(output_node, source):
-        raise SaliencyError(f"output '{output_node.GetName()}' is the heatmap of another volume, not of "
-                            f"'{source.GetName()}': it is kept; pick 'Create new' (output_node=None)")
+        raise SaliencyError(
+            f"output '{output_node.GetName()}' is the heatmap of another volume, not of "
+            f"'{source.GetName()}': it is kept; pick 'Create new' (output_node=None)"
+        )
 
 
 def checked_threshold(threshold) -> float:
@@ -85,8 +94,19 @@ def checked_threshold(threshold) -> float:
     return value
 
 
-def write_heatmap(source, heatmap, output_node=None, *, name=None, color_map="Inferno", threshold=0.2,
-                  provenance=None, label_map=False, segmentation=False, legend=True):
+def write_heatmap(
+    source,
+    heatmap,
+    output_node=None,
+    *,
+    name=None,
+    color_map="Inferno",
+    threshold=0.2,
+    provenance=None,
+    label_map=False,
+    segmentation=False,
+    legend=True,
+):
     """Write ``heatmap`` (a SimpleITK image or (k, j, i) array on the source's grid) into a volume node.
 
     The node gets float32 voxels, the source's IJKToRAS and parent transform, the colour table, window
@@ -98,13 +118,16 @@ def write_heatmap(source, heatmap, output_node=None, *, name=None, color_map="In
     array = volume_nodes.array_for_node(heatmap, source) if hasattr(heatmap, "GetSize") else np.asarray(heatmap)
     dims = source.GetImageData().GetDimensions()
     if array.shape != (dims[2], dims[1], dims[0]):
-        raise SaliencyError(f"heatmap array shape {array.shape} is not the volume's (k, j, i) shape "
-                            f"{(dims[2], dims[1], dims[0])}: compute it on the source grid")
+        raise SaliencyError(
+            f"heatmap array shape {array.shape} is not the volume's (k, j, i) shape "
+            f"{(dims[2], dims[1], dims[0])}: compute it on the source grid"
+        )
     threshold = checked_threshold(threshold)
     _check_output(source, output_node)  # every check before the first change to the scene
     color_id = color_tables.color_node_id(source.GetScene(), color_map)
-    node = output_node or source.GetScene().AddNewNodeByClass("vtkMRMLScalarVolumeNode",
-                                                               name or f"{source.GetName()} saliency")
+    node = output_node or source.GetScene().AddNewNodeByClass(
+        "vtkMRMLScalarVolumeNode", name or f"{source.GetName()} saliency"
+    )
 
     volume_nodes.set_node_voxels(node, np.asarray(array, dtype=np.float32))
     volume_nodes.copy_geometry(source, node)
@@ -146,8 +169,7 @@ def add_legend(node):
     if legend is None:
         legend = colors.AddDefaultColorLegendDisplayNode(node)
     if legend is None:
-        logging.getLogger(__name__).warning("no colour legend for '%s': this scene cannot create one",
-                                            node.GetName())
+        logging.getLogger(__name__).warning("no colour legend for '%s': this scene cannot create one", node.GetName())
         return None
     legend.SetTitleText("Saliency")
     legend.SetVisibility(True)
@@ -178,7 +200,7 @@ def set_provenance(node, provenance: dict) -> None:
 def provenance_of(node) -> dict:
     """The ``SaliencyExplorer.*`` attributes of a node, without the prefix."""
     names = node.GetAttributeNames() or []
-    return {a[len(ATTRIBUTE_PREFIX):]: node.GetAttribute(a) for a in names if a.startswith(ATTRIBUTE_PREFIX)}
+    return {a[len(ATTRIBUTE_PREFIX) :]: node.GetAttribute(a) for a in names if a.startswith(ATTRIBUTE_PREFIX)}
 
 
 def place_beside(source, node) -> None:

@@ -42,8 +42,14 @@ def layer_entries(layers, preferred=None) -> tuple[list[tuple[str, str]], int]:
         default = names.index(preferred)
     else:
         default = next((i for i, info in enumerate(usable) if info.is_default), 0)
-    entries = [(f"{info.name}  ({info.type}, {tuple(info.output_shape) if info.output_shape else '?'})"
-                + ("  [default]" if i == default else ""), info.name) for i, info in enumerate(usable)]
+    entries = [
+        (
+            f"{info.name}  ({info.type}, {tuple(info.output_shape) if info.output_shape else '?'})"
+            + ("  [default]" if i == default else ""),
+            info.name,
+        )
+        for i, info in enumerate(usable)
+    ]
     return entries, default
 
 
@@ -87,9 +93,11 @@ def available_devices() -> list[str]:
     return ["auto"] + [d for d in DEVICES if d != "auto" and d in found]
 
 
-TRUST_CODE_WARNING = ("Allowing code means a pickled model, a model file the safety check refuses, or a card "
-                      "naming a class outside the allow-list or a file.py can run any program on this computer "
-                      "when loaded. Only do this for files from a source you trust.")
+TRUST_CODE_WARNING = (
+    "Allowing code means a pickled model, a model file the safety check refuses, or a card "
+    "naming a class outside the allow-list or a file.py can run any program on this computer "
+    "when loaded. Only do this for files from a source you trust."
+)
 
 
 def run_options(method_options: str, batch_size: int, device: str, trust_code: bool = False) -> dict:
@@ -101,8 +109,9 @@ def run_options(method_options: str, batch_size: int, device: str, trust_code: b
         if device not in DEVICES:
             raise SaliencyError(f"unknown device '{device}': choose one of {', '.join(DEVICES)}")
         if device not in available_devices():
-            raise SaliencyError(f"device '{device}' is not available on this machine: choose one of "
-                                f"{', '.join(available_devices())}")
+            raise SaliencyError(
+                f"device '{device}' is not available on this machine: choose one of {', '.join(available_devices())}"
+            )
         options["device"] = device
     if trust_code:
         options["trust_code"] = True
@@ -128,16 +137,20 @@ def evaluation_options(enabled: bool, region_node=None) -> tuple[dict | None, ob
 
 def evaluation_summary(report: dict) -> str:
     """One status line after an evaluated run: the areas against chance and the sanity verdict."""
+
     def number(key):
         value = report.get(key)
         return "n/a" if value is None else f"{value:.3f}"
 
-    text = (f"Deletion AUC {number('deletion_auc')} (random {number('random_deletion_auc')}, lower is better); "
-            f"insertion AUC {number('insertion_auc')} (random {number('random_insertion_auc')}, higher is better)")
+    text = (
+        f"Deletion AUC {number('deletion_auc')} (random {number('random_deletion_auc')}, lower is better); "
+        f"insertion AUC {number('insertion_auc')} (random {number('random_insertion_auc')}, higher is better)"
+    )
     sanity = report.get("sanity")
     if sanity:
-        text += "; sanity: " + ("FLAGGED, the map barely changes when the model is randomised" if sanity.get("flagged")
-                                else "passed")
+        text += "; sanity: " + (
+            "FLAGGED, the map barely changes when the model is randomised" if sanity.get("flagged") else "passed"
+        )
     if "pointing_hit" in report:
         text += f"; peak {'inside' if report['pointing_hit'] else 'outside'} the region"
     return text
@@ -186,8 +199,9 @@ class RunState:
             if kind == "progress":
                 done, total = value
                 self.percent = int(round(100 * done / total)) if total else 0
-                self.status = (f"{self.phase}: {self.unit} {done} of {total}" if self.unit
-                               else f"{self.phase}... {done}/{total}")
+                self.status = (
+                    f"{self.phase}: {self.unit} {done} of {total}" if self.unit else f"{self.phase}... {done}/{total}"
+                )
             elif kind == "status":
                 self.status = value[:1].upper() + value[1:]
                 if value.startswith("evaluating"):
@@ -229,12 +243,21 @@ def model_choices(model_path, card_path=None) -> dict:
     with torch.no_grad():
         layers = list_layers(loaded.module, torch.zeros(shape))
     entries, default = layer_entries(layers, card.target_layer)
-    reason = ("the layer the model card names (target_layer)" if entries and card.target_layer
-              and entries[default][1] in ([card.target_layer] if isinstance(card.target_layer, str) else card.target_layer)
-              else getattr(layers, "default_reason", ""))
-    return {"layers": entries, "defaultLayer": default, "defaultReason": reason, "methods": list(available_methods()),
-            "targets": target_entries(card),
-            "summary": f"{getattr(card, 'name', 'model')}: {loaded.kind}, input {tuple(shape)}, {len(entries)} layers"}
+    reason = (
+        "the layer the model card names (target_layer)"
+        if entries
+        and card.target_layer
+        and entries[default][1] in ([card.target_layer] if isinstance(card.target_layer, str) else card.target_layer)
+        else getattr(layers, "default_reason", "")
+    )
+    return {
+        "layers": entries,
+        "defaultLayer": default,
+        "defaultReason": reason,
+        "methods": list(available_methods()),
+        "targets": target_entries(card),
+        "summary": f"{getattr(card, 'name', 'model')}: {loaded.kind}, input {tuple(shape)}, {len(entries)} layers",
+    }
 
 
 def output_belongs_to(output_node, input_node) -> bool:

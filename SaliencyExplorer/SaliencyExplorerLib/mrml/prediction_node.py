@@ -18,8 +18,16 @@ from . import heatmap_node, module_logics, volume_nodes
 
 ROLE_ATTRIBUTE = "SaliencyExplorerRole"
 PREDICTION_ROLE = "prediction"
-_COLOURS = [(0.9, 0.2, 0.2), (0.2, 0.7, 0.3), (0.2, 0.4, 0.9), (0.95, 0.8, 0.1), (0.7, 0.3, 0.8),
-            (0.1, 0.8, 0.8), (0.95, 0.5, 0.1), (0.6, 0.6, 0.6)]
+_COLOURS = [
+    (0.9, 0.2, 0.2),
+    (0.2, 0.7, 0.3),
+    (0.2, 0.4, 0.9),
+    (0.95, 0.8, 0.1),
+    (0.7, 0.3, 0.8),
+    (0.1, 0.8, 0.8),
+    (0.95, 0.5, 0.1),
+    (0.6, 0.6, 0.6),
+]
 
 
 def prediction_node_for(source):
@@ -42,8 +50,10 @@ def write_prediction(source, labels, class_names: dict, *, beside=None, name=Non
     array = volume_nodes.array_for_node(labels, source) if hasattr(labels, "GetSize") else np.asarray(labels)
     dims = source.GetImageData().GetDimensions()
     if array.shape != (dims[2], dims[1], dims[0]):
-        raise SaliencyError(f"the prediction's shape {array.shape} is not the volume's (k, j, i) shape "
-                            f"{(dims[2], dims[1], dims[0])}: compute it on the source grid")
+        raise SaliencyError(
+            f"the prediction's shape {array.shape} is not the volume's (k, j, i) shape "
+            f"{(dims[2], dims[1], dims[0])}: compute it on the source grid"
+        )
     if not class_names:
         raise SaliencyError("the prediction has no classes to show: it needs a segmentation model's output")
     scene = source.GetScene()

@@ -21,8 +21,17 @@ def render_slice(background, foreground=None, **options) -> np.ndarray:
     return render_slice_geometry(background, foreground, **options)[0]
 
 
-def render_slice_geometry(background, foreground=None, *, opacity=0.5, orientation="Axial", center_ras=None,
-                          size=(512, 512), path=None, view_name="SaliencyRender"):
+def render_slice_geometry(
+    background,
+    foreground=None,
+    *,
+    opacity=0.5,
+    orientation="Axial",
+    center_ras=None,
+    size=(512, 512),
+    path=None,
+    view_name="SaliencyRender",
+):
     """Render one slice: ``background`` volume, optional ``foreground`` overlay at ``opacity``.
 
     ``center_ras``: a world RAS point the slice plane passes through (default: the background's centre); the

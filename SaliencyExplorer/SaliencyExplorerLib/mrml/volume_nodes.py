@@ -153,8 +153,11 @@ def array_for_node(image: sitk.Image, node, atol_mm: float = 1e-3) -> np.ndarray
     if tuple(image.GetSize()) != tuple(dims):
         raise SaliencyError(f"the heatmap grid {tuple(image.GetSize())} is not the volume's grid {tuple(dims)}: {fix}")
     origin, spacing, direction = geometry_from_ijk_to_ras(world_ijk_to_ras(node)[0])
-    if not (np.allclose(image.GetOrigin(), origin, atol=atol_mm) and np.allclose(image.GetSpacing(), spacing, atol=atol_mm)
-            and np.allclose(image.GetDirection(), direction, atol=1e-5)):
+    if not (
+        np.allclose(image.GetOrigin(), origin, atol=atol_mm)
+        and np.allclose(image.GetSpacing(), spacing, atol=atol_mm)
+        and np.allclose(image.GetDirection(), direction, atol=1e-5)
+    ):
         raise SaliencyError(f"the heatmap has the volume's size but lies elsewhere in patient space: {fix}")
     return sitk.GetArrayFromImage(image)
 

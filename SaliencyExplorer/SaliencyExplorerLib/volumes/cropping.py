@@ -46,11 +46,13 @@ def crop_native(vol: sitk.Image, crop, rule) -> sitk.Image:
         values = normalise_intensity(values, rule, vol)
     box = crop_box(selected_voxels(values, crop), crop.margin, crop.allow_smaller)
     if box is None:
-        raise SaliencyError(f"the card's crop_foreground selects no voxel (select {crop.select!r}, threshold "
-                            f"{crop.threshold}); the volume's range is {value_range(vol)}. Check the card.")
+        raise SaliencyError(
+            f"the card's crop_foreground selects no voxel (select {crop.select!r}, threshold "
+            f"{crop.threshold}); the volume's range is {value_range(vol)}. Check the card."
+        )
     before = [max(-b[0], 0) for b in box[::-1]]  # i, j, k
     after = [max(b[1] - n, 0) for b, n in zip(box[::-1], vol.GetSize())]
     if any(before) or any(after):  # the margin reaches past the volume: pad with 0, as MONAI does
         vol = sitk.ConstantPad(vol, before, after, 0.0)
         box = tuple((b[0] + p, b[1] + p) for b, p in zip(box, before[::-1]))
-    return vol[box[2][0]:box[2][1], box[1][0]:box[1][1], box[0][0]:box[0][1]]
+    return vol[box[2][0] : box[2][1], box[1][0] : box[1][1], box[0][0] : box[0][1]]

@@ -27,8 +27,14 @@ from .intensity import normalise_intensity, value_range
 from .monai_grid import orient, spacing_grid
 from .nnunet_resampling import preprocess as nnunet_preprocess
 
-LPS_AXIS = {"L": (1.0, 0.0, 0.0), "R": (-1.0, 0.0, 0.0), "P": (0.0, 1.0, 0.0), "A": (0.0, -1.0, 0.0),
-            "S": (0.0, 0.0, 1.0), "I": (0.0, 0.0, -1.0)}
+LPS_AXIS = {
+    "L": (1.0, 0.0, 0.0),
+    "R": (-1.0, 0.0, 0.0),
+    "P": (0.0, 1.0, 0.0),
+    "A": (0.0, -1.0, 0.0),
+    "S": (0.0, 0.0, 1.0),
+    "I": (0.0, 0.0, -1.0),
+}
 SLICE_AXIS = {"i": 0, "j": 1, "k": 2}
 
 
@@ -43,8 +49,9 @@ class Grid:
 
     @classmethod
     def of(cls, image: sitk.Image) -> "Grid":
-        return cls(tuple(image.GetSize()), tuple(image.GetSpacing()), tuple(image.GetOrigin()),
-                   tuple(image.GetDirection()))
+        return cls(
+            tuple(image.GetSize()), tuple(image.GetSpacing()), tuple(image.GetOrigin()), tuple(image.GetDirection())
+        )
 
     @property
     def matrix(self) -> np.ndarray:
@@ -69,8 +76,14 @@ class Grid:
     def corners(self) -> np.ndarray:
         """The 8 outer corners of the voxel extent (index -0.5 and size - 0.5), as LPS points (8, 3)."""
         lo, hi = -0.5, np.asarray(self.size, float) - 0.5
-        idx = np.array([[hi[0] if a else lo, hi[1] if b else lo, hi[2] if c else lo]
-                        for a in (0, 1) for b in (0, 1) for c in (0, 1)])
+        idx = np.array(
+            [
+                [hi[0] if a else lo, hi[1] if b else lo, hi[2] if c else lo]
+                for a in (0, 1)
+                for b in (0, 1)
+                for c in (0, 1)
+            ]
+        )
         return np.asarray(self.origin, float) + (idx * np.asarray(self.spacing, float)) @ self.matrix.T
 
 
@@ -83,14 +96,20 @@ def orientation_matrix(code: str) -> np.ndarray:
 def check_image(image, what="input image") -> None:
     """Only scalar 2D/3D images are explained; anything else is refused with the fix."""
     if not isinstance(image, sitk.Image):
-        raise SaliencyError(f"{what} must be a SimpleITK image, got {type(image).__name__}. Read it with "
-                            "SaliencyExplorerLib.volumes.image_files.read_image().")
+        raise SaliencyError(
+            f"{what} must be a SimpleITK image, got {type(image).__name__}. Read it with "
+            "SaliencyExplorerLib.volumes.image_files.read_image()."
+        )
     if image.GetNumberOfComponentsPerPixel() != 1:
-        raise SaliencyError(f"{what} is a vector image ({image.GetNumberOfComponentsPerPixel()} components per "
-                            "voxel). Give one scalar volume per channel (repeat --input).")
+        raise SaliencyError(
+            f"{what} is a vector image ({image.GetNumberOfComponentsPerPixel()} components per "
+            "voxel). Give one scalar volume per channel (repeat --input)."
+        )
     if image.GetDimension() not in (2, 3):
-        raise SaliencyError(f"{what} has {image.GetDimension()} dimensions; only 2D and 3D images can be "
-                            "explained. Split a 4-D series into 3D volumes (one per time point or channel).")
+        raise SaliencyError(
+            f"{what} has {image.GetDimension()} dimensions; only 2D and 3D images can be "
+            "explained. Split a 4-D series into 3D volumes (one per time point or channel)."
+        )
 
 
 def as_3d(image: sitk.Image) -> sitk.Image:
@@ -113,8 +132,10 @@ def _foreground_center(image: sitk.Image, threshold: float) -> np.ndarray:
     above = sitk.GetArrayViewFromImage(image) > threshold  # (k, j, i)
     count = int(above.sum())
     if count == 0:
-        raise SaliencyError(f"no voxel is above the card's foreground threshold {threshold} (the volume's "
-                            f"range is {value_range(image)}). Lower input.center.foreground or use \"image\".")
+        raise SaliencyError(
+            f"no voxel is above the card's foreground threshold {threshold} (the volume's "
+            f'range is {value_range(image)}). Lower input.center.foreground or use "image".'
+        )
     mean_idx = []
     for axis in (2, 1, 0):  # i, j, k
         other = tuple(a for a in range(3) if a != axis)
@@ -178,8 +199,12 @@ def model_grid(image: sitk.Image, card: ModelCard) -> Grid:
         size.append(int(given) if given is not None else max(1, int(np.ceil(2 * reach[m] / spacing[m] - 1e-6))))
     size = np.asarray(size)
     origin = center - direction @ ((size - 1) * spacing / 2)
-    return Grid(tuple(int(n) for n in size), tuple(float(s) for s in spacing), tuple(float(o) for o in origin),
-                tuple(float(v) for v in direction.ravel()))
+    return Grid(
+        tuple(int(n) for n in size),
+        tuple(float(s) for s in spacing),
+        tuple(float(o) for o in origin),
+        tuple(float(v) for v in direction.ravel()),
+    )
 
 
 def _fitted_grid(native: Grid, direction, spacing, partner, spec) -> Grid:
@@ -189,20 +214,31 @@ def _fitted_grid(native: Grid, direction, spacing, partner, spec) -> Grid:
     given = [spec.size[m] if spec.size else None for m in range(3)]
     if spec.fit == "extent":
         extent = n * s_native
-        size = np.asarray([int(g) if g is not None else max(1, int(round(extent[m] / spacing[m])))
-                           for m, g in enumerate(given)])
+        size = np.asarray(
+            [int(g) if g is not None else max(1, int(round(extent[m] / spacing[m]))) for m, g in enumerate(given)]
+        )
         spacing = extent / size
         origin = native.center() - direction @ ((size - 1) * spacing / 2)
     else:  # first_voxel
-        size = np.asarray([int(g) if g is not None else max(1, int(np.round((n[m] - 1) * s_native[m] / spacing[m] + 1)))
-                           for m, g in enumerate(given)])
+        size = np.asarray(
+            [
+                int(g) if g is not None else max(1, int(np.round((n[m] - 1) * s_native[m] / spacing[m] + 1)))
+                for m, g in enumerate(given)
+            ]
+        )
         first = [0.0 if native.matrix[:, partner[m]] @ direction[:, m] >= 0 else n[m] - 1 for m in range(3)]
         index = [0.0, 0.0, 0.0]
         for m in range(3):
             index[partner[m]] = first[m]
-        origin = np.asarray(native.origin, float) + native.matrix @ (np.asarray(index) * np.asarray(native.spacing, float))
-    return Grid(tuple(int(v) for v in size), tuple(float(v) for v in spacing), tuple(float(o) for o in origin),
-                tuple(float(v) for v in direction.ravel()))
+        origin = np.asarray(native.origin, float) + native.matrix @ (
+            np.asarray(index) * np.asarray(native.spacing, float)
+        )
+    return Grid(
+        tuple(int(v) for v in size),
+        tuple(float(v) for v in spacing),
+        tuple(float(o) for o in origin),
+        tuple(float(v) for v in direction.ravel()),
+    )
 
 
 def _sub_grid(grid: Grid, box) -> Grid:
@@ -261,15 +297,15 @@ def edge_padded(image: sitk.Image, grid: Grid) -> sitk.Image:
     idx = (grid.corners() - np.asarray(image.GetOrigin(), float)) @ inv.T  # continuous native indices
     below = np.maximum(np.ceil(-idx.min(axis=0)), 0).astype(int) + 1
     above = np.maximum(np.ceil(idx.max(axis=0) - (np.asarray(image.GetSize()) - 1)), 0).astype(int) + 1
-    return sitk.ZeroFluxNeumannPad(sitk.Cast(image, sitk.sitkFloat32), [int(v) for v in below],
-                                   [int(v) for v in above])
+    return sitk.ZeroFluxNeumannPad(sitk.Cast(image, sitk.sitkFloat32), [int(v) for v in below], [int(v) for v in above])
 
 
 INTERPOLATORS = {"linear": sitk.sitkLinear, "bspline": sitk.sitkBSpline, "nearest": sitk.sitkNearestNeighbor}
 
 
-def resample_to_grid(image: sitk.Image, grid: Grid, *, nearest=False, background=0.0,
-                     interpolation="linear", monai_zeros=False) -> np.ndarray:
+def resample_to_grid(
+    image: sitk.Image, grid: Grid, *, nearest=False, background=0.0, interpolation="linear", monai_zeros=False
+) -> np.ndarray:
     """``image`` sampled on ``grid`` through physical space -> float32 (k, j, i) array. ``background``: the
     value outside the volume, or "edge" (the nearest edge voxel's value, MONAI's padding_mode "border");
     ``monai_zeros``: a numeric background as MONAI's padding_mode "zeros" (linear towards it past the edge)."""
@@ -289,10 +325,13 @@ def check_grid_memory(grid: Grid, card: ModelCard, batch: int = 1) -> None:
     the free memory, before any array is made; the message names the grid, the numbers and the fix."""
 
     voxels = int(np.prod([int(n) for n in grid.size], dtype=object))
-    fix = ("fix input.size / input.spacing in the card (a larger spacing or a smaller size)"
-           + (", or use a smaller --batch-size" if batch > 1 else ""))
-    what = (f"the model grid {' x '.join(str(n) for n in grid.size)} voxels at spacing "
-            f"{', '.join(f'{s:g}' for s in grid.spacing)} mm" + (f" with batch {batch}" if batch > 1 else ""))
+    fix = "fix input.size / input.spacing in the card (a larger spacing or a smaller size)" + (
+        ", or use a smaller --batch-size" if batch > 1 else ""
+    )
+    what = (
+        f"the model grid {' x '.join(str(n) for n in grid.size)} voxels at spacing "
+        f"{', '.join(f'{s:g}' for s in grid.spacing)} mm" + (f" with batch {batch}" if batch > 1 else "")
+    )
     if voxels > 2**34:  # beyond any machine: also where numpy's shapes overflow
         raise SaliencyError(f"{what} has {voxels:.3g} voxels, far more than any memory holds; {fix}.")
     # float64 resampling + float32 tensor per channel, and the model's activations (several copies)
@@ -310,12 +349,17 @@ def _bspline_to_grid(image: sitk.Image, grid: Grid, background: float) -> np.nda
     points beyond the volume's voxel extent still get ``background``."""
     pad = [SPLINE_PAD] * 3
     padded = sitk.ZeroFluxNeumannPad(sitk.Cast(image, sitk.sitkFloat32), pad, pad)
-    out = sitk.GetArrayFromImage(sitk.Resample(padded, grid.image(), sitk.Transform(), sitk.sitkBSpline,
-                                               float(background), sitk.sitkFloat32))
+    out = sitk.GetArrayFromImage(
+        sitk.Resample(padded, grid.image(), sitk.Transform(), sitk.sitkBSpline, float(background), sitk.sitkFloat32)
+    )
     ones = sitk.Image(image.GetSize(), sitk.sitkUInt8) + 1
     ones.CopyInformation(image)
-    inside = sitk.GetArrayFromImage(sitk.Resample(ones, grid.image(), sitk.Transform(), sitk.sitkNearestNeighbor,
-                                                  0, sitk.sitkUInt8)) > 0
+    inside = (
+        sitk.GetArrayFromImage(
+            sitk.Resample(ones, grid.image(), sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+        )
+        > 0
+    )
     low, high = value_range(image)
     return np.where(inside, np.clip(out, low, high), np.float32(background)).astype(np.float32)
 
@@ -332,21 +376,25 @@ def to_model(images, card: ModelCard, box=None):
     for n, img in enumerate(images):
         check_image(img, f"input image {n + 1}")
     if len(images) != card.in_channels:
-        raise SaliencyError(f"the model card says in_channels={card.in_channels} but {len(images)} image(s) "
-                            f"were given. Give one co-registered volume per channel (repeat --input).")
+        raise SaliencyError(
+            f"the model card says in_channels={card.in_channels} but {len(images)} image(s) "
+            f"were given. Give one co-registered volume per channel (repeat --input)."
+        )
     dims = {img.GetDimension() for img in images}
     if len(dims) > 1:
         raise SaliencyError("the channel images mix 2D and 3D. Give volumes of the same dimension.")
     was_2d = dims == {2}
     if was_2d and card.spatial_dims == 3:
-        raise SaliencyError("a 3D model (spatial_dims 3) cannot explain a 2D image. Give a 3D volume, or a "
-                            "card with spatial_dims 2 for a 2D model.")
+        raise SaliencyError(
+            "a 3D model (spatial_dims 3) cannot explain a 2D image. Give a 3D volume, or a "
+            "card with spatial_dims 2 for a 2D model."
+        )
     vols = [as_3d(img) for img in images]
     spec = card.input
     intensities = spec.intensity
     rules = [intensities[n] if len(intensities) > 1 else intensities[0] for n in range(len(vols))]
     if box is not None:  # a localiser's box (k, j, i) on the first image's voxels
-        cut = [vol[box[2][0]:box[2][1], box[1][0]:box[1][1], box[0][0]:box[0][1]] for vol in vols]
+        cut = [vol[box[2][0] : box[2][1], box[1][0] : box[1][1], box[0][0] : box[0][1]] for vol in vols]
         vols = cut if spec.resampling == "nnunet" else [cut[0], *vols[1:]]  # nnU-Net's channels share a grid
     if spec.resampling == "nnunet":  # nnU-Net's index-space crop and resize (its DefaultPreprocessor)
         values, native_box, fields = nnunet_preprocess(vols, card, rules)
@@ -367,9 +415,16 @@ def to_model(images, card: ModelCard, box=None):
             norm = sitk.GetImageFromArray(normalise_intensity(sitk.GetArrayFromImage(vol), rule, vol))
             norm.CopyInformation(vol)
             natives.append(norm)
-    sampled = [resample_to_grid(vol, grid, background=_background(vol, spec), interpolation=spec.interpolation,
-                                monai_zeros=spec.fit == "first_voxel" and spec.interpolation == "linear")
-               for vol in natives]
+    sampled = [
+        resample_to_grid(
+            vol,
+            grid,
+            background=_background(vol, spec),
+            interpolation=spec.interpolation,
+            monai_zeros=spec.fit == "first_voxel" and spec.interpolation == "linear",
+        )
+        for vol in natives
+    ]
     if spec.intensity_on == "model_grid":
         normalised = [normalise_intensity(v, rule, vol) for v, rule, vol in zip(sampled, rules, vols)]
     else:
@@ -378,8 +433,10 @@ def to_model(images, card: ModelCard, box=None):
         source = normalised[0] if crop.source == "normalised" else sampled[0]
         box = crop_box(selected_voxels(source, crop), crop.margin, crop.allow_smaller)
         if box is None:
-            raise SaliencyError(f"the card's crop_foreground selects no voxel of the model grid (select "
-                                f"{crop.select!r}, threshold {crop.threshold}). Check the card.")
+            raise SaliencyError(
+                f"the card's crop_foreground selects no voxel of the model grid (select "
+                f"{crop.select!r}, threshold {crop.threshold}). Check the card."
+            )
         grid = _sub_grid(grid, box)
         normalised = [take_box(v, box) for v in normalised]
     channels = [to_layout(v, card) for v in normalised]
@@ -393,13 +450,15 @@ def mask_to_model(mask: sitk.Image, model_input: ModelInput) -> np.ndarray:
     if mask.GetDimension() != model_input.reference.GetDimension():
         raise SaliencyError(
             f"The region mask is {mask.GetDimension()}-D but the volume is "
-            f"{model_input.reference.GetDimension()}-D; give a mask of the volume's kind (any grid).")
+            f"{model_input.reference.GetDimension()}-D; give a mask of the volume's kind (any grid)."
+        )
     values = resample_to_grid(as_3d(mask), model_input.grid, nearest=True, background=0.0)
     inside = to_layout(values, model_input.card) > 0
     if not inside.any():
         raise SaliencyError(
             "The region mask has no voxel inside the model's field of view (empty, or elsewhere in "
-            "space); check that it belongs to this volume and is not all zero.")
+            "space); check that it belongs to this volume and is not all zero."
+        )
     return inside
 
 

@@ -24,11 +24,14 @@ def _read_dicom_series(folder: Path) -> sitk.Image:
     reader = sitk.ImageSeriesReader()
     series = reader.GetGDCMSeriesIDs(str(folder))
     if not series:
-        raise SaliencyError(f"{folder} is a folder without a DICOM series. Give an image file or a folder "
-                            "holding one DICOM series.")
+        raise SaliencyError(
+            f"{folder} is a folder without a DICOM series. Give an image file or a folder holding one DICOM series."
+        )
     if len(series) > 1:
-        raise SaliencyError(f"{folder} holds {len(series)} DICOM series ({', '.join(series)}). Put each series "
-                            "in its own folder and give that folder.")
+        raise SaliencyError(
+            f"{folder} holds {len(series)} DICOM series ({', '.join(series)}). Put each series "
+            "in its own folder and give that folder."
+        )
     names = reader.GetGDCMSeriesFileNames(str(folder), series[0])
     check_slice_spacing(folder, names)
     reader.SetFileNames(names)
@@ -68,7 +71,8 @@ def check_slice_spacing(folder, names, tolerance=0.01) -> None:
         raise SaliencyError(
             f"the DICOM series in {folder} is not evenly spaced: {steps[worst]:.3g} mm between slices {worst + 1} "
             f"and {worst + 2}, {typical:.3g} mm elsewhere (a slice missing or repeated). The heatmap would sit off "
-            "in patient space: give the complete series, or resample it to even spacing first (e.g. in 3D Slicer).")
+            "in patient space: give the complete series, or resample it to even spacing first (e.g. in 3D Slicer)."
+        )
 
 
 def read_image(path, what="input", colour=False) -> sitk.Image:
@@ -84,8 +88,10 @@ def read_image(path, what="input", colour=False) -> sitk.Image:
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()
         detail = next((line for line in first if "ERROR" in line or "Unable" in line), first[0] if first else "")
-        raise SaliencyError(f"cannot read {what} {path}: it is not an image SimpleITK can read ({detail.strip()}). "
-                            "Give a NRRD, NIfTI, MHA file or a DICOM series folder.") from None
+        raise SaliencyError(
+            f"cannot read {what} {path}: it is not an image SimpleITK can read ({detail.strip()}). "
+            "Give a NRRD, NIfTI, MHA file or a DICOM series folder."
+        ) from None
     except PermissionError:
         raise SaliencyError(f"cannot read {what} {path}: permission denied. Check the file's permissions.") from None
     if not (colour and image.GetNumberOfComponentsPerPixel() in (3, 4)):
@@ -116,6 +122,8 @@ def write_image(image: sitk.Image, path, inputs=(), what="output", compress=True
         with atomic_output(path, what) as tmp:
             sitk.WriteImage(image, tmp, compress)
     except RuntimeError as exc:
-        raise SaliencyError(f"cannot write {what} {path}: {str(exc).strip().splitlines()[-1] if str(exc) else exc}. "
-                            "Check free space and permissions.") from None
+        raise SaliencyError(
+            f"cannot write {what} {path}: {str(exc).strip().splitlines()[-1] if str(exc) else exc}. "
+            "Check free space and permissions."
+        ) from None
     return path

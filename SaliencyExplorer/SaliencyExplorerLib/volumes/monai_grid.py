@@ -25,7 +25,9 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
-FILE_AFFINE = "SaliencyExplorer_file_affine_ras"  # metadata key (kept in NRRD job files): the reader's RAS affine, 16 numbers
+FILE_AFFINE = (
+    "SaliencyExplorer_file_affine_ras"  # metadata key (kept in NRRD job files): the reader's RAS affine, 16 numbers
+)
 AFFINE_TOL = 1e-3  # monai.data.utils.AFFINE_TOL
 RAS_FROM_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
@@ -174,7 +176,7 @@ def compute_shape_offset(shape, in_affine: np.ndarray, out_affine: np.ndarray):
     out_shape = np.round(np.ptp(corners_out, axis=1) + 1.0)
     offset = None
     for i in range(corners.shape[1]):
-        min_corner = np.min(all_dist - all_dist[:, i:i + 1], 1)
+        min_corner = np.min(all_dist - all_dist[:, i : i + 1], 1)
         if np.allclose(min_corner, 0.0, rtol=AFFINE_TOL):
             offset = corners[:-1, i]
             break
@@ -203,5 +205,9 @@ def spacing_grid(image: sitk.Image, code: str | None, pixdim, sizes=None):
     lps = RAS_FROM_LPS @ new_affine
     spacing = np.sqrt(np.sum(lps[:3, :3] ** 2, axis=0))
     direction = lps[:3, :3] / spacing
-    return (tuple(max(1, int(n)) for n in out_shape), tuple(float(s) for s in spacing),
-            tuple(float(o) for o in lps[:3, 3]), tuple(float(v) for v in direction.ravel()))
+    return (
+        tuple(max(1, int(n)) for n in out_shape),
+        tuple(float(s) for s in spacing),
+        tuple(float(o) for o in lps[:3, 3]),
+        tuple(float(v) for v in direction.ravel()),
+    )

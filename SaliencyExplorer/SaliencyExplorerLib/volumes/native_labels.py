@@ -49,16 +49,18 @@ def _physical_back(channel: np.ndarray, model_input: ModelInput, reference: sitk
     on_grid = model_input.grid.image(from_layout(channel, model_input.card))
     source = edge_padded(on_grid, Grid.of(reference)) if model_input.card.input.background == "edge" else on_grid
     outside = 0.0 if activation == "none" else -np.inf
-    back = sitk.GetArrayFromImage(sitk.Resample(source, reference, sitk.Transform(), sitk.sitkLinear, outside,
-                                                sitk.sitkFloat32))
+    back = sitk.GetArrayFromImage(
+        sitk.Resample(source, reference, sitk.Transform(), sitk.sitkLinear, outside, sitk.sitkFloat32)
+    )
     return _after(back, activation, classes)
 
 
 def _nnunet_back(channel: np.ndarray, model_input: ModelInput, reference: sitk.Image, activation, classes):
     """One class resized onto nnU-Net's crop box in index space, then its activation; 0 outside the box."""
     card, box = model_input.card, model_input.native_box
-    inside = logits_to_box(from_layout(channel, card)[None], model_input.grid.spacing, reference, box,
-                           card.input.transpose)[0]
+    inside = logits_to_box(
+        from_layout(channel, card)[None], model_input.grid.spacing, reference, box, card.input.transpose
+    )[0]
     full = np.zeros(reference.GetSize()[::-1], dtype=np.float64)
     full[tuple(slice(b0, b1) for b0, b1 in box)] = _after(inside, activation, classes)
     return full

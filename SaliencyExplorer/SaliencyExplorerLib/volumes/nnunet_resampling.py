@@ -35,8 +35,10 @@ def _ndimage():
     try:
         from scipy import ndimage  # noqa: PLC0415  (optional: only nnU-Net cards need it)
     except ImportError:
-        raise SaliencyError("input.resampling \"nnunet\" resamples as nnU-Net does, with scipy, which is not "
-                            "installed. Install it: pip install scipy") from None
+        raise SaliencyError(
+            'input.resampling "nnunet" resamples as nnU-Net does, with scipy, which is not '
+            "installed. Install it: pip install scipy"
+        ) from None
     return ndimage
 
 
@@ -76,8 +78,9 @@ def resample_to_shape(data: np.ndarray, shape, current, new, order: int, order_z
             out[c] = skimage_resize(data[c], shape, order)
             continue
         inplane = tuple(int(n) for a, n in enumerate(shape) if a != axis)
-        partial = np.moveaxis(np.stack([skimage_resize(s, inplane, order) for s in np.moveaxis(data[c], axis, 0)]),
-                              0, axis)
+        partial = np.moveaxis(
+            np.stack([skimage_resize(s, inplane, order) for s in np.moveaxis(data[c], axis, 0)]), 0, axis
+        )
         if old[axis] == shape[axis]:
             out[c] = partial
             continue
@@ -104,9 +107,12 @@ def box_grid(vol: sitk.Image, box, shape, transpose=(0, 1, 2)) -> dict:
         spacing.append(n * s_native[col] / count)
         size.append(count)
     origin = np.asarray(vol.GetOrigin(), float) + matrix @ (first * s_native)
-    return {"size": tuple(size), "spacing": tuple(float(v) for v in spacing),
-            "origin": tuple(float(o) for o in origin),
-            "direction": tuple(float(v) for v in np.stack(columns, axis=1).ravel())}
+    return {
+        "size": tuple(size),
+        "spacing": tuple(float(v) for v in spacing),
+        "origin": tuple(float(o) for o in origin),
+        "direction": tuple(float(v) for v in np.stack(columns, axis=1).ravel()),
+    }
 
 
 def preprocess(vols, card, rules):
@@ -115,13 +121,17 @@ def preprocess(vols, card, rules):
     -> (float32 (C, k, j, i) on the model grid, the box ((start, stop) per k, j, i), the grid's fields)."""
     spec = card.input
     if card.spatial_dims != 3 or spec.orientation is not None or spec.fit != "extent":
-        raise SaliencyError("input.resampling \"nnunet\" needs a 3D model on the volume's own axes with fit "
-                            "\"extent\" (as the card derived from an nnU-Net folder). Remove input.resampling.")
+        raise SaliencyError(
+            'input.resampling "nnunet" needs a 3D model on the volume\'s own axes with fit '
+            '"extent" (as the card derived from an nnU-Net folder). Remove input.resampling.'
+        )
     transpose = tuple(spec.transpose)
     arrays = [sitk.GetArrayFromImage(v).astype(np.float32).transpose(transpose) for v in vols]
     if any(a.shape != arrays[0].shape for a in arrays):
-        raise SaliencyError(f"the channel images have different sizes ({[a.shape[::-1] for a in arrays]}); nnU-Net "
-                            "needs every channel on the first one's grid. Resample them onto it first.")
+        raise SaliencyError(
+            f"the channel images have different sizes ({[a.shape[::-1] for a in arrays]}); nnU-Net "
+            "needs every channel on the first one's grid. Resample them onto it first."
+        )
     box = tuple((0, n) for n in arrays[0].shape)
     crop = spec.crop_foreground
     if crop is not None:
@@ -130,8 +140,10 @@ def preprocess(vols, card, rules):
             select |= selected_voxels(a, crop)
         box = crop_box(select, crop.margin)
         if box is None:
-            raise SaliencyError(f"the card's crop_foreground selects no voxel (select {crop.select!r}); every "
-                                "channel is empty. Check the image.")
+            raise SaliencyError(
+                f"the card's crop_foreground selects no voxel (select {crop.select!r}); every "
+                "channel is empty. Check the image."
+            )
     cut = tuple(slice(b0, b1) for b0, b1 in box)
     arrays = [a[cut] for a in arrays]
     if spec.intensity_on == "native":

@@ -10,6 +10,7 @@ framework's order and brings the answer to the volume's grid (the one path for `
 3. ``largest_component``: each class keeps its largest connected component (``KeepLargestConnectedComponent``,
    full connectivity, classes independently).
 """
+
 from __future__ import annotations
 
 import math
@@ -104,8 +105,14 @@ def labels_rule(output, activation: str):
         chosen = activation if activation != "auto" else ("sigmoid" if values.shape[1] == 1 else "softmax")
         out = decide(activate(values, chosen, axis=1), output.threshold, axis=1)
         if output.largest_component:
-            out = np.stack([sitk.GetArrayFromImage(keep_largest_component(sitk.GetImageFromArray(
-                np.ascontiguousarray(sample).astype(np.uint16)))) for sample in out])
+            out = np.stack(
+                [
+                    sitk.GetArrayFromImage(
+                        keep_largest_component(sitk.GetImageFromArray(np.ascontiguousarray(sample).astype(np.uint16)))
+                    )
+                    for sample in out
+                ]
+            )
         return out.astype(np.int64)
 
     return labels

@@ -51,10 +51,22 @@ class WebApp:
         self.overlay_seconds = None
         self._auto_save = False
         self._initial_state()
-        page.build(self.server, self.layout_manager, {
-            "open_volume": self.open_volume, "upload": self.upload, "open_model": self.open_model,
-            "open_region": self.open_region, "trust_toggled": self.trust_toggled, "trust_answer": self.trust_answer,
-            "apply": self.apply, "compare": self.compare, "save": self.save, "open_link": self.open_link})
+        page.build(
+            self.server,
+            self.layout_manager,
+            {
+                "open_volume": self.open_volume,
+                "upload": self.upload,
+                "open_model": self.open_model,
+                "open_region": self.open_region,
+                "trust_toggled": self.trust_toggled,
+                "trust_answer": self.trust_answer,
+                "apply": self.apply,
+                "compare": self.compare,
+                "save": self.save,
+                "open_link": self.open_link,
+            },
+        )
         self.state.change("threshold", "opacity")(self.restyle)
         for view in self.slicer.view_manager.get_slice_views():
             view.interactor().AddObserver("LeftButtonPressEvent", self._slice_clicked)
@@ -62,13 +74,36 @@ class WebApp:
     def _initial_state(self) -> None:
         s = self.state
         listing = self.root.listing()
-        s.update({"volumes": listing["volumes"], "models": listing["models"], "cards": listing["cards"],
-                  "message": "", "message_type": "error", "status": f"root: {self.root.path}",
-                  "layers": [], "methods": [], "targets": [], "layer_reason": "", "model_summary": "", "card_text": "",
-                  "task": None, "region_text": "", "running": False, "progress": 0, "run_status": "",
-                  "can_apply": False, "has_result": False, "saved": [], "comparison": [], "comparison_png": "",
-                  "prediction_text": "", "trust_warning": panel.TRUST_CODE_WARNING, "trust_dialog": False,
-                  "overlay_seconds": None})
+        s.update(
+            {
+                "volumes": listing["volumes"],
+                "models": listing["models"],
+                "cards": listing["cards"],
+                "message": "",
+                "message_type": "error",
+                "status": f"root: {self.root.path}",
+                "layers": [],
+                "methods": [],
+                "targets": [],
+                "layer_reason": "",
+                "model_summary": "",
+                "card_text": "",
+                "task": None,
+                "region_text": "",
+                "running": False,
+                "progress": 0,
+                "run_status": "",
+                "can_apply": False,
+                "has_result": False,
+                "saved": [],
+                "comparison": [],
+                "comparison_png": "",
+                "prediction_text": "",
+                "trust_warning": panel.TRUST_CODE_WARNING,
+                "trust_dialog": False,
+                "overlay_seconds": None,
+            }
+        )
 
     # -- every handler: a SaliencyError becomes the page's message ------------------------------------------
     def _guard(self, action, *args):
@@ -86,8 +121,9 @@ class WebApp:
         self.state.message, self.state.message_type = text, kind
 
     def _refresh_apply(self) -> None:
-        ok, why = panel.can_apply(self.case.volume_node, None if self.case.model_path is None
-                                  else str(self.case.model_path))
+        ok, why = panel.can_apply(
+            self.case.volume_node, None if self.case.model_path is None else str(self.case.model_path)
+        )
         self.state.can_apply = ok and bool(self.state.layers)
         self.state.run_status = "" if ok else why
 
@@ -103,8 +139,16 @@ class WebApp:
         for view in self.slicer.view_manager.get_slice_views():
             view.set_visible_in_3d(True)
         dm.reset_views()
-        self.state.update({"has_result": False, "comparison": [], "comparison_png": "", "prediction_text": "",
-                           "region_text": "", "status": f"volume: {relative}"})
+        self.state.update(
+            {
+                "has_result": False,
+                "comparison": [],
+                "comparison_png": "",
+                "prediction_text": "",
+                "region_text": "",
+                "status": f"volume: {relative}",
+            }
+        )
         self._refresh_apply()
 
     def upload(self, files):
@@ -124,21 +168,34 @@ class WebApp:
         self._open_volume(relative)
 
     def open_model(self, model=None, card=None):
-        self._guard(self._open_model, self.state.model_path if model is None else model,
-                    self.state.card_path if card is None else card)
+        self._guard(
+            self._open_model,
+            self.state.model_path if model is None else model,
+            self.state.card_path if card is None else card,
+        )
 
     def _open_model(self, model, card):
         choices = self.case.open_model(model, card)
         layers = [{"title": label, "value": name} for label, name in choices["layers"]]
         default = choices["layers"][choices["defaultLayer"]][1] if layers else None
-        self.state.update({
-            "layers": layers, "layer": default,
-            "layer_reason": f"Default {default}: {choices.get('defaultReason') or 'the first layer listed'}." if default else "",
-            "methods": choices["methods"],
-            "method": self.state.method if self.state.method in choices["methods"] else choices["methods"][0],
-            "targets": [label for label, _ in choices["targets"]], "target": choices["targets"][0][0],
-            "model_summary": choices["summary"], "card_text": self.case.card_text, "task": self.case.task,
-            "region_text": "", "status": f"model: {model}"})
+        self.state.update(
+            {
+                "layers": layers,
+                "layer": default,
+                "layer_reason": f"Default {default}: {choices.get('defaultReason') or 'the first layer listed'}."
+                if default
+                else "",
+                "methods": choices["methods"],
+                "method": self.state.method if self.state.method in choices["methods"] else choices["methods"][0],
+                "targets": [label for label, _ in choices["targets"]],
+                "target": choices["targets"][0][0],
+                "model_summary": choices["summary"],
+                "card_text": self.case.card_text,
+                "task": self.case.task,
+                "region_text": "",
+                "status": f"model: {model}",
+            }
+        )
         self._refresh_apply()
 
     def open_region(self, relative):
@@ -175,11 +232,13 @@ class WebApp:
         self._guard(self._start, True)
 
     def _start(self, compare: bool):
-        self.case.start(self.state.method, self.state.layer, self.state.target, bool(self.state.trust_code),
-                        compare=compare)
+        self.case.start(
+            self.state.method, self.state.layer, self.state.target, bool(self.state.trust_code), compare=compare
+        )
         self.clicked_at, self.overlay_seconds = time.perf_counter(), None
-        self.state.update({"running": True, "progress": 0, "run_status": self.case.state.status,
-                           "overlay_seconds": None})
+        self.state.update(
+            {"running": True, "progress": 0, "run_status": self.case.state.status, "overlay_seconds": None}
+        )
         asyncio.ensure_future(self._watch())
 
     async def _watch(self):
@@ -226,8 +285,13 @@ class WebApp:
             view.reset_camera()
             view.reset_focal_point()
         self.overlay_seconds = time.perf_counter() - self.clicked_at
-        self.state.update({"has_result": True, "overlay_seconds": round(self.overlay_seconds, 2),
-                           "prediction_text": self._prediction_text()})
+        self.state.update(
+            {
+                "has_result": True,
+                "overlay_seconds": round(self.overlay_seconds, 2),
+                "prediction_text": self._prediction_text(),
+            }
+        )
 
     def _prediction_node(self):
         from ..mrml.prediction_node import prediction_node_for  # noqa: PLC0415
@@ -244,10 +308,17 @@ class WebApp:
         def number(value):
             return "" if value is None else f"{value:.3f}"
 
-        rows = [{"rank": r.get("rank") or "-", "method": r["method"], "score": number(r.get("faithfulness_score")),
-                 "deletion": number(r.get("deletion_auc")), "insertion": number(r.get("insertion_auc")),
-                 "sanity": "flagged" if r.get("sanity_flagged") else ("passed" if r.get("rank") else r.get("error", ""))}
-                for r in self.case.comparison_rows]
+        rows = [
+            {
+                "rank": r.get("rank") or "-",
+                "method": r["method"],
+                "score": number(r.get("faithfulness_score")),
+                "deletion": number(r.get("deletion_auc")),
+                "insertion": number(r.get("insertion_auc")),
+                "sanity": "flagged" if r.get("sanity_flagged") else ("passed" if r.get("rank") else r.get("error", "")),
+            }
+            for r in self.case.comparison_rows
+        ]
         png = self.case.comparison_png
         self.state.comparison = rows
         self.state.comparison_png = "data:image/png;base64," + base64.b64encode(png).decode() if png else ""
@@ -281,7 +352,9 @@ class WebApp:
             self._open_model(link.model, link.card)
         if link.method:
             if link.method not in self.state.methods:
-                raise SaliencyError(f"method '{link.method}' in the link is not one of: {', '.join(self.state.methods)}")
+                raise SaliencyError(
+                    f"method '{link.method}' in the link is not one of: {', '.join(self.state.methods)}"
+                )
             self.state.method = link.method
         if link.layer:
             if link.layer not in [entry["value"] for entry in self.state.layers]:
@@ -303,6 +376,7 @@ def serve(root, host: str = "127.0.0.1", port: int = 8080) -> int:
 
     app.server.controller.on_server_ready.add(ready)
     sys.argv = sys.argv[:1]  # trame reads its own options from the command line: ours are not for it
-    app.server.start(host=host, port=port, open_browser=False, timeout=0, show_connection_info=False,
-                     disable_logging=True)
+    app.server.start(
+        host=host, port=port, open_browser=False, timeout=0, show_connection_info=False, disable_logging=True
+    )
     return 0

@@ -60,8 +60,10 @@ class Case:
         path = self.root.resolve(relative, "volume")
         image = read_image(path, "volume")
         if image.GetDimension() != 3:
-            raise SaliencyError(f"volume '{relative}' is {image.GetDimension()}D: the web front door shows 3D "
-                                "volumes; use the CLI (python -m SaliencyExplorerLib explain) for 2D images")
+            raise SaliencyError(
+                f"volume '{relative}' is {image.GetDimension()}D: the web front door shows 3D "
+                "volumes; use the CLI (python -m SaliencyExplorerLib explain) for 2D images"
+            )
         self.cancel()
         self._clear_scene()
         node = volume_nodes.add_volume_from_image(self.scene, image, stem_of(path))
@@ -100,8 +102,10 @@ class Case:
     def set_region_point(self, ras) -> str:
         """A click on a slice view: the predicted component there is the region (segmentation models)."""
         if self.task != "segmentation":
-            raise SaliencyError("a click picks a region only for a segmentation model: this model's card says "
-                                f"'{self.task or 'no task'}'. Explain the whole output instead")
+            raise SaliencyError(
+                "a click picks a region only for a segmentation model: this model's card says "
+                f"'{self.task or 'no task'}'. Explain the whole output instead"
+            )
         self.region_point = [round(float(v), 3) for v in ras]
         return "Region: the predicted component at R {:.1f}, A {:.1f}, S {:.1f} mm".format(*self.region_point)
 
@@ -112,14 +116,21 @@ class Case:
         self.region_node = None
         if panel.path_or_none(relative):
             image = read_image(self.root.resolve(relative, "region volume"), "region volume")
-            self.region_node = volume_nodes.add_volume_from_image(self.scene, image, "region",
-                                                                  "vtkMRMLLabelMapVolumeNode")
+            self.region_node = volume_nodes.add_volume_from_image(
+                self.scene, image, "region", "vtkMRMLLabelMapVolumeNode"
+            )
             self._added.append(self.region_node.GetID())
         return self.region_node
 
     # -- the run -------------------------------------------------------------------------------------------
-    def start(self, method: str, layer: str | None = None, target: str | None = None, trust_code: bool = False,
-              compare: bool = False):
+    def start(
+        self,
+        method: str,
+        layer: str | None = None,
+        target: str | None = None,
+        trust_code: bool = False,
+        compare: bool = False,
+    ):
         """Start the worker (Apply, or Compare methods); the scene is untouched until it finishes."""
         if self.process is not None:
             raise SaliencyError("a run is going: wait for it or Cancel it first")
@@ -129,16 +140,23 @@ class Case:
         options = panel.run_options("", 0, "auto", trust_code)
         if self.region_point is not None:
             options["region_at"] = self.region_point
-        common = dict(card=None if self.card_path is None else str(self.card_path), layers=layer or None,
-                      target=panel.target_value(target or ""), python=self.python, image=self.volume_image,
-                      region_mask_node=self.region_node)
+        common = dict(
+            card=None if self.card_path is None else str(self.card_path),
+            layers=layer or None,
+            target=panel.target_value(target or ""),
+            python=self.python,
+            image=self.volume_image,
+            region_mask_node=self.region_node,
+        )
         if compare:
             checks, _region = panel.comparison_options(None)
-            self.process = explain_node.start_background(self.volume_node, str(self.model_path), compare=True,
-                                                         evaluate=checks, **common, **options)
+            self.process = explain_node.start_background(
+                self.volume_node, str(self.model_path), compare=True, evaluate=checks, **common, **options
+            )
         else:
-            self.process = explain_node.start_background(self.volume_node, str(self.model_path), method=method,
-                                                         **common, **options)
+            self.process = explain_node.start_background(
+                self.volume_node, str(self.model_path), method=method, **common, **options
+            )
         self.comparing, self.method = compare, method
         self.state = panel.RunState()
         self.started_at, self.finished_at = time.perf_counter(), None
@@ -189,8 +207,9 @@ class Case:
         image, _record = process.result()
         self.prediction = process.prediction()
         output = self.heatmap_node if panel.output_belongs_to(self.heatmap_node, self.volume_node) else None
-        node = explain_node.finish_background(process, self.volume_node, output_node=output, color_map=COLOR_MAP,
-                                              prediction=True, segmentation=True)
+        node = explain_node.finish_background(
+            process, self.volume_node, output_node=output, color_map=COLOR_MAP, prediction=True, segmentation=True
+        )
         if node.GetID() not in self._added:
             self._added.append(node.GetID())
         self.heatmap_node, self.heatmap_image = node, image
@@ -215,8 +234,9 @@ class Case:
         inputs = [p for p in (self.volume_path, self.model_path, self.card_path) if p is not None]
         written = [write_image(self.heatmap_image, self.root.results_path(f"{stem}.nrrd"), inputs, "heatmap")]
         if self.prediction is not None:
-            written.append(write_image(self.prediction[0], self.root.results_path(f"{stem}_prediction.nrrd"),
-                                       inputs, "prediction"))
+            written.append(
+                write_image(self.prediction[0], self.root.results_path(f"{stem}_prediction.nrrd"), inputs, "prediction")
+            )
         else:
             probabilities = heatmap_node.provenance_of(self.heatmap_node).get("prediction")
             if probabilities:

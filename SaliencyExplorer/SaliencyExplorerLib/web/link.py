@@ -52,5 +52,7 @@ def target_choice(target: str | None, entries: list) -> str:
         name = label.split(":", 1)[-1].strip()
         if str(value) == target or name == target:
             return label
-    raise SaliencyError(f"target '{target}' is not one of this model's classes: use an index or a name from "
-                        f"{', '.join(label for label, _ in entries[1:]) or 'the card'}")
+    raise SaliencyError(
+        f"target '{target}' is not one of this model's classes: use an index or a name from "
+        f"{', '.join(label for label, _ in entries[1:]) or 'the card'}"
+    )

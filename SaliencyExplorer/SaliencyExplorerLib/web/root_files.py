@@ -28,8 +28,10 @@ class Root:
     def __init__(self, folder):
         path = Path(folder).expanduser()
         if not path.is_dir():
-            raise SaliencyError(f"--root {folder} is not a folder: give an existing folder holding your volumes "
-                                "and models (to try it: --root Resources/Samples, the demo's CT and model)")
+            raise SaliencyError(
+                f"--root {folder} is not a folder: give an existing folder holding your volumes "
+                "and models (to try it: --root Resources/Samples, the demo's CT and model)"
+            )
         self.path = path.resolve()
 
     def resolve(self, relative, what="path", must_exist=True) -> Path:
@@ -39,15 +41,19 @@ class Root:
             raise SaliencyError(f"no {what} given: pick one from the file list")
         candidate = (self.path / text).resolve()  # an absolute text replaces the root here, and is then refused
         if candidate != self.path and self.path not in candidate.parents:
-            raise SaliencyError(f"{what} '{text}' is outside the root {self.path}: only files under the root can "
-                                "be opened; copy the file into it or pick one from the list")
+            raise SaliencyError(
+                f"{what} '{text}' is outside the root {self.path}: only files under the root can "
+                "be opened; copy the file into it or pick one from the list"
+            )
         if must_exist and not candidate.exists():
             raise SaliencyError(f"{what} '{text}' does not exist under the root {self.path}: pick one from the list")
         if candidate.is_dir():  # a DICOM series or a model folder: what it holds is read too
             for inner in candidate.rglob("*"):
                 if not self._inside(inner):
-                    raise SaliencyError(f"{what} '{text}' holds '{inner.relative_to(candidate)}', which links "
-                                        f"outside the root {self.path}: copy the files into the root instead")
+                    raise SaliencyError(
+                        f"{what} '{text}' holds '{inner.relative_to(candidate)}', which links "
+                        f"outside the root {self.path}: copy the files into the root instead"
+                    )
         return candidate
 
     def relative(self, path) -> str:

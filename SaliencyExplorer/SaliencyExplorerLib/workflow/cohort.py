@@ -43,15 +43,33 @@ from .explain_and_evaluate import _torch_errors
 
 IMAGE_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
 REGION_SUFFIXES = ("_region", "_mask", "_label", "_seg")
-CASE_COLUMNS = ["case", "method", "rank", "faithfulness_score", "pointing_hit", "energy_fraction",
-                "deletion_auc", "insertion_auc", "random_deletion_auc", "random_insertion_auc", "sanity_flagged",
-                "seconds", "error"]
-SUMMARY_METRICS = [("pointing_game", "pointing_hit"), ("energy_fraction", "energy_fraction"),
-                   ("deletion_auc", "deletion_auc"), ("insertion_auc", "insertion_auc"),
-                   ("faithfulness_score", "faithfulness_score")]
-SUMMARY_COLUMNS = ["method", "cases", "failed"] + [c for name, _ in SUMMARY_METRICS
-                                                     for c in (name, f"{name}_ci_low", f"{name}_ci_high")] + \
-    ["random_deletion_auc", "random_insertion_auc", "sanity_flagged_fraction", "seconds", "rank"]
+CASE_COLUMNS = [
+    "case",
+    "method",
+    "rank",
+    "faithfulness_score",
+    "pointing_hit",
+    "energy_fraction",
+    "deletion_auc",
+    "insertion_auc",
+    "random_deletion_auc",
+    "random_insertion_auc",
+    "sanity_flagged",
+    "seconds",
+    "error",
+]
+SUMMARY_METRICS = [
+    ("pointing_game", "pointing_hit"),
+    ("energy_fraction", "energy_fraction"),
+    ("deletion_auc", "deletion_auc"),
+    ("insertion_auc", "insertion_auc"),
+    ("faithfulness_score", "faithfulness_score"),
+]
+SUMMARY_COLUMNS = (
+    ["method", "cases", "failed"]
+    + [c for name, _ in SUMMARY_METRICS for c in (name, f"{name}_ci_low", f"{name}_ci_high")]
+    + ["random_deletion_auc", "random_insertion_auc", "sanity_flagged_fraction", "seconds", "rank"]
+)
 
 
 @dataclass(frozen=True)
@@ -113,11 +131,14 @@ def read_cases(source) -> list[Case]:
             with open(source, newline="") as stream:
                 rows = list(csv.DictReader(stream))
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
-            raise SaliencyError(f"cannot read the cases CSV {source} ({exc}); give a UTF-8 CSV with an 'image' "
-                                "column.") from None
+            raise SaliencyError(
+                f"cannot read the cases CSV {source} ({exc}); give a UTF-8 CSV with an 'image' column."
+            ) from None
         if not rows or "image" not in rows[0]:
-            raise SaliencyError(f"the cases CSV {source} has no 'image' column (or no row); its header must name "
-                                "image (and optionally region, target, case).")
+            raise SaliencyError(
+                f"the cases CSV {source} has no 'image' column (or no row); its header must name "
+                "image (and optionally region, target, case)."
+            )
         base, cases = source.parent, []
         for i, row in enumerate(rows):
             if not isinstance(row, dict) or any("\x00" in str(v) for v in row.values() if v is not None):
@@ -127,8 +148,9 @@ def read_cases(source) -> list[Case]:
                 raise SaliencyError(f"row {i + 2} of {source} has an empty 'image'; give each case an image path.")
             region = (row.get("region") or "").strip()
             name = (row.get("case") or "").strip() or _stem(Path(image))
-            cases.append(Case(name, str(base / image), str(base / region) if region else None,
-                              _target(row.get("target"))))
+            cases.append(
+                Case(name, str(base / image), str(base / region) if region else None, _target(row.get("target")))
+            )
     if not cases:
         raise SaliencyError(f"no case found in {source}: a folder needs .nrrd/.nii(.gz)/.mha images, a CSV rows.")
     return _unique(cases)
@@ -142,12 +164,27 @@ def _cached_model(model: str, card: str | None, device: str | None, trust_code: 
     return load_model(model, card, trust_code=trust_code, device=device)
 
 
-def run_case(case: Case, model: str, card: str | None = None, methods=None, *, device=None,
-             trust_code: bool = False, threads: int | None = None, options: dict | None = None) -> dict:
+def run_case(
+    case: Case,
+    model: str,
+    card: str | None = None,
+    methods=None,
+    *,
+    device=None,
+    trust_code: bool = False,
+    threads: int | None = None,
+    options: dict | None = None,
+) -> dict:
     """One case, as a JSON-ready record; any error is caught and recorded (``error``), never raised."""
     started = time.perf_counter()
-    record = {"case": case.name, "image": case.image, "region": case.region, "target": case.target,
-              "error": None, "table": []}
+    record = {
+        "case": case.name,
+        "image": case.image,
+        "region": case.region,
+        "target": case.target,
+        "error": None,
+        "table": [],
+    }
     try:
         if threads:
             import torch  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
@@ -158,11 +195,20 @@ def run_case(case: Case, model: str, card: str | None = None, methods=None, *, d
             loaded = _cached_model(str(model), None if card is None else str(card), device, bool(trust_code))
             image = read_image(case.image, f"image of case {case.name}")
             region = read_image(case.region, f"region of case {case.name}") if case.region else None
-            result = compare_image(image, loaded.module, loaded.card, methods, case.target, region=region,
-                                   **(options or {}))
+            result = compare_image(
+                image, loaded.module, loaded.card, methods, case.target, region=region, **(options or {})
+            )
         out = result.to_dict(curves=False)
-        record.update({"table": out["table"], "ranking": out["ranking"], "target_index": result.target_index,
-                       "target_name": result.target_name, "sanity": out["sanity"], "settings": out["settings"]})
+        record.update(
+            {
+                "table": out["table"],
+                "ranking": out["ranking"],
+                "target_index": result.target_index,
+                "target_name": result.target_name,
+                "sanity": out["sanity"],
+                "settings": out["settings"],
+            }
+        )
     except Exception as exc:  # noqa: BLE001 - a damaged case is recorded, the cohort goes on
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         record["error"] = f"{type(exc).__name__}: {text}" if not isinstance(exc, SaliencyError) else text
@@ -190,15 +236,23 @@ def _write_json(path: Path, data) -> None:
 def case_rows(record: dict, methods: list[str]) -> list[dict]:
     """cases.csv rows of one record: one per method (a failed case: one per requested method, with its error)."""
     if record.get("error") is not None or not record.get("table"):
-        return [{"case": record["case"], "method": m, "error": record.get("error") or "no result",
-                 "seconds": record.get("seconds")} for m in methods]
+        return [
+            {
+                "case": record["case"],
+                "method": m,
+                "error": record.get("error") or "no result",
+                "seconds": record.get("seconds"),
+            }
+            for m in methods
+        ]
     return [{"case": record["case"], **row} for row in record["table"]]
 
 
 def bootstrap_interval(values, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
     """95% percentile-bootstrap interval of the mean; (nan, nan) with fewer than 2 values."""
-    values = np.asarray([v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))],
-                        dtype=float)
+    values = np.asarray(
+        [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))], dtype=float
+    )
     if values.size < 2:
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
@@ -274,8 +328,9 @@ def check_cohort_options(workers, scheduler) -> None:
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 1024):
         raise SaliencyError(f"--workers must be an integer from 1 to 1024, not {workers!r}.")
     if scheduler and (not isinstance(scheduler, str) or not _SCHEDULER.match(scheduler.strip())):
-        raise SaliencyError(f"--scheduler {scheduler!r} is not a dask scheduler address; give one like "
-                            "tcp://host:8786.")
+        raise SaliencyError(
+            f"--scheduler {scheduler!r} is not a dask scheduler address; give one like tcp://host:8786."
+        )
 
 
 def _client(workers, scheduler, scratch):
@@ -283,24 +338,45 @@ def _client(workers, scheduler, scratch):
         import dask
         from dask.distributed import Client, LocalCluster
     except ImportError:
-        raise SaliencyError("Cohorts run on dask.distributed: `bash scripts/setup_env.sh figures,cohort` in a "
-                            "checkout (scripts/demo.sh does it), else pip install 'SaliencyExplorer[cohort]'.") from None
+        raise SaliencyError(
+            "Cohorts run on dask.distributed: `bash scripts/setup_env.sh figures,cohort` in a "
+            "checkout (scripts/demo.sh does it), else pip install 'SaliencyExplorer[cohort]'."
+        ) from None
     if scheduler:
         try:
             return Client(scheduler.strip(), timeout="20s"), None
         except (OSError, TimeoutError, ValueError, TypeError) as exc:
-            raise SaliencyError(f"cannot reach the dask scheduler {scheduler} ({str(exc).splitlines()[0] if str(exc) else exc}); "
-                                "check the address (tcp://host:8786) and that the scheduler runs.") from None
+            raise SaliencyError(
+                f"cannot reach the dask scheduler {scheduler} ({str(exc).splitlines()[0] if str(exc) else exc}); "
+                "check the address (tcp://host:8786) and that the scheduler runs."
+            ) from None
 
     with dask.config.set({"temporary-directory": scratch}):
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                               silence_logs=logging.ERROR, local_directory=scratch)
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+            local_directory=scratch,
+        )
     return Client(cluster), cluster
 
 
-def run_cohort(cases, model, card=None, methods=None, output_dir="compare-cohort", *, workers: int | None = None,
-               scheduler: str | None = None, device=None, trust_code: bool = False, progress=None,
-               **options) -> CohortResult:
+def run_cohort(
+    cases,
+    model,
+    card=None,
+    methods=None,
+    output_dir="compare-cohort",
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    device=None,
+    trust_code: bool = False,
+    progress=None,
+    **options,
+) -> CohortResult:
     """Run ``compare`` on every case (a list of Case, a CSV or a folder) on dask; see the module docstring.
 
     ``workers``: local worker processes (default: one per core); ``scheduler``: the address of a running
@@ -313,13 +389,25 @@ def run_cohort(cases, model, card=None, methods=None, output_dir="compare-cohort
         cases = read_cases(cases)
     inputs = [p for c in cases for p in (c.image, c.region) if p] + [p for p in (source, model, card) if p]
     with protecting(inputs):  # every write below is refused when it would touch a file of an input
-        return _run_cohort(list(cases), model, card, methods, Path(output_dir), [source, model, card],
-                           workers=workers, scheduler=scheduler, device=device, trust_code=trust_code,
-                           progress=progress, **options)
+        return _run_cohort(
+            list(cases),
+            model,
+            card,
+            methods,
+            Path(output_dir),
+            [source, model, card],
+            workers=workers,
+            scheduler=scheduler,
+            device=device,
+            trust_code=trust_code,
+            progress=progress,
+            **options,
+        )
 
 
-def _run_cohort(cases, model, card, methods, output_dir, protected, *, workers, scheduler, device, trust_code,
-                progress, **options) -> CohortResult:
+def _run_cohort(
+    cases, model, card, methods, output_dir, protected, *, workers, scheduler, device, trust_code, progress, **options
+) -> CohortResult:
     from ..evaluation.compare import (  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
         resolve_methods,
         write_table,
@@ -328,8 +416,9 @@ def _run_cohort(cases, model, card, methods, output_dir, protected, *, workers, 
     started = time.perf_counter()
     check_cohort_options(workers, scheduler)
     if not Path(model).exists():
-        raise SaliencyError(f"the model file {model} does not exist; give the model file (state dict + card, "
-                            "TorchScript or .pt2).")
+        raise SaliencyError(
+            f"the model file {model} does not exist; give the model file (state dict + card, TorchScript or .pt2)."
+        )
     names = resolve_methods(methods)
     _check_output_dir(output_dir, cases, protected)
     with _torch_errors():  # a model that cannot load fails here, once, not as every case's row
@@ -361,20 +450,37 @@ def _run_cohort(cases, model, card, methods, output_dir, protected, *, workers, 
             try:
                 used = len(client.scheduler_info().get("workers", {})) or workers_n
                 threads = max(1, (os.cpu_count() or 1) // max(1, used)) if not scheduler else None
-                kwargs = dict(model=model, card=card, methods=names, device=device, trust_code=trust_code,
-                              threads=threads, options=options)
+                kwargs = dict(
+                    model=model,
+                    card=card,
+                    methods=names,
+                    device=device,
+                    trust_code=trust_code,
+                    threads=threads,
+                    options=options,
+                )
                 from dask.distributed import as_completed
 
-                futures = {client.submit(run_case, case, pure=False, key=f"compare-{case.name}-{time.time_ns()}",
-                                         **kwargs): case for case in todo}
+                futures = {
+                    client.submit(
+                        run_case, case, pure=False, key=f"compare-{case.name}-{time.time_ns()}", **kwargs
+                    ): case
+                    for case in todo
+                }
                 for future in as_completed(futures):
                     case = futures[future]
                     try:
                         record = future.result()
                     except Exception as exc:  # noqa: BLE001 - a worker that died: the case is recorded as failed
-                        record = {"case": case.name, "image": case.image, "region": case.region,
-                                  "target": case.target, "error": f"{type(exc).__name__}: {exc}", "table": [],
-                                  "seconds": None}
+                        record = {
+                            "case": case.name,
+                            "image": case.image,
+                            "region": case.region,
+                            "target": case.target,
+                            "error": f"{type(exc).__name__}: {exc}",
+                            "table": [],
+                            "seconds": None,
+                        }
                     record["key"] = keys[case.name]
                     _write_json(case_file(output_dir, case), record)
                     records[case.name] = record

@@ -23,10 +23,18 @@ from ..version import __version__
 # A stored case file larger than this is not one we wrote (a few kB per method): it is not read at all.
 MAX_RECORD_BYTES = 8 << 20
 # Values with a known range; any other number must be finite and below LARGEST.
-RANGES = {"deletion_auc": (0.0, 1.0), "insertion_auc": (0.0, 1.0), "random_deletion_auc": (0.0, 1.0),
-          "random_insertion_auc": (0.0, 1.0), "faithfulness_score": (-2.0, 2.0), "energy_fraction": (0.0, 1.0),
-          "region_fraction": (0.0, 1.0), "sanity_min_correlation": (-1.0, 1.0), "pointing_hit": (0.0, 1.0),
-          "sanity_flagged": (0.0, 1.0)}
+RANGES = {
+    "deletion_auc": (0.0, 1.0),
+    "insertion_auc": (0.0, 1.0),
+    "random_deletion_auc": (0.0, 1.0),
+    "random_insertion_auc": (0.0, 1.0),
+    "faithfulness_score": (-2.0, 2.0),
+    "energy_fraction": (0.0, 1.0),
+    "region_fraction": (0.0, 1.0),
+    "sanity_min_correlation": (-1.0, 1.0),
+    "pointing_hit": (0.0, 1.0),
+    "sanity_flagged": (0.0, 1.0),
+}
 LARGEST = 1e12
 # A cell starting with one of these is a formula to Excel/LibreOffice (OWASP "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -52,14 +60,24 @@ def run_key(model, card, methods, options) -> dict:
     """What every case of this run shares: model and card hashes, methods, options, library version."""
     if card is None and model and Path(model).is_file():
         card = find_card_for(model)
-    return {"version": __version__, "model": path_sha256(model), "card": path_sha256(card),
-            "methods": list(methods), "options": json.loads(json.dumps(options or {}, sort_keys=True, default=repr))}
+    return {
+        "version": __version__,
+        "model": path_sha256(model),
+        "card": path_sha256(card),
+        "methods": list(methods),
+        "options": json.loads(json.dumps(options or {}, sort_keys=True, default=repr)),
+    }
 
 
 def case_key(case, shared: dict) -> str:
     """The key of one case's result: the run's key plus its image, region and target."""
-    key = {**shared, "case": case.name, "image": path_sha256(case.image), "region": path_sha256(case.region),
-           "target": case.target}
+    key = {
+        **shared,
+        "case": case.name,
+        "image": path_sha256(case.image),
+        "region": path_sha256(case.region),
+        "target": case.target,
+    }
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=repr).encode()).hexdigest()
 
 
@@ -101,8 +119,10 @@ def _valid_row(row, methods) -> bool:
     rank = row.get("rank")
     if rank is not None and (isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= len(methods)):
         return False
-    return all(row.get(k) is None or (isinstance(row[k], (int, float)) and row[k] >= 0)
-               for k in ("seconds", "evaluation_seconds", "sanity_seconds"))
+    return all(
+        row.get(k) is None or (isinstance(row[k], (int, float)) and row[k] >= 0)
+        for k in ("seconds", "evaluation_seconds", "sanity_seconds")
+    )
 
 
 def problem(record, case_name: str, key: str, methods) -> str | None:

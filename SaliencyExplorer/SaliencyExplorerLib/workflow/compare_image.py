@@ -41,14 +41,34 @@ class VolumeComparison:
 
     def to_dict(self, curves: bool = True) -> dict:
         out = self.comparison.to_dict(curves=curves)
-        out.update({"target_index": self.target_index, "target_name": self.target_name,
-                    "timings": {k: float(v) for k, v in self.timings.items()}})
+        out.update(
+            {
+                "target_index": self.target_index,
+                "target_name": self.target_name,
+                "timings": {k: float(v) for k, v in self.timings.items()},
+            }
+        )
         return out
 
 
-def compare_image(images, model, card=None, methods=None, target=None, *, region=None, region_label=None,
-                  region_mask=None, body_mask=None, layers=None, tolerance_mm: float = 0.0, device=None, trust_code=False,
-                  explain_options: dict | None = None, **checks) -> VolumeComparison:
+def compare_image(
+    images,
+    model,
+    card=None,
+    methods=None,
+    target=None,
+    *,
+    region=None,
+    region_label=None,
+    region_mask=None,
+    body_mask=None,
+    layers=None,
+    tolerance_mm: float = 0.0,
+    device=None,
+    trust_code=False,
+    explain_options: dict | None = None,
+    **checks,
+) -> VolumeComparison:
     """Compare methods on ``images`` (a SimpleITK image or one per channel) for ``model`` (module or file).
 
     ``region``: a SimpleITK label image on any grid (pointing game and energy fraction, on the source grid;
@@ -73,12 +93,14 @@ def compare_image(images, model, card=None, methods=None, target=None, *, region
     card_obj = load_card(card_obj) if card_obj is not None else _default_card(images)
     timings = {"load": time.perf_counter() - started}
     tick = time.perf_counter()
-    model_input = to_model(images, card_obj, box=localiser_box(images, card_obj, device=device,
-                                                             trust_code=trust_code))
+    model_input = to_model(images, card_obj, box=localiser_box(images, card_obj, device=device, trust_code=trust_code))
     native_region = None
     if region is not None:
-        native_region = region_on_grid(region, model_input.reference, region_label) \
-            if isinstance(region, sitk.Image) else np.asarray(region, dtype=bool)
+        native_region = (
+            region_on_grid(region, model_input.reference, region_label)
+            if isinstance(region, sitk.Image)
+            else np.asarray(region, dtype=bool)
+        )
     options = {"task": card_obj.task, "output_activation": card_obj.output.activation, **(explain_options or {})}
     if card_obj.output.key is not None:
         options.setdefault("output_key", card_obj.output.key)
@@ -110,14 +132,21 @@ def compare_image(images, model, card=None, methods=None, target=None, *, region
         heatmap_images[name] = heat
         if native_region is not None:
             native = sitk.GetArrayFromImage(heat)
-            comparison.row(name).update(json_safe(
-                localisation_report(native, native_region, tolerance_mm=tolerance_mm, spacing=spacing)))
+            comparison.row(name).update(
+                json_safe(localisation_report(native, native_region, tolerance_mm=tolerance_mm, spacing=spacing))
+            )
     timings["to_native"] = time.perf_counter() - tick
     timings["total"] = time.perf_counter() - started
     explained = comparison.target[0] if comparison.target else None
-    return VolumeComparison(comparison, heatmap_images, model_input, card_obj, explained,
-                            card_obj.class_name(explained) if explained is not None else None, timings)
-
+    return VolumeComparison(
+        comparison,
+        heatmap_images,
+        model_input,
+        card_obj,
+        explained,
+        card_obj.class_name(explained) if explained is not None else None,
+        timings,
+    )
 
 
 @dataclass

@@ -163,9 +163,11 @@ def _mirroring(module, card, method, disable_tta, warnings):
     mirrored = MirrorEnsemble(module, axes)
     if not get_method(method).uses_layers:
         return mirrored, None
-    warnings.append(f"{method} explains the network without test-time mirroring (a captured layer runs once per "
-                    f"mirrored pass); the prediction is the mirrored one over axes {list(axes)}. Use a gradient "
-                    "method to explain the mirrored prediction, or disable_tta / --disable-tta for both un-mirrored.")
+    warnings.append(
+        f"{method} explains the network without test-time mirroring (a captured layer runs once per "
+        f"mirrored pass); the prediction is the mirrored one over axes {list(axes)}. Use a gradient "
+        "method to explain the mirrored prediction, or disable_tta / --disable-tta for both un-mirrored."
+    )
     return module, mirrored
 
 
@@ -191,9 +193,25 @@ def _clean_scores(module, model_input, card, options) -> np.ndarray:
     return out.detach().cpu().numpy()
 
 
-def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, target=None, *, device=None,
-                  region_mask=None, region_box=None, region_at=None, progress=None, cancel=None, trust_code=False,
-                  trust_pickle=False, disable_tta=False, **options):
+def explain_image(
+    images,
+    model,
+    card=None,
+    method=DEFAULT_METHOD,
+    layers=None,
+    target=None,
+    *,
+    device=None,
+    region_mask=None,
+    region_box=None,
+    region_at=None,
+    progress=None,
+    cancel=None,
+    trust_code=False,
+    trust_pickle=False,
+    disable_tta=False,
+    **options,
+):
     """Explain ``model`` on ``images`` (a SimpleITK image or one per channel) -> :class:`VolumeExplanation`.
 
     ``card``: ModelCard | dict | path | None (a model file's card is found beside it). ``target``: None
@@ -212,14 +230,17 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
 
     taken = sorted({"model", "x", "mask"} & set(options))  # given to the engine from the image and the region
     if taken:
-        raise SaliencyError(f"option {taken[0]!r} is not a method or engine option: it comes from the image, the "
-                            "model and the region given. Remove it (see the method's options).")
+        raise SaliencyError(
+            f"option {taken[0]!r} is not a method or engine option: it comes from the image, the "
+            "model and the region given. Remove it (see the method's options)."
+        )
     started = time.perf_counter()
     images = list(images) if isinstance(images, (list, tuple)) else [images]
     from ..models.loading import resolve_model  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
-    module, card_obj = resolve_model(model, None if card is None else load_card(card), device,
-                                     trust_code=trust_code or trust_pickle)
+    module, card_obj = resolve_model(
+        model, None if card is None else load_card(card), device, trust_code=trust_code or trust_pickle
+    )
     no_card = card_obj is None  # then the task is the engine's to infer from the output's shape
     card_obj = load_card(card_obj) if card_obj is not None else _default_card(images)
     timings = {"load": time.perf_counter() - started}
@@ -244,8 +265,11 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
     if isinstance(target, str):
         target = card_obj.class_index(target)
     rule = prediction_rule(card_obj, options)
-    given = [name for name, value in (("region_mask", region_mask), ("region_box", region_box),
-                                       ("region_at", region_at)) if value is not None]
+    given = [
+        name
+        for name, value in (("region_mask", region_mask), ("region_box", region_box), ("region_at", region_at))
+        if value is not None
+    ]
     if len(given) > 1:
         raise SaliencyError(f"give one region, not {' and '.join(given)}: each says which voxels are explained.")
     regions.check_region(region_box, region_at)
@@ -253,8 +277,9 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
         mask = regions.box_mask(model_input, region_box)
     elif region_at is not None:
         if not isinstance(target, int):
-            raise SaliencyError("region_at picks the predicted component of the target class: name the class "
-                                "(target=... / --target).")
+            raise SaliencyError(
+                "region_at picks the predicted component of the target class: name the class (target=... / --target)."
+            )
         labels = regions.predicted_labels(module, model_input, card_obj, options)
         mask = regions.component_mask(labels, model_input, region_at, target)
     stacked = card_obj.spatial_dims == 2 and model_input.tensor.shape[0] > 1
@@ -266,11 +291,18 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
 
     batch = options.get("batch_size")
     if isinstance(batch, int) and batch > 1:  # many-pass methods hold `batch` copies of the input at once
-
         check_grid_memory(model_input.grid, card_obj, batch * model_input.tensor.shape[0])
-    result = explain(module, model_input.tensor, method=method, layers=layers, target=target,
-                     mask=rule if mask is None else torch.from_numpy(mask), progress=progress, cancel=cancel,
-                     **options)
+    result = explain(
+        module,
+        model_input.tensor,
+        method=method,
+        layers=layers,
+        target=target,
+        mask=rule if mask is None else torch.from_numpy(mask),
+        progress=progress,
+        cancel=cancel,
+        **options,
+    )
     timings["explain"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
@@ -293,9 +325,18 @@ def explain_image(images, model, card=None, method=DEFAULT_METHOD, layers=None, 
     tag_heatmap(heat, result.method, card_obj.class_name(explained), score)  # the heatmap file titles its figures
     timings["total"] = time.perf_counter() - started
     return VolumeExplanation(
-        heatmap_image=heat, model_heatmap=np.asarray(maps, dtype=np.float32), explanation=result,
-        target_index=explained, target_name=card_obj.class_name(explained),
-        score=score, peak_lps=peak, peak_ras=ras_from_lps(peak),
-        timings=timings, model_input=model_input, card=card_obj, warnings=list(result.warnings) + mirror_warnings,
-        prediction_image=prediction_image, prediction_scores=prediction_scores,
+        heatmap_image=heat,
+        model_heatmap=np.asarray(maps, dtype=np.float32),
+        explanation=result,
+        target_index=explained,
+        target_name=card_obj.class_name(explained),
+        score=score,
+        peak_lps=peak,
+        peak_ras=ras_from_lps(peak),
+        timings=timings,
+        model_input=model_input,
+        card=card_obj,
+        warnings=list(result.warnings) + mirror_warnings,
+        prediction_image=prediction_image,
+        prediction_scores=prediction_scores,
     )

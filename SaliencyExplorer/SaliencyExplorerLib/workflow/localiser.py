@@ -55,7 +55,9 @@ def localiser_box(images, card, *, device=None, trust_code=False) -> tuple | Non
     selected = labels == spec.label if spec.label is not None else labels != 0
     if not selected.any():
         what = f"label {spec.label}" if spec.label is not None else "any foreground"
-        raise SaliencyError(f"the card's localiser ({spec.model}) predicts no voxel of {what} on this volume, so "
-                            "there is no box for the model to look at. Check the volume (orientation, "
-                            "modality) or the localiser's card.")
+        raise SaliencyError(
+            f"the card's localiser ({spec.model}) predicts no voxel of {what} on this volume, so "
+            "there is no box for the model to look at. Check the volume (orientation, "
+            "modality) or the localiser's card."
+        )
     return grown_box(selected, spec.box_margin)

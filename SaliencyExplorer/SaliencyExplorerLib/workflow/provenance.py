@@ -20,8 +20,10 @@ def model_identity(model) -> tuple[str, str]:
     if isinstance(model, (str, os.PathLike)):
         path = Path(model)
         if not path.exists():
-            raise SaliencyError(f"model '{path}' does not exist: pick the model file (.pt, .pth, .ts, .pt2) or "
-                                "model folder (nnU-Net, MONAI bundle)")
+            raise SaliencyError(
+                f"model '{path}' does not exist: pick the model file (.pt, .pth, .ts, .pt2) or "
+                "model folder (nnU-Net, MONAI bundle)"
+            )
         return str(path), model_sha256(path)
     return f"<in-memory {type(model).__name__}>", ""
 
@@ -44,15 +46,20 @@ def provenance(result, model, card, method, trust_code=False) -> dict:
         "target": getattr(result, "target_index", None),
         "targetName": getattr(result, "target_name", None),
         "score": getattr(result, "score", None),
-        "peakRAS": ",".join(f"{v:.3f}" for v in result.peak_ras) if getattr(result, "peak_ras", None) is not None else None,
+        "peakRAS": ",".join(f"{v:.3f}" for v in result.peak_ras)
+        if getattr(result, "peak_ras", None) is not None
+        else None,
         "model": model_name,
         "modelSHA256": sha,
         "card": card_identity(card),
         "version": __version__,
         "trustCode": "true" if trust_code else "false",  # whether code from the model/card was allowed to run
         # a classification model's own answer, {class: probability} as JSON (segmentation: a node of its own)
-        "prediction": (json.dumps({k: round(float(v), 6) for k, v in scores.items()})
-                       if (scores := getattr(result, "prediction_scores", None)) else None),
+        "prediction": (
+            json.dumps({k: round(float(v), 6) for k, v in scores.items()})
+            if (scores := getattr(result, "prediction_scores", None))
+            else None
+        ),
         # what the user must know about this map (an empty prediction explained over the whole image, ...)
         "warnings": json.dumps(list(warnings)) if (warnings := getattr(result, "warnings", None)) else None,
     }

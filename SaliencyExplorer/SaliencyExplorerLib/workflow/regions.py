@@ -31,8 +31,9 @@ def check_region(region_box=None, region_at=None) -> None:
     if region_box is not None:
         corners = _numbers(region_box, "region_box", "two RAS corners [[x0, y0, z0], [x1, y1, z1]]")
         if corners.shape != (2, 3) or not np.isfinite(corners).all():
-            raise SaliencyError(f"region_box must be two RAS corners [[x0, y0, z0], [x1, y1, z1]] in mm, not "
-                                f"{region_box!r}.")
+            raise SaliencyError(
+                f"region_box must be two RAS corners [[x0, y0, z0], [x1, y1, z1]] in mm, not {region_box!r}."
+            )
     if region_at is not None:
         _ras_point(region_at, "region_at")
 
@@ -55,8 +56,10 @@ def box_mask(model_input: ModelInput, box_ras) -> np.ndarray:
     points_ras = lps_from_ras(np.asarray(grid.origin) + (index * np.asarray(grid.spacing)) @ grid.matrix.T)
     inside = np.all((points_ras >= low) & (points_ras <= high), axis=-1)
     if not inside.any():
-        raise SaliencyError(f"region_box {corners.tolist()} (RAS mm) holds no voxel of the model's field of view; "
-                            "check the corners against the volume.")
+        raise SaliencyError(
+            f"region_box {corners.tolist()} (RAS mm) holds no voxel of the model's field of view; "
+            "check the corners against the volume."
+        )
     return to_layout(inside, model_input.card)
 
 
@@ -72,13 +75,16 @@ def predicted_labels(module, model_input: ModelInput, card, options) -> np.ndarr
     with torch.no_grad():
         windows = SlidingWindow.of(options.get("sliding_window"))
         if windows is not None:
-            output = WindowPlan(windows, x.shape[2:]).infer(lambda t: pick_output(call_model(module, t),
-                                                                                  options.get("output_key")), x)
+            output = WindowPlan(windows, x.shape[2:]).infer(
+                lambda t: pick_output(call_model(module, t), options.get("output_key")), x
+            )
         else:
             output = pick_output(call_model(module, x), options.get("output_key"))
     if output.dim() < 3:
-        raise SaliencyError("region_at picks a predicted component, but this model classifies (its output has no "
-                            "spatial axes). Use a region only with a segmentation model.")
+        raise SaliencyError(
+            "region_at picks a predicted component, but this model classifies (its output has no "
+            "spatial axes). Use a region only with a segmentation model."
+        )
     return (output[:, 0] > 0).long().numpy() if output.shape[1] == 1 else output.argmax(1).numpy()
 
 
@@ -90,11 +96,15 @@ def component_mask(labels: np.ndarray, model_input: ModelInput, point_ras, targe
     components = sitk.ConnectedComponent(sitk.Cast(selected, sitk.sitkUInt8), True)
     index = selected.TransformPhysicalPointToIndex(tuple(float(v) for v in lps_from_ras(point)))
     if not all(0 <= i < n for i, n in zip(index, grid.size)):
-        raise SaliencyError(f"region_at {point.tolist()} (RAS mm) lies outside the model's field of view; pick a "
-                            "point inside the volume.")
+        raise SaliencyError(
+            f"region_at {point.tolist()} (RAS mm) lies outside the model's field of view; pick a "
+            "point inside the volume."
+        )
     label = int(components[index])
     if label == 0:
         found = int((labels == target).sum())
-        raise SaliencyError(f"the model predicts no class {target} at {point.tolist()} (RAS mm) ({found} voxels of it "
-                            "elsewhere); pick a point inside a predicted region, or give region_box / a mask.")
+        raise SaliencyError(
+            f"the model predicts no class {target} at {point.tolist()} (RAS mm) ({found} voxels of it "
+            "elsewhere); pick a point inside a predicted region, or give region_box / a mask."
+        )
     return to_layout(sitk.GetArrayFromImage(components) == label, model_input.card)

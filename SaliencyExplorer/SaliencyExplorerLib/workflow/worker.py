@@ -47,9 +47,22 @@ PREDICTION_FILE = "prediction.nrrd"
 LIB_PARENT = str(Path(__file__).resolve().parents[2])  # the folder that holds SaliencyExplorerLib/
 
 
-def write_job(folder, image: sitk.Image, model, card=None, method=DEFAULT_METHOD, layers=None, target=None,
-              options=None, region_mask: sitk.Image | None = None, *, evaluate=None,
-              region: sitk.Image | None = None, region_label: int | None = None, compare=None) -> Path:
+def write_job(
+    folder,
+    image: sitk.Image,
+    model,
+    card=None,
+    method=DEFAULT_METHOD,
+    layers=None,
+    target=None,
+    options=None,
+    region_mask: sitk.Image | None = None,
+    *,
+    evaluate=None,
+    region: sitk.Image | None = None,
+    region_label: int | None = None,
+    compare=None,
+) -> Path:
     """Write a job folder (volume, optional masks, ``job.json``); returns the job file's path.
 
     ``evaluate``: None (no evaluation), True or a JSON-ready dict of checks for ``evaluate_volume``;
@@ -60,15 +73,24 @@ def write_job(folder, image: sitk.Image, model, card=None, method=DEFAULT_METHOD
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if not isinstance(model, (str, os.PathLike)):
-        raise SaliencyError("a background run needs the model as a file path: save the model first, or run "
-                            "in-process with explain_volume_node()")
+        raise SaliencyError(
+            "a background run needs the model as a file path: save the model first, or run "
+            "in-process with explain_volume_node()"
+        )
     sitk.WriteImage(image, str(folder / "volume.nrrd"), True)
     if isinstance(card, ModelCard):  # an in-memory card crosses over as JSON, like a dict
         card = card_to_dict(card)
-    job = {"volume": "volume.nrrd", "model": str(model),
-           "card": card if card is None or isinstance(card, dict) else str(card),
-           "method": method, "layers": layers, "target": target, "options": dict(options or {}),
-           "heatmap": "heatmap.nrrd", "result": "result.json"}
+    job = {
+        "volume": "volume.nrrd",
+        "model": str(model),
+        "card": card if card is None or isinstance(card, dict) else str(card),
+        "method": method,
+        "layers": layers,
+        "target": target,
+        "options": dict(options or {}),
+        "heatmap": "heatmap.nrrd",
+        "result": "result.json",
+    }
     if region_mask is not None:
         sitk.WriteImage(region_mask, str(folder / "mask.nrrd"), True)
         job["region_mask"] = "mask.nrrd"
@@ -142,19 +164,32 @@ def run_job(job_path, out=None, trust_code=False) -> int:
             return _run_comparison(job, folder, image, region, options, out)
 
         result, report = explain_and_evaluate(
-            image, job["model"], job.get("card"), job["method"], job.get("layers"), job.get("target"),
-            evaluate=job.get("evaluate"), region=region, region_label=job.get("region_label"),
-            progress=_Progress(out), **options)
+            image,
+            job["model"],
+            job.get("card"),
+            job["method"],
+            job.get("layers"),
+            job.get("target"),
+            evaluate=job.get("evaluate"),
+            region=region,
+            region_label=job.get("region_label"),
+            progress=_Progress(out),
+            **options,
+        )
         for warning in getattr(result, "warnings", None) or []:
             _say("WARNING", warning, out)
         _say("STATUS", "writing heatmap", out)
         sitk.WriteImage(result.heatmap_image, str(folder / job["heatmap"]), True)
-        record = {"heatmap": job["heatmap"],
-                  "provenance": provenance(result, job["model"], job.get("card"), job["method"], trust)}
+        record = {
+            "heatmap": job["heatmap"],
+            "provenance": provenance(result, job["model"], job.get("card"), job["method"], trust),
+        }
         if getattr(result, "prediction_image", None) is not None:  # the model's own label map, same grid
             sitk.WriteImage(result.prediction_image, str(folder / PREDICTION_FILE), True)
-            record["prediction"] = {"image": PREDICTION_FILE,
-                                    "labels": {str(k): v for k, v in result.prediction_labels().items()}}
+            record["prediction"] = {
+                "image": PREDICTION_FILE,
+                "labels": {str(k): v for k, v in result.prediction_labels().items()},
+            }
         if report is not None:
             record["evaluation"] = report
         (folder / job["result"]).write_text(json.dumps(record))
@@ -173,11 +208,21 @@ def _run_comparison(job, folder, image, region, options, out) -> int:
     """A compare job: every method's map ranked, written as ``heatmaps/*.nrrd`` + the record in result.json."""
     _say("STATUS", "comparing methods", out)
     with _torch_errors():
-        result = compare_image(image, job["model"], job.get("card"), job.get("methods"), job.get("target"),
-                               region=region, region_label=job.get("region_label"),
-                               region_mask=options.get("region_mask"), layers=job.get("layers"),
-                               device=options.get("device"), trust_code=options["trust_code"],
-                               progress=_Progress(out), **dict(job.get("evaluate") or {}))
+        result = compare_image(
+            image,
+            job["model"],
+            job.get("card"),
+            job.get("methods"),
+            job.get("target"),
+            region=region,
+            region_label=job.get("region_label"),
+            region_mask=options.get("region_mask"),
+            layers=job.get("layers"),
+            device=options.get("device"),
+            trust_code=options["trust_code"],
+            progress=_Progress(out),
+            **dict(job.get("evaluate") or {}),
+        )
     _say("STATUS", "writing heatmaps", out)
     record = {"comparison": save_comparison(result, folder)}
     (folder / job["result"]).write_text(json.dumps(record))
@@ -191,7 +236,7 @@ def parse_line(line: str):
     line = line.rstrip("\r\n")
     if not line.startswith(PREFIX):
         return "log", line
-    kind, _, text = line[len(PREFIX):].partition(" ")
+    kind, _, text = line[len(PREFIX) :].partition(" ")
     kind = kind.lower()
     if kind == "progress":
         done, total = (int(v) for v in text.split())
@@ -221,10 +266,16 @@ class WorkerProcess:
         self.result_path = None
         self.log: list[str] = []
         self.process = subprocess.Popen(
-            worker_command(self.job_path, python), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            encoding="utf-8", errors="replace",
-            env=environment, start_new_session=(os.name != "nt"),
-            creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0) if os.name == "nt" else 0)
+            worker_command(self.job_path, python),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            env=environment,
+            start_new_session=(os.name != "nt"),
+            creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0) if os.name == "nt" else 0,
+        )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 

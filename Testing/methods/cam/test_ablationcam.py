@@ -34,8 +34,7 @@ def test_each_row_loses_exactly_its_own_channel():
     value = torch.arange(3 * 4 * 2 * 2, dtype=torch.float32).reshape(3, 4, 2, 2) + 1  # no zero anywhere
     out = _zero_channels(value, torch.tensor([0, 3, 1]), spatial_dims=2)
     zeroed = (out == 0).all(dim=(2, 3))  # (rows, channels): which channel map is all zero
-    assert zeroed.tolist() == [[True, False, False, False], [False, False, False, True],
-                               [False, True, False, False]]
+    assert zeroed.tolist() == [[True, False, False, False], [False, False, False, True], [False, True, False, False]]
     keep = ~zeroed
     assert torch.equal(out[keep], value[keep])  # every other channel untouched
     assert bool((value > 0).all())  # the caller's tensor is not modified

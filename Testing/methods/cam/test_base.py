@@ -31,8 +31,18 @@ def peak_distance(heatmap: np.ndarray, centre) -> float:
 
 def test_every_cam_method_is_registered():
     """The sweep below must cover the whole family the issue names."""
-    expected = {"cam", "gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eigencam",
-                "eigengradcam", "scorecam", "ablationcam"}
+    expected = {
+        "cam",
+        "gradcam",
+        "gradcam++",
+        "xgradcam",
+        "hirescam",
+        "layercam",
+        "eigencam",
+        "eigengradcam",
+        "scorecam",
+        "ablationcam",
+    }
     assert expected <= set(available_methods("cam"))
 
 

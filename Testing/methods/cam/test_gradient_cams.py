@@ -55,7 +55,7 @@ def test_gradient_weighted_variants_equal_closed_forms_when_gradient_varies_in_s
     for klass in (0, 1):
         g = FC_WEIGHT[klass].reshape((4,) + (1,) * dims) * mask[None]  # d score / d A_c(i)
         sums = a.reshape(4, -1).sum(1)
-        g2, g3 = g ** 2, g ** 3
+        g2, g3 = g**2, g**3
         denominator = 2 * g2 + sums.reshape((4,) + (1,) * dims) * g3
         alpha = np.where(g != 0, g2 / np.where(denominator != 0, denominator, 1.0), 0.0)
         expected = {
@@ -116,9 +116,14 @@ def test_cam_with_a_conv_as_fc_layer_lists_the_linear_layers():
     from SaliencyExplorerLib.errors import SaliencyError
 
     model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
-    with pytest.raises(SaliencyError, match=r"fc_layer '0' is a Conv2d, not nn.Linear\. Give fc_layer one of the "
-                                            r"model's Linear layers: '4'\."):
+    with pytest.raises(
+        SaliencyError,
+        match=r"fc_layer '0' is a Conv2d, not nn.Linear\. Give fc_layer one of the "
+        r"model's Linear layers: '4'\.",
+    ):
         explain(model, torch.randn(1, 1, 8, 8), method="cam", layers="0", fc_layer="0")
+
+
 class _WithUnusedLinear(PatternNet):
     """PatternNet with a Linear(4, 3) defined after the classifier and never called: the last Linear of the
     right size, which CAM must not take."""
@@ -145,7 +150,12 @@ class _TokenMlp(nn.Module):
     def forward(self, x):
         a = self.stem(x)
         tokens = a.flatten(2).transpose(1, 2)  # (N, P, C)
-        a = self.back(torch.relu(self.mlp(tokens.reshape(-1, 4)))).reshape(tokens.shape).transpose(1, 2).reshape(a.shape)
+        a = (
+            self.back(torch.relu(self.mlp(tokens.reshape(-1, 4))))
+            .reshape(tokens.shape)
+            .transpose(1, 2)
+            .reshape(a.shape)
+        )
         return self.out(torch.relu(self.decoder1(a))).flatten(2).mean(2)
 
 
@@ -178,8 +188,9 @@ def test_cam_on_swinunetr_decoder1_is_refused_not_weighted_by_a_transformer_mlp(
     from SaliencyExplorerLib.errors import SaliencyError
 
     torch.manual_seed(0)
-    model = nets.SwinUNETR(in_channels=1, out_channels=2, feature_size=12, spatial_dims=3, depths=(1, 1, 1, 1),
-                           norm_name="batch").eval()  # batch norm in eval: a 32^3 input is enough
+    model = nets.SwinUNETR(
+        in_channels=1, out_channels=2, feature_size=12, spatial_dims=3, depths=(1, 1, 1, 1), norm_name="batch"
+    ).eval()  # batch norm in eval: a 32^3 input is enough
     linears = [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and m.in_features == 12]
     assert linears  # the trap: transformer MLP layers with 12 inputs exist
     with pytest.raises(SaliencyError, match="fc_layer"):

@@ -65,23 +65,27 @@ def test_batch_of_three_equals_single_runs_where_monai_does_not(densenet_cases, 
     sample's gradient (Grad-CAM), and Grad-CAM++ fails on the shapes; we record what it gives."""
     model, _ = densenet_cases[2]
     centres = [(20, 30), (70, 100), (45, 25)]
-    xs = torch.cat([blob_image((96, 128), c, radius=6, amplitude=2.0, noise=0.3, seed=i)
-                    for i, c in enumerate(centres)])
+    xs = torch.cat(
+        [blob_image((96, 128), c, radius=6, amplitude=2.0, noise=0.3, seed=i) for i, c in enumerate(centres)]
+    )
     targets = [1, 2, 1]  # class 0's Grad-CAM is all zero for this random network
     for method, peer in (("gradcam", "GradCAM"), ("gradcam++", "GradCAMpp")):
         batch = explain(model, xs, method, target=targets)
         assert batch.target == targets
-        singles = [explain(model, xs[i:i + 1], method, target=t) for i, t in enumerate(targets)]
-        np.testing.assert_allclose(batch.raw, np.concatenate([s.raw for s in singles]),
-                                   rtol=0, atol=1e-5 * float(batch.raw.max()))
+        singles = [explain(model, xs[i : i + 1], method, target=t) for i, t in enumerate(targets)]
+        np.testing.assert_allclose(
+            batch.raw, np.concatenate([s.raw for s in singles]), rtol=0, atol=1e-5 * float(batch.raw.max())
+        )
         peer_cls = getattr(monai_visualize, peer)
         for i, t in enumerate(targets):
             single = peer_cls(copy.deepcopy(model), target_layers=LAYER, postprocessing=identity)(
-                xs[i:i + 1], class_idx=t)
+                xs[i : i + 1], class_idx=t
+            )
             assert pearson(singles[i].raw[0], single[0, 0]) >= 0.999
         try:
             monai_batch = peer_cls(copy.deepcopy(model), target_layers=LAYER, postprocessing=identity)(
-                xs, class_idx=torch.tensor(targets))
+                xs, class_idx=torch.tensor(targets)
+            )
             worst = min(pearson(monai_batch[i, 0], singles[i].raw[0]) for i in range(3))
             record_property(f"monai_{method}_batch3_min_pearson_vs_single", worst)
         except RuntimeError as exc:  # measured for GradCAMpp with MONAI 1.6: a shape error

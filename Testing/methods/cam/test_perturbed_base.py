@@ -41,8 +41,7 @@ def test_channels_left_out_get_weight_zero():
     kept = np.sort(np.argsort(means)[-2:])  # the two channels with the largest mean activation
     weights = np.zeros(4)
     weights[kept] = FC_WEIGHT[0, kept] * means[kept] / abs(logits[0])
-    res = explain(PatternNet(2, "mean"), x, "ablationcam", layers="features", target=0, max_channels=2,
-                  relu=False)
+    res = explain(PatternNet(2, "mean"), x, "ablationcam", layers="features", target=0, max_channels=2, relu=False)
     assert_close(res.raw[0], channel_sum(weights, a), rtol=1e-4)
     everything = explain(PatternNet(2, "mean"), x, "ablationcam", layers="features", target=0, relu=False)
     assert not np.allclose(everything.raw, res.raw, atol=1e-3 * float(np.abs(res.raw).max()))
@@ -53,8 +52,15 @@ def test_channels_left_out_get_weight_zero():
 def test_progress_counts_one_run_per_chosen_channel_and_sample(method, max_channels, total):
     x = torch.cat([make_input(2, seed=1), make_input(2, seed=2)])
     calls = []
-    explain(PatternNet(2, "mean"), x, method, layers="features", max_channels=max_channels, batch_size=2,
-            progress=lambda done, tot: calls.append((done, tot)))
+    explain(
+        PatternNet(2, "mean"),
+        x,
+        method,
+        layers="features",
+        max_channels=max_channels,
+        batch_size=2,
+        progress=lambda done, tot: calls.append((done, tot)),
+    )
     assert calls[0] == (0, total) and calls[-1] == (total, total)
     assert [done for done, _ in calls] == sorted(done for done, _ in calls)
 

@@ -14,15 +14,18 @@ from SaliencyExplorerLib.methods.gradient.base import broadcast, check_reduce, i
 from torch import nn
 
 
-@pytest.mark.parametrize("method,options,message", [
-    ("smoothgrad", {"noise": -0.1}, "noise"),
-    ("smoothgrad", {"samples": 0}, "samples"),
-    ("integrated-gradients", {"baseline": np.zeros((3, 6, 7, 5))}, "baseline"),
-    ("integrated-gradients", {"baseline": "black"}, "baseline"),
-    ("integrated-gradients", {"rule": "simpson"}, "rule"),
-    ("saliency", {"reduce": "mean"}, "reduce"),
-    ("saliency", {"noise": 0.1}, "options are"),
-])
+@pytest.mark.parametrize(
+    "method,options,message",
+    [
+        ("smoothgrad", {"noise": -0.1}, "noise"),
+        ("smoothgrad", {"samples": 0}, "samples"),
+        ("integrated-gradients", {"baseline": np.zeros((3, 6, 7, 5))}, "baseline"),
+        ("integrated-gradients", {"baseline": "black"}, "baseline"),
+        ("integrated-gradients", {"rule": "simpson"}, "rule"),
+        ("saliency", {"reduce": "mean"}, "reduce"),
+        ("saliency", {"noise": 0.1}, "options are"),
+    ],
+)
 def test_bad_options_fail_before_any_model_evaluation(model, x, method, options, message):
     with pytest.raises(SaliencyError, match=message):
         explain(model, x, method, **options)

@@ -14,8 +14,14 @@ X = np.array([1.0, -0.5, 2.0, 0.25])
 
 
 def hand_built(inplace: bool) -> nn.Module:
-    layers = [nn.Flatten(), nn.Linear(4, 3, bias=False), nn.ReLU(inplace=inplace), nn.Linear(3, 2, bias=False),
-              nn.ReLU(inplace=inplace), nn.Linear(2, 2, bias=False)]
+    layers = [
+        nn.Flatten(),
+        nn.Linear(4, 3, bias=False),
+        nn.ReLU(inplace=inplace),
+        nn.Linear(3, 2, bias=False),
+        nn.ReLU(inplace=inplace),
+        nn.Linear(2, 2, bias=False),
+    ]
     model = nn.Sequential(*layers)
     for layer, weight in zip([layers[1], layers[3], layers[5]], [W1, W2, W3]):
         layer.weight.data = torch.tensor(weight, dtype=torch.float32)
@@ -73,8 +79,15 @@ def test_functional_relus_are_reported():
 
 def test_guided_gradcam_is_guided_backprop_times_gradcam():
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(3, 4, 3, padding=1),
-                          nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    model = nn.Sequential(
+        nn.Conv2d(1, 3, 3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4, 2),
+    )
     x = torch.randn(1, 1, 10, 12)
     guided = explain(model, x, "guided-backprop", target=1, relu=False, reduce="sum")
     cam = explain(model, x, "gradcam", layers="2", target=1, relu=False)

@@ -25,14 +25,16 @@ def test_integrated_gradients_agree_with_captum(model, x):
     captum = pytest.importorskip("captum.attr")
     ours = explain(model, x, "integrated-gradients", target=0, steps=20, baseline="mean")
     baseline = x.mean((2, 3, 4), keepdim=True).expand_as(x)
-    theirs = captum.IntegratedGradients(model.body).attribute(x, baselines=baseline, target=0, n_steps=20,
-                                                              method="gausslegendre")
+    theirs = captum.IntegratedGradients(model.body).attribute(
+        x, baselines=baseline, target=0, n_steps=20, method="gausslegendre"
+    )
     np.testing.assert_allclose(ours.extras["attributions"], theirs.numpy(), rtol=1e-4, atol=1e-6)
 
 
 def test_integrated_gradients_riemann_and_blur_baseline(model, x):
-    res = explain(model, x, "integrated-gradients", target=0, steps=64, rule="riemann-trapezoid", baseline="blur",
-                  blur_sigma=1.0)
+    res = explain(
+        model, x, "integrated-gradients", target=0, steps=64, rule="riemann-trapezoid", baseline="blur", blur_sigma=1.0
+    )
     baseline = res.extras["baseline"]
     assert not np.allclose(baseline, x.numpy()) and abs(baseline.mean() - x.numpy().mean()) < 0.05
     with torch.no_grad():
@@ -46,7 +48,7 @@ def test_gauss_legendre_integrates_polynomials_exactly_on_the_unit_interval(step
     alphas, weights = path_rule("gauss-legendre", steps)
     assert len(alphas) == steps and np.all((alphas > 0) & (alphas < 1))
     for degree in range(2 * steps):  # exact up to degree 2n - 1
-        assert np.sum(weights * alphas ** degree) == pytest.approx(1.0 / (degree + 1), rel=1e-12)
+        assert np.sum(weights * alphas**degree) == pytest.approx(1.0 / (degree + 1), rel=1e-12)
 
 
 def test_riemann_rules_are_the_textbook_points_and_weights():
@@ -81,7 +83,7 @@ def test_blur_baseline_is_a_normalised_separable_gaussian():
     impulse[0, 0, 7, 7] = 1.0
     blurred = make_baseline("blur", impulse, 1.0)
     t = np.arange(-4, 5)  # radius ceil(4 sigma) = 4, as scipy.ndimage.gaussian_filter's default truncate=4
-    kernel = np.exp(-0.5 * t ** 2)
+    kernel = np.exp(-0.5 * t**2)
     kernel /= kernel.sum()
     np.testing.assert_allclose(blurred[0, 0, 3:12, 3:12].numpy(), np.outer(kernel, kernel), rtol=1e-5, atol=1e-7)
     assert float(blurred.sum()) == pytest.approx(1.0, abs=1e-6)

@@ -20,14 +20,27 @@ def test_each_occluder_gives_the_analytic_drop(case, occluder):
     x, weights = case
     window, stride = (4, 6, 3), (3, 5, 2)
     bump = gaussian(window)
-    fills = {"constant": lambda r: (np.full_like(r, 0.5), 1.0),
-             "mean": lambda r: (np.full_like(r, x.mean()), 1.0),
-             "patch-mean": lambda r: (np.full_like(r, r.mean()), 1.0),
-             "gaussian": lambda r: (r * (1 - bump) + 0.5 * bump, bump)}
-    res = explain(WeightedSum(weights), x[None, None], "occlusion", target=0, window=window, stride=stride,
-                  occluder=occluder, value=0.5, output_activation="none", relu=False)
-    np.testing.assert_allclose(res.raw[0], expected_map(x, weights, window, stride, fills[occluder]),
-                               rtol=1e-4, atol=1e-4)
+    fills = {
+        "constant": lambda r: (np.full_like(r, 0.5), 1.0),
+        "mean": lambda r: (np.full_like(r, x.mean()), 1.0),
+        "patch-mean": lambda r: (np.full_like(r, r.mean()), 1.0),
+        "gaussian": lambda r: (r * (1 - bump) + 0.5 * bump, bump),
+    }
+    res = explain(
+        WeightedSum(weights),
+        x[None, None],
+        "occlusion",
+        target=0,
+        window=window,
+        stride=stride,
+        occluder=occluder,
+        value=0.5,
+        output_activation="none",
+        relu=False,
+    )
+    np.testing.assert_allclose(
+        res.raw[0], expected_map(x, weights, window, stride, fills[occluder]), rtol=1e-4, atol=1e-4
+    )
 
 
 def test_gaussian_bump_peaks_at_one_in_the_centre_with_sigma_a_fraction_of_the_window():
@@ -69,13 +82,16 @@ def test_each_fill_writes_only_the_window_with_its_value(kind):
     assert (weight == 1.0) if kind != "gaussian" else torch.equal(weight, occluder.bump)
 
 
-@pytest.mark.parametrize("kind,value,sigma,needle", [
-    ("noise", 0.0, 0.25, "occluder='noise'"),
-    ("constant", "zero", 0.25, "value='zero'"),
-    ("constant", float("nan"), 0.25, "value=nan"),
-    ("constant", True, 0.25, "value=True"),
-    ("gaussian", 0.0, 0.0, "gaussian_sigma=0.0"),
-])
+@pytest.mark.parametrize(
+    "kind,value,sigma,needle",
+    [
+        ("noise", 0.0, 0.25, "occluder='noise'"),
+        ("constant", "zero", 0.25, "value='zero'"),
+        ("constant", float("nan"), 0.25, "value=nan"),
+        ("constant", True, 0.25, "value=True"),
+        ("gaussian", 0.0, 0.0, "gaussian_sigma=0.0"),
+    ],
+)
 def test_bad_fills_are_refused(kind, value, sigma, needle):
     with pytest.raises(SaliencyError, match=needle):
         Occluder(kind, value, sigma, torch.zeros(1, 1, 4, 4), [2, 2])

@@ -16,11 +16,19 @@ from torch import nn
 
 def test_memory_layouts_give_the_same_map_and_leave_the_model_alone():
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv3d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv3d(4, 4, 3, padding=1),
-                          nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(4, 2)).eval()
+    model = nn.Sequential(
+        nn.Conv3d(1, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv3d(4, 4, 3, padding=1),
+        nn.AdaptiveAvgPool3d(1),
+        nn.Flatten(),
+        nn.Linear(4, 2),
+    ).eval()
     x = torch.randn(1, 1, *SHAPE)
-    maps = {layout: explain(model, x, "occlusion", window=3, stride=2, batch_size=2, layout=layout, relu=False).raw
-            for layout in ("contiguous", "channels-last", "auto")}
+    maps = {
+        layout: explain(model, x, "occlusion", window=3, stride=2, batch_size=2, layout=layout, relu=False).raw
+        for layout in ("contiguous", "channels-last", "auto")
+    }
     np.testing.assert_allclose(maps["channels-last"], maps["contiguous"], rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(maps["auto"], maps["contiguous"], rtol=1e-4, atol=1e-6)
     assert model[2].weight.is_contiguous()  # the user's weights were never converted

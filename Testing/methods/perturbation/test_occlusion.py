@@ -17,8 +17,9 @@ def test_planted_blob_is_found_in_non_cubic_3d():
     x = np.zeros(SHAPE, np.float32)
     x[7:10, 2:5, 4:7] = 1.0  # the blob
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv3d(1, 1, 3, padding=1), nn.ReLU(), nn.AdaptiveMaxPool3d(1), nn.Flatten(),
-                          nn.Linear(1, 2))
+    model = nn.Sequential(
+        nn.Conv3d(1, 1, 3, padding=1), nn.ReLU(), nn.AdaptiveMaxPool3d(1), nn.Flatten(), nn.Linear(1, 2)
+    )
     with torch.no_grad():
         model[0].weight.fill_(1.0)
         model[0].bias.fill_(0.0)
@@ -34,13 +35,22 @@ def test_planted_blob_is_found_in_non_cubic_3d():
 def test_agrees_with_captum_occlusion():
     captum = pytest.importorskip("captum.attr")
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv3d(1, 4, 3, padding=1), nn.ReLU(inplace=True), nn.Conv3d(4, 4, 3, padding=1),
-                          nn.ReLU(), nn.AdaptiveMaxPool3d(1), nn.Flatten(), nn.Linear(4, 3)).eval()
+    model = nn.Sequential(
+        nn.Conv3d(1, 4, 3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.Conv3d(4, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveMaxPool3d(1),
+        nn.Flatten(),
+        nn.Linear(4, 3),
+    ).eval()
     x = torch.randn(2, 1, *SHAPE)
-    ours = explain(model, x, "occlusion", target=[1, 2], window=(4, 4, 4), stride=(2, 4, 2),
-                   output_activation="none", relu=False)
-    theirs = captum.Occlusion(model).attribute(x, sliding_window_shapes=(1, 4, 4, 4), strides=(1, 2, 4, 2),
-                                               baselines=0, target=[1, 2])
+    ours = explain(
+        model, x, "occlusion", target=[1, 2], window=(4, 4, 4), stride=(2, 4, 2), output_activation="none", relu=False
+    )
+    theirs = captum.Occlusion(model).attribute(
+        x, sliding_window_shapes=(1, 4, 4, 4), strides=(1, 2, 4, 2), baselines=0, target=[1, 2]
+    )
     np.testing.assert_allclose(ours.raw, theirs[:, 0].detach().numpy(), rtol=1e-4, atol=1e-6)
     assert ours.extras["evaluations"] == 2 * 5 * 4 * 3
     np.testing.assert_allclose(ours.extras["per_class"][1, 2], ours.raw[1], atol=1e-6)  # every class at once
@@ -59,19 +69,22 @@ def test_activation_is_chosen_from_output_classes(case):
     assert res.raw[0, 0, 0, 0] == pytest.approx(1 / (1 + np.exp(-score)) - 0.5, rel=1e-4)
 
 
-@pytest.mark.parametrize("options,message", [
-    ({"window": 20}, "larger than the input"),
-    ({"window": (4, 4, 9)}, "larger than the input"),
-    ({"window": (4, 4)}, "one per spatial axis"),
-    ({"stride": 0}, "stride"),
-    ({"stride": 2, "overlap": 0.5}, "not both"),
-    ({"overlap": 1.0}, "overlap"),
-    ({"occluder": "noise"}, "occluder"),
-    ({"mode": "turbo"}, "mode"),
-    ({"roi": np.ones((4, 4, 4), bool)}, "roi"),
-    ({"roi": np.zeros(SHAPE, bool)}, "empty"),
-    ({"mode": "fast", "refine": 0}, "refine"),
-])
+@pytest.mark.parametrize(
+    "options,message",
+    [
+        ({"window": 20}, "larger than the input"),
+        ({"window": (4, 4, 9)}, "larger than the input"),
+        ({"window": (4, 4)}, "one per spatial axis"),
+        ({"stride": 0}, "stride"),
+        ({"stride": 2, "overlap": 0.5}, "not both"),
+        ({"overlap": 1.0}, "overlap"),
+        ({"occluder": "noise"}, "occluder"),
+        ({"mode": "turbo"}, "mode"),
+        ({"roi": np.ones((4, 4, 4), bool)}, "roi"),
+        ({"roi": np.zeros(SHAPE, bool)}, "empty"),
+        ({"mode": "fast", "refine": 0}, "refine"),
+    ],
+)
 def test_bad_options_fail_before_any_model_evaluation(case, options, message):
     x, weights = case
     model = WeightedSum(weights)

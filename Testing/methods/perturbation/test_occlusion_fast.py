@@ -46,8 +46,18 @@ def test_a_model_without_gradients_is_ranked_by_the_input_change_and_says_so():
 
     x = torch.zeros(1, 1, *SHAPE)
     x[0, 0, :4] = 1.0  # only the first rows change when occluded with 0
-    res = explain(Frozen(), x, "occlusion", target=0, window=4, stride=4, mode="fast", refine=0.25,
-                  output_activation="none", relu=False)
+    res = explain(
+        Frozen(),
+        x,
+        "occlusion",
+        target=0,
+        window=4,
+        stride=4,
+        mode="fast",
+        refine=0.25,
+        output_activation="none",
+        relu=False,
+    )
     assert any("not differentiable" in w for w in res.warnings)
     windows = [len(starts(s, 4, 4)) for s in SHAPE]  # 3 x 4 x 2 = 24
     assert res.extras["refined_windows"] == 6 and res.extras["estimated_windows"] == 18
@@ -64,8 +74,9 @@ def test_the_gradient_pass_goes_one_occlusion_batch_at_a_time(case):
     (the first-order estimate of a linear model is exact, so both equal exhaustive occlusion)."""
     x, weights = case
     xs = np.stack([x, 2 * x, -x])[:, None]
-    kwargs = dict(target=0, window=(4, 6, 3), stride=(3, 5, 2), output_activation="none", relu=False, mode="fast",
-                  refine=0.2)
+    kwargs = dict(
+        target=0, window=(4, 6, 3), stride=(3, 5, 2), output_activation="none", relu=False, mode="fast", refine=0.2
+    )
     model = WeightedSum(weights)
     seen = []
     model.register_forward_hook(lambda m, i, o: seen.append((int(i[0].shape[0]), torch.is_grad_enabled())))

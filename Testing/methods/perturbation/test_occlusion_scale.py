@@ -9,12 +9,15 @@ from SaliencyExplorerLib.methods.perturbation.windows import MAX_DEFAULT_WINDOWS
 from torch import nn
 
 
-@pytest.mark.parametrize("shape, window, stride", [
-    ((20, 17, 13), [5, 4, 3], [3, 2, 3]),
-    ((31, 24, 18), [9, 7, 6], [6, 5, 6]),
-    ((30, 40), [7, 9], [5, 9]),
-    ((50,), [11], [4]),
-])
+@pytest.mark.parametrize(
+    "shape, window, stride",
+    [
+        ((20, 17, 13), [5, 4, 3], [3, 2, 3]),
+        ((31, 24, 18), [9, 7, 6], [6, 5, 6]),
+        ((30, 40), [7, 9], [5, 9]),
+        ((50,), [11], [4]),
+    ],
+)
 @pytest.mark.parametrize("how", ["avg", "max"])
 def test_pooling_equals_the_stride_one_pooling_at_the_window_positions(shape, window, stride, how):
     grid = WindowGrid(shape, window, stride)
@@ -29,7 +32,7 @@ def test_pooling_computes_one_value_per_window_not_per_voxel():
     shape = (64, 64, 64)
     grid = WindowGrid(shape, [24] * 3, [18] * 3)
     grid.pooled(torch.rand(1, *shape), "avg")
-    assert grid.pooled_positions == len(grid) == 4 ** 3
+    assert grid.pooled_positions == len(grid) == 4**3
     # the stride-1 pooling it replaces produced (64 - 24 + 1)^3 = 68,921 positions for these 64 windows
     grid.pooled(torch.rand(1, *shape) > 0.5, "max")
     assert grid.pooled_positions == len(grid)
@@ -74,8 +77,17 @@ class Recorder:
 def test_the_plan_is_in_extras_and_said_before_the_first_evaluation(mode):
     torch.manual_seed(0)
     progress = Recorder()
-    result = explain(Tiny(), torch.randn(1, 1, 24, 24, 24), "occlusion", target=1, mode=mode,
-                     window=8, stride=8, batch_size=4, progress=progress)
+    result = explain(
+        Tiny(),
+        torch.randn(1, 1, 24, 24, 24),
+        "occlusion",
+        target=1,
+        mode=mode,
+        window=8,
+        stride=8,
+        batch_size=4,
+        progress=progress,
+    )
     plan = result.extras["plan"]
     assert plan["windows"] == 27 and plan["window"] == [8, 8, 8] and not plan["default_window"]
     assert plan["evaluations"] == result.extras["evaluations"]

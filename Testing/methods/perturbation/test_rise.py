@@ -18,8 +18,7 @@ def test_rise_finds_the_region_that_drives_the_score():
             s = x[:, 0, :4, :4].flatten(1).mean(1) * 4
             return torch.stack([s, -s], 1)
 
-    res = explain(Corner(), torch.ones(1, 1, 16, 16), "rise", masks=400, cells=4, output_activation="none",
-                  relu=False)
+    res = explain(Corner(), torch.ones(1, 1, 16, 16), "rise", masks=400, cells=4, output_activation="none", relu=False)
     inside, outside = res.raw[0, :4, :4].mean(), res.raw[0, 8:, 8:].mean()
     assert inside > outside + 1.0  # masks that keep the corner score higher
     np.testing.assert_allclose(res.extras["per_class"][0, 0], res.raw[0], rtol=1e-5, atol=1e-6)
@@ -37,13 +36,16 @@ def test_masks_are_smooth_values_in_unit_range_keeping_the_asked_fraction_reprod
     assert torch.equal(draw(7), masks) and not torch.equal(draw(8), masks)
 
 
-@pytest.mark.parametrize("options,needle", [
-    ({"masks": 0}, "masks must be an integer >= 1"),
-    ({"cells": 9}, "at most one cell per voxel"),
-    ({"cells": (2, 2, 2)}, "exactly 2"),
-    ({"keep": 1.0}, "keep=1.0 must be in"),
-    ({"layout": "fastest"}, "layout='fastest'"),
-])
+@pytest.mark.parametrize(
+    "options,needle",
+    [
+        ({"masks": 0}, "masks must be an integer >= 1"),
+        ({"cells": 9}, "at most one cell per voxel"),
+        ({"cells": (2, 2, 2)}, "exactly 2"),
+        ({"keep": 1.0}, "keep=1.0 must be in"),
+        ({"layout": "fastest"}, "layout='fastest'"),
+    ],
+)
 def test_bad_options_are_refused(options, needle):
     class Mean(nn.Module):
         def forward(self, x):

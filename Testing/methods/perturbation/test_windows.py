@@ -25,10 +25,12 @@ def test_roi_changes_only_windows_outside_it(case):
     roi = np.zeros(SHAPE, bool)
     roi[2:4, 3:5, 1:3] = True
     model = WeightedSum(weights)
-    full = explain(model, x[None, None], "occlusion", target=0, window=4, stride=2, output_activation="none",
-                   relu=False)
-    part = explain(model, x[None, None], "occlusion", target=0, window=4, stride=2, output_activation="none",
-                   relu=False, roi=roi)
+    full = explain(
+        model, x[None, None], "occlusion", target=0, window=4, stride=2, output_activation="none", relu=False
+    )
+    part = explain(
+        model, x[None, None], "occlusion", target=0, window=4, stride=2, output_activation="none", relu=False, roi=roi
+    )
     assert part.extras["evaluations"] < full.extras["evaluations"]
     np.testing.assert_allclose(part.raw[0][roi], full.raw[0][roi], rtol=1e-5, atol=1e-6)
     covered = part.extras["covered"][0]

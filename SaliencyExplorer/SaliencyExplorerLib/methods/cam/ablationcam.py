@@ -42,13 +42,14 @@ class AblationCAM(PerturbedCamMethod):
 
     def channel_weights(self, run, sample, activation, channels, batch_size, progress):
         x = run.x[sample]
-        base = run.score(run.clean_output[sample:sample + 1], torch.tensor([sample])).float()
+        base = run.score(run.clean_output[sample : sample + 1], torch.tensor([sample])).float()
         dims = len(run.spatial_shape)
         drops = []
         for batch in self.batches(channels, batch_size):
             chunk = x.unsqueeze(0).expand(len(batch), *x.shape)
-            output, _ = run.capture(chunk, modify=lambda name, v, b=batch: _zero_channels(v, b, dims)
-                                    if name == self.layer else v)
+            output, _ = run.capture(
+                chunk, modify=lambda name, v, b=batch: _zero_channels(v, b, dims) if name == self.layer else v
+            )
             rows = torch.full((len(batch),), sample, device=output.device)
             drops.append(base - run.score(output, rows).float())
             progress.advance(len(batch))

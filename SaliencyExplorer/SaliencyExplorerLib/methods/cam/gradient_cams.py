@@ -42,14 +42,19 @@ class GradCAMPlusPlus(CamMethod):
     """
 
     name = "gradcam++"
-    aliases = ("gradcampp", "gradcamplusplus", "grad-cam++",)
+    aliases = (
+        "gradcampp",
+        "gradcamplusplus",
+        "grad-cam++",
+    )
     summary = "Grad-CAM++: positive gradients weighted per location"
 
     def weighted(self, a, g, run):
         g2 = g.pow(2)
         denominator = 2 * g2 + spatial_sum(a) * g.pow(3)
-        alpha = torch.where(g != 0, g2 / torch.where(denominator != 0, denominator, torch.ones_like(denominator)),
-                            torch.zeros_like(g))
+        alpha = torch.where(
+            g != 0, g2 / torch.where(denominator != 0, denominator, torch.ones_like(denominator)), torch.zeros_like(g)
+        )
         weights = spatial_sum(alpha * torch.relu(g))
         return weights * a
 
@@ -170,15 +175,21 @@ class CAM(CamMethod):
             return
         if isinstance(fc, nn.Module):
             if not any(m is fc for m in model.modules()):
-                raise SaliencyError("fc_layer is an nn.Module that is not part of this model: pass the model's "
-                                    "own classifier layer or its name.")
+                raise SaliencyError(
+                    "fc_layer is an nn.Module that is not part of this model: pass the model's "
+                    "own classifier layer or its name."
+                )
         elif not isinstance(fc, str):
-            raise SaliencyError(f"fc_layer={fc!r} ({type(fc).__name__}): give the classifier's layer name "
-                                "(a string) or the nn.Linear module itself.")
+            raise SaliencyError(
+                f"fc_layer={fc!r} ({type(fc).__name__}): give the classifier's layer name "
+                "(a string) or the nn.Linear module itself."
+            )
         layer = fc if isinstance(fc, nn.Module) else resolve_layer(model, fc)
         if not isinstance(layer, nn.Linear):
-            raise SaliencyError(f"fc_layer '{fc if isinstance(fc, str) else type(fc).__name__}' is a "
-                                f"{type(layer).__name__}, not nn.Linear. {_linear_fix(model)}")
+            raise SaliencyError(
+                f"fc_layer '{fc if isinstance(fc, str) else type(fc).__name__}' is a "
+                f"{type(layer).__name__}, not nn.Linear. {_linear_fix(model)}"
+            )
 
     def _classifier(self, run, channels: int) -> nn.Linear:
         name = run.options["fc_layer"]
@@ -186,8 +197,9 @@ class CAM(CamMethod):
             layer = name if isinstance(name, nn.Module) else resolve_layer(run.model, name)
             name = name if isinstance(name, str) else type(name).__name__
             if not isinstance(layer, nn.Linear):
-                raise SaliencyError(f"fc_layer '{name}' is a {type(layer).__name__}, not nn.Linear. "
-                                    f"{_linear_fix(run.model)}")
+                raise SaliencyError(
+                    f"fc_layer '{name}' is a {type(layer).__name__}, not nn.Linear. {_linear_fix(run.model)}"
+                )
             if layer.in_features != channels:
                 raise SaliencyError(
                     f"fc_layer '{name}' takes {layer.in_features} inputs but the target layer has {channels} "
@@ -231,8 +243,15 @@ class CAM(CamMethod):
             with torch.enable_grad():
                 call_model(run.model, x.detach().clone().requires_grad_(True))
                 out = [o for o in outputs if isinstance(o, torch.Tensor) and o.requires_grad]
-                consumers = [m for m, given in seen.items() if out and any(g is not None for g in torch.autograd.grad(
-                    given.sum(), out, retain_graph=True, allow_unused=True))]
+                consumers = [
+                    m
+                    for m, given in seen.items()
+                    if out
+                    and any(
+                        g is not None
+                        for g in torch.autograd.grad(given.sum(), out, retain_graph=True, allow_unused=True)
+                    )
+                ]
         finally:
             for handle in handles:
                 handle.remove()
@@ -241,12 +260,16 @@ class CAM(CamMethod):
             return consumers[0]
         names = ", ".join(f"'{linears[m]}'" for m in (consumers or linears))
         if consumers:
-            raise SaliencyError(f"CAM: several nn.Linear layers take layer '{self.layer}' pooled ({names}); name the "
-                                "classifier with fc_layer=..., or use gradcam.")
-        raise SaliencyError(f"CAM: no nn.Linear takes layer '{self.layer}' pooled to its {channels} channels (the "
-                            f"Linear layers of that size, {names}, never receive it), so CAM has no weights for it. "
-                            "Name the classifier with fc_layer=..., choose the layer before the global pooling, "
-                            "or use gradcam.")
+            raise SaliencyError(
+                f"CAM: several nn.Linear layers take layer '{self.layer}' pooled ({names}); name the "
+                "classifier with fc_layer=..., or use gradcam."
+            )
+        raise SaliencyError(
+            f"CAM: no nn.Linear takes layer '{self.layer}' pooled to its {channels} channels (the "
+            f"Linear layers of that size, {names}, never receive it), so CAM has no weights for it. "
+            "Name the classifier with fc_layer=..., choose the layer before the global pooling, "
+            "or use gradcam."
+        )
 
     def weighted(self, a, g, run):
         target = run.ensure_target()

@@ -51,4 +51,4 @@ class PerturbedCamMethod(CamMethod):
     @staticmethod
     def batches(channels: torch.Tensor, batch_size: int):
         for start in range(0, len(channels), batch_size):
-            yield channels[start:start + batch_size]
+            yield channels[start : start + batch_size]

@@ -81,8 +81,7 @@ def gradient_batch_size(run, total: int) -> int:
     the no-grad working memory, so the per-sample estimate is scaled up before the memory bound."""
     if total <= 1:
         return 1
-    return bounded_batch_size(run.batch_size, 3 * run.per_sample_bytes(), run.device, total,
-                              cpu_budget=256 << 20)
+    return bounded_batch_size(run.batch_size, 3 * run.per_sample_bytes(), run.device, total, cpu_budget=256 << 20)
 
 
 def clean_gradients(run) -> torch.Tensor:
@@ -145,5 +144,6 @@ class GradientMethod(Method):
         return MethodOutput(reduce_channels(attributions, how), {"attributions": attributions, **extras})
 
     def from_window_sum(self, attributions, run):
-        return MethodOutput(reduce_channels(attributions, check_reduce(run.options["reduce"])),
-                            {"attributions": attributions})
+        return MethodOutput(
+            reduce_channels(attributions, check_reduce(run.options["reduce"])), {"attributions": attributions}
+        )

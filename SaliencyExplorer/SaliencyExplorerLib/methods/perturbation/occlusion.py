@@ -40,15 +40,26 @@ class Occlusion(Method):
     name = "occlusion"
     kind = "perturbation"
     summary = "Occlusion: score drop when each window is hidden (model-agnostic; fast gradient-guided mode)"
-    options = {"window": None, "stride": None, "overlap": None, "occluder": "constant", "value": 0.0,
-               "gaussian_sigma": 0.25, "roi": None, "mode": "exhaustive", "refine": 0.25, "layout": "auto"}
+    options = {
+        "window": None,
+        "stride": None,
+        "overlap": None,
+        "occluder": "constant",
+        "value": 0.0,
+        "gaussian_sigma": 0.25,
+        "roi": None,
+        "mode": "exhaustive",
+        "refine": 0.25,
+        "layout": "auto",
+    }
 
     def compute(self, run):
         opts = run.options
         shape, n = run.spatial_shape, run.x.shape[0]
         if opts["mode"] not in MODES:
-            raise SaliencyError(f"mode={opts['mode']!r} is unknown; use 'exhaustive' or 'fast' "
-                                f"(gradient-guided refinement).")
+            raise SaliencyError(
+                f"mode={opts['mode']!r} is unknown; use 'exhaustive' or 'fast' (gradient-guided refinement)."
+            )
         check_layout(opts["layout"])
         window = window_sizes(opts["window"], shape, opts["stride"], opts["overlap"])
         fine = WindowGrid(shape, window, strides(opts["stride"], opts["overlap"], window))
@@ -70,10 +81,16 @@ class Occlusion(Method):
     @staticmethod
     def plan(run, grid: WindowGrid, windows, evaluations: int, **more) -> dict:
         """What the run will do, known before the first evaluation (windows, evaluations, window size)."""
-        return {"method": "occlusion" if run.options["mode"] == "exhaustive" else "occlusion (fast)",
-                "windows": sum(len(w) for w in windows), "grid": list(grid.counts), "window": list(grid.window),
-                "stride": list(grid.stride), "default_window": run.options["window"] is None,
-                "evaluations": evaluations, **more}
+        return {
+            "method": "occlusion" if run.options["mode"] == "exhaustive" else "occlusion (fast)",
+            "windows": sum(len(w) for w in windows),
+            "grid": list(grid.counts),
+            "window": list(grid.window),
+            "stride": list(grid.stride),
+            "default_window": run.options["window"] is None,
+            "evaluations": evaluations,
+            **more,
+        }
 
     def _scorer(self, run, total: int, per_class: bool = True, plan: dict | None = None) -> WindowScorer:
         run.ensure_target()
@@ -85,8 +102,14 @@ class Occlusion(Method):
         return WindowScorer(run, size, progress, per_class, run.options["layout"], plan)
 
     def _extras(self, per_class, covered, evaluations: int, grid: WindowGrid, **more) -> dict:
-        extras = {"evaluations": evaluations, "windows": grid.counts, "window": grid.window,
-                  "stride": grid.stride, "covered": covered, **more}
+        extras = {
+            "evaluations": evaluations,
+            "windows": grid.counts,
+            "window": grid.window,
+            "stride": grid.stride,
+            "covered": covered,
+            **more,
+        }
         if per_class is not None:
             extras["per_class"] = per_class
         return extras

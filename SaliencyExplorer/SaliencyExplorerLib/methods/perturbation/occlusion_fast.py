@@ -75,16 +75,19 @@ def fast_occlusion(method, run, grid, windows, roi, occluder, refine: float):
     n = run.x.shape[0]
     budgets = [min(len(w), max(1, math.ceil(refine * len(w)))) for w in windows]
     total = n + sum(budgets)  # one gradient pass per sample, then the refined windows
-    scorer = method._scorer(run, total, per_class=False,
-                            plan=method.plan(run, grid, windows, total, refined=sum(budgets), backward=n))
+    scorer = method._scorer(
+        run, total, per_class=False, plan=method.plan(run, grid, windows, total, refined=sum(budgets), backward=n)
+    )
     scorer.progress.start()
     change = _input_change(run, occluder)
     linear = _first_order(run, change, scorer.buffer.shape[0])
     scorer.progress.advance(n)
     volume = float(torch.tensor(grid.window).prod())
     if linear is None:
-        run.warnings.append("The model is not differentiable: fast occlusion ranked windows by how much "
-                            "occlusion changes the input and left unevaluated windows at 0.")
+        run.warnings.append(
+            "The model is not differentiable: fast occlusion ranked windows by how much "
+            "occlusion changes the input and left unevaluated windows at 0."
+        )
         rank = grid.pooled(change.abs().sum(1), "avg")
         estimate = torch.zeros_like(rank)
     else:
@@ -94,19 +97,29 @@ def fast_occlusion(method, run, grid, windows, roi, occluder, refine: float):
     for i in range(n):
         allowed = torch.as_tensor(windows[i], dtype=torch.long, device=rank.device)
         order = allowed[torch.argsort(rank[i, allowed], descending=True)]
-        chosen.append((order[: budgets[i]], order[budgets[i]:]))
+        chosen.append((order[: budgets[i]], order[budgets[i] :]))
         items += [(i, int(w)) for w in chosen[i][0]]
     sums = DropSums(run.x, None)
     exact = scorer.evaluate(grid, occluder, items, sums).to(estimate.dtype)
     weight = occluder.weight(grid.window)
     offset = 0
     for i, (evaluated, rest) in enumerate(chosen):
-        measured = exact[offset: offset + len(evaluated)]
+        measured = exact[offset : offset + len(evaluated)]
         offset += len(evaluated)
         predicted = estimate[i, evaluated]
         factor = shrunk_factor(predicted, measured)
         for w in rest.tolist():
             sums.add(i, grid.slices(w), factor * estimate[i, w], weight)
     drop, _, covered = sums.mean()
-    return MethodOutput(drop, method._extras(None, covered, total, grid, refined_windows=len(items), plan=scorer.plan,
-                                             estimated_windows=sum(len(r) for _, r in chosen)))
+    return MethodOutput(
+        drop,
+        method._extras(
+            None,
+            covered,
+            total,
+            grid,
+            refined_windows=len(items),
+            plan=scorer.plan,
+            estimated_windows=sum(len(r) for _, r in chosen),
+        ),
+    )

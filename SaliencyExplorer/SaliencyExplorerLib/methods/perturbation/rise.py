@@ -36,8 +36,9 @@ def random_masks(count: int, shape, cells: list[int], keep: float, generator, de
     shifts = torch.randint(0, max(cell), (count, len(shape)), generator=generator)
     out = torch.empty((count, 1, *shape), device=device)
     for j in range(count):
-        region = tuple(slice(int(shifts[j, a]) % k, int(shifts[j, a]) % k + s)
-                       for a, (k, s) in enumerate(zip(cell, shape)))
+        region = tuple(
+            slice(int(shifts[j, a]) % k, int(shifts[j, a]) % k + s) for a, (k, s) in enumerate(zip(cell, shape))
+        )
         out[j] = up[(j, slice(None), *region)]
     return out
 

@@ -22,8 +22,7 @@ class DropSums:
         n, spatial = x.shape[0], x.shape[2:]
         self.drop = torch.zeros((n, *spatial), dtype=torch.float32, device=x.device)
         self.weight = torch.zeros_like(self.drop)
-        self.per_class = (torch.zeros((n, classes, *spatial), dtype=torch.float32, device=x.device)
-                          if classes else None)
+        self.per_class = torch.zeros((n, classes, *spatial), dtype=torch.float32, device=x.device) if classes else None
 
     def add(self, sample: int, region: tuple, drop, weight, class_drops=None):
         self.drop[(sample, *region)] += drop * weight
@@ -38,16 +37,24 @@ class DropSums:
         drop = torch.where(covered, self.drop / safe, torch.zeros_like(self.drop))
         per_class = None
         if self.per_class is not None:
-            per_class = torch.where(covered.unsqueeze(1), self.per_class / safe.unsqueeze(1),
-                                    torch.zeros_like(self.per_class))
+            per_class = torch.where(
+                covered.unsqueeze(1), self.per_class / safe.unsqueeze(1), torch.zeros_like(self.per_class)
+            )
         return drop, per_class, covered
 
 
 class WindowScorer:
     """Evaluates (sample, window) items batch by batch in one reused buffer and accumulates the drops."""
 
-    def __init__(self, run, buffer_size: int, progress, per_class: bool = True, layout: str = "contiguous",
-                 plan: dict | None = None):
+    def __init__(
+        self,
+        run,
+        buffer_size: int,
+        progress,
+        per_class: bool = True,
+        layout: str = "contiguous",
+        plan: dict | None = None,
+    ):
         self.run = run
         self.plan = plan  # the run's plan (extras["plan"]); its time estimate is filled in after the first batch
         self._timed = False
@@ -88,8 +95,9 @@ class WindowScorer:
             if not self._timed:
                 self._estimate(time.perf_counter() - began, len(chunk))
             for j, (sample, index) in enumerate(chunk):
-                sums.add(sample, grid.slices(index), drops[j], weight,
-                         class_drops[j] if class_drops is not None else None)
+                sums.add(
+                    sample, grid.slices(index), drops[j], weight, class_drops[j] if class_drops is not None else None
+                )
         return torch.cat(every) if every else torch.zeros(0, device=x.device)
 
     def _estimate(self, seconds: float, rows: int) -> None:
@@ -100,8 +108,10 @@ class WindowScorer:
         total = self.plan["evaluations"]
         self.plan["seconds_per_evaluation"] = round(seconds / max(rows, 1), 4)
         self.plan["estimated_seconds"] = round(seconds / max(rows, 1) * total, 1)
-        self.progress.status(f"{self.plan['method']}: about {_duration(self.plan['estimated_seconds'])} for "
-                             f"{total} evaluations (timed on the first batch of {rows})")
+        self.progress.status(
+            f"{self.plan['method']}: about {_duration(self.plan['estimated_seconds'])} for "
+            f"{total} evaluations (timed on the first batch of {rows})"
+        )
 
 
 def _duration(seconds: float) -> str:
@@ -112,5 +122,7 @@ def plan_line(plan: dict) -> str:
     """The plan in one line, said before the first model evaluation."""
     window = "x".join(str(w) for w in plan["window"])
     default = " (default window for this grid)" if plan.get("default_window") else ""
-    return (f"{plan['method']} plan: {plan['windows']} windows of {window}{default}, {plan['evaluations']} "
-            f"evaluations in {plan['batches']} batches of {plan['batch_size']}")
+    return (
+        f"{plan['method']} plan: {plan['windows']} windows of {window}{default}, {plan['evaluations']} "
+        f"evaluations in {plan['batches']} batches of {plan['batch_size']}"
+    )

@@ -27,8 +27,9 @@ def per_axis(name: str, value, dims: int) -> list:
         values = list(value)
     except TypeError:
         raise SaliencyError(f"{name} must be a number or one number per spatial axis; got {value!r}.") from None
-    if len(values) != dims or not all(isinstance(v, (numbers.Number, np.number)) and not isinstance(v, bool)
-                                      for v in values):
+    if len(values) != dims or not all(
+        isinstance(v, (numbers.Number, np.number)) and not isinstance(v, bool) for v in values
+    ):
         raise SaliencyError(f"{name}={value!r}: give one number, or exactly {dims} (one per spatial axis).")
     return values
 
@@ -61,8 +62,9 @@ def window_sizes(window, shape, stride=None, overlap=None) -> list[int]:
         elif 0 < value <= 1:
             voxels = max(1, int(round(value * size)))
         else:
-            raise SaliencyError(f"window={window!r}: a float window is a fraction of the axis in (0, 1]; "
-                                f"use an int for voxels.")
+            raise SaliencyError(
+                f"window={window!r}: a float window is a fraction of the axis in (0, 1]; use an int for voxels."
+            )
         if voxels < 1:
             raise SaliencyError(f"window={window!r}: window sizes must be >= 1 voxel.")
         if voxels > size:
@@ -85,8 +87,10 @@ def strides(stride, overlap, windows: list[int]) -> list[int]:
                 raise SaliencyError(f"stride={stride!r}: strides must be whole voxels >= 1 (0 would never move).")
         for v, w in zip(values, windows):
             if v > w:  # gaps between windows: some voxels would never be occluded
-                raise SaliencyError(f"stride={stride!r} is larger than window={windows!r}: the voxels between "
-                                    "windows would never be hidden. Use a stride <= the window (or overlap=).")
+                raise SaliencyError(
+                    f"stride={stride!r} is larger than window={windows!r}: the voxels between "
+                    "windows would never be hidden. Use a stride <= the window (or overlap=)."
+                )
         return [int(v) for v in values]
     overlap = DEFAULT_OVERLAP if overlap is None else overlap
     values = per_axis("overlap", overlap, len(windows))
@@ -151,8 +155,11 @@ class WindowGrid:
 
     def reference_pooled(self, maps: torch.Tensor, how: str = "max") -> torch.Tensor:
         """The former stride-1 pooling over every position (kept for tests: same values, voxel x window cost)."""
-        pool = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d} if how == "max" else \
-            {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
+        pool = (
+            {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
+            if how == "max"
+            else {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
+        )
         every = pool[len(self.shape)](maps.unsqueeze(1).float(), kernel_size=self.window, stride=1)[:, 0]
         grids = [torch.as_tensor(s, device=maps.device) for s in self.starts]
         index = torch.meshgrid(*grids, indexing="ij")
@@ -183,5 +190,3 @@ def selected_windows(grid: WindowGrid, roi: torch.Tensor | None, n: int) -> list
         return [list(range(len(grid)))] * n
     hit = grid.pooled(roi.float(), "max") > 0
     return [torch.nonzero(row).flatten().tolist() for row in hit]
-
-

@@ -96,3 +96,18 @@ def test_working_memory_per_sample_is_four_largest_activations_plus_two_inputs()
     assert run.per_sample_bytes() == 4 * 3200 + 2 * 400
     assert run.passes["forward"] == 3 and run.target is not None  # the probe was the clean forward
     assert run.choose_batch_size(total=4) == 4 and run.choose_batch_size(total=50) == 5
+
+
+def test_run_settings_are_explains_keywords_and_nothing_else_is_taken():
+    """One list (RUN_SETTINGS) serves ExplainRun and explain(): each setting is a keyword explain() takes and
+    passes on, the run keeps what it is given, and a name outside the list is refused."""
+    import inspect
+
+    from SaliencyExplorerLib.core.engine import explain
+    from SaliencyExplorerLib.core.run import RUN_SETTINGS
+
+    assert set(RUN_SETTINGS) <= set(inspect.signature(explain).parameters)
+    run = ExplainRun(PatternNet(2, "mean"), _x(), target=[1], batch_size=3, progress=print)
+    assert (run.requested_target, run.batch_size, run.progress_callback, run.relu) == ([1], 3, print, True)
+    with pytest.raises(TypeError, match="aug_smooth"):
+        ExplainRun(PatternNet(2, "mean"), _x(), aug_smooth=True)

@@ -5,7 +5,7 @@ import json
 import pytest
 import SimpleITK as sitk
 from SaliencyExplorerLib.workflow import cohort_records
-from SaliencyExplorerLib.workflow.cohort import Case, _unique, case_rows, read_cases, summarise
+from SaliencyExplorerLib.workflow.cohort import Case
 
 METHODS = ["gradcam", "saliency"]
 
@@ -104,15 +104,6 @@ def test_the_key_changes_with_every_input_that_made_the_result(tmp_path):
     for name, other in changed.items():
         assert other != key, name
     assert len(set(changed.values())) == len(changed)
-
-
-def test_case_ids_are_unique_files_and_summary_lists_only_the_methods_asked_for(tmp_path):
-    names = [c.name for c in _unique([Case("x", "1"), Case("x_2", "2"), Case("x", "3"), Case("X", "4")])]
-    assert names == ["x", "x_2", "x_3", "X_4"]
-    (tmp_path / "cases.csv").write_text("case,image\nx,a.nrrd\nx_2,b.nrrd\nx,c.nrrd\n")
-    assert [c.name for c in read_cases(tmp_path / "cases.csv")] == ["x", "x_2", "x_3"]
-    rows = case_rows(_record(), METHODS) + [{"case": "a", "method": "hirescam", "faithfulness_score": 0.9}]
-    assert [r["method"] for r in summarise(rows, METHODS)] == METHODS
 
 
 @pytest.mark.parametrize("text", ['=HYPERLINK("http://x")', "+1", "-2+3", "@SUM(A1)"])

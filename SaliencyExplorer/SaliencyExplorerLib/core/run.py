@@ -17,6 +17,16 @@ from .model_call import call_model
 from .targets import Target, pick_output, resolve_target
 from .tokens import as_feature_map
 
+# One explanation's settings and their defaults: ExplainRun's keyword arguments, and those core/engine.py's
+# explain() passes on from its own (public, documented) signature. One list, so the two cannot drift apart.
+RUN_SETTINGS = {
+    **dict.fromkeys(("target", "task", "mask", "output_key", "layer_output", "grid")),
+    **dict.fromkeys(("batch_size", "progress", "cancel")),
+    "output_activation": "auto",
+    "relu": True,
+    "eigen_smooth": False,
+}
+
 
 class ExplainRun:
     r"""Everything a method may use for one explanation: the model (eval mode), the input ``x`` (N, C, *spatial),
@@ -26,42 +36,28 @@ class ExplainRun:
     layer's output), ``activations_and_gradients`` and ``score`` do, so hooks are always removed and every
     pass is counted in ``passes``."""
 
-    def __init__(
-        self,
-        model: nn.Module,
-        x: torch.Tensor,
-        *,
-        layers=(),
-        options=None,
-        target=None,
-        task=None,
-        mask=None,
-        output_key=None,
-        layer_output=None,
-        grid=None,
-        output_activation="auto",
-        relu=True,
-        eigen_smooth=False,
-        batch_size=None,
-        progress=None,
-        cancel=None,
-    ):
+    def __init__(self, model: nn.Module, x: torch.Tensor, *, layers=(), options=None, **settings):
+        """``settings``: any of RUN_SETTINGS (the defaults there), the keyword arguments explain() passes on."""
+        unknown = sorted(set(settings) - set(RUN_SETTINGS))
+        if unknown:
+            raise TypeError(f"ExplainRun() got unexpected keyword arguments {unknown}; it takes {list(RUN_SETTINGS)}")
+        settings = {**RUN_SETTINGS, **settings}
         self.model = model
         self.x = x
         self.layers = list(layers)
         self.options = options or {}
-        self.requested_target = target
-        self.task = task
-        self.mask = mask
-        self.output_key = output_key
-        self.layer_output = layer_output
-        self.grid = grid
-        self.output_activation = output_activation
-        self.relu = relu
-        self.eigen_smooth = eigen_smooth
-        self.batch_size = batch_size
-        self.progress_callback = progress
-        self.cancel = cancel
+        self.requested_target = settings["target"]
+        self.task = settings["task"]
+        self.mask = settings["mask"]
+        self.output_key = settings["output_key"]
+        self.layer_output = settings["layer_output"]
+        self.grid = settings["grid"]
+        self.output_activation = settings["output_activation"]
+        self.relu = settings["relu"]
+        self.eigen_smooth = settings["eigen_smooth"]
+        self.batch_size = settings["batch_size"]
+        self.progress_callback = settings["progress"]
+        self.cancel = settings["cancel"]
         self.target: Target | None = None
         self.clean_output: torch.Tensor | None = None
         # rows run: "forward" whole model, "backward" back-propagated, "tail" model calls of which only the layers

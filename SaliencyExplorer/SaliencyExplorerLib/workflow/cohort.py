@@ -15,15 +15,15 @@ Intervals: 2000 resamples of the cases with replacement (seed 0), the 2.5th and 
 the resampled means; empty with fewer than 2 cases. Inputs are never overwritten: no output may be, or be
 inside, the cases table, an image, a region, the model or the card. Dask's scratch files go to a private
 temporary folder, removed at the end.
+
+Split by job: cohort_cases.py (reading and naming the cases), cohort_tables.py (the rows and the summary),
+cohort_records.py (a stored result's key); here: running the cases on Dask and writing the outputs.
 """
 
 from __future__ import annotations
 
-import csv
-import functools
 import json
 import logging
-import math
 import os
 import re
 import shutil
@@ -32,131 +32,36 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import SaliencyError
 from ..output_files import InputIndex, clash_message, find_clash, protecting, write_text
 from ..volumes.image_files import read_image
 from . import cohort_records
+from .cohort_cases import IMAGE_SUFFIXES, REGION_SUFFIXES, Case, read_cases, safe_name
+from .cohort_tables import CASE_COLUMNS, SUMMARY_COLUMNS, SUMMARY_METRICS, bootstrap_interval, case_rows, summarise
 from .compare_image import compare_image
 from .explain_and_evaluate import _torch_errors
 
-IMAGE_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
-REGION_SUFFIXES = ("_region", "_mask", "_label", "_seg")
-CASE_COLUMNS = [
-    "case",
-    "method",
-    "rank",
-    "faithfulness_score",
-    "pointing_hit",
-    "energy_fraction",
-    "deletion_auc",
-    "insertion_auc",
-    "random_deletion_auc",
-    "random_insertion_auc",
-    "sanity_flagged",
-    "seconds",
-    "error",
+__all__ = [  # the names this module always had, now partly from cohort_cases.py and cohort_tables.py
+    "CASE_COLUMNS",
+    "IMAGE_SUFFIXES",
+    "REGION_SUFFIXES",
+    "SUMMARY_COLUMNS",
+    "SUMMARY_METRICS",
+    "Case",
+    "CohortResult",
+    "bootstrap_interval",
+    "case_file",
+    "case_rows",
+    "check_cohort_options",
+    "finished",
+    "read_cases",
+    "run_case",
+    "run_cohort",
+    "safe_name",
+    "summarise",
 ]
-SUMMARY_METRICS = [
-    ("pointing_game", "pointing_hit"),
-    ("energy_fraction", "energy_fraction"),
-    ("deletion_auc", "deletion_auc"),
-    ("insertion_auc", "insertion_auc"),
-    ("faithfulness_score", "faithfulness_score"),
-]
-SUMMARY_COLUMNS = (
-    ["method", "cases", "failed"]
-    + [c for name, _ in SUMMARY_METRICS for c in (name, f"{name}_ci_low", f"{name}_ci_high")]
-    + ["random_deletion_auc", "random_insertion_auc", "sanity_flagged_fraction", "seconds", "rank"]
-)
 
 
-@dataclass(frozen=True)
-class Case:
-    name: str
-    image: str
-    region: str | None = None
-    target: str | int | None = None
-
-
-def _suffix(path: Path) -> str:
-    name = path.name.lower()
-    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
-
-
-def _stem(path: Path) -> str:
-    return path.name[: -len(_suffix(path))] if _suffix(path) else path.name
-
-
-def safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("._") or "case"
-
-
-def _unique(cases: list[Case]) -> list[Case]:
-    """Distinct file-safe names (compared without case, as on macOS and Windows): x, x_2, x -> x, x_2, x_3."""
-    used, out = set(), []
-    for case in cases:
-        base = name = safe_name(case.name)
-        number = 1
-        while name.lower() in used:
-            number += 1
-            name = f"{base}_{number}"
-        used.add(name.lower())
-        out.append(Case(name, case.image, case.region, case.target))
-    return out
-
-
-def _target(text):
-    text = (text or "").strip()
-    if not text:
-        return None
-    return int(text) if text.lstrip("-").isdigit() else text
-
-
-def read_cases(source) -> list[Case]:
-    """Cases from a CSV file or a folder of images (see the module docstring)."""
-    source = Path(source)
-    if not source.exists():
-        raise SaliencyError(f"--cases {source} does not exist; give a CSV of cases or a folder of images.")
-    if source.is_dir():
-        files = sorted(p for p in source.iterdir() if p.is_file() and _suffix(p) in IMAGE_SUFFIXES)
-        images = [p for p in files if not _stem(p).lower().endswith(REGION_SUFFIXES)]
-        cases = []
-        for image in images:
-            region = next((p for p in files if _stem(p) == _stem(image) + "_region"), None)
-            cases.append(Case(_stem(image), str(image), str(region) if region else None))
-    else:
-        try:
-            with open(source, newline="") as stream:
-                rows = list(csv.DictReader(stream))
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
-            raise SaliencyError(
-                f"cannot read the cases CSV {source} ({exc}); give a UTF-8 CSV with an 'image' column."
-            ) from None
-        if not rows or "image" not in rows[0]:
-            raise SaliencyError(
-                f"the cases CSV {source} has no 'image' column (or no row); its header must name "
-                "image (and optionally region, target, case)."
-            )
-        base, cases = source.parent, []
-        for i, row in enumerate(rows):
-            if not isinstance(row, dict) or any("\x00" in str(v) for v in row.values() if v is not None):
-                raise SaliencyError(f"row {i + 2} of {source} holds a NUL byte; give a plain-text CSV.")
-            image = (row.get("image") or "").strip()
-            if not image:
-                raise SaliencyError(f"row {i + 2} of {source} has an empty 'image'; give each case an image path.")
-            region = (row.get("region") or "").strip()
-            name = (row.get("case") or "").strip() or _stem(Path(image))
-            cases.append(
-                Case(name, str(base / image), str(base / region) if region else None, _target(row.get("target")))
-            )
-    if not cases:
-        raise SaliencyError(f"no case found in {source}: a folder needs .nrrd/.nii(.gz)/.mha images, a CSV rows.")
-    return _unique(cases)
-
-
-@functools.lru_cache(maxsize=2)
 def _cached_model(model: str, card: str | None, device: str | None, trust_code: bool):
     """The model loaded once per process (each dask worker process keeps its own)."""
     from ..models.loading import load_model  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
@@ -231,66 +136,6 @@ def _write_json(path: Path, data) -> None:
     from ..evaluation.report import json_safe  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
     write_text(path, json.dumps(json_safe(data), indent=2) + "\n")
-
-
-def case_rows(record: dict, methods: list[str]) -> list[dict]:
-    """cases.csv rows of one record: one per method (a failed case: one per requested method, with its error)."""
-    if record.get("error") is not None or not record.get("table"):
-        return [
-            {
-                "case": record["case"],
-                "method": m,
-                "error": record.get("error") or "no result",
-                "seconds": record.get("seconds"),
-            }
-            for m in methods
-        ]
-    return [{"case": record["case"], **row} for row in record["table"]]
-
-
-def bootstrap_interval(values, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """95% percentile-bootstrap interval of the mean; (nan, nan) with fewer than 2 values."""
-    values = np.asarray(
-        [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))], dtype=float
-    )
-    if values.size < 2:
-        return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, values.size, size=(resamples, values.size))].mean(axis=1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
-
-
-def summarise(rows: list[dict], methods: list[str]) -> list[dict]:
-    """summary.csv rows: per method, cases with numbers, failed, means with 95% intervals, rank."""
-    from ..evaluation.compare import rank_rows  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
-
-    def numbers(group, key):
-        out = []
-        for r in group:
-            v = r.get(key)
-            if isinstance(v, bool):
-                v = float(v)
-            if isinstance(v, (int, float)) and math.isfinite(v):
-                out.append(float(v))
-        return out
-
-    names = list(dict.fromkeys(methods))  # only the methods asked for, whatever else a row may name
-    summary = []
-    for name in names:
-        group = [r for r in rows if r.get("method") == name]
-        ok = [r for r in group if not r.get("error")]
-        entry = {"method": name, "cases": len(ok), "failed": len(group) - len(ok)}
-        for out_key, key in SUMMARY_METRICS:
-            vals = numbers(ok, key)
-            entry[out_key] = float(np.mean(vals)) if vals else float("nan")
-            entry[f"{out_key}_ci_low"], entry[f"{out_key}_ci_high"] = bootstrap_interval(vals)
-        for key in ("random_deletion_auc", "random_insertion_auc", "seconds"):
-            vals = numbers(ok, key)
-            entry[key] = float(np.mean(vals)) if vals else float("nan")
-        flags = numbers(ok, "sanity_flagged")
-        entry["sanity_flagged_fraction"] = float(np.mean(flags)) if flags else float("nan")
-        summary.append(entry)
-    return rank_rows(summary)
 
 
 @dataclass

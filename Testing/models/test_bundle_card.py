@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from SaliencyExplorerLib.card import card_to_dict, parse_card
 from SaliencyExplorerLib.errors import ModelLoadError
-from SaliencyExplorerLib.models.monai_bundle import derive_card
+from SaliencyExplorerLib.models.bundle_card import derive_card
 
 PATH = Path("bundle/configs/inference.json")
 

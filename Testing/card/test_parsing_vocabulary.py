@@ -52,6 +52,16 @@ def test_single_step_form_is_unchanged_and_per_channel_chains_parse():
     assert parse_card(card_to_dict(card)) == card
 
 
+def test_zscore_nnunet_mask_parses_round_trips_and_validates():
+    card = {"input": {"intensity": [{"zscore": {"mask": "nnunet_nonzero"}}]}}
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(card, json.loads(SCHEMA_PATH.read_text()))
+    parsed = parse_card(card)
+    assert parsed.input.intensity[0].steps[0].get("mask") == "nnunet_nonzero"
+    assert card_to_dict(parsed)["input"]["intensity"] == card["input"]["intensity"]
+    assert parse_card(card_to_dict(parsed)) == parsed
+
+
 @pytest.mark.parametrize(
     "intensity,field",
     [
@@ -59,6 +69,7 @@ def test_single_step_form_is_unchanged_and_per_channel_chains_parse():
         ([{"clip_percentiles": [50, 10]}], "input.intensity[0].clip_percentiles.upper"),
         ([{"blur": {}}], "input.intensity[0].blur"),
         ([{"zscore": {"std": 0}}], "input.intensity[0].zscore.std"),
+        ([{"zscore": {"mask": "brain"}}], "input.intensity[0].zscore.mask"),
     ],
 )
 def test_bad_chains_name_the_field(intensity, field):

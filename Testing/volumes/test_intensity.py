@@ -43,3 +43,36 @@ def test_zscore_statistics_come_from_the_whole_native_volume():
     np.testing.assert_allclose(mean_only, cropped / std, rtol=1e-6)  # the card's mean, the volume's std
     own = normalise_intensity(cropped, Intensity(type="zscore"))  # no native volume: the values' own
     np.testing.assert_allclose(own, [[1.0 / np.sqrt(2), -1.0 / np.sqrt(2)]], rtol=1e-6)
+
+
+def test_nnunet_mask_equals_nnunet_zscore_with_use_mask_for_norm():
+    """zscore ``mask: "nnunet_nonzero"``: nnU-Net's crop_to_nonzero (non-zero in any channel, holes filled) and
+    ZScoreNormalization(use_mask_for_norm=True) on the cropped channels, exactly; MONAI's ``nonzero`` is not."""
+    pytest.importorskip("nnunetv2")
+    from nnunetv2.preprocessing.cropping.cropping import crop_to_nonzero
+    from nnunetv2.preprocessing.normalization.default_normalization_schemes import ZScoreNormalization
+    from SaliencyExplorerLib.card.spec import IntensityChain, IntensityStep
+    from SaliencyExplorerLib.volumes.intensity import nnunet_nonzero_mask
+
+    rng = np.random.default_rng(3)
+    data = np.zeros((2, 14, 16, 18), np.float32)
+    data[0, 2:12, 3:13, 4:15] = rng.normal(300, 40, (10, 10, 11))
+    data[0, 6:8, 7:9, 8:10] = 0.0  # a hole inside channel 0's body
+    data[0, 3, 4, 5] = 0.0  # a one-voxel hole
+    data[1, 2:12, 3:13, 4:15] = rng.normal(80, 10, (10, 10, 11))
+    data[1, 2:12, 3:13, 4:8] = 0.0  # channel 1 is zero where channel 0 is not: the mask is their union
+    data[1, 12, 7, 9] = 5.0  # channel 1 alone widens the box by one slice
+    cropped, seg, _ = crop_to_nonzero(data.copy())
+    mask = nnunet_nonzero_mask(list(cropped))
+    assert (mask == (seg[0] >= 0)).all() and mask.sum() > (cropped != 0).any(0).sum()  # holes filled
+    masked = IntensityChain((IntensityStep("zscore", (("mask", "nnunet_nonzero"),)),))
+    monai = IntensityChain((IntensityStep("zscore", (("nonzero", True),)),))
+    for c in range(2):
+        ref = ZScoreNormalization(use_mask_for_norm=True, intensityproperties={}, target_dtype=np.float32)
+        theirs = ref.run(cropped[c].copy(), seg[0])
+        ours = normalise_intensity(cropped[c], masked, mask=mask)
+        assert np.abs(ours - theirs).max() < 1e-5 and (ours[~mask] == 0).all()
+        assert np.abs(normalise_intensity(cropped[c], monai) - theirs).max() > 1.0
+    alone, seg0, _ = crop_to_nonzero(data[:1].copy())  # one channel: the mask from the values themselves
+    ref = ZScoreNormalization(use_mask_for_norm=True, intensityproperties={}, target_dtype=np.float32)
+    assert np.abs(normalise_intensity(alone[0], masked) - ref.run(alone[0].copy(), seg0[0])).max() < 1e-5

@@ -24,6 +24,7 @@ from .spec import (
     STAGES,
     STEP_FIELDS,
     TASKS,
+    ZSCORE_MASKS,
     CropSpec,
     InputSpec,
     Intensity,
@@ -105,6 +106,10 @@ def _step(value, where):
         if key in ("clip", "relative", "nonzero"):
             if not isinstance(v, bool):
                 _fail(f"{where}.{key}", f"expected true or false, got {v!r}", "Write a JSON boolean.")
+            params[key] = v
+        elif key == "mask":  # zscore: nnU-Net's use_mask_for_norm
+            if v not in ZSCORE_MASKS:
+                _fail(f"{where}.mask", f"unknown mask {v!r}", f"Use one of: {', '.join(ZSCORE_MASKS)}.")
             params[key] = v
         else:
             params[key] = _number(v, f"{where}.{key}", positive=(key == "std"))

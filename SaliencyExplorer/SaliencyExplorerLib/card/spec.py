@@ -32,11 +32,12 @@ STEP_FIELDS = {
     "window": ({"min", "max"}, {"min", "max"}),
     "clip": ({"min", "max"}, set()),
     "clip_percentiles": ({"lower", "upper"}, {"lower", "upper"}),
-    "zscore": ({"mean", "std", "nonzero"}, set()),  # nonzero: MONAI NormalizeIntensityd(nonzero=True)
+    "zscore": ({"mean", "std", "nonzero", "mask"}, set()),  # nonzero: MONAI NormalizeIntensityd(nonzero=True)
     "scale": ({"a", "b"}, set()),
     "range": ({"a_min", "a_max", "b_min", "b_max", "clip"}, {"a_min", "a_max"}),
     "range_percentiles": ({"lower", "upper", "b_min", "b_max", "clip", "relative"}, {"lower", "upper"}),
 }
+ZSCORE_MASKS = ("nnunet_nonzero",)  # zscore mask: nnU-Net's use_mask_for_norm (hole-filled non-zero of all channels)
 SCHEMA_PATH = Path(__file__).with_name("card_schema.json")  # JSON Schema for editors (docs/model-card.md)
 PROBE_SIZE = 64  # voxels per axis the card leaves open, when a layer table or a check needs a concrete input
 

@@ -195,12 +195,7 @@ def _normalisation(scheme: str, index: int, plans: dict, use_mask: bool, plans_p
             {"zscore": {"mean": float(props["mean"]), "std": max(float(props["std"]), 1e-8)}},
         ]
     if scheme == "ZScoreNormalization":
-        if use_mask:
-            notes.append(
-                f"channel {index}: nnU-Net z-scores only inside the non-zero mask (use_mask_for_norm) "
-                "and sets the rest to 0; the card z-scores the whole cropped volume"
-            )
-        return [{"zscore": {}}]
+        return [{"zscore": {"mask": "nnunet_nonzero"} if use_mask else {}}]  # use_mask_for_norm: inside its mask
     if scheme == "NoNormalization":
         return {"type": "none"}
     if scheme == "RescaleTo01Normalization":

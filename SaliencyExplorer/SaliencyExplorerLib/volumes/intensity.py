@@ -4,7 +4,8 @@ Why a module of its own: it is the one place that knows the rules. The single-st
 scale, none) takes the statistics of ``zscore`` from the whole native volume (not the resampled,
 background-padded model grid), so they do not change with the card's field of view. A chain of steps
 (``clip``, ``clip_percentiles``, ``zscore`` (with ``nonzero``: MONAI's ``NormalizeIntensity(nonzero=True)``,
-zeros stay zero), ``scale``, ``window``, ``range``, ``range_percentiles``) runs in order, each step's
+zeros stay zero; with ``mask: "nnunet_nonzero"``: nnU-Net's ``use_mask_for_norm``, see ``nnunet_nonzero_mask``),
+``scale``, ``window``, ``range``, ``range_percentiles``) runs in order, each step's
 statistics taken from the values it is applied to, as MONAI's transforms and nnU-Net's normalisers do
 (population standard deviation, ``numpy.percentile`` with linear interpolation).
 """
@@ -24,13 +25,33 @@ def value_range(image: sitk.Image) -> tuple[float, float]:
     return stats.GetMinimum(), stats.GetMaximum()
 
 
-def normalise_intensity(values: np.ndarray, rule: Intensity, native: sitk.Image | None = None) -> np.ndarray:
+def nnunet_nonzero_mask(channels) -> np.ndarray:
+    """nnU-Net's ``create_nonzero_mask``: voxels non-zero in any channel, holes filled (``binary_fill_holes``).
+    On the array cropped to its box this is the mask ``seg >= 0`` its ``ZScoreNormalization`` uses when
+    ``use_mask_for_norm`` is set (the box is the mask's bounding box, so filling in the box = filling in the image)."""
+    from scipy.ndimage import binary_fill_holes  # noqa: PLC0415  (optional: only nnU-Net cards need it)
+
+    select = np.zeros(np.shape(channels[0]), dtype=bool)
+    for c in channels:
+        select |= np.asarray(c) != 0
+    return binary_fill_holes(select)
+
+
+def uses_nnunet_mask(rule) -> bool:
+    """Whether ``rule`` has a ``zscore`` step with ``mask: "nnunet_nonzero"`` (it then wants the all-channel mask)."""
+    steps = rule.steps if isinstance(rule, IntensityChain) else ()
+    return any(s.op == "zscore" and s.get("mask") == "nnunet_nonzero" for s in steps)
+
+
+def normalise_intensity(
+    values: np.ndarray, rule: Intensity, native: sitk.Image | None = None, mask: np.ndarray | None = None
+) -> np.ndarray:
     """Apply ``rule`` to ``values`` (float32 array). ``native`` supplies zscore statistics when the card
-    gives no mean/std."""
+    gives no mean/std; ``mask``: nnU-Net's non-zero mask over all channels (else from ``values`` alone)."""
     values = np.asarray(values, dtype=np.float32)
     if isinstance(rule, IntensityChain):
         for step in rule.steps:
-            values = apply_step(values, step)
+            values = apply_step(values, step, mask)
         return values
     if rule.type == "window":
         return np.clip((values - rule.min) / (rule.max - rule.min), 0.0, 1.0).astype(np.float32)
@@ -56,8 +77,8 @@ def _zscore(x: np.ndarray, mean, std, monai_zero=False) -> np.ndarray:
     return ((x - mean) / std).astype(np.float32)
 
 
-def apply_step(values: np.ndarray, step) -> np.ndarray:
-    """One chain step on a float32 array (statistics from ``values`` itself)."""
+def apply_step(values: np.ndarray, step, mask: np.ndarray | None = None) -> np.ndarray:
+    """One chain step on a float32 array (statistics from ``values`` itself; a masked zscore's from ``mask``)."""
     op, get = step.op, step.get
     x = np.asarray(values, dtype=np.float32)
     if op == "window":
@@ -68,6 +89,12 @@ def apply_step(values: np.ndarray, step) -> np.ndarray:
         lo, hi = np.percentile(x, [get("lower"), get("upper")])
         return np.clip(x, lo, hi).astype(np.float32)
     if op == "zscore":
+        if get("mask") == "nnunet_nonzero":  # ZScoreNormalization, use_mask_for_norm: inside the mask, 0 outside
+            inside = nnunet_nonzero_mask([x]) if mask is None else mask
+            out = np.zeros_like(x)
+            if inside.any():
+                out[inside] = _zscore(x[inside], get("mean"), get("std"))
+            return out
         if get("nonzero", False):  # MONAI NormalizeIntensity(nonzero=True): statistics and change on x != 0 only
             inside = x != 0
             if not inside.any():

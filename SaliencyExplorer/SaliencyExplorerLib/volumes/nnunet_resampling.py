@@ -23,7 +23,7 @@ import SimpleITK as sitk
 
 from ..errors import SaliencyError
 from .cropping import crop_box, selected_voxels
-from .intensity import normalise_intensity
+from .intensity import nnunet_nonzero_mask, normalise_intensity, uses_nnunet_mask
 
 ANISOTROPY = 3  # nnunetv2.configuration.ANISO_THRESHOLD
 ORDERS = {"nearest": 0, "linear": 1, "bspline": 3}
@@ -147,7 +147,8 @@ def preprocess(vols, card, rules):
     cut = tuple(slice(b0, b1) for b0, b1 in box)
     arrays = [a[cut] for a in arrays]
     if spec.intensity_on == "native":
-        arrays = [normalise_intensity(a, rule) for a, rule in zip(arrays, rules)]  # statistics of the box
+        mask = nnunet_nonzero_mask(arrays) if any(uses_nnunet_mask(r) for r in rules) else None
+        arrays = [normalise_intensity(a, rule, mask=mask) for a, rule in zip(arrays, rules)]  # statistics of the box
     current = np.asarray(vols[0].GetSpacing(), float)[::-1][list(transpose)]  # nnU-Net's array order
     target = [float(t) if t is not None else float(c) for t, c in zip((spec.spacing or (None,) * 3)[::-1], current)]
     shape = [int(round(c / t * n)) for c, t, n in zip(current, target, arrays[0].shape)]  # compute_new_shape

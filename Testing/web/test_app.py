@@ -149,6 +149,7 @@ def test_compare_methods_shows_the_ranked_table_and_the_curves(page, web_server)
     TIMINGS["compare_s"] = time.perf_counter() - started
     assert text.startswith("Most faithful"), text
     rows = page.locator("#comparison-table tbody tr")
+    rows.nth(2).wait_for(timeout=20_000)  # the table comes in its own state update, after the status line
     assert rows.count() >= 3
     first = rows.nth(0).locator("td")
     assert first.nth(0).inner_text() == "1" and first.nth(1).inner_text() in text

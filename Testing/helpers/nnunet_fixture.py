@@ -64,6 +64,29 @@ PLAN_SCRIPT = textwrap.dedent("""
 """)
 
 
+def plan_dataset(root: Path, dataset_id: int, dataset_json: dict) -> None:
+    """Write ``dataset.json`` beside the images under ``root/raw`` and run nnU-Net's fingerprinting and planning
+    on it in a subprocess (its folders come from the environment), one process, one thread."""
+    dataset = next((root / "raw").glob(f"Dataset{dataset_id}_*"))
+    (dataset / "dataset.json").write_text(json.dumps(dataset_json))
+    env = dict(
+        os.environ,
+        nnUNet_raw=str(root / "raw"),
+        nnUNet_preprocessed=str(root / "preprocessed"),
+        nnUNet_results=str(root / "results"),
+        OMP_NUM_THREADS="1",
+        nnUNet_def_n_proc="1",
+    )
+    subprocess.run(
+        [sys.executable, "-c", PLAN_SCRIPT.format(id=dataset_id)],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",  # whatever locale an earlier test set
+    )
+
+
 def make_nnunet_folder(root: Path, folds=(0, 1), cases=4, shrink=8) -> Path:
     """Plan a tiny dataset with nnU-Net and write ``root/results/.../nnUNetTrainer__nnUNetPlans__3d_fullres``
     with ``plans.json``, ``dataset.json`` and ``fold_N/checkpoint_final.pth`` (random weights per fold)."""
@@ -82,23 +105,7 @@ def make_nnunet_folder(root: Path, folds=(0, 1), cases=4, shrink=8) -> Path:
         "numTraining": cases,
         "file_ending": ".nii.gz",
     }
-    (ds / "dataset.json").write_text(json.dumps(dataset_json))
-    env = dict(
-        os.environ,
-        nnUNet_raw=str(raw),
-        nnUNet_preprocessed=str(pre),
-        nnUNet_results=str(res),
-        OMP_NUM_THREADS="1",
-        nnUNet_def_n_proc="1",
-    )
-    subprocess.run(
-        [sys.executable, "-c", PLAN_SCRIPT.format(id=DATASET_ID)],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-    )  # whatever locale an earlier test set
+    plan_dataset(root, DATASET_ID, dataset_json)
     plans = json.loads((pre / DATASET / "nnUNetPlans.json").read_text())
     arch = plans["configurations"]["3d_fullres"]["architecture"]["arch_kwargs"]
     arch["features_per_stage"] = [max(2, f // shrink) for f in arch["features_per_stage"]]

@@ -11,15 +11,12 @@ obliquity or spacing shows the same anatomy.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
-from .nnunet_fixture import PLAN_SCRIPT, oblique_direction
+from .nnunet_fixture import oblique_direction, plan_dataset
 
 DATASET_ID = 902
 DATASET = f"Dataset{DATASET_ID}_Lesion"
@@ -137,23 +134,7 @@ def make_lesion_folder(root: Path, cases: int = 6, steps: int = 250, shrink: int
         "numTraining": cases,
         "file_ending": ".nii.gz",
     }
-    (ds / "dataset.json").write_text(json.dumps(dataset_json))
-    env = dict(
-        os.environ,
-        nnUNet_raw=str(raw),
-        nnUNet_preprocessed=str(pre),
-        nnUNet_results=str(res),
-        OMP_NUM_THREADS="1",
-        nnUNet_def_n_proc="1",
-    )
-    subprocess.run(
-        [sys.executable, "-c", PLAN_SCRIPT.format(id=DATASET_ID)],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-    )
+    plan_dataset(root, DATASET_ID, dataset_json)
     plans = json.loads((pre / DATASET / "nnUNetPlans.json").read_text())
     arch = plans["configurations"]["3d_fullres"]["architecture"]["arch_kwargs"]
     arch["features_per_stage"] = [max(4, f // shrink) for f in arch["features_per_stage"]]

@@ -134,3 +134,20 @@ def test_layer_returning_a_tuple_uses_the_chosen_element(cnn):
     reference = explain(model, x, "gradcam++", layers="features", target=[2, 1, 0])
     res = explain(wrapped, x, "gradcam++", layers="block", layer_output=0, target=[2, 1, 0])
     close(res.raw, reference.raw)
+
+
+def test_several_sigmoid_channels_are_multi_label_regions():
+    """Multi-label (several sigmoid channels): a class's predicted region is where its own logit > 0, the
+    default class the channel predicted on most voxels; softmax keeps the argmax."""
+    from SaliencyExplorerLib.core.targets import resolve_target
+
+    out = torch.randn(2, 3, 6, 5, generator=torch.Generator().manual_seed(1))
+    out[:, 1] += 1.0  # channel 1 above 0 on most voxels
+    target = resolve_target(None, out, 2, task="segmentation", activation="sigmoid")
+    assert target.classes == [1, 1]
+    assert torch.equal(target.masks, (out[:, 1] > 0).float())
+    explicit = resolve_target(0, out, 2, task="segmentation", activation="sigmoid")
+    assert torch.equal(explicit.masks, (out[:, 0] > 0).float())
+    assert not torch.equal(explicit.masks, (out.argmax(1) == 0).float())  # not what an argmax would explain
+    softmax = resolve_target(0, out, 2, task="segmentation", activation="softmax")
+    assert torch.equal(softmax.masks, (out.argmax(1) == 0).float())

@@ -75,3 +75,50 @@ def test_logits_resampled_linearly_decide_on_the_native_grid():
         first_foreground(resample="labels", threshold=0.5) == 20
     )  # logit 0 at 19.3 mm: nearest model voxel 7 (21 mm) reaches 20
     assert first_foreground(resample="logits", smooth={"sigma": 1.0}) == 22  # a symmetric blur keeps a ramp
+
+
+# -- several sigmoid channels: multi-label (MONAI's BraTS bundle, nnU-Net's region-based training) ---------------
+MULTI = np.random.default_rng(3).normal(size=(1, 3, 9, 8, 6)).astype(np.float32)  # (N, C, *spatial) logits
+
+
+def test_multi_label_rule_equals_monai_activations_and_asdiscrete_per_channel():
+    """The engine's region of each class is its own channel above the threshold, as MONAI's postprocessing
+    Activations(sigmoid=True) + AsDiscrete(threshold=0.5) makes it, not an argmax across channels."""
+    from SaliencyExplorerLib.card.spec import OutputSpec
+    from SaliencyExplorerLib.volumes.prediction import labels_rule
+
+    theirs = monai_transforms.AsDiscrete(threshold=0.5)(
+        monai_transforms.Activations(sigmoid=True)(torch.from_numpy(MULTI[0]))
+    ).numpy()
+    ours = labels_rule(OutputSpec(activation="sigmoid", largest_component=True), "sigmoid")(MULTI)
+    assert ours.shape == MULTI.shape
+    largest = monai_transforms.KeepLargestConnectedComponent(independent=True, connectivity=3)
+    for c in range(3):
+        assert np.array_equal(ours[0, c], largest(torch.from_numpy(theirs[c : c + 1])).numpy()[0])
+    plain = labels_rule(OutputSpec(activation="sigmoid", threshold=0.5), "sigmoid")(MULTI)
+    assert (
+        np.array_equal(plain[0], theirs)
+        and (plain[0] != (MULTI[0].argmax(0) == np.arange(3)[:, None, None, None])).any()
+    )
+
+
+def test_multi_label_labels_equal_nnunet_regions_class_order():
+    nnunet = pytest.importorskip("nnunetv2.utilities.label_handling.label_handling")
+    manager = nnunet.LabelManager(
+        {"background": 0, "a": [1, 2, 3], "b": [2, 3], "c": [3]}, regions_class_order=[1, 2, 3]
+    )
+    probabilities = 1.0 / (1.0 + np.exp(-MULTI[0]))
+    theirs = manager.convert_probabilities_to_segmentation(probabilities)
+    assert np.array_equal(decide(probabilities, 0.5, axis=0, regions=(1, 2, 3)), theirs)
+    assert set(np.unique(theirs)) == {0, 1, 2, 3}
+
+
+def test_region_labels_must_name_one_label_per_channel():
+    from SaliencyExplorerLib.card.spec import OutputSpec
+    from SaliencyExplorerLib.errors import SaliencyError
+    from SaliencyExplorerLib.volumes.prediction import region_labels
+
+    assert region_labels("sigmoid", 3, OutputSpec()) == (1, 2, 3)
+    assert region_labels("softmax", 3, OutputSpec()) is None and region_labels("sigmoid", 1, OutputSpec()) is None
+    with pytest.raises(SaliencyError, match="names 2 labels but the model has 3 sigmoid output channels"):
+        region_labels("sigmoid", 3, OutputSpec(region_labels=(1, 2)))

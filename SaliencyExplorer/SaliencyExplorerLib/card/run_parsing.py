@@ -163,7 +163,9 @@ def _mirror_axes(value, dims):
 
 def _output(value, dims):
     """output: the activation, the explained element (key) and how the prediction is made (see OutputSpec)."""
-    value = _object(value, "output", {"activation", "key", "threshold", "smooth", "resample", "largest_component"})
+    value = _object(
+        value, "output", {"activation", "key", "threshold", "smooth", "resample", "largest_component", "region_labels"}
+    )
     key = value.get("key")
     if key is not None and (isinstance(key, bool) or not isinstance(key, (str, int))):
         _fail("output.key", f"expected a string, an integer or null, got {key!r}", "Name the output element.")
@@ -187,4 +189,22 @@ def _output(value, dims):
         smooth=smooth,
         resample=_str(value.get("resample", "auto"), "output.resample", RESAMPLE_BACK),
         largest_component=_bool(value.get("largest_component", False), "output.largest_component"),
+        region_labels=_region_labels(value.get("region_labels")),
     )
+
+
+def _region_labels(value):
+    """output.region_labels: the label each sigmoid channel draws, in order (nnU-Net's regions_class_order)."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v < 2**15 for v in value)
+    ):
+        _fail(
+            "output.region_labels",
+            f"expected a list of label values 1..32767, one per output channel, got {value!r}",
+            "List the label each sigmoid channel draws, e.g. [1, 2, 3] (nnU-Net's regions_class_order).",
+        )
+    return tuple(value)

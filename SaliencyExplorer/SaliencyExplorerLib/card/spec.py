@@ -135,9 +135,12 @@ class OutputSpec:
     ``--prediction-output``) is made from it, as a bundle's postprocessing does: ``smooth`` the logits
     (GaussianSmoothd), bring ``resample`` back to the native grid ("probabilities" or "logits" each class, as
     ``Invertd(nearest_interp=False)`` or nnU-Net; "labels" by nearest neighbour; "auto" the framework's order,
-    ``volumes.native_labels``), ``threshold`` a single sigmoid channel
-    (``AsDiscreted(threshold=)``; argmax otherwise), keep each class's ``largest_component``
-    (``KeepLargestConnectedComponentd``, full connectivity)."""
+    ``volumes.native_labels``), ``threshold`` sigmoid channels
+    (``AsDiscreted(threshold=)``; softmax: the argmax), keep each class's ``largest_component``
+    (``KeepLargestConnectedComponentd``, full connectivity). Several sigmoid channels are multi-label (MONAI's
+    BraTS bundle, nnU-Net's region-based training): each channel is its own yes/no, the region explained for a
+    class is its channel above the threshold, and the label image draws ``region_labels`` (one label per
+    channel, later over earlier: nnU-Net's ``regions_class_order``; default 1..K) where each is above it."""
 
     activation: str = "auto"
     key: object = None
@@ -145,6 +148,7 @@ class OutputSpec:
     smooth: SmoothSpec | None = None
     resample: str = "auto"
     largest_component: bool = False
+    region_labels: tuple | None = None
 
 
 @dataclass(frozen=True)

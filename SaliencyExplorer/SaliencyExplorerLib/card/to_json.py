@@ -84,6 +84,8 @@ def card_to_dict(card: ModelCard) -> dict:
         "resample": output.resample,
         "largest_component": output.largest_component,
     }
+    if output.region_labels is not None:
+        out["output"]["region_labels"] = list(output.region_labels)
     if output.smooth is not None:
         sigma = output.smooth.sigma
         out["output"]["smooth"] = {

@@ -176,8 +176,9 @@ def resolve_target(
     """Turn the caller's `target` (None, int, list, callable) into a Target for this output.
 
     Segmentation: the region is `mask` (a caller's region), or where the model predicts the class: the argmax
-    (a single channel: logit > 0), or `mask(output)` when `mask` is a callable giving the predicted labels
-    (N, *spatial), e.g. after the card's postprocessing."""
+    (a single channel, or each of several sigmoid channels, which are multi-label: logit > 0), or
+    `mask(output)` when `mask` is a callable giving the predicted labels (N, *spatial) or, multi-label, each
+    channel's decision (N, K, *spatial), e.g. after the card's postprocessing."""
     if callable(target):
         return CallableTarget(target)
     if target is not None and not isinstance(target, (numbers.Integral, list, tuple)):
@@ -211,11 +212,17 @@ def resolve_target(
         raise SaliencyError(f"A segmentation target needs an output (N, K, *spatial); got {tuple(output.shape)}.")
     if callable(mask):  # the model's own answer as the card makes it (smoothing, threshold, ...): labels
         predicted, mask = torch.as_tensor(mask(output), device=output.device).long(), None
+    elif activation == "sigmoid" and k > 1:  # multi-label: each channel its own yes/no (sigmoid > 0.5)
+        predicted = (output > 0).long()
     else:
         predicted = output.argmax(dim=1) if k > 1 else (output[:, 0] > 0).long()
+    per_channel = predicted.dim() == output.dim()  # (N, K, *spatial): multi-label decisions
     if target is None:  # the most frequently predicted foreground class per sample (class 0 = background)
         default = []
         for i in range(n):
+            if per_channel:  # every channel is a foreground class
+                default.append(int(predicted[i].flatten(1).sum(1).argmax()))
+                continue
             counts = torch.bincount(predicted[i].flatten(), minlength=k)
             if k > 1:
                 counts[0] = -1
@@ -234,7 +241,9 @@ def resolve_target(
             )
         masks = masks.float()
     else:
-        if k > 1:
+        if per_channel:
+            masks = torch.stack([predicted[i, c] > 0 for i, c in enumerate(classes)]).float()
+        elif k > 1:
             masks = torch.stack([(predicted[i] == c) for i, c in enumerate(classes)]).float()
         else:
             masks = (predicted == 1).float()

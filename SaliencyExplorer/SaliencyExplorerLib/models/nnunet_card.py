@@ -26,10 +26,25 @@ def derive_card(
     if not isinstance(transpose, list) or not all(type(t) is int for t in transpose) or sorted(transpose) != [0, 1, 2]:
         _fail(plans_path, "transpose_forward", f"is {transpose!r}, not a permutation of [0, 1, 2]")
     channels, labels = dataset_fields(dataset, dataset_path)
-    regions = any(isinstance(v, (list, tuple)) for v in labels.values())
-    if regions:  # region-based training: one sigmoid output per foreground region
-        classes = [name for name, v in labels.items() if not (v == 0 or v == [0])]
+    labels = {name: v for name, v in labels.items() if name != "ignore"}  # nnU-Net's ignore label: no output
+    regions = any(isinstance(v, (list, tuple)) and len(v) > 1 for v in labels.values())  # as its LabelManager
+    region_order = None
+    if regions:  # region-based training: one sigmoid output per foreground region, labelled in this order
+        classes = [name for name, v in labels.items() if not (v == 0 or (isinstance(v, list) and set(v) == {0}))]
+        region_order = dataset.get("regions_class_order")
+        if (
+            not isinstance(region_order, list)
+            or len(region_order) != len(classes)
+            or not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v < 2**15 for v in region_order)
+        ):
+            _fail(
+                dataset_path,
+                "regions_class_order",
+                f"is {region_order!r}, not one label value per region ({len(classes)})",
+                "Region-based nnU-Net needs regions_class_order (nnU-Net refuses such a dataset too).",
+            )
     else:
+        labels = {name: v[0] if isinstance(v, list) and len(v) == 1 else v for name, v in labels.items()}
         try:
             ordered = sorted(labels.items(), key=lambda kv: int(kv[1]))
         except (TypeError, ValueError):
@@ -110,7 +125,7 @@ def derive_card(
             "intensity": intensity[0] if len(intensity) == 1 else intensity,
             "background": 0.0,
         },
-        "output": {"activation": "sigmoid" if regions else "softmax"},
+        "output": {"activation": "sigmoid", "region_labels": region_order} if regions else {"activation": "softmax"},
         "inference": {
             "mode": "sliding_window",
             "roi_size": [int(p) for p in patch],

@@ -8,7 +8,8 @@ so the tool does the same to give their answer voxel for voxel. The card's ``out
 (activated on the model grid, MONAI's ``Activationsd`` before ``Invertd``), "logits" (activated on the scan's
 grid, nnU-Net's order) or "labels" (decided on the model grid, nearest neighbour back); "auto" is the
 framework's own order ("logits" for ``input.resampling: "nnunet"``, else "probabilities"); ``threshold`` a
-single channel, the argmax of several; ``largest_component``. The way back is the only framework-specific
+sigmoid channel, the argmax of several softmax ones, each of several sigmoid ones (multi-label, drawn in
+``region_labels`` order); ``largest_component``. The way back is the only framework-specific
 step: MONAI (and plain cards) resample linearly through patient space; nnU-Net resizes in index space onto
 its crop box (``nnunet_resampling.logits_to_box``) and leaves background outside the box.
 """
@@ -20,7 +21,7 @@ import SimpleITK as sitk
 
 from .geometry import Grid, ModelInput, as_3d, edge_padded, from_layout, labels_to_native
 from .nnunet_resampling import logits_to_box
-from .prediction import activate, decide, keep_largest_component, smooth
+from .prediction import activate, decide, keep_largest_component, region_labels, smooth
 
 
 def resample_mode(output, card) -> str:
@@ -66,17 +67,22 @@ def _nnunet_back(channel: np.ndarray, model_input: ModelInput, reference: sitk.I
     return full
 
 
-def _decided_on_native(values: np.ndarray, model_input: ModelInput, activation: str, threshold: float):
+def _decided_on_native(values: np.ndarray, model_input: ModelInput, activation: str, threshold: float, regions=None):
     """Each class of ``values`` (N, C, *spatial) brought back, ``activation`` applied there ("none": they are
-    probabilities already), then decided: one channel above ``threshold``, else the argmax. One class at a
-    time: a running maximum, not all classes' volumes at once."""
+    probabilities already), then decided: one channel above ``threshold``, else the argmax, or with ``regions``
+    (multi-label) each channel above ``threshold`` draws its label in order. One class at a time: a running
+    maximum, not all classes' volumes at once."""
     reference = as_3d(model_input.reference)
     back = _nnunet_back if model_input.card.input.resampling == "nnunet" else _physical_back
     classes = values.shape[1]
     best = label = None
     for c in range(classes):
         p = back(values[:, c], model_input, reference, activation, classes)
-        if classes == 1:
+        if regions is not None:
+            if label is None:
+                label = np.zeros(p.shape, np.uint16 if max(regions) > 255 else np.uint8)
+            label[p > threshold] = regions[c]
+        elif classes == 1:
             label = (p > threshold).astype(np.uint8)
         elif best is None:
             best, label = p, np.zeros(p.shape, np.uint16 if classes > 256 else np.uint8)
@@ -98,13 +104,15 @@ def predict(scores: np.ndarray, activation: str, output, model_input: ModelInput
         spec = output.smooth
         scores = smooth(scores, spec.sigma, scores.ndim - 2, spec.kernel, spec.edges)
     mode = resample_mode(output, model_input.card)
+    regions = region_labels(activation, scores.shape[1], output)
     if mode == "labels":
-        image = labels_to_native(decide(activate(scores, activation, axis=1), output.threshold, axis=1), model_input)
+        labels = decide(activate(scores, activation, axis=1), output.threshold, axis=1, regions=regions)
+        image = labels_to_native(labels, model_input)
     elif mode == "probabilities":
         probabilities = activate(scores, activation, axis=1).astype(np.float32)
-        image = _decided_on_native(probabilities, model_input, "none", output.threshold)
+        image = _decided_on_native(probabilities, model_input, "none", output.threshold, regions)
     else:
-        image = _decided_on_native(scores, model_input, activation, output.threshold)
+        image = _decided_on_native(scores, model_input, activation, output.threshold, regions)
     return keep_largest_component(image) if output.largest_component else image
 
 
@@ -114,6 +122,8 @@ def argmax_on_native(values: np.ndarray, model_input: ModelInput, activation: st
     ``activation`` ("none": they are already) on the model grid before the physical way back (MONAI), on the
     native grid after nnU-Net's (it resamples logits)."""
     values = np.asarray(values, dtype=np.float32)
+    regions = region_labels(activation, values.shape[1], model_input.card.output)
     if model_input.card.input.resampling == "nnunet":
-        return _decided_on_native(values, model_input, activation, 0.5)
-    return _decided_on_native(activate(values, activation, axis=1).astype(np.float32), model_input, "none", 0.5)
+        return _decided_on_native(values, model_input, activation, 0.5, regions)
+    probabilities = activate(values, activation, axis=1).astype(np.float32)
+    return _decided_on_native(probabilities, model_input, "none", 0.5, regions)

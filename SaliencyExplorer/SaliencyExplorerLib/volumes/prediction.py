@@ -5,8 +5,10 @@ framework's order and brings the answer to the volume's grid (the one path for `
 
 1. ``smooth``: a Gaussian blur of the logits on the model grid (MONAI ``GaussianSmooth``: "erf" kernel, zero
    edges; or ``scipy.ndimage.gaussian_filter(mode="nearest")``: "sampled" kernel, nearest edges), 4 sigma.
-2. ``activate`` and ``decide``: a single channel is foreground where its probability is above ``threshold``
-   (``AsDiscrete``); several channels take the argmax.
+2. ``activate`` and ``decide``: a sigmoid channel is foreground where its probability is above ``threshold``
+   (``AsDiscrete``); several softmax channels take the argmax; several sigmoid channels are multi-label
+   (MONAI's BraTS bundle, nnU-Net's region-based training): each channel is decided on its own, and the label
+   image draws each channel's ``region_labels`` value in order (nnU-Net's ``regions_class_order``).
 3. ``largest_component``: each class keeps its largest connected component (``KeepLargestConnectedComponent``,
    full connectivity, classes independently).
 """
@@ -17,6 +19,8 @@ import math
 
 import numpy as np
 import SimpleITK as sitk
+
+from ..errors import SaliencyError
 
 TRUNCATE = 4.0  # sigmas: MONAI's GaussianFilter and scipy's gaussian_filter both stop there
 
@@ -67,8 +71,32 @@ def activate(scores: np.ndarray, activation: str, axis: int = 0) -> np.ndarray:
     return scores
 
 
-def decide(probabilities: np.ndarray, threshold: float = 0.5, axis: int = 0) -> np.ndarray:
-    """Labels: one channel -> probability above ``threshold`` (1) or not (0); several -> the argmax."""
+def region_labels(activation: str, channels: int, output) -> tuple | None:
+    """The label each channel draws when the output is multi-label (several sigmoid channels, each its own
+    yes/no): the card's ``output.region_labels`` or 1..K. None when each voxel has one answer (softmax, one
+    channel)."""
+    if activation != "sigmoid" or channels < 2:
+        return None
+    labels = getattr(output, "region_labels", None)
+    if labels is None:
+        return tuple(range(1, channels + 1))
+    if len(labels) != channels:
+        raise SaliencyError(
+            f"The card's output.region_labels names {len(labels)} labels but the model has {channels} sigmoid "
+            "output channels; give one label per channel (nnU-Net's regions_class_order)."
+        )
+    return tuple(labels)
+
+
+def decide(probabilities: np.ndarray, threshold: float = 0.5, axis: int = 0, regions=None) -> np.ndarray:
+    """Labels: one channel -> probability above ``threshold`` (1) or not (0); several -> the argmax, or with
+    ``regions`` (multi-label, see ``region_labels``) each channel above ``threshold`` draws its label in order,
+    later channels over earlier (nnU-Net's ``convert_probabilities_to_segmentation``)."""
+    if regions is not None:
+        labels = np.zeros(np.take(probabilities, 0, axis=axis).shape, np.uint16 if max(regions) > 255 else np.uint8)
+        for c, value in enumerate(regions):
+            labels[np.take(probabilities, c, axis=axis) > threshold] = value
+        return labels
     if probabilities.shape[axis] == 1:
         return (np.take(probabilities, 0, axis=axis) > threshold).astype(np.uint8)
     return probabilities.argmax(axis=axis)
@@ -96,23 +124,28 @@ def postprocessed(output) -> bool:
 def labels_rule(output, activation: str):
     """A callable: the model's output (N, K, *spatial) on the model grid -> the labels (N, *spatial) the card
     predicts there (smooth, activation, threshold, largest component): the engine's region for a
-    segmentation target (``core.targets.resolve_target``), so the map explains the prediction the user sees."""
+    segmentation target (``core.targets.resolve_target``), so the map explains the prediction the user sees.
+    A multi-label output gives each channel's own decision instead, (N, K, *spatial) of 0/1: the region of
+    a class is its channel, which later channels' labels may cover in the label image."""
+
+    def _largest(values):
+        image = sitk.GetImageFromArray(np.ascontiguousarray(values).astype(np.uint16))
+        return sitk.GetArrayFromImage(keep_largest_component(image))
 
     def labels(scores):
         values = np.asarray(scores.detach().float().cpu().numpy() if hasattr(scores, "detach") else scores)
         if output.smooth is not None:
             values = smooth(values, output.smooth.sigma, values.ndim - 2, output.smooth.kernel, output.smooth.edges)
         chosen = activation if activation != "auto" else ("sigmoid" if values.shape[1] == 1 else "softmax")
-        out = decide(activate(values, chosen, axis=1), output.threshold, axis=1)
+        probabilities = activate(values, chosen, axis=1)
+        if region_labels(chosen, values.shape[1], output) is not None:
+            out = (probabilities > output.threshold).astype(np.int64)
+            if output.largest_component:
+                out = np.stack([np.stack([_largest(channel) for channel in sample]) for sample in out])
+            return out.astype(np.int64)
+        out = decide(probabilities, output.threshold, axis=1)
         if output.largest_component:
-            out = np.stack(
-                [
-                    sitk.GetArrayFromImage(
-                        keep_largest_component(sitk.GetImageFromArray(np.ascontiguousarray(sample).astype(np.uint16)))
-                    )
-                    for sample in out
-                ]
-            )
+            out = np.stack([_largest(sample) for sample in out])
         return out.astype(np.int64)
 
     return labels

@@ -31,7 +31,7 @@ from ..volumes.geometry import (
     to_model,
 )
 from ..volumes.native_labels import predict
-from ..volumes.prediction import activate, labels_rule, postprocessed
+from ..volumes.prediction import activate, labels_rule, postprocessed, region_labels
 from . import regions
 from .localiser import localiser_box
 
@@ -60,13 +60,17 @@ class VolumeExplanation:
 
     def prediction_labels(self) -> dict:
         """{label value: class name} of ``prediction_image`` (without the background 0 of a multi-class
-        output; a single sigmoid channel is value 1)."""
+        output; a single sigmoid channel is value 1; several sigmoid channels draw their ``region_labels``)."""
         if self.prediction_image is None:
             return {}
         names = self.card.classes if self.card is not None and self.card.classes else ()
         count = int(self.explanation.scores.shape[1])
         if count == 1:
             return {1: names[0] if names else "class 0"}
+        output = self.card.output if self.card is not None else None
+        regions = region_labels(getattr(self.explanation, "output_activation", None), count, output)
+        if regions is not None:
+            return {label: names[c] if c < len(names) else f"class {c}" for c, label in enumerate(regions)}
         return {k: names[k] if k < len(names) else f"class {k}" for k in range(1, count)}
 
 
@@ -144,7 +148,11 @@ def _score(explanation, target, card, options, mask):
     prob = _probabilities(explanation, options)[:, target]
     if prob.ndim == 1:
         return float(prob.max())
-    region = mask if mask is not None else (scores.argmax(axis=1) == target if scores.shape[1] > 1 else prob > 0.5)
+    multi_label = _activation(explanation, options) == "sigmoid"  # each channel its own yes/no
+    if mask is not None:
+        region = mask
+    else:
+        region = scores.argmax(axis=1) == target if scores.shape[1] > 1 and not multi_label else prob > 0.5
     region = np.asarray(region, dtype=bool)
     return float(prob[region].mean()) if region.any() else float(prob.mean())
 
@@ -280,7 +288,7 @@ def explain_image(
             raise SaliencyError(
                 "region_at picks the predicted component of the target class: name the class (target=... / --target)."
             )
-        labels = regions.predicted_labels(module, model_input, card_obj, options)
+        labels = regions.predicted_labels(module, model_input, card_obj, options, target)
         mask = regions.component_mask(labels, model_input, region_at, target)
     stacked = card_obj.spatial_dims == 2 and model_input.tensor.shape[0] > 1
     if stacked and target is None and options.get("task") in (None, "classification"):

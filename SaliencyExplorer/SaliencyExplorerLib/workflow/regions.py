@@ -63,8 +63,10 @@ def box_mask(model_input: ModelInput, box_ras) -> np.ndarray:
     return to_layout(inside, model_input.card)
 
 
-def predicted_labels(module, model_input: ModelInput, card, options) -> np.ndarray:
-    """(N, *spatial) class indices the model predicts on the model grid (its blended output under windows)."""
+def predicted_labels(module, model_input: ModelInput, card, options, target=None) -> np.ndarray:
+    """(N, *spatial) class indices the model predicts on the model grid (its blended output under windows).
+    Several sigmoid channels are multi-label (a voxel may be in several classes): ``target`` where its own
+    channel is above 0.5, -1 elsewhere."""
     import torch  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
     from ..core.model_call import call_model  # noqa: PLC0415  (torch)
@@ -85,6 +87,9 @@ def predicted_labels(module, model_input: ModelInput, card, options) -> np.ndarr
             "region_at picks a predicted component, but this model classifies (its output has no "
             "spatial axes). Use a region only with a segmentation model."
         )
+    multi_label = options.get("output_activation", card.output.activation) == "sigmoid" and output.shape[1] > 1
+    if multi_label and target is not None and 0 <= target < output.shape[1]:
+        return np.where((output[:, target] > 0).numpy(), target, -1)
     return (output[:, 0] > 0).long().numpy() if output.shape[1] == 1 else output.argmax(1).numpy()
 
 

@@ -168,6 +168,12 @@ def _card_cases():
         return "cli", _explain(ct, model, tmp / "h.nrrd", card=_card(tmp, input={"spacing": [1e-5, 1e-5, 1e-5]}))
 
     cases["card absurd tiny spacing"] = tiny_spacing
+
+    def region_labels(tmp):
+        ct, model, _ = _base(tmp)
+        return "cli", _explain(ct, model, tmp / "h.nrrd", card=_card(tmp, output={"region_labels": [1, "os"]}))
+
+    cases["card output.region_labels not labels"] = region_labels
     return cases
 
 

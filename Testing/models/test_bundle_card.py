@@ -79,3 +79,13 @@ def test_postprocessing_the_card_cannot_say_is_one_line(post, field):
     with pytest.raises(ModelLoadError, match=field) as info:
         derive_card(config(post), {}, PATH)
     assert "\n" not in str(info.value)
+
+
+def test_postprocessing_the_card_does_not_reproduce_is_said_not_dropped():
+    """FillHolesd (or any transform outside the card's vocabulary) changes the bundle's labels: the card is made
+    without it and a note names it; saving and type transforms are label-neutral and pass without a note."""
+    notes = []
+    post = [TAPS_POST[2], {"_target_": "FillHolesd", "keys": "pred"}, {"_target_": "EnsureTyped", "keys": "pred"}]
+    derive_card(config(post + [TAPS_POST[5]]), {}, PATH, notes)
+    assert len(notes) == 1 and "transforms[1]: FillHolesd changes the bundle's labels" in notes[0]
+    assert "\n" not in notes[0]

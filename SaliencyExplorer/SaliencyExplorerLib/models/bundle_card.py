@@ -39,6 +39,7 @@ INTENSITY = {
 }
 GRID = {"Orientation", "Spacing", "Resize"}
 POSTPROCESSING = {"Activations", "Invert", "AsDiscrete", "GaussianSmooth", "KeepLargestConnectedComponent"}
+LABEL_NEUTRAL = IGNORED | {"SaveImage", "SaveImaged", "Compose", "EnsureTyped", "ToTensord", "ToNumpyd", "ToDeviced"}
 INTERP = {
     "bilinear": "linear",
     "trilinear": "linear",
@@ -260,7 +261,8 @@ def _intensity_step(name, item, resolver, where, path):
 def _output(config, resolver, path, notes):
     """The card's ``output`` from the bundle's ``postprocessing``: Activationsd (activation), Invertd
     (``nearest_interp=False``: scores back linearly; True, MONAI's default: labels back by nearest), AsDiscreted (threshold), GaussianSmoothd (smooth),
-    KeepLargestConnectedComponentd; other transforms (saving, copying) do not change the labels."""
+    KeepLargestConnectedComponentd; saving, copying and type transforms do not change the labels; any other
+    transform is named in ``notes`` (the prediction is made without it)."""
     post = config.get("postprocessing")
     items = post.get("transforms", []) if isinstance(post, dict) else post if isinstance(post, list) else []
     out, activated = {"activation": "auto"}, False
@@ -310,6 +312,11 @@ def _output(config, resolver, path, notes):
                     "component with full connectivity"
                 )
             out["largest_component"] = True
+        elif name not in LABEL_NEUTRAL and name.removesuffix("d") not in LABEL_NEUTRAL:
+            notes.append(  # e.g. FillHolesd, RemoveSmallObjectsd, LabelFilterd, Lambdad: said, never dropped silently
+                f"{where}: {item.get('_target_')} changes the bundle's labels in a way the card cannot say; "
+                "--prediction-output (and the region explained) is the prediction without it"
+            )
     return out
 
 

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from ..errors import CardError
+from .chain_parsing import localiser, previous_stage
 from .readers import _bool, _fail, _int, _number, _object, _str
 from .run_parsing import _inference, _output
 from .spec import (
@@ -30,7 +31,6 @@ from .spec import (
     Intensity,
     IntensityChain,
     IntensityStep,
-    LocaliserSpec,
     ModelCard,
 )
 
@@ -300,6 +300,7 @@ def parse_card(data, path=None) -> ModelCard:
             "architecture",
             "weights",
             "localiser",
+            "previous_stage",
         },
     )
     dims = _int(data.get("spatial_dims", 3), "spatial_dims", choices=(2, 3))
@@ -337,6 +338,8 @@ def parse_card(data, path=None) -> ModelCard:
     weights = data.get("weights")
     if weights is not None and not _str(weights, "weights"):
         _fail("weights", "empty", "Give the model file's name relative to the card, or leave the field out.")
+    previous = previous_stage(data.get("previous_stage"), path, channels)
+    images = channels - (len(previous.labels) if previous is not None else 0)  # the volumes' channels
     version = data.get("version")
     if version is not None and (isinstance(version, bool) or not isinstance(version, (str, int))):
         _fail("version", f"expected a string or an integer, got {version!r}", 'Write e.g. "1.0".')
@@ -348,50 +351,15 @@ def parse_card(data, path=None) -> ModelCard:
         spatial_dims=dims,
         in_channels=channels,
         classes=classes,
-        input=_input(data.get("input", {}), dims, channels),
+        input=_input(data.get("input", {}), dims, images),
         output=output,
         inference=_inference(data.get("inference", {"mode": "whole"}), dims),
         target_layer=layer,
         architecture=architecture,
         weights=weights,
-        localiser=_localiser(data.get("localiser"), path),
+        localiser=localiser(data.get("localiser"), path),
+        previous_stage=previous,
         path=None if path is None else str(path),
-    )
-
-
-def _localiser(value, path):
-    """localiser: {"model": file, "card": {...} or a card file, "label": k, "box_margin": 0.1} (see LocaliserSpec).
-    Relative files are beside the card, resolved now so that the card can travel (the worker's job folder)."""
-    if value is None:
-        return None
-    _object(value, "localiser", {"model", "card", "label", "box_margin"}, required=("model", "card"))
-    folder = Path(path).parent if path is not None else None
-    model = _str(value["model"], "localiser.model")
-    if not model:
-        _fail("localiser.model", "empty", "Give the localiser's model file, relative to the card.")
-    if folder is not None and not Path(model).is_absolute():
-        model = str(folder / model)
-    card = value["card"]
-    if isinstance(card, str):
-        card_path = Path(card) if folder is None or Path(card).is_absolute() else folder / card
-        card = load_card(card_path)
-    elif isinstance(card, dict):
-        try:
-            card = parse_card(card, path=path)
-        except CardError as exc:
-            raise CardError(f"{exc} (in localiser.card)") from None
-    else:
-        _fail("localiser.card", f"expected a card object or a card file, got {card!r}", "Write {...} or a path.")
-    if card.localiser is not None:
-        _fail(
-            "localiser.card.localiser", "a localiser of a localiser", "Chain two models: give the first no localiser."
-        )
-    label = value.get("label")
-    margin = _number(value.get("box_margin", 0.0), "localiser.box_margin")
-    if margin < 0:
-        _fail("localiser.box_margin", f"must be >= 0, got {margin}", "Use a fraction of the box such as 0.1.")
-    return LocaliserSpec(
-        model=model, card=card, label=None if label is None else _int(label, "localiser.label", 0), box_margin=margin
     )
 
 

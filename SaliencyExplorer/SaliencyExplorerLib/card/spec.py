@@ -191,6 +191,19 @@ class LocaliserSpec:
 
 
 @dataclass(frozen=True)
+class PreviousStageSpec:
+    """A cascade's first stage (nnU-Net's ``previous_stage``): ``model`` (a file or folder; relative paths are
+    beside the card) with its own ``card`` (None: the one a folder derives) predicts on the volume, as its own
+    prediction is made (windows, mirroring, postprocessing); its label image becomes one input channel per
+    ``labels`` value (one-hot), after the image channels, brought to the model grid as nnU-Net brings a
+    segmentation (``input.resampling: "nnunet"``) or by nearest neighbour. ``in_channels`` counts them."""
+
+    model: str
+    card: "ModelCard | None"
+    labels: tuple
+
+
+@dataclass(frozen=True)
 class ModelCard:
     r"""How a model sees a volume, parsed strictly from JSON (``parse_card``/``load_card``): task, spatial dims,
     channels, classes, the input grid (``input``), the output's meaning (``output``), the default target
@@ -210,7 +223,13 @@ class ModelCard:
     architecture: dict | None = None
     weights: str | None = None
     localiser: LocaliserSpec | None = None  # a first model that places the box this one sees
+    previous_stage: PreviousStageSpec | None = None  # a first model whose labels are extra input channels
     path: str | None = None  # where the card was read from (for relative architecture files)
+
+    @property
+    def image_channels(self) -> int:
+        """How many volumes the model takes: ``in_channels`` less a previous stage's label channels."""
+        return self.in_channels - (len(self.previous_stage.labels) if self.previous_stage is not None else 0)
 
     def class_index(self, target) -> int:
         """A class given as an index or a name (case-insensitive) -> its index."""

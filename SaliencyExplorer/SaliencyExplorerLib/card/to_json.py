@@ -124,4 +124,9 @@ def card_to_dict(card: ModelCard) -> dict:
         out["localiser"] = {"model": spec.model, "card": card_to_dict(spec.card), "box_margin": spec.box_margin}
         if spec.label is not None:
             out["localiser"]["label"] = spec.label
+    if card.previous_stage is not None:
+        spec = card.previous_stage
+        out["previous_stage"] = {"model": spec.model, "labels": list(spec.labels)}
+        if spec.card is not None:
+            out["previous_stage"]["card"] = card_to_dict(spec.card)
     return out

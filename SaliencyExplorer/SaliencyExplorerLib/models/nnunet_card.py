@@ -9,7 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..card import ModelCard, parse_card
-from .nnunet_plans import _fail, _normalisation, _positive_number, configuration, dataset_fields
+from .nnunet_plans import (
+    _fail,
+    _normalisation,
+    _positive_number,
+    configuration,
+    dataset_fields,
+    label_layout,
+    previous_stage_folder,
+)
 
 RESAMPLING_ORDER = {0: "nearest", 1: "linear", 3: "bspline"}
 
@@ -26,11 +34,12 @@ def derive_card(
     if not isinstance(transpose, list) or not all(type(t) is int for t in transpose) or sorted(transpose) != [0, 1, 2]:
         _fail(plans_path, "transpose_forward", f"is {transpose!r}, not a permutation of [0, 1, 2]")
     channels, labels = dataset_fields(dataset, dataset_path)
-    labels = {name: v for name, v in labels.items() if name != "ignore"}  # nnU-Net's ignore label: no output
-    regions = any(isinstance(v, (list, tuple)) and len(v) > 1 for v in labels.values())  # as its LabelManager
+    try:
+        regions, classes, foreground = label_layout(labels)
+    except (TypeError, ValueError):
+        _fail(dataset_path, "labels", "maps names to something other than integer labels or regions")
     region_order = None
     if regions:  # region-based training: one sigmoid output per foreground region, labelled in this order
-        classes = [name for name, v in labels.items() if not (v == 0 or (isinstance(v, list) and set(v) == {0}))]
         region_order = dataset.get("regions_class_order")
         if (
             not isinstance(region_order, list)
@@ -43,20 +52,14 @@ def derive_card(
                 f"is {region_order!r}, not one label value per region ({len(classes)})",
                 "Region-based nnU-Net needs regions_class_order (nnU-Net refuses such a dataset too).",
             )
-    else:
-        labels = {name: v[0] if isinstance(v, list) and len(v) == 1 else v for name, v in labels.items()}
-        try:
-            ordered = sorted(labels.items(), key=lambda kv: int(kv[1]))
-        except (TypeError, ValueError):
-            _fail(dataset_path, "labels", "maps names to something other than integer labels or regions")
-        classes = [name for name, _ in ordered]
-        if [int(v) for _, v in ordered] != list(range(len(ordered))):
-            _fail(
-                dataset_path,
-                "labels",
-                f"values {[v for _, v in ordered]} are not 0..{len(ordered) - 1}",
-                "nnU-Net v2 needs consecutive labels.",
-            )
+    elif foreground != list(range(1, len(classes))):
+        _fail(
+            dataset_path,
+            "labels",
+            f"values {[0, *foreground]} are not 0..{len(classes) - 1}",
+            "nnU-Net v2 needs consecutive labels.",
+        )
+    previous = previous_stage_folder(root, config, plans_path)
     patch = config.get("patch_size")
     spacing = config.get("spacing")
     if not isinstance(patch, list) or len(patch) not in (2, 3):
@@ -113,7 +116,7 @@ def derive_card(
         "description": f"nnU-Net v2 {root.name}, configuration {config_name} ({plans.get('plans_name', 'plans')})",
         "task": "segmentation",
         "spatial_dims": dims,
-        "in_channels": len(channels),
+        "in_channels": len(channels) + (len(foreground) if previous is not None else 0),
         "classes": classes,
         "input": {
             "array_order": "zyx",
@@ -138,6 +141,8 @@ def derive_card(
             "mirror_axes": [int(a) for a in mirror_axes or ()],
         },
     }
+    if previous is not None:  # a cascade stage: its previous stage's labels, one-hot, follow the image channels
+        card["previous_stage"] = {"model": str(previous), "labels": foreground}
     if dims == 2:
         if transpose != [0, 1, 2]:
             _fail(

@@ -16,7 +16,7 @@ from torch import nn
 
 from ..errors import ModelLoadError
 from .network_build import build_from_args
-from .nnunet_plans import _fail, configuration, dataset_fields
+from .nnunet_plans import _fail, configuration, dataset_fields, label_layout
 
 INSTALL = "pip install dynamic-network-architectures --no-deps"
 # In a checkout: the set-up script's nnunet option does the same in .venv (and adds einops).
@@ -78,12 +78,12 @@ def build_network(plans: dict, dataset: dict, config_name: str, root: Path) -> n
         if kwargs.get(key) is not None:
             kwargs[key] = _locate(kwargs[key], IMPORTABLE_PREFIX, f"{where}.arch_kwargs.{key}", plans_path)
     channels, labels = dataset_fields(dataset, root / "dataset.json")
-    regions = any(isinstance(v, (list, tuple)) for v in labels.values())
-    outputs = sum(1 for v in labels.values() if not (v == 0 or v == [0])) if regions else len(labels)
+    _, heads, foreground = label_layout(labels)
+    inputs = len(channels) + (len(foreground) if config.get("previous_stage") else 0)  # a cascade: + one-hot
     try:  # no downloads, then the size on the meta device, then the build (network_build)
         return build_from_args(
             cls,
-            dict(input_channels=len(channels), num_classes=outputs, deep_supervision=False, **kwargs),
+            dict(input_channels=inputs, num_classes=len(heads), deep_supervision=False, **kwargs),
             f"{plans_path}: {where}.arch_kwargs",
             "Restore the plans.json nnU-Net wrote.",
         )

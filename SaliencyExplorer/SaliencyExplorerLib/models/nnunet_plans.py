@@ -168,14 +168,50 @@ def configuration(plans: dict, name: str, plans_path: Path) -> dict:
             _fail(plans_path, f"configurations.{name}.inherits_from", f"names {parent!r}, which is missing or circular")
         seen.add(parent)
         config = {**configs[parent], **config}
-    if config.get("previous_stage") or "cascade" in name:
+    previous = config.get("previous_stage")
+    if previous is not None and (not isinstance(previous, str) or previous not in configs or previous == name):
+        _fail(plans_path, f"configurations.{name}.previous_stage", f"is {previous!r}, not another configuration")
+    return config
+
+
+def previous_stage_folder(root: Path, config: dict, plans_path: Path) -> Path | None:
+    """A cascade stage's previous stage: the trained folder of ``previous_stage`` beside this one (nnU-Net names
+    them ``Trainer__Plans__configuration``); None for a configuration that is not a cascade stage."""
+    previous = config.get("previous_stage")
+    if previous is None:
+        return None
+    if root.name.count("__") != 2:
+        _fail(
+            root,
+            "folder name",
+            "is not nnU-Net's Trainer__Plans__configuration, so the cascade's previous stage cannot be found",
+            "Keep the folders as nnU-Net wrote them.",
+        )
+    folder = root.parent / f"{root.name.rsplit('__', 1)[0]}__{previous}"
+    if not (folder / "plans.json").is_file():
         _fail(
             plans_path,
-            f"configurations.{name}",
-            "is a cascade stage, which needs the previous stage's segmentation as input",
-            f"Use the {name.replace('_cascade', '')} model, or explain the first stage.",
+            "previous_stage",
+            f"is {previous!r}, whose trained folder {folder.name} is not beside this cascade stage",
+            f"nnU-Net predicts the {previous} stage first: put its folder beside this one.",
         )
-    return config
+    return folder
+
+
+def label_layout(labels: dict) -> tuple[bool, list, list]:
+    """(region-based, the names of the output heads, the foreground label values) of dataset.json's labels, as
+    nnU-Net's LabelManager reads them: a region is a list of more than one label; the ``ignore`` label has no
+    head; a cascade stage gets one input channel per foreground label (its previous stage's one-hot)."""
+    labels = {name: v for name, v in labels.items() if name != "ignore"}
+    regions = any(isinstance(v, (list, tuple)) and len(v) > 1 for v in labels.values())
+    values = sorted({int(x) for v in labels.values() for x in (v if isinstance(v, list) else [v])} - {0})
+    if regions:
+        return True, [n for n, v in labels.items() if not (v == 0 or (isinstance(v, list) and set(v) == {0}))], values
+    return False, [n for n, _ in sorted(labels.items(), key=lambda kv: int(_scalar(kv[1])))], values
+
+
+def _scalar(value):
+    return value[0] if isinstance(value, list) and len(value) == 1 else value
 
 
 def _normalisation(scheme: str, index: int, plans: dict, use_mask: bool, plans_path: Path, notes: list):

@@ -103,10 +103,11 @@ class ModelInput:
     native_box: tuple | None = None  # resampling "nnunet": the cropped box ((start, stop) per k, j, i) of reference
 
 
-def to_model(images, card: ModelCard, box=None):
+def to_model(images, card: ModelCard, box=None, previous=None):
     """Source image(s) (one per channel, co-registered in physical space) -> :class:`ModelInput`. ``box``
     ((start, stop) per k, j, i voxel axis of the first image, e.g. from a localiser) crops it first; the map
-    still goes back to the whole image."""
+    still goes back to the whole image. ``previous``: a cascade's previous-stage label image on the first
+    image's grid, which becomes the card's ``previous_stage`` label channels after the image channels."""
     import torch  # noqa: PLC0415  (torch: lazy for the Slicer side and CLI)
 
     images = list(images) if isinstance(images, (list, tuple)) else [images]
@@ -114,10 +115,16 @@ def to_model(images, card: ModelCard, box=None):
         raise SaliencyError("no input image was given. Give one image per model input channel.")
     for n, img in enumerate(images):
         check_image(img, f"input image {n + 1}")
-    if len(images) != card.in_channels:
+    if len(images) != card.image_channels:
+        extra = f" ({card.in_channels - card.image_channels} of them the previous stage's labels)"
         raise SaliencyError(
-            f"the model card says in_channels={card.in_channels} but {len(images)} image(s) "
-            f"were given. Give one co-registered volume per channel (repeat --input)."
+            f"the model card says in_channels={card.in_channels}{extra if card.previous_stage else ''} but "
+            f"{len(images)} image(s) were given. Give one co-registered volume per channel (repeat --input)."
+        )
+    if (previous is None) != (card.previous_stage is None):
+        raise SaliencyError(
+            "the card's previous_stage labels are input channels: run the previous stage first "
+            "(explain_image does) and give its label image as previous=, or use a card without previous_stage."
         )
     dims = {img.GetDimension() for img in images}
     if len(dims) > 1:
@@ -135,8 +142,14 @@ def to_model(images, card: ModelCard, box=None):
     if box is not None:  # a localiser's box (k, j, i) on the first image's voxels
         cut = [vol[box[2][0] : box[2][1], box[1][0] : box[1][1], box[0][0] : box[0][1]] for vol in vols]
         vols = cut if spec.resampling == "nnunet" else [cut[0], *vols[1:]]  # nnU-Net's channels share a grid
+    if previous is not None:
+        check_image(previous, "the previous stage's labels")
+        previous = as_3d(previous)
+        if box is not None:
+            previous = previous[box[2][0] : box[2][1], box[1][0] : box[1][1], box[0][0] : box[0][1]]
     if spec.resampling == "nnunet":  # nnU-Net's index-space crop and resize (its DefaultPreprocessor)
-        values, native_box, fields = nnunet_preprocess(vols, card, rules)
+        labels = None if previous is None else sitk.GetArrayFromImage(previous)
+        values, native_box, fields = nnunet_preprocess(vols, card, rules, labels)
         if box is not None:  # the crop box on the whole image (nnU-Net's axis order), where the labels go back
             offsets = [box[axis][0] for axis in spec.transpose]
             native_box = tuple((b0 + o, b1 + o) for (b0, b1), o in zip(native_box, offsets))
@@ -179,6 +192,9 @@ def to_model(images, card: ModelCard, box=None):
         grid = _sub_grid(grid, box)
         normalised = [take_box(v, box) for v in normalised]
     channels = [to_layout(v, card) for v in normalised]
+    if previous is not None:  # the previous stage's labels, nearest neighbour onto the final grid, one-hot
+        labels = resample_to_grid(previous, grid, nearest=True, background=0.0)
+        channels += [to_layout((labels == v).astype(np.float32), card) for v in card.previous_stage.labels]
     tensor = torch.from_numpy(np.ascontiguousarray(np.stack(channels, axis=1), dtype=np.float32))
     return ModelInput(tensor=tensor, grid=grid, card=card, reference=images[0], was_2d=was_2d)
 

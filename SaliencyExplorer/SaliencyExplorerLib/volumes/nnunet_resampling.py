@@ -90,6 +90,37 @@ def resample_to_shape(data: np.ndarray, shape, current, new, order: int, order_z
     return out
 
 
+def labels_to_shape(labels: np.ndarray, shape, current, new, values) -> np.ndarray:
+    """A cascade's previous-stage labels (*spatial, nnU-Net's array order) as nnU-Net's preprocessor brings a
+    segmentation to the model grid and one-hot encodes it: ``resample_data_or_seg_to_shape(is_seg=True,
+    order=1, order_z=0)`` (batchgenerators' ``resize_segmentation``: each label's mask resized linearly, kept
+    where >= 0.5, higher labels drawn over lower; the separate low-resolution axis by nearest neighbour), then
+    ``convert_labelmap_to_one_hot`` of ``values``. -> float32 (len(values), *shape)."""
+    old, shape = np.asarray(labels.shape), np.asarray(shape, dtype=int)
+    out = labels
+    if not np.all(old == shape):
+        axis = separate_z_axis(current, new)
+        out = np.zeros(tuple(shape), dtype=labels.dtype)
+        for value in np.unique(labels):  # ascending, as np.unique: later labels over earlier
+            if value == 0:
+                continue  # background (and nnU-Net's -1 outside the non-zero mask) never covers a label
+            mask = (labels == value).astype(np.float64)
+            if axis is None:
+                out[skimage_resize(mask, shape, 1) >= 0.5] = value
+                continue
+            inplane = tuple(int(n) for a, n in enumerate(shape) if a != axis)
+            partial = np.moveaxis(
+                np.stack([skimage_resize(s, inplane, 1) >= 0.5 for s in np.moveaxis(mask, axis, 0)]), 0, axis
+            )
+            if old[axis] != shape[axis]:  # then the label map itself along that axis, nearest
+                scale = np.asarray(partial.shape, float) / shape
+                grid = np.mgrid[tuple(slice(n) for n in shape)]
+                coords = np.stack([scale[a] * (g + 0.5) - 0.5 for a, g in enumerate(grid)])
+                partial = _ndimage().map_coordinates(partial.astype(np.float64), coords, order=0, mode="nearest") > 0
+            out[partial] = value
+    return np.stack([(out == v) for v in values]).astype(np.float32)
+
+
 def box_grid(vol: sitk.Image, box, shape, transpose=(0, 1, 2)) -> dict:
     """The model grid (``Grid`` fields) of an index-space resize of ``vol[box]`` (box in the scan's own (k, j, i)
     array order) to ``shape`` (in the transposed array order nnU-Net's network sees): the scan's own axes,
@@ -115,9 +146,11 @@ def box_grid(vol: sitk.Image, box, shape, transpose=(0, 1, 2)) -> dict:
     }
 
 
-def preprocess(vols, card, rules):
+def preprocess(vols, card, rules, previous=None):
     """DefaultPreprocessor.run_case on SimpleITK volumes (one per channel): crop to the non-zero box of all
-    channels, normalise (before or after resizing, per the card), index-space resize to the card's spacing.
+    channels, normalise (before or after resizing, per the card), index-space resize to the card's spacing;
+    ``previous`` (a cascade's previous-stage labels on the first volume's voxels, (k, j, i)) follows as the
+    card's ``previous_stage.labels`` one-hot channels (``labels_to_shape``).
     -> (float32 (C, k, j, i) on the model grid, the box ((start, stop) per k, j, i), the grid's fields)."""
     spec = card.input
     if card.spatial_dims != 3 or spec.orientation is not None or spec.fit != "extent":
@@ -155,6 +188,9 @@ def preprocess(vols, card, rules):
     values = resample_to_shape(np.stack(arrays), shape, current, target, ORDERS[spec.interpolation]).astype(np.float32)
     if spec.intensity_on == "model_grid":
         values = np.stack([normalise_intensity(v, rule) for v, rule in zip(values, rules)])
+    if previous is not None:
+        labels = np.asarray(previous).transpose(transpose)[cut]
+        values = np.concatenate([values, labels_to_shape(labels, shape, current, target, card.previous_stage.labels)])
     native_box = [None] * 3  # the box in the scan's own array order
     for a, axis in enumerate(transpose):
         native_box[axis] = box[a]

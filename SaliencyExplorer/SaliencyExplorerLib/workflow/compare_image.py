@@ -19,10 +19,10 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..card import load_card
-from ..volumes.geometry import heatmap_to_native, mask_to_model, to_model
+from ..volumes.geometry import heatmap_to_native, mask_to_model
 from ..volumes.prediction import labels_rule, postprocessed
 from .explain_image import _default_card
-from .localiser import localiser_box
+from .localiser import chained_model_input
 
 
 @dataclass
@@ -93,7 +93,7 @@ def compare_image(
     card_obj = load_card(card_obj) if card_obj is not None else _default_card(images)
     timings = {"load": time.perf_counter() - started}
     tick = time.perf_counter()
-    model_input = to_model(images, card_obj, box=localiser_box(images, card_obj, device=device, trust_code=trust_code))
+    model_input = chained_model_input(images, card_obj, device=device, trust_code=trust_code)
     native_region = None
     if region is not None:
         native_region = (

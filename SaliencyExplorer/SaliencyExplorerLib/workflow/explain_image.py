@@ -28,12 +28,11 @@ from ..volumes.geometry import (
     mask_to_model,
     peak_lps,
     ras_from_lps,
-    to_model,
 )
 from ..volumes.native_labels import predict
 from ..volumes.prediction import activate, labels_rule, postprocessed, region_labels
 from . import regions
-from .localiser import localiser_box
+from .localiser import chained_model_input
 
 
 @dataclass
@@ -256,8 +255,7 @@ def explain_image(
     module, predictor = _mirroring(module, card_obj, method, disable_tta, mirror_warnings)
 
     tick = time.perf_counter()
-    box = localiser_box(images, card_obj, device=device, trust_code=trust_code or trust_pickle)
-    model_input = to_model(images, card_obj, box=box)
+    model_input = chained_model_input(images, card_obj, device=device, trust_code=trust_code or trust_pickle)
     mask = None if region_mask is None else mask_to_model(region_mask, model_input)
     timings["to_model"] = time.perf_counter() - tick
 

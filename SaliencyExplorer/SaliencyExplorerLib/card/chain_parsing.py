@@ -19,22 +19,21 @@ def _beside(model: str, where: str, path) -> str:
     return str(folder / model) if folder is not None and not Path(model).is_absolute() else model
 
 
-def _chained_card(card, where: str, path):
-    """A chained model's card: an object, a card file (beside the card) or, where allowed, None."""
-    from .parsing import load_card, parse_card  # noqa: PLC0415  (a card inside a card: the parser's own cycle)
-
+def _chained_card(card, where: str, path, read):
+    """A chained model's card: an object (parsed with this card's path) or a card file beside this card.
+    ``read(value, path)`` is the card parser itself (passed in: a card inside a card)."""
     if isinstance(card, str):
         folder = Path(path).parent if path is not None else None
-        return load_card(Path(card) if folder is None or Path(card).is_absolute() else folder / card)
+        return read(Path(card) if folder is None or Path(card).is_absolute() else folder / card, None)
     if isinstance(card, dict):
         try:
-            return parse_card(card, path=path)
+            return read(card, path)
         except CardError as exc:
             raise CardError(f"{exc} (in {where})") from None
     _fail(where, f"expected a card object or a card file, got {card!r}", "Write {...} or a path.")
 
 
-def previous_stage(value, path, channels: int):
+def previous_stage(value, path, channels: int, read):
     """previous_stage: {"model": file or folder, "card": {...}, a card file or absent (a folder's own),
     "labels": [1, 2]} (see PreviousStageSpec)."""
     if value is None:
@@ -42,7 +41,7 @@ def previous_stage(value, path, channels: int):
     _object(value, "previous_stage", {"model", "card", "labels"}, required=("model", "labels"))
     model = _beside(_str(value["model"], "previous_stage.model"), "previous_stage.model", path)
     card = value.get("card")
-    card = None if card is None else _chained_card(card, "previous_stage.card", path)
+    card = None if card is None else _chained_card(card, "previous_stage.card", path, read)
     if card is not None and (card.previous_stage is not None or card.task != "segmentation"):
         _fail("previous_stage.card", "is not a one-stage segmentation card", "Chain two stages of segmentation.")
     labels = value["labels"]
@@ -57,14 +56,14 @@ def previous_stage(value, path, channels: int):
     return PreviousStageSpec(model=model, card=card, labels=tuple(labels))
 
 
-def localiser(value, path):
+def localiser(value, path, read):
     """localiser: {"model": file, "card": {...} or a card file, "label": k, "box_margin": 0.1} (see LocaliserSpec).
     Relative files are beside the card, resolved now so that the card can travel (the worker's job folder)."""
     if value is None:
         return None
     _object(value, "localiser", {"model", "card", "label", "box_margin"}, required=("model", "card"))
     model = _beside(_str(value["model"], "localiser.model"), "localiser.model", path)
-    card = _chained_card(value["card"], "localiser.card", path)
+    card = _chained_card(value["card"], "localiser.card", path, read)
     if card.localiser is not None:
         _fail(
             "localiser.card.localiser", "a localiser of a localiser", "Chain two models: give the first no localiser."

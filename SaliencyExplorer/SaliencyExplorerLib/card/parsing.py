@@ -338,7 +338,7 @@ def parse_card(data, path=None) -> ModelCard:
     weights = data.get("weights")
     if weights is not None and not _str(weights, "weights"):
         _fail("weights", "empty", "Give the model file's name relative to the card, or leave the field out.")
-    previous = previous_stage(data.get("previous_stage"), path, channels)
+    previous = previous_stage(data.get("previous_stage"), path, channels, _nested_card)
     images = channels - (len(previous.labels) if previous is not None else 0)  # the volumes' channels
     version = data.get("version")
     if version is not None and (isinstance(version, bool) or not isinstance(version, (str, int))):
@@ -357,10 +357,15 @@ def parse_card(data, path=None) -> ModelCard:
         target_layer=layer,
         architecture=architecture,
         weights=weights,
-        localiser=localiser(data.get("localiser"), path),
+        localiser=localiser(data.get("localiser"), path, _nested_card),
         previous_stage=previous,
         path=None if path is None else str(path),
     )
+
+
+def _nested_card(value, path) -> ModelCard:
+    """A card inside a card (localiser, previous stage): an object read with the outer card's path, or a file."""
+    return parse_card(value, path=path) if isinstance(value, dict) else load_card(value)
 
 
 def load_card(source=None) -> ModelCard:

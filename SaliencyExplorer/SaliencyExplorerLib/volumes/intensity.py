@@ -70,7 +70,14 @@ def normalise_intensity(
 
 def _zscore(x: np.ndarray, mean, std, monai_zero=False) -> np.ndarray:
     """(x - mean) / std, the statistics from ``x`` where not given (population std). A zero std
-    divides by 1 where MONAI's NormalizeIntensity does (``monai_zero``), else by 1e-8 as before."""
+    divides by 1 where MONAI's NormalizeIntensity does (``monai_zero``), else by 1e-8 as before;
+    ``monai_zero`` also takes them as MONAI does (torch's float32 mean and std: its last bits)."""
+    if monai_zero and (mean is None or std is None):
+        import torch  # noqa: PLC0415  (lazy: the Slicer side imports volumes/ without torch)
+
+        values = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        mean = torch.mean(values).item() if mean is None else mean
+        std = torch.std(values, unbiased=False).item() if std is None else std
     mean = float(x.mean()) if mean is None else mean
     std = float(x.std()) if std is None else std
     std = (1.0 if std == 0 else std) if monai_zero else max(std, 1e-8)

@@ -112,6 +112,44 @@ def test_modes_and_paddings_equal_monai_bit_for_bit(case, variant, air_files):
     assert np.array_equal(ours, theirs) and np.array_equal(ours != 0, spaced != 0)
 
 
+INTENSITY = [  # MONAI's intensity transforms the bundle importer maps, after Spacingd, as a bundle writes them
+    ("NormalizeIntensityd", {}),
+    ("NormalizeIntensityd", {"nonzero": True}),
+    ("ScaleIntensityd", {"minv": 0.0, "maxv": 1.0}),
+    ("ScaleIntensityRanged", {"a_min": 0, "a_max": 100, "b_min": 0.0, "b_max": 1.0, "clip": True}),
+    ("ScaleIntensityRangePercentilesd", {"lower": 1, "upper": 99, "b_min": 0.0, "b_max": 1.0, "clip": True}),
+    ("ClipIntensityPercentilesd", {"lower": 1, "upper": 99}),
+]
+
+
+@pytest.mark.parametrize("step", INTENSITY, ids=lambda s: s[0] + ("-nonzero" if s[1].get("nonzero") else ""))
+@pytest.mark.parametrize("case", CASES[::6], ids=lambda c: c.name)
+def test_intensity_steps_after_spacing_equal_monai_bit_for_bit(case, step, air_files):
+    """Each intensity step on MONAI's grid equals MONAI's to the bit (a z-score: torch's float32 statistics
+    over MONAI's axis order, which depend on torch's thread count: both sides run with the same here)."""
+    import monai.transforms as mt
+    from monai.transforms import Compose, EnsureChannelFirstd, LoadImaged, Orientationd, Spacingd
+
+    name, args = step
+    path = air_files[case.name]
+    config = mm.config()
+    config["preprocessing"]["transforms"][4] = {"_target_": name, "keys": "image", **args}
+    card = derive_card(config, {"name": "intensity"}, BUNDLE)
+    monai = Compose(
+        [
+            LoadImaged(keys="image"),
+            EnsureChannelFirstd(keys="image"),
+            Orientationd(keys="image", axcodes="RAS", labels=None),
+            Spacingd(keys="image", pixdim=[mm.PIXDIM] * 3),
+            getattr(mt, name)(keys="image", **args),
+        ]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = np.asarray(monai({"image": str(path)})["image"])
+    assert np.array_equal(to_model(read_image(path), card).tensor[0].numpy(), theirs)
+
+
 def test_no_resampling_where_monai_copies_the_values(tmp_path):
     """Spacingd on a grid it keeps (the target within 1e-3 of the native spacing, the first voxel kept):
     MONAI copies the values without resampling (float32), and so does the tool."""

@@ -70,19 +70,24 @@ def monai_channels(vols, rules, spec):
     """Each channel through ``Orientationd`` + ``Spacingd`` onto the first one's grid (the model grid) and its
     intensity rule, in MONAI's order -> (resampled, normalised) float32 (k, j, i) arrays.
 
-    The statistics of a rule are taken over the array in MONAI's axis order ((i, j, k) after Orientationd):
-    torch's float32 mean sums in that order, and its last bits are MONAI's only then.
+    The intensity steps are MONAI's (a zscore: ``NormalizeIntensity``'s torch statistics), taken over the array
+    in MONAI's axis order ((i, j, k) after Orientationd): torch's float32 mean sums in that order, and its
+    last bits are MONAI's only then.
     """
     target = monai_spacing(vols[0], spec.orientation, spec.spacing or (None, None, None), spec.size)
     sampled, normalised = [], []
     for vol, rule in zip(vols, rules):
-        before = partial(normalise_intensity, rule=rule, native=vol) if spec.intensity_on == "native" else None
+        before = (
+            partial(normalise_intensity, rule=rule, native=vol, monai=True) if spec.intensity_on == "native" else None
+        )
         values = spacing_resample(vol, target, spec.orientation, spec.interpolation, spec.background, before)
         sampled.append(np.ascontiguousarray(values.transpose(2, 1, 0)))
         if spec.intensity_on == "native":
             normalised.append(sampled[-1])
         else:
-            normalised.append(np.ascontiguousarray(normalise_intensity(values, rule, vol).transpose(2, 1, 0)))
+            normalised.append(
+                np.ascontiguousarray(normalise_intensity(values, rule, vol, monai=True).transpose(2, 1, 0))
+            )
     return sampled, normalised
 
 

@@ -79,3 +79,25 @@ def test_postprocessing_the_card_cannot_say_is_one_line(post, field):
     with pytest.raises(ModelLoadError, match=field) as info:
         derive_card(config(post), {}, PATH)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "extra, says",
+    [
+        ({"mode": 1}, "mode 1 is MONAI's scipy path"),
+        ({"align_corners": True}, "align_corners=true"),
+        ({"dtype": "$np.float32"}, "dtype $np.float32"),
+        ({"align_corners": "$True"}, "align_corners=true"),
+        ({"dtype": "$np.float64", "align_corners": "$False"}, None),
+    ],
+)
+def test_spacingd_arguments_the_card_repeats_only_approximately_are_noted(extra, says):
+    """The card's MONAI-grid input equals Spacingd's to the bit with its defaults (volumes/monai_resampling.py);
+    an integer mode, align_corners=true or a float32 dtype is said in a note, not silently approximated."""
+    cfg = config(TAPS_POST)
+    cfg["preprocessing"]["transforms"][2].update(extra)
+    notes = []
+    card = derive_card(cfg, {"name": "prostate"}, PATH, notes)
+    assert card.input.fit == "first_voxel" and card.input.interpolation == "linear"
+    assert [n for n in notes if "Spacingd" in n] == ([] if says is None else [n for n in notes if says in n])
+    assert says is None or len(notes) == 1

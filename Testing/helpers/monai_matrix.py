@@ -144,9 +144,10 @@ def image(case: Case) -> sitk.Image:
     return out
 
 
-def write(case: Case, folder: Path) -> Path:
+def write(case: Case, folder: Path, img: sitk.Image | None = None) -> Path:
+    """The case's volume (or ``img``, on the case's grid) stored as the case says."""
     path = Path(folder) / f"{case.name}{case.suffix}"
-    img = image(case)
+    img = image(case) if img is None else img
     if case.store in ("nrrd", "nii"):
         sitk.WriteImage(img, str(path))
     elif case.store == "nrrd32":
@@ -178,6 +179,21 @@ def _write_nrrd32(img: sitk.Image, path: Path) -> None:
     )
     data = sitk.GetArrayFromImage(img).astype("<f4").tobytes()
     path.write_bytes(header.encode("ascii") + data)
+
+
+def in_air(case: Case) -> sitk.Image:
+    """The case's volume with everything farther than 1.3 lesion radii from the lesion centre exactly 0 (air):
+    a head in air, where MONAI's float resampling leaves residues that a non-zero z-score counts."""
+    img = image(case)
+    direction = np.asarray(img.GetDirection()).reshape(3, 3)
+    idx = np.stack(np.meshgrid(*[np.arange(n) for n in img.GetSize()], indexing="ij"), -1)  # (i, j, k, 3)
+    points = np.asarray(img.GetOrigin()) + (idx * np.asarray(img.GetSpacing())) @ direction.T
+    far = np.linalg.norm(points - LESION_RAS * np.array([-1.0, -1.0, 1.0]), axis=-1) > 1.3 * LESION_RADIUS
+    values = sitk.GetArrayFromImage(img)
+    values[far.transpose(2, 1, 0)] = 0.0
+    out = sitk.GetImageFromArray(values)
+    out.CopyInformation(img)
+    return out
 
 
 class MeanThreshold(torch.nn.Module):

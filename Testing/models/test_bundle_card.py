@@ -89,3 +89,25 @@ def test_postprocessing_the_card_does_not_reproduce_is_said_not_dropped():
     derive_card(config(post + [TAPS_POST[5]]), {}, PATH, notes)
     assert len(notes) == 1 and "transforms[1]: FillHolesd changes the bundle's labels" in notes[0]
     assert "\n" not in notes[0]
+
+
+@pytest.mark.parametrize(
+    "extra, says",
+    [
+        ({"mode": 1}, "mode 1 is MONAI's scipy path"),
+        ({"align_corners": True}, "align_corners=true"),
+        ({"dtype": "$np.float32"}, "dtype $np.float32"),
+        ({"align_corners": "$True"}, "align_corners=true"),
+        ({"dtype": "$np.float64", "align_corners": "$False"}, None),
+    ],
+)
+def test_spacingd_arguments_the_card_repeats_only_approximately_are_noted(extra, says):
+    """The card's MONAI-grid input equals Spacingd's to the bit with its defaults (volumes/monai_resampling.py);
+    an integer mode, align_corners=true or a float32 dtype is said in a note, not silently approximated."""
+    cfg = config(TAPS_POST)
+    cfg["preprocessing"]["transforms"][2].update(extra)
+    notes = []
+    card = derive_card(cfg, {"name": "prostate"}, PATH, notes)
+    assert card.input.fit == "first_voxel" and card.input.interpolation == "linear"
+    assert [n for n in notes if "Spacingd" in n] == ([] if says is None else [n for n in notes if says in n])
+    assert says is None or len(notes) == 1

@@ -74,16 +74,11 @@ def test_windows_and_postprocessing_equal_taps_on_its_own_input(network, taps_on
 
 
 @SLOW
-@pytest.mark.xfail(
-    strict=True,
-    reason="MONAI's grid is reproduced (volumes/monai_grid: 235 x 272 x 68, origin "
-    "within 1e-4 mm) but not its float arithmetic: its resampling leaves ~1e-13 in 13,971 voxels of "
-    "air that NormalizeIntensityd(nonzero=True) then z-scores (the preprocessing test); taps' "
-    "network, far outside its domain on a brain, predicts 4.5 cc there where the card's exact input "
-    "gives nothing (Dice 0.0, measured after the MONAI-grid merge, 4.6 min on 2 CPU cores).",
-)
 def test_card_prediction_equals_taps_own_pipeline_on_colin27(network, taps_on_colin27, tmp_path):
-    """The whole card through the CLI's front door against taps' own segment, on the whole head."""
+    """The whole card through the CLI's front door against taps' own segment, on the whole head. Since the
+    model input equals taps' to the bit (below): Dice 0.9951, 99.9994% of voxels agreeing (4,175 voxels
+    against taps' 4,216; as from taps' own input above, so the rest is not the input), 272 s on 2 CPU cores.
+    Before (exact interpolation, MONAI's grid): Dice 0.0, taps' network predicting 4.5 cc in air."""
     torch.save(network.state_dict(), tmp_path / "taps.pt")
     (tmp_path / "taps.json").write_text(json.dumps(taps_card()))
     from SaliencyExplorerLib.cli import main
@@ -106,40 +101,38 @@ def test_card_prediction_equals_taps_own_pipeline_on_colin27(network, taps_on_co
     )
     assert code in (0, None)
     ours = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "ours.nrrd")))
-    assert ours.shape == taps_on_colin27.shape and dice(ours, taps_on_colin27) >= 0.95
+    agree = float(np.mean((ours != 0) == (taps_on_colin27 != 0)))
+    print(
+        f"taps on Colin27: Dice {dice(ours, taps_on_colin27):.4f}, voxels agreeing {agree:.6f}, "
+        f"voxels ours {int((ours != 0).sum())} taps {int((taps_on_colin27 != 0).sum())}"
+    )
+    assert ours.shape == taps_on_colin27.shape and dice(ours, taps_on_colin27) >= 0.95 and agree >= 0.995
 
 
-def test_card_preprocessing_equals_taps_on_colin27_but_monais_resampling_noise():
-    """taps' preprocessing (MONAI's transforms) and the card's give the same grid, and the same values up to
-    one thing: MONAI's float resampling leaves ~1e-13 where the interpolation of air is 0 (at ~14,000 voxels,
-    SimpleITK's at ~400 others), and NormalizeIntensityd(nonzero=True) then z-scores those voxels (to -2.04)
-    and counts them in its statistics. Every mismatch of the non-zero masks is such a voxel; taps' network,
-    far outside its domain on a brain, is sensitive enough to this that the predictions differ (see below)."""
+def test_card_preprocessing_equals_taps_on_colin27_to_the_bit():
+    """taps' preprocessing (MONAI's transforms) and the card's give the same array, bit for bit: the grid
+    (235 x 272 x 68), and the values, down to the ~1e-13 MONAI's float resampling leaves in ~15,000 voxels of
+    air that an exact interpolation makes 0 (volumes/monai_resampling.py repeats MONAI's arithmetic), so
+    NormalizeIntensityd(nonzero=True) z-scores the same voxels with the same statistics on both sides."""
     inference, _, _ = taps_modules()
     from monai.transforms import Compose
     from SaliencyExplorerLib.card import parse_card
     from SaliencyExplorerLib.volumes.geometry import to_model
+    from SaliencyExplorerLib.volumes.image_files import read_image
+    from SaliencyExplorerLib.volumes.resampling import resample_to_grid
 
     head = colin27()
     preprocessing = inference.build_preprocessing()
     data = preprocessing({"image": str(head)})
     theirs = data["image"][0].numpy()
-    model_input = to_model(sitk.ReadImage(str(head)), parse_card(taps_card()))
+    image = read_image(head)
+    model_input = to_model(image, parse_card(taps_card()))
     ours = model_input.tensor[0, 0].numpy()
     assert ours.shape == theirs.shape == (235, 272, 68)
     affine = np.asarray(data["image"].affine)  # RAS; the card's grid is LPS
-    assert np.allclose(affine[:3, 3] * [-1, -1, 1], model_input.grid.origin, atol=1e-4)
-    resampled = Compose(list(preprocessing.transforms[:5]))({"image": str(head)})["image"]
-    offset = np.round((affine[:3, 3] - np.asarray(resampled.affine)[:3, 3]) / [0.8, 0.8, 3.0]).astype(int)
-    raw = np.zeros(theirs.shape, np.float64)
-    low, high = np.maximum(offset, 0), np.minimum(offset + theirs.shape, resampled.shape[1:])
-    raw[tuple(slice(a - o, b - o) for a, b, o in zip(low, high, offset))] = resampled[0].numpy()[
-        tuple(slice(a, b) for a, b in zip(low, high))
-    ]
-    extra = (theirs != 0) & (ours == 0)
-    assert 0 < extra.sum() < 0.01 * (theirs != 0).sum()  # about 14,000 of 2.2 million voxels
-    assert np.abs(raw[extra]).max() < 1e-9  # each one is air MONAI's arithmetic left at ~1e-13
-    ours_only = (ours != 0) & (theirs == 0)  # SimpleITK's own noise, at far fewer voxels (about 400)
-    assert ours_only.sum() < 0.05 * extra.sum() and (raw[ours_only] == 0).all()
-    both = (theirs != 0) & (ours != 0)
-    assert np.corrcoef(ours[both], theirs[both])[0, 1] > 0.9999  # the same z-score, statistics 1% apart
+    assert np.allclose(affine[:3, 3] * [-1, -1, 1], model_input.grid.origin, atol=1e-9)
+    assert np.array_equal(ours, theirs)
+    spaced = Compose(list(preprocessing.transforms[:5]))({"image": str(head)})["image"][0].numpy()  # before z-score
+    assert ((spaced != 0) & (np.abs(spaced) < 1e-9)).sum() > 10000  # MONAI's residues in air (14,718)
+    exact = resample_to_grid(image, model_input.grid, background="edge").transpose(2, 1, 0)  # SimpleITK, exact
+    assert ((exact != 0) != (theirs != 0)).sum() > 10000  # which an exact interpolation's non-zero mask misses

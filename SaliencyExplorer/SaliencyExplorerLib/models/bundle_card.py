@@ -89,6 +89,37 @@ def _args(resolver, item, where, names):
     return {k: resolver.value(item[k], f"{where}.{k}") for k in names if k in item}
 
 
+def _as_written(resolver, item, where) -> dict:
+    """Spacingd's align_corners and dtype, resolved where plain, else as written (``"$np.float32"`` is read,
+    not run: these only decide a note)."""
+    out = {}
+    for key in ("align_corners", "dtype"):
+        if key in item:
+            try:
+                out[key] = resolver.value(item[key], f"{where}.{key}")
+            except ModelLoadError:
+                out[key] = item[key]
+    return out
+
+
+def _spacing_notes(mode, args, where) -> list:
+    """Where the card's input is MONAI's Spacingd only to interpolation accuracy, not to the bit (its defaults,
+    torch's grid_sample in float64 with align_corners=False, are what volumes/monai_resampling.py repeats)."""
+    notes = []
+    if isinstance(mode, int):
+        notes.append(
+            f"{where}: Spacingd mode {mode} is MONAI's scipy path; the card's values agree with it only approximately"
+        )
+    corners = args.get("align_corners")
+    if corners is True or (isinstance(corners, str) and "true" in corners.lower()):
+        notes.append(
+            f"{where}: Spacingd align_corners=true; the card resamples with false (the same points, other last bits)"
+        )
+    if "dtype" in args and "64" not in str(args["dtype"]):
+        notes.append(f"{where}: Spacingd dtype {args['dtype']}; the card resamples in float64 (other last bits)")
+    return notes
+
+
 def derive_card(config: dict, metadata: dict, path: Path, notes: list | None = None) -> ModelCard:
     """The model card a bundle's inference config implies (see the table in monai_bundle.py's docstring)."""
     notes = [] if notes is None else notes
@@ -126,6 +157,7 @@ def derive_card(config: dict, metadata: dict, path: Path, notes: list | None = N
             if padding not in ("border", "zeros"):
                 _fail(path, f"{where}.padding_mode", f"is {padding!r}", "Supported: 'border', 'zeros'.")
             spec["background"] = "edge" if padding == "border" else 0.0
+            notes.extend(_spacing_notes(args.get("mode", "bilinear"), _as_written(resolver, item, where), where))
             resampled = True
         elif name == "Resize":
             args = _args(resolver, item, where, ("spatial_size", "mode", "size_mode"))

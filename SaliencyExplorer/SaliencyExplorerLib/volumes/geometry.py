@@ -38,6 +38,7 @@ from .grid import (
     orientation_matrix,
 )
 from .intensity import normalise_intensity
+from .monai_resampling import monai_channels, uses_monai_arithmetic
 from .nnunet_resampling import preprocess as nnunet_preprocess
 from .resampling import INTERPOLATORS, SPLINE_PAD, _background, check_grid_memory, edge_padded, resample_to_grid
 
@@ -160,27 +161,10 @@ def to_model(images, card: ModelCard, box=None, previous=None):
         vols[0] = crop_native(vols[0], crop, rules[0])
     grid = model_grid(vols[0], card)
     check_grid_memory(grid, card)  # before resampling allocates anything on that grid
-    natives = vols
-    if spec.intensity_on == "native":  # normalise first, then resample (nnU-Net's order)
-        natives = []
-        for vol, rule in zip(vols, rules):
-            norm = sitk.GetImageFromArray(normalise_intensity(sitk.GetArrayFromImage(vol), rule, vol))
-            norm.CopyInformation(vol)
-            natives.append(norm)
-    sampled = [
-        resample_to_grid(
-            vol,
-            grid,
-            background=_background(vol, spec),
-            interpolation=spec.interpolation,
-            monai_zeros=spec.fit == "first_voxel" and spec.interpolation == "linear",
-        )
-        for vol in natives
-    ]
-    if spec.intensity_on == "model_grid":
-        normalised = [normalise_intensity(v, rule, vol) for v, rule, vol in zip(sampled, rules, vols)]
+    if uses_monai_arithmetic(spec):  # MONAI's grid, sampled and normalised in MONAI's arithmetic and order
+        sampled, normalised = monai_channels(vols, rules, spec)
     else:
-        normalised = sampled
+        sampled, normalised = _physical_channels(vols, rules, grid, spec)
     if crop is not None and crop.on == "model_grid":  # MONAI CropForegroundd after Spacingd: crop the grid
         source = normalised[0] if crop.source == "normalised" else sampled[0]
         box = crop_box(selected_voxels(source, crop), crop.margin, crop.allow_smaller)
@@ -197,6 +181,25 @@ def to_model(images, card: ModelCard, box=None, previous=None):
         channels += [to_layout((labels == v).astype(np.float32), card) for v in card.previous_stage.labels]
     tensor = torch.from_numpy(np.ascontiguousarray(np.stack(channels, axis=1), dtype=np.float32))
     return ModelInput(tensor=tensor, grid=grid, card=card, reference=images[0], was_2d=was_2d)
+
+
+def _physical_channels(vols, rules, grid: Grid, spec):
+    """Each channel resampled onto ``grid`` through physical space and normalised (before or after, as the
+    card says) -> (resampled, normalised) (k, j, i) arrays."""
+    natives = vols
+    if spec.intensity_on == "native":  # normalise first, then resample (nnU-Net's order)
+        natives = []
+        for vol, rule in zip(vols, rules):
+            norm = sitk.GetImageFromArray(normalise_intensity(sitk.GetArrayFromImage(vol), rule, vol))
+            norm.CopyInformation(vol)
+            natives.append(norm)
+    sampled = [
+        resample_to_grid(vol, grid, background=_background(vol, spec), interpolation=spec.interpolation)
+        for vol in natives
+    ]
+    if spec.intensity_on == "native":
+        return sampled, sampled
+    return sampled, [normalise_intensity(v, rule, vol) for v, rule, vol in zip(sampled, rules, vols)]
 
 
 def mask_to_model(mask: sitk.Image, model_input: ModelInput) -> np.ndarray:

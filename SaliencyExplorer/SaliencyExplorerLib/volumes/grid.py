@@ -147,6 +147,12 @@ def nearest_axes(native: np.ndarray, code: str) -> np.ndarray:
     return np.stack([native[:, a] * (-1.0 if flipped else 1.0) for a, flipped in axes], axis=1)
 
 
+def is_monai_spacing(spec) -> bool:
+    """Whether the card's ``input`` is MONAI's ``Spacingd`` (after ``Orientationd`` if any): ``fit: "first_voxel"``
+    with the volume's own axes, or with them permuted and flipped towards ``orientation`` (``reorient: "axes"``)."""
+    return spec.fit == "first_voxel" and (not spec.orientation or spec.reorient == "axes")
+
+
 def model_grid(image: sitk.Image, card: ModelCard) -> Grid:
     """The model's input grid in LPS space for ``image`` (3D) and the card's ``input`` section.
 
@@ -173,7 +179,7 @@ def model_grid(image: sitk.Image, card: ModelCard) -> Grid:
         given = spec.spacing[m] if spec.spacing else None
         spacing.append(float(given) if given is not None else float(native.spacing[partner[m]]))
     spacing = np.asarray(spacing)
-    if spec.fit == "first_voxel" and (not spec.orientation or spec.reorient == "axes"):
+    if is_monai_spacing(spec):
         # MONAI Orientationd + Spacingd, computed as MONAI computes it (volumes/monai_grid.py)
         return Grid(*spacing_grid(image, spec.orientation, spec.spacing or (None, None, None), spec.size))
     if spec.fit != "center":

@@ -44,14 +44,19 @@ def uses_nnunet_mask(rule) -> bool:
 
 
 def normalise_intensity(
-    values: np.ndarray, rule: Intensity, native: sitk.Image | None = None, mask: np.ndarray | None = None
+    values: np.ndarray,
+    rule: Intensity,
+    native: sitk.Image | None = None,
+    mask: np.ndarray | None = None,
+    monai: bool = False,
 ) -> np.ndarray:
     """Apply ``rule`` to ``values`` (float32 array). ``native`` supplies zscore statistics when the card
-    gives no mean/std; ``mask``: nnU-Net's non-zero mask over all channels (else from ``values`` alone)."""
+    gives no mean/std; ``mask``: nnU-Net's non-zero mask over all channels (else from ``values`` alone);
+    ``monai``: a chain's zscore is MONAI's ``NormalizeIntensity`` (torch's statistics, a zero std -> 1)."""
     values = np.asarray(values, dtype=np.float32)
     if isinstance(rule, IntensityChain):
         for step in rule.steps:
-            values = apply_step(values, step, mask)
+            values = apply_step(values, step, mask, monai)
         return values
     if rule.type == "window":
         return np.clip((values - rule.min) / (rule.max - rule.min), 0.0, 1.0).astype(np.float32)
@@ -70,14 +75,22 @@ def normalise_intensity(
 
 def _zscore(x: np.ndarray, mean, std, monai_zero=False) -> np.ndarray:
     """(x - mean) / std, the statistics from ``x`` where not given (population std). A zero std
-    divides by 1 where MONAI's NormalizeIntensity does (``monai_zero``), else by 1e-8 as before."""
+    divides by 1 where MONAI's NormalizeIntensity does (``monai_zero``), else by 1e-8 as before;
+    ``monai_zero`` also takes them as MONAI does (torch's float32 mean and std, summed in ``x``'s order:
+    its last bits), else as numpy does (nnU-Net's)."""
+    if monai_zero and (mean is None or std is None):
+        import torch  # noqa: PLC0415  (lazy: the Slicer side imports volumes/ without torch)
+
+        values = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        mean = torch.mean(values).item() if mean is None else mean
+        std = torch.std(values, unbiased=False).item() if std is None else std
     mean = float(x.mean()) if mean is None else mean
     std = float(x.std()) if std is None else std
     std = (1.0 if std == 0 else std) if monai_zero else max(std, 1e-8)
     return ((x - mean) / std).astype(np.float32)
 
 
-def apply_step(values: np.ndarray, step, mask: np.ndarray | None = None) -> np.ndarray:
+def apply_step(values: np.ndarray, step, mask: np.ndarray | None = None, monai: bool = False) -> np.ndarray:
     """One chain step on a float32 array (statistics from ``values`` itself; a masked zscore's from ``mask``)."""
     op, get = step.op, step.get
     x = np.asarray(values, dtype=np.float32)
@@ -102,7 +115,7 @@ def apply_step(values: np.ndarray, step, mask: np.ndarray | None = None) -> np.n
             out = x.copy()
             out[inside] = _zscore(x[inside], get("mean"), get("std"), monai_zero=True)
             return out
-        return _zscore(x, get("mean"), get("std"))
+        return _zscore(x, get("mean"), get("std"), monai_zero=monai)
     if op == "scale":
         return (x * get("a", 1.0) + get("b", 0.0)).astype(np.float32)
     if op in ("range", "range_percentiles"):

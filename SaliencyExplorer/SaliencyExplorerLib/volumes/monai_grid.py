@@ -22,6 +22,8 @@ Affines here are RAS (MONAI's and nibabel's); the returned grid is the tool's LP
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import SimpleITK as sitk
 
@@ -185,15 +187,33 @@ def compute_shape_offset(shape, in_affine: np.ndarray, out_affine: np.ndarray):
     return out_shape.astype(int), offset
 
 
-def spacing_grid(image: sitk.Image, code: str | None, pixdim, sizes=None):
-    """(size, spacing, origin, direction) in LPS for MONAI ``Orientationd(code)`` (if any) + ``Spacingd(pixdim)``.
+def oriented(image: sitk.Image, code: str | None):
+    """MONAI ``Orientationd(code)`` on ``image`` (none when ``code`` is None): (RAS affine, shape, per output
+    axis (the image's own axis, flipped?))."""
+    affine = reader_affine(image)
+    shape = tuple(int(n) for n in image.GetSize())
+    if not code:
+        return affine, shape, tuple((a, False) for a in range(3))
+    affine, shape, axes = orient(affine, shape, code)
+    return affine, shape, tuple(axes)
+
+
+@dataclass(frozen=True)
+class MonaiSpacing:
+    """What MONAI's ``Orientationd`` + ``Spacingd`` compute before resampling, in its own numbers (RAS)."""
+
+    source: np.ndarray  # 4x4 affine of the input after Orientationd (the reader's when no orientation)
+    axes: tuple  # per oriented axis: (the image's own axis i/j/k, flipped?) -- Orientationd's flip and permute
+    target: np.ndarray  # 4x4 affine of Spacingd's output (zoom_affine, compute_shape_offset's origin)
+    size: tuple  # Spacingd's output shape (i, j, k), or the card's sizes where it gives them
+
+
+def monai_spacing(image: sitk.Image, code: str | None, pixdim, sizes=None) -> MonaiSpacing:
+    """MONAI ``Orientationd(code)`` (if any) + ``Spacingd(pixdim)`` on ``image``: affines, axes and shape.
 
     ``sizes``: card sizes that replace MONAI's (None keeps MONAI's), as ``Spacing(output_spatial_shape)``.
     """
-    affine = reader_affine(image)
-    shape = tuple(int(n) for n in image.GetSize())
-    if code:
-        affine, shape, _ = orient(affine, shape, code)
+    affine, shape, axes = oriented(image, code)
     # Spacing keeps the input's own spacing where it is within AFFINE_TOL of the target (min/max_pixdim)
     own = np.sqrt(np.sum(affine[:3, :3] ** 2, axis=0))
     pixdim = [d if p is not None and p - AFFINE_TOL <= d <= p + AFFINE_TOL else p for p, d in zip(pixdim, own)]
@@ -202,11 +222,20 @@ def spacing_grid(image: sitk.Image, code: str | None, pixdim, sizes=None):
     if sizes is not None:
         out_shape = np.array([int(g) if g is not None else int(n) for g, n in zip(sizes, out_shape)])
     new_affine[:3, 3] = offset
-    lps = RAS_FROM_LPS @ new_affine
+    return MonaiSpacing(affine, tuple(axes), new_affine, tuple(max(1, int(n)) for n in out_shape))
+
+
+def spacing_grid(image: sitk.Image, code: str | None, pixdim, sizes=None):
+    """(size, spacing, origin, direction) in LPS for MONAI ``Orientationd(code)`` (if any) + ``Spacingd(pixdim)``.
+
+    ``sizes``: card sizes that replace MONAI's (None keeps MONAI's), as ``Spacing(output_spatial_shape)``.
+    """
+    found = monai_spacing(image, code, pixdim, sizes)
+    lps = RAS_FROM_LPS @ found.target
     spacing = np.sqrt(np.sum(lps[:3, :3] ** 2, axis=0))
     direction = lps[:3, :3] / spacing
     return (
-        tuple(max(1, int(n)) for n in out_shape),
+        found.size,
         tuple(float(s) for s in spacing),
         tuple(float(o) for o in lps[:3, 3]),
         tuple(float(v) for v in direction.ravel()),

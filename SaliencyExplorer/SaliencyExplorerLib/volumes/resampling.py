@@ -1,7 +1,7 @@
 """One resampling of a volume onto a grid through physical space: linear, nearest, or cubic B-spline as scipy
 (and so nnU-Net) does it; the background past the volume a value or its edge; the memory a grid needs.
 
-Why apart: the sampling rules (MONAI's padding modes, scipy's spline border, skimage's clipping) are one job,
+Why apart: the sampling rules (edge or constant background, scipy's spline border, skimage's clipping) are one job,
 shared by the model input (geometry.py) and the model's answer on the source grid (native_labels.py).
 """
 
@@ -36,15 +36,13 @@ INTERPOLATORS = {"linear": sitk.sitkLinear, "bspline": sitk.sitkBSpline, "neares
 
 
 def resample_to_grid(
-    image: sitk.Image, grid: Grid, *, nearest=False, background=0.0, interpolation="linear", monai_zeros=False
+    image: sitk.Image, grid: Grid, *, nearest=False, background=0.0, interpolation="linear"
 ) -> np.ndarray:
     """``image`` sampled on ``grid`` through physical space -> float32 (k, j, i) array. ``background``: the
-    value outside the volume, or "edge" (the nearest edge voxel's value, MONAI's padding_mode "border");
-    ``monai_zeros``: a numeric background as MONAI's padding_mode "zeros" (linear towards it past the edge)."""
+    value outside the volume, or "edge" (the nearest edge voxel's value, as MONAI's padding_mode "border").
+    MONAI's own grid (Spacingd) is resampled in MONAI's arithmetic instead: monai_resampling.py."""
     if isinstance(background, str):  # "edge"
         image, background = edge_padded(image, grid), 0.0
-    elif monai_zeros:  # torch grid_sample "zeros": the half voxel past the edge blends towards the background
-        image = sitk.ConstantPad(sitk.Cast(image, sitk.sitkFloat32), [1] * 3, [1] * 3, float(background))
     interp = sitk.sitkNearestNeighbor if nearest else INTERPOLATORS[interpolation]
     if interp == sitk.sitkBSpline:
         return _bspline_to_grid(image, grid, background)

@@ -111,3 +111,23 @@ def test_spacingd_arguments_the_card_repeats_only_approximately_are_noted(extra,
     assert card.input.fit == "first_voxel" and card.input.interpolation == "linear"
     assert [n for n in notes if "Spacingd" in n] == ([] if says is None else [n for n in notes if says in n])
     assert says is None or len(notes) == 1
+
+
+@pytest.mark.parametrize(
+    "reader, expected, noted",
+    [
+        ("ITKReader", "itk", False),
+        ("monai.data.ITKReader", "itk", False),
+        ({"_target_": "ITKReader"}, "itk", False),
+        ("NibabelReader", "auto", False),
+        ("NrrdReader", "auto", False),
+        ("PydicomReader", "auto", True),
+    ],
+)
+def test_loadimaged_reader_decides_whose_affine_places_the_grid(reader, expected, noted):
+    cfg = config(TAPS_POST)
+    cfg["preprocessing"]["transforms"][0]["reader"] = reader
+    notes = []
+    card = derive_card(cfg, {}, PATH, notes)
+    assert card.input.reader == expected
+    assert any("reader" in n for n in notes) == noted

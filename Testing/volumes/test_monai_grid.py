@@ -97,6 +97,28 @@ def test_prediction_on_the_scan_equals_monai_invertd(case, card, files):
 
 
 @pytest.mark.parametrize("name", ["nrrd-3ax-b", "nrrd32-2ax-a"])
+def test_card_reader_itk_is_loadimage_itkreader(name, tmp_path, card):
+    """A card with ``input.reader: "itk"`` (a bundle's LoadImaged(reader="ITKReader")) takes ITK's affine for a
+    NRRD file even where pynrrd's header affine is at hand: MONAI's grid and input with that reader, exactly."""
+    from dataclasses import replace
+
+    pytest.importorskip("itk")
+    case = next(c for c in CASES if c.name == name)
+    path = mm.write(case, tmp_path)
+    theirs, affine, _, _ = mm.monai_preprocessed(path, "ITKReader")
+    default, default_affine, _, _ = mm.monai_preprocessed(path)
+    ours = to_model(read_image(path), replace(card, input=replace(card.input, reader="itk")))
+    assert tuple(ours.tensor.shape[1:]) == theirs.shape
+    assert np.abs(mm.ras_affine(ours.grid) - affine).max() < 1e-9
+    assert np.array_equal(ours.tensor[0].numpy(), theirs)
+    assert (
+        default.shape != theirs.shape
+        or np.abs(default_affine - affine).max() > 0
+        or not np.array_equal(default, theirs)
+    )  # the reader matters on this file
+
+
+@pytest.mark.parametrize("name", ["nrrd-3ax-b", "nrrd32-2ax-a"])
 def test_itk_reader_grid_on_oblique_nrrd(name, tmp_path, card):
     """MONAI's ITKReader (LoadImage's pick without pynrrd) builds its affine as ITK's direction x spacing: the
     grid the tool computes from an image without a file affine (a Slicer node; here the header dropped)."""

@@ -19,6 +19,7 @@ from .spec import (
     CROP_SOURCES,
     FIT_MODES,
     INTERPOLATIONS,
+    READERS,
     REORIENT_MODES,
     RESAMPLINGS,
     SLICE_AXES,
@@ -215,6 +216,7 @@ def _input(value, dims, channels):
             "interpolation",
             "resampling",
             "transpose",
+            "reader",
         },
     )
     grid_dims = 3  # the model grid is 3D; a 2D model sees its slices
@@ -250,6 +252,7 @@ def _input(value, dims, channels):
         interpolation=_str(value.get("interpolation", "linear"), "input.interpolation", INTERPOLATIONS),
         resampling=_str(value.get("resampling", "physical"), "input.resampling", RESAMPLINGS),
         transpose=_transpose(value),
+        reader=_str(value.get("reader", "auto"), "input.reader", READERS),
     )
 
 

@@ -22,6 +22,7 @@ FIT_MODES = ("center", "extent", "first_voxel")
 STAGES = ("model_grid", "native")
 INTERPOLATIONS = ("linear", "bspline", "nearest")
 RESAMPLINGS = ("physical", "nnunet")
+READERS = ("auto", "itk")  # MONAI LoadImage: its default pick per file (nibabel, pynrrd), or ITKReader
 CROP_SELECT = ("positive", "nonzero")
 CROP_SOURCES = ("raw", "normalised")
 SMOOTH_KERNELS = ("erf", "sampled")  # MONAI GaussianSmooth's default; scipy.ndimage.gaussian_filter's
@@ -115,6 +116,9 @@ class InputSpec:
     # taken on the native grid from the logits resampled linearly (volumes/nnunet_resampling.py)
     resampling: str = "physical"
     transpose: tuple = (0, 1, 2)  # resampling "nnunet": nnU-Net's transpose_forward of the (k, j, i) array axes
+    # fit "first_voxel": the affine MONAI's LoadImage builds, whose last bits place its grid ("auto": the reader
+    # LoadImage picks for the file, nibabel for NIfTI, pynrrd for NRRD; "itk": LoadImage(reader="ITKReader"))
+    reader: str = "auto"
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ def card_to_dict(card: ModelCard) -> dict:
         ("intensity_on", "model_grid"),
         ("interpolation", "linear"),
         ("resampling", "physical"),
+        ("reader", "auto"),
     ):
         if getattr(spec, key) != default:
             inp[key] = getattr(spec, key)

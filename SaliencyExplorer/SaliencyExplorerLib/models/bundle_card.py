@@ -102,6 +102,19 @@ def _as_written(resolver, item, where) -> dict:
     return out
 
 
+def _reader(value, where, notes) -> str:
+    """LoadImaged's ``reader`` as the card's ``input.reader``: ITKReader -> "itk" (ITK's affine places MONAI's
+    grid); NibabelReader / NrrdReader (LoadImage's own picks for NIfTI / NRRD) -> "auto". Read as text, never
+    run; another reader is noted (the card takes LoadImage's default pick's affine)."""
+    name = value.get("_target_", "") if isinstance(value, dict) else value
+    text = str(name).lower()
+    if "itkreader" in text:
+        return "itk"
+    if value is not None and "nibabelreader" not in text and "nrrdreader" not in text:
+        notes.append(f"{where}: reader {name!r}; the card places MONAI's grid by LoadImage's default reader's affine")
+    return "auto"
+
+
 def _spacing_notes(mode, args, where) -> list:
     """Where the card's input is MONAI's Spacingd only to interpolation accuracy, not to the bit (its defaults,
     torch's grid_sample in float64 with align_corners=False, are what volumes/monai_resampling.py repeats)."""
@@ -130,6 +143,8 @@ def derive_card(config: dict, metadata: dict, path: Path, notes: list | None = N
     intensity_stage = None
     for where, item in _transforms(config, resolver, path):
         name = _target_name(item)
+        if name == "LoadImage" and "reader" in item:
+            spec["reader"] = _reader(item["reader"], f"{where}.reader", notes)
         if name in IGNORED:
             continue
         if name == "Orientation":

@@ -181,7 +181,7 @@ def model_grid(image: sitk.Image, card: ModelCard) -> Grid:
     spacing = np.asarray(spacing)
     if is_monai_spacing(spec):
         # MONAI Orientationd + Spacingd, computed as MONAI computes it (volumes/monai_grid.py)
-        return Grid(*spacing_grid(image, spec.orientation, spec.spacing or (None, None, None), spec.size))
+        return Grid(*spacing_grid(image, spec.orientation, spec.spacing or (None, None, None), spec.size, spec.reader))
     if spec.fit != "center":
         return _fitted_grid(native, direction, spacing, partner, spec)
     if spec.center == "image":

@@ -67,9 +67,10 @@ def file_affine(path) -> str | None:
     return " ".join(repr(float(v)) for v in affine.ravel()) if affine.shape == (4, 4) else None
 
 
-def reader_affine(image: sitk.Image) -> np.ndarray:
-    """The 4x4 RAS affine MONAI's reader builds for ``image`` (see the module docstring)."""
-    if image.HasMetaDataKey(FILE_AFFINE):
+def reader_affine(image: sitk.Image, reader: str = "auto") -> np.ndarray:
+    """The 4x4 RAS affine MONAI's reader builds for ``image`` (see the module docstring); ``reader`` "itk":
+    ``LoadImage(reader="ITKReader")``'s, whatever the file."""
+    if reader != "itk" and image.HasMetaDataKey(FILE_AFFINE):
         values = np.array([float(v) for v in image.GetMetaData(FILE_AFFINE).split()])
         affine = values.reshape(4, 4)
         if _agrees_with(affine, image):
@@ -187,10 +188,10 @@ def compute_shape_offset(shape, in_affine: np.ndarray, out_affine: np.ndarray):
     return out_shape.astype(int), offset
 
 
-def oriented(image: sitk.Image, code: str | None):
+def oriented(image: sitk.Image, code: str | None, reader: str = "auto"):
     """MONAI ``Orientationd(code)`` on ``image`` (none when ``code`` is None): (RAS affine, shape, per output
     axis (the image's own axis, flipped?))."""
-    affine = reader_affine(image)
+    affine = reader_affine(image, reader)
     shape = tuple(int(n) for n in image.GetSize())
     if not code:
         return affine, shape, tuple((a, False) for a in range(3))
@@ -208,12 +209,12 @@ class MonaiSpacing:
     size: tuple  # Spacingd's output shape (i, j, k), or the card's sizes where it gives them
 
 
-def monai_spacing(image: sitk.Image, code: str | None, pixdim, sizes=None) -> MonaiSpacing:
+def monai_spacing(image: sitk.Image, code: str | None, pixdim, sizes=None, reader: str = "auto") -> MonaiSpacing:
     """MONAI ``Orientationd(code)`` (if any) + ``Spacingd(pixdim)`` on ``image``: affines, axes and shape.
 
     ``sizes``: card sizes that replace MONAI's (None keeps MONAI's), as ``Spacing(output_spatial_shape)``.
     """
-    affine, shape, axes = oriented(image, code)
+    affine, shape, axes = oriented(image, code, reader)
     # Spacing keeps the input's own spacing where it is within AFFINE_TOL of the target (min/max_pixdim)
     own = np.sqrt(np.sum(affine[:3, :3] ** 2, axis=0))
     pixdim = [d if p is not None and p - AFFINE_TOL <= d <= p + AFFINE_TOL else p for p, d in zip(pixdim, own)]
@@ -225,12 +226,12 @@ def monai_spacing(image: sitk.Image, code: str | None, pixdim, sizes=None) -> Mo
     return MonaiSpacing(affine, tuple(axes), new_affine, tuple(max(1, int(n)) for n in out_shape))
 
 
-def spacing_grid(image: sitk.Image, code: str | None, pixdim, sizes=None):
+def spacing_grid(image: sitk.Image, code: str | None, pixdim, sizes=None, reader: str = "auto"):
     """(size, spacing, origin, direction) in LPS for MONAI ``Orientationd(code)`` (if any) + ``Spacingd(pixdim)``.
 
     ``sizes``: card sizes that replace MONAI's (None keeps MONAI's), as ``Spacing(output_spatial_shape)``.
     """
-    found = monai_spacing(image, code, pixdim, sizes)
+    found = monai_spacing(image, code, pixdim, sizes, reader)
     lps = RAS_FROM_LPS @ found.target
     spacing = np.sqrt(np.sum(lps[:3, :3] ** 2, axis=0))
     direction = lps[:3, :3] / spacing

@@ -74,13 +74,15 @@ def monai_channels(vols, rules, spec):
     in MONAI's axis order ((i, j, k) after Orientationd): torch's float32 mean sums in that order, and its
     last bits are MONAI's only then.
     """
-    target = monai_spacing(vols[0], spec.orientation, spec.spacing or (None, None, None), spec.size)
+    target = monai_spacing(vols[0], spec.orientation, spec.spacing or (None, None, None), spec.size, spec.reader)
     sampled, normalised = [], []
     for vol, rule in zip(vols, rules):
         before = (
             partial(normalise_intensity, rule=rule, native=vol, monai=True) if spec.intensity_on == "native" else None
         )
-        values = spacing_resample(vol, target, spec.orientation, spec.interpolation, spec.background, before)
+        values = spacing_resample(
+            vol, target, spec.orientation, spec.interpolation, spec.background, before, reader=spec.reader
+        )
         sampled.append(np.ascontiguousarray(values.transpose(2, 1, 0)))
         if spec.intensity_on == "native":
             normalised.append(sampled[-1])
@@ -92,15 +94,15 @@ def monai_channels(vols, rules, spec):
 
 
 def spacing_resample(
-    image: sitk.Image, target: MonaiSpacing, code, interpolation="linear", background="edge", before=None
+    image: sitk.Image, target: MonaiSpacing, code, interpolation="linear", background="edge", before=None, reader="auto"
 ) -> np.ndarray:
     """``image`` through MONAI ``Orientationd(code)`` + ``SpatialResample`` onto ``target`` (``monai_spacing``
     of the first channel) -> float32 (i, j, k), MONAI's array. ``interpolation``: "linear" or "nearest";
     ``background``: "edge", "min" or a number; ``before``: a step on the oriented array first (an intensity
-    rule MONAI applies before Spacingd)."""
+    rule MONAI applies before Spacingd); ``reader``: whose affine (``monai_grid.reader_affine``)."""
     import torch  # noqa: PLC0415  (lazy: the Slicer side imports volumes/ without torch)
 
-    source, _, axes = oriented(image, code)
+    source, _, axes = oriented(image, code, reader)
     values = oriented_array(image, axes)
     if before is not None:
         values = np.asarray(before(values), dtype=np.float32)

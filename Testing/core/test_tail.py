@@ -100,3 +100,17 @@ def test_a_module_called_again_after_the_layer_falls_back_with_a_note(volume, mo
     fast, full = both(ReusedAfter().eval(), volume, "gradcam", "layer", monkeypatch)
     np.testing.assert_allclose(fast.raw, full.raw, rtol=1e-5, atol=1e-6 * float(np.abs(full.raw).max()))
     assert any("another order" in w for w in fast.warnings)
+
+
+def test_a_forward_that_pops_a_module_output_list_still_replays_the_tail(monkeypatch):
+    """MONAI's SegResNetDS (taps' network) pops its encoder's output list in forward(): the stored answer is a
+    copy of the list as the encoder returned it, so the tail replays (it fell back to the recompute before)."""
+    from monai.networks.nets import SegResNetDS
+
+    torch.manual_seed(0)
+    net = SegResNetDS(spatial_dims=3, in_channels=1, out_channels=2, init_filters=4, blocks_down=(1, 1, 1)).eval()
+    x = torch.randn(1, 1, 40, 36, 28, generator=torch.Generator().manual_seed(1))
+    fast, full = both(net, x, "gradcam", None, monkeypatch)
+    np.testing.assert_allclose(fast.raw, full.raw, rtol=1e-5, atol=1e-6 * float(np.abs(full.raw).max()))
+    assert not any("could not be replayed" in w for w in fast.warnings)
+    assert fast.passes["tail"] == fast.extras["sliding_windows"]["tail_only"] > 0

@@ -125,8 +125,10 @@ class LayerTail:
             k = state["counts"].get(name, 0)
             state["counts"][name] = k + 1
             key = (name, k)
-            # after the first batch only what the tail reads is held (not every encoder output till the end)
-            state["siblings"].append((key, module, output if first or key in self.needed else None))
+            # after the first batch only what the tail reads is held (not every encoder output till the end);
+            # the containers are copied now: a forward may pop from a module's output list (SegResNetDS does)
+            kept = tree_map(lambda v: v, output) if first or key in self.needed else None
+            state["siblings"].append((key, module, kept))
             if first:
                 for value in tree_flatten(output)[0]:
                     if isinstance(value, torch.Tensor):

@@ -23,7 +23,7 @@ pytest.importorskip("dynamic_network_architectures")
 pytest.importorskip("nnunetv2")
 
 from helpers.nnunet_agreement import dice, predictor, theirs  # noqa: E402
-from helpers.nnunet_lesion_fixture import LESION_RAS, SCAN_CENTRE, geometries, scan  # noqa: E402
+from helpers.nnunet_lesion_fixture import LESION_RAS, SCAN_CENTRE, geometries, scan, write_scan  # noqa: E402
 from SaliencyExplorerLib.errors import ModelLoadError  # noqa: E402
 from SaliencyExplorerLib.models.loading import load_model  # noqa: E402
 
@@ -106,10 +106,7 @@ def _ours(loaded, image):
 
 @pytest.mark.parametrize("geometry", [geometries()[i] for i in (3, 13)], ids=lambda g: g[0])
 def test_cascade_equals_nnunet(stages, geometry, tmp_path):
-    name, suffix, size, spacing, direction = geometry
-    image, truth = scan(size, spacing, direction, origin=SCAN_CENTRE, lesion_ras=LESION_RAS)
-    path = tmp_path / f"{name}{suffix}"
-    sitk.WriteImage(image, str(path))
+    path, truth = write_scan(tmp_path, geometry)
     low, cascade = stages
     loaded = load_model(cascade)
     card = loaded.card
@@ -124,7 +121,7 @@ def test_cascade_equals_nnunet(stages, geometry, tmp_path):
     assert np.array_equal(ours_in[1], their_input[1]) and 0 < ours_in[1].mean() < 0.5  # its labels, resized
     assert their_labels.sum() > 0 and float((labels == their_labels).mean()) >= 0.9999
     assert dice(labels, their_labels) >= 0.99
-    assert dice(labels, sitk.GetArrayFromImage(truth)) > 0.3  # a lesion where the scan has it
+    assert dice(labels, truth) > 0.3  # a lesion where the scan has it
 
 
 def test_explain_image_runs_the_cascade_and_a_missing_first_stage_is_one_line(stages, tmp_path):

@@ -20,7 +20,7 @@ pytest.importorskip("dynamic_network_architectures")
 pytest.importorskip("nnunetv2")
 
 from helpers.nnunet_agreement import compare, dice, ours, predictor, theirs  # noqa: E402
-from helpers.nnunet_lesion_fixture import LESION_RAS, SCAN_CENTRE, geometries, scan  # noqa: E402
+from helpers.nnunet_lesion_fixture import LESION_RAS, geometries, write_scan  # noqa: E402
 from SaliencyExplorerLib import explain_image  # noqa: E402
 from SaliencyExplorerLib.cli import main  # noqa: E402
 from SaliencyExplorerLib.models.loading import load_model  # noqa: E402
@@ -41,11 +41,7 @@ def reference():
 
 
 def _write(tmp_path, geometry, seed=0):
-    name, suffix, size, spacing, direction = geometry
-    image, truth = scan(size, spacing, direction, origin=SCAN_CENTRE, lesion_ras=LESION_RAS, seed=seed)
-    path = tmp_path / f"{name}{suffix}"
-    sitk.WriteImage(image, str(path))
-    return path, sitk.GetArrayFromImage(truth)
+    return write_scan(tmp_path, geometry, seed)
 
 
 @pytest.mark.parametrize("geometry", MATRIX, ids=[g[0] for g in MATRIX])

@@ -21,7 +21,7 @@ pytest.importorskip("dynamic_network_architectures")
 pytest.importorskip("nnunetv2")
 
 from helpers.nnunet_agreement import dice, ours, predictor, theirs  # noqa: E402
-from helpers.nnunet_lesion_fixture import LESION_RAS, SCAN_CENTRE, geometries, scan  # noqa: E402
+from helpers.nnunet_lesion_fixture import LESION_RAS, SCAN_CENTRE, geometries, scan, write_scan  # noqa: E402
 from SaliencyExplorerLib import explain_image  # noqa: E402
 from SaliencyExplorerLib.models.loading import load_model  # noqa: E402
 
@@ -50,10 +50,7 @@ def region_folder(tmp_path_factory):
 
 @pytest.mark.parametrize("geometry", [geometries()[i] for i in (1, 19)], ids=lambda g: g[0])
 def test_region_labels_equal_nnunet(region_folder, geometry, tmp_path):
-    name, suffix, size, spacing, direction = geometry
-    image, truth = scan(size, spacing, direction, origin=SCAN_CENTRE, lesion_ras=LESION_RAS)
-    path = tmp_path / f"{name}{suffix}"
-    sitk.WriteImage(image, str(path))
+    path, truth = write_scan(tmp_path, geometry)
     loaded = load_model(region_folder)
     assert loaded.card.output.activation == "sigmoid" and loaded.card.output.region_labels == (1, 2)
     assert loaded.card.classes == ("tissue", "lesion") or list(loaded.card.classes) == ["tissue", "lesion"]
@@ -64,7 +61,7 @@ def test_region_labels_equal_nnunet(region_folder, geometry, tmp_path):
     assert set(np.unique(ref_seg)) == {0, 1, 2}  # both nested regions present in nnU-Net's answer
     assert float((seg == ref_seg).mean()) >= 0.9999
     assert dice(seg == 2, ref_seg == 2) >= 0.99 and dice(seg >= 1, ref_seg >= 1) >= 0.99
-    assert dice(seg == 2, sitk.GetArrayFromImage(truth)) > 0.4  # the inner region is the lesion, where the scan has it
+    assert dice(seg == 2, truth) > 0.4  # the inner region is the lesion, where the scan has it
 
 
 def test_the_explained_region_is_the_head_not_an_argmax(region_folder, tmp_path):

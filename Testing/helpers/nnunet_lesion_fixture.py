@@ -198,3 +198,12 @@ def geometries():
                     )
                 )
     return out
+
+
+def write_scan(folder: Path, geometry, seed: int = 0):
+    """One matrix geometry written as a file in ``folder`` -> (its path, the lesion's truth array (k, j, i))."""
+    name, suffix, size, spacing, direction = geometry
+    image, truth = scan(size, spacing, direction, origin=SCAN_CENTRE, lesion_ras=LESION_RAS, seed=seed)
+    path = Path(folder) / f"{name}{suffix}"
+    sitk.WriteImage(image, str(path))
+    return path, sitk.GetArrayFromImage(truth)

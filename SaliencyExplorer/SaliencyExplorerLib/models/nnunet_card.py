@@ -153,7 +153,7 @@ def derive_card(
                 "Use a 3d configuration.",
             )
         card["input"]["slice_axis"] = "k"  # nnU-Net's 2d slices the first array axis (z)
-    else:  # its index-space resize both ways, labels on the native grid (volumes/nnunet_resampling.py)
-        card["input"]["resampling"] = "nnunet"
+    else:
         card["input"]["transpose"] = [int(t) for t in transpose]
+    card["input"]["resampling"] = "nnunet"  # its index-space resize both ways (volumes/nnunet_resampling.py)
     return parse_card(card)

@@ -153,10 +153,11 @@ def preprocess(vols, card, rules, previous=None):
     card's ``previous_stage.labels`` one-hot channels (``labels_to_shape``).
     -> (float32 (C, k, j, i) on the model grid, the box ((start, stop) per k, j, i), the grid's fields)."""
     spec = card.input
-    if card.spatial_dims != 3 or spec.orientation is not None or spec.fit != "extent":
+    slices_ok = card.spatial_dims == 3 or (spec.slice_axis == "k" and tuple(spec.transpose) == (0, 1, 2))
+    if not slices_ok or spec.orientation is not None or spec.fit != "extent":
         raise SaliencyError(
-            'input.resampling "nnunet" needs a 3D model on the volume\'s own axes with fit '
-            '"extent" (as the card derived from an nnU-Net folder). Remove input.resampling.'
+            'input.resampling "nnunet" needs a model on the volume\'s own axes with fit "extent" (a 2D one '
+            "on k slices), as the card derived from an nnU-Net folder. Remove input.resampling."
         )
     transpose = tuple(spec.transpose)
     arrays = [sitk.GetArrayFromImage(v).astype(np.float32).transpose(transpose) for v in vols]

@@ -25,6 +25,7 @@ from .run import ExplainRun
 from .sliding_window import SlidingWindow, WindowPlan
 from .tail import LayerTail, TailRun
 from .targets import Target, activate, pick_output, resolve_target
+from .wavefront import Wavefront, applies
 
 
 class WindowTarget(Target):
@@ -218,7 +219,9 @@ class WindowedRun(ExplainRun):
         return out
 
     def _per_window(self, method, combine: str):
-
+        if applies(self, method, combine):  # the predicted region without a clean pass (core/wavefront.py)
+            total = Wavefront(self, method).compute()
+            return method.from_window_sum(total[(slice(None), slice(None), *self.plan.crop)], self)
         plan, n = self.plan, self.x.shape[0]
         given = self._output_independent_gradient() if combine == "blend" else None
         if (

@@ -41,8 +41,18 @@ class GuessTarget(Target):
             raise RuntimeError("GuessTarget explains one window's logits")  # a method bug, not user input
         self.check(output)
         c, mask = self.guess.guess(self.item, output.detach()[0])
+        if not bool(mask.any()):
+            raise NoRegion(output.detach())  # no backward: the window waits for its neighbours instead
         self.used = (c, mask)
         return (output * weights_of(c, mask, self.share, output.shape[1])).flatten(1).sum(1)
+
+
+class NoRegion(Exception):
+    """Raised by GuessTarget between forward and backward when the guessed region misses the window."""
+
+    def __init__(self, output: torch.Tensor):
+        super().__init__("no region guessed in this window")
+        self.output = output
 
 
 def weights_of(c: int, mask: torch.Tensor, share: torch.Tensor, channels: int) -> torch.Tensor:
@@ -86,6 +96,7 @@ class Wavefront:
         self.items = self.plan.items(n)
         self.padded = self.plan.pad_input(run.x)
         self.used = {}  # item -> (class, mask) its graph run used; absent: none ran (zero weights)
+        self.pending = []  # windows run ahead (their output known), waiting for their neighbours
         self.total = None  # summed attributions on the padded grid
         self.counts = {"ran_ahead": 0, "guessed": 0, "corrected": 0}
         windows = len(self.items)
@@ -127,16 +138,21 @@ class Wavefront:
     def _explain(self, item, weights: torch.Tensor | None = None):
         """Forward with graph and backward for `item`: fixed `weights`, or g_w guessed from its own output
         (the output then joins the blend). Returns the sub-run's target."""
-        from .windowed_run import WindowTarget  # windowed_run imports this module: no cycle at import time
-
-        run, share = self.run, self._share(item)
-        i, _ = item
-        sub = run._sub_run(self.plan.gather(self.padded, [item]), share, None, [item])
-        lazy = weights is None
-        sub.target = (
-            GuessTarget(self.guess, item, share, self._check_classes) if lazy else WindowTarget(weights, "none")
-        )
-        out = self.method.compute(sub)
+        run, share, lazy = self.run, self._share(item), weights is None
+        # fixed weights: the run's own window target (WindowTarget); else g_w guessed from the window's output
+        sub = run._sub_run(self.plan.gather(self.padded, [item]), share if lazy else weights, None, [item])
+        if lazy:
+            sub.target = GuessTarget(self.guess, item, share, self._check_classes)
+        try:
+            out = self.method.compute(sub)
+        except NoRegion as empty:  # its forward only joins the blend, as a window run ahead
+            run.passes["forward"] += sub.passes["forward"]
+            run.window_counts["evaluated"] += 1
+            self.guess.add(item, empty.output[0])
+            self.counts["ran_ahead"] += 1
+            self.pending.append(item)
+            self.progress.advance(1)
+            return sub.target
         for key in run.passes:
             run.passes[key] += sub.passes[key]
         run.window_counts["evaluated"] += 1
@@ -168,10 +184,10 @@ class Wavefront:
         risk = 1 - (1 - self.guess.flip_rate()) ** unknown
         return "guess" if risk < SPECULATE_BELOW else "ahead"
 
-    def _drain(self, pending: list) -> None:
+    def _drain(self) -> None:
         """Forward and backward for the windows that ran ahead and whose neighbours are now all known."""
-        for item in [p for p in pending if self.guess.unknown_neighbours(p) == 0]:
-            pending.remove(item)
+        for item in [p for p in self.pending if self.guess.unknown_neighbours(p) == 0]:
+            self.pending.remove(item)
             c, mask = self.guess.guess(item)
             if not bool(mask.any()):
                 self.run.window_counts["skipped"] += 1
@@ -183,18 +199,17 @@ class Wavefront:
     def compute(self) -> torch.Tensor:
         """Summed attributions on the padded grid (N, C, *padded); sets the run's clean output and target."""
         self.progress.start()
-        pending = []
         for item in self.order():
             if self._decide(item) == "ahead":
                 self._ahead(item)
-                pending.append(item)
+                self.pending.append(item)
             else:
                 exact = self.guess.unknown_neighbours(item) == 0
                 used = self._explain(item).used
                 if used is not None:
                     self.used[item] = used
-                self.counts["guessed"] += 0 if exact else 1
-            self._drain(pending)
+                self.counts["guessed"] += int(used is not None and not exact)
+            self._drain()
         self._correct()
         self.progress.advance(self.progress.total)
         counts = self.run.window_counts

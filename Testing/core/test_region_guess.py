@@ -29,13 +29,13 @@ def outputs(plan, model, x):
         return [model(plan.gather(padded, [(0, w)]))[0] for w in range(len(plan))]
 
 
-@pytest.mark.parametrize("blend", ["gaussian", "constant"])
-def test_the_guess_is_the_targets_region_once_all_windows_are_known(blend):
+@pytest.mark.parametrize("blend, shape", [("gaussian", SHAPE), ("constant", (40, 12, 28))])  # (12: padded to 16)
+def test_the_guess_is_the_targets_region_once_all_windows_are_known(blend, shape):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv3d(1, 3, 3, padding=1), torch.nn.Tanh(), torch.nn.Conv3d(3, 3, 3)).eval()
     model = torch.nn.Sequential(model, torch.nn.ReplicationPad3d(1))
-    x = torch.randn(1, 1, *SHAPE)
-    plan = WindowPlan(SlidingWindow(roi_size=ROI, overlap=0.25, blend=blend), SHAPE)
+    x = torch.randn(1, 1, *shape)
+    plan = WindowPlan(SlidingWindow(roi_size=ROI, overlap=0.25, blend=blend), shape)
     guess = RegionGuess(plan, 1, [None])
     for w, y in enumerate(outputs(plan, model, x)):
         guess.add((0, w), y)

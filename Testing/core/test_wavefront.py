@@ -98,6 +98,15 @@ def test_a_lesion_in_a_few_windows(monkeypatch, policy):
     assert new.passes["backward"] == old.passes["backward"] + counts["corrected"]
 
 
+def test_a_grid_smaller_than_a_window_on_one_axis(monkeypatch, unet):
+    """The padding is outside the target's region: waiting for neighbours stays exact there (no correction)."""
+    x = torch.randn(1, 1, 40, 12, 28, generator=torch.Generator().manual_seed(2))
+    sw = {"roi_size": ROI, "overlap": 0.25, "blend": "gaussian", "padding_mode": "reflect"}
+    new, old = both(monkeypatch, unet, x, policy="never", target=1, sliding_window=sw)
+    assert relative_error(attributions(new), attributions(old)) < 1e-5
+    assert new.extras["sliding_windows"]["corrected"] == 0
+
+
 def test_several_samples_and_the_cards_labels(monkeypatch, unet, volume):
     """Two samples (each its own region and default class) and a callable mask (the card's postprocessing:
     here the predicted labels with class 1 removed inside a box), which the guess does not know."""

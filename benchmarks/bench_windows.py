@@ -3,14 +3,16 @@
     OMP_WAIT_POLICY=PASSIVE python benchmarks/bench_windows.py        # 160x160x96, roi 64^3: 18 windows (~10 min, 2 cores)
     OMP_WAIT_POLICY=PASSIVE python benchmarks/bench_windows.py --size 112 112 64 --repeats 3 --json out.json
 
-A MONAI SegResNet with random weights (seed 0) on a random volume (seed 1); Gaussian blend, overlap 0.25,
-sw_batch_size 1; target class 1 over its predicted region. Cases: `monai` (sliding_window_inference, no
-grad: the yardstick), `gradcam` (ours: one clean pass keeping the layer's outputs, then each window's tail
-and its backward), `gradcam_recompute` (the same with every window re-run forward and backward: the
-previous algorithm, for before/after), `gradcam_given` (logits on a given region: no clean pass),
-`saliency` (ours: each window once forward and backward, its region guessed or waited for, no clean pass:
-core/wavefront.py), `saliency_clean_pass` (the previous algorithm: a clean pass for the region, then every
-window forward and backward, for before/after), `monai_autograd` (the gradient through MONAI's whole inference).
+A MONAI SegResNet with random weights (seed 0) on a random volume (seed 1) (`--model lesions`: a trained-like
+stand-in, see setup()); Gaussian blend, overlap 0.25, sw_batch_size 1; target class 1 over its predicted region.
+Cases: `monai` (sliding_window_inference, no grad: the yardstick), `gradcam` (ours: one clean pass keeping the
+layer's outputs, each window's tail and its backward run as soon as its neighbours have run),
+`gradcam_store_all` (the same, but every window's layer output kept till the pass ends: before
+core/ready_windows.py), `gradcam_recompute` (every window re-run forward and backward after the clean pass: the
+older algorithm), `gradcam_given` (logits on a given region: no clean pass), `saliency` (ours: each window once
+forward and backward, its region guessed or waited for, no clean pass: core/wavefront.py),
+`saliency_clean_pass` (before core/wavefront.py: a clean pass for the region, then every window forward and
+backward), `monai_autograd` (the gradient through MONAI's whole inference).
 
 Time (the process's CPU time on one thread by default: on a loaded machine wall time counts other
 processes' turns; `--clock wall --threads 2` for elapsed time): all cases in ONE process, interleaved (case order rotated each repeat), a warm-up of MONAI and Grad-CAM, the median of
@@ -35,7 +37,16 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # "cpu": the process's CPU time (all threads): on a loaded shared machine it moves far less than wall time,
 # which counts the time other processes held the cores; "wall": elapsed time.
 CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
-CASES = ("monai", "gradcam", "gradcam_recompute", "gradcam_given", "saliency", "saliency_clean_pass", "monai_autograd")
+CASES = (
+    "monai",
+    "gradcam",
+    "gradcam_recompute",
+    "gradcam_store_all",
+    "gradcam_given",
+    "saliency",
+    "saliency_clean_pass",
+    "monai_autograd",
+)
 DEFAULT_CASES = ("monai", "gradcam", "gradcam_recompute", "saliency", "saliency_clean_pass")
 
 
@@ -84,6 +95,7 @@ def run_case(case, model, x, roi):
     """Run one case; returns the explanation's pass counts (empty for MONAI's own)."""
     import torch
     from monai.inferers import sliding_window_inference
+    from SaliencyExplorerLib.core import ready_windows
     from SaliencyExplorerLib.core.engine import explain
     from SaliencyExplorerLib.methods.cam.base import CamMethod
     from SaliencyExplorerLib.methods.gradient.saliency import Saliency
@@ -114,10 +126,14 @@ def run_case(case, model, x, roi):
     else:
         CamMethod.replays_layer = case != "gradcam_recompute"
         Saliency.wavefront = case != "saliency_clean_pass"
+        applies = ready_windows.applies
+        if case == "gradcam_store_all":  # the store keeps every window till the end (explained after the pass)
+            ready_windows.applies = lambda run: False
         try:
             result = explain(model, x, case.split("_")[0], target=1, task="segmentation", sliding_window=settings)
         finally:
             CamMethod.replays_layer = Saliency.wavefront = True
+            ready_windows.applies = applies
     return {"passes": result.passes, "windows": result.extras["sliding_windows"], "layers": result.layers}
 
 

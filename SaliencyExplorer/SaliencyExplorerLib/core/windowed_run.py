@@ -242,12 +242,15 @@ class WindowedRun(ExplainRun):
         windows, clean = len(plan) * n, given is None and self.clean_output is None
         progress = Progress(self.progress_callback, windows * (2 if clean else 1), self.cancel)
         roi = "x".join(str(r) for r in plan.roi)
+        early = self._tail is not None and clean and ready_windows.applies(self)  # explained during the clean pass
         progress.status(
             f"sliding windows: {windows} windows of {roi}"
             + (
                 f", each run twice (steps 1-{windows}: the model's output, {windows + 1}-{2 * windows}: "
                 f"the explanation)"
-                if clean
+                if clean and not early
+                else ", each run for its output, then explained once its neighbours have run"
+                if early
                 else ""
             )
         )
@@ -304,7 +307,7 @@ class WindowedRun(ExplainRun):
             plan.add(acc["total"], chosen, values.detach(), weighted=(combine == "blend"))
 
         ready = None
-        if self._tail is not None and clean and ready_windows.applies(self):
+        if early:
             ready = ReadyWindows(plan, n, self.requested_target)
             self._after_batch = lambda items, blend: self._explain_ready(ready, items, blend, explain_batch)
         self._progress = progress if clean else None

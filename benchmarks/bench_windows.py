@@ -47,7 +47,15 @@ CASES = (
     "saliency_clean_pass",
     "monai_autograd",
 )
-DEFAULT_CASES = ("monai", "gradcam", "gradcam_recompute", "saliency", "saliency_clean_pass")
+DEFAULT_CASES = (
+    "monai",
+    "gradcam",
+    "gradcam_store_all",
+    "gradcam_recompute",
+    "saliency",
+    "saliency_clean_pass",
+    "monai_autograd",
+)
 
 
 def setup(size, threads, kind="random"):

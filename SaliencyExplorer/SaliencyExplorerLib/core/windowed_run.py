@@ -344,15 +344,15 @@ class WindowedRun(ExplainRun):
         outputs and clean outputs (the store then holds about one slab of windows, not all of them)."""
         stored = len(self._tail.store)  # its most, just after this batch was recorded
         self.window_counts["stored_peak"] = max(self.window_counts.get("stored_peak", 0), stored)
-        now = ready.add(items, blend)
-        run = [item for item in now if bool(ready.weights(item, blend).any())]
-        for item in now:  # no region voxel: the weights change only if the class is predicted nowhere
+        weights = {item: ready.weights(item, blend) for item in ready.add(items, blend)}
+        run = [item for item, w in weights.items() if bool(w.any())]
+        for item in weights:  # no region voxel: the weights change only if the class is predicted nowhere
             if item not in run:
                 self._tail.store.pop(item, None)
         for batch in self.plan.batches(run, self.sliding.sw_batch_size):
-            weights = torch.stack([ready.weights(item, blend) for item in batch])
+            stacked = torch.stack([weights[item] for item in batch])
             with torch.enable_grad():  # the clean pass runs without gradients; the explanation needs them
-                explain_batch(batch, weights * self.plan.weights(batch, weights.dtype), ready.classes)
+                explain_batch(batch, stacked * self.plan.weights(batch, stacked.dtype), ready.classes)
             ready.explained.update(batch)
             for item in batch:
                 self._clean_windows[1].pop(item, None)

@@ -216,9 +216,10 @@ class Wavefront:
         counts.update({k: counts.get(k, 0) + v for k, v in self.counts.items()})
         if self.counts["corrected"]:
             self.run.warnings.append(
-                f"Sliding windows: the predicted region was guessed for {self.counts['guessed']} window(s) before "
-                f"all their neighbours had run; for {self.counts['corrected']} window(s) it differed from the "
-                f"final region and they ran again for the difference (the map is exact either way)."
+                f"Sliding windows: {self.counts['corrected']} window(s) were explained with a region that differed "
+                f"from the final one (guessed before all their neighbours had run: {self.counts['guessed']}, or a "
+                f"default class or whole-grid rule known only at the end); they ran again for the difference "
+                f"(the map is exact either way)."
             )
         return self.total
 

@@ -137,13 +137,22 @@ def test_an_empty_prediction_explains_the_whole_grid_as_before(monkeypatch, volu
     assert new.extras["sliding_windows"]["corrected"] == 18  # every window ran again: none guessed a region
 
 
+@pytest.mark.parametrize("policy", ["auto", "always", "never"])
+def test_window_batches(monkeypatch, unet, volume, policy):
+    """sw_batch_size 3: windows run ahead, wait and are corrected in batches; one window per guess."""
+    sw = {"roi_size": ROI, "overlap": 0.25, "blend": "gaussian", "sw_batch_size": 3}
+    new, old = both(monkeypatch, unet, volume, policy=policy, target=1, sliding_window=sw)
+    assert relative_error(attributions(new), attributions(old)) < 1e-5
+    counts = new.extras["sliding_windows"]
+    assert new.passes["backward"] == counts["windows"] - counts["skipped"] + counts["corrected"]
+    assert new.passes["forward"] == counts["ran_ahead"] + new.passes["backward"]
+
+
 def test_other_targets_keep_the_clean_pass(unet, volume):
-    """A callable score and windows in batches take the clean-pass path (2 forwards per window)."""
+    """A callable score takes the clean-pass path (2 forwards per window)."""
     sw = {"roi_size": ROI, "overlap": 0.25}
     result = explain(unet, volume, "saliency", target=lambda y: y[:, 1].mean((1, 2, 3)), sliding_window=sw)
     assert result.passes["forward"] == 2 * 18 and "ran_ahead" not in result.extras["sliding_windows"]
-    result = explain(unet, volume, "saliency", target=1, sliding_window={**sw, "sw_batch_size": 2})
-    assert "ran_ahead" not in result.extras["sliding_windows"]
 
 
 def test_a_class_the_model_lacks_is_one_line(unet, volume):

@@ -64,7 +64,7 @@ def weights_of(c: int, mask: torch.Tensor, share: torch.Tensor, channels: int) -
 
 def applies(run, method, combine: str) -> bool:
     """Whether a gradient method over windows can skip the clean pass: a method linear in its window weights,
-    a class target over the predicted region (argmax or the card's labels), one window per batch."""
+    a class target over the predicted region (argmax or the card's labels)."""
     target = run.requested_target
     if isinstance(target, (list, tuple)):
         plain = all(t is None or (isinstance(t, numbers.Integral) and not isinstance(t, bool)) for t in target)
@@ -78,7 +78,6 @@ def applies(run, method, combine: str) -> bool:
         and run.target is None
         and run.task in (None, "segmentation")
         and (run.mask is None or callable(run.mask))
-        and run.sliding.sw_batch_size == 1
     )
 
 
@@ -120,14 +119,16 @@ class Wavefront:
     def _share(self, item) -> torch.Tensor:
         return self.plan.weights([item], self.run.x.dtype)
 
-    def _ahead(self, item) -> None:
-        """A forward without gradient: the window's output joins the blend; its gradient comes later."""
+    def _ahead(self, items: list) -> None:
+        """Forwards without gradient (one window batch): the outputs join the blend; gradients come later."""
         with torch.no_grad():
-            y = self.run._window_call(self.plan.gather(self.padded, [item]))
+            y = self.run._window_call(self.plan.gather(self.padded, items))
         self._check_classes(y)
-        self.guess.add(item, y[0])
-        self.counts["ran_ahead"] += 1
-        self.progress.advance(1)
+        for item, output in zip(items, y):
+            self.guess.add(item, output)
+        self.counts["ran_ahead"] += len(items)
+        self.pending += items
+        self.progress.advance(len(items))
 
     def _check_classes(self, y: torch.Tensor) -> None:
         """A requested class the model does not have fails on the first window, as the clean pass would."""
@@ -135,12 +136,13 @@ class Wavefront:
         if self.guess.total is None:
             _class_list(self.run.requested_target, self.run.x.shape[0], int(y.shape[1]), [0] * self.run.x.shape[0])
 
-    def _explain(self, item, weights: torch.Tensor | None = None):
-        """Forward with graph and backward for `item`: fixed `weights`, or g_w guessed from its own output
-        (the output then joins the blend). Returns the sub-run's target."""
-        run, share, lazy = self.run, self._share(item), weights is None
+    def _explain(self, items: list, weights: torch.Tensor | None = None):
+        """Forward with graph and backward for window batch `items` with fixed `weights` (B, K, *roi), or for
+        one window with g_w guessed from its own output (which then joins the blend). Returns the target."""
+        run, lazy = self.run, weights is None
+        item, share = items[0], self._share(items[0])
         # fixed weights: the run's own window target (WindowTarget); else g_w guessed from the window's output
-        sub = run._sub_run(self.plan.gather(self.padded, [item]), share if lazy else weights, None, [item])
+        sub = run._sub_run(self.plan.gather(self.padded, items), share if lazy else weights, None, items)
         if lazy:
             sub.target = GuessTarget(self.guess, item, share, self._check_classes)
         try:
@@ -155,13 +157,13 @@ class Wavefront:
             return sub.target
         for key in run.passes:
             run.passes[key] += sub.passes[key]
-        run.window_counts["evaluated"] += 1
+        run.window_counts["evaluated"] += len(items)
         run.warnings += [w for w in sub.warnings if w not in run.warnings]
         values = out.extras["attributions"].detach()
         if self.total is None:
             self.total = torch.zeros((run.x.shape[0], values.shape[1], *self.plan.padded), dtype=values.dtype)
             self.total = self.total.to(values.device)
-        self.plan.add(self.total, [item], values, weighted=False)
+        self.plan.add(self.total, items, values, weighted=False)
         if lazy:
             output = sub.clean_output
             if output is None:  # a method whose pass kept no output: one forward without gradient for it
@@ -169,7 +171,7 @@ class Wavefront:
                     output = run._window_call(sub.x)
             self.plan.check_output(output)
             self.guess.add(item, output[0])
-        self.progress.advance(1)
+        self.progress.advance(len(items))
         return sub.target
 
     def _decide(self, item) -> str:
@@ -186,30 +188,45 @@ class Wavefront:
 
     def _drain(self) -> None:
         """Forward and backward for the windows that ran ahead and whose neighbours are now all known."""
-        for item in [p for p in self.pending if self.guess.unknown_neighbours(p) == 0]:
+        ready = [p for p in self.pending if self.guess.unknown_neighbours(p) == 0]
+        run = []
+        for item in ready:
             self.pending.remove(item)
             c, mask = self.guess.guess(item)
-            if not bool(mask.any()):
+            if bool(mask.any()):
+                run.append(item)
+                self.used[item] = (c, mask)
+            else:
                 self.run.window_counts["skipped"] += 1
-                continue
-            self._explain(item, weights_of(c, mask, self._share(item), self.guess.channels()))
-            self.used[item] = (c, mask)
+        for batch in self.plan.batches(run, self.run.sliding.sw_batch_size):
+            channels = self.guess.channels()
+            self._explain(batch, torch.cat([weights_of(*self.used[i], self._share(i), channels) for i in batch]))
 
     # --- all windows ------------------------------------------------------------------------------------
     def compute(self) -> torch.Tensor:
         """Summed attributions on the padded grid (N, C, *padded); sets the run's clean output and target."""
         self.progress.start()
+        size, ahead = self.run.sliding.sw_batch_size, []
         for item in self.order():
-            if self._decide(item) == "ahead":
-                self._ahead(item)
-                self.pending.append(item)
-            else:
-                exact = self.guess.unknown_neighbours(item) == 0
-                used = self._explain(item).used
-                if used is not None:
-                    self.used[item] = used
-                self.counts["guessed"] += int(used is not None and not exact)
+            if self._decide(item) == "ahead":  # run ahead in window batches
+                ahead.append(item)
+                if len(ahead) == size:
+                    self._ahead(ahead)
+                    ahead = []
+                    self._drain()
+                continue
+            if ahead:  # the guess below sees them
+                self._ahead(ahead)
+                ahead = []
+            exact = self.guess.unknown_neighbours(item) == 0
+            used = self._explain([item]).used
+            if used is not None:
+                self.used[item] = used
+            self.counts["guessed"] += int(used is not None and not exact)
             self._drain()
+        if ahead:
+            self._ahead(ahead)
+        self._drain()
         self._correct()
         self.progress.advance(self.progress.total)
         counts = self.run.window_counts
@@ -229,6 +246,7 @@ class Wavefront:
         run = self.run
         run.set_clean_output(self.guess.blended())
         grid = self.plan.pad_output(run.output_gradient())
+        wrong = []
         for item in self.items:
             i, w = item
             true = grid[(i, slice(None), *self.plan.slices(w))]
@@ -241,6 +259,8 @@ class Wavefront:
             self.counts["corrected"] += 1
             if item not in self.used:
                 run.window_counts["skipped"] -= 1  # it does run after all
-            self._explain(item, ((true - used) * self._share(item)[0]).unsqueeze(0))
+            wrong.append((item, ((true - used) * self._share(item)[0]).unsqueeze(0)))
+        for batch in self.plan.batches(wrong, run.sliding.sw_batch_size):
+            self._explain([item for item, _ in batch], torch.cat([delta for _, delta in batch]))
         if self.total is None:  # no window ran with a gradient: nothing of the class anywhere
             self.total = torch.zeros((run.x.shape[0], run.x.shape[1], *self.plan.padded), dtype=run.x.dtype)

@@ -3,12 +3,16 @@
     OMP_WAIT_POLICY=PASSIVE python benchmarks/bench_windows.py        # 160x160x96, roi 64^3: 18 windows (~10 min, 2 cores)
     OMP_WAIT_POLICY=PASSIVE python benchmarks/bench_windows.py --size 112 112 64 --repeats 3 --json out.json
 
-A MONAI SegResNet with random weights (seed 0) on a random volume (seed 1); Gaussian blend, overlap 0.25,
-sw_batch_size 1; target class 1 over its predicted region. Cases: `monai` (sliding_window_inference, no
-grad: the yardstick), `gradcam` (ours: one clean pass keeping the layer's outputs, then each window's tail
-and its backward), `gradcam_recompute` (the same with every window re-run forward and backward: the
-previous algorithm, for before/after), `gradcam_given` (logits on a given region: no clean pass),
-`saliency` (ours, window by window), `monai_autograd` (the gradient through MONAI's whole inference).
+A MONAI SegResNet with random weights (seed 0) on a random volume (seed 1) (`--model lesions`: a trained-like
+stand-in, see setup()); Gaussian blend, overlap 0.25, sw_batch_size 1; target class 1 over its predicted region.
+Cases: `monai` (sliding_window_inference, no grad: the yardstick), `gradcam` (ours: one clean pass keeping the
+layer's outputs, each window's tail and its backward run as soon as its neighbours have run),
+`gradcam_store_all` (the same, but every window's layer output kept till the pass ends: before
+core/ready_windows.py), `gradcam_recompute` (every window re-run forward and backward after the clean pass: the
+older algorithm), `gradcam_given` (logits on a given region: no clean pass), `saliency` (ours: each window once
+forward and backward, its region guessed or waited for, no clean pass: core/wavefront.py),
+`saliency_clean_pass` (before core/wavefront.py: a clean pass for the region, then every window forward and
+backward), `monai_autograd` (the gradient through MONAI's whole inference).
 
 Time (the process's CPU time on one thread by default: on a loaded machine wall time counts other
 processes' turns; `--clock wall --threads 2` for elapsed time): all cases in ONE process, interleaved (case order rotated each repeat), a warm-up of MONAI and Grad-CAM, the median of
@@ -33,11 +37,32 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # "cpu": the process's CPU time (all threads): on a loaded shared machine it moves far less than wall time,
 # which counts the time other processes held the cores; "wall": elapsed time.
 CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
-CASES = ("monai", "gradcam", "gradcam_recompute", "gradcam_given", "saliency", "monai_autograd")
-DEFAULT_CASES = ("monai", "gradcam", "gradcam_recompute", "saliency")
+CASES = (
+    "monai",
+    "gradcam",
+    "gradcam_recompute",
+    "gradcam_store_all",
+    "gradcam_given",
+    "saliency",
+    "saliency_clean_pass",
+    "monai_autograd",
+)
+DEFAULT_CASES = (
+    "monai",
+    "gradcam",
+    "gradcam_store_all",
+    "gradcam_recompute",
+    "saliency",
+    "saliency_clean_pass",
+    "monai_autograd",
+)
 
 
-def setup(size, threads):
+def setup(size, threads, kind="random"):
+    """The model and volume. "random": SegResNet's random weights on noise (logit margins near 0: the predicted
+    region flips between windows everywhere). "lesions": a trained-like stand-in, the same SegResNet (same cost)
+    whose logits add a confident smooth term (class 1 where the blurred input exceeds a level, zero-padded at the
+    window borders as a CNN is) on noise with three bright blobs: windows agree except near the blobs' edges."""
     import torch
     from monai.networks.nets import SegResNet
 
@@ -46,15 +71,42 @@ def setup(size, threads):
     torch.manual_seed(0)
     model = SegResNet(spatial_dims=3, init_filters=8, in_channels=1, out_channels=2).eval()
     x = torch.randn((1, 1, *size), generator=torch.Generator().manual_seed(1))
+    if kind == "lesions":
+        model = lesion_model(model).eval()
+        grid = torch.stack(torch.meshgrid(*[torch.arange(s, dtype=torch.float32) for s in size], indexing="ij"))
+        for centre, radius in (((0.3, 0.35, 0.4), 12.0), ((0.55, 0.6, 0.5), 9.0), ((0.7, 0.25, 0.6), 7.0)):
+            point = torch.tensor([c * s for c, s in zip(centre, size)])[:, None, None, None]
+            x[0, 0] += 4 * torch.exp(-((grid - point) ** 2).sum(0) / (2 * radius**2))
     return model, x
+
+
+def lesion_model(net):
+    """SegResNet x 0.1 plus 8 x (5^3 box blur of the input - 1) as class 1's logit (minus it for class 0)."""
+    import torch
+    from torch import nn
+
+    class Lesions(nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net, self.blur = net, nn.Conv3d(1, 1, 5, padding=2, bias=False)
+            with torch.no_grad():
+                self.blur.weight.fill_(1 / 125)
+
+        def forward(self, x):
+            s = 8 * (self.blur(x) - 1.0)
+            return 0.1 * self.net(x) + torch.cat([-s, s], 1)
+
+    return Lesions(net)
 
 
 def run_case(case, model, x, roi):
     """Run one case; returns the explanation's pass counts (empty for MONAI's own)."""
     import torch
     from monai.inferers import sliding_window_inference
+    from SaliencyExplorerLib.core import ready_windows
     from SaliencyExplorerLib.core.engine import explain
     from SaliencyExplorerLib.methods.cam.base import CamMethod
+    from SaliencyExplorerLib.methods.gradient.saliency import Saliency
 
     settings = {"roi_size": tuple(roi), "overlap": 0.25, "blend": "gaussian", "sw_batch_size": 1}
     if case == "monai":
@@ -81,17 +133,22 @@ def run_case(case, model, x, roi):
         )
     else:
         CamMethod.replays_layer = case != "gradcam_recompute"
+        Saliency.wavefront = case != "saliency_clean_pass"
+        applies = ready_windows.applies
+        if case == "gradcam_store_all":  # the store keeps every window till the end (explained after the pass)
+            ready_windows.applies = lambda run: False
         try:
             result = explain(model, x, case.split("_")[0], target=1, task="segmentation", sliding_window=settings)
         finally:
-            CamMethod.replays_layer = True
+            CamMethod.replays_layer = Saliency.wavefront = True
+            ready_windows.applies = applies
     return {"passes": result.passes, "windows": result.extras["sliding_windows"], "layers": result.layers}
 
 
-def memory_child(case, size, roi, threads):
+def memory_child(case, size, roi, threads, kind):
     import psutil
 
-    model, x = setup(size, threads)
+    model, x = setup(size, threads, kind)
     process, peak, done = psutil.Process(), [0], threading.Event()
 
     def sample():
@@ -111,8 +168,8 @@ def memory_child(case, size, roi, threads):
     )
 
 
-def timing_child(cases, size, roi, threads, repeats, clock):
-    model, x = setup(size, threads)
+def timing_child(cases, size, roi, threads, repeats, clock, kind):
+    model, x = setup(size, threads, kind)
     for case in [c for c in cases if c in ("monai", "gradcam")]:  # warm-up: kernels, the default-layer lookup
         run_case(case, model, x, roi)
     seconds = {case: [] for case in cases}
@@ -125,9 +182,9 @@ def timing_child(cases, size, roi, threads, repeats, clock):
     print(json.dumps(seconds))
 
 
-def measure(size, roi, threads, repeats, cases, clock="cpu"):
+def measure(size, roi, threads, repeats, cases, clock="cpu", kind="random"):
     """{case: row} with median seconds, its ratio to MONAI's, the runs, and the case's own peak memory."""
-    common = ["--size", *map(str, size), "--roi", *map(str, roi), "--threads", str(threads)]
+    common = ["--size", *map(str, size), "--roi", *map(str, roi), "--threads", str(threads), "--model", kind]
     out = (
         subprocess.run(
             [
@@ -176,17 +233,18 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--cases", nargs="+", default=list(DEFAULT_CASES), choices=CASES)
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu")
+    parser.add_argument("--model", choices=("random", "lesions"), default="random", help="see setup()")
     parser.add_argument("--json")
     parser.add_argument("--memory", help=argparse.SUPPRESS)
     parser.add_argument("--timing", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory:
-        return memory_child(args.memory, args.size, args.roi, args.threads)
+        return memory_child(args.memory, args.size, args.roi, args.threads, args.model)
     if args.timing:
-        return timing_child(args.cases, args.size, args.roi, args.threads, args.repeats, args.clock)
-    rows = measure(args.size, args.roi, args.threads, args.repeats, args.cases, args.clock)
+        return timing_child(args.cases, args.size, args.roi, args.threads, args.repeats, args.clock, args.model)
+    rows = measure(args.size, args.roi, args.threads, args.repeats, args.cases, args.clock, args.model)
     print(
-        f"SegResNet, {'x'.join(map(str, args.size))} volume, roi {'x'.join(map(str, args.roi))}, gaussian, "
+        f"SegResNet ({args.model}), {'x'.join(map(str, args.size))} volume, roi {'x'.join(map(str, args.roi))}, gaussian, "
         f"overlap 0.25, {args.threads} threads, {args.clock} time, median of {args.repeats} interleaved runs in one process"
     )
     print(f"{'case':20}{'median s':>10}{'x monai':>9}{'peak MB':>10}{'x monai':>9}  passes")
@@ -199,6 +257,7 @@ def main():
         Path(args.json).write_text(
             json.dumps(
                 {
+                    "model": args.model,
                     "size": args.size,
                     "roi": args.roi,
                     "threads": args.threads,

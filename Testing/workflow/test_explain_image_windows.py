@@ -115,7 +115,8 @@ def test_explain_image_uses_the_cards_sliding_windows():
     assert tuple(result.model_input.tensor.shape) == (1, 1, 40, 40, 28)  # the whole volume at its spacing
     assert result.explanation.extras["sliding_windows"]["windows"] == 18
     assert calls[0] == (0, 36) and calls[-1] == (36, 36)  # progress counts windows: clean pass + explanation
-    assert (18, 36) in calls and [d for d, _ in calls] == sorted(d for d, _ in calls)
+    # each window is explained once its neighbours ran (core/ready_windows.py), so the two phases interleave
+    assert len(calls) > 10 and [d for d, _ in calls] == sorted(d for d, _ in calls)
     lesion = np.asarray(image.TransformIndexToPhysicalPoint(LESION_IJK))
     assert np.linalg.norm(result.peak_lps - lesion) <= 3 * 2.0
     sized = explain_image(

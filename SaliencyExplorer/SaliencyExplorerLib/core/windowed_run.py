@@ -17,14 +17,17 @@ from __future__ import annotations
 import torch
 
 from ..errors import SaliencyError
+from . import ready_windows
 from .batching import Progress
 from .maps import upsample
 from .method import MethodOutput
 from .model_call import WINDOW_HINT, call_model
+from .ready_windows import ReadyWindows
 from .run import ExplainRun
 from .sliding_window import SlidingWindow, WindowPlan
 from .tail import LayerTail, TailRun
 from .targets import Target, activate, pick_output, resolve_target
+from .wavefront import Wavefront, applies
 
 
 class WindowTarget(Target):
@@ -52,6 +55,7 @@ class WindowedRun(ExplainRun):
         self._clean_windows = None  # (padded input, {(i, w): weighted window output}) from the clean pass
         self._tail: LayerTail | None = None  # a CAM layer's per-window outputs kept by the clean pass
         self._progress: Progress | None = None  # set while the clean pass is the first phase of _per_window
+        self._after_batch = None  # called with (items, blended total so far) after each clean-pass batch
 
     # --- the blended model ----------------------------------------------------------------------------
     def _window_call(self, windows: torch.Tensor) -> torch.Tensor:
@@ -72,6 +76,7 @@ class WindowedRun(ExplainRun):
         """The blended output of the clean input, keeping each window's weighted output for reuse."""
         plan, padded = self.plan, self.plan.pad_input(self.x)
         cache, total, count = {}, None, len(plan) * self.x.shape[0]
+        self._clean_windows = (padded, cache)  # filled as the pass goes (windows explained during it read it)
         for items in plan.batches(plan.items(self.x.shape[0]), self.sliding.sw_batch_size):
             windows = plan.gather(padded, items)
             y = (
@@ -87,7 +92,8 @@ class WindowedRun(ExplainRun):
             cache.update(zip(items, weighted))
             if self._progress is not None:
                 self._progress.advance(len(items))
-        self._clean_windows = (padded, cache)
+            if self._after_batch is not None:
+                self._after_batch(items, total)
         return plan.finish(total)
 
     def _reusing_pass(self, x: torch.Tensor) -> torch.Tensor:
@@ -218,7 +224,9 @@ class WindowedRun(ExplainRun):
         return out
 
     def _per_window(self, method, combine: str):
-
+        if applies(self, method, combine):  # the predicted region without a clean pass (core/wavefront.py)
+            total = Wavefront(self, method).compute()
+            return method.from_window_sum(total[(slice(None), slice(None), *self.plan.crop)], self)
         plan, n = self.plan, self.x.shape[0]
         given = self._output_independent_gradient() if combine == "blend" else None
         if (
@@ -234,23 +242,19 @@ class WindowedRun(ExplainRun):
         windows, clean = len(plan) * n, given is None and self.clean_output is None
         progress = Progress(self.progress_callback, windows * (2 if clean else 1), self.cancel)
         roi = "x".join(str(r) for r in plan.roi)
+        early = self._tail is not None and clean and ready_windows.applies(self)  # explained during the clean pass
         progress.status(
             f"sliding windows: {windows} windows of {roi}"
             + (
                 f", each run twice (steps 1-{windows}: the model's output, {windows + 1}-{2 * windows}: "
                 f"the explanation)"
-                if clean
+                if clean and not early
+                else ", each run for its output, then explained once its neighbours have run"
+                if early
                 else ""
             )
         )
         progress.start()
-        self._progress = progress if clean else None
-        try:
-            weights_grid = plan.pad_output(self.output_gradient() if given is None else given)
-        finally:
-            self._progress = None
-        blended = None  # without the clean pass: the blended output, assembled from the windows' own passes
-        target = self.target
         uses_target = combine == "sum" or getattr(method, "needs_gradients", False)
         if combine == "blend" and (
             len(self.layers) > 1 or self.eigen_smooth or getattr(method, "principal_component", False)
@@ -260,46 +264,65 @@ class WindowedRun(ExplainRun):
                 "window (each window scaled on its own) before blending."
             )
         padded = plan.pad_input(self.x)
-        total = None
-        for items in plan.batches(plan.items(n), self.sliding.sw_batch_size):
-            weights = torch.stack([weights_grid[(i, slice(None), *plan.slices(w))] for i, w in items])
-            weights = weights * plan.weights(items, weights.dtype)
+        # without the clean pass: the blended output, assembled from the windows' own passes
+        acc = {"total": None, "blended": None, "reached": None, "given": given}
+
+        def explain_batch(items, weights, classes):
+            """Explain window batch `items` with its score weights; place its maps or attributions."""
             keep = [k for k in range(len(items)) if not uses_target or bool(weights[k].any())]
             self.window_counts["skipped"] += len(items) - len(keep)
-            if keep:
-                chosen = [items[k] for k in keep]
-                sub = self._sub_run(
-                    plan.gather(padded, chosen),
-                    weights[keep],
-                    None if target.classes is None else [target.classes[i] for i, _ in chosen],
-                    chosen,
-                )
-                out = method.compute(sub)
-                if given is not None and sub.clean_output is not None:
-                    y = sub.clean_output * plan.importance.to(sub.clean_output.dtype)
-                    if blended is None:
-                        blended = torch.zeros((n, y.shape[1], *plan.padded), dtype=y.dtype, device=y.device)
-                        reached = torch.zeros((n, 1, *plan.padded), dtype=y.dtype, device=y.device)
-                    plan.add(blended, chosen, y, weighted=False)
-                    plan.add(reached, chosen, torch.ones_like(y[:, :1]))
-                elif given is not None:
-                    given = False  # a method whose sub-runs keep no clean output: one clean pass at the end
-                for key in self.passes:
-                    self.passes[key] += sub.passes[key]
-                if getattr(sub, "tail_rows", 0):
-                    self.window_counts["tail_only"] = self.window_counts.get("tail_only", 0) + sub.tail_rows
-                self.window_counts["evaluated"] += len(chosen)
-                self.warnings += [w for w in sub.warnings if w not in self.warnings]
-                if combine == "sum":
-                    values = out.extras["attributions"]
-                else:
-                    values = out.map if isinstance(out, MethodOutput) else out
-                    values = values.detach().float()
-                    values = upsample(values.clamp_min(0) if self.relu else values, plan.roi).unsqueeze(1)
-                if total is None:
-                    total = torch.zeros((n, values.shape[1], *plan.padded), dtype=values.dtype, device=values.device)
-                plan.add(total, chosen, values.detach(), weighted=(combine == "blend"))
+            if not keep:
+                return
+            chosen = [items[k] for k in keep]
+            sub = self._sub_run(
+                plan.gather(padded, chosen),
+                weights[keep],
+                None if classes is None else [classes[i] for i, _ in chosen],
+                chosen,
+            )
+            out = method.compute(sub)
+            if acc["given"] is not None and sub.clean_output is not None:
+                y = sub.clean_output * plan.importance.to(sub.clean_output.dtype)
+                if acc["blended"] is None:
+                    acc["blended"] = torch.zeros((n, y.shape[1], *plan.padded), dtype=y.dtype, device=y.device)
+                    acc["reached"] = torch.zeros((n, 1, *plan.padded), dtype=y.dtype, device=y.device)
+                plan.add(acc["blended"], chosen, y, weighted=False)
+                plan.add(acc["reached"], chosen, torch.ones_like(y[:, :1]))
+            elif acc["given"] is not None:
+                acc["given"] = False  # a method whose sub-runs keep no clean output: one clean pass at the end
+            for key in self.passes:
+                self.passes[key] += sub.passes[key]
+            if getattr(sub, "tail_rows", 0):
+                self.window_counts["tail_only"] = self.window_counts.get("tail_only", 0) + sub.tail_rows
+            self.window_counts["evaluated"] += len(chosen)
+            self.warnings += [w for w in sub.warnings if w not in self.warnings]
+            if combine == "sum":
+                values = out.extras["attributions"]
+            else:
+                values = out.map if isinstance(out, MethodOutput) else out
+                values = values.detach().float()
+                values = upsample(values.clamp_min(0) if self.relu else values, plan.roi).unsqueeze(1)
+            if acc["total"] is None:
+                acc["total"] = torch.zeros((n, values.shape[1], *plan.padded), dtype=values.dtype, device=values.device)
+            plan.add(acc["total"], chosen, values.detach(), weighted=(combine == "blend"))
+
+        ready = None
+        if early:
+            ready = ReadyWindows(plan, n, self.requested_target)
+            self._after_batch = lambda items, blend: self._explain_ready(ready, items, blend, explain_batch)
+        self._progress = progress if clean else None
+        try:
+            weights_grid = plan.pad_output(self.output_gradient() if given is None else given)
+        finally:
+            self._progress, self._after_batch = None, None
+        target = self.target
+        rest = [item for item in plan.items(n) if ready is None or item not in ready.explained]
+        for items in plan.batches(rest, self.sliding.sw_batch_size):
+            weights = torch.stack([weights_grid[(i, slice(None), *plan.slices(w))] for i, w in items])
+            explain_batch(items, weights * plan.weights(items, weights.dtype), target.classes)
             progress.advance(len(items))
+        total, given = acc["total"], acc["given"]
+        blended, reached = acc["blended"], acc["reached"]
         if self._tail is not None:
             if self._tail.note:
                 self.warnings.append(self._tail.note)
@@ -315,6 +338,25 @@ class WindowedRun(ExplainRun):
         elif given is False:
             self._profile_forward()
         return plan.finish(total)[:, 0]
+
+    def _explain_ready(self, ready, items, blend, explain_batch) -> None:
+        """During the clean pass: explain the windows whose weights are now final, and drop their stored layer
+        outputs and clean outputs (the store then holds about one slab of windows, not all of them)."""
+        stored = len(self._tail.store)  # its most, just after this batch was recorded
+        self.window_counts["stored_peak"] = max(self.window_counts.get("stored_peak", 0), stored)
+        weights = {item: ready.weights(item, blend) for item in ready.add(items, blend)}
+        run = [item for item, w in weights.items() if bool(w.any())]
+        for item in weights:  # no region voxel: the weights change only if the class is predicted nowhere
+            if item not in run:
+                self._tail.store.pop(item, None)
+        for batch in self.plan.batches(run, self.sliding.sw_batch_size):
+            stacked = torch.stack([weights[item] for item in batch])
+            with torch.enable_grad():  # the clean pass runs without gradients; the explanation needs them
+                explain_batch(batch, stacked * self.plan.weights(batch, stacked.dtype), ready.classes)
+            ready.explained.update(batch)
+            for item in batch:
+                self._clean_windows[1].pop(item, None)
+            self._progress.advance(len(batch))
 
     def _set_assembled_output(self, blended, reached) -> None:
         """The clean output from the windows explained (no separate pass). Windows skipped because no target

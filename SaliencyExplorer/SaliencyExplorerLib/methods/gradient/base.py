@@ -132,6 +132,9 @@ class GradientMethod(Method):
     kind = "gradient"
     signed = True
     window_combine = "sum"  # gradients of a sum of window scores add up: exact over sliding windows
+    # True: the attributions are linear in the window score's weights (one gradient at the clean input), so
+    # the predicted region may be guessed per window and corrected later (core/wavefront.py: no clean pass)
+    wavefront = False
 
     @abc.abstractmethod
     def attributions(self, run):

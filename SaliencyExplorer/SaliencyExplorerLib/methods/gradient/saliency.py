@@ -13,6 +13,7 @@ class Saliency(GradientMethod):
     name = "saliency"
     summary = "Vanilla gradient: |d score / d input| (one forward + one backward)"
     options = {"reduce": "max-abs"}
+    wavefront = True
 
     def attributions(self, run):
         return clean_gradients(run)
@@ -25,6 +26,7 @@ class InputXGradient(GradientMethod):
     name = "inputxgradient"
     summary = "Input x gradient: signed first-order contribution of each voxel"
     options = {"reduce": "sum"}
+    wavefront = True
 
     def attributions(self, run):
         return run.x * clean_gradients(run)

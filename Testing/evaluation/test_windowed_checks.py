@@ -10,24 +10,12 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
-from helpers.window_models import WindowOnlySeg
+from helpers.window_models import SEG_CARD, WindowOnlySeg
 from SaliencyExplorerLib.errors import SaliencyError
 from SaliencyExplorerLib.evaluation.faithfulness import faithfulness
 
 WINDOWS = {"roi_size": (16, 16, 16), "overlap": 0.25, "blend": "gaussian", "sw_batch_size": 4}
-CARD = {
-    "task": "segmentation",
-    "classes": ["background", "lesion"],
-    "target_layer": "features",
-    "input": {"intensity": {"type": "scale", "a": 0.01, "b": 0.0}},
-    "inference": {
-        "mode": "sliding_window",
-        "roi_size": [16, 16, 16],
-        "overlap": 0.25,
-        "blend": "gaussian",
-        "sw_batch_size": 4,
-    },
-}
+CARD = SEG_CARD
 
 
 def blob(size=(36, 32, 20), centre=(14, 12, 10)):

@@ -6,6 +6,20 @@ import json
 from SaliencyExplorerLib import explain
 
 ARCH = {"class": "SaliencyExplorerLib.demo.network.LesionNet", "kwargs": {"width": 2}}
+TINY_GRID_CARD = {  # LesionNet(width=2)'s card on a 24^3 grid of 2 mm (no architecture: for a module in hand)
+    "task": "classification",
+    "spatial_dims": 3,
+    "in_channels": 1,
+    "classes": ["no", "yes"],
+    "input": {
+        "spacing": [2.0, 2.0, 2.0],
+        "size": [24, 24, 24],
+        "center": "image",
+        "intensity": {"type": "window", "min": -50, "max": 250},
+    },
+    "output": {"activation": "softmax"},
+    "target_layer": "features.block3",
+}
 
 
 def card_dict(**extra):
@@ -42,18 +56,7 @@ def tiny_lesion_model(folder):
     torch.manual_seed(0)
     torch.save(LesionNet(width=2).state_dict(), folder / "tiny.pt")
     card = {
-        "task": "classification",
-        "spatial_dims": 3,
-        "in_channels": 1,
-        "classes": ["no", "yes"],
-        "input": {
-            "spacing": [2.0, 2.0, 2.0],
-            "size": [24, 24, 24],
-            "center": "image",
-            "intensity": {"type": "window", "min": -50, "max": 250},
-        },
-        "output": {"activation": "softmax"},
-        "target_layer": "features.block3",
+        **TINY_GRID_CARD,
         "architecture": {
             "class": "SaliencyExplorerLib.demo.network.LesionNet",
             "kwargs": {"in_channels": 1, "num_classes": 2, "width": 2},

@@ -7,6 +7,19 @@ import torch
 
 SHAPE = (40, 36, 28)  # voxels: 3 x 3 x 2 windows of ROI at overlap 0.25
 ROI = (16, 16, 16)
+SEG_CARD = {  # a windowed segmentation card for SmallSeg-like models: 16^3 windows, Gaussian blend
+    "task": "segmentation",
+    "classes": ["background", "lesion"],
+    "target_layer": "features",
+    "input": {"intensity": {"type": "scale", "a": 0.01, "b": 0.0}},
+    "inference": {
+        "mode": "sliding_window",
+        "roi_size": [16, 16, 16],
+        "overlap": 0.25,
+        "blend": "gaussian",
+        "sw_batch_size": 4,
+    },
+}
 
 
 def small_unet():

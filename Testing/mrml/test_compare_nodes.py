@@ -7,26 +7,14 @@ import torch
 
 slicer = pytest.importorskip("slicer", reason="slicer-core is needed: pip install slicer-core")
 
+from helpers.model_files import TINY_GRID_CARD  # noqa: E402
 from SaliencyExplorerLib.demo import phantoms  # noqa: E402
 from SaliencyExplorerLib.demo.network import LesionNet  # noqa: E402
 from SaliencyExplorerLib.errors import SaliencyError  # noqa: E402
 from SaliencyExplorerLib.mrml import volume_nodes  # noqa: E402
 from SaliencyExplorerLib.mrml.compare_nodes import compare_volume_node  # noqa: E402
 
-CARD = {
-    "task": "classification",
-    "spatial_dims": 3,
-    "in_channels": 1,
-    "classes": ["no", "yes"],
-    "input": {
-        "spacing": [2.0, 2.0, 2.0],
-        "size": [24, 24, 24],
-        "center": "image",
-        "intensity": {"type": "window", "min": -50, "max": 250},
-    },
-    "output": {"activation": "softmax"},
-    "target_layer": "features.block3",
-}
+CARD = TINY_GRID_CARD
 
 
 def test_one_heatmap_per_method_a_ranked_table_and_a_plot(mrml):

@@ -71,7 +71,7 @@ torch = pytest.importorskip("torch")
 sitk = pytest.importorskip("SimpleITK")
 np = pytest.importorskip("numpy")
 
-from helpers.window_models import BrightBlobSeg  # noqa: E402
+from helpers.window_models import SEG_CARD, BrightBlobSeg  # noqa: E402
 
 LESION_IJK = (16, 12, 14)  # straddles window borders on every axis
 
@@ -83,21 +83,6 @@ def scan(size=(40, 40, 28)):
     image.SetSpacing((1.5, 1.5, 2.0))
     image.SetOrigin((-10.0, 5.0, 20.0))
     return image
-
-
-SEG_CARD = {
-    "task": "segmentation",
-    "classes": ["background", "lesion"],
-    "target_layer": "features",
-    "input": {"intensity": {"type": "scale", "a": 0.01, "b": 0.0}},
-    "inference": {
-        "mode": "sliding_window",
-        "roi_size": [16, 16, 16],
-        "overlap": 0.25,
-        "blend": "gaussian",
-        "sw_batch_size": 4,
-    },
-}
 
 
 def test_explain_image_uses_the_cards_sliding_windows():

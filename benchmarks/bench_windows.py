@@ -9,10 +9,13 @@ Cases: `monai` (sliding_window_inference, no grad: the yardstick), `gradcam` (ou
 layer's outputs, each window's tail and its backward run as soon as its neighbours have run),
 `gradcam_store_all` (the same, but every window's layer output kept till the pass ends: before
 core/ready_windows.py), `gradcam_recompute` (every window re-run forward and backward after the clean pass: the
-older algorithm), `gradcam_given` (logits on a given region: no clean pass), `saliency` (ours: each window once
-forward and backward, its region guessed or waited for, no clean pass: core/wavefront.py),
-`saliency_clean_pass` (before core/wavefront.py: a clean pass for the region, then every window forward and
-backward), `monai_autograd` (the gradient through MONAI's whole inference).
+older algorithm), `gradcam_given` (logits on a given region: no clean pass), `saliency` (ours: the clean pass
+at sw_batch_size 1, then the windows forward and backward two at a time: core/window_pairs.py),
+`saliency_wavefront` (one window per pass, each once forward and backward, its region guessed or waited for, no
+clean pass: core/wavefront.py, the default before pairs), `saliency_clean_pass` (before core/wavefront.py: a
+clean pass for the region, then every window forward and backward, one at a time), `monai_autograd` (the
+gradient through MONAI's whole inference), `monai_pairs` (MONAI's inference with sw_batch_size 2: what pairs do
+to the yardstick itself; on the CPU ATen's oneDNN rule makes it faster, see core/window_pairs.py).
 
 Time (the process's CPU time on one thread by default: on a loaded machine wall time counts other
 processes' turns; `--clock wall --threads 2` for elapsed time): all cases in ONE process, interleaved (case order rotated each repeat), a warm-up of MONAI and Grad-CAM, the median of
@@ -44,8 +47,10 @@ CASES = (
     "gradcam_store_all",
     "gradcam_given",
     "saliency",
+    "saliency_wavefront",
     "saliency_clean_pass",
     "monai_autograd",
+    "monai_pairs",
 )
 DEFAULT_CASES = (
     "monai",
@@ -53,9 +58,12 @@ DEFAULT_CASES = (
     "gradcam_store_all",
     "gradcam_recompute",
     "saliency",
+    "saliency_wavefront",
     "saliency_clean_pass",
     "monai_autograd",
+    "monai_pairs",
 )
+ONE_WINDOW_PER_PASS = ("gradcam_recompute", "saliency_wavefront", "saliency_clean_pass")  # the algorithms before
 
 
 def setup(size, threads, kind="random"):
@@ -103,15 +111,15 @@ def run_case(case, model, x, roi):
     """Run one case; returns the explanation's pass counts (empty for MONAI's own)."""
     import torch
     from monai.inferers import sliding_window_inference
-    from SaliencyExplorerLib.core import ready_windows
+    from SaliencyExplorerLib.core import ready_windows, window_pairs
     from SaliencyExplorerLib.core.engine import explain
     from SaliencyExplorerLib.methods.cam.base import CamMethod
     from SaliencyExplorerLib.methods.gradient.saliency import Saliency
 
     settings = {"roi_size": tuple(roi), "overlap": 0.25, "blend": "gaussian", "sw_batch_size": 1}
-    if case == "monai":
+    if case in ("monai", "monai_pairs"):  # monai_pairs: MONAI's inference with sw_batch_size 2, for reference
         with torch.no_grad():
-            sliding_window_inference(x, tuple(roi), 1, model, overlap=0.25, mode="gaussian")
+            sliding_window_inference(x, tuple(roi), 1 + (case == "monai_pairs"), model, overlap=0.25, mode="gaussian")
         return {}
     if case == "monai_autograd":
         leaf = x.clone().requires_grad_(True)
@@ -135,12 +143,13 @@ def run_case(case, model, x, roi):
         CamMethod.replays_layer = case != "gradcam_recompute"
         Saliency.wavefront = case != "saliency_clean_pass"
         applies = ready_windows.applies
+        window_pairs.ENABLED = case not in ONE_WINDOW_PER_PASS
         if case == "gradcam_store_all":  # the store keeps every window till the end (explained after the pass)
             ready_windows.applies = lambda run: False
         try:
             result = explain(model, x, case.split("_")[0], target=1, task="segmentation", sliding_window=settings)
         finally:
-            CamMethod.replays_layer = Saliency.wavefront = True
+            CamMethod.replays_layer = Saliency.wavefront = window_pairs.ENABLED = True
             ready_windows.applies = applies
     return {"passes": result.passes, "windows": result.extras["sliding_windows"], "layers": result.layers}
 

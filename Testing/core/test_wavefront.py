@@ -6,6 +6,7 @@ the passes counted are the passes run."""
 import pytest
 import torch
 from SaliencyExplorerLib import explain
+from SaliencyExplorerLib.core import window_pairs
 from SaliencyExplorerLib.core.wavefront import Wavefront
 from SaliencyExplorerLib.errors import SaliencyError
 from SaliencyExplorerLib.methods.gradient.saliency import InputXGradient, Saliency
@@ -13,6 +14,13 @@ from SaliencyExplorerLib.methods.gradient.saliency import InputXGradient, Salien
 monai = pytest.importorskip("monai")
 from helpers.window_models import ROI, BrightBlobSeg, relative_error  # noqa: E402
 from monai.inferers import sliding_window_inference  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def one_window_per_pass(monkeypatch):
+    """The wavefront runs where windows do not pay in pairs (a GPU, sw_batch_size > 1); here the CPU's pairs are
+    switched off to test it (core/window_pairs.py)."""
+    monkeypatch.setattr(window_pairs, "ENABLED", False)
 
 
 def both(monkeypatch, model, x, method="saliency", policy="auto", **kwargs):
@@ -23,6 +31,7 @@ def both(monkeypatch, model, x, method="saliency", policy="auto", **kwargs):
     monkeypatch.setattr(InputXGradient, "wavefront", False)
     old = explain(model, x, method, **kwargs)
     monkeypatch.undo()
+    monkeypatch.setattr(window_pairs, "ENABLED", False)
     return new, old
 
 

@@ -28,6 +28,7 @@ from .sliding_window import SlidingWindow, WindowPlan
 from .tail import LayerTail, TailRun
 from .targets import Target, activate, pick_output, resolve_target
 from .wavefront import Wavefront, applies
+from .window_pairs import graph_batches
 
 
 class WindowTarget(Target):
@@ -56,6 +57,7 @@ class WindowedRun(ExplainRun):
         self._tail: LayerTail | None = None  # a CAM layer's per-window outputs kept by the clean pass
         self._progress: Progress | None = None  # set while the clean pass is the first phase of _per_window
         self._after_batch = None  # called with (items, blended total so far) after each clean-pass batch
+        self._keep_windows = True  # the clean pass keeps each window's output (perturbations reuse them)
 
     # --- the blended model ----------------------------------------------------------------------------
     def _window_call(self, windows: torch.Tensor) -> torch.Tensor:
@@ -89,7 +91,8 @@ class WindowedRun(ExplainRun):
             if total is None:
                 total = torch.zeros((self.x.shape[0], y.shape[1], *plan.padded), dtype=y.dtype, device=y.device)
             plan.add(total, items, weighted, weighted=False)
-            cache.update(zip(items, weighted))
+            if self._keep_windows:
+                cache.update(zip(items, weighted))
             if self._progress is not None:
                 self._progress.advance(len(items))
             if self._after_batch is not None:
@@ -116,7 +119,7 @@ class WindowedRun(ExplainRun):
             ]
             sample = max(range(n), key=lambda i: sum(same[i]))
             for w in range(len(plan)):
-                (reused if same[sample][w] else todo).append((j, w, sample))
+                (reused if same[sample][w] and (sample, w) in cache else todo).append((j, w, sample))
         for j, w, sample in reused:
             value = cache[(sample, w)]
             if total is None:
@@ -228,6 +231,7 @@ class WindowedRun(ExplainRun):
             total = Wavefront(self, method).compute()
             return method.from_window_sum(total[(slice(None), slice(None), *self.plan.crop)], self)
         plan, n = self.plan, self.x.shape[0]
+        self._keep_windows = combine != "sum"  # a gradient method's windows run again; a CAM's may replay them
         given = self._output_independent_gradient() if combine == "blend" else None
         if (
             combine == "blend"
@@ -316,10 +320,21 @@ class WindowedRun(ExplainRun):
         finally:
             self._progress, self._after_batch = None, None
         target = self.target
-        rest = [item for item in plan.items(n) if ready is None or item not in ready.explained]
-        for items in plan.batches(rest, self.sliding.sw_batch_size):
+
+        def window_weights(items):
             weights = torch.stack([weights_grid[(i, slice(None), *plan.slices(w))] for i, w in items])
-            explain_batch(items, weights * plan.weights(items, weights.dtype), target.classes)
+            return weights * plan.weights(items, weights.dtype)
+
+        rest = [item for item in plan.items(n) if ready is None or item not in ready.explained]
+        if uses_target:  # a window with no target voxel costs nothing: left out before windows are paired
+            needed = [item for item in rest if bool(window_weights([item]).any())]
+            for _ in range(len(rest) - len(needed)):
+                self.window_counts["skipped"] += 1
+                progress.advance(1)
+            rest = needed
+        # pairs only where the clean pass gave the output (a given region's output is blended from these passes)
+        for items in graph_batches(self, rest, pairs=self._tail is None and acc["given"] is None):
+            explain_batch(items, window_weights(items), target.classes)
             progress.advance(len(items))
         total, given = acc["total"], acc["given"]
         blended, reached = acc["blended"], acc["reached"]

@@ -168,7 +168,7 @@ def explain(
             out = upsample(out, x.shape[2:])
             maps.append(torch.flip(out, [a + 1 for a in axes]) if axes else out)
             runs.append(run)
-        raw = torch.stack(maps).mean(0)
+        raw = maps[0] if len(maps) == 1 else torch.stack(maps).mean(0)
     first = runs[0]
     signed = method_cls.signed and not relu
     heatmap = to_heatmap(raw, signed)

@@ -15,7 +15,9 @@ at sw_batch_size 1, then the windows forward and backward two at a time: core/wi
 clean pass: core/wavefront.py, the default before pairs), `saliency_clean_pass` (before core/wavefront.py: a
 clean pass for the region, then every window forward and backward, one at a time), `monai_autograd` (the
 gradient through MONAI's whole inference), `monai_pairs` (MONAI's inference with sw_batch_size 2: what pairs do
-to the yardstick itself; on the CPU ATen's oneDNN rule makes it faster, see core/window_pairs.py).
+to the yardstick itself; on the CPU ATen's oneDNN rule makes it faster, see core/window_pairs.py) and
+`saliency_sw2` (saliency with sw_batch_size 2: the wavefront in batches of two; compare with `monai_pairs`).
+`saliency_wavefront` is also what `batch_size=1` runs.
 
 Time (the process's CPU time on one thread by default: on a loaded machine wall time counts other
 processes' turns; `--clock wall --threads 2` for elapsed time): all cases in ONE process, interleaved (case order rotated each repeat), a warm-up of MONAI and Grad-CAM, the median of
@@ -51,6 +53,7 @@ CASES = (
     "saliency_clean_pass",
     "monai_autograd",
     "monai_pairs",
+    "saliency_sw2",
 )
 DEFAULT_CASES = (
     "monai",
@@ -62,6 +65,7 @@ DEFAULT_CASES = (
     "saliency_clean_pass",
     "monai_autograd",
     "monai_pairs",
+    "saliency_sw2",
 )
 ONE_WINDOW_PER_PASS = ("gradcam_recompute", "saliency_wavefront", "saliency_clean_pass")  # the algorithms before
 
@@ -117,6 +121,8 @@ def run_case(case, model, x, roi):
     from SaliencyExplorerLib.methods.gradient.saliency import Saliency
 
     settings = {"roi_size": tuple(roi), "overlap": 0.25, "blend": "gaussian", "sw_batch_size": 1}
+    if case == "saliency_sw2":  # sw_batch_size 2 for the clean pass too: compare with monai_pairs
+        settings["sw_batch_size"] = 2
     if case in ("monai", "monai_pairs"):  # monai_pairs: MONAI's inference with sw_batch_size 2, for reference
         with torch.no_grad():
             sliding_window_inference(x, tuple(roi), 1 + (case == "monai_pairs"), model, overlap=0.25, mode="gaussian")

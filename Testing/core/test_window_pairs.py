@@ -55,18 +55,29 @@ def test_no_pairs_when_two_graphs_do_not_fit(monkeypatch, unet, volume):
     assert result.extras["sliding_windows"]["graph_batch"] == 1
 
 
-def test_pairs_only_where_they_pay(unet, volume):
+def test_batch_size_one_keeps_one_window_per_pass(unet, volume):
+    """The caller's way to the least memory: one window's graph at a time (then the wavefront runs)."""
+    result = explain(unet, volume, "saliency", target=1, sliding_window=SW, batch_size=1)
+    counts = result.extras["sliding_windows"]
+    assert "graph_batch" not in counts and counts["ran_ahead"] > 0
+
+
+def test_pairs_only_where_they_pay(monkeypatch):
     class Run:
-        def __init__(self, device="cpu", size=1, windows=18, n=1):
+        def __init__(self, device="cpu", size=1, windows=18, n=1, batch_size=None):
             self.device, self.x = torch.device(device), torch.zeros(n, 1, 4, 4, 4)
             self.sliding = type("S", (), {"sw_batch_size": size})()
-            self.plan = [None] * windows
+            self.plan, self.batch_size = [None] * windows, batch_size
 
     assert window_pairs.pairs_pay(Run())
     assert not window_pairs.pairs_pay(Run(size=2))  # the card batches windows already
     assert not window_pairs.pairs_pay(Run(windows=1))
     assert window_pairs.pairs_pay(Run(windows=1, n=2))  # one window of two samples
     assert not window_pairs.pairs_pay(Run(device="meta"))
+    assert not window_pairs.pairs_pay(Run(batch_size=1)) and window_pairs.pairs_pay(Run(batch_size=3))
+    monkeypatch.setenv("SALIENCY_BATCH_SIZE", "1")
+    assert not window_pairs.pairs_pay(Run()) and window_pairs.pairs_pay(Run(batch_size=2))
+    monkeypatch.delenv("SALIENCY_BATCH_SIZE")
     with torch.backends.mkldnn.flags(enabled=False):
         assert not window_pairs.pairs_pay(Run())
 

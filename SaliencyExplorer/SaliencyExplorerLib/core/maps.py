@@ -59,7 +59,7 @@ def normalise_magnitude(maps: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     evidence, for or against, is 1 (min-max would put zero at mid-scale)."""
     magnitude = maps.abs()
     peak = magnitude.reshape(maps.shape[0], -1).amax(dim=1).reshape(-1, *([1] * (maps.dim() - 1)))
-    return torch.where(peak > eps, magnitude / peak.clamp_min(eps), torch.zeros_like(magnitude))
+    return magnitude.div_(torch.where(peak > eps, peak, torch.full_like(peak, math.inf)))
 
 
 def to_heatmap(raw: torch.Tensor, signed: bool) -> torch.Tensor:

@@ -11,7 +11,7 @@ import contextlib
 from torch import nn
 
 
-def _modules(model: nn.Module) -> list:
+def all_modules(model: nn.Module) -> list:
     """Every module once, as ``model.modules()`` lists them, without its recursive generators (0.46 -> 0.29 ms
     on DenseNet121's 495 modules right after a forward pass, when they are out of the CPU's caches)."""
     seen, found, stack = set(), [], [model]
@@ -27,7 +27,7 @@ def _modules(model: nn.Module) -> list:
 @contextlib.contextmanager
 def guarded(model: nn.Module, eval_mode: bool = True):
     """Run in eval mode (no dropout, no batch-norm statistics updates) and restore everything after."""
-    modules = _modules(model)
+    modules = all_modules(model)
     modes = [m.training for m in modules]
     params = list({id(p): p for m in modules for p in m._parameters.values() if p is not None}.values())
     flags = [p.requires_grad for p in params]

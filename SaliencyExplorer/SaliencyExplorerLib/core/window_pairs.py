@@ -12,6 +12,8 @@ memory.
 
 from __future__ import annotations
 
+import os
+
 import torch
 from torch import nn
 
@@ -24,10 +26,13 @@ ENABLED = True  # False: one window per pass everywhere (tests of the one-window
 
 def pairs_pay(run) -> bool:
     """Whether passes with a graph over `run`'s windows (a WindowedRun) should go in pairs: the CPU with oneDNN,
-    one window per batch in the card, and more than one window."""
+    one window per batch in the card, more than one window, and no ``batch_size=1`` (or SALIENCY_BATCH_SIZE=1):
+    the caller's way to keep one window's graph, for the least memory (then the wavefront runs)."""
     mkldnn = torch.backends.mkldnn
+    one = run.batch_size == 1 or (run.batch_size is None and os.environ.get("SALIENCY_BATCH_SIZE", "").strip() == "1")
     return (
         ENABLED
+        and not one
         and run.device.type == "cpu"
         and run.sliding.sw_batch_size == 1
         and len(run.plan) * run.x.shape[0] > 1

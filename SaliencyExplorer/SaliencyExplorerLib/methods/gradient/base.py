@@ -14,6 +14,7 @@ import torch
 
 from ...core.batching import batch_ranges, bounded_batch_size
 from ...core.method import Method, MethodOutput
+from ...core.model_guard import all_modules
 from ...errors import SaliencyError
 
 REDUCTIONS = ("sum", "abs", "max-abs", "l2")
@@ -44,7 +45,7 @@ def input_only_gradients(model: torch.nn.Module):
     """Parameters stop requiring gradients during the pass and are restored afterwards, even on error."""
     # one walk over the modules' own parameter dicts, touching only those that need it (~3x cheaper than
     # parameters() on a 500-module network: part of the fixed cost of every gradient call)
-    trainable = [p for m in model.modules() for p in m._parameters.values() if p is not None and p.requires_grad]
+    trainable = [p for m in all_modules(model) for p in m._parameters.values() if p is not None and p.requires_grad]
     try:
         for param in trainable:
             param.requires_grad_(False)

@@ -78,7 +78,12 @@ def register(subparsers) -> None:
         help="no test-time mirroring for a card with inference.mirror_axes (nnU-Net's --disable_tta)",
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    p.add_argument("--batch-size", type=BATCH, help="samples per forward pass for many-pass methods")
+    p.add_argument(
+        "--batch-size",
+        type=BATCH,
+        help="samples per forward pass for many-pass methods; under sliding windows 1 also keeps one window's "
+        "gradient graph at a time (least memory; the CPU's default runs two)",
+    )
     add_option_argument(p)
     add_trust_argument(p)
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")

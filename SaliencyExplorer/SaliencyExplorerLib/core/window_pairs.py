@@ -49,11 +49,15 @@ class GraphBytes:
         self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda t: t)
 
     def _pack(self, t: torch.Tensor) -> torch.Tensor:
-        if not isinstance(t, nn.Parameter) and t.device.type != "meta":
-            storage = t.untyped_storage()
-            if storage.data_ptr() not in self._seen:
-                self._seen.add(storage.data_ptr())
-                self.total += storage.nbytes()
+        if isinstance(t, nn.Parameter) or t.device.type == "meta":
+            return t
+        try:
+            key, nbytes = t.untyped_storage().data_ptr(), t.untyped_storage().nbytes()
+        except (RuntimeError, NotImplementedError):  # a tensor without a plain storage (opaque layouts): its size
+            key, nbytes = id(t), t.numel() * t.element_size()
+        if key not in self._seen:
+            self._seen.add(key)
+            self.total += nbytes
         return t
 
     def __enter__(self):

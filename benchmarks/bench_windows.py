@@ -17,7 +17,10 @@ clean pass for the region, then every window forward and backward, one at a time
 gradient through MONAI's whole inference), `monai_pairs` (MONAI's inference with sw_batch_size 2: what pairs do
 to the yardstick itself; on the CPU ATen's oneDNN rule makes it faster, see core/window_pairs.py) and
 `saliency_sw2` (saliency with sw_batch_size 2: the wavefront in batches of two; compare with `monai_pairs`).
-`saliency_wavefront` is also what `batch_size=1` runs.
+`saliency_wavefront` is also what `batch_size=1` runs. Not run by default: `occlusion_box` (occlusion by a 16^3
+occluder over a box mid-volume; each perturbed input re-runs only the windows it changed, two at a time) and
+`occlusion_box_one_window` (the same, one window at a time): `--cases monai occlusion_box
+occlusion_box_one_window --repeats 2`.
 
 Time (the process's CPU time on one thread by default: on a loaded machine wall time counts other
 processes' turns; `--clock wall --threads 2` for elapsed time): all cases in ONE process, interleaved (case order rotated each repeat), a warm-up of MONAI and Grad-CAM, the median of
@@ -54,6 +57,8 @@ CASES = (
     "monai_autograd",
     "monai_pairs",
     "saliency_sw2",
+    "occlusion_box",
+    "occlusion_box_one_window",
 )
 DEFAULT_CASES = (
     "monai",
@@ -67,7 +72,12 @@ DEFAULT_CASES = (
     "monai_pairs",
     "saliency_sw2",
 )
-ONE_WINDOW_PER_PASS = ("gradcam_recompute", "saliency_wavefront", "saliency_clean_pass")  # the algorithms before
+ONE_WINDOW_PER_PASS = (
+    "gradcam_recompute",
+    "saliency_wavefront",
+    "saliency_clean_pass",
+    "occlusion_box_one_window",
+)  # the algorithms before
 
 
 def setup(size, threads, kind="random"):
@@ -133,6 +143,17 @@ def run_case(case, model, x, roi):
         region = (y.argmax(1) == 1).float()
         torch.autograd.grad((y[:, 1] * region).sum(), leaf)
         return {}
+    if case.startswith("occlusion_box"):  # a 16^3 occluder over a box of a fifth of each axis, mid-volume
+        box = torch.zeros(tuple(x.shape[2:]), dtype=torch.bool)
+        box[tuple(slice(2 * s // 5, 2 * s // 5 + s // 5) for s in x.shape[2:])] = True
+        window_pairs.ENABLED = case == "occlusion_box"
+        try:
+            result = explain(
+                model, x, "occlusion", target=1, task="segmentation", sliding_window=settings, window=16, roi=box
+            )
+        finally:
+            window_pairs.ENABLED = True
+        return {"windows": result.extras["sliding_windows"], "evaluations": result.extras["evaluations"]}
     if case == "gradcam_given":  # logits of class 1 on a given region (the whole volume): no clean pass
         mask = torch.ones(tuple(x.shape[2:]), dtype=torch.bool)
         result = explain(

@@ -96,3 +96,27 @@ def test_graph_bytes_counts_each_saved_storage_once_and_no_parameters():
     with GraphBytes() as graph:
         conv(signal)  # saves the input and the weight (a parameter: not counted)
     assert graph.total == signal.nbytes
+
+
+def test_perturbed_windows_in_pairs_give_monai_s_occlusion(monkeypatch, unet, volume):
+    """Occlusion over windows re-runs only the windows an occluder changed, now two at a time: the map equals
+    occlusion of MONAI's whole sliding_window_inference (each perturbed input inferred from scratch)."""
+    from helpers.window_models import SHAPE
+
+    mask = torch.zeros(SHAPE, dtype=torch.bool)
+    mask[10:30, 8:24, 6:20] = True
+    options = {"target": 1, "task": "segmentation", "mask": mask, "window": 12}
+
+    class MonaiWhole(torch.nn.Module):
+        def forward(self, x):
+            return sliding_window_inference(x, ROI, 1, unet, overlap=0.25, mode="gaussian")
+
+    ref = explain(MonaiWhole(), volume, "occlusion", **options)
+    paired = explain(unet, volume, "occlusion", **options, sliding_window=SW)
+    monkeypatch.setattr(window_pairs, "ENABLED", False)
+    single = explain(unet, volume, "occlusion", **options, sliding_window=SW)
+    assert paired.extras["sliding_windows"]["perturbed_batch"] == 2
+    assert single.extras["sliding_windows"]["perturbed_batch"] == 1
+    assert relative_error(torch.from_numpy(paired.raw), torch.from_numpy(ref.raw)) <= 1e-4
+    assert relative_error(torch.from_numpy(paired.raw), torch.from_numpy(single.raw)) <= 1e-4
+    assert paired.extras["sliding_windows"]["evaluated"] == single.extras["sliding_windows"]["evaluated"]

@@ -1,4 +1,4 @@
-"""Window batches for the passes with a graph: on the CPU two windows per forward and backward, not one.
+"""Window batches for the passes with a graph (and the windows a perturbation changed): on the CPU, two, not one.
 
 Why: for a batch of one, ATen runs a 3D convolution through its native kernel whenever N*C*D*H <= 20480 (a
 U-Net's deeper, narrower levels), and through oneDNN for any batch of two or more (``ConvParams::use_mkldnn``

@@ -28,7 +28,7 @@ from .sliding_window import SlidingWindow, WindowPlan
 from .tail import LayerTail, TailRun
 from .targets import Target, activate, pick_output, resolve_target
 from .wavefront import Wavefront, applies
-from .window_pairs import graph_batches
+from .window_pairs import PAIR, graph_batches, pairs_pay
 
 
 class WindowTarget(Target):
@@ -126,7 +126,10 @@ class WindowedRun(ExplainRun):
                 total = torch.zeros((x.shape[0], value.shape[0], *plan.padded), dtype=value.dtype, device=value.device)
             total[(j, slice(None), *plan.slices(w))] += value
         self.window_counts["reused"] += len(reused)
-        for batch in plan.batches([(j, w) for j, w, _ in todo], self.sliding.sw_batch_size):
+        # the changed windows in pairs where they pay (core/window_pairs.py); the clean pass kept sw_batch_size
+        size = PAIR if pairs_pay(self) else self.sliding.sw_batch_size
+        self.window_counts["perturbed_batch"] = size
+        for batch in plan.batches([(j, w) for j, w, _ in todo], size):
             y = self._window_call(plan.gather(padded, batch))
             plan.check_output(y)
             if total is None:

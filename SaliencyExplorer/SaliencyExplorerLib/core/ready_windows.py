@@ -16,7 +16,7 @@ import numbers
 
 import torch
 
-from .region_guess import neighbours, winners
+from .region_guess import grid_inside, neighbours, region_mask
 from .sliding_window import WindowPlan
 from .targets import _class_list
 
@@ -43,8 +43,7 @@ class ReadyWindows:
         self.done: set = set()  # answered as ready
         self.explained: set = set()  # explained during the clean pass (the others wait for the end)
         self.classes = None
-        self.inside = torch.zeros(plan.padded, dtype=torch.bool, device=plan.count.device)
-        self.inside[plan.crop] = True
+        self.inside = grid_inside(plan)
 
     def add(self, items, total: torch.Tensor) -> list:
         """Mark `items` as run (their outputs in `total`); the windows now ready, in MONAI's order."""
@@ -69,7 +68,7 @@ class ReadyWindows:
         slices = self.plan.slices(w)
         blend = total[(i, slice(None), *slices)] / self.plan.count[slices].to(total.dtype)
         c = self.classes[i]
-        mask = (winners(blend) == (c if blend.shape[0] > 1 else 1)) & self.inside[slices]
+        mask = region_mask(blend, c, self.inside[slices])
         weights = torch.zeros_like(blend)
         weights[c] = mask.to(blend.dtype)
         return weights

@@ -39,6 +39,19 @@ def winners(blend: torch.Tensor) -> torch.Tensor:
     return index
 
 
+def grid_inside(plan: WindowPlan) -> torch.Tensor:
+    """The padded grid's voxels that belong to the image (where the target's region can be), as bool."""
+    inside = torch.zeros(plan.padded, dtype=torch.bool, device=plan.count.device)
+    inside[plan.crop] = True
+    return inside
+
+
+def region_mask(blend: torch.Tensor, c: int, inside: torch.Tensor) -> torch.Tensor:
+    """The region target's rule on a blended (K, *region) output: argmax == c (one channel: logit > 0), and
+    never in the padding (`inside`: grid_inside at the same voxels; the output is cropped before the target)."""
+    return (winners(blend) == (c if blend.shape[0] > 1 else 1)) & inside
+
+
 def overlap(plan: WindowPlan, w: int, u: int) -> tuple[tuple, tuple]:
     """The voxels windows w and u share: (slices on the padded grid, slices inside window w)."""
     grid, inside = [], []
@@ -63,8 +76,7 @@ class RegionGuess:
         self.known: set = set()  # items (i, w) whose output is in the blend
         self.votes = None  # (n, K): per sample, voxels each class won in the known windows' own outputs
         self.neighbours = neighbours(plan)
-        self.inside = torch.zeros(plan.padded, dtype=torch.bool, device=plan.importance.device)
-        self.inside[plan.crop] = True  # the grid without the padding (where the target's region can be)
+        self.inside = grid_inside(plan)
         self.events = 0  # (newly known window, known neighbour) pairs compared
         self.flips = 0  # of those, how many changed the guessed mask on the shared voxels
 
@@ -82,9 +94,8 @@ class RegionGuess:
         return int(counts.argmax())
 
     def _mask(self, blend: torch.Tensor, c: int, slices: tuple) -> torch.Tensor:
-        """The target's own rule on a blended (K, *region) output at `slices` of the padded grid: argmax == c,
-        one channel: logit > 0; never in the padding (the output is cropped before the target reads it)."""
-        return (winners(blend) == (c if blend.shape[0] > 1 else 1)) & self.inside[slices]
+        """The target's own rule on a blended (K, *region) output at `slices` of the padded grid."""
+        return region_mask(blend, c, self.inside[slices])
 
     def _partial(self, i: int, slices: tuple, extra: torch.Tensor | None = None, extra_seen=None) -> torch.Tensor:
         total, seen = self.total[(i, slice(None), *slices)], self.seen[(i, *slices)]
